@@ -1,0 +1,150 @@
+/* mc_db.h: PostgreSQL connections with named prepared statements, reconnect, a pool,
+ * the per-schema migration runner and the shared database health check. */
+#ifndef MC_DB_H
+#define MC_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A named prepared statement. Services keep one static table of these, indexed by an
+ * enum, and refer to statements by index; each connection prepares a statement the first
+ * time it is used and again after a reconnect. */
+struct mc_db_stmt {
+    const char *name;
+    const char *sql;
+};
+
+typedef struct mc_db mc_db;
+
+/* Creates a handle for url using the statement table stmts (borrowed; must outlive the
+ * handle). It does not connect: mc_db_ensure does, so a service can start while the
+ * database is down. Returns NULL only when memory is exhausted. */
+mc_db *mc_db_new(const char *url, const struct mc_db_stmt *stmts, size_t nstmts,
+                 const char *application_name);
+
+/* Closes the connection and frees the handle; NULL is ignored. */
+void mc_db_free(mc_db *db);
+
+/* Connects (or reconnects after a lost connection), retrying with backoff until
+ * deadline_ms of monotonic time (0 means try once). Returns 0 or MC_EDBCONN. A lost and
+ * regained connection is logged once each way. */
+int mc_db_ensure(mc_db *db, int64_t deadline_ms);
+
+/* True when the handle currently holds a healthy connection. */
+bool mc_db_connected(const mc_db *db);
+
+/* Runs prepared statement stmt with nparams text parameters (NULL entries are SQL NULL).
+ * On success returns 0 and, when res is not NULL, stores the result for the caller to
+ * PQclear. Returns MC_EDB for an SQL error (see mc_db_sqlstate/mc_db_errmsg), MC_EDBCONN
+ * when the connection is gone (the next call reconnects), MC_EINVAL for a bad index. */
+int mc_db_exec(mc_db *db, int stmt, int nparams, const char *const *params, PGresult **res);
+
+/* Runs a constant SQL text (never text built from input) through the simple protocol:
+ * BEGIN, COMMIT, migration files. Same results as mc_db_exec. */
+int mc_db_exec_sql(mc_db *db, const char *sql, PGresult **res);
+
+int mc_db_begin(mc_db *db);
+int mc_db_commit(mc_db *db);
+/* Rolls back; harmless when no transaction is open or the connection is gone. */
+void mc_db_rollback(mc_db *db);
+
+/* SQLSTATE and message of the last failed call ("" when none). */
+const char *mc_db_sqlstate(const mc_db *db);
+const char *mc_db_errmsg(const mc_db *db);
+
+/* The underlying libpq connection (NULL when not connected), for COPY and tests. */
+PGconn *mc_db_conn(mc_db *db);
+
+/* Convenience for single-value results: the text of row 0, column 0, or NULL. */
+const char *mc_db_value(const PGresult *res);
+
+/* A fixed-size pool for threads that each need a connection for a short time (ulfius runs a
+ * thread per HTTP connection). */
+typedef struct mc_db_pool mc_db_pool;
+
+/* Returns NULL when memory is exhausted. Connections are opened lazily. */
+mc_db_pool *mc_db_pool_new(const char *url, const struct mc_db_stmt *stmts, size_t nstmts,
+                           const char *application_name, int size);
+void mc_db_pool_free(mc_db_pool *pool);
+
+/* Takes a connected handle, waiting up to timeout_ms for a free one and connecting it if
+ * needed. Returns NULL on timeout or when the database is unreachable; *err, when not NULL,
+ * receives MC_ETIMEDOUT or MC_EDBCONN. */
+mc_db *mc_db_pool_acquire(mc_db_pool *pool, int64_t timeout_ms, int *err);
+
+/* Returns a handle to the pool; an open transaction is rolled back first. */
+void mc_db_pool_release(mc_db_pool *pool, mc_db *db);
+
+/* ---- migrations ---- */
+
+/* One numbered migration of a slice. A file whose first line is "-- mc:no-transaction"
+ * runs outside a transaction (for CREATE INDEX CONCURRENTLY) and must hold one statement. */
+struct mc_migration {
+    int version;
+    const char *slug;
+    const char *up;
+    const char *down;
+};
+
+/* A schema slice: its schema, the role that owns it, and its migrations by version. */
+struct mc_slice {
+    const char *schema;
+    const char *owner;
+    const struct mc_migration *migrations;
+    size_t count;
+};
+
+/* The slices compiled into this binary (generated from migrations/ at build time). */
+extern const struct mc_slice mc_slices[];
+extern const size_t mc_nslices;
+
+/* Returns the slice named schema, or NULL. */
+const struct mc_slice *mc_slice_find(const char *schema);
+
+/* The highest migration version of a slice: what a binary built from this tree expects. */
+int mc_slice_latest(const struct mc_slice *slice);
+
+/* True when a migration's text asks to run outside a transaction. */
+bool mc_migration_no_tx(const char *sql);
+
+/* Applies pending migrations of slice up to target (-1: all) over a fresh connection to url.
+ * When as_owner is true the connection switches to the slice's owner role first (the URL is
+ * then a superuser's or a member of that role), so objects belong to the owner. A
+ * session-level advisory lock per schema serialises concurrent runners, so replicas can
+ * start together. Writes one line per applied file to the log. Returns 0, MC_EDBCONN, or
+ * MC_EDB with err naming the file and the database's message. */
+int mc_migrate_up(const char *url, const struct mc_slice *slice, int target, bool as_owner,
+                  char *err, size_t errlen);
+
+/* Reverts the newest `steps` applied migrations of slice. Same errors as mc_migrate_up. */
+int mc_migrate_down(const char *url, const struct mc_slice *slice, int steps, bool as_owner,
+                    char *err, size_t errlen);
+
+/* Reads the highest applied version of slice into *version (0 when none). */
+int mc_migrate_current(const char *url, const struct mc_slice *slice, int *version,
+                       char *err, size_t errlen);
+
+/* ---- health ---- */
+
+/* Result of one health check, as /healthz reports it. */
+enum mc_check_state {
+    MC_CHECK_OK,
+    MC_CHECK_ERROR,
+    MC_CHECK_UNKNOWN,
+    MC_CHECK_OUT_OF_DATE,
+};
+
+const char *mc_check_state_name(enum mc_check_state s);
+
+/* The database part of /healthz: is the database reachable, and is this service's slice at
+ * the version the binary expects. Owns a dedicated connection so a busy pool never makes
+ * the service look unhealthy; results are cached for about a second. */
+typedef struct mc_dbhealth mc_dbhealth;
+
+mc_dbhealth *mc_dbhealth_new(const char *url, const struct mc_slice *slice, const char *app);
+void mc_dbhealth_free(mc_dbhealth *h);
+void mc_dbhealth_check(mc_dbhealth *h, enum mc_check_state *db, enum mc_check_state *migrations);
+
+#endif

@@ -1,0 +1,384 @@
+/* kafka.c: idempotent producer with synchronous batches, and the consumer-group wrapper. */
+#include "mc_kafka.h"
+#include "mc_common.h"
+#include "mc_log.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+const char *const mc_topics[] = {
+    MC_TOPIC_TASK_COMMANDS, MC_TOPIC_TASK_EVENTS,  MC_TOPIC_RUNTIME_EVENTS,
+    MC_TOPIC_USAGE_EVENTS,  MC_TOPIC_USAGE_DLQ,    MC_TOPIC_USAGE_HOURLY,
+    MC_TOPIC_SCHEDULER_EXECUTIONS,
+};
+const size_t mc_ntopics = MC_ARRAY_LEN(mc_topics);
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    enum mc_log_level l = level <= LOG_ERR       ? MC_LOG_ERROR
+                          : level <= LOG_WARNING ? MC_LOG_WARNING
+                          : level <= LOG_INFO    ? MC_LOG_INFO
+                                                 : MC_LOG_DEBUG;
+    mc_log(l, json_pack("{ss}", "facility", fac), "librdkafka: %s", buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
+        mc_log_error(json_pack("{ss ss}", "error", rd_kafka_err2name(orig), "reason", buf),
+                     "kafka fatal error");
+        return;
+    }
+    mc_log_warn(json_pack("{ss ss}", "error", rd_kafka_err2name(err), "reason", reason),
+                "kafka error");
+}
+
+static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, size_t errlen)
+{
+    if (rd_kafka_conf_set(conf, k, v, err, errlen) != RD_KAFKA_CONF_OK)
+        return MC_EINVAL;
+    return 0;
+}
+
+int mc_kafka_apply_env(rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
+    const char *env = getenv("KAFKA_CONFIG");
+    if (env == NULL || *env == '\0')
+        return 0;
+    char *copy = mc_strdup(env);
+    int rc = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq == NULL) {
+            snprintf(err, errlen, "KAFKA_CONFIG: expected key=value, got '%s'", tok);
+            rc = MC_EINVAL;
+            break;
+        }
+        *eq = '\0';
+        char inner[256];
+        if (rd_kafka_conf_set(conf, tok, eq + 1, inner, sizeof inner) != RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "KAFKA_CONFIG: %s", inner);
+            rc = MC_EINVAL;
+            break;
+        }
+    }
+    free(copy);
+    return rc;
+}
+
+static rd_kafka_conf_t *base_conf(const char *brokers, const char *client_id, char *err,
+                                  size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (set(conf, "bootstrap.servers", brokers, err, errlen) ||
+        set(conf, "client.id", client_id, err, errlen) ||
+        set(conf, "reconnect.backoff.max.ms", "2000", err, errlen) ||
+        set(conf, "message.max.bytes", "8388608", err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    return conf;
+}
+
+/* ---- producer ---- */
+
+struct mc_producer {
+    rd_kafka_t *rk;
+    pthread_t poller;
+    atomic_int stop;
+};
+
+/* A synchronous batch lives on the sender's stack until its last delivery report. */
+struct batch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t pending;
+};
+
+struct slot {
+    struct batch *b;
+    struct mc_kmsg *m;
+};
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    struct slot *s = msg->_private;
+    if (s == NULL)
+        return;
+    s->m->err = msg->err;
+    s->m->partition = msg->partition;
+    s->m->offset = msg->offset;
+    pthread_mutex_lock(&s->b->mu);
+    if (--s->b->pending == 0)
+        pthread_cond_broadcast(&s->b->cv);
+    pthread_mutex_unlock(&s->b->mu);
+}
+
+static void *poll_loop(void *arg)
+{
+    mc_producer *p = arg;
+    while (!atomic_load(&p->stop))
+        rd_kafka_poll(p->rk, 100);
+    return NULL;
+}
+
+mc_producer *mc_producer_new(const char *brokers, const char *client_id, int message_timeout_ms,
+                             char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = base_conf(brokers, client_id, err, errlen);
+    if (conf == NULL)
+        return NULL;
+    char timeout[32];
+    snprintf(timeout, sizeof timeout, "%d", message_timeout_ms);
+    if (set(conf, "enable.idempotence", "true", err, errlen) ||
+        set(conf, "acks", "all", err, errlen) || set(conf, "linger.ms", "2", err, errlen) ||
+        set(conf, "message.timeout.ms", timeout, err, errlen) ||
+        mc_kafka_apply_env(conf, err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    mc_producer *p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+    if (p->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        free(p);
+        return NULL;
+    }
+    if (pthread_create(&p->poller, NULL, poll_loop, p) != 0) {
+        rd_kafka_destroy(p->rk);
+        free(p);
+        snprintf(err, errlen, "cannot start the delivery-report thread");
+        return NULL;
+    }
+    return p;
+}
+
+void mc_producer_free(mc_producer *p, int flush_ms)
+{
+    if (p == NULL)
+        return;
+    rd_kafka_flush(p->rk, flush_ms);
+    int left = rd_kafka_outq_len(p->rk);
+    if (left > 0)
+        mc_log_warn(json_pack("{si}", "undelivered", left),
+                    "producer closed with messages still queued");
+    atomic_store(&p->stop, 1);
+    pthread_join(p->poller, NULL);
+    rd_kafka_destroy(p->rk);
+    free(p);
+}
+
+rd_kafka_t *mc_producer_handle(mc_producer *p)
+{
+    return p->rk;
+}
+
+int mc_producer_send(mc_producer *p, struct mc_kmsg *msgs, size_t n)
+{
+    if (p == NULL || (msgs == NULL && n > 0))
+        return MC_EINVAL;
+    if (n == 0)
+        return 0;
+    struct slot *slots = calloc(n, sizeof *slots);
+    if (slots == NULL)
+        return MC_ENOMEM;
+    struct batch b = {.pending = 0};
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    for (size_t i = 0; i < n; i++) {
+        struct mc_kmsg *m = &msgs[i];
+        slots[i] = (struct slot){&b, m};
+        m->err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        m->partition = -1;
+        m->offset = -1;
+        pthread_mutex_lock(&b.mu);
+        b.pending++;
+        pthread_mutex_unlock(&b.mu);
+        rd_kafka_resp_err_t e;
+        for (;;) {
+            e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(m->topic),
+                                  RD_KAFKA_V_KEY((void *)m->key, m->keylen),
+                                  RD_KAFKA_V_VALUE((void *)m->value, m->len),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_OPAQUE(&slots[i]), RD_KAFKA_V_END);
+            if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                break;
+            /* The local queue is full: let delivery reports drain it, then retry. */
+            rd_kafka_poll(p->rk, 50);
+        }
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            m->err = e;
+            pthread_mutex_lock(&b.mu);
+            b.pending--;
+            pthread_mutex_unlock(&b.mu);
+        }
+    }
+    /* librdkafka reports every accepted message within message.timeout.ms, so this wait is
+     * bounded by that setting. */
+    pthread_mutex_lock(&b.mu);
+    while (b.pending > 0)
+        pthread_cond_wait(&b.cv, &b.mu);
+    pthread_mutex_unlock(&b.mu);
+    pthread_cond_destroy(&b.cv);
+    pthread_mutex_destroy(&b.mu);
+    free(slots);
+    for (size_t i = 0; i < n; i++)
+        if (msgs[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            return MC_EKAFKA;
+    return 0;
+}
+
+/* ---- consumer ---- */
+
+struct mc_consumer {
+    rd_kafka_t *rk;
+    struct mc_consumer_hooks hooks;
+};
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    mc_consumer *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (c->hooks.on_assign != NULL) {
+            while (c->hooks.on_assign(c->hooks.ctx, parts) != 0) {
+                if (c->hooks.keep_trying != NULL && !c->hooks.keep_trying(c->hooks.ctx))
+                    break;
+                mc_sleep_ms_interruptible(500, NULL);
+            }
+        }
+        rd_kafka_assign(rk, parts);
+        mc_log_info(json_pack("{si}", "partitions", parts->cnt), "partitions assigned");
+    } else {
+        if (c->hooks.on_revoke != NULL)
+            c->hooks.on_revoke(c->hooks.ctx, parts);
+        rd_kafka_assign(rk, NULL);
+        mc_log_info(json_pack("{si ss}", "partitions", parts->cnt, "reason",
+                              rd_kafka_err2name(err)),
+                    "partitions revoked");
+    }
+}
+
+mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char *const *topics,
+                             size_t ntopics, const struct mc_consumer_hooks *hooks, char *err,
+                             size_t errlen)
+{
+    rd_kafka_conf_t *conf = base_conf(brokers, group, err, errlen);
+    if (conf == NULL)
+        return NULL;
+    if (set(conf, "group.id", group, err, errlen) ||
+        set(conf, "enable.auto.commit", "false", err, errlen) ||
+        set(conf, "enable.auto.offset.store", "false", err, errlen) ||
+        set(conf, "auto.offset.reset", "earliest", err, errlen) ||
+        set(conf, "partition.assignment.strategy", "range", err, errlen) ||
+        set(conf, "fetch.max.bytes", "16777216", err, errlen) ||
+        set(conf, "max.partition.fetch.bytes", "8388608", err, errlen) ||
+        mc_kafka_apply_env(conf, err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    mc_consumer *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    if (hooks != NULL)
+        c->hooks = *hooks;
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
+    if (c->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        free(c);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new((int)ntopics);
+    for (size_t i = 0; i < ntopics; i++)
+        rd_kafka_topic_partition_list_add(sub, topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "subscribe: %s", rd_kafka_err2str(e));
+        rd_kafka_destroy(c->rk);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+rd_kafka_message_t *mc_consumer_poll(mc_consumer *c, int timeout_ms)
+{
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    if (m == NULL)
+        return NULL;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return m;
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        mc_log_warn(json_pack("{ss ss}", "error", rd_kafka_err2name(m->err), "reason",
+                              rd_kafka_message_errstr(m)),
+                    "consumer error");
+    rd_kafka_message_destroy(m);
+    return NULL;
+}
+
+int mc_consumer_commit(mc_consumer *c, const rd_kafka_topic_partition_list_t *offsets, bool async)
+{
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, offsets, async ? 1 : 0);
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : MC_EKAFKA;
+}
+
+int mc_consumer_seek(mc_consumer *c, rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, parts, 5000);
+    if (e != NULL) {
+        mc_log_warn(json_pack("{ss}", "error", rd_kafka_error_string(e)), "seek failed");
+        rd_kafka_error_destroy(e);
+        return MC_EKAFKA;
+    }
+    for (int i = 0; i < parts->cnt; i++)
+        if (parts->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            return MC_EKAFKA;
+    return 0;
+}
+
+void mc_consumer_close(mc_consumer *c)
+{
+    if (c == NULL)
+        return;
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+    free(c);
+}
+
+rd_kafka_t *mc_consumer_handle(mc_consumer *c)
+{
+    return c->rk;
+}
+
+bool mc_kafka_reachable(rd_kafka_t *rk, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+    if (md != NULL)
+        rd_kafka_metadata_destroy(md);
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}

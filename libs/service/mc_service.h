@@ -1,0 +1,69 @@
+/* mc_service.h: what every service's main.c shares: common settings, logging, signals, the
+ * database health check, the HTTP server with /healthz and /metrics, and a Kafka check. */
+#ifndef MC_SERVICE_H
+#define MC_SERVICE_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mc_config.h"
+#include "mc_db.h"
+#include "mc_http.h"
+
+/* Settings every service reads (see docs/SELF_HOSTING_ADVANCED.md). */
+struct mc_service_config {
+    char *database_url;     /* DATABASE_URL: this service's own role */
+    char *kafka_brokers;    /* KAFKA_BROKERS */
+    char *http_bind;        /* HTTP_BIND */
+    int64_t http_port;      /* HTTP_PORT */
+    char *log_level;        /* LOG_LEVEL */
+    bool migrate_on_start;  /* MIGRATE_ON_START: apply this slice's migrations at start */
+    int64_t shutdown_grace; /* SHUTDOWN_GRACE: longest orderly stop before exit */
+};
+
+struct mc_service {
+    const char *name;  /* "usage-ingester" */
+    const char *slice; /* "usage" */
+    struct mc_service_config cfg;
+    mc_dbhealth *dbh;
+    mc_http *http;
+    /* Kafka health: a handle to send metadata requests with, and a cached answer. */
+    rd_kafka_t *kafka_probe;
+    pthread_mutex_t kafka_mu;
+    int64_t kafka_checked_at;
+    bool kafka_ok;
+};
+
+/* Parses the common settings and the service's own table (extra may be NULL), initialises
+ * logging and signal handling (SIGTERM/SIGINT request a stop), and creates the health check
+ * and the HTTP server (not yet started). On a configuration error prints one line naming the
+ * variable to stderr and returns MC_EINVAL; main then exits with status 2. */
+int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
+                    int64_t default_port, const struct mc_config_var *extra, size_t nextra);
+
+/* Applies this slice's migrations as the service's own role when MIGRATE_ON_START is set,
+ * retrying while the database is unreachable and the service is not stopping. Returns 0, or
+ * an error when a migration itself fails (the service keeps running and /healthz reports
+ * migrations out_of_date). */
+int mc_service_migrate(struct mc_service *svc);
+
+/* Registers rk as the handle /healthz pings for its "kafka" check. */
+void mc_service_watch_kafka(struct mc_service *svc, rd_kafka_t *rk);
+
+/* True once SIGTERM or SIGINT arrived (or mc_service_request_stop was called). */
+bool mc_service_stopping(void);
+void mc_service_request_stop(void);
+
+/* A pointer to the stop flag, for mc_sleep_ms_interruptible. */
+volatile const int *mc_service_stop_flag(void);
+
+/* Blocks until a stop is requested. */
+void mc_service_wait(void);
+
+/* Stops HTTP, frees the health check, closes logs. Extra settings are freed by the caller
+ * with mc_config_free. */
+void mc_service_close(struct mc_service *svc);
+
+#endif

@@ -1,0 +1,169 @@
+/* service.c: common start-up and shutdown of the four services. */
+#include "mc_service.h"
+#include "mc_common.h"
+#include "mc_kafka.h"
+#include "mc_log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KAFKA_CHECK_CACHE_MS 2000
+
+static volatile int g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+bool mc_service_stopping(void)
+{
+    return g_stop != 0;
+}
+
+void mc_service_request_stop(void)
+{
+    g_stop = 1;
+}
+
+volatile const int *mc_service_stop_flag(void)
+{
+    return &g_stop;
+}
+
+void mc_service_wait(void)
+{
+    while (!g_stop)
+        mc_sleep_ms_interruptible(200, &g_stop);
+}
+
+static enum mc_check_state kafka_check(void *ctx)
+{
+    struct mc_service *svc = ctx;
+    pthread_mutex_lock(&svc->kafka_mu);
+    int64_t now = mc_now_mono_ms();
+    if (svc->kafka_probe != NULL &&
+        (svc->kafka_checked_at == 0 || now - svc->kafka_checked_at >= KAFKA_CHECK_CACHE_MS)) {
+        bool ok = mc_kafka_reachable(svc->kafka_probe, 1000);
+        if (ok != svc->kafka_ok || svc->kafka_checked_at == 0)
+            mc_log(ok ? MC_LOG_INFO : MC_LOG_WARNING, NULL,
+                   ok ? "kafka reachable" : "kafka unreachable");
+        svc->kafka_ok = ok;
+        svc->kafka_checked_at = mc_now_mono_ms();
+    }
+    enum mc_check_state s = svc->kafka_probe == NULL ? MC_CHECK_UNKNOWN
+                            : svc->kafka_ok          ? MC_CHECK_OK
+                                                     : MC_CHECK_ERROR;
+    pthread_mutex_unlock(&svc->kafka_mu);
+    return s;
+}
+
+int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
+                    int64_t default_port, const struct mc_config_var *extra, size_t nextra)
+{
+    memset(svc, 0, sizeof *svc);
+    svc->name = name;
+    svc->slice = slice;
+    pthread_mutex_init(&svc->kafka_mu, NULL);
+    char port[16];
+    snprintf(port, sizeof port, "%lld", (long long)default_port);
+    struct mc_service_config *c = &svc->cfg;
+    const struct mc_config_var common[] = {
+        {"DATABASE_URL", MC_CFG_STRING, NULL, 0, 0, &c->database_url,
+         "PostgreSQL URL of this service's own role"},
+        {"KAFKA_BROKERS", MC_CFG_STRING, "127.0.0.1:9092", 0, 0, &c->kafka_brokers,
+         "Kafka bootstrap servers"},
+        {"HTTP_BIND", MC_CFG_STRING, "0.0.0.0", 0, 0, &c->http_bind, "HTTP listen address"},
+        {"HTTP_PORT", MC_CFG_INT, port, 1, 65535, &c->http_port, "HTTP listen port"},
+        {"LOG_LEVEL", MC_CFG_STRING, "info", 0, 0, &c->log_level,
+         "error, warning, info or debug"},
+        {"MIGRATE_ON_START", MC_CFG_BOOL, "true", 0, 0, &c->migrate_on_start,
+         "apply this service's schema migrations at start"},
+        {"SHUTDOWN_GRACE", MC_CFG_DURATION, "10s", 100, 600000, &c->shutdown_grace,
+         "longest orderly stop on SIGTERM"},
+    };
+    char err[512];
+    if (mc_config_load(common, MC_ARRAY_LEN(common), err, sizeof err) != 0 ||
+        (extra != NULL && mc_config_load(extra, nextra, err, sizeof err) != 0)) {
+        fprintf(stderr, "multica-%s: configuration error: %s\n", name, err);
+        mc_config_free(common, MC_ARRAY_LEN(common));
+        return MC_EINVAL;
+    }
+    if (mc_log_init(name, c->log_level) != 0) {
+        fprintf(stderr, "multica-%s: configuration error: LOG_LEVEL: must be error, warning, "
+                        "info or debug, got '%s'\n", name, c->log_level);
+        return MC_EINVAL;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    const struct mc_slice *s = mc_slice_find(slice);
+    if (s == NULL) {
+        fprintf(stderr, "multica-%s: no migrations compiled in for slice %s\n", name, slice);
+        return MC_EINVAL;
+    }
+    svc->dbh = mc_dbhealth_new(c->database_url, s, name);
+    svc->http = mc_http_new(c->http_bind, (unsigned)c->http_port, svc->dbh, err, sizeof err);
+    if (svc->dbh == NULL || svc->http == NULL) {
+        fprintf(stderr, "multica-%s: %s\n", name, svc->http ? "out of memory" : err);
+        return MC_EINVAL;
+    }
+    static struct mc_health_check kafka;
+    kafka = (struct mc_health_check){"kafka", kafka_check, svc};
+    mc_http_add_checks(svc->http, &kafka, 1);
+    mc_log_info(json_pack("{ss si ss}", "slice", slice, "http_port", (int)c->http_port,
+                          "kafka_brokers", c->kafka_brokers),
+                "starting");
+    return 0;
+}
+
+int mc_service_migrate(struct mc_service *svc)
+{
+    if (!svc->cfg.migrate_on_start)
+        return 0;
+    const struct mc_slice *s = mc_slice_find(svc->slice);
+    char err[1024];
+    for (;;) {
+        int rc = mc_migrate_up(svc->cfg.database_url, s, -1, false, err, sizeof err);
+        if (rc == 0)
+            return 0;
+        if (rc != MC_EDBCONN || mc_service_stopping()) {
+            mc_log_error(json_pack("{ss ss}", "slice", svc->slice, "error", err),
+                         "migrations failed");
+            return rc;
+        }
+        mc_log_warn(json_pack("{ss}", "error", err), "database unreachable; retrying migrations");
+        mc_sleep_ms_interruptible(1000, &g_stop);
+    }
+}
+
+void mc_service_watch_kafka(struct mc_service *svc, rd_kafka_t *rk)
+{
+    pthread_mutex_lock(&svc->kafka_mu);
+    svc->kafka_probe = rk;
+    svc->kafka_checked_at = 0;
+    pthread_mutex_unlock(&svc->kafka_mu);
+}
+
+void mc_service_close(struct mc_service *svc)
+{
+    mc_http_free(svc->http);
+    svc->http = NULL;
+    mc_dbhealth_free(svc->dbh);
+    svc->dbh = NULL;
+    struct mc_service_config *c = &svc->cfg;
+    free(c->database_url);
+    free(c->kafka_brokers);
+    free(c->http_bind);
+    free(c->log_level);
+    memset(c, 0, sizeof *c);
+    mc_log_info(NULL, "stopped");
+    mc_log_close();
+    pthread_mutex_destroy(&svc->kafka_mu);
+}

@@ -1,0 +1,1 @@
+COMMENT ON SCHEMA scheduler IS NULL;

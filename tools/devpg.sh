@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# devpg.sh: a private PostgreSQL 15 cluster for local runs and tests (never for production).
+#
+#   tools/devpg.sh start | stop | status | url | psql [args]
+#
+# DEV_PG_DIR   where the cluster lives (default .run/pg, ignored by git)
+# DEV_PG_PORT  its TCP port on 127.0.0.1 (default 55432)
+# DEV_PG_FAST  1 turns off fsync and friends (tests only: a crash loses the cluster)
+# DEV_PG_PRELOAD  shared_preload_libraries (for example pg_cron in one test)
+#
+# initdb and postgres run as the 'postgres' user when this script runs as root (PostgreSQL
+# refuses to run as root), otherwise as the current user. It creates the database 'multica',
+# and one login role per service (multica_gateway, multica_dispatch, multica_usage,
+# multica_scheduler) whose dev password equals its name.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIR=${DEV_PG_DIR:-$ROOT/.run/pg}
+PORT=${DEV_PG_PORT:-55432}
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null || dirname "$(command -v pg_ctl)")}
+DB=multica
+ROLES=(multica_gateway multica_dispatch multica_usage multica_scheduler)
+
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# The postgres user must be able to reach the data directory; a checkout under a private home
+# directory is not always traversable, so fall back to a folder under /tmp named after it.
+resolve_dir() {
+    mkdir -p "$DIR"
+    DIR=$(cd "$DIR" && pwd)
+    if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$DIR" 2>/dev/null; then
+        local alt
+        alt=/tmp/multica-devpg-$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)
+        mkdir -p "$alt"
+        DIR=$alt
+    fi
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$DIR"; fi
+}
+
+psql_super() {
+    as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR/sock" -p "$PORT" -U postgres "$@"
+}
+
+start() {
+    resolve_dir
+    if [ ! -f "$DIR/data/PG_VERSION" ]; then
+        as_pg mkdir -p "$DIR/data" "$DIR/sock"
+        echo postgres | as_pg tee "$DIR/pwfile" >/dev/null
+        as_pg "$PGBIN/initdb" -D "$DIR/data" -U postgres --auth-local=trust \
+            --auth-host=scram-sha-256 --pwfile="$DIR/pwfile" -E UTF8 --locale=C.UTF-8 >/dev/null
+        rm -f "$DIR/pwfile"
+        {
+            echo "listen_addresses = '127.0.0.1'"
+            echo "port = $PORT"
+            echo "unix_socket_directories = '$DIR/sock'"
+            echo "max_connections = 300"
+            echo "shared_buffers = 256MB"
+            echo "timezone = 'UTC'"
+            echo "log_min_messages = warning"
+            if [ "${DEV_PG_FAST:-0}" = 1 ]; then
+                echo "fsync = off"
+                echo "synchronous_commit = off"
+                echo "full_page_writes = off"
+            fi
+            if [ -n "${DEV_PG_PRELOAD:-}" ]; then
+                echo "shared_preload_libraries = '$DEV_PG_PRELOAD'"
+                echo "cron.database_name = '$DB'"
+            fi
+        } | as_pg tee -a "$DIR/data/postgresql.conf" >/dev/null
+    fi
+    if ! as_pg "$PGBIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
+        as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/postgres.log" -w -t 60 start >/dev/null
+    fi
+    if [ "$(psql_super -tAc "SELECT count(*) FROM pg_database WHERE datname = '$DB'")" = 0 ]; then
+        psql_super -c "CREATE DATABASE $DB"
+    fi
+    for r in "${ROLES[@]}"; do
+        psql_super -d "$DB" -c "DO \$\$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$r') THEN
+                CREATE ROLE $r LOGIN PASSWORD '$r';
+            END IF; END \$\$"
+    done
+}
+
+stop() {
+    resolve_dir
+    if [ -f "$DIR/data/PG_VERSION" ] && as_pg "$PGBIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
+        as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -m fast -w -t 60 stop >/dev/null
+    fi
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+status)
+    resolve_dir
+    as_pg "$PGBIN/pg_ctl" -D "$DIR/data" status
+    ;;
+url) echo "postgres://postgres:postgres@127.0.0.1:$PORT/$DB" ;;
+psql)
+    shift
+    resolve_dir
+    psql_super -d "$DB" "$@"
+    ;;
+*)
+    echo "usage: $0 start|stop|status|url|psql" >&2
+    exit 2
+    ;;
+esac
