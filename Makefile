@@ -104,10 +104,11 @@ stop:
 	@tools/devstack.sh stop
 
 # TEST_FILTER=suite (CK_RUN_SUITE) narrows the run; the runner starts its own Postgres and broker.
-test: build $(TEST_BIN)
+test: deps
+	@$(MAKE) --no-print-directory build $(TEST_BIN)
 	@tools/run-tests.sh $(BUILD)
 
-test-asan:
+test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 

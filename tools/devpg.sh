@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # devpg.sh: a private PostgreSQL 15 cluster for local runs and tests (never for production).
 #
-#   tools/devpg.sh start | stop | status | url | psql [args]
+#   tools/devpg.sh start | stop | destroy | status | url | psql [args]
 #
 # DEV_PG_DIR   where the cluster lives (default .run/pg, ignored by git)
 # DEV_PG_PORT  its TCP port on 127.0.0.1 (default 55432)
 # DEV_PG_FAST  1 turns off fsync and friends (tests only: a crash loses the cluster)
 # DEV_PG_PRELOAD  shared_preload_libraries (for example pg_cron in one test)
+# DEV_PG_CRON_DB  the database pg_cron runs jobs in (default multica)
 #
 # initdb and postgres run as the 'postgres' user when this script runs as root (PostgreSQL
 # refuses to run as root), otherwise as the current user. It creates the database 'multica',
@@ -70,7 +71,7 @@ start() {
             fi
             if [ -n "${DEV_PG_PRELOAD:-}" ]; then
                 echo "shared_preload_libraries = '$DEV_PG_PRELOAD'"
-                echo "cron.database_name = '$DB'"
+                echo "cron.database_name = '${DEV_PG_CRON_DB:-$DB}'"
             fi
         } | as_pg tee -a "$DIR/data/postgresql.conf" >/dev/null
     fi
@@ -95,9 +96,15 @@ stop() {
     fi
 }
 
+destroy() {
+    stop
+    rm -rf "$DIR"
+}
+
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
+destroy) destroy ;;
 status)
     resolve_dir
     as_pg "$PGBIN/pg_ctl" -D "$DIR/data" status
@@ -109,7 +116,7 @@ psql)
     psql_super -d "$DB" "$@"
     ;;
 *)
-    echo "usage: $0 start|stop|status|url|psql" >&2
+    echo "usage: $0 start|stop|destroy|status|url|psql" >&2
     exit 2
     ;;
 esac

@@ -20,10 +20,12 @@ const size_t mc_ntopics = MC_ARRAY_LEN(mc_topics);
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    enum mc_log_level l = level <= LOG_ERR       ? MC_LOG_ERROR
-                          : level <= LOG_WARNING ? MC_LOG_WARNING
-                          : level <= LOG_INFO    ? MC_LOG_INFO
-                                                 : MC_LOG_DEBUG;
+    /* librdkafka reports a refused connection at LOG_ERR although it retries by itself; the
+     * error callback already tells the service when every broker is down, so its own log
+     * lines are warnings at most. */
+    enum mc_log_level l = level <= LOG_WARNING ? MC_LOG_WARNING
+                          : level <= LOG_INFO  ? MC_LOG_INFO
+                                               : MC_LOG_DEBUG;
     mc_log(l, json_pack("{ss}", "facility", fac), "librdkafka: %s", buf);
 }
 

@@ -1,0 +1,115 @@
+/* harness.h: what the test suites share: a private Postgres for the run, a dev broker per
+ * test, child processes that die with the test, and small HTTP, SQL and Kafka helpers. */
+#ifndef MC_TEST_HARNESS_H
+#define MC_TEST_HARNESS_H
+
+#include <check.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mc_common.h"
+
+/* Every suite constructor, listed once in main.c. */
+Suite *suite_common(void);
+Suite *suite_config(void);
+Suite *suite_proto(void);
+Suite *suite_metrics(void);
+Suite *suite_migrate(void);
+Suite *suite_kafka(void);
+Suite *suite_service(void);
+Suite *suite_contract(void);
+
+/* ---- the run ---- */
+
+/* Starts the run-wide Postgres (once, from main). Returns 0 or -1 with a message on stderr. */
+int th_start_postgres(void);
+void th_stop_postgres(void);
+
+/* Stops and restarts the run-wide Postgres (for outage tests). */
+void th_postgres_stop_now(void);
+void th_postgres_start_now(void);
+
+/* Path of a built binary: th_bin("multica-usage-ingester"). Static storage. */
+const char *th_bin(const char *name);
+
+/* Project root (for tools/ and proto/). */
+const char *th_root(void);
+
+/* A directory private to the current test for logs and files; created on first use. */
+const char *th_tmpdir(void);
+
+/* ---- databases ---- */
+
+/* Creates a fresh database from the migrated template, named after the test; returns its
+ * administrator URL (static storage until the next call). */
+const char *th_db_new(void);
+
+/* Creates an empty database (no migrations) and returns its administrator URL. */
+const char *th_db_new_empty(void);
+
+/* URL of the database last created by th_db_new, logged in as the given role
+ * ("multica_usage", ...). Static storage, one slot per role. */
+const char *th_db_url_as(const char *role);
+
+/* An administrator connection to the last created database (closed at test end). */
+PGconn *th_pg(void);
+
+/* Runs SQL (constant text from the test) and returns row 0 column 0 as a number; fails the
+ * test on an error. */
+int64_t th_sql_int(const char *sql);
+
+/* Runs SQL and fails the test on error. */
+void th_sql(const char *sql);
+
+/* ---- processes ---- */
+
+/* Starts a binary with extra environment entries ("K=V", NULL-terminated), output appended
+ * to <tmpdir>/<logname>.log. The child is killed when the test process exits. */
+pid_t th_spawn(const char *bin, const char *const *env, const char *logname);
+
+/* Sends sig and waits up to timeout_ms for the exit; returns the exit status (as from
+ * waitpid) or -1 on timeout. */
+int th_stop(pid_t pid, int sig, int timeout_ms);
+
+/* Waits for a child to exit without signalling it; same return as th_stop. */
+int th_wait_exit(pid_t pid, int timeout_ms);
+
+/* ---- broker ---- */
+
+/* Starts a dev broker with the given partition count for this test; returns its bootstrap
+ * address (static storage). */
+const char *th_broker_start(int partitions);
+pid_t th_broker_pid(void);
+
+/* Produces raw messages and fails the test if any is not delivered. */
+void th_produce(const char *brokers, const char *topic, const char *key, const void *value,
+                size_t len);
+
+/* Reads every message currently in topic (all partitions, from the beginning) and returns
+ * them as a JSON array of {"key","value","partition","offset"} (value as a string). */
+json_t *th_consume_all(const char *brokers, const char *topic);
+
+/* Writes each message value of a th_consume_all array under $MC_TEST_TMP/captured, where
+ * the contract suite validates them with the standard JSON Schema validator. */
+void th_capture(const json_t *messages);
+
+/* ---- http ---- */
+
+int th_free_port(void);
+
+/* Performs a request; returns the status (0 when the server is unreachable) and, when body_out
+ * is not NULL, the response body (heap string, caller frees). headers: "K: V" strings. */
+int th_http(const char *method, const char *url, const char *const *headers, const char *body,
+            char **body_out);
+
+/* Polls url until it answers 200 or timeout_ms passes; returns the last status. */
+int th_wait_http_ok(const char *url, int timeout_ms);
+
+/* Polls until pred(arg) is true or timeout_ms passes; returns the predicate's last value. */
+bool th_eventually(bool (*pred)(void *), void *arg, int timeout_ms);
+
+#endif
