@@ -77,6 +77,27 @@ mc_db *mc_db_pool_acquire(mc_db_pool *pool, int64_t timeout_ms, int *err);
 /* Returns a handle to the pool; an open transaction is rolled back first. */
 void mc_db_pool_release(mc_db_pool *pool, mc_db *db);
 
+/* ---- array parameters ----
+ * A batch goes to a PL/pgSQL function as text-format arrays (one round trip for a thousand
+ * rows). mc_pgarr builds one array literal; text elements are quoted and escaped. */
+struct mc_pgarr {
+    char *buf;
+    size_t len;
+    size_t cap;
+    size_t n;
+};
+
+/* Empties the array for reuse, keeping its buffer. */
+void mc_pgarr_reset(struct mc_pgarr *a);
+/* Appends an element that needs no quoting (numbers, UUIDs, RFC 3339 times, booleans). */
+void mc_pgarr_add_raw(struct mc_pgarr *a, const char *s);
+/* Appends a text element (quoted and escaped), or SQL NULL when s is NULL. */
+void mc_pgarr_add_text(struct mc_pgarr *a, const char *s);
+void mc_pgarr_add_int(struct mc_pgarr *a, int64_t v);
+/* Terminates the literal and returns it (valid until the next change). */
+const char *mc_pgarr_str(struct mc_pgarr *a);
+void mc_pgarr_free(struct mc_pgarr *a);
+
 /* ---- migrations ---- */
 
 /* One numbered migration of a slice. A file whose first line is "-- mc:no-transaction"

@@ -44,7 +44,7 @@ void mc_http_error(struct _u_response *resp, unsigned status, const char *code, 
     free(msg);
 }
 
-json_t *mc_http_body(const struct _u_request *req, struct _u_response *resp, json_type want)
+json_t *mc_http_body(const struct _u_request *req, struct _u_response *resp, unsigned accept)
 {
     if (req->binary_body == NULL || req->binary_body_length == 0) {
         mc_http_error(resp, 400, MC_HTTP_INVALID_JSON, NULL, "request body is empty");
@@ -57,14 +57,24 @@ json_t *mc_http_body(const struct _u_request *req, struct _u_response *resp, jso
     }
     json_error_t e;
     json_t *body = json_loadb(req->binary_body, req->binary_body_length, JSON_REJECT_DUPLICATES, &e);
+    if (body == NULL && json_error_code(&e) == json_error_numeric_overflow) {
+        /* An integer beyond int64 is valid JSON; read numbers as reals so the handler's
+         * validation can name the field that holds it instead of failing the whole body. */
+        body = json_loadb(req->binary_body, req->binary_body_length,
+                          JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &e);
+    }
     if (body == NULL) {
         mc_http_error(resp, 400, MC_HTTP_INVALID_JSON, NULL, "invalid JSON at byte %d: %s",
                       e.position, e.text);
         return NULL;
     }
-    if (json_typeof(body) != want) {
+    bool ok = (json_is_object(body) && (accept & MC_BODY_OBJECT)) ||
+              (json_is_array(body) && (accept & MC_BODY_ARRAY));
+    if (!ok) {
         mc_http_error(resp, 400, MC_HTTP_INVALID_JSON, NULL, "request body must be a JSON %s",
-                      want == JSON_ARRAY ? "array" : "object");
+                      accept == MC_BODY_ARRAY    ? "array"
+                      : accept == MC_BODY_OBJECT ? "object"
+                                                 : "object or array");
         json_decref(body);
         return NULL;
     }
@@ -160,7 +170,7 @@ void mc_http_add_checks(mc_http *h, const struct mc_health_check *checks, size_t
 int mc_http_add_routes(mc_http *h, const struct mc_http_route *routes, size_t n, void *user_data)
 {
     for (size_t i = 0; i < n; i++) {
-        if (ulfius_add_endpoint_by_val(&h->inst, routes[i].method, routes[i].path, NULL,
+        if (ulfius_add_endpoint_by_val(&h->inst, routes[i].method, NULL, routes[i].path,
                                        routes[i].priority, routes[i].handler, user_data) != U_OK) {
             mc_log_error(json_pack("{ss ss}", "method", routes[i].method, "path", routes[i].path),
                          "cannot register route");

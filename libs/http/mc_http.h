@@ -29,9 +29,12 @@ void mc_http_error(struct _u_response *resp, unsigned status, const char *code, 
 /* Writes body (stolen) as JSON with status. */
 void mc_http_json(struct _u_response *resp, unsigned status, json_t *body);
 
-/* Parses the request body as a JSON value of the wanted jansson type (JSON_OBJECT or
- * JSON_ARRAY). On failure answers 400 itself and returns NULL. The caller decrefs. */
-json_t *mc_http_body(const struct _u_request *req, struct _u_response *resp, json_type want);
+/* Parses the request body as a JSON object and/or array, as accept (MC_BODY_* flags) allows. On failure answers 400 itself and returns NULL. The caller decrefs. A body
+ * holding an integer beyond int64 is read with every number as a real, so validators that
+ * want integers reject that field by name. */
+#define MC_BODY_OBJECT 1u
+#define MC_BODY_ARRAY 2u
+json_t *mc_http_body(const struct _u_request *req, struct _u_response *resp, unsigned accept);
 
 /* A route of a service's static table. Handlers return U_CALLBACK_COMPLETE (or CONTINUE for
  * callbacks that chain). priority orders callbacks that match the same path (lower first),

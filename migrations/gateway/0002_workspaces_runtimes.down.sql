@@ -1,0 +1,2 @@
+DROP TABLE gateway.runtimes;
+DROP TABLE gateway.workspaces;

@@ -1,0 +1,10 @@
+DROP FUNCTION usage.prune_processed_events(interval, integer);
+DROP FUNCTION usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[], uuid[],
+    text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[], uuid[],
+    uuid[], uuid[], uuid[], bigint[], boolean[]);
+DROP FUNCTION usage.enqueue_task_buckets(uuid[], uuid[], uuid[], uuid[]);
+DROP TABLE usage.consumer_offsets;
+DROP TABLE usage.processed_events;
+DROP TABLE usage.task_usage_dirty;
+DROP TABLE usage.task_attribution;
+DROP TABLE usage.task_usage;

@@ -1,0 +1,2 @@
+-- mc:no-transaction
+CREATE INDEX CONCURRENTLY IF NOT EXISTS task_usage_updated_at_idx ON usage.task_usage (updated_at)

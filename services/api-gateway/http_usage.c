@@ -1,0 +1,298 @@
+/* http_usage.c: daemons report token usage; each entry becomes one UsageReported event.
+ *
+ *   POST /api/daemon/tasks/{task_id}/usage   [{provider, model, input_tokens, ...}, ...]
+ *   POST /api/daemon/usage                   [{task_id, provider, model, ...}, ...]
+ *
+ * Totals are cumulative for the task so far. The gateway answers 202 only once the broker has
+ * acknowledged every event (503 when it cannot), so an accepted report is never lost. */
+#include "gateway.h"
+#include "mc_log.h"
+#include "mc_proto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const token_fields[] = {"input_tokens", "output_tokens", "cache_read_tokens",
+                                           "cache_write_tokens"};
+
+/* One validation failure: the field path and a sentence. */
+struct problem {
+    char field[96];
+    char message[160];
+};
+
+static int fail(struct problem *p, const char *prefix, const char *field, const char *msg)
+{
+    snprintf(p->field, sizeof p->field, "%s%s", prefix, field);
+    snprintf(p->message, sizeof p->message, "%s", msg);
+    return -1;
+}
+
+static size_t utf8_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+static int check_name(const json_t *entry, const char *key, size_t max, const char *prefix,
+                      struct problem *p)
+{
+    const json_t *v = json_object_get(entry, key);
+    char msg[64];
+    if (v == NULL)
+        return fail(p, prefix, key, "is required");
+    if (!json_is_string(v))
+        return fail(p, prefix, key, "must be a string");
+    size_t len = utf8_len(json_string_value(v));
+    snprintf(msg, sizeof msg, "must be 1 to %zu characters", max);
+    if (len == 0 || len > max)
+        return fail(p, prefix, key, msg);
+    return 0;
+}
+
+/* Validates one entry into an event body. The body holds task_id and runtime_id too. */
+static json_t *parse_entry(const json_t *entry, const char *task_id, const char *runtime_id,
+                           const char *prefix, struct problem *p)
+{
+    if (!json_is_object(entry)) {
+        /* The prefix ends with a dot ("usage[2]."); the entry itself is named without it. */
+        snprintf(p->field, sizeof p->field, "%.*s", (int)strlen(prefix) - 1, prefix);
+        snprintf(p->message, sizeof p->message, "must be an object");
+        return NULL;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)entry, key, val)
+    {
+        bool known = strcmp(key, "provider") == 0 || strcmp(key, "model") == 0 ||
+                     (task_id == NULL && strcmp(key, "task_id") == 0);
+        for (size_t i = 0; i < MC_ARRAY_LEN(token_fields); i++)
+            known = known || strcmp(key, token_fields[i]) == 0;
+        if (!known) {
+            fail(p, prefix, key, "is not a known field");
+            return NULL;
+        }
+    }
+    if (task_id == NULL) {
+        const json_t *t = json_object_get(entry, "task_id");
+        if (!json_is_string(t) || !mc_uuid_valid(json_string_value(t))) {
+            fail(p, prefix, "task_id", t ? "must be a UUID" : "is required");
+            return NULL;
+        }
+        task_id = json_string_value(t);
+    }
+    if (check_name(entry, "provider", MC_PROVIDER_MAX, prefix, p) != 0 ||
+        check_name(entry, "model", MC_MODEL_MAX, prefix, p) != 0)
+        return NULL;
+    char now[40];
+    mc_format_rfc3339(mc_now_wall_us(), now, sizeof now);
+    char task[MC_UUID_STRLEN];
+    snprintf(task, sizeof task, "%s", task_id);
+    for (char *c = task; *c; c++)
+        *c = (char)(*c >= 'A' && *c <= 'F' ? *c + 32 : *c);
+    json_t *body = json_pack("{ss ss sO sO ss}", "task_id", task, "runtime_id", runtime_id,
+                             "provider", json_object_get(entry, "provider"), "model",
+                             json_object_get(entry, "model"), "reported_at", now);
+    for (size_t i = 0; i < MC_ARRAY_LEN(token_fields); i++) {
+        const json_t *v = json_object_get(entry, token_fields[i]);
+        bool optional = i >= 2; /* providers without a prompt cache report no cache counts */
+        if (v == NULL && optional) {
+            json_object_set_new(body, token_fields[i], json_integer(0));
+            continue;
+        }
+        if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 0) {
+            fail(p, prefix, token_fields[i],
+                 v == NULL ? "is required"
+                           : "must be an integer between 0 and 9223372036854775807");
+            json_decref(body);
+            return NULL;
+        }
+        json_object_set(body, token_fields[i], (json_t *)v);
+    }
+    return body;
+}
+
+/* The list of entries: the body itself, or its "usage" member. */
+static const json_t *entries_of(const json_t *body)
+{
+    return json_is_array(body) ? body : json_object_get(body, "usage");
+}
+
+/* Produces the encoded events; fills delivered[i]. Returns 0 when all were delivered. */
+static int produce(struct gw_ctx *ctx, char **values, char (*keys)[MC_UUID_STRLEN], size_t n,
+                   bool *delivered)
+{
+    struct mc_kmsg *msgs = calloc(n ? n : 1, sizeof *msgs);
+    if (msgs == NULL)
+        return MC_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        msgs[i] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_EVENTS, .key = keys[i],
+                                   .keylen = strlen(keys[i]), .value = values[i],
+                                   .len = strlen(values[i])};
+    int rc = mc_producer_send(ctx->producer, msgs, n);
+    for (size_t i = 0; i < n; i++) {
+        delivered[i] = msgs[i].err == RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (!delivered[i]) {
+            mc_metric_add(ctx->m.produce_failures, 1);
+            mc_log_warn(json_pack("{ss}", "error", rd_kafka_err2str(msgs[i].err)),
+                        "usage event not acknowledged by the broker");
+        }
+    }
+    free(msgs);
+    return rc;
+}
+
+/* Reads the request's list of entries (the body, or its "usage" member) and checks its
+ * length. Answers 400 itself and returns NULL on failure; *list borrows from the result. */
+static json_t *read_entries(const struct _u_request *req, struct _u_response *resp,
+                            const struct gw_ctx *ctx, const json_t **list)
+{
+    json_t *body = mc_http_body(req, resp, MC_BODY_ARRAY | MC_BODY_OBJECT);
+    if (body == NULL)
+        return NULL;
+    *list = entries_of(body);
+    size_t n = json_array_size(*list);
+    if (!json_is_array(*list) || n == 0 || n > (size_t)ctx->usage_max_entries) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "usage",
+                      "must be a list of 1 to %lld usage entries",
+                      (long long)ctx->usage_max_entries);
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+static void free_values(char **values, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(values[i]);
+    free(values);
+}
+
+int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    const struct gw_principal *who = gw_principal(resp);
+    const char *task_id = u_map_get(req->map_url, "task_id");
+    if (task_id == NULL || !mc_uuid_valid(task_id)) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "task_id", "must be a UUID");
+        return U_CALLBACK_COMPLETE;
+    }
+    const json_t *list = NULL;
+    json_t *body = read_entries(req, resp, ctx, &list);
+    if (body == NULL)
+        return U_CALLBACK_COMPLETE;
+    size_t n = json_array_size(list);
+    char **values = calloc(n, sizeof *values);
+    char(*keys)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
+    char(*ids)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
+    bool *delivered = calloc(n, sizeof *delivered);
+    for (size_t i = 0; i < n; i++) {
+        struct problem p;
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "usage[%zu].", i);
+        json_t *data = parse_entry(json_array_get(list, i), task_id, who->runtime_id, prefix, &p);
+        if (data == NULL) {
+            mc_metric_add(ctx->m.usage_rejected, 1);
+            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, p.field, "%s", p.message);
+            goto cleanup;
+        }
+        snprintf(keys[i], MC_UUID_STRLEN, "%s", json_string_value(json_object_get(data, "task_id")));
+        values[i] = mc_event_encode(MC_EV_USAGE_REPORTED, "api-gateway", keys[i], data, ids[i]);
+        if (values[i] == NULL) {
+            mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "cannot encode the event");
+            goto cleanup;
+        }
+    }
+    if (produce(ctx, values, keys, n, delivered) != 0) {
+        mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL,
+                      "the event broker did not acknowledge the report; retry");
+        goto cleanup;
+    }
+    mc_metric_add(ctx->m.usage_accepted, (double)n);
+    json_t *id_list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(id_list, json_string(ids[i]));
+    mc_http_json(resp, 202, json_pack("{sI so}", "accepted", (json_int_t)n, "event_ids", id_list));
+cleanup:
+    free_values(values, n);
+    free(keys);
+    free(ids);
+    free(delivered);
+    json_decref(body);
+    return U_CALLBACK_COMPLETE;
+}
+
+int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    const struct gw_principal *who = gw_principal(resp);
+    const json_t *list = NULL;
+    json_t *body = read_entries(req, resp, ctx, &list);
+    if (body == NULL)
+        return U_CALLBACK_COMPLETE;
+    size_t n = json_array_size(list), nvalid = 0;
+    char **values = calloc(n, sizeof *values);
+    char(*keys)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
+    char(*ids)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
+    size_t *index = calloc(n, sizeof *index);
+    bool *delivered = calloc(n, sizeof *delivered);
+    json_t *results = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(results, json_pack("{sI}", "index", (json_int_t)i));
+    /* Each entry stands alone: a bad one is answered with its error, the others go on. */
+    for (size_t i = 0; i < n; i++) {
+        struct problem p;
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "usage[%zu].", i);
+        json_t *data = parse_entry(json_array_get(list, i), NULL, who->runtime_id, prefix, &p);
+        json_t *res = json_array_get(results, i);
+        if (data == NULL) {
+            mc_metric_add(ctx->m.usage_rejected, 1);
+            json_object_set_new(res, "status", json_integer(400));
+            json_object_set_new(res, "error",
+                                json_pack("{ss ss ss}", "code", MC_HTTP_INVALID_FIELD, "field",
+                                          p.field, "message", p.message));
+            continue;
+        }
+        snprintf(keys[nvalid], MC_UUID_STRLEN, "%s",
+                 json_string_value(json_object_get(data, "task_id")));
+        values[nvalid] =
+            mc_event_encode(MC_EV_USAGE_REPORTED, "api-gateway", keys[nvalid], data, ids[nvalid]);
+        if (values[nvalid] == NULL) {
+            json_object_set_new(res, "status", json_integer(500));
+            continue;
+        }
+        index[nvalid++] = i;
+    }
+    produce(ctx, values, keys, nvalid, delivered);
+    size_t accepted = 0;
+    for (size_t k = 0; k < nvalid; k++) {
+        json_t *res = json_array_get(results, index[k]);
+        if (delivered[k]) {
+            accepted++;
+            json_object_set_new(res, "status", json_integer(202));
+            json_object_set_new(res, "event_id", json_string(ids[k]));
+        } else {
+            json_object_set_new(res, "status", json_integer(503));
+            json_object_set_new(res, "error",
+                                json_pack("{ss ss}", "code", MC_HTTP_UNAVAILABLE, "message",
+                                          "the event broker did not acknowledge it; retry"));
+        }
+    }
+    mc_metric_add(ctx->m.usage_accepted, (double)accepted);
+    mc_http_json(resp, accepted == n ? 202 : 207,
+                 json_pack("{sI sI so}", "accepted", (json_int_t)accepted, "rejected",
+                           (json_int_t)(n - accepted), "results", results));
+    free_values(values, nvalid);
+    free(keys);
+    free(ids);
+    free(index);
+    free(delivered);
+    json_decref(body);
+    return U_CALLBACK_COMPLETE;
+}

@@ -1,0 +1,88 @@
+/* consumer_loop.c: the ingester's poll loop: batch by size or time, recover from outages. */
+#include "ingester.h"
+#include "mc_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define PRUNE_EVERY_MS (10 * 60 * 1000)
+#define PRUNE_LIMIT "10000"
+
+/* While the database (or the DLQ) is unavailable the partitions stay paused at the stored
+ * offsets; when it answers again they are repositioned there and resumed, so the batch that
+ * failed is consumed and applied again, not skipped. */
+static void recover(struct ui_ingester *ing)
+{
+    if (mc_db_ensure(ing->db, 0) != 0)
+        return;
+    if (ui_partitions_resync(ing) != 0)
+        return;
+    ing->stalled = false;
+    mc_log_info(NULL, "database available again; consumption resumed");
+}
+
+static void stall(struct ui_ingester *ing)
+{
+    ui_batch_reset(ing);
+    ui_partitions_rewind(ing, true);
+    ing->stalled = true;
+}
+
+static void prune(struct ui_ingester *ing)
+{
+    int64_t now = mc_now_mono_ms();
+    if (now < ing->next_prune_ms)
+        return;
+    ing->next_prune_ms = now + PRUNE_EVERY_MS;
+    char keep[32];
+    snprintf(keep, sizeof keep, "%lld milliseconds", (long long)ing->retention_ms);
+    const char *params[] = {keep, PRUNE_LIMIT};
+    PGresult *r = NULL;
+    if (mc_db_exec(ing->db, UI_PRUNE_EVENTS, 2, params, &r) == 0 && mc_db_value(r) &&
+        atoi(mc_db_value(r)) > 0) {
+        mc_log_info(json_pack("{ss}", "deleted", mc_db_value(r)), "processed event ids pruned");
+        /* More may be left: come back soon rather than in ten minutes. */
+        if (atoi(mc_db_value(r)) >= atoi(PRUNE_LIMIT))
+            ing->next_prune_ms = now + 1000;
+    }
+    PQclear(r);
+}
+
+int ui_run(struct ui_ingester *ing)
+{
+    while (!mc_service_stopping()) {
+        if (ing->stalled) {
+            rd_kafka_message_t *m = mc_consumer_poll(ing->consumer, 200);
+            if (m != NULL)
+                rd_kafka_message_destroy(m); /* refetched after the rewind */
+            recover(ing);
+            continue;
+        }
+        struct ui_batch *b = &ing->batch;
+        int timeout = 100;
+        if (b->nmessages > 0) {
+            int64_t left = b->started_ms + ing->batch_wait_ms - mc_now_mono_ms();
+            timeout = left < 0 ? 0 : (int)left;
+        }
+        rd_kafka_message_t *m = mc_consumer_poll(ing->consumer, timeout);
+        if (m != NULL) {
+            ui_batch_add(ing, m);
+            rd_kafka_message_destroy(m);
+        }
+        bool due = b->nmessages > 0 &&
+                   ((int64_t)(b->nusage + b->ntask + b->ndlq) >= ing->batch_max ||
+                    mc_now_mono_ms() - b->started_ms >= ing->batch_wait_ms);
+        if (due) {
+            int rc = ui_batch_flush(ing);
+            if (rc != 0 && rc != MC_ECONFLICT)
+                stall(ing);
+        } else if (b->nmessages == 0) {
+            prune(ing);
+        }
+    }
+    /* Orderly stop: finish the batch, then leave the group. */
+    if (!ing->stalled && ing->batch.nmessages > 0 && ui_batch_flush(ing) != 0)
+        mc_log_warn(NULL, "last batch not applied; it will be consumed again after restart");
+    ui_batch_reset(ing);
+    return 0;
+}

@@ -1,0 +1,286 @@
+/* usage_batch.c: accumulates consumed messages and applies them in one transaction.
+ *
+ * A batch is one call of usage.apply_batch: the offsets it covers, the usage reports and the
+ * task events travel together, so the rows and the position they correspond to commit or roll
+ * back as one. Messages that fail validation go to multica.usage.dlq first; their offsets are
+ * part of the batch, so a rejected message is neither lost nor rejected twice (barring a crash
+ * between the DLQ write and the commit, when the DLQ may hold it twice). */
+#include "ingester.h"
+#include "mc_log.h"
+#include "mc_proto.h"
+
+#include <orcania.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct mc_db_stmt ui_stmts[] = {
+    [UI_APPLY_BATCH] = {"ui_apply_batch",
+                        "SELECT usage_rows, attribution_rows FROM usage.apply_batch("
+                        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+                        "$15, $16, $17, $18, $19, $20, $21, $22)"},
+    [UI_LOAD_OFFSETS] = {"ui_load_offsets",
+                         "SELECT topic, partition, next_offset FROM usage.consumer_offsets "
+                         "WHERE group_id = $1"},
+    [UI_PRUNE_EVENTS] = {"ui_prune_events",
+                         "SELECT usage.prune_processed_events($1::interval, $2)"},
+};
+const size_t ui_nstmts = MC_ARRAY_LEN(ui_stmts);
+
+#define ARRAYS(b)                                                                                  \
+    &(b)->u_ids, &(b)->u_tasks, &(b)->u_prov, &(b)->u_model, &(b)->u_in, &(b)->u_out,              \
+        &(b)->u_cr, &(b)->u_cw, &(b)->u_rep, &(b)->t_ids, &(b)->t_tasks, &(b)->t_ws,               \
+        &(b)->t_agent, &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del
+
+void ui_batch_init(struct ui_batch *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+static void drop_dlq(struct ui_batch *b)
+{
+    for (size_t i = 0; i < b->ndlq; i++) {
+        free(b->dlq_values[i]);
+        free((char *)b->dlq[i].key);
+    }
+    b->ndlq = 0;
+}
+
+void ui_batch_reset(struct ui_ingester *ing)
+{
+    struct ui_batch *b = &ing->batch;
+    struct mc_pgarr *arrays[] = {ARRAYS(b)};
+    for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
+        mc_pgarr_reset(arrays[i]);
+    drop_dlq(b);
+    b->nusage = b->ntask = b->nmessages = 0;
+    b->started_ms = 0;
+    for (size_t i = 0; i < ing->nparts; i++)
+        ing->parts[i].batch_next = -1;
+}
+
+void ui_batch_free(struct ui_batch *b)
+{
+    struct mc_pgarr *arrays[] = {ARRAYS(b)};
+    for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
+        mc_pgarr_free(arrays[i]);
+    drop_dlq(b);
+    free(b->dlq);
+    free(b->dlq_values);
+    memset(b, 0, sizeof *b);
+}
+
+static char *base64(const void *data, size_t len)
+{
+    struct _o_datum d = {0, NULL};
+    if (len == 0)
+        return mc_strdup("");
+    if (!o_base64_encode_alloc(data, len, &d))
+        return NULL;
+    char *out = malloc(d.size + 1);
+    if (out != NULL) {
+        memcpy(out, d.data, d.size);
+        out[d.size] = '\0';
+    }
+    o_free(d.data);
+    return out;
+}
+
+/* Queues a rejection for the DLQ: the reason, where the message came from, and its bytes. */
+static void reject(struct ui_ingester *ing, const rd_kafka_message_t *msg, const char *reason)
+{
+    struct ui_batch *b = &ing->batch;
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    char *orig = base64(msg->payload, msg->payload ? msg->len : 0);
+    char *key = msg->key ? base64(msg->key, msg->key_len) : NULL;
+    json_t *data = json_pack("{ss ss si sI s:s? ss sI}", "reason", reason, "topic", topic,
+                             "partition", (int)msg->partition, "offset", (json_int_t)msg->offset,
+                             "key_base64", key, "original_base64", orig ? orig : "",
+                             "original_bytes", (json_int_t)msg->len);
+    free(orig);
+    free(key);
+    char subject[96];
+    snprintf(subject, sizeof subject, "%s/%d/%lld", topic, (int)msg->partition,
+             (long long)msg->offset);
+    char *value = mc_event_encode(MC_EV_USAGE_REJECTED, "usage-ingester", subject, data, NULL);
+    if (value == NULL) {
+        MC_LOG_ERROR_AT(NULL, "cannot encode a DLQ event");
+        return;
+    }
+    if (b->ndlq == b->capdlq) {
+        b->capdlq = b->capdlq ? b->capdlq * 2 : 16;
+        b->dlq = realloc(b->dlq, b->capdlq * sizeof *b->dlq);
+        b->dlq_values = realloc(b->dlq_values, b->capdlq * sizeof *b->dlq_values);
+        if (b->dlq == NULL || b->dlq_values == NULL)
+            abort();
+    }
+    char *kcopy = NULL;
+    if (msg->key != NULL) {
+        kcopy = malloc(msg->key_len + 1);
+        memcpy(kcopy, msg->key, msg->key_len);
+        kcopy[msg->key_len] = '\0';
+    }
+    b->dlq_values[b->ndlq] = value;
+    b->dlq[b->ndlq] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_DLQ, .key = kcopy,
+                                       .keylen = msg->key ? msg->key_len : 0, .value = value,
+                                       .len = strlen(value)};
+    b->ndlq++;
+    mc_log_info(json_pack("{ss ss si sI}", "reason", reason, "topic", topic, "partition",
+                          (int)msg->partition, "offset", (json_int_t)msg->offset),
+                "message rejected to the DLQ");
+}
+
+static void add_usage(struct ui_batch *b, const struct mc_event *ev)
+{
+    struct mc_usage_reported u;
+    mc_usage_reported_from(ev, &u);
+    mc_pgarr_add_raw(&b->u_ids, ev->id);
+    mc_pgarr_add_raw(&b->u_tasks, u.task_id);
+    mc_pgarr_add_text(&b->u_prov, u.provider);
+    mc_pgarr_add_text(&b->u_model, u.model);
+    mc_pgarr_add_int(&b->u_in, u.input_tokens);
+    mc_pgarr_add_int(&b->u_out, u.output_tokens);
+    mc_pgarr_add_int(&b->u_cr, u.cache_read_tokens);
+    mc_pgarr_add_int(&b->u_cw, u.cache_write_tokens);
+    mc_pgarr_add_raw(&b->u_rep, u.reported_at);
+    b->nusage++;
+}
+
+static void add_task(struct ui_batch *b, const struct mc_event *ev)
+{
+    struct mc_task_attr a;
+    mc_task_attr_from(ev, &a);
+    mc_pgarr_add_raw(&b->t_ids, ev->id);
+    mc_pgarr_add_raw(&b->t_tasks, a.task_id);
+    mc_pgarr_add_raw(&b->t_ws, a.workspace_id);
+    mc_pgarr_add_raw(&b->t_agent, a.agent_id);
+    mc_pgarr_add_raw(&b->t_rt, a.runtime_id);
+    mc_pgarr_add_raw(&b->t_issue, a.issue_id[0] ? a.issue_id : "NULL");
+    mc_pgarr_add_int(&b->t_ver, a.version);
+    mc_pgarr_add_raw(&b->t_del, a.deleted ? "t" : "f");
+    b->ntask++;
+}
+
+void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
+{
+    struct ui_batch *b = &ing->batch;
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    struct ui_part *p = ui_part_find(ing, topic, msg->partition);
+    if (p == NULL || !p->assigned) {
+        mc_metric_add(ing->m.skipped, 1);
+        return;
+    }
+    /* Already applied (redelivered after a seek): the stored offset is past it. */
+    int64_t from = p->batch_next >= 0 ? p->batch_next : p->floor;
+    if (from >= 0 && msg->offset < from) {
+        mc_metric_add(ing->m.skipped, 1);
+        return;
+    }
+    if (b->nmessages == 0)
+        b->started_ms = mc_now_mono_ms();
+    b->nmessages++;
+    p->batch_next = msg->offset + 1;
+
+    bool usage_topic = strcmp(topic, MC_TOPIC_USAGE_EVENTS) == 0;
+    mc_metric_add(usage_topic ? ing->m.consumed_usage : ing->m.consumed_task, 1);
+    struct mc_event ev;
+    char reason[512];
+    if (mc_event_decode(msg->payload, msg->payload ? msg->len : 0, &ev, reason, sizeof reason) !=
+        0) {
+        reject(ing, msg, reason);
+        return;
+    }
+    const struct mc_event_type *t = mc_event_type_find(ev.type);
+    if (strcmp(t->topic, topic) != 0) {
+        snprintf(reason, sizeof reason, "type: %s does not belong on %s", ev.type, topic);
+        reject(ing, msg, reason);
+    } else if (usage_topic) {
+        add_usage(b, &ev);
+    } else {
+        add_task(b, &ev);
+    }
+    mc_event_clear(&ev);
+}
+
+/* Offsets of the partitions the batch touched, as four arrays. */
+static void offset_arrays(struct ui_ingester *ing, struct mc_pgarr *topics, struct mc_pgarr *parts,
+                          struct mc_pgarr *expected, struct mc_pgarr *next)
+{
+    for (size_t i = 0; i < ing->nparts; i++) {
+        struct ui_part *p = &ing->parts[i];
+        if (p->batch_next < 0)
+            continue;
+        mc_pgarr_add_text(topics, p->topic);
+        mc_pgarr_add_int(parts, p->partition);
+        if (p->expected >= 0)
+            mc_pgarr_add_int(expected, p->expected);
+        else
+            mc_pgarr_add_raw(expected, "NULL");
+        mc_pgarr_add_int(next, p->batch_next);
+    }
+}
+
+int ui_batch_flush(struct ui_ingester *ing)
+{
+    struct ui_batch *b = &ing->batch;
+    if (b->nmessages == 0)
+        return 0;
+    int64_t t0 = mc_now_mono_ms();
+    if (b->ndlq > 0) {
+        int rc = mc_producer_send(ing->dlq_producer, b->dlq, b->ndlq);
+        if (rc != 0) {
+            mc_log_warn(json_pack("{si}", "messages", (int)b->ndlq),
+                        "DLQ unavailable; the batch waits");
+            return rc;
+        }
+        mc_metric_add(ing->m.dlq, (double)b->ndlq);
+        drop_dlq(b);
+    }
+    struct mc_pgarr topics = {0}, parts = {0}, expected = {0}, next = {0};
+    offset_arrays(ing, &topics, &parts, &expected, &next);
+    const char *params[22] = {ing->group, mc_pgarr_str(&topics), mc_pgarr_str(&parts),
+                              mc_pgarr_str(&expected), mc_pgarr_str(&next)};
+    struct mc_pgarr *arrays[] = {ARRAYS(b)};
+    for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
+        params[5 + i] = mc_pgarr_str(arrays[i]);
+    PGresult *r = NULL;
+    int rc = mc_db_exec(ing->db, UI_APPLY_BATCH, 22, params, &r);
+    if (rc == 0) {
+        mc_metric_add(ing->m.rows, atof(PQgetvalue(r, 0, 0)));
+        mc_metric_add(ing->m.attribution, atof(PQgetvalue(r, 0, 1)));
+        mc_metric_add(ing->m.batches, 1);
+        mc_metric_observe(ing->m.latency, (double)(mc_now_mono_ms() - t0) / 1000.0);
+        /* The database holds the truth; Kafka's copy only feeds lag dashboards. */
+        rd_kafka_topic_partition_list_t *commit = rd_kafka_topic_partition_list_new(4);
+        for (size_t i = 0; i < ing->nparts; i++) {
+            struct ui_part *p = &ing->parts[i];
+            if (p->batch_next < 0)
+                continue;
+            p->expected = p->floor = p->batch_next;
+            rd_kafka_topic_partition_list_add(commit, p->topic, p->partition)->offset =
+                p->expected;
+        }
+        mc_consumer_commit(ing->consumer, commit, true);
+        rd_kafka_topic_partition_list_destroy(commit);
+        ui_batch_reset(ing);
+    } else if (rc == MC_EDB && strcmp(mc_db_sqlstate(ing->db), "MCF01") == 0) {
+        mc_metric_add(ing->m.fenced, 1);
+        mc_log_warn(json_pack("{ss}", "reason", mc_db_errmsg(ing->db)),
+                    "batch dropped: its range was applied by another consumer");
+        ui_batch_reset(ing);
+        if (ui_partitions_resync(ing) != 0)
+            ing->stalled = true;
+        rc = MC_ECONFLICT;
+    } else {
+        mc_metric_add(ing->m.db_errors, 1);
+        mc_log_warn(json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(ing->db), "error",
+                              mc_db_errmsg(ing->db)),
+                    "batch not applied; it will be retried");
+    }
+    PQclear(r);
+    mc_pgarr_free(&topics);
+    mc_pgarr_free(&parts);
+    mc_pgarr_free(&expected);
+    mc_pgarr_free(&next);
+    return rc;
+}
