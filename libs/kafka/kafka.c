@@ -147,6 +147,7 @@ mc_producer *mc_producer_new(const char *brokers, const char *client_id, int mes
     snprintf(timeout, sizeof timeout, "%d", message_timeout_ms);
     if (set(conf, "enable.idempotence", "true", err, errlen) ||
         set(conf, "acks", "all", err, errlen) || set(conf, "linger.ms", "2", err, errlen) ||
+        set(conf, "compression.type", "lz4", err, errlen) ||
         set(conf, "message.timeout.ms", timeout, err, errlen) ||
         mc_kafka_apply_env(conf, err, errlen)) {
         rd_kafka_conf_destroy(conf);

@@ -63,7 +63,7 @@ struct ui_ingester {
     int64_t next_prune_ms;
     struct {
         mc_metric *consumed_usage, *consumed_task, *rows, *attribution, *batches, *latency,
-            *dlq, *fenced, *db_errors, *skipped;
+            *dlq, *fenced, *db_errors, *skipped, *gaps;
     } m;
 };
 

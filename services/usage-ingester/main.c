@@ -34,6 +34,9 @@ static void register_metrics(struct ui_ingester *ing)
                                   "Batches that failed to apply and were retried.", NULL);
     ing->m.skipped = mc_counter("multica_ingester_redelivered_total",
                                 "Messages skipped because the database already holds them.", NULL);
+    ing->m.gaps = mc_counter("multica_ingester_offsets_lost_total",
+                             "Messages the broker deleted before they were applied (retention).",
+                             NULL);
     mc_gauge_fn("multica_ingester_consumer_lag",
                 "Messages in assigned partitions not yet applied to the database.", NULL,
                 ui_partitions_lag, ing);

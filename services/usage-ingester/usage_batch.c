@@ -176,6 +176,17 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
         mc_metric_add(ing->m.skipped, 1);
         return;
     }
+    /* A hole in the offsets of a plain topic means the broker deleted messages (retention)
+     * before this group applied them: nothing can bring them back, but it must not pass
+     * silently. */
+    if (p->batch_next < 0 && msg->offset > (from >= 0 ? from : 0)) {
+        int64_t lost = msg->offset - (from >= 0 ? from : 0);
+        mc_metric_add(ing->m.gaps, (double)lost);
+        mc_log_error(json_pack("{ss si sI sI}", "topic", topic, "partition", (int)msg->partition,
+                               "from", (json_int_t)(from >= 0 ? from : 0), "missing",
+                               (json_int_t)lost),
+                     "messages were deleted by the broker before they were applied");
+    }
     if (b->nmessages == 0)
         b->started_ms = mc_now_mono_ms();
     b->nmessages++;

@@ -121,13 +121,19 @@ void th_postgres_start_now(void)
     ck_assert_int_eq(run_cmd(cmd), 0);
 }
 
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static PGconn *admin_connect(const char *db)
 {
     char url[256];
     snprintf(url, sizeof url, "postgres://postgres:postgres@127.0.0.1:%s/%s", g_pg_port, db);
     PGconn *c = PQconnectdb(url);
     ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect %s: %s", url, PQerrorMessage(c));
-    PQsetNoticeProcessor(c, NULL, NULL);
+    PQsetNoticeProcessor(c, quiet, NULL);
     return c;
 }
 

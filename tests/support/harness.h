@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "mc_common.h"
 
@@ -21,6 +22,7 @@ Suite *suite_metrics(void);
 Suite *suite_migrate(void);
 Suite *suite_kafka(void);
 Suite *suite_service(void);
+Suite *suite_ingest(void);
 Suite *suite_contract(void);
 
 /* ---- the run ---- */
