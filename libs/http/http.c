@@ -81,6 +81,21 @@ json_t *mc_http_body(const struct _u_request *req, struct _u_response *resp, uns
     return body;
 }
 
+int mc_json_int64(const json_t *v, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    if (!json_is_real(v))
+        return MC_EINVAL;
+    double x = json_real_value(v);
+    if (x != (double)(int64_t)x || x >= 9007199254740992.0 || x <= -9007199254740992.0)
+        return MC_EINVAL;
+    *out = (int64_t)x;
+    return 0;
+}
+
 static int cb_health(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     (void)req;

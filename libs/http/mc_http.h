@@ -36,6 +36,11 @@ void mc_http_json(struct _u_response *resp, unsigned status, json_t *body);
 #define MC_BODY_ARRAY 2u
 json_t *mc_http_body(const struct _u_request *req, struct _u_response *resp, unsigned accept);
 
+/* Reads an integer from a request body value: a JSON integer, or a number with no fraction
+ * below 2^53 (JSON does not tell 1 from 1.0, and a body with an integer beyond int64 is read
+ * as reals by mc_http_body). Returns 0 or MC_EINVAL. */
+int mc_json_int64(const json_t *v, int64_t *out);
+
 /* A route of a service's static table. Handlers return U_CALLBACK_COMPLETE (or CONTINUE for
  * callbacks that chain). priority orders callbacks that match the same path (lower first),
  * so an authentication callback on "/api/..." (a wildcard path) at priority 0 runs before

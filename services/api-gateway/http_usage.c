@@ -104,14 +104,15 @@ static json_t *parse_entry(const json_t *entry, const char *task_id, const char 
             json_object_set_new(body, token_fields[i], json_integer(0));
             continue;
         }
-        if (v == NULL || !json_is_integer(v) || json_integer_value(v) < 0) {
+        int64_t n = -1;
+        if (v == NULL || mc_json_int64(v, &n) != 0 || n < 0) {
             fail(p, prefix, token_fields[i],
                  v == NULL ? "is required"
                            : "must be an integer between 0 and 9223372036854775807");
             json_decref(body);
             return NULL;
         }
-        json_object_set(body, token_fields[i], (json_t *)v);
+        json_object_set_new(body, token_fields[i], json_integer(n));
     }
     return body;
 }
