@@ -24,7 +24,7 @@ enum {
 };
 
 static const struct mc_db_stmt migrate_stmts[] = {
-    [M_LOCK] = {"mig_lock", "SELECT pg_advisory_lock(4240, hashtext($1))"},
+    [M_LOCK] = {"mig_lock", "SELECT pg_try_advisory_lock(4240, hashtext($1))"},
     [M_UNLOCK] = {"mig_unlock", "SELECT pg_advisory_unlock(4240, hashtext($1))"},
     [M_SET_ROLE] = {"mig_set_role", "SELECT set_config('role', $1, false)"},
     [M_SET_PATH] = {"mig_set_path", "SELECT set_config('search_path', $1, false)"},
@@ -109,8 +109,19 @@ static int open_slice(const char *url, const struct mc_slice *slice, bool as_own
     if (rc != 0)
         return fail(db, rc, err, errlen, "connect");
     const char *p[] = {slice->schema};
-    if ((rc = mc_db_exec(db, M_LOCK, 1, p, NULL)) != 0)
-        return fail(db, rc, err, errlen, "advisory lock");
+    /* Wait by polling, not in pg_advisory_lock: a session blocked inside a statement keeps a
+     * transaction open, and CREATE INDEX CONCURRENTLY in the runner holding the lock waits for
+     * every open transaction to end, so the two would deadlock. */
+    for (;;) {
+        PGresult *r = NULL;
+        if ((rc = mc_db_exec(db, M_LOCK, 1, p, &r)) != 0)
+            return fail(db, rc, err, errlen, "advisory lock");
+        bool got = strcmp(mc_db_value(r), "t") == 0;
+        PQclear(r);
+        if (got)
+            break;
+        mc_sleep_ms_interruptible(100, NULL);
+    }
     long exists = 0;
     if ((rc = count_of(db, M_SCHEMA_EXISTS, slice->schema, &exists)) != 0)
         return fail(db, rc, err, errlen, "schema lookup");
