@@ -1,0 +1,11 @@
+DROP FUNCTION usage.ack_hourly_changes(bigint);
+DROP FUNCTION usage.hourly_changes(integer);
+DROP FUNCTION usage.stamp_rollup_watermark(timestamptz);
+DROP FUNCTION usage.rollup_watermark();
+DROP FUNCTION usage.task_usage_rollup_lag_seconds();
+DROP FUNCTION usage.rollup_task_usage_hourly();
+DROP FUNCTION usage.rollup_task_usage_hourly_window(timestamptz, timestamptz);
+DROP TABLE usage.hourly_outbox;
+DROP TABLE usage.rollup_state;
+DROP TABLE usage.task_usage_hourly;
+DROP SEQUENCE usage.task_usage_hourly_revision_seq;
