@@ -72,6 +72,8 @@ start() {
             if [ -n "${DEV_PG_PRELOAD:-}" ]; then
                 echo "shared_preload_libraries = '$DEV_PG_PRELOAD'"
                 echo "cron.database_name = '${DEV_PG_CRON_DB:-$DB}'"
+                # pg_cron opens a libpq connection per job; over the socket, trust applies.
+                echo "cron.host = '$DIR/sock'"
             fi
         } | as_pg tee -a "$DIR/data/postgresql.conf" >/dev/null
     fi

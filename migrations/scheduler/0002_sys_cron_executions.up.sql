@@ -44,7 +44,8 @@ CREATE INDEX sys_cron_executions_job_status_idx
     ON scheduler.sys_cron_executions (job_name, status, plan_time DESC);
 
 -- One claim attempt of a tick: declares stale attempts failed, tries to insert the current
--- plan, and otherwise takes a failed recent plan for a retry once its backoff has passed.
+-- plan, and otherwise takes a failed recent plan (within the last hour, or two intervals when
+-- that is longer) for a retry once its backoff has passed.
 -- Returns the claimed row (id, plan, attempt, lease) or nothing.
 CREATE FUNCTION scheduler.claim_plan(p_job text, p_scope_kind text, p_scope_id text,
                                      p_interval interval, p_runner text, p_lease interval,
@@ -84,7 +85,7 @@ BEGIN
                     WHERE f.job_name = p_job AND f.scope_kind = p_scope_kind
                       AND f.scope_id = p_scope_id AND f.status = 'FAILED'
                       AND f.attempt < p_max_attempts
-                      AND f.plan_time >= now() - interval '1 hour'
+                      AND f.plan_time >= now() - greatest(interval '1 hour', 2 * p_interval)
                       AND f.finished_at + p_backoff[least(f.attempt, array_length(p_backoff, 1))]
                           <= now()
                     ORDER BY f.plan_time DESC

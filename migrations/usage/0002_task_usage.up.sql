@@ -102,12 +102,13 @@ RETURNS integer LANGUAGE sql AS $$
     WITH ins AS (
         INSERT INTO usage.task_usage_dirty AS d
                (workspace_id, runtime_id, agent_id, provider, model, bucket_hour, enqueued_at)
-        SELECT DISTINCT a.workspace_id, a.runtime_id, a.agent_id, u.provider, u.model,
-               date_trunc('hour', u.created_at, 'UTC'), clock_timestamp()
-          FROM unnest(p_task_ids, p_workspace, p_runtime, p_agent)
-                 AS a(task_id, workspace_id, runtime_id, agent_id)
-          JOIN usage.task_usage u ON u.task_id = a.task_id
-         WHERE a.workspace_id IS NOT NULL
+        SELECT k.*, clock_timestamp()
+          FROM (SELECT DISTINCT a.workspace_id, a.runtime_id, a.agent_id, u.provider, u.model,
+                       date_trunc('hour', u.created_at, 'UTC')
+                  FROM unnest(p_task_ids, p_workspace, p_runtime, p_agent)
+                         AS a(task_id, workspace_id, runtime_id, agent_id)
+                  JOIN usage.task_usage u ON u.task_id = a.task_id
+                 WHERE a.workspace_id IS NOT NULL) AS k
         ON CONFLICT (workspace_id, runtime_id, agent_id, provider, model, bucket_hour)
         DO UPDATE SET enqueued_at = GREATEST(d.enqueued_at, EXCLUDED.enqueued_at)
         RETURNING 1)

@@ -424,6 +424,39 @@ START_TEST(attribution_moves_and_deletes_usage)
 }
 END_TEST
 
+START_TEST(many_tasks_of_one_bucket_get_attribution_in_one_batch)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(1);
+    mc_producer *p = tu_producer(brokers);
+    enum { N = 50 };
+    char *usage[N], *queued[N];
+    int64_t at = mc_now_wall_us() - 3600LL * 1000000;
+    for (int i = 0; i < N; i++) {
+        char task[MC_UUID_STRLEN];
+        tu_uuid(task, 0xa0000006, (unsigned long)i);
+        usage[i] = tu_usage_event(task, "anthropic", "claude", 1, 1, 1, 1, at + i);
+        queued[i] = tu_task_event(MC_EV_TASK_QUEUED, task, "0195f1c2-0000-7000-8000-0000000000b1",
+                                  "0195f1c2-0000-7000-8000-0000000000c1",
+                                  "0195f1c2-0000-7000-8000-00000000000a", NULL, 1);
+    }
+    /* Usage first, then every task's attribution in one batch: all fifty land in the same
+     * hour bucket, which must be enqueued once. */
+    tu_send(p, MC_TOPIC_USAGE_EVENTS, usage, NULL, N);
+    tu_start_ingester(brokers, th_free_port(), "ingester", NULL);
+    ck_assert(tu_wait_applied(MC_TOPIC_USAGE_EVENTS, N, 30000));
+    tu_send(p, MC_TOPIC_TASK_EVENTS, queued, NULL, N);
+    ck_assert(tu_wait_applied(MC_TOPIC_TASK_EVENTS, N, 30000));
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_attribution"), N);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_dirty"), 1);
+    for (int i = 0; i < N; i++) {
+        free(usage[i]);
+        free(queued[i]);
+    }
+    mc_producer_free(p, 1000);
+}
+END_TEST
+
 Suite *suite_ingest(void)
 {
     Suite *s = suite_create("ingest");
@@ -431,6 +464,7 @@ Suite *suite_ingest(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, exact_newest_totals_under_duplicates_and_shuffle);
     tcase_add_test(tc, attribution_moves_and_deletes_usage);
+    tcase_add_test(tc, many_tasks_of_one_bucket_get_attribution_in_one_batch);
     tcase_add_test(tc, invalid_events_go_to_the_dlq_with_reasons);
     tcase_add_test(tc, three_ingesters_one_killed_mid_stream);
     tcase_add_test(tc, postgres_outage_loses_nothing);

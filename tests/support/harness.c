@@ -97,6 +97,15 @@ int th_start_postgres(void)
         fprintf(stderr, "harness: migrations failed on the template database\n");
         return -1;
     }
+    /* pg_cron's launcher works in one database, named when the cluster starts (crontest). */
+    snprintf(cmd, sizeof cmd,
+             "psql -q 'postgres://postgres:postgres@127.0.0.1:%s/postgres' "
+             "-c 'CREATE DATABASE crontest TEMPLATE multica'",
+             g_pg_port);
+    if (run_cmd(cmd) != 0) {
+        fprintf(stderr, "harness: cannot create the pg_cron database\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -170,6 +179,14 @@ const char *th_db_new(void)
 const char *th_db_new_empty(void)
 {
     return db_create("template0");
+}
+
+const char *th_cron_db_url(const char *role)
+{
+    static char url[256];
+    snprintf(url, sizeof url, "postgres://%s:%s@127.0.0.1:%s/crontest", role,
+             strcmp(role, "postgres") == 0 ? "postgres" : role, g_pg_port);
+    return url;
 }
 
 const char *th_db_url_as(const char *role)

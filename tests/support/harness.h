@@ -24,6 +24,7 @@ Suite *suite_kafka(void);
 Suite *suite_service(void);
 Suite *suite_ingest(void);
 Suite *suite_gateway_usage(void);
+Suite *suite_rollup(void);
 Suite *suite_contract(void);
 
 /* ---- the run ---- */
@@ -57,6 +58,10 @@ const char *th_db_new_empty(void);
 /* URL of the database last created by th_db_new, logged in as the given role
  * ("multica_usage", ...). Static storage, one slot per role. */
 const char *th_db_url_as(const char *role);
+
+/* URL of the pg_cron database (crontest, created once per run from the template) for a role
+ * or "postgres". Static storage. */
+const char *th_cron_db_url(const char *role);
 
 /* An administrator connection to the last created database (closed at test end). */
 PGconn *th_pg(void);

@@ -1,0 +1,613 @@
+/* test_rollup.c: the hourly rollup and the in-process scheduler against a real Postgres and
+ * the dev broker: rollup equals the raw answer under random workloads, replicas run each plan
+ * exactly once, a killed runner's plan is retried, concurrent callers never double count, late
+ * invalidations survive, the backfill is exact and idempotent, and the Kafka topics rebuild
+ * the hourly table. */
+#include "harness.h"
+#include "mc_proto.h"
+#include "usage_gen.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* Rows of the hourly table that differ from the ground truth, both ways. */
+#define RAW_BUCKETS                                                                                \
+    "SELECT a.workspace_id, a.runtime_id, a.agent_id, u.provider, u.model, "                       \
+    "date_trunc('hour', u.created_at, 'UTC') AS bucket_hour, sum(u.input_tokens)::bigint, "        \
+    "sum(u.output_tokens)::bigint, sum(u.cache_read_tokens)::bigint, "                             \
+    "sum(u.cache_write_tokens)::bigint, count(*)::integer FROM usage.task_usage u "                \
+    "JOIN usage.task_attribution a ON a.task_id = u.task_id AND a.deleted_at IS NULL "             \
+    "GROUP BY 1, 2, 3, 4, 5, 6"
+#define ROLLUP_BUCKETS                                                                             \
+    "SELECT workspace_id, runtime_id, agent_id, provider, model, bucket_hour, input_tokens, "      \
+    "output_tokens, cache_read_tokens, cache_write_tokens, task_count FROM usage.task_usage_hourly"
+
+static int64_t rollup_mismatches(void)
+{
+    return th_sql_int("SELECT count(*) FROM ((" RAW_BUCKETS " EXCEPT ALL " ROLLUP_BUCKETS
+                      ") UNION ALL (" ROLLUP_BUCKETS " EXCEPT ALL " RAW_BUCKETS ")) d");
+}
+
+/* Daily totals per (runtime, provider, model) in a time zone, from both sides. */
+static int64_t daily_mismatches(const char *tz)
+{
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "WITH raw AS (SELECT a.runtime_id, u.provider, u.model, "
+             "(date_trunc('hour', u.created_at, 'UTC') AT TIME ZONE '%s')::date AS day, "
+             "sum(u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens) t "
+             "FROM usage.task_usage u JOIN usage.task_attribution a ON a.task_id = u.task_id "
+             "AND a.deleted_at IS NULL GROUP BY 1, 2, 3, 4), "
+             "rolled AS (SELECT runtime_id, provider, model, (bucket_hour AT TIME ZONE '%s')::date, "
+             "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens) "
+             "FROM usage.task_usage_hourly GROUP BY 1, 2, 3, 4) "
+             "SELECT count(*) FROM ((TABLE raw EXCEPT ALL TABLE rolled) UNION ALL "
+             "(TABLE rolled EXCEPT ALL TABLE raw)) d",
+             tz, tz);
+    return th_sql_int(sql);
+}
+
+/* New sessions of the current test database use no safety lag (scheduler processes too). */
+static void no_safety_lag(void)
+{
+    th_sql("DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET multica.rollup_safety_lag = %L', "
+           "current_database(), '0'); END$$");
+}
+
+static int64_t run_rollup(void)
+{
+    th_sql("SET multica.rollup_safety_lag = '0'");
+    return th_sql_int("SELECT usage.rollup_task_usage_hourly()");
+}
+
+/* ---- random workload through the real ingester ---- */
+
+struct task_state {
+    char id[MC_UUID_STRLEN];
+    int64_t version; /* 0: no attribution yet */
+    int runtime, agent;
+    bool deleted;
+    int64_t last_report[2];
+    int64_t totals[2];
+};
+
+#define N_TASKS 160
+#define N_RUNTIMES 4
+#define N_AGENTS 6
+
+static void ids(char *out, unsigned prefix, int n)
+{
+    tu_uuid(out, prefix, (unsigned long)n);
+}
+
+/* One phase of random operations; returns how many usage and task events it sent. */
+static void random_phase(mc_producer *p, struct task_state *tasks, uint64_t *seed, int64_t now_us,
+                         size_t *nusage, size_t *ntask)
+{
+    char *usage[400], *events[100];
+    size_t nu = 0, nt = 0;
+    static const char *const provs[] = {"anthropic", "openai"};
+    static const char *const mods[] = {"claude-sonnet-4", "gpt-5"};
+    for (int op = 0; op < 300 && nu < 400 && nt < 100; op++) {
+        struct task_state *t = &tasks[tu_rand(seed) % N_TASKS];
+        int kind = (int)(tu_rand(seed) % 100);
+        char ws[MC_UUID_STRLEN], ag[MC_UUID_STRLEN], rt[MC_UUID_STRLEN];
+        if (kind < 70) {
+            int k = (int)(tu_rand(seed) % 2);
+            int64_t at;
+            if (t->last_report[k] == 0)
+                at = now_us - (int64_t)(tu_rand(seed) % (20ULL * 86400)) * 1000000;
+            else if (kind < 6)
+                at = t->last_report[k] - 1000000; /* a late, older report: must change nothing */
+            else
+                at = t->last_report[k] + 1000000 + (int64_t)(tu_rand(seed) % 3600) * 1000000;
+            int64_t add = (int64_t)(tu_rand(seed) % 1000);
+            int64_t total = kind < 6 ? t->totals[k] / 2 : t->totals[k] + add;
+            usage[nu++] = tu_usage_event(t->id, provs[k], mods[k], total, total / 2, total * 3,
+                                         total / 4, at);
+            if (kind >= 6) {
+                t->last_report[k] = at;
+                t->totals[k] = total;
+            }
+        } else if (!t->deleted) {
+            const char *type = MC_EV_TASK_QUEUED;
+            if (t->version == 0) {
+                t->agent = (int)(tu_rand(seed) % N_AGENTS);
+                t->runtime = (int)(tu_rand(seed) % N_RUNTIMES);
+            } else if (kind < 92) {
+                type = MC_EV_TASK_REASSIGNED;
+                t->runtime = (t->runtime + 1) % N_RUNTIMES;
+            } else {
+                type = MC_EV_TASK_DELETED;
+                t->deleted = true;
+            }
+            t->version++;
+            ids(ws, 0xb0000001, t->agent / 2); /* the workspace is the agent's */
+            ids(ag, 0xb0000002, t->agent);
+            ids(rt, 0xb0000003, t->runtime);
+            events[nt++] = tu_task_event(type, t->id, ws, ag, rt, NULL, t->version);
+        }
+    }
+    tu_send(p, MC_TOPIC_USAGE_EVENTS, usage, NULL, nu);
+    tu_send(p, MC_TOPIC_TASK_EVENTS, events, NULL, nt);
+    for (size_t i = 0; i < nu; i++)
+        free(usage[i]);
+    for (size_t i = 0; i < nt; i++)
+        free(events[i]);
+    *nusage += nu;
+    *ntask += nt;
+}
+
+START_TEST(rollup_equals_raw_under_random_workloads)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(3);
+    tu_start_ingester(brokers, th_free_port(), "ingester", NULL);
+    mc_producer *p = tu_producer(brokers);
+    struct task_state *tasks = calloc(N_TASKS, sizeof *tasks);
+    for (int i = 0; i < N_TASKS; i++)
+        ids(tasks[i].id, 0xb0000000, i);
+    uint64_t seed = 20261121;
+    size_t nusage = 0, ntask = 0;
+    int rollups = 0;
+    const char *zones[] = {"UTC", "Europe/Berlin", "America/Los_Angeles", "Asia/Kolkata",
+                           "Pacific/Chatham"};
+    for (int phase = 0; phase < 10; phase++) {
+        random_phase(p, tasks, &seed, mc_now_wall_us(), &nusage, &ntask);
+        ck_assert(tu_wait_applied(MC_TOPIC_USAGE_EVENTS, (int64_t)nusage, 60000));
+        ck_assert(tu_wait_applied(MC_TOPIC_TASK_EVENTS, (int64_t)ntask, 60000));
+        if (tu_rand(&seed) % 3 == 0 && phase != 9)
+            continue; /* rollups happen at random points, not after every change */
+        run_rollup();
+        rollups++;
+        ck_assert_int_eq(rollup_mismatches(), 0);
+        for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++)
+            ck_assert_msg(daily_mismatches(zones[z]) == 0, "daily totals differ in %s", zones[z]);
+        /* A second run right after changes nothing: the rollup is idempotent. */
+        ck_assert_int_eq(run_rollup(), 0);
+    }
+    ck_assert_int_ge(rollups, 3);
+    ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_usage_hourly"), 50);
+    ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_attribution WHERE deleted_at IS "
+                                "NOT NULL"),
+                     0);
+    mc_producer_free(p, 1000);
+    free(tasks);
+}
+END_TEST
+
+/* ---- direct SQL workloads ---- */
+
+/* Inserts n tasks with attribution and one usage row each, created (and updated) at random
+ * times within the last `days` days. */
+static void insert_history(int n, int days, unsigned prefix)
+{
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "WITH t AS (SELECT g, ('%08x-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid id, "
+             "now() - (random() * %d) * interval '1 day' AS at FROM generate_series(1, %d) g), "
+             "a AS (INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, "
+             "runtime_id, version) SELECT id, ('b0000001-0000-7000-8000-' || lpad(to_hex(g %% 3), 12, "
+             "'0'))::uuid, ('b0000002-0000-7000-8000-' || lpad(to_hex(g %% 5), 12, '0'))::uuid, "
+             "('b0000003-0000-7000-8000-' || lpad(to_hex(g %% 4), 12, '0'))::uuid, 1 FROM t) "
+             "INSERT INTO usage.task_usage SELECT id, (ARRAY['anthropic','openai'])[1 + g %% 2], "
+             "(ARRAY['m1','m2','m3'])[1 + g %% 3], g %% 1000, g %% 500, g %% 3000, g %% 100, at, at, "
+             "at FROM t",
+             prefix, days, n);
+    th_sql(sql);
+}
+
+START_TEST(concurrent_callers_never_double_count)
+{
+    th_db_new();
+    insert_history(3000, 3, 0xc0000001);
+    th_sql("SET multica.rollup_safety_lag = '0'");
+    /* Several sessions call the window primitive and the entry point at once, while rows keep
+     * changing; afterwards one quiet run must leave the table equal to the ground truth. */
+    enum { CALLERS = 4 };
+    pid_t pids[CALLERS + 1];
+    const char *url = th_db_url_as("multica_usage");
+    for (int c = 0; c <= CALLERS; c++) {
+        pids[c] = fork();
+        ck_assert_int_ge(pids[c], 0);
+        if (pids[c] == 0) {
+            PGconn *conn = PQconnectdb(url);
+            int bad = PQstatus(conn) != CONNECTION_OK;
+            for (int i = 0; i < 25 && !bad; i++) {
+                const char *sql =
+                    c == CALLERS
+                        ? "UPDATE usage.task_usage SET input_tokens = input_tokens + 1, "
+                          "updated_at = now() WHERE task_id IN (SELECT task_id FROM "
+                          "usage.task_usage ORDER BY random() LIMIT 50)"
+                    : c % 2 ? "SELECT usage.rollup_task_usage_hourly_window('-infinity', now())"
+                            : "SET multica.rollup_safety_lag = '0'; "
+                              "SELECT usage.rollup_task_usage_hourly()";
+                PGresult *r = PQexec(conn, sql);
+                ExecStatusType st = PQresultStatus(r);
+                bad = st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK;
+                if (bad)
+                    fprintf(stderr, "caller %d: %s", c, PQerrorMessage(conn));
+                PQclear(r);
+            }
+            PQfinish(conn);
+            _exit(bad);
+        }
+    }
+    for (int c = 0; c <= CALLERS; c++) {
+        int status;
+        waitpid(pids[c], &status, 0);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "caller %d failed", c);
+    }
+    th_sql_int("SELECT usage.rollup_task_usage_hourly_window('-infinity', now())");
+    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_eq(th_sql_int("SELECT sum(task_count) FROM usage.task_usage_hourly"), 3000);
+}
+END_TEST
+
+START_TEST(invalidation_during_a_run_survives_it)
+{
+    th_db_new();
+    insert_history(200, 1, 0xc0000002);
+    ck_assert_int_gt(run_rollup(), 0);
+    ck_assert_int_eq(rollup_mismatches(), 0);
+    /* The task's current bucket is already queued: the run below drains that entry, and the
+     * concurrent re-enqueue must not be swallowed by it. */
+    th_sql("WITH t AS (SELECT task_id, workspace_id, runtime_id, agent_id FROM "
+           "usage.task_attribution ORDER BY task_id LIMIT 1) SELECT "
+           "usage.enqueue_task_buckets(array_agg(task_id), array_agg(workspace_id), "
+           "array_agg(runtime_id), array_agg(agent_id)) FROM t");
+    /* Session A runs the rollup and has not committed yet... */
+    PGconn *a = PQconnectdb(th_db_url_as("multica_usage"));
+    ck_assert_int_eq(PQstatus(a), CONNECTION_OK);
+    PQclear(PQexec(a, "SET multica.rollup_safety_lag = '0'"));
+    PQclear(PQexec(a, "BEGIN"));
+    PGresult *r = PQexec(a, "SELECT usage.rollup_task_usage_hourly()");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    /* ...when a reassignment moves a task (as the ingester does: enqueue the old bucket, move,
+     * enqueue the new one), from another session. */
+    PGconn *b = PQconnectdb(th_db_url_as("multica_usage"));
+    const char *move =
+        "WITH t AS (SELECT task_id, workspace_id, runtime_id, agent_id FROM usage.task_attribution "
+        "ORDER BY task_id LIMIT 1) SELECT usage.enqueue_task_buckets(array_agg(task_id), "
+        "array_agg(workspace_id), array_agg(runtime_id), array_agg(agent_id)) FROM t; "
+        "UPDATE usage.task_attribution SET runtime_id = 'b0000003-0000-7000-8000-0000000000ff' "
+        "WHERE task_id = (SELECT task_id FROM usage.task_attribution ORDER BY task_id LIMIT 1); "
+        "WITH t AS (SELECT task_id, workspace_id, runtime_id, agent_id FROM usage.task_attribution "
+        "ORDER BY task_id LIMIT 1) SELECT usage.enqueue_task_buckets(array_agg(task_id), "
+        "array_agg(workspace_id), array_agg(runtime_id), array_agg(agent_id)) FROM t";
+    ck_assert_int_eq(PQsendQuery(b, move), 1);
+    usleep(300 * 1000);
+    PQclear(PQexec(a, "COMMIT"));
+    while ((r = PQgetResult(b)) != NULL) {
+        ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK,
+                      "%s", PQerrorMessage(b));
+        PQclear(r);
+    }
+    /* The run that was in progress drained what it saw, not this. */
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_dirty"), 2);
+    ck_assert_int_gt(rollup_mismatches(), 0);
+    ck_assert_int_eq(run_rollup(), 2);
+    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_dirty"), 0);
+    PQfinish(a);
+    PQfinish(b);
+}
+END_TEST
+
+/* ---- the scheduler ---- */
+
+static pid_t start_scheduler(const char *brokers, const char *name, const char *extra)
+{
+    char *env[] = {
+        mc_sprintf("DATABASE_URL=%s", th_db_url_as("multica_scheduler")),
+        mc_sprintf("KAFKA_BROKERS=%s", brokers),
+        mc_sprintf("HTTP_PORT=%d", th_free_port()),
+        mc_sprintf("HTTP_BIND=127.0.0.1"),
+        mc_sprintf("RUNNER_ID=%s", name),
+        mc_sprintf("%s", extra ? extra : "LOG_LEVEL=info"),
+        NULL,
+    };
+    pid_t pid = th_spawn(th_bin("multica-rollup-scheduler"), (const char *const *)env, name);
+    for (int i = 0; env[i]; i++)
+        free(env[i]);
+    return pid;
+}
+
+static void run_replicas(int n)
+{
+    th_db_new();
+    no_safety_lag();
+    insert_history(500, 2, 0xc0000003);
+    const char *brokers = th_broker_start(2);
+    pid_t pids[3];
+    for (int i = 0; i < n; i++) {
+        char name[32], extra[128];
+        snprintf(name, sizeof name, "replica-%d", i);
+        snprintf(extra, sizeof extra, "ROLLUP_INTERVAL=2s");
+        setenv("SCHEDULER_TICK", "250ms", 1);
+        pids[i] = start_scheduler(brokers, name, extra);
+    }
+    unsetenv("SCHEDULER_TICK");
+    usleep(13 * 1000 * 1000);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_ne(th_stop(pids[i], SIGTERM, 10000), -1);
+    int64_t plans = th_sql_int("SELECT count(DISTINCT plan_time) FROM scheduler.sys_cron_executions");
+    ck_assert_int_ge(plans, 5);
+    /* One row per plan, all SUCCESS on the first attempt, and consecutive: none skipped. */
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM scheduler.sys_cron_executions"), plans);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM scheduler.sys_cron_executions "
+                                "WHERE status = 'SUCCESS' AND attempt = 1"),
+                     plans);
+    ck_assert_int_eq(th_sql_int("SELECT extract(epoch FROM max(plan_time) - min(plan_time))::int / 2 "
+                                "+ 1 FROM scheduler.sys_cron_executions"),
+                     plans);
+    if (n > 1)
+        ck_assert_int_gt(th_sql_int("SELECT count(DISTINCT runner_id) FROM "
+                                    "scheduler.sys_cron_executions"),
+                         1);
+    /* The job ran once per plan: one CronExecutionFinished per row, and the work was done. */
+    json_t *execs = th_consume_all(brokers, MC_TOPIC_SCHEDULER_EXECUTIONS);
+    ck_assert_int_eq((int64_t)json_array_size(execs), plans);
+    th_capture(execs);
+    json_decref(execs);
+    ck_assert_int_eq(rollup_mismatches(), 0);
+}
+
+START_TEST(two_replicas_run_each_plan_once)
+{
+    run_replicas(2);
+}
+END_TEST
+
+START_TEST(three_replicas_run_each_plan_once)
+{
+    run_replicas(3);
+}
+END_TEST
+
+START_TEST(killed_runner_plan_is_taken_over_as_attempt_2)
+{
+    th_db_new();
+    no_safety_lag();
+    const char *brokers = th_broker_start(1);
+    /* Hold the rollup state row so the run blocks inside the rollup, then kill the runner. */
+    PGconn *holder = PQconnectdb(th_db_url_as("multica_usage"));
+    PQclear(PQexec(holder, "BEGIN"));
+    PGresult *r = PQexec(holder, "SELECT * FROM usage.rollup_state FOR UPDATE");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    const char *cfg = "ROLLUP_INTERVAL=1h";
+    setenv("SCHEDULER_LEASE", "1s", 1);
+    setenv("SCHEDULER_RETRY_BACKOFF", "1s,1s", 1);
+    setenv("SCHEDULER_TICK", "300ms", 1);
+    pid_t a = start_scheduler(brokers, "runner-a", cfg);
+    int64_t deadline = mc_now_mono_ms() + 20000;
+    while (th_sql_int("SELECT count(*) FROM scheduler.sys_cron_executions WHERE status = "
+                      "'RUNNING'") == 0 &&
+           mc_now_mono_ms() < deadline)
+        usleep(100 * 1000);
+    int64_t plan = th_sql_int("SELECT id FROM scheduler.sys_cron_executions WHERE "
+                              "status = 'RUNNING' AND runner_id = 'runner-a'");
+    ck_assert_int_gt(plan, 0);
+    kill(a, SIGKILL);
+    th_wait_exit(a, 5000);
+    PQclear(PQexec(holder, "COMMIT"));
+    PQfinish(holder);
+    pid_t b = start_scheduler(brokers, "runner-b", cfg);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM scheduler.sys_cron_executions WHERE id = %lld AND status = "
+             "'SUCCESS'",
+             (long long)plan);
+    deadline = mc_now_mono_ms() + 30000;
+    while (th_sql_int(sql) == 0 && mc_now_mono_ms() < deadline)
+        usleep(200 * 1000);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM scheduler.sys_cron_executions WHERE id = %lld AND status = "
+             "'SUCCESS' AND attempt = 2 AND runner_id = 'runner-b'",
+             (long long)plan);
+    ck_assert_int_eq(th_sql_int(sql), 1);
+    th_stop(b, SIGTERM, 10000);
+    unsetenv("SCHEDULER_LEASE");
+    unsetenv("SCHEDULER_RETRY_BACKOFF");
+    unsetenv("SCHEDULER_TICK");
+}
+END_TEST
+
+START_TEST(backfill_over_24_months_is_exact_and_idempotent)
+{
+    th_db_new();
+    insert_history(20000, 730, 0xc0000004);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "DATABASE_URL='%s' %s --sleep-between-slices=1ms > %s/backfill.out",
+             th_db_url_as("multica_usage"), th_bin("multica-backfill-usage"), th_tmpdir());
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_ge(th_sql_int("SELECT count(DISTINCT date_trunc('month', bucket_hour)) FROM "
+                                "usage.task_usage_hourly"),
+                     24);
+    ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.rollup_state WHERE watermark > now() "
+                                "- interval '10 minutes'"),
+                     0);
+    int64_t revisions = th_sql_int("SELECT sum(revision) FROM usage.task_usage_hourly");
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(th_sql_int("SELECT sum(revision) FROM usage.task_usage_hourly"), revisions);
+    ck_assert_int_eq(rollup_mismatches(), 0);
+    /* A dry run reports and writes nothing. */
+    snprintf(cmd, sizeof cmd, "DATABASE_URL='%s' %s --dry-run | grep -q 'rows in range'",
+             th_db_url_as("multica_usage"), th_bin("multica-backfill-usage"));
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(kafka_topics_rebuild_the_hourly_table)
+{
+    th_db_new();
+    no_safety_lag();
+    insert_history(1500, 3, 0xc0000005);
+    const char *brokers = th_broker_start(3);
+    setenv("SCHEDULER_TICK", "300ms", 1);
+    pid_t s = start_scheduler(brokers, "publisher", "ROLLUP_INTERVAL=1s");
+    unsetenv("SCHEDULER_TICK");
+    usleep(2500 * 1000);
+    /* Changes after the first runs: corrections, a deletion of all of one runtime's usage. */
+    th_sql("UPDATE usage.task_usage SET output_tokens = output_tokens + 7, updated_at = now() "
+           "WHERE task_id IN (SELECT task_id FROM usage.task_usage LIMIT 300)");
+    th_sql("WITH t AS (SELECT task_id, workspace_id, runtime_id, agent_id FROM "
+           "usage.task_attribution WHERE runtime_id = 'b0000003-0000-7000-8000-000000000001') "
+           "SELECT usage.enqueue_task_buckets(array_agg(task_id), array_agg(workspace_id), "
+           "array_agg(runtime_id), array_agg(agent_id)) FROM t");
+    th_sql("DELETE FROM usage.task_usage WHERE task_id IN (SELECT task_id FROM "
+           "usage.task_attribution WHERE runtime_id = 'b0000003-0000-7000-8000-000000000001')");
+    usleep(3000 * 1000);
+    th_stop(s, SIGTERM, 10000);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.hourly_outbox"), 0);
+    ck_assert_int_eq(rollup_mismatches(), 0);
+    /* Fold the compacted topic like a dashboard would: highest revision per key wins. */
+    json_t *msgs = th_consume_all(brokers, MC_TOPIC_USAGE_HOURLY);
+    ck_assert_uint_gt(json_array_size(msgs), 100);
+    th_sql("CREATE TEMP TABLE replay (k text PRIMARY KEY, revision bigint, deleted boolean, "
+           "workspace_id uuid, runtime_id uuid, agent_id uuid, provider text, model text, "
+           "bucket_hour timestamptz, input_tokens bigint, output_tokens bigint, "
+           "cache_read_tokens bigint, cache_write_tokens bigint, task_count integer)");
+    size_t i;
+    json_t *m;
+    int deletions = 0;
+    json_array_foreach(msgs, i, m)
+    {
+        struct mc_event ev;
+        char reason[256];
+        const char *v = json_string_value(json_object_get(m, "value"));
+        ck_assert_msg(mc_event_decode(v, strlen(v), &ev, reason, sizeof reason) == 0, "%s", reason);
+        json_t *d = ev.data;
+        deletions += json_is_true(json_object_get(d, "deleted"));
+        char *sql = mc_sprintf(
+            "INSERT INTO replay VALUES ('%s', %lld, %s, '%s', '%s', '%s', '%s', '%s', '%s', %lld, "
+            "%lld, %lld, %lld, %lld) ON CONFLICT (k) DO UPDATE SET revision = EXCLUDED.revision, "
+            "deleted = EXCLUDED.deleted, input_tokens = EXCLUDED.input_tokens, output_tokens = "
+            "EXCLUDED.output_tokens, cache_read_tokens = EXCLUDED.cache_read_tokens, "
+            "cache_write_tokens = EXCLUDED.cache_write_tokens, task_count = EXCLUDED.task_count "
+            "WHERE replay.revision < EXCLUDED.revision",
+            json_string_value(json_object_get(m, "key")),
+            (long long)json_integer_value(json_object_get(d, "revision")),
+            json_is_true(json_object_get(d, "deleted")) ? "true" : "false",
+            json_string_value(json_object_get(d, "workspace_id")),
+            json_string_value(json_object_get(d, "runtime_id")),
+            json_string_value(json_object_get(d, "agent_id")),
+            json_string_value(json_object_get(d, "provider")),
+            json_string_value(json_object_get(d, "model")),
+            json_string_value(json_object_get(d, "bucket_hour")),
+            (long long)json_integer_value(json_object_get(d, "input_tokens")),
+            (long long)json_integer_value(json_object_get(d, "output_tokens")),
+            (long long)json_integer_value(json_object_get(d, "cache_read_tokens")),
+            (long long)json_integer_value(json_object_get(d, "cache_write_tokens")),
+            (long long)json_integer_value(json_object_get(d, "task_count")));
+        th_sql(sql);
+        free(sql);
+        mc_event_clear(&ev);
+    }
+    ck_assert_int_gt(deletions, 0);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM ((SELECT workspace_id, runtime_id, agent_id, "
+                                "provider, model, bucket_hour, input_tokens, output_tokens, "
+                                "cache_read_tokens, cache_write_tokens, task_count FROM replay "
+                                "WHERE NOT deleted EXCEPT ALL " ROLLUP_BUCKETS ") UNION ALL ("
+                                ROLLUP_BUCKETS " EXCEPT ALL SELECT workspace_id, runtime_id, "
+                                "agent_id, provider, model, bucket_hour, input_tokens, "
+                                "output_tokens, cache_read_tokens, cache_write_tokens, task_count "
+                                "FROM replay WHERE NOT deleted)) d"),
+                     0);
+    th_capture(msgs);
+    json_decref(msgs);
+}
+END_TEST
+
+START_TEST(pg_cron_and_the_scheduler_together_never_double)
+{
+    /* pg_cron runs jobs only in the database named by cron.database_name: crontest, made by
+     * the harness from the migrated template. */
+    char url[256];
+    snprintf(url, sizeof url, "%s", th_cron_db_url("multica_scheduler"));
+    PGconn *c = PQconnectdb(th_cron_db_url("postgres"));
+    ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+    PGresult *r;
+    const char *setup[] = {
+        "ALTER DATABASE crontest SET multica.rollup_safety_lag = '0'",
+        "CREATE EXTENSION pg_cron",
+        "SELECT cron.schedule('rollup_task_usage_hourly', '* * * * *', "
+        "'SELECT usage.rollup_task_usage_hourly()')",
+    };
+    for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++) {
+        r = PQexec(c, setup[i]);
+        ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+                      "%s: %s", setup[i], PQerrorMessage(c));
+        PQclear(r);
+    }
+    const char *brokers = th_broker_start(1);
+    char *env[] = {mc_sprintf("DATABASE_URL=%s", url), mc_sprintf("KAFKA_BROKERS=%s", brokers),
+                   mc_sprintf("HTTP_PORT=%d", th_free_port()), mc_sprintf("ROLLUP_INTERVAL=2s"),
+                   mc_sprintf("SCHEDULER_TICK=500ms"), NULL};
+    pid_t s = th_spawn(th_bin("multica-rollup-scheduler"), (const char *const *)env, "scheduler");
+    for (int i = 0; env[i]; i++)
+        free(env[i]);
+    /* Keep changing usage for two pg_cron minutes while both schedulers roll up. */
+    int64_t end = mc_now_mono_ms() + 125000;
+    int round = 0;
+    while (mc_now_mono_ms() < end) {
+        char sql[1024];
+        snprintf(sql, sizeof sql,
+                 "WITH t AS (SELECT g, ('c0000006-0000-7000-8000-' || lpad(to_hex(g + %d * 100), "
+                 "12, '0'))::uuid id FROM generate_series(1, 100) g), a AS (INSERT INTO "
+                 "usage.task_attribution (task_id, workspace_id, agent_id, runtime_id, version) "
+                 "SELECT id, 'b0000001-0000-7000-8000-000000000001', "
+                 "'b0000002-0000-7000-8000-000000000001', 'b0000003-0000-7000-8000-000000000001', "
+                 "1 FROM t) INSERT INTO usage.task_usage SELECT id, 'openai', 'gpt-5', g, g, g, g, "
+                 "now(), now(), now() FROM t",
+                 round++);
+        r = PQexec(c, sql);
+        ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+        PQclear(r);
+        usleep(1000 * 1000);
+    }
+    th_stop(s, SIGTERM, 10000);
+    r = PQexec(c, "SELECT count(*) FROM cron.job_run_details WHERE status = 'succeeded'");
+    ck_assert_int_ge(atoi(PQgetvalue(r, 0, 0)), 2);
+    PQclear(r);
+    r = PQexec(c, "SET multica.rollup_safety_lag = '0'; SELECT usage.rollup_task_usage_hourly()");
+    PQclear(r);
+    r = PQexec(c, "SELECT count(*) FROM ((" RAW_BUCKETS " EXCEPT ALL " ROLLUP_BUCKETS
+                  ") UNION ALL (" ROLLUP_BUCKETS " EXCEPT ALL " RAW_BUCKETS ")) d");
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
+    PQclear(r);
+    r = PQexec(c, "SELECT sum(input_tokens) = (SELECT sum(input_tokens) FROM usage.task_usage) "
+                  "FROM usage.task_usage_hourly");
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    PQclear(PQexec(c, "SELECT cron.unschedule('rollup_task_usage_hourly')"));
+    PQfinish(c);
+}
+END_TEST
+
+Suite *suite_rollup(void)
+{
+    Suite *s = suite_create("rollup");
+    TCase *tc = tcase_create("rollup");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, rollup_equals_raw_under_random_workloads);
+    tcase_add_test(tc, concurrent_callers_never_double_count);
+    tcase_add_test(tc, invalidation_during_a_run_survives_it);
+    tcase_add_test(tc, backfill_over_24_months_is_exact_and_idempotent);
+    tcase_add_test(tc, two_replicas_run_each_plan_once);
+    tcase_add_test(tc, three_replicas_run_each_plan_once);
+    tcase_add_test(tc, killed_runner_plan_is_taken_over_as_attempt_2);
+    tcase_add_test(tc, kafka_topics_rebuild_the_hourly_table);
+    tcase_add_test(tc, pg_cron_and_the_scheduler_together_never_double);
+    suite_add_tcase(s, tc);
+    return s;
+}
