@@ -4,7 +4,9 @@
  *   POST /api/daemon/usage                   [{task_id, provider, model, ...}, ...]
  *
  * Totals are cumulative for the task so far. The gateway answers 202 only once the broker has
- * acknowledged every event (503 when it cannot), so an accepted report is never lost. */
+ * acknowledged every event (503 when it cannot), so an accepted report is never lost. Usage
+ * is taken from the runtime that holds the task or held it before a reassignment: 409 when
+ * the task is unknown here, 403 when the caller never held it. */
 #include "gateway.h"
 #include "mc_log.h"
 #include "mc_proto.h"
@@ -147,6 +149,28 @@ static int produce(struct gw_ctx *ctx, char **values, char (*keys)[MC_UUID_STRLE
     return rc;
 }
 
+/* 0 when runtime may report usage for task, else the HTTP status refusing it (409, 403), or
+ * 503 when the database cannot answer. */
+static unsigned holder_status(mc_db *db, const char *task, const char *runtime)
+{
+    PGresult *r = NULL;
+    const char *p[] = {task, runtime};
+    int rc = mc_db_exec(db, GW_TASK_USAGE_HOLDER, 2, p, &r);
+    unsigned status = rc != 0                                 ? 503
+                      : strcmp(PQgetvalue(r, 0, 0), "t") != 0 ? 409
+                      : strcmp(PQgetvalue(r, 0, 1), "t") != 0 ? 403
+                                                              : 0;
+    PQclear(r);
+    return status;
+}
+
+static const char *holder_message(unsigned status)
+{
+    return status == 409   ? "this task is not known here"
+           : status == 403 ? "this task is not held by this runtime"
+                           : "database unavailable";
+}
+
 /* Reads the request's list of entries (the body, or its "usage" member) and checks its
  * length. Answers 400 itself and returns NULL on failure; *list borrows from the result. */
 static json_t *read_entries(const struct _u_request *req, struct _u_response *resp,
@@ -192,6 +216,18 @@ int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, v
     char(*keys)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
     char(*ids)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
     bool *delivered = calloc(n, sizeof *delivered);
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        goto cleanup;
+    unsigned refused = holder_status(db, task_id, who->runtime_id);
+    gw_db_release(ctx, db);
+    if (refused) {
+        mc_http_error(resp, refused, refused == 503 ? MC_HTTP_UNAVAILABLE
+                                     : refused == 409 ? MC_HTTP_CONFLICT
+                                                      : MC_HTTP_FORBIDDEN,
+                      "task_id", "%s", holder_message(refused));
+        goto cleanup;
+    }
     for (size_t i = 0; i < n; i++) {
         struct problem p;
         char prefix[32];
@@ -245,6 +281,12 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
     json_t *results = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(results, json_pack("{sI}", "index", (json_int_t)i));
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL) {
+        json_decref(results);
+        n = 0;
+        goto cleanup;
+    }
     /* Each entry stands alone: a bad one is answered with its error, the others go on. */
     for (size_t i = 0; i < n; i++) {
         struct problem p;
@@ -260,6 +302,20 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
                                           p.field, "message", p.message));
             continue;
         }
+        unsigned refused = holder_status(db, json_string_value(json_object_get(data, "task_id")),
+                                         who->runtime_id);
+        if (refused) {
+            json_object_set_new(res, "status", json_integer(refused));
+            json_object_set_new(res, "error",
+                                json_pack("{ss ss ss}", "code",
+                                          refused == 409   ? MC_HTTP_CONFLICT
+                                          : refused == 403 ? MC_HTTP_FORBIDDEN
+                                                           : MC_HTTP_UNAVAILABLE,
+                                          "field", "task_id", "message",
+                                          holder_message(refused)));
+            json_decref(data);
+            continue;
+        }
         snprintf(keys[nvalid], MC_UUID_STRLEN, "%s",
                  json_string_value(json_object_get(data, "task_id")));
         values[nvalid] =
@@ -270,6 +326,7 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
         }
         index[nvalid++] = i;
     }
+    gw_db_release(ctx, db);
     produce(ctx, values, keys, nvalid, delivered);
     size_t accepted = 0;
     for (size_t k = 0; k < nvalid; k++) {
@@ -289,6 +346,7 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
     mc_http_json(resp, accepted == n ? 202 : 207,
                  json_pack("{sI sI so}", "accepted", (json_int_t)accepted, "rejected",
                            (json_int_t)(n - accepted), "results", results));
+cleanup:
     free_values(values, nvalid);
     free(keys);
     free(ids);

@@ -42,6 +42,16 @@ static void seed_runtime(void)
     th_sql("INSERT INTO gateway.runtimes (id, workspace_id, name, token_hash) VALUES "
            "('0195f1c2-0000-7000-8000-00000000000a', '0195f1c2-0000-7000-8000-0000000000b1', "
            "'laptop', encode(sha256('" TOKEN "'), 'hex'))");
+    /* The read model knows which runtime holds which task (normally from task events). */
+    th_sql("INSERT INTO gateway.tasks (task_id, workspace_id, agent_id, runtime_id, status) "
+           "SELECT t::uuid, '0195f1c2-0000-7000-8000-0000000000b1', "
+           "'0195f1c2-0000-7000-8000-0000000000c1', '0195f1c2-0000-7000-8000-00000000000a', "
+           "'running' FROM unnest(ARRAY['" TASK "', '0195f1c2-7a3b-7c4d-8e5f-0000000000b2', "
+           "'0195f1c2-7a3b-7c4d-8e5f-0000000000b3', '0195f1c2-7a3b-7c4d-8e5f-0000000000b4']) t");
+    th_sql("INSERT INTO gateway.tasks (task_id, workspace_id, agent_id, runtime_id, status) "
+           "VALUES ('0195f1c2-7a3b-7c4d-8e5f-0000000000b5', '0195f1c2-0000-7000-8000-0000000000b1', "
+           "'0195f1c2-0000-7000-8000-0000000000c1', '0195f1c2-0000-7000-8000-0000000000ff', "
+           "'running')");
 }
 
 static int post(const char *path, const char *token, const char *body, char **out)
@@ -160,15 +170,20 @@ START_TEST(accepted_reports_reach_task_usage)
                   "{\"task_id\":\"0195f1c2-7a3b-7c4d-8e5f-0000000000b3\",\"provider\":\"openai\","
                   "\"model\":\"gpt-5\",\"input_tokens\":-4,\"output_tokens\":2},"
                   "{\"task_id\":\"0195f1c2-7a3b-7c4d-8e5f-0000000000b4\",\"provider\":\"google\","
+                  "\"model\":\"gemini\",\"input_tokens\":5,\"output_tokens\":6},"
+                  "{\"task_id\":\"0195f1c2-7a3b-7c4d-8e5f-0000000000ee\",\"provider\":\"google\","
+                  "\"model\":\"gemini\",\"input_tokens\":5,\"output_tokens\":6},"
+                  "{\"task_id\":\"0195f1c2-7a3b-7c4d-8e5f-0000000000b5\",\"provider\":\"google\","
                   "\"model\":\"gemini\",\"input_tokens\":5,\"output_tokens\":6}]",
                   &body);
     ck_assert_msg(status == 207, "%d %s", status, body);
     json_t *j = json_loads(body, 0, NULL);
     json_t *results = json_object_get(j, "results");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "accepted")), 2);
-    int expect[] = {202, 400, 400, 202};
-    const char *fields[] = {NULL, "usage[1].task_id", "usage[2].input_tokens", NULL};
-    for (int i = 0; i < 4; i++) {
+    int expect[] = {202, 400, 400, 202, 409, 403};
+    const char *fields[] = {NULL, "usage[1].task_id", "usage[2].input_tokens", NULL, "task_id",
+                            "task_id"};
+    for (int i = 0; i < 6; i++) {
         json_t *r = json_array_get(results, (size_t)i);
         ck_assert_int_eq(json_integer_value(json_object_get(r, "status")), expect[i]);
         if (fields[i])

@@ -1,0 +1,13 @@
+DROP FUNCTION gateway.project_task_event(jsonb);
+DROP TABLE gateway.outbox;
+DROP TABLE gateway.task_progress;
+DROP TABLE gateway.task_event_log;
+DROP TABLE gateway.tasks;
+DROP TABLE gateway.comments;
+DROP TABLE gateway.issues;
+DROP TABLE gateway.agents;
+DROP TABLE gateway.runtime_registration_tokens;
+DROP TABLE gateway.members;
+ALTER TABLE gateway.workspaces DROP COLUMN created_by;
+DROP TABLE gateway.verification_codes;
+DROP TABLE gateway.users;

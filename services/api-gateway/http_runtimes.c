@@ -1,0 +1,156 @@
+/* http_runtimes.c: runtime registration and liveness.
+ *
+ *   POST /api/workspaces/{workspace_id}/runtime-tokens   one-time token (owners and admins)
+ *   GET  /api/workspaces/{workspace_id}/runtimes
+ *   POST /api/daemon/register {registration_token, name, max_concurrency} -> runtime token
+ *   POST /api/daemon/heartbeat                          (runtime token)
+ *
+ * Registration and heartbeats become multica.runtime.events (through the outbox), which the
+ * dispatcher uses for capacity and liveness. */
+#include "gateway.h"
+#include "mc_auth.h"
+#include "mc_log.h"
+#include "mc_proto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REGISTRATION_TTL_MS (24LL * 3600 * 1000)
+
+int gw_post_runtime_token(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    const char *ws = gw_uuid_param(req, resp, "workspace_id");
+    mc_db *db = ws ? gw_db(ctx, resp) : NULL;
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    if (gw_require_member(resp, db, ws, true) == 0) {
+        char token[64], hash[65], ttl[24];
+        mc_auth_random_token("mcreg_", token, sizeof token);
+        mc_auth_sha256_hex(token, strlen(token), hash);
+        snprintf(ttl, sizeof ttl, "%lld", REGISTRATION_TTL_MS);
+        const char *p[] = {hash, ws, gw_principal(resp)->user_id, ttl};
+        PGresult *r = NULL;
+        int rc = mc_db_exec(db, GW_REGTOKEN_CREATE, 4, p, &r);
+        if (rc != 0)
+            gw_db_error(resp, db, rc);
+        else
+            mc_http_json(resp, 201, json_pack("{ss ss}", "registration_token", token,
+                                              "expires_at", PQgetvalue(r, 0, 0)));
+        PQclear(r);
+    }
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
+}
+
+int gw_get_runtimes(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    const char *ws = gw_uuid_param(req, resp, "workspace_id");
+    mc_db *db = ws ? gw_db(ctx, resp) : NULL;
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    if (gw_require_member(resp, db, ws, false) == 0) {
+        const char *p[] = {ws};
+        gw_answer_json(resp, db, GW_RUNTIME_LIST, 1, p, 200);
+    }
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
+}
+
+/* Writes a runtime event into the outbox (same transaction as the caller's change). */
+static int runtime_event(mc_db *db, const char *type, const char *runtime, const char *ws,
+                         const char *name, long max_concurrency)
+{
+    char now[40];
+    mc_format_rfc3339(mc_now_wall_us(), now, sizeof now);
+    json_t *data = json_pack("{ss ss ss si ss}", "runtime_id", runtime, "workspace_id", ws, "name",
+                             name, "max_concurrency", (int)max_concurrency, "at", now);
+    return gw_outbox_add(db, type, runtime, runtime, data);
+}
+
+int gw_post_register(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
+    if (body == NULL)
+        return U_CALLBACK_COMPLETE;
+    bool bad = false;
+    mc_db *db = NULL;
+    const char *reg = gw_str_field(body, "registration_token", 10, 200, true, resp, &bad);
+    const char *name = bad ? NULL : gw_str_field(body, "name", 1, 200, true, resp, &bad);
+    int64_t maxc = 1;
+    const json_t *mc = json_object_get(body, "max_concurrency");
+    if (!bad && mc != NULL && (mc_json_int64(mc, &maxc) != 0 || maxc < 1 || maxc > 10000)) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "max_concurrency",
+                      "must be an integer between 1 and 10000");
+        bad = true;
+    }
+    if (bad || (db = gw_db(ctx, resp)) == NULL)
+        goto cleanup;
+    char reg_hash[65], token[64], hash[65], id[MC_UUID_STRLEN], maxs[16];
+    mc_auth_sha256_hex(reg, strlen(reg), reg_hash);
+    mc_auth_random_token("mcr_", token, sizeof token);
+    mc_auth_sha256_hex(token, strlen(token), hash);
+    mc_uuid_v7(id);
+    snprintf(maxs, sizeof maxs, "%lld", (long long)maxc);
+    const char *p[] = {reg_hash, id, name, maxs, hash};
+    PGresult *r = NULL;
+    int rc = mc_db_begin(db);
+    if (rc == 0)
+        rc = mc_db_exec(db, GW_RUNTIME_REGISTER, 5, p, &r);
+    if (rc == 0 && PQntuples(r) == 0) {
+        mc_db_rollback(db);
+        mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "registration_token",
+                      "unknown, used or expired registration token");
+    } else if (rc != 0 ||
+               (rc = runtime_event(db, MC_EV_RUNTIME_REGISTERED, id, PQgetvalue(r, 0, 0), name,
+                                   (long)maxc)) != 0 ||
+               (rc = mc_db_commit(db)) != 0) {
+        mc_db_rollback(db);
+        gw_db_error(resp, db, rc);
+    } else {
+        gw_outbox_kick(ctx);
+        mc_log_info(json_pack("{ss ss}", "runtime_id", id, "workspace_id", PQgetvalue(r, 0, 0)),
+                    "runtime registered");
+        mc_http_json(resp, 201, json_pack("{ss ss ss}", "runtime_id", id, "workspace_id",
+                                          PQgetvalue(r, 0, 0), "runtime_token", token));
+    }
+    PQclear(r);
+cleanup:
+    if (db)
+        gw_db_release(ctx, db);
+    json_decref(body);
+    return U_CALLBACK_COMPLETE;
+}
+
+int gw_post_heartbeat(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    (void)req;
+    struct gw_ctx *ctx = ud;
+    const struct gw_principal *me = gw_principal(resp);
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    const char *p[] = {me->runtime_id};
+    PGresult *r = NULL;
+    int rc = mc_db_begin(db);
+    if (rc == 0)
+        rc = mc_db_exec(db, GW_RUNTIME_HEARTBEAT, 1, p, &r);
+    if (rc == 0 && PQntuples(r) == 1)
+        rc = runtime_event(db, MC_EV_RUNTIME_HEARTBEAT, me->runtime_id, PQgetvalue(r, 0, 0),
+                           PQgetvalue(r, 0, 1), atol(PQgetvalue(r, 0, 2)));
+    if (rc == 0)
+        rc = mc_db_commit(db);
+    if (rc != 0) {
+        mc_db_rollback(db);
+        gw_db_error(resp, db, rc);
+    } else {
+        gw_outbox_kick(ctx);
+        mc_http_json(resp, 200, json_pack("{ss}", "status", "ok"));
+    }
+    PQclear(r);
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
+}

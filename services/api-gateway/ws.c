@@ -1,0 +1,464 @@
+/* ws.c: the WebSocket hub behind GET /api/ws.
+ *
+ * Clients (a user's JWT, or a runtime token) subscribe to a workspace, an issue or a task and
+ * receive task events as they happen: {"type":"event","seq":N,"event":{CloudEvent}}. A runtime's
+ * connection receives every event of the tasks on that runtime (TaskDispatched above all).
+ * Events reach every gateway replica through Postgres: the projection writes the log and
+ * NOTIFYs; each replica's listener reads the log in seq order and queues matching events on
+ * its own connections. A reconnecting client passes the last seq it saw ("since") and gets
+ * what it missed from the log, possibly with duplicates it drops by seq.
+ *
+ * Each connection has a bounded queue drained by its own thread: a slow client overflows its
+ * queue and is disconnected; nobody else ever waits for it. */
+#include "gateway.h"
+#include "mc_log.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SUBS 32
+#define LOG_PAGE "500"
+
+struct sub {
+    char kind; /* 'w' workspace, 'i' issue, 't' task */
+    char id[MC_UUID_STRLEN];
+};
+
+struct client {
+    struct gw_ctx *ctx;
+    struct gw_principal who;
+    struct sub subs[MAX_SUBS];
+    int nsubs;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char **queue;
+    size_t head, len, cap;
+    bool overflow;
+    bool registered;
+    struct client *next;
+};
+
+struct gw_ws_hub {
+    pthread_mutex_t mu;
+    struct client *clients;
+    pthread_t listener;
+    volatile int stop;
+    bool started;
+    int64_t last_seq;
+};
+
+/* ---- queues ---- */
+
+/* Queues a copy of text; on overflow marks the client for disconnection. */
+static void enqueue(struct client *c, const char *text)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->overflow) {
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    if (c->len >= (size_t)c->ctx->ws_queue_limit) {
+        c->overflow = true;
+        mc_metric_add(c->ctx->m.ws_dropped, 1);
+        pthread_cond_signal(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    if (c->len == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        char **q = calloc(cap, sizeof *q);
+        for (size_t i = 0; i < c->len; i++)
+            q[i] = c->queue[(c->head + i) % c->cap];
+        free(c->queue);
+        c->queue = q;
+        c->cap = cap;
+        c->head = 0;
+    }
+    c->queue[(c->head + c->len) % c->cap] = mc_strdup(text);
+    c->len++;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static char *dequeue(struct client *c)
+{
+    if (c->len == 0)
+        return NULL;
+    char *m = c->queue[c->head];
+    c->head = (c->head + 1) % c->cap;
+    c->len--;
+    return m;
+}
+
+static void send_json(struct client *c, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    if (text != NULL)
+        enqueue(c, text);
+    free(text);
+    json_decref(msg);
+}
+
+/* ---- matching ---- */
+
+struct logrow {
+    const char *seq, *workspace, *issue, *task, *runtime, *old_runtime, *event;
+};
+
+static bool wants(const struct client *c, const struct logrow *r)
+{
+    if (c->who.kind == GW_RUNTIME)
+        return strcmp(r->runtime, c->who.runtime_id) == 0 ||
+               (r->old_runtime && strcmp(r->old_runtime, c->who.runtime_id) == 0);
+    for (int i = 0; i < c->nsubs; i++) {
+        const struct sub *s = &c->subs[i];
+        const char *v = s->kind == 'w' ? r->workspace : s->kind == 'i' ? r->issue : r->task;
+        if (v != NULL && strcmp(v, s->id) == 0)
+            return true;
+    }
+    return false;
+}
+
+static char *event_message(const struct logrow *r)
+{
+    return mc_sprintf("{\"type\":\"event\",\"seq\":%s,\"event\":%s}", r->seq, r->event);
+}
+
+static struct logrow row_at(const PGresult *res, int i)
+{
+    struct logrow r = {PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+                       PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2),
+                       PQgetvalue(res, i, 3), PQgetvalue(res, i, 4),
+                       PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5),
+                       PQgetvalue(res, i, 6)};
+    return r;
+}
+
+/* Sends the client what the log holds after `since` for it (a reconnect's catch-up). */
+static void replay(struct client *c, mc_db *db, long long since)
+{
+    char from[24];
+    for (;;) {
+        snprintf(from, sizeof from, "%lld", since);
+        const char *p[] = {from, LOG_PAGE};
+        PGresult *r = NULL;
+        if (mc_db_exec(db, GW_LOG_SINCE, 2, p, &r) != 0 || PQntuples(r) == 0) {
+            PQclear(r);
+            return;
+        }
+        for (int i = 0; i < PQntuples(r); i++) {
+            struct logrow row = row_at(r, i);
+            since = atoll(row.seq);
+            if (wants(c, &row)) {
+                char *m = event_message(&row);
+                enqueue(c, m);
+                free(m);
+            }
+        }
+        int n = PQntuples(r);
+        PQclear(r);
+        if (n < atoi(LOG_PAGE))
+            return;
+    }
+}
+
+/* ---- the listener: NOTIFY -> log -> queues ---- */
+
+static void deliver_new(struct gw_ws_hub *hub, mc_db *db)
+{
+    char from[24];
+    for (;;) {
+        snprintf(from, sizeof from, "%lld", (long long)hub->last_seq);
+        const char *p[] = {from, LOG_PAGE};
+        PGresult *r = NULL;
+        if (mc_db_exec(db, GW_LOG_SINCE, 2, p, &r) != 0 || PQntuples(r) == 0) {
+            PQclear(r);
+            return;
+        }
+        pthread_mutex_lock(&hub->mu);
+        for (int i = 0; i < PQntuples(r); i++) {
+            struct logrow row = row_at(r, i);
+            hub->last_seq = atoll(row.seq);
+            char *m = NULL;
+            for (struct client *c = hub->clients; c; c = c->next) {
+                if (!wants(c, &row))
+                    continue;
+                if (m == NULL)
+                    m = event_message(&row);
+                enqueue(c, m);
+            }
+            free(m);
+        }
+        pthread_mutex_unlock(&hub->mu);
+        int n = PQntuples(r);
+        PQclear(r);
+        if (n < atoi(LOG_PAGE))
+            return;
+    }
+}
+
+static void *listen_loop(void *arg)
+{
+    struct gw_ctx *ctx = arg;
+    struct gw_ws_hub *hub = ctx->hub;
+    mc_db *db = mc_db_new(ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway-ws");
+    bool listening = false;
+    int64_t next_poll = 0;
+    while (!hub->stop) {
+        if (!mc_db_connected(db) || !listening) {
+            listening = false;
+            if (mc_db_ensure(db, 0) != 0 || mc_db_exec_sql(db, "LISTEN multica_task_events", NULL) != 0) {
+                mc_sleep_ms_interruptible(500, &hub->stop);
+                continue;
+            }
+            listening = true;
+            if (hub->last_seq == 0) {
+                PGresult *r = NULL;
+                if (mc_db_exec(db, GW_LOG_MAX, 0, NULL, &r) == 0)
+                    hub->last_seq = atoll(mc_db_value(r));
+                PQclear(r);
+            }
+            deliver_new(hub, db); /* what was logged while we were not listening */
+        }
+        PGconn *conn = mc_db_conn(db);
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+        int ready = poll(&pfd, 1, 200);
+        bool notified = false;
+        if (ready > 0) {
+            if (PQconsumeInput(conn) == 0) {
+                listening = false; /* the connection broke; reconnect and catch up */
+                continue;
+            }
+            PGnotify *n;
+            while ((n = PQnotifies(conn)) != NULL) {
+                notified = true;
+                PQfreemem(n);
+            }
+        }
+        /* Notifications are the fast path; a slow poll covers any that were lost. */
+        if (notified || mc_now_mono_ms() >= next_poll) {
+            deliver_new(hub, db);
+            next_poll = mc_now_mono_ms() + 2000;
+        }
+    }
+    mc_db_free(db);
+    return NULL;
+}
+
+int gw_ws_start(struct gw_ctx *ctx)
+{
+    struct gw_ws_hub *hub = calloc(1, sizeof *hub);
+    if (hub == NULL)
+        return MC_ENOMEM;
+    pthread_mutex_init(&hub->mu, NULL);
+    ctx->hub = hub;
+    if (pthread_create(&hub->listener, NULL, listen_loop, ctx) != 0)
+        return MC_ENOMEM;
+    hub->started = true;
+    return 0;
+}
+
+void gw_ws_quiesce(struct gw_ctx *ctx)
+{
+    if (ctx->hub != NULL)
+        ctx->hub->stop = 1;
+}
+
+void gw_ws_stop(struct gw_ctx *ctx)
+{
+    struct gw_ws_hub *hub = ctx->hub;
+    if (hub == NULL)
+        return;
+    hub->stop = 1;
+    if (hub->started)
+        pthread_join(hub->listener, NULL);
+    pthread_mutex_destroy(&hub->mu);
+    free(hub);
+    ctx->hub = NULL;
+}
+
+/* ---- connections ---- */
+
+static void client_free(struct client *c)
+{
+    char *m;
+    while ((m = dequeue(c)) != NULL)
+        free(m);
+    free(c->queue);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* Checks that the user may watch scope kind/id: the workspace (directly, or of the issue or
+ * task) must be theirs. */
+static bool may_watch(struct gw_ctx *ctx, mc_db *db, const struct client *c, char kind,
+                      const char *id)
+{
+    char ws[MC_UUID_STRLEN] = "", role[16];
+    if (kind == 'w') {
+        snprintf(ws, sizeof ws, "%s", id);
+    } else {
+        PGresult *r = NULL;
+        const char *p[] = {id};
+        if (mc_db_exec(db, kind == 'i' ? GW_ISSUE_GET : GW_TASK_GET, 1, p, &r) == 0 &&
+            PQntuples(r) == 1)
+            snprintf(ws, sizeof ws, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    (void)ctx;
+    return ws[0] && gw_member_role(db, ws, c->who.user_id, role) == 0;
+}
+
+static void on_message(const struct _u_request *req, struct _websocket_manager *wsm,
+                       const struct _websocket_message *msg, void *ud)
+{
+    (void)req;
+    struct client *c = ud;
+    wsm->keep_messages = U_WEBSOCKET_KEEP_NONE;
+    if (msg->opcode != U_WEBSOCKET_OPCODE_TEXT)
+        return;
+    json_error_t e;
+    json_t *in = json_loadb(msg->data, msg->data_len, 0, &e);
+    const char *type = json_string_value(json_object_get(in, "type"));
+    if (type != NULL && strcmp(type, "ping") == 0) {
+        send_json(c, json_pack("{ss}", "type", "pong"));
+    } else if (type != NULL && strcmp(type, "subscribe") == 0) {
+        static const struct {
+            const char *field;
+            char kind;
+        } scopes[] = {{"workspace_id", 'w'}, {"issue_id", 'i'}, {"task_id", 't'}};
+        const char *id = NULL;
+        char kind = 0;
+        for (size_t i = 0; i < MC_ARRAY_LEN(scopes) && id == NULL; i++)
+            if ((id = json_string_value(json_object_get(in, scopes[i].field))) != NULL)
+                kind = scopes[i].kind;
+        json_t *since_v = json_object_get(in, "since");
+        int err = 0;
+        mc_db *db = NULL;
+        if (c->who.kind != GW_USER) {
+            send_json(c, json_pack("{ss ss}", "type", "error", "message",
+                                   "runtime connections receive their tasks without subscribing"));
+        } else if (id == NULL || !mc_uuid_valid(id)) {
+            send_json(c, json_pack("{ss ss ss}", "type", "error", "field", "workspace_id",
+                                   "message", "give workspace_id, issue_id or task_id (a UUID)"));
+        } else if ((db = mc_db_pool_acquire(c->ctx->pool, 2000, &err)) == NULL) {
+            send_json(c, json_pack("{ss ss}", "type", "error", "message", "database unavailable"));
+        } else if (!may_watch(c->ctx, db, c, kind, id) || c->nsubs >= MAX_SUBS) {
+            send_json(c, json_pack("{ss ss}", "type", "error", "message",
+                                   c->nsubs >= MAX_SUBS ? "too many subscriptions" : "not found"));
+        } else {
+            pthread_mutex_lock(&c->ctx->hub->mu);
+            c->subs[c->nsubs].kind = kind;
+            snprintf(c->subs[c->nsubs].id, MC_UUID_STRLEN, "%s", id);
+            c->nsubs++;
+            pthread_mutex_unlock(&c->ctx->hub->mu);
+            send_json(c, json_pack("{ss ss}", "type", "subscribed", "id", id));
+            if (json_is_integer(since_v))
+                replay(c, db, (long long)json_integer_value(since_v));
+        }
+        if (db)
+            mc_db_pool_release(c->ctx->pool, db);
+    } else {
+        send_json(c, json_pack("{ss ss}", "type", "error", "message",
+                               "expected {\"type\":\"subscribe\",...} or {\"type\":\"ping\"}"));
+    }
+    json_decref(in);
+}
+
+static void manage(const struct _u_request *req, struct _websocket_manager *wsm, void *ud)
+{
+    struct client *c = ud;
+    struct gw_ws_hub *hub = c->ctx->hub;
+    wsm->keep_messages = U_WEBSOCKET_KEEP_NONE;
+    pthread_mutex_lock(&hub->mu);
+    c->next = hub->clients;
+    hub->clients = c;
+    c->registered = true;
+    pthread_mutex_unlock(&hub->mu);
+    mc_metric_add(c->ctx->m.ws_clients, 1);
+    /* A runtime catches up on its tasks from ?since= right away. */
+    const char *since = u_map_get(req->map_url, "since");
+    if (c->who.kind == GW_RUNTIME && since != NULL) {
+        int err;
+        mc_db *db = mc_db_pool_acquire(c->ctx->pool, 2000, &err);
+        if (db != NULL) {
+            replay(c, db, atoll(since));
+            mc_db_pool_release(c->ctx->pool, db);
+        }
+    }
+    send_json(c, json_pack("{ss ss}", "type", "hello", "principal",
+                           c->who.kind == GW_RUNTIME ? "runtime" : "user"));
+    while (!hub->stop && ulfius_websocket_status(wsm) == U_WEBSOCKET_STATUS_OPEN) {
+        pthread_mutex_lock(&c->mu);
+        if (c->len == 0 && !c->overflow) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 200 * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&c->cv, &c->mu, &until);
+        }
+        bool overflow = c->overflow;
+        char *m = overflow ? NULL : dequeue(c);
+        pthread_mutex_unlock(&c->mu);
+        if (overflow) {
+            mc_log_info(json_pack("{ss}", "principal", c->who.kind == GW_RUNTIME
+                                                           ? c->who.runtime_id
+                                                           : c->who.user_id),
+                        "websocket client too slow; disconnecting it");
+            ulfius_websocket_send_close_signal(wsm);
+            break;
+        }
+        if (m != NULL) {
+            if (ulfius_websocket_send_message(wsm, U_WEBSOCKET_OPCODE_TEXT, strlen(m), m) == U_OK)
+                mc_metric_add(c->ctx->m.ws_sent, 1);
+            free(m);
+        }
+    }
+}
+
+static void on_close(const struct _u_request *req, struct _websocket_manager *wsm, void *ud)
+{
+    (void)req;
+    (void)wsm;
+    struct client *c = ud;
+    struct gw_ws_hub *hub = c->ctx->hub;
+    pthread_mutex_lock(&hub->mu);
+    for (struct client **p = &hub->clients; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&hub->mu);
+    if (c->registered)
+        mc_metric_add(c->ctx->m.ws_clients, -1);
+    client_free(c);
+}
+
+int gw_ws_connect(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    (void)req;
+    struct gw_ctx *ctx = ud;
+    struct client *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "out of memory");
+        return U_CALLBACK_COMPLETE;
+    }
+    c->ctx = ctx;
+    c->who = *gw_principal(resp);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (ulfius_set_websocket_response(resp, NULL, NULL, manage, c, on_message, c, on_close, c) !=
+        U_OK) {
+        client_free(c);
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "Upgrade",
+                      "this route needs a WebSocket handshake");
+    }
+    return U_CALLBACK_COMPLETE;
+}
