@@ -90,7 +90,7 @@ int main(int argc, char **argv)
          &ctx.resend_api_url, "mail provider endpoint"},
         {"MAIL_FROM", MC_CFG_STRING, "Multica <noreply@multica.local>", 0, 0, &ctx.mail_from,
          "sender of login codes"},
-        {"VERIFICATION_CODE_TTL", MC_CFG_DURATION, "10m", 60000, 86400000, &ctx.code_ttl_ms,
+        {"VERIFICATION_CODE_TTL", MC_CFG_DURATION, "10m", 1000, 86400000, &ctx.code_ttl_ms,
          "lifetime of a login code"},
         {"VERIFICATION_MAX_ATTEMPTS", MC_CFG_INT, "5", 1, 100, &ctx.code_max_attempts,
          "wrong codes before a code dies"},

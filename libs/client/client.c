@@ -1,0 +1,217 @@
+/* client.c: HTTP JSON requests and a queued WebSocket client over ulfius. */
+#include "mc_client.h"
+#include "mc_common.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <ulfius.h>
+
+int mc_client_request(const char *method, const char *url, const char *bearer, const char *body,
+                      json_t **out)
+{
+    struct _u_request req;
+    struct _u_response resp;
+    ulfius_init_request(&req);
+    ulfius_init_response(&resp);
+    ulfius_set_request_properties(&req, U_OPT_HTTP_VERB, method, U_OPT_HTTP_URL, url,
+                                  U_OPT_TIMEOUT, 30L, U_OPT_NONE);
+    if (bearer != NULL) {
+        char auth[1024];
+        snprintf(auth, sizeof auth, "Bearer %s", bearer);
+        u_map_put(req.map_header, "Authorization", auth);
+    }
+    if (body != NULL) {
+        u_map_put(req.map_header, "Content-Type", "application/json");
+        ulfius_set_string_body_request(&req, body);
+    }
+    int status = 0;
+    if (out != NULL)
+        *out = NULL;
+    if (ulfius_send_http_request(&req, &resp) == U_OK) {
+        status = (int)resp.status;
+        if (out != NULL && resp.binary_body_length > 0)
+            *out = json_loadb(resp.binary_body, resp.binary_body_length, 0, NULL);
+    }
+    ulfius_clean_request(&req);
+    ulfius_clean_response(&resp);
+    return status;
+}
+
+struct mc_wsclient {
+    struct _u_request req;
+    struct _u_response resp;
+    struct _websocket_client_handler handler;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct _websocket_manager *wsm;
+    json_t *queue; /* array of received messages */
+    int open;
+    int closing;
+};
+
+static void manage(const struct _u_request *req, struct _websocket_manager *wsm, void *ud)
+{
+    (void)req;
+    mc_wsclient *c = ud;
+    wsm->keep_messages = U_WEBSOCKET_KEEP_NONE;
+    pthread_mutex_lock(&c->mu);
+    c->wsm = wsm;
+    c->open = 1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    /* The connection lives as long as this callback: wait for close. */
+    while (ulfius_websocket_status(wsm) == U_WEBSOCKET_STATUS_OPEN) {
+        pthread_mutex_lock(&c->mu);
+        int closing = c->closing;
+        pthread_mutex_unlock(&c->mu);
+        if (closing) {
+            ulfius_websocket_send_close_signal(wsm);
+            break;
+        }
+        mc_sleep_ms_interruptible(50, NULL);
+    }
+}
+
+static void incoming(const struct _u_request *req, struct _websocket_manager *wsm,
+                     const struct _websocket_message *msg, void *ud)
+{
+    (void)req;
+    (void)wsm;
+    mc_wsclient *c = ud;
+    if (msg->opcode != U_WEBSOCKET_OPCODE_TEXT)
+        return;
+    json_t *j = json_loadb(msg->data, msg->data_len, 0, NULL);
+    if (j == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    json_array_append_new(c->queue, j);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void closed(const struct _u_request *req, struct _websocket_manager *wsm, void *ud)
+{
+    (void)req;
+    (void)wsm;
+    mc_wsclient *c = ud;
+    pthread_mutex_lock(&c->mu);
+    c->open = 0;
+    c->wsm = NULL;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+mc_wsclient *mc_wsclient_open(const char *http_url, const char *bearer)
+{
+    mc_wsclient *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->queue = json_array();
+    ulfius_init_request(&c->req);
+    ulfius_init_response(&c->resp);
+    if (ulfius_set_websocket_request(&c->req, http_url, NULL, NULL) != U_OK)
+        goto fail;
+    if (bearer != NULL) {
+        char auth[1024];
+        snprintf(auth, sizeof auth, "Bearer %s", bearer);
+        u_map_put(c->req.map_header, "Authorization", auth);
+    }
+    if (ulfius_open_websocket_client_connection(&c->req, manage, c, incoming, c, closed, c,
+                                                &c->handler, &c->resp) != U_OK)
+        goto fail;
+    pthread_mutex_lock(&c->mu);
+    int64_t deadline = mc_now_mono_ms() + 5000;
+    while (!c->open && mc_now_mono_ms() < deadline) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += 50000000L;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->cv, &c->mu, &t);
+    }
+    int open = c->open;
+    pthread_mutex_unlock(&c->mu);
+    if (!open) {
+        mc_wsclient_close(c);
+        return NULL;
+    }
+    return c;
+fail:
+    ulfius_clean_request(&c->req);
+    ulfius_clean_response(&c->resp);
+    json_decref(c->queue);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+    return NULL;
+}
+
+json_t *mc_wsclient_next(mc_wsclient *c, int timeout_ms)
+{
+    int64_t deadline = mc_now_mono_ms() + timeout_ms;
+    json_t *out = NULL;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        if (json_array_size(c->queue) > 0) {
+            out = json_incref(json_array_get(c->queue, 0));
+            json_array_remove(c->queue, 0);
+            break;
+        }
+        if (!c->open || mc_now_mono_ms() >= deadline)
+            break;
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += 20000000L;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->cv, &c->mu, &t);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return out;
+}
+
+int mc_wsclient_send(mc_wsclient *c, const json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    int rc = MC_EIO;
+    pthread_mutex_lock(&c->mu);
+    if (c->wsm != NULL && text != NULL &&
+        ulfius_websocket_send_message(c->wsm, U_WEBSOCKET_OPCODE_TEXT, strlen(text), text) == U_OK)
+        rc = 0;
+    pthread_mutex_unlock(&c->mu);
+    free(text);
+    return rc;
+}
+
+int mc_wsclient_open_p(mc_wsclient *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int open = c->open;
+    pthread_mutex_unlock(&c->mu);
+    return open;
+}
+
+void mc_wsclient_close(mc_wsclient *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->closing = 1;
+    pthread_mutex_unlock(&c->mu);
+    ulfius_websocket_client_connection_wait_close(&c->handler, 5000);
+    ulfius_websocket_client_connection_close(&c->handler);
+    ulfius_clean_request(&c->req);
+    ulfius_clean_response(&c->resp);
+    json_decref(c->queue);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
