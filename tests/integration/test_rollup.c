@@ -6,6 +6,7 @@
 #include "harness.h"
 #include "mc_proto.h"
 #include "usage_gen.h"
+#include "gateway_client.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -143,11 +144,62 @@ static void random_phase(mc_producer *p, struct task_state *tasks, uint64_t *see
     *ntask += nt;
 }
 
+/* Members and runtimes the gateway needs to answer usage reads for the synthetic ids. */
+static void seed_gateway(void)
+{
+    th_sql("INSERT INTO gateway.users (id, email) VALUES "
+           "('b0000009-0000-7000-8000-000000000001', 'reader@example.com')");
+    th_sql("INSERT INTO gateway.workspaces (id, name) SELECT ('b0000001-0000-7000-8000-' || "
+           "lpad(to_hex(g), 12, '0'))::uuid, 'w' || g FROM generate_series(0, 2) g");
+    th_sql("INSERT INTO gateway.members (workspace_id, user_id, role) SELECT id, "
+           "'b0000009-0000-7000-8000-000000000001', 'member' FROM gateway.workspaces");
+    th_sql("INSERT INTO gateway.runtimes (id, workspace_id, name, token_hash) SELECT "
+           "('b0000003-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+           "'b0000001-0000-7000-8000-000000000000', 'r' || g, encode(sha256(('t' || g)::bytea), "
+           "'hex') FROM generate_series(0, 3) g");
+}
+
+/* Every usage read answers the same from the rollup and from task_usage. */
+static void reads_agree(const char *base, const char *token, const char *const *zones, size_t nz)
+{
+    char path[512];
+    for (size_t z = 0; z < nz; z++) {
+        for (int k = 0; k < N_RUNTIMES + 3 * 3; k++) {
+            char id[MC_UUID_STRLEN];
+            const char *what[] = {"usage", "usage/by-agent", "usage/by-hour"};
+            const char *groups[] = {"agent", "runtime", "model"};
+            if (k < N_RUNTIMES) {
+                ids(id, 0xb0000003, k);
+            } else {
+                ids(id, 0xb0000001, (k - N_RUNTIMES) / 3);
+            }
+            for (int e = 0; e < (k < N_RUNTIMES ? 3 : 1); e++) {
+                const char *q = k < N_RUNTIMES ? what[e] : "usage";
+                const char *g = k < N_RUNTIMES ? "" : groups[(k - N_RUNTIMES) % 3];
+                json_t *a = NULL, *b = NULL;
+                snprintf(path, sizeof path, "/api/%s/%s/%s?days=30&tz=%s%s%s",
+                         k < N_RUNTIMES ? "runtimes" : "workspaces", id, q, zones[z],
+                         *g ? "&group_by=" : "", g);
+                ck_assert_int_eq(tg_call(base, "GET", path, token, NULL, &a), 200);
+                strncat(path, "&source=raw", sizeof path - strlen(path) - 1);
+                ck_assert_int_eq(tg_call(base, "GET", path, token, NULL, &b), 200);
+                ck_assert_msg(json_equal(json_object_get(a, "rows"), json_object_get(b, "rows")),
+                              "%s: rollup and raw differ", path);
+                json_decref(a);
+                json_decref(b);
+            }
+        }
+    }
+}
+
 START_TEST(rollup_equals_raw_under_random_workloads)
 {
     th_db_new();
+    seed_gateway();
     const char *brokers = th_broker_start(3);
     tu_start_ingester(brokers, th_free_port(), "ingester", NULL);
+    const char *base = tg_start(brokers, NULL, NULL);
+    char *reader = tg_login(base, "reader@example.com");
     mc_producer *p = tu_producer(brokers);
     struct task_state *tasks = calloc(N_TASKS, sizeof *tasks);
     for (int i = 0; i < N_TASKS; i++)
@@ -168,6 +220,7 @@ START_TEST(rollup_equals_raw_under_random_workloads)
         ck_assert_int_eq(rollup_mismatches(), 0);
         for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++)
             ck_assert_msg(daily_mismatches(zones[z]) == 0, "daily totals differ in %s", zones[z]);
+        reads_agree(base, reader, zones, sizeof zones / sizeof zones[0]);
         /* A second run right after changes nothing: the rollup is idempotent. */
         ck_assert_int_eq(run_rollup(), 0);
     }
@@ -176,6 +229,44 @@ START_TEST(rollup_equals_raw_under_random_workloads)
     ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_attribution WHERE deleted_at IS "
                                 "NOT NULL"),
                      0);
+    /* The reads hold real rows, export as CSV, and refuse bad parameters by name. */
+    char path[512], rt[MC_UUID_STRLEN];
+    ids(rt, 0xb0000003, 0);
+    json_t *out = NULL;
+    snprintf(path, sizeof path, "/api/runtimes/%s/usage?days=30", rt);
+    ck_assert_int_eq(tg_call(base, "GET", path, reader, NULL, &out), 200);
+    size_t rows = json_array_size(json_object_get(out, "rows"));
+    ck_assert_uint_gt(rows, 0);
+    ck_assert_str_eq(tg_str(out, "tz"), "UTC");
+    json_decref(out);
+    char url[600], *csv = NULL, auth[1100];
+    snprintf(url, sizeof url, "%s%s&format=csv", base, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", reader);
+    const char *headers[] = {auth, NULL};
+    ck_assert_int_eq(th_http("GET", url, headers, NULL, &csv), 200);
+    ck_assert_msg(strncmp(csv, "date,provider,model,input_tokens,output_tokens,", 47) == 0, "%s",
+                  csv);
+    size_t lines = 0;
+    for (const char *c = csv; *c; c++)
+        lines += *c == '\n';
+    ck_assert_uint_eq(lines, rows + 1);
+    free(csv);
+    const char *bad[][2] = {{"days=0", "days"},          {"days=366", "days"},
+                            {"days=abc", "days"},        {"tz=Mars/Olympus", "tz"},
+                            {"source=cache", "source"},  {"format=xml", "format"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(path, sizeof path, "/api/runtimes/%s/usage?%s", rt, bad[i][0]);
+        ck_assert_int_eq(tg_call(base, "GET", path, reader, NULL, &out), 400);
+        ck_assert_str_eq(tg_str(json_object_get(out, "error"), "field"), bad[i][1]);
+        json_decref(out);
+    }
+    char ws[MC_UUID_STRLEN];
+    ids(ws, 0xb0000001, 0);
+    snprintf(path, sizeof path, "/api/workspaces/%s/usage?group_by=team", ws);
+    ck_assert_int_eq(tg_call(base, "GET", path, reader, NULL, &out), 400);
+    ck_assert_str_eq(tg_str(json_object_get(out, "error"), "field"), "group_by");
+    json_decref(out);
+    free(reader);
     mc_producer_free(p, 1000);
     free(tasks);
 }
