@@ -214,6 +214,16 @@ PGconn *th_pg(void)
     return g_pg;
 }
 
+int64_t th_sql_int_or(const char *sql, int64_t fallback)
+{
+    PGresult *r = PQexec(th_pg(), sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(th_pg()));
+    int64_t v = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+                                                           : fallback;
+    PQclear(r);
+    return v;
+}
+
 void th_sql(const char *sql)
 {
     PGresult *r = PQexec(th_pg(), sql);
@@ -249,6 +259,13 @@ static void kill_children(void)
 
 pid_t th_spawn(const char *bin, const char *const *env, const char *logname)
 {
+    const char *argv[] = {bin, NULL};
+    return th_spawn_argv(argv, env, logname);
+}
+
+pid_t th_spawn_argv(const char *const *argv, const char *const *env, const char *logname)
+{
+    const char *bin = argv[0];
     if (!g_atexit_done) {
         atexit(kill_children);
         g_atexit_done = 1;
@@ -271,7 +288,7 @@ pid_t th_spawn(const char *bin, const char *const *env, const char *logname)
         }
         for (int i = 0; env != NULL && env[i] != NULL; i++)
             putenv((char *)env[i]);
-        execl(bin, bin, (char *)NULL);
+        execv(bin, (char *const *)argv);
         fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
         _exit(127);
     }

@@ -26,6 +26,7 @@ Suite *suite_ingest(void);
 Suite *suite_gateway_usage(void);
 Suite *suite_rollup(void);
 Suite *suite_auth(void);
+Suite *suite_e2e(void);
 Suite *suite_contract(void);
 
 /* ---- the run ---- */
@@ -71,6 +72,9 @@ PGconn *th_pg(void);
  * test on an error. */
 int64_t th_sql_int(const char *sql);
 
+/* Like th_sql_int, but returns fallback when the query yields no row or NULL. */
+int64_t th_sql_int_or(const char *sql, int64_t fallback);
+
 /* Runs SQL and fails the test on error. */
 void th_sql(const char *sql);
 
@@ -79,6 +83,9 @@ void th_sql(const char *sql);
 /* Starts a binary with extra environment entries ("K=V", NULL-terminated), output appended
  * to <tmpdir>/<logname>.log. The child is killed when the test process exits. */
 pid_t th_spawn(const char *bin, const char *const *env, const char *logname);
+
+/* Same, with arguments: argv[0] is the binary, NULL-terminated. */
+pid_t th_spawn_argv(const char *const *argv, const char *const *env, const char *logname);
 
 /* Sends sig and waits up to timeout_ms for the exit; returns the exit status (as from
  * waitpid) or -1 on timeout. */
