@@ -89,7 +89,7 @@ $(TEST_BIN): $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)) $(LIBMC)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
 $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)): CFLAGS += -Itests/support $(shell pkg-config --cflags check)
 
-.PHONY: all build deps run stop test test-asan test-unit bench lint format clean check-config
+.PHONY: all build deps run stop demo test test-asan test-unit bench lint format clean check-config
 all: build
 build: $(BINARIES)
 
@@ -102,6 +102,9 @@ run: deps
 
 stop:
 	@tools/devstack.sh stop
+
+demo: build
+	@tools/demo.sh
 
 # TEST_FILTER=suite (CK_RUN_SUITE) narrows the run; the runner starts its own Postgres and broker.
 test: deps

@@ -127,7 +127,9 @@ void tu_expect_row(const char *task, const char *provider, const char *model, in
                      (long long)cache_write);
     if (g_expected_len + (size_t)n + 1 > g_expected_cap) {
         g_expected_cap = (g_expected_cap + (size_t)n + 1) * 2;
-        g_expected = realloc(g_expected, g_expected_cap);
+        char *grown = realloc(g_expected, g_expected_cap);
+        ck_assert_ptr_nonnull(grown);
+        g_expected = grown;
     }
     memcpy(g_expected + g_expected_len, line, (size_t)n);
     g_expected_len += (size_t)n;
