@@ -127,12 +127,7 @@ mc_wsclient *mc_wsclient_open(const char *http_url, const char *bearer)
     int64_t deadline = mc_now_mono_ms() + 5000;
     while (!c->open && mc_now_mono_ms() < deadline) {
         struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        t.tv_nsec += 50000000L;
-        if (t.tv_nsec >= 1000000000L) {
-            t.tv_sec++;
-            t.tv_nsec -= 1000000000L;
-        }
+        mc_abstime_after(50, &t);
         pthread_cond_timedwait(&c->cv, &c->mu, &t);
     }
     int open = c->open;
@@ -166,12 +161,7 @@ json_t *mc_wsclient_next(mc_wsclient *c, int timeout_ms)
         if (!c->open || mc_now_mono_ms() >= deadline)
             break;
         struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        t.tv_nsec += 20000000L;
-        if (t.tv_nsec >= 1000000000L) {
-            t.tv_sec++;
-            t.tv_nsec -= 1000000000L;
-        }
+        mc_abstime_after(20, &t);
         pthread_cond_timedwait(&c->cv, &c->mu, &t);
     }
     pthread_mutex_unlock(&c->mu);

@@ -56,6 +56,13 @@ int mc_random_bytes(void *buf, size_t len);
 /* Sleeps for ms milliseconds unless *stop becomes true first (checked every 50 ms). */
 void mc_sleep_ms_interruptible(int64_t ms, volatile const int *stop);
 
+/* Number of UTF-8 code points in s (bytes that do not continue a sequence). */
+size_t mc_utf8_len(const char *s);
+
+/* The CLOCK_REALTIME instant ms milliseconds from now, for pthread_cond_timedwait. */
+struct timespec;
+void mc_abstime_after(int64_t ms, struct timespec *out);
+
 /* Duplicates s (NULL stays NULL); aborts the process when memory is exhausted, since
  * every caller would otherwise have to invent its own recovery from that. */
 char *mc_strdup(const char *s);

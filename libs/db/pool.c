@@ -23,11 +23,7 @@ mc_db_pool *mc_db_pool_new(const char *url, const struct mc_db_stmt *stmts, size
     if (p == NULL)
         return NULL;
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&p->cv, NULL);
     p->size = size;
     p->all = calloc((size_t)size, sizeof(mc_db *));
     p->free_list = calloc((size_t)size, sizeof(mc_db *));
@@ -61,13 +57,7 @@ void mc_db_pool_free(mc_db_pool *p)
 mc_db *mc_db_pool_acquire(mc_db_pool *p, int64_t timeout_ms, int *err)
 {
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    mc_abstime_after(timeout_ms, &until);
     pthread_mutex_lock(&p->mu);
     while (p->nfree == 0) {
         if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT && p->nfree == 0) {

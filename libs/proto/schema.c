@@ -151,15 +151,6 @@ static bool type_matches(const char *want, const json_t *v)
     return strcmp(want, type_name(v)) == 0;
 }
 
-static size_t utf8_len(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
 static const regex_t *compiled(const char *pattern)
 {
     const regex_t *out = NULL;
@@ -240,7 +231,7 @@ static int validate_object(struct vctx *c, const json_t *schema, const json_t *v
 static int validate_string(struct vctx *c, const json_t *schema, const json_t *v, const char *path)
 {
     const char *s = json_string_value(v);
-    size_t len = utf8_len(s);
+    size_t len = mc_utf8_len(s);
     const json_t *k;
     char num[32];
     if ((k = json_object_get(schema, "minLength")) && len < (size_t)json_integer_value(k)) {

@@ -263,9 +263,7 @@ const char *gw_str_field(const json_t *body, const char *name, size_t min, size_
         return NULL;
     }
     const char *s = json_string_value(v);
-    size_t len = 0;
-    for (const char *c = s; *c; c++)
-        len += ((unsigned char)*c & 0xC0) != 0x80;
+    size_t len = mc_utf8_len(s);
     if (len < min || len > max) {
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, name, "must be %zu to %zu characters",
                       min, max);
@@ -273,4 +271,19 @@ const char *gw_str_field(const json_t *body, const char *name, size_t min, size_
         return NULL;
     }
     return s;
+}
+
+int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
+                      int stmt)
+{
+    const char *ws = gw_uuid_param(req, resp, "workspace_id");
+    mc_db *db = ws ? gw_db(ctx, resp) : NULL;
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    if (gw_require_member(resp, db, ws, false) == 0) {
+        const char *p[] = {ws};
+        gw_answer_json(resp, db, stmt, 1, p, 200);
+    }
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
 }

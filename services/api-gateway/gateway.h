@@ -164,6 +164,11 @@ int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace
 int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const char *const *p,
                    unsigned status);
 
+/* The common read of a workspace-scoped collection: the {workspace_id} parameter, membership,
+ * then stmt($1 = workspace_id) answered as JSON. */
+int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
+                      int stmt);
+
 /* Request helpers: a path parameter that must be a UUID (400 naming it otherwise). */
 const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp,
                           const char *name);

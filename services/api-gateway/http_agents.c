@@ -59,17 +59,7 @@ cleanup:
 
 int gw_get_agents(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
-    struct gw_ctx *ctx = ud;
-    const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    mc_db *db = ws ? gw_db(ctx, resp) : NULL;
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    if (gw_require_member(resp, db, ws, false) == 0) {
-        const char *p[] = {ws};
-        gw_answer_json(resp, db, GW_AGENT_LIST, 1, p, 200);
-    }
-    gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
+    return gw_workspace_read(req, resp, ud, GW_AGENT_LIST);
 }
 
 int gw_patch_agent(const struct _u_request *req, struct _u_response *resp, void *ud)

@@ -321,15 +321,16 @@ int gw_post_comment(const struct _u_request *req, struct _u_response *resp, void
     return U_CALLBACK_COMPLETE;
 }
 
-int gw_get_comments(const struct _u_request *req, struct _u_response *resp, void *ud)
+/* A read of something of an issue the caller may see: stmt($1 = issue_id) as JSON. */
+static int issue_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
+                      int stmt)
 {
-    struct gw_ctx *ctx = ud;
     const char *issue = gw_uuid_param(req, resp, "issue_id");
     mc_db *db = issue ? gw_db(ctx, resp) : NULL;
     PGresult *cur = db ? issue_for(db, resp, issue) : NULL;
     if (cur != NULL) {
         const char *p[] = {issue};
-        gw_answer_json(resp, db, GW_COMMENT_LIST, 1, p, 200);
+        gw_answer_json(resp, db, stmt, 1, p, 200);
     }
     PQclear(cur);
     if (db)
@@ -337,18 +338,12 @@ int gw_get_comments(const struct _u_request *req, struct _u_response *resp, void
     return U_CALLBACK_COMPLETE;
 }
 
+int gw_get_comments(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    return issue_read(req, resp, ud, GW_COMMENT_LIST);
+}
+
 int gw_get_issue_tasks(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
-    struct gw_ctx *ctx = ud;
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
-    PGresult *cur = db ? issue_for(db, resp, issue) : NULL;
-    if (cur != NULL) {
-        const char *p[] = {issue};
-        gw_answer_json(resp, db, GW_TASK_LIST_BY_ISSUE, 1, p, 200);
-    }
-    PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
+    return issue_read(req, resp, ud, GW_TASK_LIST_BY_ISSUE);
 }

@@ -46,17 +46,7 @@ int gw_post_runtime_token(const struct _u_request *req, struct _u_response *resp
 
 int gw_get_runtimes(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
-    struct gw_ctx *ctx = ud;
-    const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    mc_db *db = ws ? gw_db(ctx, resp) : NULL;
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    if (gw_require_member(resp, db, ws, false) == 0) {
-        const char *p[] = {ws};
-        gw_answer_json(resp, db, GW_RUNTIME_LIST, 1, p, 200);
-    }
-    gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
+    return gw_workspace_read(req, resp, ud, GW_RUNTIME_LIST);
 }
 
 /* Writes a runtime event into the outbox (same transaction as the caller's change). */

@@ -31,15 +31,6 @@ static int fail(struct problem *p, const char *prefix, const char *field, const 
     return -1;
 }
 
-static size_t utf8_len(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
 static int check_name(const json_t *entry, const char *key, size_t max, const char *prefix,
                       struct problem *p)
 {
@@ -49,7 +40,7 @@ static int check_name(const json_t *entry, const char *key, size_t max, const ch
         return fail(p, prefix, key, "is required");
     if (!json_is_string(v))
         return fail(p, prefix, key, "must be a string");
-    size_t len = utf8_len(json_string_value(v));
+    size_t len = mc_utf8_len(json_string_value(v));
     snprintf(msg, sizeof msg, "must be 1 to %zu characters", max);
     if (len == 0 || len > max)
         return fail(p, prefix, key, msg);

@@ -49,32 +49,14 @@ int gw_get_workspaces(const struct _u_request *req, struct _u_response *resp, vo
     return U_CALLBACK_COMPLETE;
 }
 
-/* Runs a one-parameter read of a workspace the caller must belong to. */
-static int workspace_read(const struct _u_request *req, struct _u_response *resp,
-                          struct gw_ctx *ctx, int stmt)
-{
-    const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    if (ws == NULL)
-        return U_CALLBACK_COMPLETE;
-    mc_db *db = gw_db(ctx, resp);
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    if (gw_require_member(resp, db, ws, false) == 0) {
-        const char *p[] = {ws};
-        gw_answer_json(resp, db, stmt, 1, p, 200);
-    }
-    gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
-}
-
 int gw_get_workspace(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
-    return workspace_read(req, resp, ud, GW_WORKSPACE_GET);
+    return gw_workspace_read(req, resp, ud, GW_WORKSPACE_GET);
 }
 
 int gw_get_members(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
-    return workspace_read(req, resp, ud, GW_MEMBER_LIST);
+    return gw_workspace_read(req, resp, ud, GW_MEMBER_LIST);
 }
 
 int gw_post_member(const struct _u_request *req, struct _u_response *resp, void *ud)

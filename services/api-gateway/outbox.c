@@ -41,13 +41,7 @@ void gw_outbox_kick(struct gw_ctx *ctx)
 static void wait_for_work(struct gw_ctx *ctx, int ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    mc_abstime_after(ms, &until);
     pthread_mutex_lock(&ctx->relay_mu);
     if (!ctx->relay_wake && ctx->relay_running)
         pthread_cond_timedwait(&ctx->relay_cv, &ctx->relay_mu, &until);

@@ -395,12 +395,7 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
         pthread_mutex_lock(&c->mu);
         if (c->len == 0 && !c->overflow) {
             struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += 200 * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            mc_abstime_after(200, &until);
             pthread_cond_timedwait(&c->cv, &c->mu, &until);
         }
         bool overflow = c->overflow;
