@@ -1,0 +1,188 @@
+/* commands.c: decodes task commands and runtime events and applies each with one SQL call.
+ *
+ * Every command is idempotent in the state machine itself: a known task id, a progress
+ * sequence number already seen, a second start or completion, or a runtime event older than
+ * the newest applied one change nothing, so a redelivered batch is harmless. */
+#include "dispatcher.h"
+#include "mc_log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef int (*apply_fn)(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
+                        struct td_tx *tx);
+
+static const char *str(const struct mc_event *ev, const char *key)
+{
+    return json_string_value(json_object_get(ev->data, key));
+}
+
+/* Formats an optional integer field of the body into buf; NULL (SQL NULL) when absent. */
+static const char *int_param(const struct mc_event *ev, const char *key, char *buf, size_t len)
+{
+    const json_t *v = json_object_get(ev->data, key);
+    if (!json_is_integer(v))
+        return NULL;
+    snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+    return buf;
+}
+
+/* When a runtime event happened: its own "at" when the gateway set one, else the envelope's. */
+static const char *event_time(const struct mc_event *ev)
+{
+    const char *at = str(ev, "at");
+    return at ? at : ev->time;
+}
+
+static int task_requested(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
+                          struct td_tx *tx)
+{
+    char prio[24], max[24];
+    const char *params[] = {str(ev, "task_id"),
+                            str(ev, "workspace_id"),
+                            str(ev, "agent_id"),
+                            str(ev, "runtime_id"),
+                            str(ev, "issue_id"),
+                            str(ev, "title"),
+                            int_param(ev, "priority", prio, sizeof prio),
+                            int_param(ev, "agent_max_concurrent_tasks", max, sizeof max),
+                            ev->time};
+    return td_tx_apply(td, db, TD_REQUEST_TASK, 9, params, NULL, tx);
+}
+
+static int start_reported(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
+                          struct td_tx *tx)
+{
+    const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id")};
+    return td_tx_apply(td, db, TD_START_TASK, 2, params, params[1], tx);
+}
+
+static int progress_reported(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
+                             struct td_tx *tx)
+{
+    char seq[24];
+    const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id"),
+                            int_param(ev, "seq", seq, sizeof seq), str(ev, "text")};
+    return td_tx_apply(td, db, TD_REPORT_PROGRESS, 4, params, params[1], tx);
+}
+
+static int completion_reported(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
+                               struct td_tx *tx)
+{
+    const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id"), "completed",
+                            str(ev, "result"), NULL};
+    return td_tx_apply(td, db, TD_FINISH_TASK, 5, params, params[1], tx);
+}
+
+static int failure_reported(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
+                            struct td_tx *tx)
+{
+    const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id"), "failed", NULL,
+                            str(ev, "reason")};
+    return td_tx_apply(td, db, TD_FINISH_TASK, 5, params, params[1], tx);
+}
+
+static int cancel_requested(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
+                            struct td_tx *tx)
+{
+    bool del = json_is_true(json_object_get(ev->data, "delete"));
+    const char *params[] = {str(ev, "task_id"), str(ev, "reason"), del ? "true" : "false"};
+    return td_tx_apply(td, db, TD_CANCEL_TASK, 3, params, NULL, tx);
+}
+
+static int agent_runtime_changed(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
+                                 struct td_tx *tx)
+{
+    const char *params[] = {str(ev, "agent_id"), str(ev, "workspace_id"), str(ev, "runtime_id"),
+                            ev->time};
+    return td_tx_apply(td, db, TD_CHANGE_AGENT_RUNTIME, 4, params, NULL, tx);
+}
+
+static int runtime_seen(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
+                        struct td_tx *tx)
+{
+    char max[24];
+    const char *params[] = {str(ev, "runtime_id"), str(ev, "workspace_id"),
+                            int_param(ev, "max_concurrency", max, sizeof max), event_time(ev)};
+    return td_tx_apply(td, db, TD_RUNTIME_SEEN, 4, params, NULL, tx);
+}
+
+static int runtime_offline(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
+                           struct td_tx *tx)
+{
+    const char *params[] = {str(ev, "runtime_id"), str(ev, "workspace_id"), event_time(ev)};
+    return td_tx_apply(td, db, TD_RUNTIME_OFFLINE, 3, params, NULL, tx);
+}
+
+/* What the dispatcher consumes, where each type must arrive, and its metric label. */
+static const struct {
+    const char *type;
+    const char *topic;
+    const char *label;
+    apply_fn apply;
+} commands[TD_NCOMMANDS] = {
+    {MC_EV_TASK_REQUESTED, MC_TOPIC_TASK_COMMANDS, "task_requested", task_requested},
+    {MC_EV_TASK_START_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_start_reported", start_reported},
+    {MC_EV_TASK_PROGRESS_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_progress_reported",
+     progress_reported},
+    {MC_EV_TASK_COMPLETION_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_completion_reported",
+     completion_reported},
+    {MC_EV_TASK_FAILURE_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_failure_reported",
+     failure_reported},
+    {MC_EV_TASK_CANCEL_REQUESTED, MC_TOPIC_TASK_COMMANDS, "task_cancel_requested",
+     cancel_requested},
+    {MC_EV_AGENT_RUNTIME_CHANGED, MC_TOPIC_TASK_COMMANDS, "agent_runtime_changed",
+     agent_runtime_changed},
+    {MC_EV_RUNTIME_REGISTERED, MC_TOPIC_RUNTIME_EVENTS, "runtime_registered", runtime_seen},
+    {MC_EV_RUNTIME_HEARTBEAT, MC_TOPIC_RUNTIME_EVENTS, "runtime_heartbeat", runtime_seen},
+    {MC_EV_RUNTIME_OFFLINE, MC_TOPIC_RUNTIME_EVENTS, "runtime_offline", runtime_offline},
+};
+
+void td_commands_register_metrics(struct td_dispatcher *td)
+{
+    for (size_t i = 0; i < TD_NCOMMANDS; i++) {
+        char labels[96];
+        snprintf(labels, sizeof labels, "type=\"%s\"", commands[i].label);
+        td->m.commands[i] = mc_counter("multica_dispatcher_commands_total",
+                                       "Commands and runtime events applied, by type.", labels);
+    }
+    td->m.commands_invalid =
+        mc_counter("multica_dispatcher_commands_invalid_total",
+                   "Messages skipped because they failed validation or do not belong here.", NULL);
+}
+
+/* A message we cannot use is the sender's fault: say why at info and move on. */
+static void skip(struct td_tx *tx, const struct td_msg *msg, const char *reason)
+{
+    tx->invalid++;
+    mc_log_info(json_pack("{ss ss si sI}", "reason", reason, "topic", msg->topic, "partition",
+                          (int)msg->partition, "offset", (json_int_t)msg->offset),
+                "message skipped");
+}
+
+int td_command_apply(struct td_dispatcher *td, mc_db *db, const struct td_msg *msg,
+                     struct td_tx *tx)
+{
+    struct mc_event ev;
+    char reason[512];
+    int rc = 0;
+    if (mc_event_decode(msg->payload, msg->len, &ev, reason, sizeof reason) != 0) {
+        skip(tx, msg, reason);
+        return 0;
+    }
+    size_t i = 0;
+    while (i < TD_NCOMMANDS && strcmp(commands[i].type, ev.type) != 0)
+        i++;
+    if (i == TD_NCOMMANDS || strcmp(commands[i].topic, msg->topic) != 0) {
+        snprintf(reason, sizeof reason, "type: %s is not something the dispatcher takes from %s",
+                 ev.type, msg->topic);
+        skip(tx, msg, reason);
+        goto cleanup;
+    }
+    rc = commands[i].apply(td, db, &ev, tx);
+    if (rc == 0)
+        tx->commands[i]++;
+cleanup:
+    mc_event_clear(&ev);
+    return rc;
+}
