@@ -38,7 +38,7 @@ COMMENT ON COLUMN dispatch.agents.agent_id IS 'Agent id (minted by the gateway).
 COMMENT ON COLUMN dispatch.agents.workspace_id IS 'Workspace of the agent; every task event carries it.';
 COMMENT ON COLUMN dispatch.agents.runtime_id IS 'Runtime the agent''s unfinished tasks belong to.';
 COMMENT ON COLUMN dispatch.agents.max_concurrent_tasks IS 'Most tasks of this agent dispatched or running at once (1 unless a TaskRequested says otherwise).';
-COMMENT ON COLUMN dispatch.agents.described_at IS 'Time of the newest command that described the agent (TaskRequested or AgentRuntimeChanged); an older command changes neither runtime nor concurrency, since commands about one agent travel on several partitions.';
+COMMENT ON COLUMN dispatch.agents.described_at IS 'Time of the newest command (TaskRequested or AgentRuntimeChanged) that changed the agent; an older command changes neither runtime nor concurrency, since commands about one agent travel on several partitions.';
 COMMENT ON COLUMN dispatch.agents.created_at IS 'When the dispatcher first heard of the agent.';
 COMMENT ON COLUMN dispatch.agents.updated_at IS 'Database time of the last change.';
 

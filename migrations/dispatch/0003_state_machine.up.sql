@@ -140,9 +140,20 @@ COMMENT ON FUNCTION dispatch.terminate(dispatch.agent_task_queue, text, text, te
     'Completes, fails or cancels a locked task, setting completed_at, and logs it.';
 
 -- Creates or updates an agent, last writer (by command time) wins for runtime and concurrency.
+-- A command that changes nothing writes nothing: the row lock an update takes would serialise
+-- every batch that names a busy agent and make dispatch rounds skip it.
 CREATE FUNCTION dispatch.upsert_agent(p_agent uuid, p_workspace uuid, p_runtime uuid,
                                       p_max integer, p_at timestamptz)
-RETURNS dispatch.agents LANGUAGE sql AS $$
+RETURNS dispatch.agents LANGUAGE plpgsql AS $$
+DECLARE
+    a dispatch.agents;
+BEGIN
+    SELECT * INTO a FROM dispatch.agents WHERE agent_id = p_agent;
+    IF FOUND AND (a.described_at > p_at
+                  OR (a.workspace_id = p_workspace AND a.runtime_id = p_runtime
+                      AND a.max_concurrent_tasks = coalesce(p_max, a.max_concurrent_tasks))) THEN
+        RETURN a;
+    END IF;
     INSERT INTO dispatch.agents AS g (agent_id, workspace_id, runtime_id, max_concurrent_tasks,
                                       described_at)
     VALUES (p_agent, p_workspace, p_runtime, coalesce(p_max, 1), p_at)
@@ -156,10 +167,11 @@ RETURNS dispatch.agents LANGUAGE sql AS $$
                                     ELSE g.max_concurrent_tasks END,
         described_at = greatest(g.described_at, EXCLUDED.described_at),
         updated_at = now()
-    RETURNING *
-$$;
+    RETURNING * INTO a;
+    RETURN a;
+END $$;
 COMMENT ON FUNCTION dispatch.upsert_agent(uuid, uuid, uuid, integer, timestamptz) IS
-    'Records an agent as a command describes it; a command older than the newest one applied changes nothing.';
+    'Records an agent as a command describes it; a command older than the newest one applied, or one that changes nothing, writes nothing.';
 
 -- TaskRequested: a new task joins the queue (a known task id changes nothing).
 CREATE FUNCTION dispatch.request_task(p_task uuid, p_workspace uuid, p_agent uuid,

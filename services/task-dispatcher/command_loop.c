@@ -18,17 +18,7 @@ static void batch_add(struct td_batch *b, const rd_kafka_message_t *m)
         if (b->msgs == NULL)
             abort();
     }
-    struct td_msg *msg = &b->msgs[b->n];
-    snprintf(msg->topic, sizeof msg->topic, "%s", rd_kafka_topic_name(m->rkt));
-    msg->partition = m->partition;
-    msg->offset = m->offset;
-    msg->len = m->payload ? m->len : 0;
-    msg->payload = malloc(msg->len + 1);
-    if (msg->payload == NULL)
-        abort();
-    if (msg->len)
-        memcpy(msg->payload, m->payload, msg->len);
-    msg->payload[msg->len] = '\0';
+    td_command_decode(&b->msgs[b->n], m);
     if (b->n++ == 0)
         b->started_ms = mc_now_mono_ms();
 }
@@ -37,7 +27,7 @@ static void batch_add(struct td_batch *b, const rd_kafka_message_t *m)
 static void batch_drop(struct td_batch *b, size_t k)
 {
     for (size_t i = 0; i < k; i++)
-        free(b->msgs[i].payload);
+        td_command_clear(&b->msgs[i]);
     memmove(b->msgs, b->msgs + k, (b->n - k) * sizeof *b->msgs);
     b->n -= k;
     b->started_ms = mc_now_mono_ms();
@@ -125,9 +115,22 @@ static int flush(struct td_dispatcher *td)
     if (td->batch.n == 0)
         return 0;
     int64_t t0 = mc_now_mono_ms();
+    int rc = 0;
+    for (size_t i = 0; i < td->batch.n && rc != MC_EDBCONN; i++)
+        rc = td_command_describe_agent(td->db, &td->batch.msgs[i]);
+    if (rc == MC_EDBCONN) {
+        mc_metric_add(td->m.db_errors, 1);
+        return rc;
+    }
+    /* An agent the database refused to record fails its command below, where it is handled. */
     struct td_tx tx;
     td_tx_init(&tx);
-    int rc = apply_range(td, &tx, 0, td->batch.n);
+    rc = apply_range(td, &tx, 0, td->batch.n);
+    /* Two replicas' batches can still lock the same rows in opposite orders (a move of an
+     * agent against reports on its tasks); the database breaks such a deadlock by failing
+     * one of them, which then simply goes again. */
+    for (int tries = 0; rc == MC_EDB && transient(td->db) && tries < 2; tries++)
+        rc = apply_range(td, &tx, 0, td->batch.n);
     if (rc != 0 && rc != MC_EDBCONN) {
         mc_log_warn(json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(td->db), "error",
                               mc_db_errmsg(td->db)),

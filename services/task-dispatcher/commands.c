@@ -7,6 +7,7 @@
 #include "mc_log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef int (*apply_fn)(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
@@ -151,6 +152,41 @@ void td_commands_register_metrics(struct td_dispatcher *td)
                    "Messages skipped because they failed validation or do not belong here.", NULL);
 }
 
+void td_command_decode(struct td_msg *msg, const rd_kafka_message_t *m)
+{
+    char reason[512];
+    snprintf(msg->topic, sizeof msg->topic, "%s", rd_kafka_topic_name(m->rkt));
+    msg->partition = m->partition;
+    msg->offset = m->offset;
+    msg->reason = NULL;
+    if (mc_event_decode(m->payload, m->payload ? m->len : 0, &msg->ev, reason, sizeof reason) != 0)
+        msg->reason = mc_strdup(reason);
+}
+
+void td_command_clear(struct td_msg *msg)
+{
+    mc_event_clear(&msg->ev);
+    free(msg->reason);
+    msg->reason = NULL;
+}
+
+int td_command_describe_agent(mc_db *db, const struct td_msg *msg)
+{
+    const struct mc_event *ev = &msg->ev;
+    if (ev->root == NULL || strcmp(msg->topic, MC_TOPIC_TASK_COMMANDS) != 0)
+        return 0;
+    bool requested = strcmp(ev->type, MC_EV_TASK_REQUESTED) == 0;
+    if (!requested && strcmp(ev->type, MC_EV_AGENT_RUNTIME_CHANGED) != 0)
+        return 0;
+    char max[24];
+    const char *params[] = {str(ev, "agent_id"), str(ev, "workspace_id"), str(ev, "runtime_id"),
+                            requested ? int_param(ev, "agent_max_concurrent_tasks", max,
+                                                  sizeof max)
+                                      : NULL,
+                            ev->time};
+    return mc_db_exec(db, TD_UPSERT_AGENT, 5, params, NULL);
+}
+
 /* A message we cannot use is the sender's fault: say why at info and move on. */
 static void skip(struct td_tx *tx, const struct td_msg *msg, const char *reason)
 {
@@ -163,26 +199,23 @@ static void skip(struct td_tx *tx, const struct td_msg *msg, const char *reason)
 int td_command_apply(struct td_dispatcher *td, mc_db *db, const struct td_msg *msg,
                      struct td_tx *tx)
 {
-    struct mc_event ev;
-    char reason[512];
-    int rc = 0;
-    if (mc_event_decode(msg->payload, msg->len, &ev, reason, sizeof reason) != 0) {
-        skip(tx, msg, reason);
+    const struct mc_event *ev = &msg->ev;
+    if (ev->root == NULL) {
+        skip(tx, msg, msg->reason ? msg->reason : "(message): not decoded");
         return 0;
     }
     size_t i = 0;
-    while (i < TD_NCOMMANDS && strcmp(commands[i].type, ev.type) != 0)
+    while (i < TD_NCOMMANDS && strcmp(commands[i].type, ev->type) != 0)
         i++;
     if (i == TD_NCOMMANDS || strcmp(commands[i].topic, msg->topic) != 0) {
+        char reason[256];
         snprintf(reason, sizeof reason, "type: %s is not something the dispatcher takes from %s",
-                 ev.type, msg->topic);
+                 ev->type, msg->topic);
         skip(tx, msg, reason);
-        goto cleanup;
+        return 0;
     }
-    rc = commands[i].apply(td, db, &ev, tx);
+    int rc = commands[i].apply(td, db, ev, tx);
     if (rc == 0)
         tx->commands[i]++;
-cleanup:
-    mc_event_clear(&ev);
     return rc;
 }

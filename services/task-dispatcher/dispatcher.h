@@ -23,6 +23,7 @@ enum td_stmt {
     TD_FINISH_TASK,
     TD_CANCEL_TASK,
     TD_CHANGE_AGENT_RUNTIME,
+    TD_UPSERT_AGENT,
     TD_RUNTIME_SEEN,
     TD_RUNTIME_OFFLINE,
     TD_DISPATCH_TASKS,
@@ -93,13 +94,14 @@ void td_signal_kick(struct td_signal *s);
 /* Waits up to ms for a kick; returns true when kicked. */
 bool td_signal_wait(struct td_signal *s, int64_t ms);
 
-/* One consumed command, copied out of librdkafka's buffers. */
+/* One consumed command, decoded as it arrives: ev.root is NULL when it failed validation, and
+ * reason then says why. */
 struct td_msg {
     char topic[64];
     int32_t partition;
     int64_t offset;
-    char *payload;
-    size_t len;
+    struct mc_event ev;
+    char *reason;
 };
 
 /* Commands consumed and not yet applied. */
@@ -159,9 +161,19 @@ int td_tx_commit(struct td_dispatcher *td, mc_db *db, struct td_tx *tx);
 /* Registers the per-type command counters. */
 void td_commands_register_metrics(struct td_dispatcher *td);
 
-/* Decodes one consumed message and applies it in the caller's open transaction. A malformed
- * or unexpected message is logged at info and counted, and returns 0 (it is skipped).
- * Returns database errors and MC_EINVAL as td_tx_apply does. */
+/* Decodes a consumed message into msg (see struct td_msg). */
+void td_command_decode(struct td_msg *msg, const rd_kafka_message_t *m);
+void td_command_clear(struct td_msg *msg);
+
+/* Records the agent a TaskRequested or AgentRuntimeChanged describes, in a transaction of its
+ * own (other messages: nothing). Run for a whole batch before the batch's transaction, it
+ * keeps two replicas' batches from creating the same new agents in opposite orders, which
+ * would deadlock them. Returns 0 or the database error. */
+int td_command_describe_agent(mc_db *db, const struct td_msg *msg);
+
+/* Applies one decoded message in the caller's open transaction. A malformed or unexpected
+ * message is logged at info and counted, and returns 0 (it is skipped). Returns database
+ * errors and MC_EINVAL as td_tx_apply does. */
 int td_command_apply(struct td_dispatcher *td, mc_db *db, const struct td_msg *msg,
                      struct td_tx *tx);
 

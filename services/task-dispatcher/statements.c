@@ -22,6 +22,9 @@ const struct mc_db_stmt td_stmts[] = {
     [TD_CHANGE_AGENT_RUNTIME] = {"td_change_agent_runtime",
                                  "SELECT * FROM dispatch.change_agent_runtime($1::uuid, $2::uuid, "
                                  "$3::uuid, $4::timestamptz)"},
+    [TD_UPSERT_AGENT] = {"td_upsert_agent",
+                         "SELECT agent_id FROM dispatch.upsert_agent($1::uuid, $2::uuid, $3::uuid, "
+                         "$4::integer, $5::timestamptz)"},
     [TD_RUNTIME_SEEN] = {"td_runtime_seen",
                          "SELECT * FROM dispatch.runtime_seen($1::uuid, $2::uuid, $3::integer, "
                          "$4::timestamptz)"},

@@ -24,6 +24,7 @@ Suite *suite_kafka(void);
 Suite *suite_service(void);
 Suite *suite_ingest(void);
 Suite *suite_gateway_usage(void);
+Suite *suite_dispatch(void);
 Suite *suite_contract(void);
 
 /* ---- the run ---- */
