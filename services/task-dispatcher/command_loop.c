@@ -40,21 +40,23 @@ void td_batch_free(struct td_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Commits, per partition, the offset after the last of the first k messages. */
-static void commit_offsets(struct td_dispatcher *td, size_t k)
+/* Commits, per partition, the offset after the last of the first k messages; synchronously
+ * when the partitions are about to change hands or the process to stop. */
+static void commit_offsets(struct td_dispatcher *td, size_t k, bool sync)
 {
     if (k == 0)
         return;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     for (size_t i = 0; i < k; i++) {
         const struct td_msg *m = &td->batch.msgs[i];
-        rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(l, m->topic, m->partition);
+        rd_kafka_topic_partition_t *p =
+            rd_kafka_topic_partition_list_find(l, m->topic, m->partition);
         if (p == NULL)
             p = rd_kafka_topic_partition_list_add(l, m->topic, m->partition);
         if (p->offset < m->offset + 1)
             p->offset = m->offset + 1;
     }
-    if (mc_consumer_commit(td->consumer, l, true) != 0)
+    if (mc_consumer_commit(td->consumer, l, !sync) != 0)
         mc_log_warn(NULL, "offset commit refused; the commands will be redelivered and ignored");
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -64,7 +66,7 @@ static int apply_range(struct td_dispatcher *td, struct td_tx *tx, size_t from, 
 {
     int rc = mc_db_begin(td->db);
     for (size_t i = from; rc == 0 && i < to; i++)
-        rc = td_command_apply(td, td->db, &td->batch.msgs[i], tx);
+        rc = td_command_apply(td->db, &td->batch.msgs[i], tx);
     if (rc == 0)
         return td_tx_commit(td, td->db, tx);
     mc_db_rollback(td->db);
@@ -81,7 +83,7 @@ static bool transient(const mc_db *db)
 /* After the whole batch failed on an SQL error, applies it one command at a time, so that a
  * command the database refuses (a fault of ours, logged at error) cannot hold up the ones
  * behind it. Stops at a lost connection; what was applied is committed and dropped. */
-static int apply_one_by_one(struct td_dispatcher *td, struct td_tx *tx)
+static int apply_one_by_one(struct td_dispatcher *td, struct td_tx *tx, bool sync)
 {
     size_t i = 0;
     int rc = 0;
@@ -103,14 +105,14 @@ static int apply_one_by_one(struct td_dispatcher *td, struct td_tx *tx)
         }
         i++;
     }
-    commit_offsets(td, i);
+    commit_offsets(td, i, sync);
     batch_drop(&td->batch, i);
     return rc;
 }
 
 /* Applies the batch. Returns 0 (batch applied and committed, possibly after skipping
  * commands the database refused) or MC_EDBCONN (batch kept for later). */
-static int flush(struct td_dispatcher *td)
+static int flush(struct td_dispatcher *td, bool sync)
 {
     if (td->batch.n == 0)
         return 0;
@@ -132,13 +134,13 @@ static int flush(struct td_dispatcher *td)
     for (int tries = 0; rc == MC_EDB && transient(td->db) && tries < 2; tries++)
         rc = apply_range(td, &tx, 0, td->batch.n);
     if (rc != 0 && rc != MC_EDBCONN) {
-        mc_log_warn(json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(td->db), "error",
-                              mc_db_errmsg(td->db)),
-                    "batch failed; applying its commands one by one");
-        rc = apply_one_by_one(td, &tx);
+        mc_log_warn(
+            json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(td->db), "error", mc_db_errmsg(td->db)),
+            "batch failed; applying its commands one by one");
+        rc = apply_one_by_one(td, &tx, sync);
     }
     if (rc == 0) {
-        commit_offsets(td, td->batch.n);
+        commit_offsets(td, td->batch.n, sync);
         batch_drop(&td->batch, td->batch.n);
         mc_metric_observe(td->m.batch_seconds, (double)(mc_now_mono_ms() - t0) / 1000.0);
         /* Completions free capacity and new tasks wait: dispatch now, not at the next tick. */
@@ -184,7 +186,7 @@ void td_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts)
     (void)parts;
     /* Finish the batch while the partitions are ours; if the database is away, the next
      * owner starts from the committed offsets, so dropping it loses nothing. */
-    if (td->batch.n > 0 && flush(td) != 0) {
+    if (td->batch.n > 0 && flush(td, true) != 0) {
         mc_log_warn(json_pack("{si}", "messages", (int)td->batch.n),
                     "partitions revoked with a batch not applied; the next owner applies it");
         batch_drop(&td->batch, td->batch.n);
@@ -207,7 +209,7 @@ int td_run_commands(struct td_dispatcher *td)
             rd_kafka_message_destroy(m);
         }
         if (td->stalled) {
-            if (mc_db_ensure(td->db, 0) == 0 && flush(td) == 0) {
+            if (mc_db_ensure(td->db, 0) == 0 && flush(td, false) == 0) {
                 td->stalled = false;
                 set_paused(td, false);
                 mc_log_info(NULL, "database available again; consumption resumed");
@@ -216,7 +218,7 @@ int td_run_commands(struct td_dispatcher *td)
         }
         bool due = b->n > 0 && ((int64_t)b->n >= td->cfg.batch_max ||
                                 mc_now_mono_ms() - b->started_ms >= td->cfg.batch_wait_ms);
-        if (due && flush(td) != 0) {
+        if (due && flush(td, false) != 0) {
             mc_log_warn(json_pack("{si}", "messages", (int)b->n),
                         "database unavailable; consumption paused, the batch waits");
             td->stalled = true;
@@ -224,7 +226,7 @@ int td_run_commands(struct td_dispatcher *td)
         }
     }
     /* Orderly stop: apply what was consumed, then the caller leaves the group. */
-    if (b->n > 0 && (td->stalled || flush(td) != 0))
+    if (b->n > 0 && (td->stalled || flush(td, true) != 0))
         mc_log_warn(json_pack("{si}", "messages", (int)b->n),
                     "stopping with commands not applied; they will be consumed again");
     batch_drop(b, b->n);

@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef int (*apply_fn)(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
-                        struct td_tx *tx);
+typedef int (*apply_fn)(mc_db *db, const struct mc_event *ev, struct td_tx *tx);
 
 static const char *str(const struct mc_event *ev, const char *key)
 {
@@ -35,8 +34,7 @@ static const char *event_time(const struct mc_event *ev)
     return at ? at : ev->time;
 }
 
-static int task_requested(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
-                          struct td_tx *tx)
+static int task_requested(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
 {
     char prio[24], max[24];
     const char *params[] = {str(ev, "task_id"),
@@ -48,71 +46,63 @@ static int task_requested(struct td_dispatcher *td, mc_db *db, const struct mc_e
                             int_param(ev, "priority", prio, sizeof prio),
                             int_param(ev, "agent_max_concurrent_tasks", max, sizeof max),
                             ev->time};
-    return td_tx_apply(td, db, TD_REQUEST_TASK, 9, params, NULL, tx);
+    return td_tx_apply(db, TD_REQUEST_TASK, 9, params, NULL, tx);
 }
 
-static int start_reported(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
-                          struct td_tx *tx)
+static int start_reported(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
 {
     const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id")};
-    return td_tx_apply(td, db, TD_START_TASK, 2, params, params[1], tx);
+    return td_tx_apply(db, TD_START_TASK, 2, params, params[1], tx);
 }
 
-static int progress_reported(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
-                             struct td_tx *tx)
+static int progress_reported(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
 {
     char seq[24];
     const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id"),
                             int_param(ev, "seq", seq, sizeof seq), str(ev, "text")};
-    return td_tx_apply(td, db, TD_REPORT_PROGRESS, 4, params, params[1], tx);
+    return td_tx_apply(db, TD_REPORT_PROGRESS, 4, params, params[1], tx);
 }
 
-static int completion_reported(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
-                               struct td_tx *tx)
+static int completion_reported(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
 {
     const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id"), "completed",
                             str(ev, "result"), NULL};
-    return td_tx_apply(td, db, TD_FINISH_TASK, 5, params, params[1], tx);
+    return td_tx_apply(db, TD_FINISH_TASK, 5, params, params[1], tx);
 }
 
-static int failure_reported(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
-                            struct td_tx *tx)
+static int failure_reported(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
 {
     const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id"), "failed", NULL,
                             str(ev, "reason")};
-    return td_tx_apply(td, db, TD_FINISH_TASK, 5, params, params[1], tx);
+    return td_tx_apply(db, TD_FINISH_TASK, 5, params, params[1], tx);
 }
 
-static int cancel_requested(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
-                            struct td_tx *tx)
+static int cancel_requested(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
 {
     bool del = json_is_true(json_object_get(ev->data, "delete"));
     const char *params[] = {str(ev, "task_id"), str(ev, "reason"), del ? "true" : "false"};
-    return td_tx_apply(td, db, TD_CANCEL_TASK, 3, params, NULL, tx);
+    return td_tx_apply(db, TD_CANCEL_TASK, 3, params, NULL, tx);
 }
 
-static int agent_runtime_changed(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
-                                 struct td_tx *tx)
+static int agent_runtime_changed(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
 {
     const char *params[] = {str(ev, "agent_id"), str(ev, "workspace_id"), str(ev, "runtime_id"),
                             ev->time};
-    return td_tx_apply(td, db, TD_CHANGE_AGENT_RUNTIME, 4, params, NULL, tx);
+    return td_tx_apply(db, TD_CHANGE_AGENT_RUNTIME, 4, params, NULL, tx);
 }
 
-static int runtime_seen(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
-                        struct td_tx *tx)
+static int runtime_seen(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
 {
     char max[24];
     const char *params[] = {str(ev, "runtime_id"), str(ev, "workspace_id"),
                             int_param(ev, "max_concurrency", max, sizeof max), event_time(ev)};
-    return td_tx_apply(td, db, TD_RUNTIME_SEEN, 4, params, NULL, tx);
+    return td_tx_apply(db, TD_RUNTIME_SEEN, 4, params, NULL, tx);
 }
 
-static int runtime_offline(struct td_dispatcher *td, mc_db *db, const struct mc_event *ev,
-                           struct td_tx *tx)
+static int runtime_offline(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
 {
     const char *params[] = {str(ev, "runtime_id"), str(ev, "workspace_id"), event_time(ev)};
-    return td_tx_apply(td, db, TD_RUNTIME_OFFLINE, 3, params, NULL, tx);
+    return td_tx_apply(db, TD_RUNTIME_OFFLINE, 3, params, NULL, tx);
 }
 
 /* What the dispatcher consumes, where each type must arrive, and its metric label. */
@@ -179,11 +169,9 @@ int td_command_describe_agent(mc_db *db, const struct td_msg *msg)
     if (!requested && strcmp(ev->type, MC_EV_AGENT_RUNTIME_CHANGED) != 0)
         return 0;
     char max[24];
-    const char *params[] = {str(ev, "agent_id"), str(ev, "workspace_id"), str(ev, "runtime_id"),
-                            requested ? int_param(ev, "agent_max_concurrent_tasks", max,
-                                                  sizeof max)
-                                      : NULL,
-                            ev->time};
+    const char *params[] = {
+        str(ev, "agent_id"), str(ev, "workspace_id"), str(ev, "runtime_id"),
+        requested ? int_param(ev, "agent_max_concurrent_tasks", max, sizeof max) : NULL, ev->time};
     return mc_db_exec(db, TD_UPSERT_AGENT, 5, params, NULL);
 }
 
@@ -196,8 +184,7 @@ static void skip(struct td_tx *tx, const struct td_msg *msg, const char *reason)
                 "message skipped");
 }
 
-int td_command_apply(struct td_dispatcher *td, mc_db *db, const struct td_msg *msg,
-                     struct td_tx *tx)
+int td_command_apply(mc_db *db, const struct td_msg *msg, struct td_tx *tx)
 {
     const struct mc_event *ev = &msg->ev;
     if (ev->root == NULL) {
@@ -214,7 +201,7 @@ int td_command_apply(struct td_dispatcher *td, mc_db *db, const struct td_msg *m
         skip(tx, msg, reason);
         return 0;
     }
-    int rc = commands[i].apply(td, db, ev, tx);
+    int rc = commands[i].apply(db, ev, tx);
     if (rc == 0)
         tx->commands[i]++;
     return rc;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 /* Most tasks one call may change: keeps transactions short under a large backlog. */
-#define STEP_LIMIT 500
+#define STEP_LIMIT      500
 #define STEP_LIMIT_TEXT "500"
 /* Least time between two warnings about failing steps. */
 #define WARN_EVERY_MS 5000
@@ -32,7 +32,7 @@ static int step(struct loop *l, int stmt, int nparams, const char *const *params
     *changed = 0;
     int rc = mc_db_begin(l->db);
     if (rc == 0)
-        rc = td_tx_apply(l->td, l->db, stmt, nparams, params, NULL, &l->tx);
+        rc = td_tx_apply(l->db, stmt, nparams, params, NULL, &l->tx);
     if (rc != 0) {
         mc_db_rollback(l->db);
         td_tx_reset(&l->tx);

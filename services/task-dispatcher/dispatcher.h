@@ -149,8 +149,8 @@ void td_tx_free(struct td_tx *tx);
  * becomes a task event (validated by mc_event_encode) queued in tx; each refusal is logged at
  * info (reporter, the runtime a report came from, may be NULL). Returns 0, MC_EDB/MC_EDBCONN
  * from the database, or MC_EINVAL when an event cannot be encoded (our bug, logged). */
-int td_tx_apply(struct td_dispatcher *td, mc_db *db, int stmt, int nparams,
-                const char *const *params, const char *reporter, struct td_tx *tx);
+int td_tx_apply(mc_db *db, int stmt, int nparams, const char *const *params, const char *reporter,
+                struct td_tx *tx);
 
 /* Writes tx's events to dispatch.outbox and commits; on success applies tx's metrics and
  * wakes the relay. On failure rolls back. tx is reset either way. Returns 0 or the error. */
@@ -174,8 +174,7 @@ int td_command_describe_agent(mc_db *db, const struct td_msg *msg);
 /* Applies one decoded message in the caller's open transaction. A malformed or unexpected
  * message is logged at info and counted, and returns 0 (it is skipped). Returns database
  * errors and MC_EINVAL as td_tx_apply does. */
-int td_command_apply(struct td_dispatcher *td, mc_db *db, const struct td_msg *msg,
-                     struct td_tx *tx);
+int td_command_apply(mc_db *db, const struct td_msg *msg, struct td_tx *tx);
 
 /* ---- command_loop.c ---- */
 

@@ -40,10 +40,11 @@ int main(void)
     int status = 1;
     char err[512];
     td.db = mc_db_new(svc.cfg.database_url, td_stmts, td_nstmts, "task-dispatcher");
-    td.producer = mc_producer_new(svc.cfg.kafka_brokers, "multica-task-dispatcher", 10000, err,
-                                  sizeof err);
+    td.producer =
+        mc_producer_new(svc.cfg.kafka_brokers, "multica-task-dispatcher", 10000, err, sizeof err);
     if (td.db == NULL || td.producer == NULL) {
-        fprintf(stderr, "multica-task-dispatcher: kafka: %s\n", td.producer ? "out of memory" : err);
+        fprintf(stderr, "multica-task-dispatcher: kafka: %s\n",
+                td.producer ? "out of memory" : err);
         goto cleanup;
     }
     if (mc_http_start(svc.http) != 0)
@@ -51,8 +52,8 @@ int main(void)
     mc_service_migrate(&svc);
     const char *topics[] = {MC_TOPIC_TASK_COMMANDS, MC_TOPIC_RUNTIME_EVENTS};
     const struct mc_consumer_hooks hooks = {td_on_assign, td_on_revoke, td_keep_trying, &td};
-    td.consumer = mc_consumer_new(svc.cfg.kafka_brokers, c->group, topics, 2, &hooks, err,
-                                  sizeof err);
+    td.consumer =
+        mc_consumer_new(svc.cfg.kafka_brokers, c->group, topics, 2, &hooks, err, sizeof err);
     if (td.consumer == NULL) {
         fprintf(stderr, "multica-task-dispatcher: kafka: %s\n", err);
         goto cleanup;
@@ -61,9 +62,8 @@ int main(void)
     if (td_relay_start(&td) != 0 || td_dispatch_start(&td) != 0)
         goto cleanup;
     mc_log_info(json_pack("{ss sI sI sI sI sI}", "group", c->group, "dispatch_interval_ms",
-                          (json_int_t)c->dispatch_interval_ms, "lease_ms",
-                          (json_int_t)c->lease_ms, "running_timeout_ms",
-                          (json_int_t)c->running_timeout_ms, "queued_ttl_ms",
+                          (json_int_t)c->dispatch_interval_ms, "lease_ms", (json_int_t)c->lease_ms,
+                          "running_timeout_ms", (json_int_t)c->running_timeout_ms, "queued_ttl_ms",
                           (json_int_t)c->queued_ttl_ms, "online_window_ms",
                           (json_int_t)c->online_window_ms),
                 "dispatching");

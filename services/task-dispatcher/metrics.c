@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 /* Enqueue to dispatch: sub-second when capacity is free, up to hours when it is not. */
-static const double latency_buckets[] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,   10,
+static const double latency_buckets[] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,    10,
                                          30,   60,  120,  300, 900, 1800, 3600, 7200};
 
 static const char *const refusal_labels[TD_NREFUSALS] = {
@@ -24,9 +24,9 @@ void td_metrics_register(struct td_dispatcher *td)
         m->transitions[i] = mc_counter("multica_dispatcher_transitions_total",
                                        "Task changes applied, by the status they led to.", labels);
     }
-    m->illegal = mc_counter("multica_dispatcher_illegal_transitions_total",
-                            "Commands refused because the state machine does not allow them.",
-                            NULL);
+    m->illegal =
+        mc_counter("multica_dispatcher_illegal_transitions_total",
+                   "Commands refused because the state machine does not allow them.", NULL);
     for (int i = 0; i < TD_NREFUSALS; i++) {
         snprintf(labels, sizeof labels, "reason=\"%s\"", refusal_labels[i]);
         m->refused[i] = mc_counter("multica_dispatcher_refused_commands_total",
@@ -46,9 +46,9 @@ void td_metrics_register(struct td_dispatcher *td)
                               "Task events produced and acknowledged by the broker.", NULL);
     m->relay_errors = mc_counter("multica_dispatcher_relay_errors_total",
                                  "Outbox rounds the broker did not acknowledge.", NULL);
-    m->batch_seconds = mc_histogram("multica_dispatcher_batch_seconds",
-                                    "Time to apply one batch of commands.", NULL,
-                                    mc_latency_buckets, mc_nlatency_buckets);
+    m->batch_seconds =
+        mc_histogram("multica_dispatcher_batch_seconds", "Time to apply one batch of commands.",
+                     NULL, mc_latency_buckets, mc_nlatency_buckets);
     m->db_errors = mc_counter("multica_dispatcher_db_errors_total",
                               "Transactions that failed and were retried or skipped.", NULL);
 }

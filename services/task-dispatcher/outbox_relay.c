@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IDLE_WAIT_MS 50
-#define BUSY_WAIT_MS 200 /* another replica holds the relay lock */
-#define ERROR_WAIT_MS 1000
+#define IDLE_WAIT_MS   50
+#define BUSY_WAIT_MS   200 /* another replica holds the relay lock */
+#define ERROR_WAIT_MS  1000
 #define GAUGE_EVERY_MS 1000
 
 /* One round. Returns 0 (with *sent rows produced, possibly none), MC_ECONFLICT when another
@@ -68,8 +68,7 @@ static int relay_round(struct td_dispatcher *td, mc_db *db, int *sent)
         goto cleanup;
     }
     const char *del[] = {mc_pgarr_str(&seqs)};
-    if ((rc = mc_db_exec(db, TD_OUTBOX_DELETE, 1, del, NULL)) != 0 ||
-        (rc = mc_db_commit(db)) != 0)
+    if ((rc = mc_db_exec(db, TD_OUTBOX_DELETE, 1, del, NULL)) != 0 || (rc = mc_db_commit(db)) != 0)
         goto cleanup;
     *sent = n;
     mc_metric_add(td->m.published, n);
@@ -109,9 +108,10 @@ static void *relay_main(void *arg)
         return NULL;
     }
     int64_t gauge_at = 0, warned_at = 0;
+    int rc = 0;
     while (!atomic_load(&td->relay_stop)) {
         int sent = 0;
-        int rc = relay_round(td, db, &sent);
+        rc = relay_round(td, db, &sent);
         int64_t now = mc_now_mono_ms();
         if (now - gauge_at >= GAUGE_EVERY_MS) {
             gauge_at = now;
@@ -119,9 +119,9 @@ static void *relay_main(void *arg)
         }
         if (rc == MC_EDB && now - warned_at >= 5000) {
             warned_at = now;
-            mc_log_warn(json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(db), "error",
-                                  mc_db_errmsg(db)),
-                        "outbox relay round failed");
+            mc_log_warn(
+                json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(db), "error", mc_db_errmsg(db)),
+                "outbox relay round failed");
         }
         if (rc == 0 && sent >= td->cfg.outbox_batch_max)
             continue;
@@ -129,7 +129,9 @@ static void *relay_main(void *arg)
                                         : rc == MC_ECONFLICT ? BUSY_WAIT_MS
                                                              : ERROR_WAIT_MS);
     }
-    drain(td, db);
+    /* With the broker or the database away, draining would only wait for the same error. */
+    if (rc == 0 || rc == MC_ECONFLICT)
+        drain(td, db);
     update_backlog(td, db);
     mc_db_free(db);
     return NULL;

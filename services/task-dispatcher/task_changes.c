@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const td_statuses[TD_NSTATUS] = {"queued",    "dispatched", "running", "completed",
-                                             "failed",    "cancelled",  "deleted"};
+const char *const td_statuses[TD_NSTATUS] = {"queued", "dispatched", "running", "completed",
+                                             "failed", "cancelled",  "deleted"};
 
 /* Short event names of dispatch.task_change.event and their CloudEvents types. */
 static const struct {
@@ -62,8 +62,7 @@ void td_tx_free(struct td_tx *tx)
 /* Column numbers of dispatch.task_change in one result, looked up by name. */
 struct cols {
     int outcome, event, task_id, workspace_id, agent_id, runtime_id, issue_id, version, status,
-        from_status, attempt, lease_until, seq, text, result, reason, old_runtime_id, at,
-        waited_ms;
+        from_status, attempt, lease_until, seq, text, result, reason, old_runtime_id, at, waited_ms;
 };
 
 static int find_cols(const PGresult *r, struct cols *c)
@@ -72,15 +71,24 @@ static int find_cols(const PGresult *r, struct cols *c)
         const char *name;
         int *dst;
     } map[] = {
-        {"outcome", &c->outcome},         {"event", &c->event},
-        {"task_id", &c->task_id},         {"workspace_id", &c->workspace_id},
-        {"agent_id", &c->agent_id},       {"runtime_id", &c->runtime_id},
-        {"issue_id", &c->issue_id},       {"version", &c->version},
-        {"status", &c->status},           {"from_status", &c->from_status},
-        {"attempt", &c->attempt},         {"lease_until", &c->lease_until},
-        {"seq", &c->seq},                 {"text", &c->text},
-        {"result", &c->result},           {"reason", &c->reason},
-        {"old_runtime_id", &c->old_runtime_id}, {"at", &c->at},
+        {"outcome", &c->outcome},
+        {"event", &c->event},
+        {"task_id", &c->task_id},
+        {"workspace_id", &c->workspace_id},
+        {"agent_id", &c->agent_id},
+        {"runtime_id", &c->runtime_id},
+        {"issue_id", &c->issue_id},
+        {"version", &c->version},
+        {"status", &c->status},
+        {"from_status", &c->from_status},
+        {"attempt", &c->attempt},
+        {"lease_until", &c->lease_until},
+        {"seq", &c->seq},
+        {"text", &c->text},
+        {"result", &c->result},
+        {"reason", &c->reason},
+        {"old_runtime_id", &c->old_runtime_id},
+        {"at", &c->at},
         {"waited_ms", &c->waited_ms},
     };
     for (size_t i = 0; i < MC_ARRAY_LEN(map); i++) {
@@ -230,10 +238,9 @@ static void log_refusal(struct td_tx *tx, const PGresult *r, int row, const stru
     }
 }
 
-int td_tx_apply(struct td_dispatcher *td, mc_db *db, int stmt, int nparams,
-                const char *const *params, const char *reporter, struct td_tx *tx)
+int td_tx_apply(mc_db *db, int stmt, int nparams, const char *const *params, const char *reporter,
+                struct td_tx *tx)
 {
-    (void)td;
     PGresult *r = NULL;
     struct cols c;
     int rc = mc_db_exec(db, stmt, nparams, params, &r);
@@ -248,8 +255,8 @@ int td_tx_apply(struct td_dispatcher *td, mc_db *db, int stmt, int nparams,
         } else if (strcmp(outcome, "refused") == 0) {
             log_refusal(tx, r, row, &c, reporter);
         } else if (strcmp(outcome, "noop") == 0) {
-            mc_log_debug(json_pack("{ss ss}", "task_id", or_empty(val(r, row, c.task_id)),
-                                   "event", or_empty(val(r, row, c.event))),
+            mc_log_debug(json_pack("{ss ss}", "task_id", or_empty(val(r, row, c.task_id)), "event",
+                                   or_empty(val(r, row, c.event))),
                          "duplicate command ignored");
         } else {
             MC_LOG_ERROR_AT(json_pack("{ss}", "outcome", outcome), "unexpected outcome");
