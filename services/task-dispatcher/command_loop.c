@@ -67,10 +67,12 @@ static int apply_range(struct td_dispatcher *td, struct td_tx *tx, size_t from, 
     int rc = mc_db_begin(td->db);
     for (size_t i = from; rc == 0 && i < to; i++)
         rc = td_command_apply(td->db, &td->batch.msgs[i], tx);
-    if (rc == 0)
-        return td_tx_commit(td, td->db, tx);
-    mc_db_rollback(td->db);
-    td_tx_reset(tx);
+    if (rc == 0) {
+        rc = td_tx_commit(td, td->db, tx);
+    } else {
+        mc_db_rollback(td->db);
+        td_tx_reset(tx);
+    }
     return rc;
 }
 
@@ -114,20 +116,17 @@ static int apply_one_by_one(struct td_dispatcher *td, struct td_tx *tx, bool syn
  * commands the database refused) or MC_EDBCONN (batch kept for later). */
 static int flush(struct td_dispatcher *td, bool sync)
 {
-    if (td->batch.n == 0)
-        return 0;
-    int64_t t0 = mc_now_mono_ms();
-    int rc = 0;
-    for (size_t i = 0; i < td->batch.n && rc != MC_EDBCONN; i++)
-        rc = td_command_describe_agent(td->db, &td->batch.msgs[i]);
-    if (rc == MC_EDBCONN) {
-        mc_metric_add(td->m.db_errors, 1);
-        return rc;
-    }
-    /* An agent the database refused to record fails its command below, where it is handled. */
     struct td_tx tx;
     td_tx_init(&tx);
-    rc = apply_range(td, &tx, 0, td->batch.n);
+    int64_t t0 = mc_now_mono_ms();
+    int rc = 0;
+    if (td->batch.n == 0)
+        goto cleanup;
+    for (size_t i = 0; i < td->batch.n && rc != MC_EDBCONN; i++)
+        rc = td_command_describe_agent(td->db, &td->batch.msgs[i]);
+    /* An agent the database refused to record fails its command below, where it is handled. */
+    if (rc != MC_EDBCONN)
+        rc = apply_range(td, &tx, 0, td->batch.n);
     /* Two replicas' batches can still lock the same rows in opposite orders (a move of an
      * agent against reports on its tasks); the database breaks such a deadlock by failing
      * one of them, which then simply goes again. */
@@ -139,15 +138,16 @@ static int flush(struct td_dispatcher *td, bool sync)
             "batch failed; applying its commands one by one");
         rc = apply_one_by_one(td, &tx, sync);
     }
-    if (rc == 0) {
-        commit_offsets(td, td->batch.n, sync);
-        batch_drop(&td->batch, td->batch.n);
-        mc_metric_observe(td->m.batch_seconds, (double)(mc_now_mono_ms() - t0) / 1000.0);
-        /* Completions free capacity and new tasks wait: dispatch now, not at the next tick. */
-        td_signal_kick(&td->dispatch_kick);
-    } else {
+    if (rc != 0) {
         mc_metric_add(td->m.db_errors, 1);
+        goto cleanup;
     }
+    commit_offsets(td, td->batch.n, sync);
+    batch_drop(&td->batch, td->batch.n);
+    mc_metric_observe(td->m.batch_seconds, (double)(mc_now_mono_ms() - t0) / 1000.0);
+    /* Completions free capacity and new tasks wait: dispatch now, not at the next tick. */
+    td_signal_kick(&td->dispatch_kick);
+cleanup:
     td_tx_free(&tx);
     return rc;
 }

@@ -163,16 +163,19 @@ void td_command_clear(struct td_msg *msg)
 int td_command_describe_agent(mc_db *db, const struct td_msg *msg)
 {
     const struct mc_event *ev = &msg->ev;
-    if (ev->root == NULL || strcmp(msg->topic, MC_TOPIC_TASK_COMMANDS) != 0)
-        return 0;
-    bool requested = strcmp(ev->type, MC_EV_TASK_REQUESTED) == 0;
-    if (!requested && strcmp(ev->type, MC_EV_AGENT_RUNTIME_CHANGED) != 0)
-        return 0;
+    bool task_cmd = ev->root != NULL && strcmp(msg->topic, MC_TOPIC_TASK_COMMANDS) == 0;
+    bool requested = task_cmd && strcmp(ev->type, MC_EV_TASK_REQUESTED) == 0;
+    bool moved = task_cmd && strcmp(ev->type, MC_EV_AGENT_RUNTIME_CHANGED) == 0;
     char max[24];
-    const char *params[] = {
-        str(ev, "agent_id"), str(ev, "workspace_id"), str(ev, "runtime_id"),
-        requested ? int_param(ev, "agent_max_concurrent_tasks", max, sizeof max) : NULL, ev->time};
-    return mc_db_exec(db, TD_UPSERT_AGENT, 5, params, NULL);
+    int rc = 0;
+    if (requested || moved) {
+        const char *params[] = {
+            str(ev, "agent_id"), str(ev, "workspace_id"), str(ev, "runtime_id"),
+            requested ? int_param(ev, "agent_max_concurrent_tasks", max, sizeof max) : NULL,
+            ev->time};
+        rc = mc_db_exec(db, TD_UPSERT_AGENT, 5, params, NULL);
+    }
+    return rc;
 }
 
 /* A message we cannot use is the sender's fault: say why at info and move on. */
@@ -187,22 +190,24 @@ static void skip(struct td_tx *tx, const struct td_msg *msg, const char *reason)
 int td_command_apply(mc_db *db, const struct td_msg *msg, struct td_tx *tx)
 {
     const struct mc_event *ev = &msg->ev;
+    char reason[256];
+    int rc = 0;
+    size_t i = 0;
     if (ev->root == NULL) {
         skip(tx, msg, msg->reason ? msg->reason : "(message): not decoded");
-        return 0;
+        goto cleanup;
     }
-    size_t i = 0;
     while (i < TD_NCOMMANDS && strcmp(commands[i].type, ev->type) != 0)
         i++;
     if (i == TD_NCOMMANDS || strcmp(commands[i].topic, msg->topic) != 0) {
-        char reason[256];
         snprintf(reason, sizeof reason, "type: %s is not something the dispatcher takes from %s",
                  ev->type, msg->topic);
         skip(tx, msg, reason);
-        return 0;
+        goto cleanup;
     }
-    int rc = commands[i].apply(db, ev, tx);
+    rc = commands[i].apply(db, ev, tx);
     if (rc == 0)
         tx->commands[i]++;
+cleanup:
     return rc;
 }

@@ -63,16 +63,15 @@ static void tick(struct loop *l)
     const char *running[] = {l->running_timeout, l->max_attempts, STEP_LIMIT_TEXT};
     const char *queued[] = {l->ttl, STEP_LIMIT_TEXT};
     const char *dispatch[] = {l->lease, l->window, STEP_LIMIT_TEXT};
-    if (step(l, TD_SWEEP_SILENT_RUNTIMES, 2, silent, &changed) == MC_EDBCONN ||
-        step(l, TD_EXPIRE_LEASES, 1, leases, &changed) == MC_EDBCONN ||
-        step(l, TD_TIME_OUT_RUNNING, 3, running, &changed) == MC_EDBCONN ||
-        step(l, TD_EXPIRE_QUEUED, 2, queued, &changed) == MC_EDBCONN)
-        return;
+    /* Without a connection the remaining steps would fail the same way: wait for the tick. */
+    bool up = step(l, TD_SWEEP_SILENT_RUNTIMES, 2, silent, &changed) != MC_EDBCONN &&
+              step(l, TD_EXPIRE_LEASES, 1, leases, &changed) != MC_EDBCONN &&
+              step(l, TD_TIME_OUT_RUNNING, 3, running, &changed) != MC_EDBCONN &&
+              step(l, TD_EXPIRE_QUEUED, 2, queued, &changed) != MC_EDBCONN;
     /* A full round means more may be waiting: go again rather than wait for the next tick. */
-    do {
-        if (step(l, TD_DISPATCH_TASKS, 3, dispatch, &changed) != 0)
-            return;
-    } while (changed >= STEP_LIMIT && !mc_service_stopping());
+    while (up && step(l, TD_DISPATCH_TASKS, 3, dispatch, &changed) == 0 && changed >= STEP_LIMIT &&
+           !mc_service_stopping())
+        ;
 }
 
 static void interval(char *buf, size_t len, int64_t ms)
@@ -84,13 +83,13 @@ static void *dispatch_main(void *arg)
 {
     struct loop l = {.td = arg};
     const struct td_settings *c = &l.td->cfg;
+    td_tx_init(&l.tx);
     l.db = mc_db_new(l.td->svc->cfg.database_url, td_stmts, td_nstmts, "task-dispatcher-dispatch");
     if (l.db == NULL) {
         MC_LOG_ERROR_AT(NULL, "out of memory starting the dispatch loop");
         mc_service_request_stop();
-        return NULL;
+        goto cleanup;
     }
-    td_tx_init(&l.tx);
     interval(l.lease, sizeof l.lease, c->lease_ms);
     interval(l.window, sizeof l.window, c->online_window_ms);
     interval(l.running_timeout, sizeof l.running_timeout, c->running_timeout_ms);
@@ -100,6 +99,7 @@ static void *dispatch_main(void *arg)
         tick(&l);
         td_signal_wait(&l.td->dispatch_kick, c->dispatch_interval_ms);
     }
+cleanup:
     td_tx_free(&l.tx);
     mc_db_free(l.db);
     return NULL;
@@ -107,17 +107,16 @@ static void *dispatch_main(void *arg)
 
 int td_dispatch_start(struct td_dispatcher *td)
 {
-    if (pthread_create(&td->dispatch_thread, NULL, dispatch_main, td) != 0)
-        return MC_ENOMEM;
-    td->dispatch_running = true;
-    return 0;
+    int rc = pthread_create(&td->dispatch_thread, NULL, dispatch_main, td) == 0 ? 0 : MC_ENOMEM;
+    td->dispatch_running = rc == 0;
+    return rc;
 }
 
 void td_dispatch_join(struct td_dispatcher *td)
 {
-    if (!td->dispatch_running)
-        return;
-    td_signal_kick(&td->dispatch_kick);
-    pthread_join(td->dispatch_thread, NULL);
-    td->dispatch_running = false;
+    if (td->dispatch_running) {
+        td_signal_kick(&td->dispatch_kick);
+        pthread_join(td->dispatch_thread, NULL);
+        td->dispatch_running = false;
+    }
 }

@@ -101,14 +101,14 @@ static void drain(struct td_dispatcher *td, mc_db *db)
 static void *relay_main(void *arg)
 {
     struct td_dispatcher *td = arg;
+    int64_t gauge_at = 0, warned_at = 0;
+    int rc = 0;
     mc_db *db = mc_db_new(td->svc->cfg.database_url, td_stmts, td_nstmts, "task-dispatcher-relay");
     if (db == NULL) {
         MC_LOG_ERROR_AT(NULL, "out of memory starting the outbox relay");
         mc_service_request_stop();
-        return NULL;
+        goto cleanup;
     }
-    int64_t gauge_at = 0, warned_at = 0;
-    int rc = 0;
     while (!atomic_load(&td->relay_stop)) {
         int sent = 0;
         rc = relay_round(td, db, &sent);
@@ -133,24 +133,24 @@ static void *relay_main(void *arg)
     if (rc == 0 || rc == MC_ECONFLICT)
         drain(td, db);
     update_backlog(td, db);
+cleanup:
     mc_db_free(db);
     return NULL;
 }
 
 int td_relay_start(struct td_dispatcher *td)
 {
-    if (pthread_create(&td->relay_thread, NULL, relay_main, td) != 0)
-        return MC_ENOMEM;
-    td->relay_running = true;
-    return 0;
+    int rc = pthread_create(&td->relay_thread, NULL, relay_main, td) == 0 ? 0 : MC_ENOMEM;
+    td->relay_running = rc == 0;
+    return rc;
 }
 
 void td_relay_join(struct td_dispatcher *td)
 {
-    if (!td->relay_running)
-        return;
-    atomic_store(&td->relay_stop, 1);
-    td_signal_kick(&td->relay_kick);
-    pthread_join(td->relay_thread, NULL);
-    td->relay_running = false;
+    if (td->relay_running) {
+        atomic_store(&td->relay_stop, 1);
+        td_signal_kick(&td->relay_kick);
+        pthread_join(td->relay_thread, NULL);
+        td->relay_running = false;
+    }
 }

@@ -91,15 +91,16 @@ static int find_cols(const PGresult *r, struct cols *c)
         {"at", &c->at},
         {"waited_ms", &c->waited_ms},
     };
-    for (size_t i = 0; i < MC_ARRAY_LEN(map); i++) {
+    int rc = 0;
+    for (size_t i = 0; i < MC_ARRAY_LEN(map) && rc == 0; i++) {
         *map[i].dst = PQfnumber(r, map[i].name);
         if (*map[i].dst < 0) {
             MC_LOG_ERROR_AT(json_pack("{ss}", "column", map[i].name),
                             "state-machine result lacks a column");
-            return MC_EINVAL;
+            rc = MC_EINVAL;
         }
     }
-    return 0;
+    return rc;
 }
 
 /* The value of a column, or NULL for SQL NULL. */
@@ -166,22 +167,10 @@ static json_t *event_data(const PGresult *r, int row, const struct cols *c)
     return d;
 }
 
-static int add_event(struct td_tx *tx, const PGresult *r, int row, const struct cols *c)
+/* Counts an applied change for the metrics updated once the transaction commits. */
+static void count_change(struct td_tx *tx, const PGresult *r, int row, const struct cols *c)
 {
     const char *event = val(r, row, c->event);
-    const char *type = event_type(event);
-    const char *task = or_empty(val(r, row, c->task_id));
-    json_t *data = type ? event_data(r, row, c) : NULL;
-    char *msg = data ? mc_event_encode(type, "task-dispatcher", task, data, NULL) : NULL;
-    if (msg == NULL) {
-        MC_LOG_ERROR_AT(json_pack("{ss ss}", "task_id", task, "event", or_empty(event)),
-                        "cannot encode a task event; the change is rolled back");
-        return MC_EINVAL;
-    }
-    mc_pgarr_add_text(&tx->keys, task);
-    mc_pgarr_add_text(&tx->payloads, msg);
-    free(msg);
-    tx->nevents++;
     int s = status_index(val(r, row, c->status));
     if (s >= 0)
         tx->transitions[s]++;
@@ -198,7 +187,30 @@ static int add_event(struct td_tx *tx, const PGresult *r, int row, const struct 
     } else if (strcmp(event, "requeued") == 0) {
         tx->requeues++;
     }
-    return 0;
+}
+
+/* Encodes an applied change as its task event and queues it for the outbox. */
+static int add_event(struct td_tx *tx, const PGresult *r, int row, const struct cols *c)
+{
+    const char *event = val(r, row, c->event);
+    const char *type = event_type(event);
+    const char *task = or_empty(val(r, row, c->task_id));
+    json_t *data = type ? event_data(r, row, c) : NULL;
+    char *msg = data ? mc_event_encode(type, "task-dispatcher", task, data, NULL) : NULL;
+    int rc = 0;
+    if (msg == NULL) {
+        MC_LOG_ERROR_AT(json_pack("{ss ss}", "task_id", task, "event", or_empty(event)),
+                        "cannot encode a task event; the change is rolled back");
+        rc = MC_EINVAL;
+        goto cleanup;
+    }
+    mc_pgarr_add_text(&tx->keys, task);
+    mc_pgarr_add_text(&tx->payloads, msg);
+    tx->nevents++;
+    count_change(tx, r, row, c);
+cleanup:
+    free(msg);
+    return rc;
 }
 
 /* A refused command is the sender's business, not a fault of ours: info, with what was asked. */
