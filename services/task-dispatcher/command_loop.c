@@ -28,7 +28,8 @@ static void batch_drop(struct td_batch *b, size_t k)
 {
     for (size_t i = 0; i < k; i++)
         td_command_clear(&b->msgs[i]);
-    memmove(b->msgs, b->msgs + k, (b->n - k) * sizeof *b->msgs);
+    if (k < b->n)
+        memmove(b->msgs, b->msgs + k, (b->n - k) * sizeof *b->msgs);
     b->n -= k;
     b->started_ms = mc_now_mono_ms();
 }

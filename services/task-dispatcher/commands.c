@@ -182,9 +182,9 @@ int td_command_describe_agent(mc_db *db, const struct td_msg *msg)
 static void skip(struct td_tx *tx, const struct td_msg *msg, const char *reason)
 {
     tx->invalid++;
-    mc_log_info(json_pack("{ss ss si sI}", "reason", reason, "topic", msg->topic, "partition",
-                          (int)msg->partition, "offset", (json_int_t)msg->offset),
-                "message skipped");
+    td_tx_note(tx, "message skipped",
+               json_pack("{ss ss si sI}", "reason", reason, "topic", msg->topic, "partition",
+                         (int)msg->partition, "offset", (json_int_t)msg->offset));
 }
 
 int td_command_apply(mc_db *db, const struct td_msg *msg, struct td_tx *tx)

@@ -140,10 +140,15 @@ struct td_tx {
     uint32_t commands[TD_NCOMMANDS], invalid;
     double *waits; /* seconds queued, one per dispatch */
     size_t nwaits, capwaits;
+    json_t *notes; /* info lines (refusals, skipped messages) to log once committed */
 };
 void td_tx_init(struct td_tx *tx);
 void td_tx_reset(struct td_tx *tx);
 void td_tx_free(struct td_tx *tx);
+
+/* Queues an info line (fields stolen) to be logged once tx commits: a command retried after a
+ * rollback is then reported once. */
+void td_tx_note(struct td_tx *tx, const char *msg, json_t *fields);
 
 /* Runs state-machine statement stmt in the caller's open transaction. Each applied change
  * becomes a task event (validated by mc_event_encode) queued in tx; each refusal is logged at

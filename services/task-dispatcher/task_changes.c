@@ -49,6 +49,7 @@ void td_tx_reset(struct td_tx *tx)
     memset(tx->commands, 0, sizeof tx->commands);
     tx->invalid = 0;
     tx->nwaits = 0;
+    json_array_clear(tx->notes);
 }
 
 void td_tx_free(struct td_tx *tx)
@@ -56,7 +57,16 @@ void td_tx_free(struct td_tx *tx)
     mc_pgarr_free(&tx->keys);
     mc_pgarr_free(&tx->payloads);
     free(tx->waits);
+    json_decref(tx->notes);
     memset(tx, 0, sizeof *tx);
+}
+
+void td_tx_note(struct td_tx *tx, const char *msg, json_t *fields)
+{
+    if (tx->notes == NULL)
+        tx->notes = json_array();
+    json_array_append_new(
+        tx->notes, json_pack("{ss so}", "msg", msg, "fields", fields ? fields : json_object()));
 }
 
 /* Column numbers of dispatch.task_change in one result, looked up by name. */
@@ -213,7 +223,8 @@ cleanup:
     return rc;
 }
 
-/* A refused command is the sender's business, not a fault of ours: info, with what was asked. */
+/* A refused command is the sender's business, not a fault of ours: info, with what was asked,
+ * once the transaction it was refused in has committed. */
 static void log_refusal(struct td_tx *tx, const PGresult *r, int row, const struct cols *c,
                         const char *reporter)
 {
@@ -231,18 +242,18 @@ static void log_refusal(struct td_tx *tx, const PGresult *r, int row, const stru
                           or_empty(val(r, row, c->event)), "reason", reason);
     switch (kind) {
     case TD_REFUSED_ILLEGAL:
-        mc_log_info(f, "illegal transition refused");
+        td_tx_note(tx, "illegal transition refused", f);
         break;
     case TD_REFUSED_RUNTIME:
         json_object_set_new(f, "held_by", json_string(or_empty(val(r, row, c->runtime_id))));
         json_object_set_new(f, "reported_by", json_string(or_empty(reporter)));
-        mc_log_info(f, "report refused: the task is held by another runtime");
+        td_tx_note(tx, "report refused: the task is held by another runtime", f);
         break;
     case TD_REFUSED_UNKNOWN:
-        mc_log_info(f, "command refused: unknown task");
+        td_tx_note(tx, "command refused: unknown task", f);
         break;
     case TD_REFUSED_DELETED:
-        mc_log_info(f, "command refused: the task was deleted");
+        td_tx_note(tx, "command refused: the task was deleted", f);
         break;
     default:
         MC_LOG_ERROR_AT(f, "unexpected refusal reason");
@@ -297,6 +308,13 @@ static void account(struct td_dispatcher *td, const struct td_tx *tx)
     mc_metric_add(td->m.requeues, tx->requeues);
     for (size_t i = 0; i < tx->nwaits; i++)
         mc_metric_observe(td->m.dispatch_latency, tx->waits[i]);
+    size_t i;
+    json_t *note;
+    json_array_foreach(tx->notes, i, note)
+    {
+        mc_log_info(json_incref(json_object_get(note, "fields")), "%s",
+                    json_string_value(json_object_get(note, "msg")));
+    }
 }
 
 int td_tx_commit(struct td_dispatcher *td, mc_db *db, struct td_tx *tx)
