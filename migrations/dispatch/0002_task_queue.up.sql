@@ -129,6 +129,7 @@ CREATE TABLE dispatch.task_transitions (
     event       text        NOT NULL,
     version     bigint      NOT NULL CHECK (version >= 1),
     runtime_id  uuid        NOT NULL,
+    old_runtime_id uuid,
     reason      text,
     at          timestamptz NOT NULL DEFAULT clock_timestamp(),
     UNIQUE (task_id, version)
@@ -142,6 +143,7 @@ COMMENT ON COLUMN dispatch.task_transitions.to_status IS 'Status after the chang
 COMMENT ON COLUMN dispatch.task_transitions.event IS 'Task event emitted for the change: queued, dispatched, started, progress, completed, failed, cancelled, requeued, reassigned or deleted.';
 COMMENT ON COLUMN dispatch.task_transitions.version IS 'Task version after the change (the emitted event''s version).';
 COMMENT ON COLUMN dispatch.task_transitions.runtime_id IS 'Runtime holding the task after the change.';
+COMMENT ON COLUMN dispatch.task_transitions.old_runtime_id IS 'Runtime the task left when the change moved it (reassignment); NULL otherwise. Replaying the log per runtime counts a move against this one.';
 COMMENT ON COLUMN dispatch.task_transitions.reason IS 'Why (lease_expired, running_timeout, runtime_offline, runtime_silent, expired, agent_runtime_changed, a reported failure or cancellation reason).';
 COMMENT ON COLUMN dispatch.task_transitions.at IS 'Database clock when the change was made (clock_timestamp, so changes in one transaction keep their order).';
 CREATE INDEX task_transitions_at_idx ON dispatch.task_transitions (at);

@@ -22,8 +22,9 @@ DECLARE
     v_status text := CASE WHEN p_event = 'deleted' THEN 'deleted' ELSE t.status END;
 BEGIN
     INSERT INTO dispatch.task_transitions (task_id, from_status, to_status, event, version,
-                                           runtime_id, reason, at)
-    VALUES (t.task_id, p_from, v_status, p_event, t.version, t.runtime_id, p_reason, v_at);
+                                           runtime_id, old_runtime_id, reason, at)
+    VALUES (t.task_id, p_from, v_status, p_event, t.version, t.runtime_id, p_old_runtime,
+            p_reason, v_at);
     c.outcome := 'applied';
     c.event := p_event;
     c.task_id := t.task_id;

@@ -580,7 +580,7 @@ START_TEST(runtime_offline_or_silent_requeues_dispatched_tasks)
     heartbeat(r1, 2);
     runtime_event(MC_EV_RUNTIME_OFFLINE, r1, 0);
     wait_task(t1, "queued", 3, 20000);
-    char sql[256];
+    char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM dispatch.runtimes WHERE runtime_id = '%s' AND offline_at IS "
              "NOT NULL",
@@ -701,9 +701,14 @@ START_TEST(agent_runtime_change_reassigns_unfinished_tasks)
     wait_task(t[1], "queued", 4, 20000);
     wait_task(t[2], "queued", 3, 20000);
     wait_task(t[3], "queued", 2, 20000);
-    char sql[256];
+    char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM dispatch.agent_task_queue WHERE runtime_id = '%s'", r2);
+    ck_assert_int_eq(th_sql_int(sql), 3);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM dispatch.task_transitions WHERE event = 'reassigned' AND "
+             "old_runtime_id = '%s' AND runtime_id = '%s' AND to_status = 'queued'",
+             r1, r2);
     ck_assert_int_eq(th_sql_int(sql), 3);
     ck_assert_int_eq(task_int(t[0], "version"), 4);
     /* The old runtime's late report is refused; the new one gets the tasks. */
@@ -1094,13 +1099,14 @@ START_TEST(two_dispatchers_keep_capacity_and_dispatch_each_task_once)
     ck_assert_int_eq(s.max_runtime, CAP_MAX); /* the runtimes were really kept full */
     ck_assert_int_le(s.max_agent, CAP_MAX);
     ck_assert_int_le(s.max_issue, 1);
-    ck_assert_int_le(th_sql_int("SELECT coalesce(max(active), 0) FROM ("
-                                " SELECT sum(CASE WHEN to_status = 'dispatched' THEN 1"
-                                "  WHEN from_status IN ('dispatched', 'running') AND to_status NOT "
-                                "IN ('dispatched', 'running') THEN -1 ELSE 0 END)"
-                                "  OVER (PARTITION BY runtime_id ORDER BY at, id) AS active"
-                                " FROM dispatch.task_transitions) s"),
-                     CAP_MAX);
+    ck_assert_int_le(
+        th_sql_int("SELECT coalesce(max(active), 0) FROM ("
+                   " SELECT sum(CASE WHEN to_status = 'dispatched' THEN 1"
+                   "  WHEN from_status IN ('dispatched', 'running') AND to_status NOT "
+                   "IN ('dispatched', 'running') THEN -1 ELSE 0 END)"
+                   "  OVER (PARTITION BY coalesce(old_runtime_id, runtime_id) ORDER BY "
+                   "at, id) AS active FROM dispatch.task_transitions) s"),
+        CAP_MAX);
     /* Each task dispatched once, started once, completed once: versions 1..4, nothing else. */
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM (SELECT task_id FROM "
                                 "dispatch.task_transitions GROUP BY task_id HAVING "
