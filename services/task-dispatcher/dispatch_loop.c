@@ -1,0 +1,122 @@
+/* dispatch_loop.c: the thread that runs the timers and dispatches queued tasks.
+ *
+ * Every DISPATCH_INTERVAL, and right after a command batch committed, it calls each sweep
+ * (silent runtimes, expired leases, silent running tasks, expired queued tasks) and then one
+ * dispatch round, each a single SQL function in its own transaction together with the events
+ * it produces. The functions lock with SKIP LOCKED, so any number of replicas can run this
+ * loop at once without dispatching a task twice or overfilling a runtime. */
+#include "dispatcher.h"
+#include "mc_log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Most tasks one call may change: keeps transactions short under a large backlog. */
+#define STEP_LIMIT      500
+#define STEP_LIMIT_TEXT "500"
+/* Least time between two warnings about failing steps. */
+#define WARN_EVERY_MS 5000
+
+struct loop {
+    struct td_dispatcher *td;
+    mc_db *db;
+    struct td_tx tx;
+    char lease[48], window[48], running_timeout[48], ttl[48], max_attempts[24];
+    int64_t warned_at;
+};
+
+/* Runs one state-machine call in its own transaction; *changed receives how many tasks
+ * changed. Returns 0 or the database error. */
+static int step(struct loop *l, int stmt, int nparams, const char *const *params, size_t *changed)
+{
+    *changed = 0;
+    int rc = mc_db_begin(l->db);
+    if (rc == 0)
+        rc = td_tx_apply(l->db, stmt, nparams, params, NULL, &l->tx);
+    if (rc != 0) {
+        mc_db_rollback(l->db);
+        td_tx_reset(&l->tx);
+    } else {
+        *changed = l->tx.nevents;
+        rc = td_tx_commit(l->td, l->db, &l->tx);
+    }
+    if (rc != 0) {
+        *changed = 0;
+        mc_metric_add(l->td->m.db_errors, 1);
+        int64_t now = mc_now_mono_ms();
+        /* A lost connection is logged by mc_db itself, once each way. */
+        if (rc != MC_EDBCONN && now - l->warned_at >= WARN_EVERY_MS) {
+            l->warned_at = now;
+            mc_log_warn(json_pack("{ss ss ss}", "statement", td_stmts[stmt].name, "sqlstate",
+                                  mc_db_sqlstate(l->db), "error", mc_db_errmsg(l->db)),
+                        "dispatch step failed; retrying at the next tick");
+        }
+    }
+    return rc;
+}
+
+static void tick(struct loop *l)
+{
+    size_t changed = 0;
+    const char *silent[] = {l->window, STEP_LIMIT_TEXT};
+    const char *leases[] = {STEP_LIMIT_TEXT};
+    const char *running[] = {l->running_timeout, l->max_attempts, STEP_LIMIT_TEXT};
+    const char *queued[] = {l->ttl, STEP_LIMIT_TEXT};
+    const char *dispatch[] = {l->lease, l->window, STEP_LIMIT_TEXT};
+    /* Without a connection the remaining steps would fail the same way: wait for the tick. */
+    bool up = step(l, TD_SWEEP_SILENT_RUNTIMES, 2, silent, &changed) != MC_EDBCONN &&
+              step(l, TD_EXPIRE_LEASES, 1, leases, &changed) != MC_EDBCONN &&
+              step(l, TD_TIME_OUT_RUNNING, 3, running, &changed) != MC_EDBCONN &&
+              step(l, TD_EXPIRE_QUEUED, 2, queued, &changed) != MC_EDBCONN;
+    /* A full round means more may be waiting: go again rather than wait for the next tick. */
+    while (up && step(l, TD_DISPATCH_TASKS, 3, dispatch, &changed) == 0 && changed >= STEP_LIMIT &&
+           !mc_service_stopping())
+        ;
+}
+
+static void interval(char *buf, size_t len, int64_t ms)
+{
+    snprintf(buf, len, "%lld milliseconds", (long long)ms);
+}
+
+static void *dispatch_main(void *arg)
+{
+    struct loop l = {.td = arg};
+    const struct td_settings *c = &l.td->cfg;
+    td_tx_init(&l.tx);
+    l.db = mc_db_new(l.td->svc->cfg.database_url, td_stmts, td_nstmts, "task-dispatcher-dispatch");
+    if (l.db == NULL) {
+        MC_LOG_ERROR_AT(NULL, "out of memory starting the dispatch loop");
+        mc_service_request_stop();
+        goto cleanup;
+    }
+    interval(l.lease, sizeof l.lease, c->lease_ms);
+    interval(l.window, sizeof l.window, c->online_window_ms);
+    interval(l.running_timeout, sizeof l.running_timeout, c->running_timeout_ms);
+    interval(l.ttl, sizeof l.ttl, c->queued_ttl_ms);
+    snprintf(l.max_attempts, sizeof l.max_attempts, "%lld", (long long)c->max_attempts);
+    while (!mc_service_stopping()) {
+        tick(&l);
+        td_signal_wait(&l.td->dispatch_kick, c->dispatch_interval_ms);
+    }
+cleanup:
+    td_tx_free(&l.tx);
+    mc_db_free(l.db);
+    return NULL;
+}
+
+int td_dispatch_start(struct td_dispatcher *td)
+{
+    int rc = pthread_create(&td->dispatch_thread, NULL, dispatch_main, td) == 0 ? 0 : MC_ENOMEM;
+    td->dispatch_running = rc == 0;
+    return rc;
+}
+
+void td_dispatch_join(struct td_dispatcher *td)
+{
+    if (td->dispatch_running) {
+        td_signal_kick(&td->dispatch_kick);
+        pthread_join(td->dispatch_thread, NULL);
+        td->dispatch_running = false;
+    }
+}

@@ -1,0 +1,214 @@
+/* dispatcher.h: state shared by the task-dispatcher's command loop, dispatch loop and relay. */
+#ifndef TD_DISPATCHER_H
+#define TD_DISPATCHER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mc_common.h"
+#include "mc_db.h"
+#include "mc_http.h"
+#include "mc_kafka.h"
+#include "mc_proto.h"
+#include "mc_service.h"
+
+/* Prepared statements (statements.c). The state-machine ones each call one dispatch.*
+ * function returning dispatch.task_change rows. */
+enum td_stmt {
+    TD_REQUEST_TASK,
+    TD_START_TASK,
+    TD_REPORT_PROGRESS,
+    TD_FINISH_TASK,
+    TD_CANCEL_TASK,
+    TD_CHANGE_AGENT_RUNTIME,
+    TD_UPSERT_AGENT,
+    TD_RUNTIME_SEEN,
+    TD_RUNTIME_OFFLINE,
+    TD_DISPATCH_TASKS,
+    TD_EXPIRE_LEASES,
+    TD_TIME_OUT_RUNNING,
+    TD_EXPIRE_QUEUED,
+    TD_SWEEP_SILENT_RUNTIMES,
+    TD_OUTBOX_WRITE,
+    TD_OUTBOX_LOCK,
+    TD_OUTBOX_FETCH,
+    TD_OUTBOX_DELETE,
+    TD_OUTBOX_BACKLOG,
+};
+extern const struct mc_db_stmt td_stmts[];
+extern const size_t td_nstmts;
+
+/* Settings read from the environment (main.c declares the table). */
+struct td_settings {
+    char *group;
+    int64_t dispatch_interval_ms;
+    int64_t lease_ms;
+    int64_t running_timeout_ms;
+    int64_t max_attempts;
+    int64_t queued_ttl_ms;
+    int64_t online_window_ms;
+    int64_t batch_max;
+    int64_t batch_wait_ms;
+    int64_t outbox_batch_max;
+};
+
+/* Statuses a transition can lead to, for the transitions counter (deleted included). */
+enum { TD_NSTATUS = 7 };
+extern const char *const td_statuses[TD_NSTATUS];
+
+/* Why a command was refused, for the refused counter. */
+enum td_refusal { TD_REFUSED_ILLEGAL, TD_REFUSED_RUNTIME, TD_REFUSED_UNKNOWN, TD_REFUSED_DELETED };
+enum { TD_NREFUSALS = 4 };
+
+/* Command types the dispatcher consumes (commands.c keeps the table in this order). */
+enum { TD_NCOMMANDS = 10 };
+
+struct td_metrics {
+    mc_metric *commands[TD_NCOMMANDS];
+    mc_metric *commands_invalid;
+    mc_metric *transitions[TD_NSTATUS];
+    mc_metric *illegal;
+    mc_metric *refused[TD_NREFUSALS];
+    mc_metric *dispatches;
+    mc_metric *requeues;
+    mc_metric *dispatch_latency;
+    mc_metric *backlog;
+    mc_metric *published;
+    mc_metric *relay_errors;
+    mc_metric *batch_seconds;
+    mc_metric *db_errors;
+};
+
+/* A wake-up between threads: td_signal_kick makes the next (or current) td_signal_wait
+ * return at once. */
+struct td_signal {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool pending;
+};
+void td_signal_init(struct td_signal *s);
+void td_signal_destroy(struct td_signal *s);
+void td_signal_kick(struct td_signal *s);
+/* Waits up to ms for a kick; returns true when kicked. */
+bool td_signal_wait(struct td_signal *s, int64_t ms);
+
+/* One consumed command, decoded as it arrives: ev.root is NULL when it failed validation, and
+ * reason then says why. */
+struct td_msg {
+    char topic[64];
+    int32_t partition;
+    int64_t offset;
+    struct mc_event ev;
+    char *reason;
+};
+
+/* Commands consumed and not yet applied. */
+struct td_batch {
+    struct td_msg *msgs;
+    size_t n, cap;
+    int64_t started_ms;
+};
+
+struct td_dispatcher {
+    struct mc_service *svc;
+    struct td_settings cfg;
+    struct td_metrics m;
+    mc_db *db; /* the command loop's connection; the other threads open their own */
+    mc_consumer *consumer;
+    mc_producer *producer;
+    struct td_batch batch;
+    bool stalled; /* database unreachable: partitions paused, batch kept */
+    struct td_signal dispatch_kick;
+    struct td_signal relay_kick;
+    atomic_int relay_stop; /* set once commands and dispatching have stopped */
+    pthread_t dispatch_thread, relay_thread;
+    bool dispatch_running, relay_running;
+};
+
+/* ---- task_changes.c: one transaction's applied changes, events and metrics ---- */
+
+/* What one transaction produced: the task events for the outbox and the metric updates,
+ * which are applied only once it has committed. */
+struct td_tx {
+    struct mc_pgarr keys, payloads;
+    size_t nevents;
+    uint32_t transitions[TD_NSTATUS];
+    uint32_t refused[TD_NREFUSALS];
+    uint32_t dispatches, requeues;
+    uint32_t commands[TD_NCOMMANDS], invalid;
+    double *waits; /* seconds queued, one per dispatch */
+    size_t nwaits, capwaits;
+    json_t *notes; /* info lines (refusals, skipped messages) to log once committed */
+};
+void td_tx_init(struct td_tx *tx);
+void td_tx_reset(struct td_tx *tx);
+void td_tx_free(struct td_tx *tx);
+
+/* Queues an info line (fields stolen) to be logged once tx commits: a command retried after a
+ * rollback is then reported once. */
+void td_tx_note(struct td_tx *tx, const char *msg, json_t *fields);
+
+/* Runs state-machine statement stmt in the caller's open transaction. Each applied change
+ * becomes a task event (validated by mc_event_encode) queued in tx; each refusal is logged at
+ * info (reporter, the runtime a report came from, may be NULL). Returns 0, MC_EDB/MC_EDBCONN
+ * from the database, or MC_EINVAL when an event cannot be encoded (our bug, logged). */
+int td_tx_apply(mc_db *db, int stmt, int nparams, const char *const *params, const char *reporter,
+                struct td_tx *tx);
+
+/* Writes tx's events to dispatch.outbox and commits; on success applies tx's metrics and
+ * wakes the relay. On failure rolls back. tx is reset either way. Returns 0 or the error. */
+int td_tx_commit(struct td_dispatcher *td, mc_db *db, struct td_tx *tx);
+
+/* ---- commands.c ---- */
+
+/* Registers the per-type command counters. */
+void td_commands_register_metrics(struct td_dispatcher *td);
+
+/* Decodes a consumed message into msg (see struct td_msg). */
+void td_command_decode(struct td_msg *msg, const rd_kafka_message_t *m);
+void td_command_clear(struct td_msg *msg);
+
+/* Records the agent a TaskRequested or AgentRuntimeChanged describes, in a transaction of its
+ * own (other messages: nothing). Run for a whole batch before the batch's transaction, it
+ * keeps two replicas' batches from creating the same new agents in opposite orders, which
+ * would deadlock them. Returns 0 or the database error. */
+int td_command_describe_agent(mc_db *db, const struct td_msg *msg);
+
+/* Applies one decoded message in the caller's open transaction. A malformed or unexpected
+ * message is logged at info and counted, and returns 0 (it is skipped). Returns database
+ * errors and MC_EINVAL as td_tx_apply does. */
+int td_command_apply(mc_db *db, const struct td_msg *msg, struct td_tx *tx);
+
+/* ---- command_loop.c ---- */
+
+/* Rebalance hooks for the command consumer. */
+int td_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts);
+void td_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts);
+bool td_keep_trying(void *ctx);
+
+/* Consumes multica.task.commands and multica.runtime.events until a stop is requested, then
+ * applies what it holds and returns 0. */
+int td_run_commands(struct td_dispatcher *td);
+void td_batch_free(struct td_batch *b);
+
+/* ---- dispatch_loop.c ---- */
+
+/* Starts the thread that sweeps timers and dispatches every DISPATCH_INTERVAL or when kicked;
+ * it stops when a stop is requested. Returns 0 or MC_ENOMEM. */
+int td_dispatch_start(struct td_dispatcher *td);
+void td_dispatch_join(struct td_dispatcher *td);
+
+/* ---- outbox_relay.c ---- */
+
+/* Starts the thread that produces outbox rows to multica.task.events; it runs until
+ * relay_stop is set, then drains what is left within SHUTDOWN_GRACE. */
+int td_relay_start(struct td_dispatcher *td);
+void td_relay_join(struct td_dispatcher *td);
+
+/* ---- metrics.c ---- */
+
+void td_metrics_register(struct td_dispatcher *td);
+
+#endif
