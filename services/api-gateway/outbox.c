@@ -70,8 +70,11 @@ static int relay_page(struct gw_ctx *ctx, mc_db *db)
                                    .value = PQgetvalue(r, i, 3),
                                    .len = strlen(PQgetvalue(r, i, 3))};
     int published = -1;
+    struct mc_pgarr seqs = {0};
+    for (int i = 0; i < n; i++)
+        mc_pgarr_add_raw(&seqs, PQgetvalue(r, i, 0));
     if (mc_producer_send(ctx->producer, msgs, (size_t)n) == 0) {
-        const char *d[] = {PQgetvalue(r, n - 1, 0)};
+        const char *d[] = {mc_pgarr_str(&seqs)};
         if (mc_db_exec(db, GW_OUTBOX_DELETE, 1, d, NULL) == 0) {
             published = n;
             mc_metric_add(ctx->m.outbox_published, n);
@@ -79,6 +82,7 @@ static int relay_page(struct gw_ctx *ctx, mc_db *db)
     } else {
         mc_log_warn(json_pack("{si}", "events", n), "broker did not take outbox events; retrying");
     }
+    mc_pgarr_free(&seqs);
     free(msgs);
     PQclear(r);
     return published;

@@ -177,7 +177,10 @@ const struct mc_db_stmt gw_stmts[] = {
                           "INSERT INTO gateway.outbox (topic, key, payload) VALUES ($1, $2, $3)"},
     [GW_OUTBOX_TAKE] = {"gw_outbox_take",
                         "SELECT seq, topic, key, payload FROM gateway.outbox ORDER BY seq LIMIT $1"},
-    [GW_OUTBOX_DELETE] = {"gw_outbox_delete", "DELETE FROM gateway.outbox WHERE seq <= $1"},
+    /* Exactly the rows produced: a row with a smaller seq may commit after a later one was
+     * read, and deleting by range would drop it unpublished. */
+    [GW_OUTBOX_DELETE] = {"gw_outbox_delete",
+                          "DELETE FROM gateway.outbox WHERE seq = ANY ($1::bigint[])"},
     [GW_LOG_SINCE] = {"gw_log_since",
                       "SELECT seq, workspace_id, issue_id, task_id, runtime_id, old_runtime_id, "
                       "event::text FROM gateway.task_event_log WHERE seq > $1 ORDER BY seq "

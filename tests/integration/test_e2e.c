@@ -144,6 +144,7 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
              "'%s' AND workspace_id = '%s'",
              task, runtime, ws);
     ck_assert_int_eq(th_sql_int(sql), 1);
+    th_sql("SET multica.rollup_safety_lag = '0'");
     th_sql_int("SELECT usage.rollup_task_usage_hourly()");
     snprintf(path, sizeof path, "/api/runtimes/%s/usage?days=1", runtime);
     ck_assert_int_eq(tg_call(base, "GET", path, alice, NULL, &out), 200);

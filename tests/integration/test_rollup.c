@@ -281,7 +281,8 @@ static void insert_history(int n, int days, unsigned prefix)
     char sql[2048];
     snprintf(sql, sizeof sql,
              "WITH t AS (SELECT g, ('%08x-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid id, "
-             "now() - (random() * %d) * interval '1 day' AS at FROM generate_series(1, %d) g), "
+             "now() - interval '10 minutes' - (random() * %d) * interval '1 day' AS at "
+             "FROM generate_series(1, %d) g), "
              "a AS (INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, "
              "runtime_id, version) SELECT id, ('b0000001-0000-7000-8000-' || lpad(to_hex(g %% 3), 12, "
              "'0'))::uuid, ('b0000002-0000-7000-8000-' || lpad(to_hex(g %% 5), 12, '0'))::uuid, "

@@ -7,8 +7,9 @@
  *       [--name N] [--max-concurrency C] [--tasks N] [--work-ms MS] [--chunks K]
  *       [--heartbeat-ms MS] [--silent] [--provider P] [--model M]
  *
- * Each action is printed as one JSON line on stdout. --silent takes tasks and never reports
- * (nor heartbeats): a daemon that went quiet, for reclaim tests. The process exits after
+ * Each action is printed as one JSON line on stdout. --silent heartbeats until it takes its
+ * first task and then goes quiet (no report, no heartbeat): a daemon that died holding a task,
+ * for reclaim tests. The process exits after
  * --tasks completions (0: run until SIGTERM). */
 #include "mc_client.h"
 #include "mc_common.h"
@@ -33,6 +34,7 @@ struct sim {
     bool silent;
     const char *provider, *model;
     atomic_int completed;
+    atomic_int quiet; /* --silent took a task: no more heartbeats */
     atomic_int in_flight;
     pthread_mutex_t mu;
     json_t *seen; /* task ids already taken */
@@ -133,8 +135,10 @@ static void take(struct sim *s, const json_t *event)
         return;
     say(json_pack("{ss ss sI}", "event", "dispatched", "task_id", task, "attempt",
                   json_integer_value(json_object_get(data, "attempt"))));
-    if (s->silent)
+    if (s->silent) {
+        atomic_store(&s->quiet, 1);
         return;
+    }
     while (atomic_load(&s->in_flight) >= s->max_concurrency && !g_stop)
         mc_sleep_ms_interruptible(10, &g_stop);
     struct job *j = calloc(1, sizeof *j);
@@ -149,7 +153,7 @@ static void take(struct sim *s, const json_t *event)
 static void *heartbeat(void *arg)
 {
     struct sim *s = arg;
-    while (!g_stop) {
+    while (!g_stop && !atomic_load(&s->quiet)) {
         post(s, "/api/daemon/heartbeat", NULL);
         mc_sleep_ms_interruptible(s->heartbeat_ms, &g_stop);
     }
@@ -248,7 +252,7 @@ int main(int argc, char **argv)
     if (reg != NULL && register_runtime(&s, reg) != 0)
         return 1;
     pthread_t hb;
-    bool beating = !s.silent && pthread_create(&hb, NULL, heartbeat, &s) == 0;
+    bool beating = pthread_create(&hb, NULL, heartbeat, &s) == 0;
     long long last_seq = 0;
     while (!done(&s)) {
         char url[600];
