@@ -25,6 +25,7 @@ Suite *suite_service(void);
 Suite *suite_ingest(void);
 Suite *suite_gateway_usage(void);
 Suite *suite_rollup(void);
+Suite *suite_deploy(void);
 Suite *suite_contract(void);
 
 /* ---- the run ---- */
