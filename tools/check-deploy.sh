@@ -26,7 +26,8 @@
 #   secret    every Secret key the chart reads is in the `kubectl create secret` of
 #             docs/SELF_HOSTING.md
 #   grafana   the dashboard's data sources are provisioned and its Prometheus queries name
-#             metrics the code registers (its SQL runs in tests/integration/test_deploy.c)
+#             metrics the code registers (its SQL runs in tests/integration/test_deploy.c);
+#             promtool validates prometheus.yml and alerts.yml, whose metrics must exist too
 # This script reports with `test && ok ... || fail ...`: ok always succeeds, so the || branch
 # runs only when the test failed (SC2015); jq programs are single-quoted on purpose (SC2016).
 # shellcheck disable=SC2015,SC2016,SC2013
@@ -67,7 +68,7 @@ contains() { [[ " $1 " == *" $2 "* ]]; }
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-for tool in yamllint shellcheck yq jq docker-compose openssl perl apt-cache dpkg ldd; do
+for tool in yamllint shellcheck yq jq docker-compose openssl perl apt-cache dpkg ldd promtool; do
     if ! command -v "$tool" >/dev/null; then
         echo "check-deploy: $tool is missing; run 'make deps' (tools/deps.sh)" >&2
         exit 2
@@ -455,6 +456,19 @@ for mname in $(jq -r '.. | objects | select(has("expr")) | .expr' "$D" | grep -o
     echo "$metrics" | grep -qxE "$mname|$base" || fail "dashboard query uses $mname, which no service registers"
 done
 ok "every metric the dashboard queries is registered by a service"
+check "promtool check rules deploy/prometheus/alerts.yml" promtool check rules deploy/prometheus/alerts.yml
+# The config names the rules by their path in the container; check it with that path local.
+mkdir -p "$TMP/prom"
+cp deploy/prometheus/alerts.yml "$TMP/prom/"
+sed 's|/etc/prometheus/alerts.yml|alerts.yml|' deploy/prometheus/prometheus.yml >"$TMP/prom/prometheus.yml"
+check "promtool check config deploy/prometheus/prometheus.yml" promtool check config "$TMP/prom/prometheus.yml"
+grep -q 'deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml' "$COMPOSE" && grep -q '/etc/prometheus/alerts.yml' deploy/prometheus/prometheus.yml &&
+    ok "compose mounts the alert rules where prometheus.yml loads them" || fail "alerts.yml is not mounted where prometheus.yml loads it"
+for mname in $(grep -oE 'multica_[a-z_]+' deploy/prometheus/alerts.yml | sort -u); do
+    base=$(echo "$mname" | sed -E 's/_(bucket|sum|count)$//')
+    echo "$metrics" | grep -qxE "$mname|$base" || fail "alerts.yml uses $mname, which no service registers"
+done
+ok "every metric the alert rules use is registered by a service"
 yq -r '.providers[].options.path' deploy/grafana/provisioning/dashboards/*.yml | while read -r p; do
     grep -q "deploy/grafana/dashboards:$p" "$COMPOSE" || echo "missing $p"
 done | grep -q missing && fail "the dashboards provider path is not where compose mounts deploy/grafana/dashboards" ||

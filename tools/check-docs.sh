@@ -113,6 +113,9 @@ section "make targets and multica-* commands"
 for f in "${DOCS[@]}"; do code_of "$f"; done >"$TMP/code"
 targets=$(make -pnq 2>/dev/null | grep -oE '^[a-z][a-z0-9_-]*:' | tr -d : | sort -u)
 binaries=$(make -pnq 2>/dev/null | sed -n 's/^BINARIES := //p' | tr ' ' '\n' | xargs -n1 basename | sort -u)
+# Names that look like commands but are not: the Secret, the image, chart objects, and the
+# image's entrypoint script (deploy/docker-entrypoint.sh).
+NOT_BINARIES="multica-secrets multica-c multica-entrypoint multica-postgresql multica-create-topics"
 nm=0
 while IFS= read -r line; do
     where=${line%%: *}
@@ -143,6 +146,7 @@ while IFS= read -r line; do
             print "$1$2\n";
         }
     ' <<<"$code" | while read -r cmd args; do
+        [[ " $NOT_BINARIES " == *" $cmd "* ]] && continue
         echo "$cmd" >>"$TMP/cmds"
         if ! echo "$binaries" | grep -qx "$cmd"; then
             echo "FAIL $where: '$cmd' is not a binary the Makefile builds ($(echo "$binaries" | tr '\n' ' '))"

@@ -18,7 +18,8 @@ BUILD=(
 TEST=(check python3 python3-jsonschema postgresql-15-cron)
 STACK=(postgresql-15 postgresql-client-15 curl kcat procps)
 # lint, config and deployment checks (tools/check-deploy.sh, tools/check-docs.sh)
-LINT=(cppcheck shellcheck yamllint yq jq docker-compose openssl)
+# (prometheus for promtool, which validates deploy/prometheus; its daemon is not started)
+LINT=(cppcheck shellcheck yamllint yq jq docker-compose openssl prometheus)
 BENCH=(wrk)
 # Shared libraries of the shipped binaries (the image's runtime stage), plus CA certificates
 # for TLS to Kafka and Postgres and curl for container health checks. Not installed by

@@ -10,7 +10,7 @@
 #             api-gateway, task-dispatcher, ...   for services/<name>/
 #             migrate, backfill-usage, dev-broker  for tools/<name>/
 #   name      the variable
-#   default   the default text of its mc_config_var entry; <required> for NULL,
+#   default   the default text of its mc_config_var entry ("(empty)" for ""); <required> for NULL,
 #             <computed> when the default is not a literal, <none> for a plain getenv()
 #   origin    the file it was found in, or "pending"
 #
@@ -49,7 +49,8 @@ while IFS= read -r f; do
     perl -0777 -ne '
         while (/\{\s*"([A-Z][A-Z0-9_]*)"\s*,\s*MC_CFG_[A-Z]+\s*,\s*("((?:[^"\\]|\\.)*)"|NULL|[A-Za-z_][A-Za-z0-9_]*)/g) {
             my ($n, $raw, $lit) = ($1, $2, $3);
-            my $d = defined $lit ? $lit : ($raw eq "NULL" ? "<required>" : "<computed>");
+            my $d = defined $lit ? ($lit eq "" ? "(empty)" : $lit)
+                                 : ($raw eq "NULL" ? "<required>" : "<computed>");
             print "$n\t$d\n";
         }' "$f" | while IFS=$'\t' read -r name def; do
         printf '%s\t%s\t%s\t%s\n' "$scope" "$name" "$def" "$f"

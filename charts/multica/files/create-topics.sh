@@ -27,7 +27,7 @@ multica.task.commands -
 multica.task.events -
 multica.runtime.events -
 multica.usage.events -
-multica.usage.dlq retention.ms=2592000000
+multica.usage.dlq retention.ms=2592000000,max.message.bytes=8388608
 multica.usage.hourly cleanup.policy=compact,min.compaction.lag.ms=60000
 multica.scheduler.executions -
 '
