@@ -31,7 +31,9 @@
 # This script reports with `test && ok ... || fail ...`: ok always succeeds, so the || branch
 # runs only when the test failed (SC2015); jq programs are single-quoted on purpose (SC2016).
 # shellcheck disable=SC2015,SC2016,SC2013
-set -uo pipefail
+# No pipefail: many checks end in `... | grep -q`, and grep -q exits at its first match, which
+# can kill the writer with SIGPIPE; pipefail would turn that success into a failure.
+set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
@@ -177,7 +179,7 @@ for s in $SERVICES; do
         fail "compose $s HTTP_PORT is '$(cval "$s" HTTP_PORT)', expected $port"
     url=$(cval "$s" DATABASE_URL)
     [[ $url == postgres://multica_${SLICE[$s]}:* ]] && ok "compose $s logs in as its own role multica_${SLICE[$s]}" ||
-        fail "compose $s DATABASE_URL does not use role multica_${SLICE[$s]}: $url"
+        fail "compose $s DATABASE_URL does not use role multica_${SLICE[$s]}: $(sed -E 's|:[^:@/]+@|:***@|' <<<"$url")"
     cmd=$(jq -r --arg s "$s" '.services[$s].command | if type == "array" then .[0] else . end' "$TMP/compose.json")
     [ "$cmd" = "$s" ] && ok "compose $s runs entrypoint command '$s'" || fail "compose $s command is '$cmd'"
     hc=$(jq -r --arg s "$s" '.services[$s].healthcheck.test | if type == "array" then join(" ") else . end' "$TMP/compose.json")
@@ -190,7 +192,8 @@ for s in $SERVICES; do
     done
 done
 mig_url=$(cval migrate DATABASE_URL)
-[[ $mig_url == postgres://postgres:* ]] && ok "compose migrate uses the administrator URL" || fail "compose migrate DATABASE_URL: $mig_url"
+[[ $mig_url == postgres://postgres:* ]] && ok "compose migrate uses the administrator URL" ||
+    fail "compose migrate DATABASE_URL: $(sed -E 's|:[^:@/]+@|:***@|' <<<"$mig_url")"
 for pair in migrate:postgres topic-init:kafka; do
     cond=$(jq -r --arg s "${pair%%:*}" --arg d "${pair#*:}" '.services[$s].depends_on[$d].condition // "none"' "$TMP/compose.json")
     [ "$cond" = service_healthy ] && ok "compose ${pair%%:*} waits for ${pair#*:} to be healthy" ||
@@ -299,7 +302,7 @@ done
 ok "every template closes the blocks it opens"
 defined=$(grep -ohE 'define "[a-z.A-Z]+"' "$CHART"/templates/*.tpl | cut -d'"' -f2 | sort -u)
 for inc in $(grep -ohE 'include "[a-z.A-Z]+"' "$CHART"/templates/* | cut -d'"' -f2 | sort -u); do
-    echo "$defined" | grep -qx "$inc" || fail "include \"$inc\" has no define"
+    grep -qx "$inc" <<<"$defined" || fail "include \"$inc\" has no define"
 done
 ok "every include has a define ($(echo "$defined" | wc -l) helpers)"
 bad=""
@@ -445,7 +448,7 @@ section "grafana and prometheus"
 D=deploy/grafana/dashboards/multica-usage.json
 provisioned=$(yq -r '.datasources[].uid' deploy/grafana/provisioning/datasources/*.yml | sort -u)
 for uid in $(jq -r '[.. | objects | select(has("datasource")) | .datasource | objects | .uid] | unique[]' "$D"); do
-    echo "$provisioned" | grep -qx "$uid" || fail "dashboard data source $uid is not provisioned"
+    grep -qx "$uid" <<<"$provisioned" || fail "dashboard data source $uid is not provisioned"
 done
 ok "every data source of the dashboard is provisioned ($(echo "$provisioned" | tr '\n' ' '))"
 jq -r '.. | objects | select(has("rawSql")) | .rawSql' "$D" | grep -q 'usage.task_usage_hourly' &&
@@ -453,7 +456,7 @@ jq -r '.. | objects | select(has("rawSql")) | .rawSql' "$D" | grep -q 'usage.tas
 metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|histogram)\("multica_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
 for mname in $(jq -r '.. | objects | select(has("expr")) | .expr' "$D" | grep -oE 'multica_[a-z_]+' | sort -u); do
     base=$(echo "$mname" | sed -E 's/_(bucket|sum|count)$//')
-    echo "$metrics" | grep -qxE "$mname|$base" || fail "dashboard query uses $mname, which no service registers"
+    grep -qxE "$mname|$base" <<<"$metrics" || fail "dashboard query uses $mname, which no service registers"
 done
 ok "every metric the dashboard queries is registered by a service"
 check "promtool check rules deploy/prometheus/alerts.yml" promtool check rules deploy/prometheus/alerts.yml
@@ -466,7 +469,7 @@ grep -q 'deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml' "$COMPOSE" && 
     ok "compose mounts the alert rules where prometheus.yml loads them" || fail "alerts.yml is not mounted where prometheus.yml loads it"
 for mname in $(grep -oE 'multica_[a-z_]+' deploy/prometheus/alerts.yml | sort -u); do
     base=$(echo "$mname" | sed -E 's/_(bucket|sum|count)$//')
-    echo "$metrics" | grep -qxE "$mname|$base" || fail "alerts.yml uses $mname, which no service registers"
+    grep -qxE "$mname|$base" <<<"$metrics" || fail "alerts.yml uses $mname, which no service registers"
 done
 ok "every metric the alert rules use is registered by a service"
 yq -r '.providers[].options.path' deploy/grafana/provisioning/dashboards/*.yml | while read -r p; do

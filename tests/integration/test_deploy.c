@@ -17,12 +17,15 @@ static int run(const char *cmd, char **out)
     ck_assert_msg(p != NULL, "popen %s", cmd);
     size_t len = 0, cap = 4096;
     char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
     size_t n;
     while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
         len += n;
         if (cap - len < 1024) {
+            char *bigger = realloc(buf, cap * 2);
+            ck_assert_ptr_nonnull(bigger);
+            buf = bigger;
             cap *= 2;
-            buf = realloc(buf, cap);
         }
     }
     buf[len] = '\0';
@@ -63,7 +66,8 @@ static void check_script(const char *script)
         fclose(f);
     }
     char *fails = fail_lines(out);
-    ck_assert_msg(rc == 0, "tools/%s.sh exited %d (full output in %s):\n%s", script, rc, log, fails);
+    ck_assert_msg(rc == 0, "tools/%s.sh exited %d (full output in %s):\n%s", script, rc, log,
+                  fails);
     ck_assert_msg(strstr(out, " 0 failed") != NULL, "no summary line in %s", log);
     free(fails);
     free(out);
@@ -93,9 +97,10 @@ START_TEST(grafana_role_runs_the_dashboard_and_nothing_else)
 {
     const char *admin = th_db_new();
     char args[1024], *out = NULL;
-    snprintf(args, sizeof args,
-             "-v role=multica_grafana -v password=grafana-test -f '%s/deploy/grafana/readonly-role.sql'",
-             th_root());
+    snprintf(
+        args, sizeof args,
+        "-v role=multica_grafana -v password=grafana-test -f '%s/deploy/grafana/readonly-role.sql'",
+        th_root());
     /* Twice: the script is idempotent (compose runs it at every `up`). */
     for (int i = 0; i < 2; i++) {
         ck_assert_msg(psql(admin, args, &out) == 0, "readonly-role.sql: %s", out);
@@ -121,8 +126,9 @@ START_TEST(grafana_role_runs_the_dashboard_and_nothing_else)
           "  psql \"$2\" -X -v ON_ERROR_STOP=1 -f -\n",
           f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "bash '%s' '%s/deploy/grafana/dashboards/multica-usage.json' '%s' 2>&1",
-             script, th_root(), url);
+    snprintf(cmd, sizeof cmd,
+             "bash '%s' '%s/deploy/grafana/dashboards/multica-usage.json' '%s' 2>&1", script,
+             th_root(), url);
     int rc = run(cmd, &out);
     ck_assert_msg(rc == 0, "dashboard queries as multica_grafana: %s", out);
     ck_assert_msg(strstr(out, "anthropic") != NULL, "the provider panel did not see the row: %s",
