@@ -1,12 +1,13 @@
 /* test_deploy.c: the deployment files and the docs agree with the code (tools/check-deploy.sh,
- * tools/check-docs.sh), and Grafana's read-only role can run every dashboard query and
- * nothing more, against a freshly migrated database. */
+ * tools/check-docs.sh); Grafana's read-only role can run every dashboard query and nothing
+ * more; and the environment docker-compose.yml gives each program runs the real stack. */
 #include "harness.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 /* Runs a shell command with stderr folded into stdout; returns the exit status (-1 when it
@@ -148,6 +149,116 @@ START_TEST(grafana_role_runs_the_dashboard_and_nothing_else)
 }
 END_TEST
 
+/* Reads a file of K=V lines into a NULL-terminated array for th_spawn, adding `extra` entries
+ * last (putenv: later entries win). Strings are leaked on purpose: the child keeps them. */
+static const char **env_file(const char *path, const char *const *extra)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "open %s", path);
+    size_t n = 0, cap = 64;
+    const char **env = calloc(cap, sizeof *env);
+    char line[4096];
+    while (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strchr(line, '=') == NULL)
+            continue;
+        ck_assert_uint_lt(n, cap - 8);
+        env[n++] = strdup(line);
+    }
+    fclose(f);
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
+        env[n++] = extra[i];
+    env[n] = NULL;
+    return env;
+}
+
+/* The environment docker-compose.yml gives migrate and each service (as `docker-compose
+ * config` resolves it with a .env from deploy/init-env.sh) starts the real binaries against
+ * this run's Postgres and a dev broker: migrate creates the schemas on an empty database, and
+ * every service logs in as its own role with the password migrate set, becomes healthy and
+ * stops cleanly. Only the addresses are changed (postgres:5432, kafka:9092, the HTTP port);
+ * the role passwords are the roles' names so the shared test cluster keeps working. */
+START_TEST(compose_environment_runs_the_stack)
+{
+    const char *admin = th_db_new_empty();
+    const char *brokers = th_broker_start(6);
+    int pgport = 0;
+    char dbname[128] = "";
+    ck_assert_int_eq(sscanf(strrchr(admin, ':') + 1, "%d/%127s", &pgport, dbname), 2);
+
+    char script[600], cmd[2048], *out = NULL;
+    snprintf(script, sizeof script, "%s/compose-env.sh", th_tmpdir());
+    FILE *f = fopen(script, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("set -eu\n"
+          "root=$1 dir=$2 db=$3 pgport=$4 brokers=$5\n"
+          "\"$root/deploy/init-env.sh\" \"$dir/compose.env\" >/dev/null\n"
+          "sed -i -e \"s/^POSTGRES_PASSWORD=.*/POSTGRES_PASSWORD=postgres/\" \\\n"
+          "    -e \"s/^POSTGRES_DB=.*/POSTGRES_DB=$db/\" \\\n"
+          "    -e 's/^MULTICA_\\([A-Z]*\\)_DB_PASSWORD=.*/MULTICA_\\1_DB_PASSWORD=multica_\\L\\1/' "
+          "\\\n"
+          "    \"$dir/compose.env\"\n"
+          "env -i PATH=\"$PATH\" HOME=\"$dir\" docker-compose --project-directory \"$root\" \\\n"
+          "    -f \"$root/docker-compose.yml\" --env-file \"$dir/compose.env\" config "
+          ">\"$dir/compose.yml\"\n"
+          "yq . \"$dir/compose.yml\" >\"$dir/compose.json\"\n"
+          "for s in migrate api-gateway task-dispatcher usage-ingester rollup-scheduler; do\n"
+          "    jq -r --arg s \"$s\" '.services[$s].environment | to_entries[] | "
+          "\"\\(.key)=\\(.value)\"' \\\n"
+          "        \"$dir/compose.json\" | sed -e \"s|@postgres:5432/|@127.0.0.1:$pgport/|\" \\\n"
+          "        -e \"s|^KAFKA_BROKERS=kafka:9092\\$|KAFKA_BROKERS=$brokers|\" >\"$dir/env.$s\"\n"
+          "done\n",
+          f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "bash '%s' '%s' '%s' '%s' %d '%s' 2>&1", script, th_root(),
+             th_tmpdir(), dbname, pgport, brokers);
+    ck_assert_msg(run(cmd, &out) == 0, "resolving the compose environment: %s", out);
+    free(out);
+
+    char path[700];
+    snprintf(path, sizeof path, "%s/env.migrate", th_tmpdir());
+    pid_t pid = th_spawn(th_bin("multica-migrate"), env_file(path, NULL), "compose-migrate");
+    int st = th_wait_exit(pid, 120000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "migrate with the compose environment failed (see %s/compose-migrate.log)",
+                  th_tmpdir());
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM pg_namespace WHERE nspname IN "
+                                "('gateway', 'dispatch', 'usage', 'scheduler')"),
+                     4);
+
+    static const char *const names[] = {"api-gateway", "task-dispatcher", "usage-ingester",
+                                        "rollup-scheduler"};
+    pid_t pids[4];
+    char urls[4][128];
+    static char ports[4][32];
+    for (int i = 0; i < 4; i++) {
+        int port = th_free_port();
+        snprintf(ports[i], sizeof ports[i], "HTTP_PORT=%d", port);
+        snprintf(urls[i], sizeof urls[i], "http://127.0.0.1:%d/healthz", port);
+        const char *extra[] = {ports[i], NULL};
+        char bin[128], log[128];
+        snprintf(path, sizeof path, "%s/env.%s", th_tmpdir(), names[i]);
+        snprintf(bin, sizeof bin, "multica-%s", names[i]);
+        snprintf(log, sizeof log, "compose-%s", names[i]);
+        pids[i] = th_spawn(th_bin(bin), env_file(path, extra), log);
+    }
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(th_wait_http_ok(urls[i], 60000) == 200,
+                      "%s is not healthy with the compose environment (see %s/compose-%s.log)",
+                      names[i], th_tmpdir(), names[i]);
+        char *body = NULL;
+        ck_assert_int_eq(th_http("GET", urls[i], NULL, NULL, &body), 200);
+        ck_assert_msg(strstr(body, "\"kafka\":\"ok\"") != NULL, "%s: %s", names[i], body);
+        free(body);
+    }
+    for (int i = 0; i < 4; i++) {
+        st = th_stop(pids[i], SIGTERM, 20000);
+        ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                      "%s did not stop cleanly on SIGTERM", names[i]);
+    }
+}
+END_TEST
+
 Suite *suite_deploy(void)
 {
     Suite *s = suite_create("deploy");
@@ -156,6 +267,7 @@ Suite *suite_deploy(void)
     tcase_add_test(tc, deployment_files_agree_with_the_code);
     tcase_add_test(tc, docs_agree_with_the_code);
     tcase_add_test(tc, grafana_role_runs_the_dashboard_and_nothing_else);
+    tcase_add_test(tc, compose_environment_runs_the_stack);
     suite_add_tcase(s, tc);
     return s;
 }
