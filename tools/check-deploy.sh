@@ -223,6 +223,8 @@ grep -q 'openssl rand -hex 32' .env.example && grep -q '^JWT_SECRET=change-me$' 
     grep -q 'openssl rand -hex 32' deploy/init-env.sh && ok ".env.example documents the JWT_SECRET generation (openssl rand -hex 32)" ||
     fail ".env.example: no JWT_SECRET generation step"
 grep -qE '^JWT_SECRET=[0-9a-f]{64}$' "$TMP/env" && ok "deploy/init-env.sh generated a 64-hex-digit JWT_SECRET" || fail "deploy/init-env.sh did not generate JWT_SECRET"
+grep -qxE '/?\.env' .gitignore && grep -qxE '\.env' .dockerignore && ok ".env (secrets) is ignored by git and kept out of the image's build context" ||
+    fail ".env must be listed in .gitignore and .dockerignore"
 
 # ------------------------------------------------------------------ topics
 section topics
