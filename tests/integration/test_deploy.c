@@ -150,13 +150,15 @@ START_TEST(grafana_role_runs_the_dashboard_and_nothing_else)
 END_TEST
 
 /* Reads a file of K=V lines into a NULL-terminated array for th_spawn, adding `extra` entries
- * last (putenv: later entries win). Strings are leaked on purpose: the child keeps them. */
-static const char **env_file(const char *path, const char *const *extra)
+ * last (putenv: later entries win). Every entry is a heap copy; env_free releases them once
+ * th_spawn has returned (the child has its own copy of the memory). */
+static char **env_file(const char *path, const char *const *extra)
 {
     FILE *f = fopen(path, "r");
     ck_assert_msg(f != NULL, "open %s", path);
     size_t n = 0, cap = 64;
-    const char **env = calloc(cap, sizeof *env);
+    char **env = calloc(cap, sizeof *env);
+    ck_assert_ptr_nonnull(env);
     char line[4096];
     while (fgets(line, sizeof line, f) != NULL) {
         line[strcspn(line, "\n")] = '\0';
@@ -167,9 +169,16 @@ static const char **env_file(const char *path, const char *const *extra)
     }
     fclose(f);
     for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
-        env[n++] = extra[i];
+        env[n++] = strdup(extra[i]);
     env[n] = NULL;
     return env;
+}
+
+static void env_free(char **env)
+{
+    for (size_t i = 0; env[i] != NULL; i++)
+        free(env[i]);
+    free(env);
 }
 
 /* The environment docker-compose.yml gives migrate and each service (as `docker-compose
@@ -217,7 +226,9 @@ START_TEST(compose_environment_runs_the_stack)
 
     char path[700];
     snprintf(path, sizeof path, "%s/env.migrate", th_tmpdir());
-    pid_t pid = th_spawn(th_bin("multica-migrate"), env_file(path, NULL), "compose-migrate");
+    char **env = env_file(path, NULL);
+    pid_t pid = th_spawn(th_bin("multica-migrate"), (const char *const *)env, "compose-migrate");
+    env_free(env);
     int st = th_wait_exit(pid, 120000);
     ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
                   "migrate with the compose environment failed (see %s/compose-migrate.log)",
@@ -230,7 +241,7 @@ START_TEST(compose_environment_runs_the_stack)
                                         "rollup-scheduler"};
     pid_t pids[4];
     char urls[4][128];
-    static char ports[4][32];
+    char ports[4][32];
     for (int i = 0; i < 4; i++) {
         int port = th_free_port();
         snprintf(ports[i], sizeof ports[i], "HTTP_PORT=%d", port);
@@ -240,7 +251,9 @@ START_TEST(compose_environment_runs_the_stack)
         snprintf(path, sizeof path, "%s/env.%s", th_tmpdir(), names[i]);
         snprintf(bin, sizeof bin, "multica-%s", names[i]);
         snprintf(log, sizeof log, "compose-%s", names[i]);
-        pids[i] = th_spawn(th_bin(bin), env_file(path, extra), log);
+        env = env_file(path, extra);
+        pids[i] = th_spawn(th_bin(bin), (const char *const *)env, log);
+        env_free(env);
     }
     for (int i = 0; i < 4; i++) {
         ck_assert_msg(th_wait_http_ok(urls[i], 60000) == 200,
