@@ -383,6 +383,7 @@ grep -qE '^FROM debian:\$\{DEBIAN_RELEASE\} AS build' Dockerfile && grep -qE '^A
     ok "Dockerfile: debian:bookworm build stage, debian:bookworm-slim runtime stage" || fail "Dockerfile stages"
 grep -q 'deps.sh --list build' Dockerfile && grep -q 'deps.sh --list runtime' Dockerfile &&
     ok "Dockerfile installs tools/deps.sh's build and runtime lists" || fail "Dockerfile does not use tools/deps.sh --list"
+[ -x deploy/docker-entrypoint.sh ] && ok "the entrypoint is executable (COPY keeps the mode)" || fail "deploy/docker-entrypoint.sh is not executable"
 grep -qE '^USER [1-9][0-9]*' Dockerfile && ok "Dockerfile runs as a non-root numeric user" || fail "Dockerfile: no numeric non-root USER"
 shipped=$(sed -n '/^COPY --from=build/,/\/usr\/local\/bin\/$/p' Dockerfile | grep -oE 'multica-[a-z-]+' | sed 's/^multica-//' | sort -u | tr '\n' ' ')
 expect=$(echo "$SERVICES $TOOLS_SHIPPED" | tr ' ' '\n' | sort | tr '\n' ' ')
