@@ -89,7 +89,8 @@ $(TEST_BIN): $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)) $(LIBMC)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
 $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)): CFLAGS += -Itests/support $(shell pkg-config --cflags check)
 
-.PHONY: all build deps run stop demo test test-asan test-unit bench lint format clean check-config
+.PHONY: all build deps run stop demo test test-asan test-unit bench lint format clean check-config \
+        image check-deploy check-docs
 all: build
 build: $(BINARIES)
 
@@ -118,11 +119,32 @@ test-asan: deps
 bench: build
 	@bench/run.sh $(BUILD)
 
+# ---- self-hosting: the image, and the checks of deployment files and docs against the code ----
+IMAGE ?= multica-c:local
+
+image:
+	@if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then \
+	    echo "make image: no Docker engine answers here ('docker info' failed), so the image" >&2; \
+	    echo "cannot be built on this machine. On a machine running Docker:" >&2; \
+	    echo "    docker build -t $(IMAGE) ." >&2; \
+	    echo "'make check-deploy' checks what can be checked without an engine." >&2; \
+	    exit 1; \
+	fi
+	docker build -t $(IMAGE) .
+
+check-deploy: deps
+	@$(MAKE) --no-print-directory build
+	@BIN=$(BIN) tools/check-deploy.sh
+
+check-docs:
+	@tools/check-docs.sh
+
 lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem $(addprefix -I,$(LIB_DIRS)) \
 	    libs services tools tests
-	@sh -c 'command -v shellcheck >/dev/null && shellcheck tools/*.sh .ci/run bench/*.sh || true'
+	@sh -c 'command -v shellcheck >/dev/null && shellcheck tools/*.sh .ci/run deploy/*.sh \
+	    charts/multica/files/*.sh $$(ls bench/*.sh 2>/dev/null) || true'
 
 format:
 	clang-format -i $(shell find libs services tools tests bench -name '*.[ch]')

@@ -71,7 +71,7 @@ int main(int argc, char **argv)
     struct mc_service svc;
     struct gw_ctx ctx = {.svc = &svc};
     const struct mc_config_var vars[] = {
-        {"APP_ENV", MC_CFG_STRING, "development", 0, 0, &ctx.app_env,
+        {"APP_ENV", MC_CFG_STRING, "production", 0, 0, &ctx.app_env,
          "production or development (development enables the fixed dev code)"},
         {"JWT_SECRET", MC_CFG_STRING, "", 0, 0, &ctx.jwt_secret, "HS256 key of session tokens"},
         {"JWT_TTL", MC_CFG_DURATION, "30d", 60000, 366LL * 86400000, &ctx.jwt_ttl_ms,

@@ -23,6 +23,7 @@ static pid_t start_gateway(const char *brokers, int port)
         mc_sprintf("HTTP_PORT=%d", port),
         mc_sprintf("HTTP_BIND=127.0.0.1"),
         mc_sprintf("PRODUCE_TIMEOUT=1500ms"),
+        mc_sprintf("APP_ENV=development"),
         NULL,
     };
     pid_t pid = th_spawn(th_bin("multica-api-gateway"), (const char *const *)env, "gateway");

@@ -18,13 +18,14 @@ static const char *const services[][2] = {
 
 static pid_t start_service(int i, const char *brokers, int port, const char *extra)
 {
-    static char env[6][512];
+    static char env[7][512];
     snprintf(env[0], sizeof env[0], "DATABASE_URL=%s", th_db_url_as(services[i][1]));
     snprintf(env[1], sizeof env[1], "KAFKA_BROKERS=%s", brokers);
     snprintf(env[2], sizeof env[2], "HTTP_PORT=%d", port);
     snprintf(env[3], sizeof env[3], "HTTP_BIND=127.0.0.1");
     snprintf(env[4], sizeof env[4], "%s", extra ? extra : "LOG_LEVEL=info");
-    const char *envp[] = {env[0], env[1], env[2], env[3], env[4], NULL};
+    snprintf(env[5], sizeof env[5], "APP_ENV=development");
+    const char *envp[] = {env[0], env[1], env[2], env[3], env[4], env[5], NULL};
     return th_spawn(th_bin(services[i][0]), envp, services[i][0]);
 }
 

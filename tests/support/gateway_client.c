@@ -16,6 +16,7 @@ const char *tg_start(const char *brokers, const char *const *extra, pid_t *pid)
     env[n++] = mc_sprintf("HTTP_PORT=%d", port);
     env[n++] = mc_sprintf("HTTP_BIND=127.0.0.1");
     env[n++] = mc_sprintf("MULTICA_DEV_VERIFICATION_CODE=424242");
+    env[n++] = mc_sprintf("APP_ENV=development");
     env[n++] = mc_sprintf("KAFKA_CONFIG=session.timeout.ms=6000,heartbeat.interval.ms=500");
     for (int i = 0; extra != NULL && extra[i] != NULL && n < 22; i++)
         env[n++] = mc_sprintf("%s", extra[i]);

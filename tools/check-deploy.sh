@@ -1,0 +1,491 @@
+#!/usr/bin/env bash
+# check-deploy.sh: checks the deployment files against the code, with what runs on a machine
+# without a Docker engine or a Kubernetes cluster (`make check-deploy`; also run by the
+# `deploy` test suite).
+#
+#   tools/check-deploy.sh          BIN=build/bin by default (the binaries to inspect)
+#
+# What it verifies, section by section:
+#   lint      yamllint on docker-compose.yml, the chart's Chart.yaml and values.yaml and the
+#             ops configuration under deploy/; shellcheck on every shell script in the repo
+#   compose   `docker-compose config` (v1, no engine needed) accepts the file with a .env made
+#             by deploy/init-env.sh and refuses it without secrets; every variable the code
+#             reads (tools/env-vars.sh) is set for the service that reads it and nothing else
+#             is; .env.example and the file agree; health checks, ports, roles, depends_on
+#   topics    create-topics.sh creates exactly mc_topics (libs/kafka), compacts
+#             multica.usage.hourly, and does so when run against a stub Kafka CLI
+#   probes    every probe, health check and scrape path is a route of libs/http/http.c;
+#             the chart probes startup/readiness on /healthz and liveness on /health
+#   chart     templates are Go templates, not YAML, and no renderer runs here: they are
+#             checked at grep/awk level (balanced blocks, defined includes, existing
+#             .Values paths, hooks, the HPA guard), and values.yaml with yq: every variable
+#             the code reads is in a service's ConfigMap or Secret, HPA max <= partitions
+#   image     the Dockerfile ships exactly the services and tools the entrypoint dispatches
+#             to, the entrypoint reaches each binary (run against BIN), every shared library
+#             `ldd` finds in BIN comes from the runtime package list or its dependencies
+#   secret    every Secret key the chart reads is in the `kubectl create secret` of
+#             docs/SELF_HOSTING.md
+#   grafana   the dashboard's data sources are provisioned and its Prometheus queries name
+#             metrics the code registers (its SQL runs in tests/integration/test_deploy.c);
+#             promtool validates prometheus.yml and alerts.yml, whose metrics must exist too
+# This script reports with `test && ok ... || fail ...`: ok always succeeds, so the || branch
+# runs only when the test failed (SC2015); jq programs are single-quoted on purpose (SC2016).
+# shellcheck disable=SC2015,SC2016,SC2013
+# No pipefail: many checks end in `... | grep -q`, and grep -q exits at its first match, which
+# can kill the writer with SIGPIPE; pipefail would turn that success into a failure.
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 2
+BIN=${BIN:-$ROOT/build/bin}
+CHART=charts/multica
+COMPOSE=docker-compose.yml
+
+failures=0
+checks=0
+ok() {
+    checks=$((checks + 1))
+    printf 'ok   %s\n' "$*"
+}
+fail() {
+    checks=$((checks + 1))
+    failures=$((failures + 1))
+    printf 'FAIL %s\n' "$*"
+}
+section() { printf '\n== %s\n' "$*"; }
+# check DESCRIPTION COMMAND...: ok when the command succeeds, else FAIL with its output.
+check() {
+    local what=$1 out
+    shift
+    if out=$("$@" 2>&1); then
+        ok "$what"
+    else
+        fail "$what"
+        [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/     /'
+    fi
+}
+# contains "a b c" x: word membership
+contains() { [[ " $1 " == *" $2 "* ]]; }
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+for tool in yamllint shellcheck yq jq docker-compose openssl perl apt-cache dpkg ldd promtool; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "check-deploy: $tool is missing; run 'make deps' (tools/deps.sh)" >&2
+        exit 2
+    fi
+done
+
+SERVICES="api-gateway task-dispatcher usage-ingester rollup-scheduler"
+TOOLS_SHIPPED="migrate backfill-usage"
+
+# ---- what the code says ----
+tools/env-vars.sh --pending >"$TMP/vars" 2>"$TMP/vars.err" || {
+    cat "$TMP/vars.err"
+    exit 2
+}
+# vars_of SCOPE...: variable names read in those scopes
+vars_of() {
+    local s
+    for s in "$@"; do awk -F'\t' -v s="$s" '$1 == s { print $2 }' "$TMP/vars"; done | sort -u
+}
+# service -> slice and port, from each main.c's mc_service_init call
+declare -A SLICE PORT
+while read -r name slice port; do
+    SLICE[$name]=$slice
+    PORT[$name]=$port
+done < <(grep -hoE 'mc_service_init\(&svc, "[a-z-]+", "[a-z]+", [0-9]+' services/*/main.c |
+    sed -E 's/.*"([a-z-]+)", "([a-z]+)", ([0-9]+)/\1 \2 \3/')
+ROUTES=$(grep -oE 'ulfius_add_endpoint_by_val\([^,]+, "GET", "/[^"]*"' libs/http/http.c |
+    sed -E 's/.*"(\/[^"]*)"$/\1/' | sort -u | tr '\n' ' ')
+# mc_topics: the macro names in the array, resolved through mc_kafka.h
+TOPICS=$(perl -0777 -ne 'print "$1\n" if /mc_topics\[\]\s*=\s*\{(.*?)\}/s' libs/kafka/kafka.c |
+    grep -oE 'MC_TOPIC_[A-Z_]+' | while read -r m; do
+        sed -nE "s/^#define $m \"([^\"]+)\"/\1/p" libs/kafka/mc_kafka.h
+    done | tr '\n' ' ')
+
+section "what the code reads"
+printf '     %s variables (%s pending) in %s scopes; routes: %s\n' "$(wc -l <"$TMP/vars")" \
+    "$(grep -c $'\tpending$' "$TMP/vars")" "$(cut -f1 "$TMP/vars" | sort -u | wc -l)" "$ROUTES"
+printf '     topics: %s\n' "$TOPICS"
+[ -s "$TMP/vars.err" ] && sed 's/^/note /' "$TMP/vars.err"
+for s in $SERVICES; do
+    if [ -n "${SLICE[$s]:-}" ]; then ok "$s: slice ${SLICE[$s]}, port ${PORT[$s]} (from its main.c)"; else fail "$s: no mc_service_init call found"; fi
+done
+[ "$(echo "$TOPICS" | wc -w)" -ge 7 ] && ok "mc_topics resolved ($(echo "$TOPICS" | wc -w) topics)" || fail "mc_topics could not be resolved"
+
+# ------------------------------------------------------------------ lint
+section lint
+yaml_files=("$COMPOSE" "$CHART/Chart.yaml" "$CHART/values.yaml")
+while IFS= read -r f; do yaml_files+=("$f"); done < <(find deploy -name '*.yml' -o -name '*.yaml' | sort)
+check "yamllint (.yamllint rules): ${yaml_files[*]}" yamllint -s "${yaml_files[@]}"
+check "grafana dashboards are valid JSON" jq -e . deploy/grafana/dashboards/*.json
+
+scripts=()
+while IFS= read -r f; do
+    case "$f" in
+    *.sh) scripts+=("$f") ;;
+    *) head -n1 "$f" 2>/dev/null | grep -qE '^#!.*\b(ba)?sh\b' && scripts+=("$f") ;;
+    esac
+done < <(find . \( -path ./build -o -path ./.run -o -path ./.git -o -path ./bench/results \) -prune \
+    -o -type f ! -name '*.c' ! -name '*.h' ! -name '*.md' ! -name '*.json' ! -name '*.sql' -print | sort)
+check "shellcheck on ${#scripts[@]} scripts: ${scripts[*]}" shellcheck "${scripts[@]}"
+
+# ------------------------------------------------------------------ compose
+section "docker-compose.yml"
+compose() { env -i PATH="$PATH" HOME="$TMP" docker-compose --project-directory "$ROOT" -f "$ROOT/$COMPOSE" "$@"; }
+deploy/init-env.sh "$TMP/env" >/dev/null
+: >"$TMP/empty.env"
+if compose --env-file "$TMP/env" config >"$TMP/compose.yml" 2>"$TMP/compose.err"; then
+    ok "docker-compose config accepts the file with a .env from deploy/init-env.sh"
+else
+    fail "docker-compose config refuses the file:"
+    sed 's/^/     /' "$TMP/compose.err"
+fi
+if compose --env-file "$TMP/empty.env" config -q >/dev/null 2>"$TMP/noenv.err"; then
+    fail "docker-compose config accepts the file without secrets (expected a refusal)"
+elif grep -q 'init-env.sh' "$TMP/noenv.err"; then
+    ok "without a .env, docker-compose refuses to start and points at deploy/init-env.sh"
+else
+    fail "without a .env, docker-compose fails for another reason:"
+    sed 's/^/     /' "$TMP/noenv.err"
+fi
+[ -s "$TMP/compose.yml" ] || cp "$COMPOSE" "$TMP/compose.yml"
+# Parsed once; every query below is jq on JSON (yq starts a Python interpreter per call).
+yq . "$TMP/compose.yml" >"$TMP/compose.json"
+
+cenv() { jq -r --arg s "$1" '.services[$s].environment // {} | keys[]' "$TMP/compose.json" | sort -u; }
+cval() { jq -r --arg s "$1" --arg k "$2" '.services[$s].environment[$k] // ""' "$TMP/compose.json"; }
+
+for s in $SERVICES migrate; do
+    case $s in
+    migrate) want=$(vars_of migrate) ;;
+    usage-ingester) want=$(vars_of service "$s" backfill-usage) ;; # backfill runs in its container
+    *) want=$(vars_of service "$s") ;;
+    esac
+    have=$(cenv "$s")
+    missing=$(comm -23 <(echo "$want") <(echo "$have") | tr '\n' ' ')
+    extra=$(comm -13 <(echo "$want") <(echo "$have") | tr '\n' ' ')
+    [ -z "${missing// /}" ] && ok "compose $s sets all $(echo "$want" | wc -l) variables its code reads" ||
+        fail "compose $s does not set: $missing"
+    [ -z "${extra// /}" ] && ok "compose $s sets nothing its code does not read" ||
+        fail "compose $s sets variables no code reads (add to tools/pending-env-vars.txt if announced): $extra"
+done
+
+for s in $SERVICES; do
+    port=${PORT[$s]:-}
+    [ "$(cval "$s" HTTP_PORT)" = "$port" ] && ok "compose $s listens on its default port $port" ||
+        fail "compose $s HTTP_PORT is '$(cval "$s" HTTP_PORT)', expected $port"
+    url=$(cval "$s" DATABASE_URL)
+    [[ $url == postgres://multica_${SLICE[$s]}:* ]] && ok "compose $s logs in as its own role multica_${SLICE[$s]}" ||
+        fail "compose $s DATABASE_URL does not use role multica_${SLICE[$s]}: $(sed -E 's|:[^:@/]+@|:***@|' <<<"$url")"
+    cmd=$(jq -r --arg s "$s" '.services[$s].command | if type == "array" then .[0] else . end' "$TMP/compose.json")
+    [ "$cmd" = "$s" ] && ok "compose $s runs entrypoint command '$s'" || fail "compose $s command is '$cmd'"
+    hc=$(jq -r --arg s "$s" '.services[$s].healthcheck.test | if type == "array" then join(" ") else . end' "$TMP/compose.json")
+    [[ $hc == *"127.0.0.1:$port/healthz"* ]] && ok "compose $s health check is GET /healthz on $port" ||
+        fail "compose $s health check is '$hc'"
+    for dep in migrate topic-init; do
+        cond=$(jq -r --arg s "$s" --arg d "$dep" '.services[$s].depends_on[$d].condition // "none"' "$TMP/compose.json")
+        [ "$cond" = service_completed_successfully ] && ok "compose $s waits for $dep to complete" ||
+            fail "compose $s depends_on $dep: $cond (expected service_completed_successfully)"
+    done
+done
+mig_url=$(cval migrate DATABASE_URL)
+[[ $mig_url == postgres://postgres:* ]] && ok "compose migrate uses the administrator URL" ||
+    fail "compose migrate DATABASE_URL: $(sed -E 's|:[^:@/]+@|:***@|' <<<"$mig_url")"
+for pair in migrate:postgres topic-init:kafka; do
+    cond=$(jq -r --arg s "${pair%%:*}" --arg d "${pair#*:}" '.services[$s].depends_on[$d].condition // "none"' "$TMP/compose.json")
+    [ "$cond" = service_healthy ] && ok "compose ${pair%%:*} waits for ${pair#*:} to be healthy" ||
+        fail "compose ${pair%%:*} depends_on ${pair#*:}: $cond"
+done
+img=$(jq -r '.services.postgres.image' "$TMP/compose.json")
+[ "$img" = pgvector/pgvector:pg17 ] && ok "compose postgres image is $img" || fail "compose postgres image is $img"
+[[ $(jq -r '.services.kafka.image' "$TMP/compose.json") == apache/kafka:* ]] &&
+    [ "$(cval kafka KAFKA_PROCESS_ROLES)" = broker,controller ] && ok "compose kafka is apache/kafka in KRaft mode (broker,controller)" ||
+    fail "compose kafka is not apache/kafka in KRaft mode"
+jq -r '.services["topic-init"].volumes[]? | if type == "string" then . else .source + ":" + .target end' "$TMP/compose.json" |
+    grep -q 'charts/multica/files/create-topics.sh:' && ok "compose topic-init runs charts/multica/files/create-topics.sh" ||
+    fail "compose topic-init does not mount charts/multica/files/create-topics.sh"
+grep -qE '^\s+PARTITIONS: \$\{KAFKA_PARTITIONS:-6\}' "$COMPOSE" && ok "compose topic-init partitions: KAFKA_PARTITIONS, default 6" ||
+    fail "compose topic-init PARTITIONS is not \${KAFKA_PARTITIONS:-6}"
+ops=$(jq -r '[.services | to_entries[] | select((.value.profiles // []) | index("ops")) | .key] | sort | join(" ")' "$TMP/compose.json")
+[ "$ops" = "grafana grafana-db-role kafka-ui prometheus" ] && ok "compose ops profile: $ops" || fail "compose ops profile holds: '$ops'"
+
+# .env.example <-> ${VAR} references
+refs=$(grep -oE '\$\{[A-Z][A-Z0-9_]*' "$COMPOSE" | cut -c3- | sort -u)
+envex=$(grep -oE '^[A-Z][A-Z0-9_]*=' .env.example | tr -d = | sort -u)
+m=$(comm -23 <(echo "$refs") <(echo "$envex") | tr '\n' ' ')
+x=$(comm -13 <(echo "$refs") <(echo "$envex") | tr '\n' ' ')
+[ -z "${m// /}" ] && ok ".env.example has every variable docker-compose.yml reads ($(echo "$refs" | wc -l))" || fail ".env.example lacks: $m"
+[ -z "${x// /}" ] && ok ".env.example has no variable docker-compose.yml ignores" || fail ".env.example has unused: $x"
+grep -q 'openssl rand -hex 32' .env.example && grep -q '^JWT_SECRET=change-me$' .env.example &&
+    grep -q 'openssl rand -hex 32' deploy/init-env.sh && ok ".env.example documents the JWT_SECRET generation (openssl rand -hex 32)" ||
+    fail ".env.example: no JWT_SECRET generation step"
+grep -qE '^JWT_SECRET=[0-9a-f]{64}$' "$TMP/env" && ok "deploy/init-env.sh generated a 64-hex-digit JWT_SECRET" || fail "deploy/init-env.sh did not generate JWT_SECRET"
+grep -qxE '/?\.env' .gitignore && grep -qxE '\.env' .dockerignore && ok ".env (secrets) is ignored by git and kept out of the image's build context" ||
+    fail ".env must be listed in .gitignore and .dockerignore"
+
+# ------------------------------------------------------------------ topics
+section topics
+SCRIPT=$CHART/files/create-topics.sh
+declared=$(sed -n "/^TOPICS='/,/^'/p" "$SCRIPT" | grep -oE '^multica\.[a-z.]+' | sort -u)
+want=$(echo "$TOPICS" | tr ' ' '\n' | grep . | sort -u)
+m=$(comm -23 <(echo "$want") <(echo "$declared") | tr '\n' ' ')
+x=$(comm -13 <(echo "$want") <(echo "$declared") | tr '\n' ' ')
+[ -z "${m// /}" ] && ok "create-topics.sh declares every topic of mc_topics" || fail "create-topics.sh misses: $m"
+[ -z "${x// /}" ] && ok "create-topics.sh declares no topic outside mc_topics" || fail "create-topics.sh has extra topics: $x"
+grep -qE '^multica\.usage\.hourly .*cleanup\.policy=compact' "$SCRIPT" && ok "multica.usage.hourly is declared compacted" ||
+    fail "multica.usage.hourly is not declared with cleanup.policy=compact"
+# Run it against a stub kafka-topics.sh / kafka-configs.sh that records the calls.
+mkdir -p "$TMP/kbin"
+for t in kafka-topics.sh kafka-configs.sh; do
+    cat >"$TMP/kbin/$t" <<EOF
+#!/bin/sh
+echo "$t \$*" >>"$TMP/kcalls"
+case "\$*" in *--describe*) echo "Topic: x PartitionCount: 9 ReplicationFactor: 1" ;; esac
+EOF
+    chmod +x "$TMP/kbin/$t"
+done
+if env -i PATH="$PATH" KAFKA_BIN="$TMP/kbin" BOOTSTRAP_SERVERS=stub:9092 PARTITIONS=9 WAIT_SECONDS=2 \
+    sh "$SCRIPT" >"$TMP/kout" 2>&1; then
+    ok "create-topics.sh runs to the end against a stub Kafka CLI"
+else
+    fail "create-topics.sh failed against a stub Kafka CLI:"
+    sed 's/^/     /' "$TMP/kout"
+fi
+for t in $TOPICS; do
+    grep -qE "^kafka-topics.sh --bootstrap-server stub:9092 --create --if-not-exists --topic $t --partitions 9 " "$TMP/kcalls" ||
+        fail "create-topics.sh did not create $t with PARTITIONS partitions"
+done
+ok "create-topics.sh created $(grep -c -- '--create' "$TMP/kcalls") topics with PARTITIONS=9"
+grep -q -- '--topic multica.usage.hourly .*--config cleanup.policy=compact' "$TMP/kcalls" &&
+    grep -q -- '--entity-name multica.usage.hourly --add-config cleanup.policy=compact' "$TMP/kcalls" &&
+    ok "create-topics.sh creates multica.usage.hourly compacted and re-applies compaction to an existing one" ||
+    fail "create-topics.sh does not set cleanup.policy=compact on multica.usage.hourly"
+
+# ------------------------------------------------------------------ probes
+section "probe and scrape paths"
+used=()
+for s in $SERVICES; do
+    p=$(jq -r --arg s "$s" '.services[$s].healthcheck.test | if type == "array" then join(" ") else . end' "$TMP/compose.json" |
+        grep -oE 'http://[^/ ]+/[^ "]*' | sed -E 's|http://[^/]+||')
+    used+=("compose:$s:$p")
+done
+while read -r f p; do used+=("$f:$p"); done < <(grep -HoE '(path|metrics_path): */[a-z/]*' "$CHART"/templates/*.yaml deploy/prometheus/prometheus.yml |
+    sed -E 's/^([^:]+):[a-z_]+: *(.*)$/\1 \2/')
+for u in "${used[@]}"; do
+    p=${u##*:}
+    [ -z "$p" ] || [ "$p" = / ] && continue # the Ingress's / prefix is the gateway's API, not a probe
+    contains "$ROUTES" "$p" && ok "$u is a route of libs/http/http.c" || fail "$u is not a route (routes: $ROUTES)"
+done
+# probe kind -> path, in the Deployment template
+probe_path() { awk -v k="$1:" '$1 == k { f = 1 } f && $1 == "path:" { print $2; exit }' "$CHART/templates/deployment.yaml"; }
+[ "$(probe_path startupProbe)" = /healthz ] && ok "chart startupProbe uses /healthz" || fail "chart startupProbe path: $(probe_path startupProbe)"
+[ "$(probe_path readinessProbe)" = /healthz ] && ok "chart readinessProbe uses /healthz" || fail "chart readinessProbe path: $(probe_path readinessProbe)"
+[ "$(probe_path livenessProbe)" = /health ] && ok "chart livenessProbe uses /health (a database outage does not restart pods)" ||
+    fail "chart livenessProbe path: $(probe_path livenessProbe) (must be /health)"
+for s in $SERVICES; do
+    grep -q "targets: \[\"$s:${PORT[$s]}\"\]" deploy/prometheus/prometheus.yml && ok "prometheus scrapes $s:${PORT[$s]}" ||
+        fail "prometheus does not scrape $s:${PORT[$s]}"
+done
+
+# ------------------------------------------------------------------ chart
+section "chart (templates checked at grep/awk level: no Go-template renderer runs here)"
+V=$TMP/values.json
+yq . "$CHART/values.yaml" >"$V"
+[ "$(yq -r .apiVersion "$CHART/Chart.yaml")" = v2 ] && [ "$(yq -r .name "$CHART/Chart.yaml")" = multica ] &&
+    ok "Chart.yaml: apiVersion v2, name multica, version $(yq -r .version "$CHART/Chart.yaml")" || fail "Chart.yaml: apiVersion/name"
+for f in "$CHART"/templates/*.yaml "$CHART"/templates/*.tpl; do
+    o=$(grep -oE '\{\{-?\s*(if|range|with|define)\b' "$f" | wc -l)
+    e=$(grep -oE '\{\{-?\s*end\s*-?\}\}' "$f" | wc -l)
+    [ "$o" = "$e" ] || fail "$f: $o blocks opened, $e closed"
+done
+ok "every template closes the blocks it opens"
+defined=$(grep -ohE 'define "[a-z.A-Z]+"' "$CHART"/templates/*.tpl | cut -d'"' -f2 | sort -u)
+for inc in $(grep -ohE 'include "[a-z.A-Z]+"' "$CHART"/templates/* | cut -d'"' -f2 | sort -u); do
+    grep -qx "$inc" <<<"$defined" || fail "include \"$inc\" has no define"
+done
+ok "every include has a define ($(echo "$defined" | wc -l) helpers)"
+bad=""
+for p in $(grep -ohE '\.Values(\.[A-Za-z_][A-Za-z0-9_]*)+' "$CHART"/templates/* | sort -u); do
+    path=$(echo "${p#.Values.}" | jq -R 'split(".")')
+    jq -e --argjson p "$path" 'getpath($p) != null' "$V" >/dev/null 2>&1 || bad="$bad $p"
+done
+[ -z "$bad" ] && ok "every .Values path the templates use exists in values.yaml" || fail "values.yaml lacks:$bad"
+svc_keys=$(jq -r '.services | keys | sort | join(" ")' "$V")
+[ "$svc_keys" = "$(echo "$SERVICES" | tr ' ' '\n' | sort | tr '\n' ' ' | sed 's/ $//')" ] &&
+    ok "values.yaml services: $svc_keys" || fail "values.yaml services are '$svc_keys'"
+for s in $SERVICES; do
+    [ "$(jq -r --arg s "$s" '.services[$s].slice' "$V")" = "${SLICE[$s]}" ] &&
+        [ "$(jq -r --arg s "$s" '.services[$s].port' "$V")" = "${PORT[$s]}" ] &&
+        ok "values $s: slice ${SLICE[$s]}, port ${PORT[$s]}" || fail "values $s: slice/port differ from the code"
+done
+dup=$(comm -12 <(jq -r '.config | keys[]' "$V" | sort) <(jq -r '.services[].config | keys[]' "$V" | sort -u) | tr '\n' ' ')
+[ -z "${dup// /}" ] && ok "no variable is in both config and a service's config (the ConfigMap would repeat a key)" ||
+    fail "variables in both config and services.*.config: $dup"
+
+# Variables each service gets from the chart: ConfigMap (config, services.<s>.config, the
+# literal keys of configmap.yaml), Secret (secretEnv, optionalSecretEnv) and the literal env
+# entries of deployment.yaml. Names only used inside $(...) are helpers, not settings.
+cm_literal=$(sed -n '/^data:/,$p' "$CHART/templates/configmap.yaml" | grep -oE '^  [A-Z][A-Z0-9_]*:' | tr -d ' :' | sort -u)
+dep_literal=$(grep -oE '^\s+- name: [A-Z][A-Z0-9_]*$' "$CHART/templates/deployment.yaml" | awk '{print $3}' | sort -u)
+helpers=$(grep -oE '\$\([A-Z][A-Z0-9_]*\)' "$CHART/templates/deployment.yaml" | tr -d '$()' | sort -u)
+for s in $SERVICES; do
+    chart_env=$( {
+        echo "$cm_literal"
+        comm -23 <(echo "$dep_literal") <(echo "$helpers")
+        jq -r '.config | keys[]' "$V"
+        jq -r --arg s "$s" '.services[$s] | ((.config // {}) | keys[]), (.secretEnv // [])[], (.optionalSecretEnv // [])[]' "$V"
+    } | grep . | sort -u)
+    want=$(vars_of service "$s")
+    [ "$s" = usage-ingester ] && want=$(vars_of service "$s" backfill-usage)
+    missing=$(comm -23 <(echo "$want") <(echo "$chart_env") | tr '\n' ' ')
+    extra=$(comm -13 <(echo "$want") <(echo "$chart_env") | tr '\n' ' ')
+    [ -z "${missing// /}" ] && ok "chart $s: every variable its code reads is in its ConfigMap or Secret" ||
+        fail "chart $s lacks: $missing"
+    [ -z "${extra// /}" ] && ok "chart $s: no variable its code does not read" || fail "chart $s sets variables no code reads: $extra"
+done
+job_env=$(grep -oE '^\s+- name: [A-Z][A-Z0-9_]*$' "$CHART/templates/migrate-job.yaml" | awk '{print $3}' | sort -u)
+missing=$(comm -23 <(vars_of migrate) <(echo "$job_env") | tr '\n' ' ')
+[ -z "${missing// /}" ] && ok "chart migrations Job sets every variable multica-migrate reads" || fail "migrations Job lacks: $missing"
+grep -q '"helm.sh/hook": pre-install,pre-upgrade' "$CHART/templates/migrate-job.yaml" &&
+    ok "migrations Job is a pre-install,pre-upgrade hook" || fail "migrations Job is not a pre-install,pre-upgrade hook"
+wt=$(grep -A1 'kind: Job' -m1 "$CHART/templates/topics-job.yaml" >/dev/null && sed -n '/kind: Job/,$p' "$CHART/templates/topics-job.yaml" | grep -oE 'hook-weight": "-?[0-9]+"' | grep -oE -- '-?[0-9]+')
+wm=$(grep -oE 'hook-weight": "-?[0-9]+"' "$CHART/templates/migrate-job.yaml" | grep -oE -- '-?[0-9]+')
+[ -n "$wt" ] && [ -n "$wm" ] && [ "$wt" -lt "$wm" ] && ok "topics Job (weight $wt) runs before the migrations Job (weight $wm)" ||
+    fail "hook weights: topics '$wt', migrations '$wm'"
+grep -q 'Files.Get "files/create-topics.sh"' "$CHART/templates/topics-job.yaml" && ok "topics Job runs files/create-topics.sh" ||
+    fail "topics Job does not use files/create-topics.sh"
+grep -q 'secretKeyRef' "$CHART/templates/deployment.yaml" && ! grep -qE '^kind: Secret' "$CHART"/templates/*.yaml &&
+    ok "the Secret is referenced by name (.Values.existingSecret = $(jq -r .existingSecret "$V")), never created" ||
+    fail "the chart creates a Secret or does not reference one"
+part=$(jq -r .kafka.partitions "$V")
+hmax=$(jq -r '.services["usage-ingester"].autoscaling.maxReplicas' "$V")
+hmin=$(jq -r '.services["usage-ingester"].autoscaling.minReplicas' "$V")
+irep=$(jq -r '.services["usage-ingester"].replicas' "$V")
+[ "$hmax" -le "$part" ] && [ "$hmin" -le "$hmax" ] && [ "$irep" -le "$part" ] &&
+    ok "usage-ingester HPA: min $hmin <= max $hmax <= kafka.partitions $part (replicas $irep)" ||
+    fail "usage-ingester HPA bounds: min $hmin max $hmax replicas $irep partitions $part"
+grep -A1 -E 'if gt \(int \$ing\.autoscaling\.maxReplicas\) \(int \.Values\.kafka\.partitions\)' "$CHART/templates/hpa.yaml" | grep -q 'fail' &&
+    grep -A1 -E 'if gt \(int \$ing\.autoscaling\.maxReplicas\) \$partitions' "$CHART/templates/_helpers.tpl" | grep -q 'fail' &&
+    ok "the chart fails to render when the HPA's maxReplicas exceeds kafka.partitions" ||
+    fail "no fail guard on maxReplicas > kafka.partitions in hpa.yaml/_helpers.tpl"
+for k in Deployment Service PodDisruptionBudget HorizontalPodAutoscaler Ingress ConfigMap Job StatefulSet; do
+    grep -qE "^kind: $k\$" "$CHART"/templates/*.yaml || fail "no template renders a $k"
+done
+ok "templates cover Deployment, Service, PodDisruptionBudget, HPA, Ingress, ConfigMap, Jobs, StatefulSet"
+
+# ------------------------------------------------------------------ image
+section "image"
+grep -qE '^FROM debian:\$\{DEBIAN_RELEASE\} AS build' Dockerfile && grep -qE '^ARG DEBIAN_RELEASE=bookworm' Dockerfile &&
+    grep -qE '^FROM debian:\$\{DEBIAN_RELEASE\}-slim AS runtime' Dockerfile &&
+    ok "Dockerfile: debian:bookworm build stage, debian:bookworm-slim runtime stage" || fail "Dockerfile stages"
+grep -q 'deps.sh --list build' Dockerfile && grep -q 'deps.sh --list runtime' Dockerfile &&
+    ok "Dockerfile installs tools/deps.sh's build and runtime lists" || fail "Dockerfile does not use tools/deps.sh --list"
+[ -x deploy/docker-entrypoint.sh ] && ok "the entrypoint is executable (COPY keeps the mode)" || fail "deploy/docker-entrypoint.sh is not executable"
+grep -qE '^USER [1-9][0-9]*' Dockerfile && ok "Dockerfile runs as a non-root numeric user" || fail "Dockerfile: no numeric non-root USER"
+shipped=$(sed -n '/^COPY --from=build/,/\/usr\/local\/bin\/$/p' Dockerfile | grep -oE 'multica-[a-z-]+' | sed 's/^multica-//' | sort -u | tr '\n' ' ')
+expect=$(echo "$SERVICES $TOOLS_SHIPPED" | tr ' ' '\n' | sort | tr '\n' ' ')
+[ "$shipped" = "$expect" ] && ok "image ships: $shipped" || fail "image ships '$shipped', expected '$expect'"
+dispatch=$(grep -E '^[a-z| -]+\)$' deploy/docker-entrypoint.sh | head -n1 | tr -d ')' | tr '|' ' ' | xargs -n1 | sort | tr '\n' ' ')
+[ "$dispatch" = "$expect" ] && ok "entrypoint dispatches: $dispatch" || fail "entrypoint dispatches '$dispatch', expected '$expect'"
+for c in $SERVICES $TOOLS_SHIPPED; do
+    if [ ! -x "$BIN/multica-$c" ]; then
+        fail "$BIN/multica-$c is missing: run 'make build'"
+        continue
+    fi
+    out=$(env -i PATH="$PATH" ASAN_OPTIONS=detect_leaks=0 MULTICA_BIN_DIR="$BIN" sh deploy/docker-entrypoint.sh "$c" 2>&1)
+    rc=$?
+    [ "$rc" = 2 ] && [[ $out == *"multica-$c"*DATABASE_URL* ]] && ok "entrypoint '$c' runs multica-$c (exit 2 without DATABASE_URL)" ||
+        fail "entrypoint '$c': exit $rc: $out"
+done
+runtime=$(tools/deps.sh --list runtime | tr '\n' ' ')
+# shellcheck disable=SC2046,SC2086 # one word per package
+if apt-cache show $runtime $(tools/deps.sh --list build) >/dev/null 2>&1; then
+    ok "every build and runtime package exists in the Debian archive ($runtime)"
+else
+    for p in $runtime $(tools/deps.sh --list build); do
+        apt-cache show "$p" >/dev/null 2>&1 || fail "package $p is unknown to apt"
+    done
+fi
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+    --no-enhances $runtime 2>/dev/null | grep -oE '^[a-z0-9][a-z0-9.+-]+|(Pre)?Depends: [a-z0-9][a-z0-9.+-]+' |
+    sed -E 's/.*: //' | sort -u >"$TMP/closure"
+need=""
+for c in $SERVICES $TOOLS_SHIPPED; do
+    [ -x "$BIN/multica-$c" ] || continue
+    ldd "$BIN/multica-$c" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'
+done | sort -u | while read -r lib; do
+    real=$(readlink -f "$lib")
+    pkg=$(dpkg -S "$real" 2>/dev/null | head -n1 | cut -d: -f1)
+    [ -n "$pkg" ] || pkg=$(dpkg -S "$lib" 2>/dev/null | head -n1 | cut -d: -f1)
+    echo "${pkg:-?}|$lib"
+done >"$TMP/libs"
+# A sanitizer build (make test-asan) links libasan/libubsan, which bring libraries of their own
+# (libstdc++); neither is part of the image, so both are left out of the comparison.
+: >"$TMP/sanlibs"
+grep -E '^(libasan|libubsan|liblsan|libtsan)' "$TMP/libs" | cut -d'|' -f2 | while read -r lib; do
+    ldd "$lib" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'
+done | sort -u >"$TMP/sanlibs"
+while IFS='|' read -r pkg lib; do
+    case "$pkg" in libasan* | libubsan* | liblsan* | libtsan*) continue ;; esac
+    grep -qxF "$lib" "$TMP/sanlibs" && continue
+    if [ "$pkg" = "?" ]; then
+        need="$need $lib(no package)"
+    elif ! grep -qx "$pkg" "$TMP/closure"; then
+        need="$need $pkg($lib)"
+    fi
+done <"$TMP/libs"
+[ -z "$need" ] && ok "all $(wc -l <"$TMP/libs") shared libraries of the shipped binaries come from the runtime packages or their dependencies" ||
+    fail "libraries outside the runtime package closure:$need"
+
+# ------------------------------------------------------------------ secret
+section "the Secret (docs/SELF_HOSTING.md)"
+keys=$( {
+    grep -hoE '^\s+key: [A-Z][A-Z0-9_]*$' "$CHART"/templates/*.yaml | awk '{print $2}'
+    jq -r '.services[] | (.secretEnv // [])[], (.optionalSecretEnv // [])[]' "$V"
+    for s in $SERVICES; do echo "MULTICA_$(echo "${SLICE[$s]}" | tr '[:lower:]' '[:upper:]')_DB_PASSWORD"; done
+} | sort -u)
+documented=$(grep -oE -- '--from-literal=[A-Z][A-Z0-9_]*=' docs/SELF_HOSTING.md 2>/dev/null | sed -E 's/--from-literal=(.*)=/\1/' | sort -u)
+m=$(comm -23 <(echo "$keys") <(echo "$documented") | tr '\n' ' ')
+[ -z "${m// /}" ] && ok "docs/SELF_HOSTING.md creates every Secret key the chart reads: $(echo "$keys" | tr '\n' ' ')" ||
+    fail "the kubectl create secret in docs/SELF_HOSTING.md lacks: $m"
+
+# ------------------------------------------------------------------ grafana
+section "grafana and prometheus"
+D=deploy/grafana/dashboards/multica-usage.json
+provisioned=$(yq -r '.datasources[].uid' deploy/grafana/provisioning/datasources/*.yml | sort -u)
+for uid in $(jq -r '[.. | objects | select(has("datasource")) | .datasource | objects | .uid] | unique[]' "$D"); do
+    grep -qx "$uid" <<<"$provisioned" || fail "dashboard data source $uid is not provisioned"
+done
+ok "every data source of the dashboard is provisioned ($(echo "$provisioned" | tr '\n' ' '))"
+jq -r '.. | objects | select(has("rawSql")) | .rawSql' "$D" | grep -q 'usage.task_usage_hourly' &&
+    ok "the dashboard reads usage.task_usage_hourly" || fail "the dashboard does not read usage.task_usage_hourly"
+metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|histogram)\("multica_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
+for mname in $(jq -r '.. | objects | select(has("expr")) | .expr' "$D" | grep -oE 'multica_[a-z_]+' | sort -u); do
+    base=$(echo "$mname" | sed -E 's/_(bucket|sum|count)$//')
+    grep -qxE "$mname|$base" <<<"$metrics" || fail "dashboard query uses $mname, which no service registers"
+done
+ok "every metric the dashboard queries is registered by a service"
+check "promtool check rules deploy/prometheus/alerts.yml" promtool check rules deploy/prometheus/alerts.yml
+# The config names the rules by their path in the container; check it with that path local.
+mkdir -p "$TMP/prom"
+cp deploy/prometheus/alerts.yml "$TMP/prom/"
+sed 's|/etc/prometheus/alerts.yml|alerts.yml|' deploy/prometheus/prometheus.yml >"$TMP/prom/prometheus.yml"
+check "promtool check config deploy/prometheus/prometheus.yml" promtool check config "$TMP/prom/prometheus.yml"
+grep -q 'deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml' "$COMPOSE" && grep -q '/etc/prometheus/alerts.yml' deploy/prometheus/prometheus.yml &&
+    ok "compose mounts the alert rules where prometheus.yml loads them" || fail "alerts.yml is not mounted where prometheus.yml loads it"
+for mname in $(grep -oE 'multica_[a-z_]+' deploy/prometheus/alerts.yml | sort -u); do
+    base=$(echo "$mname" | sed -E 's/_(bucket|sum|count)$//')
+    grep -qxE "$mname|$base" <<<"$metrics" || fail "alerts.yml uses $mname, which no service registers"
+done
+ok "every metric the alert rules use is registered by a service"
+yq -r '.providers[].options.path' deploy/grafana/provisioning/dashboards/*.yml | while read -r p; do
+    grep -q "deploy/grafana/dashboards:$p" "$COMPOSE" || echo "missing $p"
+done | grep -q missing && fail "the dashboards provider path is not where compose mounts deploy/grafana/dashboards" ||
+    ok "compose mounts deploy/grafana/dashboards where the provider reads"
+
+printf '\ncheck-deploy: %d checks, %d failed\n' "$checks" "$failures"
+[ "$failures" = 0 ]
