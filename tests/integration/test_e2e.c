@@ -131,6 +131,26 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     }
     ck_assert_uint_eq(seen, 6);
     mc_wsclient_close(watcher);
+    /* A client reconnecting with the last seq it saw gets what it missed, and only that. */
+    watcher = mc_wsclient_open(url, alice);
+    ck_assert_ptr_nonnull(watcher);
+    sub = json_pack("{ss ss sI}", "type", "subscribe", "issue_id", issue, "since",
+                    (json_int_t)(last_seq - 2));
+    ck_assert_int_eq(mc_wsclient_send(watcher, sub), 0);
+    json_decref(sub);
+    int replayed = 0;
+    json_t *m;
+    while ((m = mc_wsclient_next(watcher, 2000)) != NULL) {
+        if (strcmp(json_string_value(json_object_get(m, "type")), "event") == 0) {
+            ck_assert_int_gt(json_integer_value(json_object_get(m, "seq")), last_seq - 2);
+            replayed++;
+        }
+        json_decref(m);
+        if (replayed == 2)
+            break;
+    }
+    ck_assert_int_eq(replayed, 2);
+    mc_wsclient_close(watcher);
     /* The usage reached task_usage with its attribution, and the dashboards after a rollup. */
     char sql[512];
     snprintf(sql, sizeof sql,
@@ -239,7 +259,11 @@ START_TEST(a_thousand_tasks_across_ten_runtimes_with_two_dispatchers)
                                 "FROM (SELECT sum(delta) OVER (PARTITION BY runtime_id ORDER BY "
                                 "at, id) AS active FROM d) s"),
                      CAPACITY);
-    /* The read model agrees. */
+    /* The read model agrees once the last events are projected (it follows asynchronously). */
+    deadline = mc_now_mono_ms() + 30000;
+    while (th_sql_int("SELECT count(*) FROM gateway.tasks WHERE status = 'completed'") < TASKS &&
+           mc_now_mono_ms() < deadline)
+        usleep(200 * 1000);
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM gateway.tasks WHERE status = 'completed'"),
                      TASKS);
     free(alice);
@@ -307,6 +331,71 @@ START_TEST(a_silent_daemon_s_task_is_reclaimed_by_another_runtime)
 }
 END_TEST
 
+START_TEST(unassigning_cancels_and_deleting_the_issue_deletes_the_usage)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(2);
+    const char *base = tg_start(brokers, NULL, NULL);
+    start_dispatcher(brokers, "dispatcher", NULL);
+    tu_start_ingester(brokers, th_free_port(), "ingester", NULL);
+    char *alice = tg_login(base, "alice@example.com");
+    char ws[37], runtime[37], agent[37], path[256], body[256];
+    char *rt_token;
+    tg_setup_workspace(base, alice, "acme", ws, runtime, &rt_token, agent);
+    json_t *out = NULL;
+    snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws);
+    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{\"title\":\"x\"}", &out), 201);
+    char issue[37];
+    snprintf(issue, sizeof issue, "%s", tg_str(out, "id"));
+    json_decref(out);
+    /* Assigned (no daemon runs: the task waits, dispatched), then unassigned: cancelled. */
+    snprintf(path, sizeof path, "/api/issues/%s/assign", issue);
+    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", agent);
+    ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
+    char first[37];
+    snprintf(first, sizeof first, "%s", tg_str(out, "task_id"));
+    json_decref(out);
+    json_decref(wait_task(base, alice, first, "dispatched", 30000));
+    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{}", NULL), 200);
+    json_decref(wait_task(base, alice, first, "cancelled", 30000));
+    /* Assigned again: the runtime starts it and reports usage. */
+    ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
+    char second[37];
+    snprintf(second, sizeof second, "%s", tg_str(out, "task_id"));
+    json_decref(out);
+    json_decref(wait_task(base, alice, second, "dispatched", 30000));
+    snprintf(path, sizeof path, "/api/daemon/tasks/%s/start", second);
+    ck_assert_int_eq(tg_call(base, "POST", path, rt_token, NULL, NULL), 202);
+    snprintf(path, sizeof path, "/api/daemon/tasks/%s/usage", second);
+    ck_assert_int_eq(tg_call(base, "POST", path, rt_token,
+                             "[{\"provider\":\"openai\",\"model\":\"gpt-5\","
+                             "\"input_tokens\":10,\"output_tokens\":20}]",
+                             NULL),
+                     202);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM usage.task_usage WHERE task_id = '%s'", second);
+    int64_t deadline = mc_now_mono_ms() + 30000;
+    while (th_sql_int(sql) == 0 && mc_now_mono_ms() < deadline)
+        usleep(100 * 1000);
+    ck_assert_int_eq(th_sql_int(sql), 1);
+    /* Deleting the issue deletes its tasks, and their usage with them. */
+    snprintf(path, sizeof path, "/api/issues/%s", issue);
+    ck_assert_int_eq(tg_call(base, "DELETE", path, alice, NULL, NULL), 204);
+    ck_assert_int_eq(tg_call(base, "GET", path, alice, NULL, NULL), 404);
+    deadline = mc_now_mono_ms() + 30000;
+    while (th_sql_int(sql) != 0 && mc_now_mono_ms() < deadline)
+        usleep(100 * 1000);
+    ck_assert_int_eq(th_sql_int(sql), 0);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM usage.task_attribution WHERE task_id = '%s' AND deleted_at IS "
+             "NOT NULL",
+             second);
+    ck_assert_int_eq(th_sql_int(sql), 1);
+    free(alice);
+    free(rt_token);
+}
+END_TEST
+
 Suite *suite_e2e(void)
 {
     Suite *s = suite_create("e2e");
@@ -314,6 +403,7 @@ Suite *suite_e2e(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, a_task_from_assignment_to_the_usage_dashboard);
     tcase_add_test(tc, a_silent_daemon_s_task_is_reclaimed_by_another_runtime);
+    tcase_add_test(tc, unassigning_cancels_and_deleting_the_issue_deletes_the_usage);
     tcase_add_test(tc, a_thousand_tasks_across_ten_runtimes_with_two_dispatchers);
     suite_add_tcase(s, tc);
     return s;

@@ -2,6 +2,8 @@
  * Postgres is down and recovery, migrations out of date, clean exit on SIGTERM. */
 #include "harness.h"
 #include "mc_db.h"
+#include "mc_kafka.h"
+#include "usage_gen.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -133,6 +135,57 @@ START_TEST(migrations_behind_the_binary_are_reported)
 }
 END_TEST
 
+static bool all_answer(void *arg)
+{
+    int *want = arg;
+    char(*urls)[128] = (char(*)[128])(want + 1);
+    for (int i = 0; i < 4; i++)
+        if (th_http("GET", urls[i], NULL, NULL, NULL) != want[0])
+            return false;
+    return true;
+}
+
+START_TEST(a_20_second_broker_outage_is_ridden_out)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(2);
+    struct {
+        int want;
+        char urls[4][128];
+    } probe;
+    for (int i = 0; i < 4; i++) {
+        int port = th_free_port();
+        start_service(i, brokers, port, "KAFKA_CONFIG=session.timeout.ms=6000,heartbeat.interval.ms=500");
+        snprintf(probe.urls[i], sizeof probe.urls[i], "http://127.0.0.1:%d/healthz", port);
+    }
+    probe.want = 200;
+    ck_assert(th_eventually(all_answer, &probe, 30000));
+    kill(th_broker_pid(), SIGUSR1);
+    probe.want = 503;
+    ck_assert_msg(th_eventually(all_answer, &probe, 15000), "a service kept answering 200");
+    char *body = NULL;
+    ck_assert_int_eq(th_http("GET", probe.urls[2], NULL, NULL, &body), 503);
+    ck_assert_msg(strstr(body, "\"kafka\":\"error\"") && strstr(body, "\"db\":\"ok\""), "%s",
+                  body);
+    free(body);
+    usleep(20 * 1000 * 1000);
+    kill(th_broker_pid(), SIGUSR2);
+    probe.want = 200;
+    ck_assert_msg(th_eventually(all_answer, &probe, 30000), "a service did not recover");
+    /* And the pipeline works again: an event produced now is applied. */
+    mc_producer *p = tu_producer(brokers);
+    char *ev = tu_usage_event("0195f1c2-7a3b-7c4d-8e5f-00000000c0de", "openai", "gpt-5", 1, 2, 3,
+                              4, mc_now_wall_us());
+    tu_send(p, MC_TOPIC_USAGE_EVENTS, &ev, NULL, 1);
+    free(ev);
+    mc_producer_free(p, 1000);
+    int64_t deadline = mc_now_mono_ms() + 30000;
+    while (th_sql_int("SELECT count(*) FROM usage.task_usage") == 0 && mc_now_mono_ms() < deadline)
+        usleep(200 * 1000);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage"), 1);
+}
+END_TEST
+
 Suite *suite_service(void)
 {
     Suite *s = suite_create("service");
@@ -141,6 +194,7 @@ Suite *suite_service(void)
     tcase_add_test(tc, configuration_error_names_the_variable);
     tcase_add_test(tc, healthz_follows_postgres_and_sigterm_is_clean);
     tcase_add_test(tc, migrations_behind_the_binary_are_reported);
+    tcase_add_test(tc, a_20_second_broker_outage_is_ridden_out);
     suite_add_tcase(s, tc);
     return s;
 }
