@@ -211,7 +211,7 @@ START_TEST(a_thousand_tasks_across_ten_runtimes_with_two_dispatchers)
                  tg_str(out, "registration_token"), r, CAPACITY);
         json_decref(out);
         ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/register", NULL, body, &out), 201);
-        char runtime[37], name[16];
+        char runtime[37], name[32];
         snprintf(runtime, sizeof runtime, "%s", tg_str(out, "runtime_id"));
         snprintf(name, sizeof name, "daemon-%d", r);
         start_sim(base, runtime, tg_str(out, "runtime_token"), name, "--chunks 1 --work-ms 20");
