@@ -27,6 +27,7 @@ Suite *suite_gateway_usage(void);
 Suite *suite_rollup(void);
 Suite *suite_auth(void);
 Suite *suite_e2e(void);
+Suite *suite_websocket(void);
 Suite *suite_dispatch(void);
 Suite *suite_deploy(void);
 Suite *suite_contract(void);

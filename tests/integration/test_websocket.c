@@ -1,0 +1,129 @@
+/* test_websocket.c: the WebSocket hub under a client that stops reading: its queue overflows,
+ * it is disconnected, and a healthy client on the same stream receives everything. */
+#include "gateway_client.h"
+#include "mc_kafka.h"
+#include "mc_proto.h"
+#include "usage_gen.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* A WebSocket client by hand: handshake, one masked text frame, then it never reads again. */
+static int stubborn_client(int port, const char *token, const char *subscribe)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char req[2048];
+    int n = snprintf(req, sizeof req,
+                     "GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n",
+                     token);
+    ck_assert_int_eq(send(fd, req, (size_t)n, 0), n);
+    char resp[1024];
+    ssize_t got = recv(fd, resp, sizeof resp - 1, 0);
+    ck_assert_int_gt(got, 0);
+    resp[got] = '\0';
+    ck_assert_msg(strstr(resp, " 101 ") != NULL, "%s", resp);
+    size_t len = strlen(subscribe);
+    unsigned char frame[512];
+    unsigned char mask[4] = {1, 2, 3, 4};
+    frame[0] = 0x81;
+    frame[1] = (unsigned char)(0x80 | len);
+    memcpy(frame + 2, mask, 4);
+    for (size_t i = 0; i < len; i++)
+        frame[6 + i] = (unsigned char)subscribe[i] ^ mask[i % 4];
+    ck_assert_int_eq(send(fd, frame, 6 + len, 0), (ssize_t)(6 + len));
+    return fd;
+}
+
+START_TEST(a_slow_client_is_dropped_and_blocks_nobody)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(1);
+    const char *extra[] = {"WS_QUEUE_LIMIT=20", NULL};
+    const char *base = tg_start(brokers, extra, NULL);
+    char *alice = tg_login(base, "alice@example.com");
+    char ws[37], runtime[37], agent[37];
+    char *rt_token;
+    tg_setup_workspace(base, alice, "acme", ws, runtime, &rt_token, agent);
+    char sub[200];
+    snprintf(sub, sizeof sub, "{\"type\":\"subscribe\",\"workspace_id\":\"%s\"}", ws);
+    int port = atoi(strrchr(base, ':') + 1);
+    int slow = stubborn_client(port, alice, sub);
+    char url[128];
+    snprintf(url, sizeof url, "%s/api/ws", base);
+    mc_wsclient *fast = mc_wsclient_open(url, alice);
+    json_t *subj = json_loads(sub, 0, NULL);
+    ck_assert_int_eq(mc_wsclient_send(fast, subj), 0);
+    json_decref(subj);
+    usleep(500 * 1000);
+    /* 300 progress events of 8 KiB each: far more than the slow client's socket and queue. */
+    enum { N = 300 };
+    char *text = malloc(8193);
+    memset(text, 'x', 8192);
+    text[8192] = '\0';
+    char task[MC_UUID_STRLEN];
+    tu_uuid(task, 0xd0000001, 1);
+    char *events[N];
+    for (int i = 0; i < N; i++) {
+        json_t *data = json_pack("{ss ss ss ss sI ss sI ss}", "task_id", task, "workspace_id", ws,
+                                 "agent_id", agent, "runtime_id", runtime, "version",
+                                 (json_int_t)(i + 1), "status", "running", "seq", (json_int_t)i,
+                                 "text", text);
+        events[i] = mc_event_encode(MC_EV_TASK_PROGRESS, "test", task, data, NULL);
+        ck_assert_ptr_nonnull(events[i]);
+    }
+    mc_producer *p = tu_producer(brokers);
+    tu_send(p, MC_TOPIC_TASK_EVENTS, events, NULL, N);
+    mc_producer_free(p, 1000);
+    int received = 0;
+    int64_t deadline = mc_now_mono_ms() + 60000;
+    while (received < N && mc_now_mono_ms() < deadline) {
+        json_t *m = mc_wsclient_next(fast, 500);
+        if (m != NULL && strcmp(json_string_value(json_object_get(m, "type")), "event") == 0)
+            received++;
+        json_decref(m);
+    }
+    ck_assert_int_eq(received, N);
+    /* The slow one was cut off: the overflow is counted and its socket ends (after whatever the
+     * kernel buffered). */
+    char murl[128], *metrics = NULL;
+    snprintf(murl, sizeof murl, "%s/metrics", base);
+    ck_assert_int_eq(th_http("GET", murl, NULL, NULL, &metrics), 200);
+    ck_assert_msg(strstr(metrics, "multica_gateway_websocket_overflows_total 1\n"), "%s", metrics);
+    free(metrics);
+    char buf[65536];
+    ssize_t r;
+    size_t total = 0;
+    while ((r = recv(slow, buf, sizeof buf, 0)) > 0)
+        total += (size_t)r;
+    ck_assert_int_eq(r, 0);
+    ck_assert_uint_lt(total, (size_t)N * 8192);
+    close(slow);
+    mc_wsclient_close(fast);
+    for (int i = 0; i < N; i++)
+        free(events[i]);
+    free(text);
+    free(alice);
+    free(rt_token);
+}
+END_TEST
+
+Suite *suite_websocket(void)
+{
+    Suite *s = suite_create("websocket");
+    TCase *tc = tcase_create("hub");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, a_slow_client_is_dropped_and_blocks_nobody);
+    suite_add_tcase(s, tc);
+    return s;
+}
