@@ -219,6 +219,9 @@ static int wait_copy(const struct opts *o, struct run *r)
             si.si_pid == r->pids[0]) {
             r->t_done = bu_now();
             r->cpu_c1 = consumers_cpu(r, false);
+            /* psql's backend exits after psql; once the postmaster has reaped it, its CPU is
+             * in the postmaster's children's time. The cluster is idle meanwhile. */
+            usleep(300 * 1000);
             r->cpu_pg1 = bu_pg_cpu(o->pg_pid);
             int status = 0;
             waitpid(r->pids[0], &status, 0);
@@ -296,6 +299,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "multica-bench-ingest: the database is not fresh\n");
         return 1;
     }
+    /* Every run starts right after a checkpoint, so none inherits another's dirty pages. */
+    bu_sql(db, "CHECKPOINT", 0, NULL);
     struct run r = {0};
     r.t_start = bu_now();
     int rc;
