@@ -29,6 +29,10 @@ double bu_proc_cpu(pid_t pid, bool with_children);
  * live child (backends, walwriter, checkpointer, autovacuum). */
 double bu_pg_cpu(pid_t postmaster);
 
+/* Busy CPU seconds of the whole machine so far (all but idle and iowait, from /proc/stat):
+ * with the processes a benchmark measures, it shows how much else was running. */
+double bu_machine_busy(void);
+
 /* Connects or exits with a message (benchmarks have nothing to recover). */
 PGconn *bu_connect(const char *url);
 

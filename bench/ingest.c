@@ -16,7 +16,9 @@
  * counted: rows/s = (N - rows at the first sighting) / (time from the first sighting to the
  * last row). The join time is reported beside it. COPY is timed from start to exit. CPU is
  * read from /proc over the same interval: the consumer processes (or psql), and the whole
- * Postgres cluster (postmaster, backends, background workers). Prints one JSON line; exits 1
+ * Postgres cluster (postmaster, backends, background workers), and the whole machine's busy
+ * CPU (which shows what else ran meanwhile: the broker, and anything outside the benchmark).
+ * Prints one JSON line; exits 1
  * when the rows in the table are not exactly N or the ingesters report lost offsets. */
 #include "bench_util.h"
 #include "mc_common.h"
@@ -45,7 +47,7 @@ struct run {
     int n;
     double t_start, t_first, t_done;
     int64_t rows_first;
-    double cpu_c0, cpu_c1, cpu_pg0, cpu_pg1;
+    double cpu_c0, cpu_c1, cpu_pg0, cpu_pg1, busy0, busy1;
 };
 
 static volatile sig_atomic_t g_stop;
@@ -160,11 +162,13 @@ static int wait_ours(const struct opts *o, struct run *r, PGconn *db)
             r->rows_first = applied;
             r->cpu_c0 = consumers_cpu(r, false);
             r->cpu_pg0 = bu_pg_cpu(o->pg_pid);
+            r->busy0 = bu_machine_busy();
         }
         if (applied >= o->rows) {
             r->t_done = now;
             r->cpu_c1 = consumers_cpu(r, false);
             r->cpu_pg1 = bu_pg_cpu(o->pg_pid);
+            r->busy1 = bu_machine_busy();
             return 0;
         }
         for (int i = 0; i < r->n; i++)
@@ -190,11 +194,13 @@ static int wait_naive(const struct opts *o, struct run *r, PGconn *db)
             r->rows_first = n;
             r->cpu_c0 = consumers_cpu(r, false);
             r->cpu_pg0 = bu_pg_cpu(o->pg_pid);
+            r->busy0 = bu_machine_busy();
         }
         if (n >= o->rows) {
             r->t_done = now;
             r->cpu_c1 = consumers_cpu(r, false);
             r->cpu_pg1 = bu_pg_cpu(o->pg_pid);
+            r->busy1 = bu_machine_busy();
             int status = bu_stop(r->pids[0], 30000);
             r->pids[0] = 0;
             return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
@@ -223,6 +229,7 @@ static int wait_copy(const struct opts *o, struct run *r)
              * in the postmaster's children's time. The cluster is idle meanwhile. */
             usleep(300 * 1000);
             r->cpu_pg1 = bu_pg_cpu(o->pg_pid);
+            r->busy1 = bu_machine_busy();
             int status = 0;
             waitpid(r->pids[0], &status, 0);
             r->pids[0] = 0;
@@ -312,6 +319,7 @@ int main(int argc, char **argv)
         rc = wait_naive(&o, &r, db);
     } else {
         r.cpu_pg0 = bu_pg_cpu(o.pg_pid);
+        r.busy0 = bu_machine_busy();
         start_copy(&o, &r);
         rc = wait_copy(&o, &r);
         r.t_first = r.t_start;
@@ -340,11 +348,13 @@ int main(int argc, char **argv)
     printf("{\"mode\":\"%s\",\"consumers\":%d,\"rows\":%lld,\"rows_counted\":%.0f,"
            "\"seconds\":%.3f,\"rows_per_s\":%.1f,\"join_s\":%.3f,\"consumer_cpu_s\":%.2f,"
            "\"postgres_cpu_s\":%.2f,\"consumer_cores\":%.2f,\"postgres_cores\":%.2f,"
-           "\"offsets_lost\":%.0f,\"dlq\":%.0f,\"fenced_batches\":%.0f,\"ok\":%s}\n",
+           "\"machine_busy_cores\":%.2f,\"offsets_lost\":%.0f,\"dlq\":%.0f,"
+           "\"fenced_batches\":%.0f,\"ok\":%s}\n",
            o.mode, r.n, (long long)rows, counted, secs, secs > 0 ? counted / secs : 0,
            r.t_first - r.t_start, r.cpu_c1 - r.cpu_c0, r.cpu_pg1 - r.cpu_pg0,
            secs > 0 ? (r.cpu_c1 - r.cpu_c0) / secs : 0,
-           secs > 0 ? (r.cpu_pg1 - r.cpu_pg0) / secs : 0, lost, dlq, fenced,
+           secs > 0 ? (r.cpu_pg1 - r.cpu_pg0) / secs : 0,
+           secs > 0 ? (r.busy1 - r.busy0) / secs : 0, lost, dlq, fenced,
            ok ? "true" : "false");
     if (!ok)
         fprintf(stderr, "multica-bench-ingest: %lld rows (want %ld), offsets lost %.0f, dlq %.0f\n",
