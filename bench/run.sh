@@ -7,7 +7,7 @@
 #
 # BENCH_SCALE         events for the ingest figures (default 1000000; "small" = a quick run)
 # BENCH_REPEAT        repetitions of each measurement; the median is reported (default 3)
-# BENCH_NAIVE_ROWS    messages the row-at-a-time consumer applies (default SCALE/20, >= 20000)
+# BENCH_NAIVE_ROWS    messages the row-at-a-time consumer applies (default SCALE/20, >= 10000)
 # BENCH_ROLLUP_SIZES  task_usage history sizes (default 1000000,3000000,10000000)
 # BENCH_PARTITIONS    partitions per topic of the bench broker (default 64)
 # BENCH_KEEP_LOGS     1 keeps BUILD/bench-work (logs, the COPY file) after the run
@@ -27,7 +27,7 @@ if [ "$SCALE" = small ]; then
     ROLLUP_SIZES=${BENCH_ROLLUP_SIZES:-100000,300000,1000000}
 fi
 REPEAT=${BENCH_REPEAT:-3}
-NAIVE_ROWS=${BENCH_NAIVE_ROWS:-$((SCALE / 20 > 20000 ? SCALE / 20 : 20000))}
+NAIVE_ROWS=${BENCH_NAIVE_ROWS:-$((SCALE / 20 > 10000 ? SCALE / 20 : 10000))}
 if [ "$NAIVE_ROWS" -gt "$SCALE" ]; then NAIVE_ROWS=$SCALE; fi
 PARTITIONS=${BENCH_PARTITIONS:-64}
 
@@ -98,8 +98,8 @@ DATABASE_URL=$PG_ADMIN/multica "$BIN/multica-migrate" up >"$WORK/logs/migrate.lo
 }
 PG_DATA=$(psql -X -tA "$PG_ADMIN/postgres" -c "SHOW data_directory")
 PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid")
-PG_SETTINGS=$(psql -X -tA "$PG_ADMIN/postgres" -c "SELECT json_object_agg(name, setting ||
-    coalesce(unit, '')) FROM pg_settings WHERE name IN ('server_version', 'fsync',
+PG_SETTINGS=$(psql -X -tA "$PG_ADMIN/postgres" -c "SELECT json_object_agg(name,
+    current_setting(name)) FROM pg_settings WHERE name IN ('server_version', 'fsync',
     'synchronous_commit', 'full_page_writes', 'shared_buffers', 'work_mem', 'max_wal_size',
     'checkpoint_timeout', 'jit', 'wal_level', 'max_connections')")
 
