@@ -8,7 +8,8 @@
  * provider/model pairs), attributed to one of 200 agents (20 workspaces, 100 runtimes), their
  * created_at spread evenly over the last `months` months (a golden-ratio sequence, so each
  * layer added for the next size interleaves with the previous ones), updated long ago. Each
- * size is reached by adding a layer, then VACUUM ANALYZE (what autovacuum would have done).
+ * size is reached by adding a layer (secondary indexes dropped and rebuilt around it), then
+ * VACUUM ANALYZE (what autovacuum would have done).
  *
  * Per size, `repeat` times each:
  *  - full: TRUNCATE the hourly table, then time one GROUP BY of all history into it (every
@@ -30,8 +31,8 @@
 #define MAX_REPEAT 15
 
 /* Adds tasks [$1, $2): attribution first, then two usage rows per task. $3 is the history
- * span in months, $4 its end (fixed for the whole run, so both statements agree). Task ids are UUIDv7-shaped: the created_at milliseconds, then the task
- * number, so they sort by time like real ones. */
+ * span in months, $4 its end (fixed for the whole run, so both statements agree). Task ids
+ * grow with the task number, so the primary keys load in order. */
 static const char *const gen_attribution_sql =
     "WITH t AS (SELECT i, $4::timestamptz - make_interval(months => $3::int) * "
     "          (1 - ((i * 0.6180339887498949) - floor(i * 0.6180339887498949))) AS created, "
@@ -39,8 +40,7 @@ static const char *const gen_attribution_sql =
     "     FROM generate_series($1::bigint, $2::bigint - 1) AS i) "
     "INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, runtime_id, version, "
     "       updated_at) "
-    "SELECT (lpad(to_hex((extract(epoch FROM created) * 1000)::bigint), 12, '0') || '7' || "
-    "        lpad(to_hex(i), 19, '0'))::uuid, "
+    "SELECT ('0195f000-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, "
     "       ('00000000-0000-7000-8000-' || lpad(to_hex(agent % 20), 12, '0'))::uuid, "
     "       ('00000001-0000-7000-8000-' || lpad(to_hex(agent), 12, '0'))::uuid, "
     "       ('00000002-0000-7000-8000-' || lpad(to_hex(agent % 100), 12, '0'))::uuid, "
@@ -59,8 +59,8 @@ static const char *const gen_usage_sql =
     "     (4, 'google', 'gemini-2.5-pro'), (5, 'google', 'gemini-2.5-flash')) "
     "INSERT INTO usage.task_usage (task_id, provider, model, input_tokens, output_tokens, "
     "       cache_read_tokens, cache_write_tokens, reported_at, created_at, updated_at) "
-    "SELECT (lpad(to_hex((extract(epoch FROM t.created) * 1000)::bigint), 12, '0') || '7' || "
-    "        lpad(to_hex(t.i), 19, '0'))::uuid, p.provider, p.model, "
+    "SELECT ('0195f000-0000-7000-8000-' || lpad(to_hex(t.i), 12, '0'))::uuid, p.provider, "
+    "       p.model, "
     "       500 + (random() * 150000)::bigint, 50 + (random() * 16000)::bigint, "
     "       (random() * 600000)::bigint, (random() * 40000)::bigint, "
     "       t.created + k * interval '1 second', t.created + k * interval '1 second', "
@@ -203,8 +203,27 @@ int main(int argc, char **argv)
         snprintf(m, sizeof m, "%d", months);
         const char *p[] = {from, to, m, end};
         double t0 = bu_now();
+        /* Bulk load: the secondary indexes of task_usage are dropped and built again after the
+         * layer (their exact definitions, read from the catalog), as one would load 10M rows. */
+        PGresult *defs = PQexec(c, "SELECT indexname, indexdef FROM pg_indexes WHERE "
+                                   "schemaname = 'usage' AND tablename = 'task_usage' AND "
+                                   "indexname <> 'task_usage_pkey'");
+        if (PQresultStatus(defs) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "multica-bench-rollup: %s", PQerrorMessage(c));
+            return 1;
+        }
+        for (int i = 0; i < PQntuples(defs); i++) {
+            const char *name[] = {PQgetvalue(defs, i, 0)};
+            PGresult *drop = PQexecParams(c, "SELECT format('DROP INDEX usage.%I', $1::text)", 1,
+                                          NULL, name, NULL, NULL, 0);
+            bu_sql(c, PQgetvalue(drop, 0, 0), 0, NULL);
+            PQclear(drop);
+        }
         bu_sql(c, gen_attribution_sql, 4, p);
         bu_sql(c, gen_usage_sql, 4, p);
+        for (int i = 0; i < PQntuples(defs); i++)
+            bu_sql(c, PQgetvalue(defs, i, 1), 0, NULL);
+        PQclear(defs);
         bu_sql(c, "VACUUM ANALYZE usage.task_usage", 0, NULL);
         bu_sql(c, "VACUUM ANALYZE usage.task_attribution", 0, NULL);
         double gen = bu_now() - t0;
