@@ -83,6 +83,10 @@ static void start_ours(const struct opts *o, struct run *r)
             mc_sprintf("KAFKA_GROUP_ID=%s", o->group),
             mc_sprintf("HTTP_PORT=%d", r->ports[i]),
             mc_sprintf("HTTP_BIND=127.0.0.1"),
+            /* As in the test suite: a member that joins a moment late makes the group wait
+             * for everyone to rejoin, up to the session timeout (45 s by default). */
+            mc_sprintf("KAFKA_CONFIG=%s", getenv("KAFKA_CONFIG") ? getenv("KAFKA_CONFIG")
+                                          : "session.timeout.ms=6000,heartbeat.interval.ms=500"),
             NULL,
         };
         char log[1024];

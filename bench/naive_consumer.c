@@ -45,6 +45,9 @@ static rd_kafka_t *consumer(const char *brokers, const char *group)
         {"client.id", "multica-bench-naive"},
         {"auto.offset.reset", "earliest"},
         {"enable.auto.commit", "true"},
+        /* The ingesters' group settings in the benchmark (see ingest.c). */
+        {"session.timeout.ms", "6000"},
+        {"heartbeat.interval.ms", "500"},
     };
     for (size_t i = 0; i < MC_ARRAY_LEN(kv); i++) {
         if (rd_kafka_conf_set(conf, kv[i][0], kv[i][1], err, sizeof err) != RD_KAFKA_CONF_OK) {
