@@ -116,9 +116,6 @@ test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" test
 
-bench: build
-	@bench/run.sh $(BUILD)
-
 # ---- self-hosting: the image, and the checks of deployment files and docs against the code ----
 IMAGE ?= multica-c:local
 
@@ -142,7 +139,7 @@ check-docs:
 lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem $(addprefix -I,$(LIB_DIRS)) \
-	    libs services tools tests
+	    libs services tools tests bench
 	@sh -c 'command -v shellcheck >/dev/null && shellcheck tools/*.sh .ci/run deploy/*.sh \
 	    charts/multica/files/*.sh $$(ls bench/*.sh 2>/dev/null) || true'
 
@@ -151,5 +148,28 @@ format:
 
 clean:
 	rm -rf build
+
+# ---- bench ----
+# Benchmark programs (bench/*.c, linked like the services) into $(BUILD)/bench; `make bench`
+# builds them and the services, then bench/run.sh measures (see docs/PERFORMANCE.md).
+BENCH_DIR   := $(BUILD)/bench
+BENCH_PROGS := produce ingest naive rollup
+BENCH_BINS  := $(addprefix $(BENCH_DIR)/multica-bench-,$(BENCH_PROGS))
+BENCH_UTIL  := $(OBJ)/bench/bench_util.o
+# Reached only through the pattern rule below: keep them, or make deletes them as intermediate.
+.SECONDARY: $(patsubst bench/%.c,$(OBJ)/bench/%.o,$(wildcard bench/*.c))
+
+$(BENCH_DIR)/multica-bench-naive: $(OBJ)/bench/naive_consumer.o $(BENCH_UTIL) $(LIBMC)
+	@mkdir -p $(dir $@)
+	@echo "  LD   $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BENCH_DIR)/multica-bench-%: $(OBJ)/bench/%.o $(BENCH_UTIL) $(LIBMC)
+	@mkdir -p $(dir $@)
+	@echo "  LD   $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: build $(BENCH_BINS)
+	@bench/run.sh $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

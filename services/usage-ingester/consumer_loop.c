@@ -21,6 +21,7 @@ static void recover(struct ui_ingester *ing)
     mc_log_info(NULL, "database available again; consumption resumed");
 }
 
+/* Only after ui_batch_complete failed, so nothing is with the database thread. */
 static void stall(struct ui_ingester *ing)
 {
     ui_batch_reset(ing);
@@ -58,12 +59,22 @@ int ui_run(struct ui_ingester *ing)
             recover(ing);
             continue;
         }
+        /* Take the outcome of the batch the database thread finished, as soon as it is in. */
+        if (ui_batch_applying(ing) && ui_batch_applied(ing)) {
+            int rc = ui_batch_complete(ing);
+            if (rc != 0 && rc != MC_ECONFLICT) {
+                stall(ing);
+                continue;
+            }
+        }
         struct ui_batch *b = &ing->batch;
         int timeout = 100;
         if (b->nmessages > 0) {
             int64_t left = b->started_ms + ing->batch_wait_ms - mc_now_mono_ms();
             timeout = left < 0 ? 0 : (int)left;
         }
+        if (ui_batch_applying(ing) && timeout > 5)
+            timeout = 5; /* come back soon for the outcome */
         rd_kafka_message_t *m = mc_consumer_poll(ing->consumer, timeout);
         if (m != NULL) {
             ui_batch_add(ing, m);
@@ -73,15 +84,19 @@ int ui_run(struct ui_ingester *ing)
                    ((int64_t)(b->nusage + b->ntask + b->ndlq) >= ing->batch_max ||
                     mc_now_mono_ms() - b->started_ms >= ing->batch_wait_ms);
         if (due) {
-            int rc = ui_batch_flush(ing);
-            if (rc != 0 && rc != MC_ECONFLICT)
+            /* One batch at a time with the database: wait for the previous one, then hand
+             * this one over and go on decoding the next while it is applied. */
+            int rc = ui_batch_complete(ing);
+            if (rc == 0)
+                ui_batch_dispatch(ing);
+            else if (rc != MC_ECONFLICT)
                 stall(ing);
-        } else if (b->nmessages == 0) {
+        } else if (b->nmessages == 0 && !ui_batch_applying(ing)) {
             prune(ing);
         }
     }
-    /* Orderly stop: finish the batch, then leave the group. */
-    if (!ing->stalled && ing->batch.nmessages > 0 && ui_batch_flush(ing) != 0)
+    /* Orderly stop: finish the batches, then leave the group. */
+    if (!ing->stalled && ui_batch_flush(ing) != 0)
         mc_log_warn(NULL, "last batch not applied; it will be consumed again after restart");
     ui_batch_reset(ing);
     return 0;

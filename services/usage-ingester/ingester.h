@@ -30,19 +30,40 @@ struct ui_part {
     int32_t partition;
     int64_t expected;
     int64_t floor;
-    int64_t batch_next; /* next offset after this partition's messages in the open batch */
+    int64_t batch_next;    /* next offset after this partition's messages in the open batch */
+    int64_t applying_next; /* the same for the batch the database is applying, or -1 */
     bool assigned;
 };
 
-/* Messages of the open batch, kept as array literals for usage.apply_batch. */
+/* Messages of a batch, kept as array literals for usage.apply_batch, and (once sealed) the
+ * offsets it advances. */
 struct ui_batch {
     struct mc_pgarr u_ids, u_tasks, u_prov, u_model, u_in, u_out, u_cr, u_cw, u_rep;
     struct mc_pgarr t_ids, t_tasks, t_ws, t_agent, t_rt, t_issue, t_ver, t_del;
+    struct mc_pgarr o_topics, o_parts, o_expected, o_next;
     size_t nusage, ntask, nmessages;
     /* Rejected messages, produced to the DLQ before the batch commits. */
     struct mc_kmsg *dlq;
     char **dlq_values;
     size_t ndlq, capdlq;
+    int64_t started_ms;
+};
+
+/* The database thread. One batch at a time is applied there while the poll loop decodes the
+ * next one, so decoding (this process) and applying (Postgres) overlap instead of taking
+ * turns. The loop hands a sealed batch over (UI_APPLYING), the thread applies it
+ * (UI_APPLIED), and the loop reads the outcome (back to UI_IDLE) before it touches the
+ * database or hands over the next batch: the connection is only ever used by one thread. */
+enum ui_apply_state { UI_IDLE, UI_APPLYING, UI_APPLIED };
+struct ui_applier {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    enum ui_apply_state state;
+    bool quit, started;
+    int rc;          /* outcome of the last batch */
+    PGresult *res;   /* its result on success */
+    size_t dlq_sent; /* rejections it produced to the DLQ */
     int64_t started_ms;
 };
 
@@ -58,7 +79,9 @@ struct ui_ingester {
     pthread_mutex_t parts_mu; /* the HTTP thread reads the table for the lag gauge */
     struct ui_part *parts;
     size_t nparts, capparts;
-    struct ui_batch batch;
+    struct ui_batch batch;    /* open: filled by the poll loop */
+    struct ui_batch applying; /* sealed: with the database thread */
+    struct ui_applier ap;
     bool stalled; /* database or DLQ unavailable: partitions paused, waiting to rewind */
     int64_t next_prune_ms;
     struct {
@@ -79,13 +102,30 @@ double ui_partitions_lag(void *ctx);
 
 /* usage_batch.c */
 void ui_batch_init(struct ui_batch *b);
+/* Empties the open batch. */
 void ui_batch_reset(struct ui_ingester *ing);
 void ui_batch_free(struct ui_batch *b);
 /* Adds one consumed message (valid or not) to the open batch. */
 void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg);
-/* Commits the open batch: DLQ first, then one database call with the offsets. Returns 0,
- * MC_ECONFLICT when another consumer had applied the range (the batch is dropped and the
- * partitions resynchronised), or MC_EDB/MC_EDBCONN/MC_EKAFKA (the batch is kept). */
+/* Starts and stops the database thread. Start returns 0 or MC_ENOMEM. */
+int ui_applier_start(struct ui_ingester *ing);
+void ui_applier_stop(struct ui_ingester *ing);
+/* Seals the open batch (with the offsets it advances) and hands it to the database thread,
+ * which produces its rejections to the DLQ, then applies it in one database call. Only when
+ * nothing is being applied (ui_batch_complete first) and the open batch is not empty. */
+void ui_batch_dispatch(struct ui_ingester *ing);
+/* True while a batch is with the database thread (applying, or applied and not yet read). */
+bool ui_batch_applying(struct ui_ingester *ing);
+/* True when the database thread is done and ui_batch_complete will not wait. */
+bool ui_batch_applied(struct ui_ingester *ing);
+/* Waits for the batch with the database thread, if any, and takes its outcome: on success the
+ * stored offsets advance and Kafka's copy is committed. Returns 0 (also when nothing was
+ * being applied), MC_ECONFLICT when another consumer had applied the range (that batch and the
+ * open one are dropped and the partitions resynchronised), or MC_EDB/MC_EDBCONN/MC_EKAFKA
+ * (the batch is dropped; the caller rewinds to the stored offsets). */
+int ui_batch_complete(struct ui_ingester *ing);
+/* Completes the batch being applied, then applies the open batch and waits for it: the
+ * synchronous path for a revocation and the orderly stop. Returns as ui_batch_complete. */
 int ui_batch_flush(struct ui_ingester *ing);
 
 /* consumer_loop.c */

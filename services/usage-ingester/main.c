@@ -60,6 +60,7 @@ int main(void)
         return 2;
     pthread_mutex_init(&ing.parts_mu, NULL);
     ui_batch_init(&ing.batch);
+    ui_batch_init(&ing.applying);
     register_metrics(&ing);
     int status = 1;
     char err[512];
@@ -68,6 +69,10 @@ int main(void)
                                        err, sizeof err);
     if (ing.dlq_producer == NULL) {
         fprintf(stderr, "multica-usage-ingester: kafka: %s\n", err);
+        goto cleanup;
+    }
+    if (ui_applier_start(&ing) != 0) {
+        fprintf(stderr, "multica-usage-ingester: cannot start the database thread\n");
         goto cleanup;
     }
     if (mc_http_start(svc.http) != 0)
@@ -95,9 +100,11 @@ cleanup:
     svc.http = NULL;
     mc_service_watch_kafka(&svc, NULL);
     mc_consumer_close(ing.consumer);
+    ui_applier_stop(&ing);
     mc_producer_free(ing.dlq_producer, (int)svc.cfg.shutdown_grace);
     mc_db_free(ing.db);
     ui_batch_free(&ing.batch);
+    ui_batch_free(&ing.applying);
     free(ing.parts);
     free(ing.group);
     pthread_mutex_destroy(&ing.parts_mu);

@@ -37,6 +37,7 @@ static struct ui_part *part_get(struct ui_ingester *ing, const char *topic, int3
     p->partition = partition;
     p->expected = -1;
     p->batch_next = -1;
+    p->applying_next = -1;
     return p;
 }
 
@@ -60,6 +61,7 @@ static int load_offsets(struct ui_ingester *ing, const rd_kafka_topic_partition_
         }
         p->floor = p->expected;
         p->batch_next = -1;
+        p->applying_next = -1;
         p->assigned = true;
     }
     pthread_mutex_unlock(&ing->parts_mu);
@@ -89,6 +91,11 @@ static void check_beyond_end(struct ui_ingester *ing, struct ui_part *p)
 int ui_partitions_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts)
 {
     struct ui_ingester *ing = ctx;
+    /* A revocation always comes first and finishes every batch; this only makes sure the
+     * database thread is not using the connection. Its outcome does not matter here: the
+     * offsets are read back from the database just below. */
+    if (ui_batch_applying(ing) && ui_batch_complete(ing) != 0)
+        ui_batch_reset(ing);
     int rc = load_offsets(ing, parts);
     if (rc != 0) {
         mc_log_warn(json_pack("{ss}", "error", mc_db_errmsg(ing->db)),
@@ -107,9 +114,10 @@ int ui_partitions_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts)
 void ui_partitions_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 {
     struct ui_ingester *ing = ctx;
-    /* Finish the open batch while the partitions are still ours; if that fails the next
-     * owner starts from the stored offsets, so dropping the batch loses nothing. */
-    if (ing->batch.nmessages > 0 && ui_batch_flush(ing) != 0)
+    /* Finish the batch being applied and the open one while the partitions are still ours;
+     * if that fails the next owner starts from the stored offsets, so dropping them loses
+     * nothing. */
+    if (ui_batch_flush(ing) != 0)
         ui_batch_reset(ing);
     pthread_mutex_lock(&ing->parts_mu);
     for (int i = 0; i < parts->cnt; i++) {

@@ -31,6 +31,7 @@ const size_t ui_nstmts = MC_ARRAY_LEN(ui_stmts);
     &(b)->u_ids, &(b)->u_tasks, &(b)->u_prov, &(b)->u_model, &(b)->u_in, &(b)->u_out,              \
         &(b)->u_cr, &(b)->u_cw, &(b)->u_rep, &(b)->t_ids, &(b)->t_tasks, &(b)->t_ws,               \
         &(b)->t_agent, &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del
+#define OFFSET_ARRAYS(b) &(b)->o_topics, &(b)->o_parts, &(b)->o_expected, &(b)->o_next
 
 void ui_batch_init(struct ui_batch *b)
 {
@@ -46,22 +47,34 @@ static void drop_dlq(struct ui_batch *b)
     b->ndlq = 0;
 }
 
-void ui_batch_reset(struct ui_ingester *ing)
+static void empty(struct ui_batch *b)
 {
-    struct ui_batch *b = &ing->batch;
-    struct mc_pgarr *arrays[] = {ARRAYS(b)};
+    struct mc_pgarr *arrays[] = {ARRAYS(b), OFFSET_ARRAYS(b)};
     for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
         mc_pgarr_reset(arrays[i]);
     drop_dlq(b);
     b->nusage = b->ntask = b->nmessages = 0;
     b->started_ms = 0;
+}
+
+void ui_batch_reset(struct ui_ingester *ing)
+{
+    empty(&ing->batch);
     for (size_t i = 0; i < ing->nparts; i++)
         ing->parts[i].batch_next = -1;
 }
 
+/* Forgets the batch the database thread had (after its outcome was read). */
+static void drop_applying(struct ui_ingester *ing)
+{
+    empty(&ing->applying);
+    for (size_t i = 0; i < ing->nparts; i++)
+        ing->parts[i].applying_next = -1;
+}
+
 void ui_batch_free(struct ui_batch *b)
 {
-    struct mc_pgarr *arrays[] = {ARRAYS(b)};
+    struct mc_pgarr *arrays[] = {ARRAYS(b), OFFSET_ARRAYS(b)};
     for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
         mc_pgarr_free(arrays[i]);
     drop_dlq(b);
@@ -170,8 +183,11 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
         mc_metric_add(ing->m.skipped, 1);
         return;
     }
-    /* Already applied (redelivered after a seek): the stored offset is past it. */
-    int64_t from = p->batch_next >= 0 ? p->batch_next : p->floor;
+    /* Already applied or being applied (redelivered after a seek): the stored offset, or the
+     * end of the batch with the database thread, is past it. */
+    int64_t from = p->batch_next >= 0      ? p->batch_next
+                   : p->applying_next >= 0 ? p->applying_next
+                                           : p->floor;
     if (from >= 0 && msg->offset < from) {
         mc_metric_add(ing->m.skipped, 1);
         return;
@@ -213,75 +229,173 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
     mc_event_clear(&ev);
 }
 
-/* Offsets of the partitions the batch touched, as four arrays. */
-static void offset_arrays(struct ui_ingester *ing, struct mc_pgarr *topics, struct mc_pgarr *parts,
-                          struct mc_pgarr *expected, struct mc_pgarr *next)
+/* Seals the open batch: the offsets of the partitions it touched, as four arrays. Nothing is
+ * being applied, so each partition's stored offset is the one the database holds. */
+static void seal(struct ui_ingester *ing, struct ui_batch *b)
 {
     for (size_t i = 0; i < ing->nparts; i++) {
         struct ui_part *p = &ing->parts[i];
         if (p->batch_next < 0)
             continue;
-        mc_pgarr_add_text(topics, p->topic);
-        mc_pgarr_add_int(parts, p->partition);
+        mc_pgarr_add_text(&b->o_topics, p->topic);
+        mc_pgarr_add_int(&b->o_parts, p->partition);
         if (p->expected >= 0)
-            mc_pgarr_add_int(expected, p->expected);
+            mc_pgarr_add_int(&b->o_expected, p->expected);
         else
-            mc_pgarr_add_raw(expected, "NULL");
-        mc_pgarr_add_int(next, p->batch_next);
+            mc_pgarr_add_raw(&b->o_expected, "NULL");
+        mc_pgarr_add_int(&b->o_next, p->batch_next);
+        p->applying_next = p->batch_next;
+        p->batch_next = -1;
     }
 }
 
-int ui_batch_flush(struct ui_ingester *ing)
+/* On the database thread: the DLQ first, then the batch with its offsets in one call. */
+static void apply(struct ui_ingester *ing)
 {
-    struct ui_batch *b = &ing->batch;
-    if (b->nmessages == 0)
-        return 0;
-    int64_t t0 = mc_now_mono_ms();
+    struct ui_batch *b = &ing->applying;
+    struct ui_applier *ap = &ing->ap;
+    ap->res = NULL;
+    ap->dlq_sent = 0;
     if (b->ndlq > 0) {
-        int rc = mc_producer_send(ing->dlq_producer, b->dlq, b->ndlq);
-        if (rc != 0) {
-            mc_log_warn(json_pack("{si}", "messages", (int)b->ndlq),
-                        "DLQ unavailable; the batch waits");
-            return rc;
-        }
-        mc_metric_add(ing->m.dlq, (double)b->ndlq);
+        ap->rc = mc_producer_send(ing->dlq_producer, b->dlq, b->ndlq);
+        if (ap->rc != 0)
+            return;
+        ap->dlq_sent = b->ndlq;
         drop_dlq(b);
     }
-    struct mc_pgarr topics = {0}, parts = {0}, expected = {0}, next = {0};
-    offset_arrays(ing, &topics, &parts, &expected, &next);
-    const char *params[22] = {ing->group, mc_pgarr_str(&topics), mc_pgarr_str(&parts),
-                              mc_pgarr_str(&expected), mc_pgarr_str(&next)};
+    const char *params[22] = {ing->group, mc_pgarr_str(&b->o_topics), mc_pgarr_str(&b->o_parts),
+                              mc_pgarr_str(&b->o_expected), mc_pgarr_str(&b->o_next)};
     struct mc_pgarr *arrays[] = {ARRAYS(b)};
     for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
         params[5 + i] = mc_pgarr_str(arrays[i]);
-    PGresult *r = NULL;
-    int rc = mc_db_exec(ing->db, UI_APPLY_BATCH, 22, params, &r);
+    ap->rc = mc_db_exec(ing->db, UI_APPLY_BATCH, 22, params, &ap->res);
+}
+
+static void *applier_main(void *arg)
+{
+    struct ui_ingester *ing = arg;
+    struct ui_applier *ap = &ing->ap;
+    pthread_mutex_lock(&ap->mu);
+    for (;;) {
+        while (ap->state != UI_APPLYING && !ap->quit)
+            pthread_cond_wait(&ap->cv, &ap->mu);
+        if (ap->quit)
+            break;
+        pthread_mutex_unlock(&ap->mu);
+        apply(ing);
+        pthread_mutex_lock(&ap->mu);
+        ap->state = UI_APPLIED;
+        pthread_cond_broadcast(&ap->cv);
+    }
+    pthread_mutex_unlock(&ap->mu);
+    return NULL;
+}
+
+int ui_applier_start(struct ui_ingester *ing)
+{
+    struct ui_applier *ap = &ing->ap;
+    pthread_mutex_init(&ap->mu, NULL);
+    pthread_cond_init(&ap->cv, NULL);
+    ap->state = UI_IDLE;
+    if (pthread_create(&ap->thread, NULL, applier_main, ing) != 0)
+        return MC_ENOMEM;
+    ap->started = true;
+    return 0;
+}
+
+void ui_applier_stop(struct ui_ingester *ing)
+{
+    struct ui_applier *ap = &ing->ap;
+    if (!ap->started)
+        return;
+    pthread_mutex_lock(&ap->mu);
+    while (ap->state == UI_APPLYING)
+        pthread_cond_wait(&ap->cv, &ap->mu);
+    ap->quit = true;
+    pthread_cond_broadcast(&ap->cv);
+    pthread_mutex_unlock(&ap->mu);
+    pthread_join(ap->thread, NULL);
+    PQclear(ap->res);
+    ap->res = NULL;
+    pthread_cond_destroy(&ap->cv);
+    pthread_mutex_destroy(&ap->mu);
+    ap->started = false;
+}
+
+bool ui_batch_applying(struct ui_ingester *ing)
+{
+    if (!ing->ap.started)
+        return false;
+    pthread_mutex_lock(&ing->ap.mu);
+    bool busy = ing->ap.state != UI_IDLE;
+    pthread_mutex_unlock(&ing->ap.mu);
+    return busy;
+}
+
+bool ui_batch_applied(struct ui_ingester *ing)
+{
+    if (!ing->ap.started)
+        return false;
+    pthread_mutex_lock(&ing->ap.mu);
+    bool done = ing->ap.state == UI_APPLIED;
+    pthread_mutex_unlock(&ing->ap.mu);
+    return done;
+}
+
+void ui_batch_dispatch(struct ui_ingester *ing)
+{
+    if (ing->batch.nmessages == 0 || ui_batch_applying(ing))
+        return;
+    seal(ing, &ing->batch);
+    /* The sealed batch goes to the thread; the emptied one it had becomes the open batch. */
+    struct ui_batch sealed = ing->batch;
+    ing->batch = ing->applying;
+    ing->applying = sealed;
+    pthread_mutex_lock(&ing->ap.mu);
+    ing->ap.started_ms = mc_now_mono_ms();
+    ing->ap.state = UI_APPLYING;
+    pthread_cond_broadcast(&ing->ap.cv);
+    pthread_mutex_unlock(&ing->ap.mu);
+}
+
+int ui_batch_complete(struct ui_ingester *ing)
+{
+    struct ui_applier *ap = &ing->ap;
+    if (!ui_batch_applying(ing))
+        return 0;
+    pthread_mutex_lock(&ap->mu);
+    while (ap->state != UI_APPLIED)
+        pthread_cond_wait(&ap->cv, &ap->mu);
+    pthread_mutex_unlock(&ap->mu);
+    int rc = ap->rc;
+    PGresult *r = ap->res;
+    ap->res = NULL;
+    if (ap->dlq_sent > 0)
+        mc_metric_add(ing->m.dlq, (double)ap->dlq_sent);
     if (rc == 0) {
         mc_metric_add(ing->m.rows, atof(PQgetvalue(r, 0, 0)));
         mc_metric_add(ing->m.attribution, atof(PQgetvalue(r, 0, 1)));
         mc_metric_add(ing->m.batches, 1);
-        mc_metric_observe(ing->m.latency, (double)(mc_now_mono_ms() - t0) / 1000.0);
+        mc_metric_observe(ing->m.latency, (double)(mc_now_mono_ms() - ap->started_ms) / 1000.0);
         /* The database holds the truth; Kafka's copy only feeds lag dashboards. */
         rd_kafka_topic_partition_list_t *commit = rd_kafka_topic_partition_list_new(4);
         for (size_t i = 0; i < ing->nparts; i++) {
             struct ui_part *p = &ing->parts[i];
-            if (p->batch_next < 0)
+            if (p->applying_next < 0)
                 continue;
-            p->expected = p->floor = p->batch_next;
+            p->expected = p->floor = p->applying_next;
             rd_kafka_topic_partition_list_add(commit, p->topic, p->partition)->offset =
                 p->expected;
         }
         mc_consumer_commit(ing->consumer, commit, true);
         rd_kafka_topic_partition_list_destroy(commit);
-        ui_batch_reset(ing);
+    } else if (rc == MC_EKAFKA && ing->applying.ndlq > 0) {
+        mc_log_warn(json_pack("{si}", "messages", (int)ing->applying.ndlq),
+                    "DLQ unavailable; the batch waits");
     } else if (rc == MC_EDB && strcmp(mc_db_sqlstate(ing->db), "MCF01") == 0) {
         mc_metric_add(ing->m.fenced, 1);
         mc_log_warn(json_pack("{ss}", "reason", mc_db_errmsg(ing->db)),
                     "batch dropped: its range was applied by another consumer");
-        ui_batch_reset(ing);
-        if (ui_partitions_resync(ing) != 0)
-            ing->stalled = true;
-        rc = MC_ECONFLICT;
     } else {
         mc_metric_add(ing->m.db_errors, 1);
         mc_log_warn(json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(ing->db), "error",
@@ -289,9 +403,28 @@ int ui_batch_flush(struct ui_ingester *ing)
                     "batch not applied; it will be retried");
     }
     PQclear(r);
-    mc_pgarr_free(&topics);
-    mc_pgarr_free(&parts);
-    mc_pgarr_free(&expected);
-    mc_pgarr_free(&next);
+    drop_applying(ing);
+    pthread_mutex_lock(&ap->mu);
+    ap->state = UI_IDLE;
+    pthread_mutex_unlock(&ap->mu);
+    if (rc == MC_EDB && strcmp(mc_db_sqlstate(ing->db), "MCF01") == 0) {
+        /* The open batch follows the dropped one: both are read again from the stored
+         * offsets. */
+        ui_batch_reset(ing);
+        if (ui_partitions_resync(ing) != 0)
+            ing->stalled = true;
+        rc = MC_ECONFLICT;
+    }
     return rc;
+}
+
+int ui_batch_flush(struct ui_ingester *ing)
+{
+    int rc = ui_batch_complete(ing);
+    if (rc != 0)
+        return rc;
+    if (ing->batch.nmessages == 0)
+        return 0;
+    ui_batch_dispatch(ing);
+    return ui_batch_complete(ing);
 }

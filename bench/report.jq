@@ -1,0 +1,77 @@
+# report.jq: turns the raw results of bench/run.sh into the table of latest.json.
+# Inputs (jq -n): $ingest, $rollup, $produce (slurped JSON lines) and run metadata.
+def median: sort | if length == 0 then null
+    elif length % 2 == 1 then .[length / 2 | floor]
+    else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+def r(n): . * pow(10; n) | round / pow(10; n);
+def rate: if . == null then "-" elif . >= 1000 then "\(. / 1000 | r(1))k rows/s"
+    else "\(. | r(0)) rows/s" end;
+def secs: if . == null then "-" elif . < 1 then "\(. * 1000 | r(0)) ms"
+    else "\(. | r(2)) s" end;
+def x: if . == null then "-" else "\(. | r(3))×" end;
+def rows_label: if . >= 1000000 then "\(. / 1000000 | r(1))M" else "\(. / 1000 | r(0))k" end;
+def runs($mode; $k): [$ingest[] | select(.mode == $mode and .consumers == $k)];
+def med($runs; $f): [$runs[] | .[$f]] | median;
+def placeholder($figure; $target; $part):
+    {figure: $figure, ours: "not measured yet", baseline: "-", ratio: "-", target: $target,
+     met: "not measured yet: depends on \($part)"};
+
+(runs("ours"; 1)) as $o1 | (runs("ours"; 3)) as $o3 |
+(runs("copy"; 1)) as $cp | (runs("naive"; 1)) as $nv |
+med($o1; "rows_per_s") as $r1 | med($o3; "rows_per_s") as $r3 |
+med($cp; "rows_per_s") as $rc | med($nv; "rows_per_s") as $rn |
+# Cores the 1-ingester run keeps busy (ingester + Postgres): 3 ingesters can gain at most
+# nproc / that, and at most 3x. "Near-linear until the cores saturate" = 80% of that bound.
+((med($o1; "consumer_cores") + med($o1; "postgres_cores"))) as $c1 |
+([3, $nproc / $c1] | min) as $bound |
+($rollup | sort_by(.rows)) as $ro |
+{
+  run: {started: $started, seconds: $seconds, scale: $scale, repeat: $repeat,
+        naive_rows: $naive_rows, commit: $commit,
+        machine: {nproc: $nproc, cpu: $cpu, mem_gib: ($mem | tonumber)},
+        postgres: $pg, produce: $produce[0]},
+  rows: ([
+    {figure: "ingest, 1 ingester vs COPY (\($scale | rows_label) events)",
+     ours: ($r1 | rate), baseline: "COPY \($rc | rate)", ratio: ($r1 / $rc | x),
+     target: ">= 0.5×", met: (if $r1 / $rc >= 0.5 then "yes" else "NO" end)},
+    {figure: "ingest, 1 ingester vs row-at-a-time (\($naive_rows | rows_label) msgs)",
+     ours: ($r1 | rate), baseline: "naive \($rn | rate)", ratio: ($r1 / $rn | x),
+     target: ">= 20×", met: (if $r1 / $rn >= 20 then "yes" else "NO" end)},
+    {figure: "ingest, 3 ingesters vs 1",
+     ours: ($r3 | rate), baseline: "1 ingester \($r1 | rate)", ratio: ($r3 / $r1 | x),
+     target: ">= 0.8 × min(3, \($nproc) cores / \($c1 | r(2)) used) = \(0.8 * $bound | r(2))×",
+     met: (if $r3 / $r1 >= 0.8 * $bound then "yes" else "NO" end)},
+    {figure: "ingest CPU cores: consumers + postgres (whole machine busy)",
+     ours: "1 ingester: \(med($o1; "consumer_cores") | r(2)) + \(med($o1; "postgres_cores") | r(2)) (\(med($o1; "machine_busy_cores") | r(2))); 3 ingesters: \(med($o3; "consumer_cores") | r(2)) + \(med($o3; "postgres_cores") | r(2)) (\(med($o3; "machine_busy_cores") | r(2)))",
+     baseline: "COPY: \(med($cp; "consumer_cores") | r(2)) + \(med($cp; "postgres_cores") | r(2)) (\(med($cp; "machine_busy_cores") | r(2))); naive: \(med($nv; "consumer_cores") | r(2)) + \(med($nv; "postgres_cores") | r(2)) (\(med($nv; "machine_busy_cores") | r(2)))",
+     ratio: "-", target: "report", met: "-"}
+  ] + [
+    $ro[] | {figure: "rollup tick vs full recompute, \(.rows | rows_label) rows",
+             ours: ((.tick_median_s | secs) + " (\(.tick_buckets[0]) buckets)"),
+             baseline: ((.full_median_s | secs) + " (\(.full_buckets[0]) buckets)"),
+             ratio: (.tick_median_s / .full_median_s | x), target: "<= 0.01×",
+             met: (if .tick_median_s / .full_median_s <= 0.01 then "yes" else "NO" end)}
+  ] + [
+    {figure: "rollup tick growth, \($ro[0].rows | rows_label) -> \($ro[-1].rows | rows_label) rows",
+     ours: ($ro[-1].tick_median_s | secs), baseline: ($ro[0].tick_median_s | secs),
+     ratio: ($ro[-1].tick_median_s / $ro[0].tick_median_s | x),
+     target: "<= 2× (flat; history grows \($ro[-1].rows / $ro[0].rows | r(0))×)",
+     met: (if $ro[-1].tick_median_s / $ro[0].tick_median_s <= 2 then "yes" else "NO" end)}
+  ] + [
+    $ro[] | select(.scattered_median_s != null) |
+    {figure: "rollup tick, changes scattered over history (worst case), \(.rows | rows_label) rows",
+     ours: ((.scattered_median_s | secs) + " (\(.scattered_buckets[0]) buckets)"),
+     baseline: (.full_median_s | secs), ratio: (.scattered_median_s / .full_median_s | x),
+     target: "report", met: "-"}
+  ] + [
+    placeholder("end-to-end lag p50/p99 (gateway 202 -> row visible)"; "report";
+                "a fixed-rate load driver against the gateway usage endpoint (lead)"),
+    placeholder("usage read p50/p99, rollup vs ?source=raw (wrk)"; ">= 100×, p99 < 5 ms";
+                "the gateway usage read endpoints"),
+    placeholder("dispatch, 10k tasks: tasks/s, enqueue -> WebSocket p50/p99"; "report";
+                "the task-dispatcher lifecycle and WebSocket delivery"),
+    placeholder("gateway req/s vs libmicrohttpd hello world"; "report";
+                "an authenticated gateway read endpoint")
+  ]),
+  raw: {ingest: $ingest, rollup: $rollup}
+}

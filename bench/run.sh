@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# run.sh BUILD: the benchmarks behind `make bench` (which builds everything first; this script
+# builds nothing). It starts its own Postgres (BUILD/bench-pg, a free port, fsync on) and dev
+# broker, runs every benchmark BENCH_REPEAT times, prints one table (figure, ours, baseline,
+# ratio, target, met?) and writes it as JSON to bench/results/latest.json. Every process it
+# starts is stopped on exit, failure or interrupt. See docs/PERFORMANCE.md.
+#
+# BENCH_SCALE         events for the ingest figures (default 1000000; "small" = a quick run)
+# BENCH_REPEAT        repetitions of each measurement; the median is reported (default 3)
+# BENCH_NAIVE_ROWS    messages the row-at-a-time consumer applies (default SCALE/20, >= 10000)
+# BENCH_ROLLUP_SIZES  task_usage history sizes (default 1000000,3000000,10000000)
+# BENCH_PARTITIONS    partitions per topic of the bench broker (default 64)
+# BENCH_KEEP_LOGS     1 keeps BUILD/bench-work (logs, the COPY file) after the run
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:-build}" && pwd)
+BIN=$BUILD/bin
+BBIN=$BUILD/bench
+WORK=$BUILD/bench-work
+RESULTS=$ROOT/bench/results
+
+SCALE=${BENCH_SCALE:-1000000}
+ROLLUP_SIZES=${BENCH_ROLLUP_SIZES:-1000000,3000000,10000000}
+if [ "$SCALE" = small ]; then
+    SCALE=50000
+    ROLLUP_SIZES=${BENCH_ROLLUP_SIZES:-100000,300000,1000000}
+fi
+REPEAT=${BENCH_REPEAT:-3}
+NAIVE_ROWS=${BENCH_NAIVE_ROWS:-$((SCALE / 20 > 10000 ? SCALE / 20 : 10000))}
+if [ "$NAIVE_ROWS" -gt "$SCALE" ]; then NAIVE_ROWS=$SCALE; fi
+PARTITIONS=${BENCH_PARTITIONS:-64}
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+for b in "$BIN/multica-usage-ingester" "$BIN/multica-dev-broker" "$BIN/multica-migrate" \
+    "$BBIN/multica-bench-produce" "$BBIN/multica-bench-ingest" "$BBIN/multica-bench-naive" \
+    "$BBIN/multica-bench-rollup"; do
+    if [ ! -x "$b" ]; then
+        log "missing $b: run 'make bench' (it builds first)"
+        exit 1
+    fi
+done
+for t in jq psql curl; do
+    command -v "$t" >/dev/null || {
+        log "missing $t (make deps)"
+        exit 1
+    }
+done
+
+# A port nothing listens on (bash's /dev/tcp connect fails).
+free_port() {
+    local p
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+export DEV_PG_DIR=$BUILD/bench-pg
+DEV_PG_PORT=$(free_port)
+export DEV_PG_PORT
+# Durable settings (fsync and synchronous_commit on), as in production: the row-at-a-time
+# baseline pays a WAL flush per row and the ingester one per batch, which is the point.
+export DEV_PG_FAST=0
+BROKER_PID=
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill -TERM "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
+    fi
+    "$ROOT/tools/devpg.sh" destroy >/dev/null 2>&1 || true
+    if [ "${BENCH_KEEP_LOGS:-0}" != 1 ]; then rm -rf "$WORK"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+START=$(date +%s)
+rm -rf "$WORK"
+mkdir -p "$WORK/logs" "$RESULTS"
+chmod 755 "$WORK"
+
+log "postgres: fresh cluster in $DEV_PG_DIR on port $DEV_PG_PORT (fsync on)"
+"$ROOT/tools/devpg.sh" destroy >/dev/null 2>&1 || true
+"$ROOT/tools/devpg.sh" start
+PG_ADMIN=postgres://postgres:postgres@127.0.0.1:$DEV_PG_PORT
+DATABASE_URL=$PG_ADMIN/multica "$BIN/multica-migrate" up >"$WORK/logs/migrate.log" 2>&1 || {
+    log "migrations failed; see $WORK/logs/migrate.log"
+    exit 1
+}
+PG_DATA=$(psql -X -tA "$PG_ADMIN/postgres" -c "SHOW data_directory")
+PG_PID=$(head -n 1 "$PG_DATA/postmaster.pid")
+PG_SETTINGS=$(psql -X -tA "$PG_ADMIN/postgres" -c "SELECT json_object_agg(name,
+    current_setting(name)) FROM pg_settings WHERE name IN ('server_version', 'fsync',
+    'synchronous_commit', 'full_page_writes', 'shared_buffers', 'work_mem', 'max_wal_size',
+    'checkpoint_timeout', 'jit', 'wal_level', 'max_connections')")
+
+log "kafka: dev broker with $PARTITIONS partitions per topic"
+"$BIN/multica-dev-broker" --partitions "$PARTITIONS" --bootstrap-file "$WORK/kafka.bootstrap" \
+    >"$WORK/logs/dev-broker.log" 2>&1 &
+BROKER_PID=$!
+for _ in $(seq 1 100); do
+    [ -s "$WORK/kafka.bootstrap" ] && break
+    sleep 0.1
+done
+BROKERS=$(cat "$WORK/kafka.bootstrap")
+
+log "produce: $SCALE usage events into multica.usage.events"
+"$BBIN/multica-bench-produce" --brokers "$BROKERS" --events "$SCALE" \
+    --copy-file "$WORK/rows.tsv" >"$WORK/produce.json"
+log "  $(cat "$WORK/produce.json")"
+
+# One ingest measurement on a fresh database cloned from the migrated template.
+ingest() {
+    local mode=$1 consumers=$2 rows=$3 rep=$4
+    local db=bench_${mode}${consumers}_$rep
+    psql -X -q "$PG_ADMIN/postgres" -c "CREATE DATABASE $db TEMPLATE multica"
+    local line
+    line=$("$BBIN/multica-bench-ingest" --mode "$mode" --consumers "$consumers" --rows "$rows" \
+        --db "$PG_ADMIN/$db" \
+        --consumer-db "postgres://multica_usage:multica_usage@127.0.0.1:$DEV_PG_PORT/$db" \
+        --brokers "$BROKERS" --group "$db" --bin "$([ "$mode" = naive ] && echo "$BBIN" || echo "$BIN")" \
+        --logs "$WORK/logs" --copy-file "$WORK/rows.tsv" --pg-pid "$PG_PID" --timeout 1200)
+    psql -X -q "$PG_ADMIN/postgres" -c "DROP DATABASE $db"
+    log "  $line"
+    echo "$line" >>"$WORK/ingest.jsonl"
+}
+
+: >"$WORK/ingest.jsonl"
+for rep in $(seq 1 "$REPEAT"); do
+    log "ingest, repetition $rep of $REPEAT"
+    ingest ours 1 "$SCALE" "$rep"
+    ingest ours 3 "$SCALE" "$rep"
+    ingest copy 1 "$SCALE" "$rep"
+    ingest naive 1 "$NAIVE_ROWS" "$rep"
+done
+
+log "rollup: history sizes $ROLLUP_SIZES, 10000 fresh changes, $REPEAT repetitions"
+psql -X -q "$PG_ADMIN/postgres" -c "CREATE DATABASE bench_rollup TEMPLATE multica"
+"$BBIN/multica-bench-rollup" --db "$PG_ADMIN/bench_rollup" --sizes "$ROLLUP_SIZES" \
+    --changes 10000 --repeat "$REPEAT" | tee "$WORK/rollup.jsonl" >&2
+psql -X -q "$PG_ADMIN/postgres" -c "DROP DATABASE bench_rollup"
+
+END=$(date +%s)
+CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+MEM_GIB=$(awk '/^MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)
+
+jq -n --slurpfile ingest "$WORK/ingest.jsonl" --slurpfile rollup "$WORK/rollup.jsonl" \
+    --slurpfile produce "$WORK/produce.json" --argjson pg "$PG_SETTINGS" \
+    --arg started "$(date -u -d "@$START" +%Y-%m-%dT%H:%M:%SZ)" --argjson seconds $((END - START)) \
+    --argjson scale "$SCALE" --argjson repeat "$REPEAT" --argjson naive_rows "$NAIVE_ROWS" \
+    --argjson nproc "$(nproc)" --arg cpu "$CPU_MODEL" --arg mem "$MEM_GIB" \
+    --arg commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    -f "$ROOT/bench/report.jq" >"$RESULTS/latest.json"
+
+jq -r '["figure", "ours", "baseline", "ratio", "target", "met?"],
+       (.rows[] | [.figure, .ours, .baseline, .ratio, .target, .met]) | @tsv' \
+    "$RESULTS/latest.json" | column -t -s "$(printf '\t')"
+echo
+jq -r '"run: \(.run.started), \(.run.seconds) s, scale \(.run.scale) events, median of \(.run.repeat), commit \(.run.commit)"' \
+    "$RESULTS/latest.json"
+log "results in $RESULTS/latest.json"
+if jq -e '[.raw.ingest[] | select(.ok != true)] | length > 0' "$RESULTS/latest.json" >/dev/null; then
+    log "some ingest runs failed their checks (rows, lost offsets, DLQ): see raw.ingest"
+    exit 1
+fi
