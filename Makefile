@@ -153,7 +153,8 @@ clean:
 # Benchmark programs (bench/*.c, linked like the services) into $(BUILD)/bench; `make bench`
 # builds them and the services, then bench/run.sh measures (see docs/PERFORMANCE.md).
 BENCH_DIR   := $(BUILD)/bench
-BENCH_PROGS := produce ingest naive rollup
+# Every bench/NAME.c but the shared util is a program multica-bench-NAME (naive_consumer.c: naive).
+BENCH_PROGS := naive $(filter-out bench_util naive_consumer,$(basename $(notdir $(wildcard bench/*.c))))
 BENCH_BINS  := $(addprefix $(BENCH_DIR)/multica-bench-,$(BENCH_PROGS))
 BENCH_UTIL  := $(OBJ)/bench/bench_util.o
 # Reached only through the pattern rule below: keep them, or make deletes them as intermediate.

@@ -5,7 +5,8 @@
 #   tools/devstack.sh stop    stops everything it started (by pid file, never by name)
 #   tools/devstack.sh status  what is running
 #
-# Everything lives under .run/ (ignored by git): pg/ (the cluster), logs/, pids/, and env,
+# Everything lives under .run/ (ignored by git; MULTICA_RUN_DIR moves it, as make bench does):
+# pg/ (the cluster), logs/, pids/, and env,
 # a shell file to source for psql and kcat against the running stack.
 #
 # Ports: GATEWAY_PORT (8080), DISPATCHER_PORT (8081), INGESTER_PORT (8082),
@@ -14,7 +15,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-RUN=$ROOT/.run
+RUN=${MULTICA_RUN_DIR:-$ROOT/.run}
 BIN=${BIN:-$ROOT/build/bin}
 export DEV_PG_DIR=${DEV_PG_DIR:-$RUN/pg}
 export DEV_PG_PORT=${DEV_PG_PORT:-55432}
