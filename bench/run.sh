@@ -9,6 +9,7 @@
 # BENCH_REPEAT        repetitions of each measurement; the median is reported (default 3)
 # BENCH_NAIVE_ROWS    messages the row-at-a-time consumer applies (default SCALE/20, >= 10000)
 # BENCH_ROLLUP_SIZES  task_usage history sizes (default 1000000,3000000,10000000)
+# BENCH_SCATTERED     repetitions of the rollup's worst case, reported without a target (default 1)
 # BENCH_PARTITIONS    partitions per topic of the bench broker (default 64)
 # BENCH_KEEP_LOGS     1 keeps BUILD/bench-work (logs, the COPY file) after the run
 set -euo pipefail
@@ -22,7 +23,9 @@ RESULTS=$ROOT/bench/results
 
 SCALE=${BENCH_SCALE:-1000000}
 ROLLUP_SIZES=${BENCH_ROLLUP_SIZES:-1000000,3000000,10000000}
+SMALL=0
 if [ "$SCALE" = small ]; then
+    SMALL=1
     SCALE=50000
     ROLLUP_SIZES=${BENCH_ROLLUP_SIZES:-100000,300000,1000000}
 fi
@@ -34,6 +37,8 @@ PARTITIONS=${BENCH_PARTITIONS:-64}
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 for b in "$BIN/multica-usage-ingester" "$BIN/multica-dev-broker" "$BIN/multica-migrate" \
+    "$BIN/multica-api-gateway" "$BIN/multica-task-dispatcher" "$BIN/multica-rollup-scheduler" \
+    "$BIN/multica-daemon-sim" \
     "$BBIN/multica-bench-produce" "$BBIN/multica-bench-ingest" "$BBIN/multica-bench-naive" \
     "$BBIN/multica-bench-rollup"; do
     if [ ! -x "$b" ]; then
@@ -68,6 +73,7 @@ export DEV_PG_PORT
 # baseline pays a WAL flush per row and the ingester one per batch, which is the point.
 export DEV_PG_FAST=0
 BROKER_PID=
+STACK_UP=
 
 cleanup() {
     local rc=$?
@@ -75,6 +81,9 @@ cleanup() {
     if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
         kill -TERM "$BROKER_PID" 2>/dev/null || true
         wait "$BROKER_PID" 2>/dev/null || true
+    fi
+    if [ -n "$STACK_UP" ]; then
+        BIN=$BIN "$ROOT/tools/devstack.sh" stop >/dev/null 2>&1 || true
     fi
     "$ROOT/tools/devpg.sh" destroy >/dev/null 2>&1 || true
     if [ "${BENCH_KEEP_LOGS:-0}" != 1 ]; then rm -rf "$WORK"; fi
@@ -146,14 +155,53 @@ done
 log "rollup: history sizes $ROLLUP_SIZES, 10000 fresh changes, $REPEAT repetitions"
 psql -X -q "$PG_ADMIN/postgres" -c "CREATE DATABASE bench_rollup TEMPLATE multica"
 "$BBIN/multica-bench-rollup" --db "$PG_ADMIN/bench_rollup" --sizes "$ROLLUP_SIZES" \
-    --changes 10000 --repeat "$REPEAT" | tee "$WORK/rollup.jsonl" >&2
+    --changes 10000 --repeat "$REPEAT" --scattered "${BENCH_SCATTERED:-1}" | tee "$WORK/rollup.jsonl" >&2
 psql -X -q "$PG_ADMIN/postgres" -c "DROP DATABASE bench_rollup"
+
+# The HTTP, lag and dispatch figures need the whole product: the four services (as `make run`
+# starts them, with their own dev broker) on this durable Postgres. The ingest broker and its
+# 140 MB of events are no longer needed.
+kill -TERM "$BROKER_PID" 2>/dev/null || true
+wait "$BROKER_PID" 2>/dev/null || true
+BROKER_PID=
+export MULTICA_RUN_DIR=$WORK/stack BENCH_TMP=$WORK/tmp
+mkdir -p "$BENCH_TMP"
+GATEWAY_PORT=$(free_port) DISPATCHER_PORT=$(free_port) INGESTER_PORT=$(free_port)
+SCHEDULER_PORT=$(free_port)
+export GATEWAY_PORT DISPATCHER_PORT INGESTER_PORT SCHEDULER_PORT
+log "stack: the four services on port $GATEWAY_PORT.. (logs in $MULTICA_RUN_DIR/logs)"
+STACK_UP=1
+BIN=$BIN APP_ENV=development MULTICA_DEV_VERIFICATION_CODE=888888 "$ROOT/tools/devstack.sh" start \
+    >"$WORK/logs/stack.log" 2>&1 || {
+    log "the stack did not start; see $WORK/logs/stack.log"
+    tail -n 20 "$WORK/logs/stack.log" >&2
+    exit 1
+}
+# One stack benchmark: bench/NAME.sh, JSON lines into WORK/NAME.jsonl (see each script's header).
+stack_bench() {
+    local name=$1
+    : >"$WORK/$name.jsonl"
+    if [ ! -x "$ROOT/bench/$name.sh" ]; then
+        log "$name: bench/$name.sh is missing; its figures are reported as not measured"
+        return 0
+    fi
+    log "$name: bench/$name.sh"
+    (
+        # shellcheck disable=SC1091
+        . "$MULTICA_RUN_DIR/env"
+        export ROOT BIN BBIN BENCH_SMALL=$SMALL BENCH_REPEAT=$REPEAT
+        "$ROOT/bench/$name.sh"
+    ) >"$WORK/$name.jsonl"
+}
+stack_bench http
+stack_bench flow
 
 END=$(date +%s)
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 MEM_GIB=$(awk '/^MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)
 
 jq -n --slurpfile ingest "$WORK/ingest.jsonl" --slurpfile rollup "$WORK/rollup.jsonl" \
+    --slurpfile http "$WORK/http.jsonl" --slurpfile flow "$WORK/flow.jsonl" \
     --slurpfile produce "$WORK/produce.json" --argjson pg "$PG_SETTINGS" \
     --arg started "$(date -u -d "@$START" +%Y-%m-%dT%H:%M:%SZ)" --argjson seconds $((END - START)) \
     --argjson scale "$SCALE" --argjson repeat "$REPEAT" --argjson naive_rows "$NAIVE_ROWS" \

@@ -104,6 +104,32 @@ static const json_t *doc_named(const char *name)
     return NULL;
 }
 
+/* Where a value sits in the instance: a chain of keys (or array indexes) up to the root.
+ * It is rendered ("data.items[2].model") only when a check fails, so a valid message costs
+ * no string formatting at all. */
+struct vpath {
+    const struct vpath *up;
+    const char *key; /* NULL for an array item */
+    size_t index;
+};
+
+static size_t render_path(const struct vpath *p, char *out, size_t cap)
+{
+    if (p == NULL) {
+        out[0] = '\0';
+        return 0;
+    }
+    size_t n = render_path(p->up, out, cap);
+    int w;
+    if (p->key != NULL)
+        w = snprintf(out + n, cap - n, "%s%s", n ? "." : "", p->key);
+    else
+        w = snprintf(out + n, cap - n, "[%zu]", p->index);
+    if (w < 0)
+        return n;
+    return n + (size_t)w < cap ? n + (size_t)w : cap - 1;
+}
+
 /* Validation state: the document a $ref without a file part resolves against, and where
  * the first error goes. */
 struct vctx {
@@ -113,11 +139,12 @@ struct vctx {
     int depth;
 };
 
-static int failf(struct vctx *c, const char *path, const char *fmt, const char *arg)
+static int failf(struct vctx *c, const struct vpath *path, const char *fmt, const char *arg)
 {
-    char msg[256];
+    char msg[256], where[256];
     snprintf(msg, sizeof msg, fmt, arg ? arg : "");
-    snprintf(c->reason, c->reasonlen, "%s: %s", *path ? path : "(message)", msg);
+    render_path(path, where, sizeof where);
+    snprintf(c->reason, c->reasonlen, "%s: %s", where[0] ? where : "(message)", msg);
     return MC_EINVAL;
 }
 
@@ -167,7 +194,7 @@ static const regex_t *compiled(const char *pattern)
     return out;
 }
 
-static int validate(struct vctx *c, const json_t *schema, const json_t *v, const char *path);
+static int validate(struct vctx *c, const json_t *schema, const json_t *v, const struct vpath *path);
 
 static const json_t *resolve_ref(struct vctx *c, const char *ref, const json_t **doc_out)
 {
@@ -192,17 +219,16 @@ static const json_t *resolve_ref(struct vctx *c, const char *ref, const json_t *
 }
 
 static int validate_object(struct vctx *c, const json_t *schema, const json_t *v,
-                           const char *path)
+                           const struct vpath *path)
 {
-    char sub[256];
     const json_t *req = json_object_get(schema, "required");
     size_t i;
     json_t *name;
     json_array_foreach(req, i, name)
     {
         if (json_object_get(v, json_string_value(name)) == NULL) {
-            snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", json_string_value(name));
-            return failf(c, sub, "is required%s", "");
+            struct vpath sub = {path, json_string_value(name), 0};
+            return failf(c, &sub, "is required%s", "");
         }
     }
     const json_t *props = json_object_get(schema, "properties");
@@ -211,16 +237,16 @@ static int validate_object(struct vctx *c, const json_t *schema, const json_t *v
     json_t *val;
     json_object_foreach((json_t *)v, key, val)
     {
-        snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
+        struct vpath sub = {path, key, 0};
         const json_t *ps = props ? json_object_get(props, key) : NULL;
         if (ps != NULL) {
-            int rc = validate(c, ps, val, sub);
+            int rc = validate(c, ps, val, &sub);
             if (rc != 0)
                 return rc;
         } else if (json_is_false(addl)) {
-            return failf(c, sub, "is not an allowed field%s", "");
+            return failf(c, &sub, "is not an allowed field%s", "");
         } else if (json_is_object(addl)) {
-            int rc = validate(c, addl, val, sub);
+            int rc = validate(c, addl, val, &sub);
             if (rc != 0)
                 return rc;
         }
@@ -228,7 +254,7 @@ static int validate_object(struct vctx *c, const json_t *schema, const json_t *v
     return 0;
 }
 
-static int validate_string(struct vctx *c, const json_t *schema, const json_t *v, const char *path)
+static int validate_string(struct vctx *c, const json_t *schema, const json_t *v, const struct vpath *path)
 {
     const char *s = json_string_value(v);
     size_t len = mc_utf8_len(s);
@@ -261,7 +287,7 @@ static int validate_string(struct vctx *c, const json_t *schema, const json_t *v
     return 0;
 }
 
-static int validate_number(struct vctx *c, const json_t *schema, const json_t *v, const char *path)
+static int validate_number(struct vctx *c, const json_t *schema, const json_t *v, const struct vpath *path)
 {
     const json_t *k;
     double x = json_number_value(v);
@@ -287,7 +313,7 @@ static int validate_number(struct vctx *c, const json_t *schema, const json_t *v
     return 0;
 }
 
-static int validate(struct vctx *c, const json_t *schema, const json_t *v, const char *path)
+static int validate(struct vctx *c, const json_t *schema, const json_t *v, const struct vpath *path)
 {
     if (json_is_true(schema))
         return 0;
@@ -371,11 +397,10 @@ static int validate(struct vctx *c, const json_t *schema, const json_t *v, const
         if ((k = json_object_get(schema, "items"))) {
             size_t i;
             json_t *item;
-            char sub[256];
             json_array_foreach(v, i, item)
             {
-                snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-                if ((rc = validate(c, k, item, sub)) != 0)
+                struct vpath sub = {path, NULL, i};
+                if ((rc = validate(c, k, item, &sub)) != 0)
                     goto out;
             }
         }
@@ -393,5 +418,5 @@ int mc_schema_validate(const char *schema, const json_t *instance, char *reason,
         return doc == NULL ? MC_ENOTFOUND : MC_EINVAL;
     }
     struct vctx c = {.doc = doc, .reason = reason, .reasonlen = reasonlen, .depth = 0};
-    return validate(&c, doc, instance, "");
+    return validate(&c, doc, instance, NULL);
 }

@@ -157,6 +157,22 @@ START_TEST(every_registered_type_has_a_loadable_schema)
 }
 END_TEST
 
+/* mc_event_decode validates a known type with its schema alone, relying on every type's
+ * schema including the envelope's: a type schema that dropped it would let a message without
+ * an id through. */
+START_TEST(every_type_schema_includes_the_envelope)
+{
+    for (size_t i = 0; i < mc_nevent_types; i++) {
+        char reason[256] = "";
+        json_t *probe = json_pack("{ss}", "type", mc_event_types[i].type);
+        int rc = mc_schema_validate(mc_event_types[i].schema, probe, reason, sizeof reason);
+        ck_assert_msg(rc == MC_EINVAL && strcmp(reason, "specversion: is required") == 0,
+                      "%s: %s", mc_event_types[i].schema, reason);
+        json_decref(probe);
+    }
+}
+END_TEST
+
 Suite *suite_proto(void)
 {
     Suite *s = suite_create("proto");
@@ -167,6 +183,7 @@ Suite *suite_proto(void)
     tcase_add_test(tc, encode_decode_round_trip);
     tcase_add_test(tc, encode_refuses_what_breaks_the_schema);
     tcase_add_test(tc, every_registered_type_has_a_loadable_schema);
+    tcase_add_test(tc, every_type_schema_includes_the_envelope);
     suite_add_tcase(s, tc);
     return s;
 }
