@@ -1,5 +1,6 @@
 # report.jq: turns the raw results of bench/run.sh into the table of latest.json.
-# Inputs (jq -n): $ingest, $rollup, $produce (slurped JSON lines) and run metadata.
+# Inputs (jq -n): $ingest, $rollup, $http, $flow, $produce (slurped JSON lines) and run
+# metadata. A part that did not run (BENCH_STAGES) shows as one "not run" row.
 def median: sort | if length == 0 then null
     elif length % 2 == 1 then .[length / 2 | floor]
     else (.[length / 2 - 1] + .[length / 2]) / 2 end;
@@ -15,6 +16,8 @@ def med($runs; $f): [$runs[] | .[$f]] | median;
 def placeholder($figure; $target; $part):
     {figure: $figure, ours: "not measured yet", baseline: "-", ratio: "-", target: $target,
      met: "not measured yet: depends on \($part)"};
+def not_run($figure): {figure: $figure, ours: "not run", baseline: "-", ratio: "-",
+    target: "-", met: "not run (BENCH_STAGES)"};
 
 (runs("ours"; 1)) as $o1 | (runs("ours"; 3)) as $o3 |
 (runs("copy"; 1)) as $cp | (runs("naive"; 1)) as $nv |
@@ -23,14 +26,14 @@ med($cp; "rows_per_s") as $rc | med($nv; "rows_per_s") as $rn |
 # Cores the 1-ingester run keeps busy (ingester + Postgres): 3 ingesters can gain at most
 # nproc / that, and at most 3x. "Near-linear until the cores saturate" = 80% of that bound.
 ((med($o1; "consumer_cores") + med($o1; "postgres_cores"))) as $c1 |
-([3, $nproc / $c1] | min) as $bound |
+(if $c1 == null then 3 else [3, $nproc / $c1] | min end) as $bound |
 ($rollup | sort_by(.rows)) as $ro |
 {
   run: {started: $started, seconds: $seconds, scale: $scale, repeat: $repeat,
         naive_rows: $naive_rows, commit: $commit,
         machine: {nproc: $nproc, cpu: $cpu, mem_gib: ($mem | tonumber)},
         postgres: $pg, produce: $produce[0]},
-  rows: ([
+  rows: ((if ($ingest | length) == 0 then [not_run("ingest")] else [
     {figure: "ingest, 1 ingester vs COPY (\($scale | rows_label) events)",
      ours: ($r1 | rate), baseline: "COPY \($rc | rate)", ratio: ($r1 / $rc | x),
      target: ">= 0.5×", met: (if $r1 / $rc >= 0.5 then "yes" else "NO" end)},
@@ -45,7 +48,7 @@ med($cp; "rows_per_s") as $rc | med($nv; "rows_per_s") as $rn |
      ours: "1 ingester: \(med($o1; "consumer_cores") | r(2)) + \(med($o1; "postgres_cores") | r(2)) (\(med($o1; "machine_busy_cores") | r(2))); 3 ingesters: \(med($o3; "consumer_cores") | r(2)) + \(med($o3; "postgres_cores") | r(2)) (\(med($o3; "machine_busy_cores") | r(2)))",
      baseline: "COPY: \(med($cp; "consumer_cores") | r(2)) + \(med($cp; "postgres_cores") | r(2)) (\(med($cp; "machine_busy_cores") | r(2))); naive: \(med($nv; "consumer_cores") | r(2)) + \(med($nv; "postgres_cores") | r(2)) (\(med($nv; "machine_busy_cores") | r(2)))",
      ratio: "-", target: "report", met: "-"}
-  ] + [
+  ] end) + (if ($ro | length) == 0 then [not_run("rollup")] else [
     $ro[] | {figure: "rollup tick vs full recompute, \(.rows | rows_label) rows",
              ours: ((.tick_median_s | secs) + " (\(.tick_buckets[0]) buckets)"),
              baseline: ((.full_median_s | secs) + " (\(.full_buckets[0]) buckets)"),
@@ -63,7 +66,7 @@ med($cp; "rows_per_s") as $rc | med($nv; "rows_per_s") as $rn |
      ours: ((.scattered_median_s | secs) + " (\(.scattered_buckets[0]) buckets)"),
      baseline: (.full_median_s | secs), ratio: (.scattered_median_s / .full_median_s | x),
      target: "report", met: "-"}
-  ] + [
+  ] end) + [
     placeholder("end-to-end lag p50/p99 (gateway 202 -> row visible)"; "report";
                 "a fixed-rate load driver against the gateway usage endpoint (lead)"),
     placeholder("usage read p50/p99, rollup vs ?source=raw (wrk)"; ">= 100×, p99 < 5 ms";

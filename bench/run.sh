@@ -11,6 +11,7 @@
 # BENCH_ROLLUP_SIZES  task_usage history sizes (default 1000000,3000000,10000000)
 # BENCH_SCATTERED     repetitions of the rollup's worst case, reported without a target (default 1)
 # BENCH_PARTITIONS    partitions per topic of the bench broker (default 64)
+# BENCH_STAGES        which parts run (default ingest,rollup,http,flow; the table marks the rest)
 # BENCH_KEEP_LOGS     1 keeps BUILD/bench-work (logs, the COPY file) after the run
 set -euo pipefail
 
@@ -33,6 +34,7 @@ REPEAT=${BENCH_REPEAT:-3}
 NAIVE_ROWS=${BENCH_NAIVE_ROWS:-$((SCALE / 20 > 10000 ? SCALE / 20 : 10000))}
 if [ "$NAIVE_ROWS" -gt "$SCALE" ]; then NAIVE_ROWS=$SCALE; fi
 PARTITIONS=${BENCH_PARTITIONS:-64}
+STAGES=${BENCH_STAGES:-ingest,rollup,http,flow}
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -53,12 +55,18 @@ for t in jq psql curl; do
     }
 done
 
-# A port nothing listens on (bash's /dev/tcp connect fails).
+# The first of N consecutive ports nothing listens on (bash's /dev/tcp connect fails), below
+# Linux's ephemeral range (32768-60999) so a dev broker's listener cannot take one between the
+# choice and the bind.
 free_port() {
-    local p
+    local n=${1:-1} p i busy
     for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        p=$((20000 + RANDOM % 12000))
+        busy=0
+        for i in $(seq 0 $((n - 1))); do
+            if (exec 3<>"/dev/tcp/127.0.0.1/$((p + i))") 2>/dev/null; then busy=1; fi
+        done
+        if [ "$busy" = 0 ]; then
             echo "$p"
             return 0
         fi
@@ -122,6 +130,11 @@ for _ in $(seq 1 100); do
 done
 BROKERS=$(cat "$WORK/kafka.bootstrap")
 
+stage() { case ",$STAGES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+: >"$WORK/ingest.jsonl"
+: >"$WORK/rollup.jsonl"
+echo '{}' >"$WORK/produce.json"
+if stage ingest; then
 log "produce: $SCALE usage events into multica.usage.events"
 "$BBIN/multica-bench-produce" --brokers "$BROKERS" --events "$SCALE" \
     --copy-file "$WORK/rows.tsv" >"$WORK/produce.json"
@@ -143,7 +156,6 @@ ingest() {
     echo "$line" >>"$WORK/ingest.jsonl"
 }
 
-: >"$WORK/ingest.jsonl"
 for rep in $(seq 1 "$REPEAT"); do
     log "ingest, repetition $rep of $REPEAT"
     ingest ours 1 "$SCALE" "$rep"
@@ -151,36 +163,19 @@ for rep in $(seq 1 "$REPEAT"); do
     ingest copy 1 "$SCALE" "$rep"
     ingest naive 1 "$NAIVE_ROWS" "$rep"
 done
+fi
 
+if stage rollup; then
 log "rollup: history sizes $ROLLUP_SIZES, 10000 fresh changes, $REPEAT repetitions"
 psql -X -q "$PG_ADMIN/postgres" -c "CREATE DATABASE bench_rollup TEMPLATE multica"
 "$BBIN/multica-bench-rollup" --db "$PG_ADMIN/bench_rollup" --sizes "$ROLLUP_SIZES" \
     --changes 10000 --repeat "$REPEAT" --scattered "${BENCH_SCATTERED:-1}" | tee "$WORK/rollup.jsonl" >&2
 psql -X -q "$PG_ADMIN/postgres" -c "DROP DATABASE bench_rollup"
+fi
 
-# The HTTP, lag and dispatch figures need the whole product: the four services (as `make run`
-# starts them, with their own dev broker) on this durable Postgres. The ingest broker and its
-# 140 MB of events are no longer needed.
-kill -TERM "$BROKER_PID" 2>/dev/null || true
-wait "$BROKER_PID" 2>/dev/null || true
-BROKER_PID=
-export MULTICA_RUN_DIR=$WORK/stack BENCH_TMP=$WORK/tmp
-mkdir -p "$BENCH_TMP"
-GATEWAY_PORT=$(free_port) DISPATCHER_PORT=$(free_port) INGESTER_PORT=$(free_port)
-SCHEDULER_PORT=$(free_port)
-export GATEWAY_PORT DISPATCHER_PORT INGESTER_PORT SCHEDULER_PORT
-log "stack: the four services on port $GATEWAY_PORT.. (logs in $MULTICA_RUN_DIR/logs)"
-STACK_UP=1
-BIN=$BIN APP_ENV=development MULTICA_DEV_VERIFICATION_CODE=888888 "$ROOT/tools/devstack.sh" start \
-    >"$WORK/logs/stack.log" 2>&1 || {
-    log "the stack did not start; see $WORK/logs/stack.log"
-    tail -n 20 "$WORK/logs/stack.log" >&2
-    exit 1
-}
 # One stack benchmark: bench/NAME.sh, JSON lines into WORK/NAME.jsonl (see each script's header).
 stack_bench() {
     local name=$1
-    : >"$WORK/$name.jsonl"
     if [ ! -x "$ROOT/bench/$name.sh" ]; then
         log "$name: bench/$name.sh is missing; its figures are reported as not measured"
         return 0
@@ -193,8 +188,33 @@ stack_bench() {
         "$ROOT/bench/$name.sh"
     ) >"$WORK/$name.jsonl"
 }
-stack_bench http
-stack_bench flow
+
+: >"$WORK/http.jsonl"
+: >"$WORK/flow.jsonl"
+if stage http || stage flow; then
+# The HTTP, lag and dispatch figures need the whole product: the four services (as `make run`
+# starts them, with their own dev broker) on this durable Postgres. The ingest broker and its
+# 140 MB of events are no longer needed.
+kill -TERM "$BROKER_PID" 2>/dev/null || true
+wait "$BROKER_PID" 2>/dev/null || true
+BROKER_PID=
+export MULTICA_RUN_DIR=$WORK/stack BENCH_TMP=$WORK/tmp
+mkdir -p "$BENCH_TMP"
+GATEWAY_PORT=$(free_port 4)
+DISPATCHER_PORT=$((GATEWAY_PORT + 1)) INGESTER_PORT=$((GATEWAY_PORT + 2))
+SCHEDULER_PORT=$((GATEWAY_PORT + 3))
+export GATEWAY_PORT DISPATCHER_PORT INGESTER_PORT SCHEDULER_PORT
+log "stack: the four services on port $GATEWAY_PORT.. (logs in $MULTICA_RUN_DIR/logs)"
+STACK_UP=1
+BIN=$BIN APP_ENV=development MULTICA_DEV_VERIFICATION_CODE=888888 "$ROOT/tools/devstack.sh" start \
+    >"$WORK/logs/stack.log" 2>&1 || {
+    log "the stack did not start; see $WORK/logs/stack.log"
+    tail -n 20 "$WORK/logs/stack.log" >&2
+    exit 1
+}
+if stage http; then stack_bench http; fi
+if stage flow; then stack_bench flow; fi
+fi
 
 END=$(date +%s)
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
