@@ -1,12 +1,15 @@
 /* bench_util.c: process, clock, /proc CPU and libpq helpers for the benchmark programs. */
 #include "bench_util.h"
+#include "mc_client.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,9 +86,9 @@ static int read_stat(pid_t pid, long *ppid, unsigned long long t[4])
     char state;
     long pp, pgrp, session, tty, tpgid;
     unsigned long flags, minflt, cminflt, majflt, cmajflt;
-    if (sscanf(p + 2, "%c %ld %ld %ld %ld %ld %lu %lu %lu %lu %lu %llu %llu %llu %llu", &state,
-               &pp, &pgrp, &session, &tty, &tpgid, &flags, &minflt, &cminflt, &majflt, &cmajflt,
-               &t[0], &t[1], &t[2], &t[3]) != 15)
+    if (sscanf(p + 2, "%c %ld %ld %ld %ld %ld %lu %lu %lu %lu %lu %llu %llu %llu %llu", &state, &pp,
+               &pgrp, &session, &tty, &tpgid, &flags, &minflt, &cminflt, &majflt, &cmajflt, &t[0],
+               &t[1], &t[2], &t[3]) != 15)
         return -1;
     *ppid = pp;
     return 0;
@@ -207,4 +210,142 @@ double bu_median(const double *v, int n)
     double m = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
     free(c);
     return m;
+}
+
+double bu_percentile(const double *v, int n, double p)
+{
+    if (n <= 0)
+        return 0;
+    double *c = malloc((size_t)n * sizeof *c);
+    if (c == NULL)
+        abort();
+    memcpy(c, v, (size_t)n * sizeof *c);
+    qsort(c, (size_t)n, sizeof *c, cmp_double);
+    /* Nearest rank: the smallest value with at least p% of the values at or below it. */
+    int rank = (int)((p / 100.0) * n + 0.999999);
+    if (rank < 1)
+        rank = 1;
+    if (rank > n)
+        rank = n;
+    double x = c[rank - 1];
+    free(c);
+    return x;
+}
+
+struct parallel {
+    atomic_int next;
+    int n;
+    void (*fn)(int, void *);
+    void *ud;
+};
+
+static void *parallel_worker(void *arg)
+{
+    struct parallel *p = arg;
+    for (int i = atomic_fetch_add(&p->next, 1); i < p->n; i = atomic_fetch_add(&p->next, 1))
+        p->fn(i, p->ud);
+    return NULL;
+}
+
+void bu_parallel(int threads, int n, void (*fn)(int i, void *ud), void *ud)
+{
+    struct parallel p = {.n = n, .fn = fn, .ud = ud};
+    atomic_init(&p.next, 0);
+    pthread_t *t = calloc((size_t)threads, sizeof *t);
+    if (t == NULL)
+        abort();
+    int started = 0;
+    for (int k = 0; k < threads; k++)
+        if (pthread_create(&t[started], NULL, parallel_worker, &p) == 0)
+            started++;
+    if (started == 0)
+        parallel_worker(&p);
+    for (int k = 0; k < started; k++)
+        pthread_join(t[k], NULL);
+    free(t);
+}
+
+int bu_api(const char *base, const char *method, const char *path, const char *bearer,
+           const char *body, json_t **out)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    return mc_client_request(method, url, bearer, body, out);
+}
+
+const char *bu_str(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+/* Exits with what the API answered: setup steps have no fallback. */
+static void api_fail(const char *what, int status, json_t *out)
+{
+    char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    fprintf(stderr, "bench: %s: HTTP %d %s\n", what, status, text ? text : "");
+    free(text);
+    json_decref(out);
+    exit(1);
+}
+
+char *bu_api_login(const char *base, const char *email, const char *code)
+{
+    char body[512];
+    json_t *out = NULL;
+    snprintf(body, sizeof body, "{\"email\":\"%s\"}", email);
+    int st = bu_api(base, "POST", "/api/auth/send-code", NULL, body, &out);
+    if (st != 200)
+        api_fail("send-code", st, out);
+    json_decref(out);
+    snprintf(body, sizeof body, "{\"email\":\"%s\",\"code\":\"%s\"}", email, code);
+    st = bu_api(base, "POST", "/api/auth/verify-code", NULL, body, &out);
+    if (st != 200 || bu_str(out, "token")[0] == '\0')
+        api_fail("verify-code", st, out);
+    char *token = strdup(bu_str(out, "token"));
+    json_decref(out);
+    return token;
+}
+
+void bu_api_workspace(const char *base, const char *token, const char *name, char *ws)
+{
+    char body[256];
+    json_t *out = NULL;
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
+    int st = bu_api(base, "POST", "/api/workspaces", token, body, &out);
+    if (st != 201)
+        api_fail("create workspace", st, out);
+    snprintf(ws, 37, "%s", bu_str(out, "id"));
+    json_decref(out);
+}
+
+void bu_api_runtime(const char *base, const char *token, const char *ws, const char *name,
+                    int capacity, struct bu_runtime *rt)
+{
+    char path[256], body[512];
+    json_t *out = NULL;
+    snprintf(path, sizeof path, "/api/workspaces/%s/runtime-tokens", ws);
+    int st = bu_api(base, "POST", path, token, NULL, &out);
+    if (st != 201)
+        api_fail("runtime registration token", st, out);
+    snprintf(body, sizeof body,
+             "{\"registration_token\":\"%s\",\"name\":\"%s\",\"max_concurrency\":%d}",
+             bu_str(out, "registration_token"), name, capacity);
+    json_decref(out);
+    st = bu_api(base, "POST", "/api/daemon/register", NULL, body, &out);
+    if (st != 201)
+        api_fail("register runtime", st, out);
+    snprintf(rt->id, sizeof rt->id, "%s", bu_str(out, "runtime_id"));
+    snprintf(rt->token, sizeof rt->token, "%s", bu_str(out, "runtime_token"));
+    json_decref(out);
+    snprintf(path, sizeof path, "/api/workspaces/%s/agents", ws);
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s-agent\",\"provider\":\"claude\",\"runtime_id\":\"%s\","
+             "\"max_concurrent_tasks\":%d}",
+             name, rt->id, capacity > 1000 ? 1000 : capacity);
+    st = bu_api(base, "POST", path, token, body, &out);
+    if (st != 201)
+        api_fail("create agent", st, out);
+    snprintf(rt->agent, sizeof rt->agent, "%s", bu_str(out, "id"));
+    json_decref(out);
 }

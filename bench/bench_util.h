@@ -3,6 +3,7 @@
 #ifndef MC_BENCH_UTIL_H
 #define MC_BENCH_UTIL_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -47,5 +48,43 @@ int bu_free_port(void);
 
 /* Median of n values (sorts a copy). 0 when n is 0. */
 double bu_median(const double *v, int n);
+
+/* The p-th percentile (0..100, nearest rank) of n values (sorts a copy). 0 when n is 0. */
+double bu_percentile(const double *v, int n, double p);
+
+/* Runs fn(i, ud) for every i in [0, n) on `threads` threads (each takes the next i in turn).
+ * Returns when all are done. */
+void bu_parallel(int threads, int n, void (*fn)(int i, void *ud), void *ud);
+
+/* ---- the Multica API over HTTP, for the benchmarks that drive the whole stack ---- */
+
+/* Sends method base+path (body may be NULL) with an optional bearer token. Returns the HTTP
+ * status (0 when unreachable); *out, when not NULL, receives the JSON answer (caller decrefs;
+ * NULL when there is none). */
+int bu_api(const char *base, const char *method, const char *path, const char *bearer,
+           const char *body, json_t **out);
+
+/* obj's string member key, or "" (never NULL). */
+const char *bu_str(const json_t *obj, const char *key);
+
+/* Logs email in with the verification code (MULTICA_DEV_VERIFICATION_CODE of a development
+ * stack). Returns the session token (caller frees); exits on failure. */
+char *bu_api_login(const char *base, const char *email, const char *code);
+
+/* Creates a workspace; its id goes to ws (37 bytes). Exits on failure. */
+void bu_api_workspace(const char *base, const char *token, const char *name, char *ws);
+
+/* A registered runtime and the agent created on it. */
+struct bu_runtime {
+    char id[40];
+    char token[160];
+    char agent[40];
+};
+
+/* Registers a runtime of capacity `capacity` in ws (a registration token, then
+ * /api/daemon/register) and creates an agent on it allowed as many tasks at once. Exits on
+ * failure. */
+void bu_api_runtime(const char *base, const char *token, const char *ws, const char *name,
+                    int capacity, struct bu_runtime *out);
 
 #endif

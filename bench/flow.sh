@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# flow.sh: the benchmarks of `make bench` that drive the whole running stack over HTTP and
+# WebSocket: end-to-end usage lag (bench/e2e.c) and task dispatch (bench/dispatch.c).
+# bench/run.sh calls it after starting the stack (tools/devstack.sh, development mode) and
+# sourcing its env file. Measurements go to stdout as JSON lines, one per repetition;
+# progress goes to stderr. Exits non-zero when a check fails (a report refused or never
+# visible, a task not completed).
+#
+# Environment (set by run.sh):
+#   GATEWAY_URL, DATABASE_URL (superuser, db multica)   from $MULTICA_RUN_DIR/env
+#   BIN, BBIN            build/bin (multica-daemon-sim) and build/bench (the programs)
+#   BENCH_SMALL          1: a quick run (e2e 5 s per repetition, 500 dispatched tasks)
+#   BENCH_REPEAT         repetitions of the e2e measurement (default 3)
+#   MULTICA_RUN_DIR      the stack's folder; the simulated daemons log to its logs/
+#   MULTICA_DEV_VERIFICATION_CODE   the stack's login code (default 888888)
+#   KAFKA_CONFIG         what the stack's services were started with (recorded, see below)
+# Optional knobs: BENCH_E2E_RATE (200 reports/s), BENCH_E2E_SECONDS (20; small 5),
+#   BENCH_E2E_TASKS (100), BENCH_DISPATCH_TASKS (10000; small 500),
+#   BENCH_DISPATCH_REPEAT (1: 10,000 tasks take ~3 minutes on 2 cores, once fits the budget),
+#   BENCH_DISPATCH_RUNTIMES (4), BENCH_DISPATCH_CAPACITY (16), BENCH_DISPATCH_WORK_MS (20).
+#
+# Output lines (every field a number unless noted):
+#   {"bench":"e2e","rep":R,"offered_rps":..,"achieved_rps":..,"reports":..,"tasks":..,
+#    "late_reports":..,"accepted_p50_ms":..,"accepted_p99_ms":..,"lag_p50_ms":..,
+#    "lag_p99_ms":..,"lag_max_ms":..,"probe_period_ms":..,"batch_wait_ms":..,
+#    "kafka_config":"...","ok":true}
+#   {"bench":"dispatch","rep":R,"tasks":..,"runtimes":..,"capacity":..,"work_ms":..,
+#    "chunks":..,"seconds":..,"tasks_per_s":..,"enqueue_per_s":..,"assign_p50_ms":..,
+#    "ws_p50_ms":..,"ws_p99_ms":..,"dispatched_p50_ms":..,"dispatched_p99_ms":..,
+#    "light_tasks":..,"light_rps":..,"light_ws_p50_ms":..,"light_ws_p99_ms":..,
+#    "light_dispatched_p50_ms":..,"light_dispatched_p99_ms":..,"requeues":..,
+#    "ws_reconnects":..,"kafka_config":"...","ok":true}
+# ok is false when that program's checks failed (the script then exits 1 at the end).
+# batch_wait_ms is the ingester's INGEST_BATCH_WAIT as its log reports it (the lag's floor).
+#
+# The dev broker (librdkafka's mock cluster) answers a fetch that finds no data only after
+# the consumer's fetch.wait.max.ms (500 ms by default) and does not cut the wait short when
+# data arrives, as a real broker does. Every consumer hop then adds up to 500 ms, which is the
+# mock's, not the product's: start the stack with KAFKA_CONFIG=fetch.wait.max.ms=10.
+set -euo pipefail
+
+: "${GATEWAY_URL:?source the stack env first}" "${DATABASE_URL:?source the stack env first}"
+: "${BIN:?}" "${BBIN:?}" "${MULTICA_RUN_DIR:?}"
+SMALL=${BENCH_SMALL:-0}
+REPEAT=${BENCH_REPEAT:-3}
+CODE=${MULTICA_DEV_VERIFICATION_CODE:-888888}
+KCONF=${KAFKA_CONFIG:-}
+LOGS=$MULTICA_RUN_DIR/logs
+
+E2E_RATE=${BENCH_E2E_RATE:-200}
+E2E_TASKS=${BENCH_E2E_TASKS:-100}
+DISPATCH_REPEAT=${BENCH_DISPATCH_REPEAT:-1}
+DISPATCH_RUNTIMES=${BENCH_DISPATCH_RUNTIMES:-4}
+DISPATCH_CAPACITY=${BENCH_DISPATCH_CAPACITY:-16}
+DISPATCH_WORK_MS=${BENCH_DISPATCH_WORK_MS:-20}
+if [ "$SMALL" = 1 ]; then
+    E2E_SECONDS=${BENCH_E2E_SECONDS:-5}
+    DISPATCH_TASKS=${BENCH_DISPATCH_TASKS:-500}
+    LIGHT=40
+else
+    E2E_SECONDS=${BENCH_E2E_SECONDS:-20}
+    DISPATCH_TASKS=${BENCH_DISPATCH_TASKS:-10000}
+    LIGHT=200
+fi
+
+log() { printf '[flow %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+for b in "$BBIN/multica-bench-e2e" "$BBIN/multica-bench-dispatch" "$BIN/multica-daemon-sim"; do
+    if [ ! -x "$b" ]; then
+        log "missing $b: run 'make bench' (it builds first)"
+        exit 1
+    fi
+done
+command -v jq >/dev/null || {
+    log "missing jq (make deps)"
+    exit 1
+}
+case ",$KCONF," in
+*,fetch.wait.max.ms=*) ;;
+*) log "warning: KAFKA_CONFIG has no fetch.wait.max.ms: each consumer hop on the dev broker may add up to 500 ms" ;;
+esac
+
+# The ingester's batch wait, as it logged it at start (the floor of the lag).
+BATCH_WAIT=$(grep -o '"batch_wait_ms":[0-9]*' "$LOGS/usage-ingester.log" 2>/dev/null |
+    tail -n 1 | cut -d: -f2 || true)
+BATCH_WAIT=${BATCH_WAIT:-null}
+
+# Runs one measurement; prints its line with the run's settings and ok (false when the
+# program's checks failed); remembers the failure for the exit status.
+FAILED=0
+measure() {
+    local line ok=true
+    line=$("$@") || ok=false
+    if [ "$ok" = false ]; then FAILED=1; fi
+    if [ -z "$line" ]; then
+        log "  $1 printed nothing (exit status says it failed)"
+        return
+    fi
+    line=$(jq -c --argjson bw "$BATCH_WAIT" --arg kc "$KCONF" --argjson ok "$ok" \
+        '. + (if .bench == "e2e" then {batch_wait_ms: $bw} else {} end)
+           + {kafka_config: $kc, ok: $ok}' <<<"$line")
+    log "  $line"
+    echo "$line"
+}
+
+START=$(date +%s)
+for rep in $(seq 1 "$REPEAT"); do
+    log "e2e lag, repetition $rep of $REPEAT: $E2E_RATE reports/s for $E2E_SECONDS s over $E2E_TASKS tasks"
+    measure "$BBIN/multica-bench-e2e" --gateway "$GATEWAY_URL" --db "$DATABASE_URL" \
+        --code "$CODE" --rate "$E2E_RATE" --seconds "$E2E_SECONDS" --tasks "$E2E_TASKS" \
+        --rep "$rep"
+done
+
+for rep in $(seq 1 "$DISPATCH_REPEAT"); do
+    log "dispatch, repetition $rep of $DISPATCH_REPEAT: $LIGHT tasks at 20/s, then $DISPATCH_TASKS at once, $DISPATCH_RUNTIMES daemons of capacity $DISPATCH_CAPACITY"
+    measure "$BBIN/multica-bench-dispatch" --gateway "$GATEWAY_URL" --db "$DATABASE_URL" \
+        --code "$CODE" --sim "$BIN/multica-daemon-sim" --logs "$LOGS" \
+        --tasks "$DISPATCH_TASKS" --light "$LIGHT" --light-rate 20 \
+        --runtimes "$DISPATCH_RUNTIMES" --capacity "$DISPATCH_CAPACITY" \
+        --work-ms "$DISPATCH_WORK_MS" --chunks 1 --rep "$rep" --timeout 300
+done
+log "done in $(($(date +%s) - START)) s"
+if [ "$FAILED" != 0 ]; then
+    log "some measurements failed their checks (ok: false above)"
+    exit 1
+fi
