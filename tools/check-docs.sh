@@ -114,7 +114,8 @@ fi
 section "make targets and multica-* commands"
 for f in "${DOCS[@]}"; do code_of "$f"; done >"$TMP/code"
 targets=$(make -pnq 2>/dev/null | grep -oE '^[a-z][a-z0-9_-]*:' | tr -d : | sort -u)
-binaries=$(make -pnq 2>/dev/null | sed -n 's/^BINARIES := //p' | tr ' ' '\n' | xargs -n1 basename | sort -u)
+binaries=$(make -pnq 2>/dev/null | sed -n 's/^\(BINARIES\|BENCH_BINS\) := //p' | tr ' ' '\n' |
+    xargs -n1 basename | sort -u)
 # Names that look like commands but are not: the Secret, the image, chart objects, and the
 # image's entrypoint script (deploy/docker-entrypoint.sh).
 NOT_BINARIES="multica-secrets multica-c multica-entrypoint multica-postgresql multica-create-topics"
@@ -155,7 +156,10 @@ while IFS= read -r line; do
             continue
         fi
         src=
-        for d in services/"${cmd#multica-}" tools/"${cmd#multica-}"; do [ -d "$d" ] && src=$d; done
+        for d in services/"${cmd#multica-}" tools/"${cmd#multica-}" bench/"${cmd#multica-bench-}".c; do
+            [ -e "$d" ] && src=$d
+        done
+        [ "$cmd" = multica-bench-naive ] && src=bench/naive_consumer.c
         for flag in $(echo "$args" | grep -oE '(^|\s)--[a-z][a-z-]*' | tr -d ' '); do
             grep -rqF "\"$flag" "$src" || echo "FAIL $where: '$cmd $flag': the flag is not in $src"
         done

@@ -1,8 +1,11 @@
 /* projection.c: multica.task.events into the task read model and the WebSocket log.
  *
  * One consumer group across gateway replicas; each event is applied by version (replays and
- * duplicates change nothing) and logged once, and the offset is committed only after the
- * database has it. A database error retries the same event; nothing is skipped. */
+ * duplicates change nothing) and logged once, and the offsets are committed only after the
+ * database has the events. What the consumer has already fetched (up to PROJECT_BATCH_MAX
+ * events) is applied in one transaction: one WAL flush per batch instead of per event, which
+ * set the product's task throughput (about 55 tasks/s at five events per task). A lone event
+ * waits for nothing. A database error retries the whole batch; nothing is skipped. */
 #include "gateway.h"
 #include "mc_log.h"
 #include "mc_proto.h"
@@ -11,42 +14,77 @@
 #include <string.h>
 
 #define PRUNE_EVERY_MS (10 * 60 * 1000)
+#define PROJECT_BATCH_MAX 500
 
-static void commit(struct gw_ctx *ctx, const rd_kafka_message_t *m)
+/* Commits, per partition, the offset after the last message of the batch. */
+static void commit(struct gw_ctx *ctx, rd_kafka_message_t *const *msgs, size_t n)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
-        m->offset + 1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(l, topic, msgs[i]->partition);
+        if (tp == NULL)
+            tp = rd_kafka_topic_partition_list_add(l, topic, msgs[i]->partition);
+        if (msgs[i]->offset + 1 > tp->offset)
+            tp->offset = msgs[i]->offset + 1;
+    }
     mc_consumer_commit(ctx->consumer, l, true);
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-static void apply(struct gw_ctx *ctx, mc_db *db, const rd_kafka_message_t *m)
+/* The event as compact JSON for gateway.project_task_event, or NULL (logged) when the message
+ * is not a well-formed task event: such a message is skipped, never retried. */
+static char *task_event_text(const rd_kafka_message_t *m)
 {
     struct mc_event ev;
     char reason[256];
+    char *text = NULL;
     if (mc_event_decode(m->payload, m->payload ? m->len : 0, &ev, reason, sizeof reason) != 0 ||
-        strcmp(mc_event_type_find(ev.type)->topic, MC_TOPIC_TASK_EVENTS) != 0) {
+        strcmp(mc_event_type_find(ev.type)->topic, MC_TOPIC_TASK_EVENTS) != 0)
         mc_log_warn(json_pack("{ss si sI}", "reason", ev.type ? "not a task event" : reason,
                               "partition", (int)m->partition, "offset", (json_int_t)m->offset),
                     "skipping a malformed task event");
-        mc_event_clear(&ev);
-        return;
+    else
+        text = json_dumps(ev.root, JSON_COMPACT);
+    mc_event_clear(&ev);
+    return text;
+}
+
+static int apply_once(mc_db *db, char *const *texts, size_t n)
+{
+    int rc = mc_db_begin(db);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *p[] = {texts[i]};
+        if (texts[i] != NULL)
+            rc = mc_db_exec(db, GW_TASK_PROJECT, 1, p, NULL);
     }
-    char *text = json_dumps(ev.root, JSON_COMPACT);
-    const char *p[] = {text};
-    while (ctx->projector_running) {
-        int rc = mc_db_exec(db, GW_TASK_PROJECT, 1, p, NULL);
-        if (rc == 0) {
-            mc_metric_add(ctx->m.projected, 1);
+    if (rc == 0)
+        rc = mc_db_commit(db);
+    if (rc != 0)
+        mc_db_rollback(db);
+    return rc;
+}
+
+/* Applies a batch in one transaction, retrying it whole until it commits or the projector
+ * stops (a commit whose outcome was lost is harmless to repeat: events apply by version). */
+static void apply(struct gw_ctx *ctx, mc_db *db, rd_kafka_message_t *const *msgs, size_t n)
+{
+    char *texts[PROJECT_BATCH_MAX];
+    size_t good = 0;
+    for (size_t i = 0; i < n; i++)
+        good += (texts[i] = task_event_text(msgs[i])) != NULL;
+    while (good > 0 && ctx->projector_running) {
+        if (apply_once(db, texts, n) == 0) {
+            mc_metric_add(ctx->m.projected, (double)good);
             break;
         }
-        mc_log_warn(json_pack("{ss}", "error", mc_db_errmsg(db)),
-                    "cannot project a task event; retrying");
+        mc_log_warn(json_pack("{ss si}", "error", mc_db_errmsg(db), "events", (int)n),
+                    "cannot project task events; retrying");
         mc_sleep_ms_interruptible(500, NULL);
     }
-    free(text);
-    mc_event_clear(&ev);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
 }
 
 static void *project_loop(void *arg)
@@ -56,12 +94,19 @@ static void *project_loop(void *arg)
                           "api-gateway-projection");
     int64_t next_prune = mc_now_mono_ms() + PRUNE_EVERY_MS;
     while (ctx->projector_running) {
-        rd_kafka_message_t *m = mc_consumer_poll(ctx->consumer, 200);
-        if (m != NULL) {
-            apply(ctx, db, m);
+        rd_kafka_message_t *msgs[PROJECT_BATCH_MAX];
+        size_t n = 0;
+        msgs[0] = mc_consumer_poll(ctx->consumer, 200);
+        if (msgs[0] != NULL) {
+            /* The first event, plus whatever is already fetched: no added wait. */
+            for (n = 1; n < PROJECT_BATCH_MAX; n++)
+                if ((msgs[n] = mc_consumer_poll(ctx->consumer, 0)) == NULL)
+                    break;
+            apply(ctx, db, msgs, n);
             if (ctx->projector_running)
-                commit(ctx, m);
-            rd_kafka_message_destroy(m);
+                commit(ctx, msgs, n);
+            for (size_t i = 0; i < n; i++)
+                rd_kafka_message_destroy(msgs[i]);
         } else if (mc_now_mono_ms() >= next_prune) {
             char keep[24];
             snprintf(keep, sizeof keep, "%lld", (long long)ctx->log_retention_ms);
