@@ -9,6 +9,8 @@ def rate: if . == null then "-" elif . >= 1000 then "\(. / 1000 | r(1))k rows/s"
     else "\(. | r(0)) rows/s" end;
 def secs: if . == null then "-" elif . < 1 then "\(. * 1000 | r(0)) ms"
     else "\(. | r(2)) s" end;
+def ms: if . == null then "-" elif . >= 1000 then "\(. / 1000 | r(2)) s"
+    else "\(. | r(1)) ms" end;
 def x: if . == null then "-" else "\(. | r(3))×" end;
 def rows_label: if . >= 1000000 then "\(. / 1000000 | r(1))M" else "\(. / 1000 | r(0))k" end;
 def runs($mode; $k): [$ingest[] | select(.mode == $mode and .consumers == $k)];
@@ -67,14 +69,23 @@ med($cp; "rows_per_s") as $rc | med($nv; "rows_per_s") as $rn |
      baseline: (.full_median_s | secs), ratio: (.scattered_median_s / .full_median_s | x),
      target: "report", met: "-"}
   ] end) + [
-    placeholder("end-to-end lag p50/p99 (gateway 202 -> row visible)"; "report";
-                "a fixed-rate load driver against the gateway usage endpoint (lead)"),
     placeholder("usage read p50/p99, rollup vs ?source=raw (wrk)"; ">= 100×, p99 < 5 ms";
                 "the gateway usage read endpoints"),
-    placeholder("dispatch, 10k tasks: tasks/s, enqueue -> WebSocket p50/p99"; "report";
-                "the task-dispatcher lifecycle and WebSocket delivery"),
     placeholder("gateway req/s vs libmicrohttpd hello world"; "report";
                 "an authenticated gateway read endpoint")
-  ]),
-  raw: {ingest: $ingest, rollup: $rollup}
+  ] + (($flow | map(select(.bench == "e2e"))) as $e |
+    if ($e | length) == 0 then [not_run("end-to-end lag (gateway 202 -> row visible)")] else [
+    {figure: "end-to-end lag, gateway 202 -> row visible, \($e[0].offered_rps) reports/s offered",
+     ours: "p50 \(med($e; "lag_p50_ms") | ms), p99 \(med($e; "lag_p99_ms") | ms) (\(med($e; "achieved_rps") | r(0))/s achieved, 202 p50 \(med($e; "accepted_p50_ms") | ms))",
+     baseline: "the ingester's batch wait \($e[0].batch_wait_ms) ms",
+     ratio: "p50 \(med($e; "lag_p50_ms") / $e[0].batch_wait_ms | x)",
+     target: "report", met: "-"}
+  ] end) + (($flow | map(select(.bench == "dispatch"))) as $d |
+    if ($d | length) == 0 then [not_run("dispatch")] else [
+    {figure: "dispatch, \($d[0].tasks) tasks through the lifecycle (\($d[0].runtimes) simulated daemons x \($d[0].capacity))",
+     ours: "\(med($d; "tasks_per_s") | r(1)) tasks/s; enqueue -> WebSocket p50 \(med($d; "ws_p50_ms") | ms), p99 \(med($d; "ws_p99_ms") | ms) (burst of \(med($d; "enqueue_per_s") | r(0)) assigns/s)",
+     baseline: "light load (\($d[0].light_tasks) tasks at 20/s): p50 \(med($d; "light_ws_p50_ms") | ms), p99 \(med($d; "light_ws_p99_ms") | ms)",
+     ratio: "-", target: "report", met: (if all($d[]; .ok) then "-" else "NO: a check failed" end)}
+  ] end)),
+  raw: {ingest: $ingest, rollup: $rollup, http: $http, flow: $flow}
 }

@@ -8,8 +8,12 @@
  * its own connections. A reconnecting client passes the last seq it saw ("since") and gets
  * what it missed from the log, possibly with duplicates it drops by seq.
  *
- * Each connection has a bounded queue drained by its own thread: a slow client overflows its
- * queue and is disconnected; nobody else ever waits for it. */
+ * Each connection has a bounded queue drained by its own thread, and nobody else ever waits for
+ * it. Events arrive in bursts (the projection commits what it has fetched in one transaction),
+ * so the limit (WS_QUEUE_LIMIT) judges a client over time, not at an instant: one whose queue
+ * has stayed at or above the limit for WS_BEHIND_MS is too slow and is disconnected, and so is
+ * one whose queue reaches WS_HARD_FACTOR times the limit (the memory bound). A healthy client
+ * drains a burst in milliseconds. */
 #include "gateway.h"
 #include "mc_log.h"
 
@@ -20,6 +24,8 @@
 
 #define MAX_SUBS 32
 #define LOG_PAGE "500"
+#define WS_BEHIND_MS 2000
+#define WS_HARD_FACTOR 4
 
 struct sub {
     char kind; /* 'w' workspace, 'i' issue, 't' task */
@@ -35,6 +41,7 @@ struct client {
     pthread_cond_t cv;
     char **queue;
     size_t head, len, cap;
+    int64_t behind_ms; /* since when the queue has been at or above the limit; 0: it is not */
     bool overflow;
     bool registered;
     struct client *next;
@@ -51,18 +58,32 @@ struct gw_ws_hub {
 
 /* ---- queues ---- */
 
-/* Queues a copy of text; on overflow marks the client for disconnection. */
+/* True when the client is too slow: at or over the limit for WS_BEHIND_MS, or at the hard
+ * bound. Marks it for disconnection (counted once). Called with c->mu held. */
+static bool overflowing(struct client *c, int64_t now_ms)
+{
+    size_t limit = (size_t)c->ctx->ws_queue_limit;
+    if (c->overflow)
+        return true;
+    if (c->len < limit) {
+        c->behind_ms = 0;
+        return false;
+    }
+    if (c->behind_ms == 0)
+        c->behind_ms = now_ms;
+    if (c->len < limit * WS_HARD_FACTOR && now_ms - c->behind_ms < WS_BEHIND_MS)
+        return false;
+    c->overflow = true;
+    mc_metric_add(c->ctx->m.ws_dropped, 1);
+    pthread_cond_signal(&c->cv);
+    return true;
+}
+
+/* Queues a copy of text, unless the client is overflowing (then it is to be disconnected). */
 static void enqueue(struct client *c, const char *text)
 {
     pthread_mutex_lock(&c->mu);
-    if (c->overflow) {
-        pthread_mutex_unlock(&c->mu);
-        return;
-    }
-    if (c->len >= (size_t)c->ctx->ws_queue_limit) {
-        c->overflow = true;
-        mc_metric_add(c->ctx->m.ws_dropped, 1);
-        pthread_cond_signal(&c->cv);
+    if (overflowing(c, mc_now_mono_ms())) {
         pthread_mutex_unlock(&c->mu);
         return;
     }
@@ -199,6 +220,20 @@ static void deliver_new(struct gw_ws_hub *hub, mc_db *db)
     }
 }
 
+/* A client that got a burst and then fell behind gets no further enqueue to notice it: the
+ * listener looks at every queue a few times a second. */
+static void sweep_stalled(struct gw_ws_hub *hub)
+{
+    int64_t now = mc_now_mono_ms();
+    pthread_mutex_lock(&hub->mu);
+    for (struct client *c = hub->clients; c; c = c->next) {
+        pthread_mutex_lock(&c->mu);
+        overflowing(c, now);
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_unlock(&hub->mu);
+}
+
 static void *listen_loop(void *arg)
 {
     struct gw_ctx *ctx = arg;
@@ -242,6 +277,7 @@ static void *listen_loop(void *arg)
             deliver_new(hub, db);
             next_poll = mc_now_mono_ms() + 2000;
         }
+        sweep_stalled(hub);
     }
     mc_db_free(db);
     return NULL;
@@ -410,9 +446,25 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
             break;
         }
         if (m != NULL) {
-            if (ulfius_websocket_send_message(wsm, U_WEBSOCKET_OPCODE_TEXT, strlen(m), m) == U_OK)
-                mc_metric_add(c->ctx->m.ws_sent, 1);
+            int sent = ulfius_websocket_send_message(wsm, U_WEBSOCKET_OPCODE_TEXT, strlen(m), m);
             free(m);
+            if (sent != U_OK) {
+                /* ulfius gives up on a socket that stays full: the client is not reading. Going
+                 * on would drop this message silently; the client must reconnect with since. */
+                pthread_mutex_lock(&c->mu);
+                if (!c->overflow) {
+                    c->overflow = true;
+                    mc_metric_add(c->ctx->m.ws_dropped, 1);
+                }
+                pthread_mutex_unlock(&c->mu);
+                mc_log_info(json_pack("{ss}", "principal", c->who.kind == GW_RUNTIME
+                                                               ? c->who.runtime_id
+                                                               : c->who.user_id),
+                            "websocket send failed (client not reading); disconnecting it");
+                ulfius_websocket_send_close_signal(wsm);
+                break;
+            }
+            mc_metric_add(c->ctx->m.ws_sent, 1);
         }
     }
 }
