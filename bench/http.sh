@@ -18,17 +18,17 @@
 # BENCH_REPEAT (default 3), BENCH_TMP (scratch dir), DATABASE_URL (superuser, db multica),
 # GATEWAY_URL. Optional: BENCH_HTTP_SIZES (task_usage rows, default 1000000,10000000; small
 # 100000,1000000), BENCH_HTTP_SECONDS (wrk duration per side, default 5; small 2),
-# BENCH_HTTP_MAX_SECONDS (longest read duration, default 30; small 4: see below),
+# BENCH_HTTP_MAX_SECONDS (longest read duration, default 20; small 4: see below),
 # BENCH_HTTP_KEEP_DATA=1 keeps the seeded usage (by default it is removed at the end).
 #
 # wrk: reads with 1 thread and 1 connection, gateway with 2 threads and 8 connections; both
 # sides of a ratio with the same threads, connections and duration. wrk counts only requests
 # that complete within its duration, so a read size whose raw read takes long runs both sides
-# for 3 x one raw read (between BENCH_HTTP_SECONDS and BENCH_HTTP_MAX_SECONDS).
+# for 3 x one warm raw read (between BENCH_HTTP_SECONDS and BENCH_HTTP_MAX_SECONDS).
 #
 # stdout: one JSON line per measurement (every repetition its own line); progress on stderr.
 #   {"bench":"read_setup","rows":N,"seed_s":S,"hourly_s":S,"buckets":B,"window_rows":W,
-#    "window_buckets":WB,"raw_once_s":S,"check":"ok"}
+#    "window_buckets":WB,"raw_once_s":S,"raw_warm_s":S,"check":"ok"}
 #   {"bench":"read","rows":N,"rep":R,"endpoint":"GET /api/runtimes/{id}/usage?days=30",
 #    "window_rows":W,"window_buckets":WB,"wrk":{"threads":1,"connections":1,"seconds":D},
 #    "rollup":SIDE,"raw":SIDE}
@@ -38,7 +38,8 @@
 #               "non2xx":..,"socket_errors":..}
 # rows: task_usage rows in the table; buckets: hourly rows of the workspace; window_rows:
 # task_usage rows the raw read aggregates (the runtime's 30 days); window_buckets: hourly rows
-# the rollup read aggregates; raw_once_s: one raw read alone (the correctness check's);
+# the rollup read aggregates; raw_once_s, raw_warm_s: one raw read alone, the first after
+# seeding (the correctness check's) and the next;
 # seed_s, hourly_s: time to add the layer to task_usage (indexes, vacuum) and to the hourly
 # table. non2xx is wrk's status error count (responses with status >= 400; none of these
 # paths redirects).
@@ -59,7 +60,7 @@ if [ "$SMALL" = 1 ]; then
 else
     SIZES=${BENCH_HTTP_SIZES:-1000000,10000000}
     SECONDS_PER_SIDE=${BENCH_HTTP_SECONDS:-5}
-    READ_MAX_SECONDS=${BENCH_HTTP_MAX_SECONDS:-30}
+    READ_MAX_SECONDS=${BENCH_HTTP_MAX_SECONDS:-20}
 fi
 # Reads: one connection, so a request never waits behind another and the percentiles are the
 # read's own cost (a raw read uses both cores through parallel workers). Gateway: enough connections to saturate both servers.
@@ -164,7 +165,9 @@ END_TS=$(sql -c "SELECT now() - interval '1 hour'")
 # its rows, and task_usage_hourly its sums per (agent, provider, model, UTC hour of created_at)
 # from a second pass over the same view. That is what the rollup computes (the correctness
 # check compares it with task_usage itself) without joining and sorting 10M rows by uuid,
-# which took 90 s where the second pass takes a few. Task ids grow with the task number, so
+# which took 90 s where the second pass takes a few. Buckets are written in time order, as
+# the scheduled rollup writes them (hour after hour): a runtime's 30 days then sit on a few
+# hundred pages of task_usage_hourly, not one page per bucket as a random order would leave. Task ids grow with the task number, so
 # both primary keys load in order; the secondary indexes of task_usage are dropped and built
 # again around the layer (definitions read from the catalog); then every table is vacuumed
 # and analysed, as autovacuum would. Prints the seconds the hourly pass took.
@@ -219,6 +222,7 @@ SELECT :'ws'::uuid, (:'agent_rts'::uuid[])[agent], (:'agents'::uuid[])[agent], p
        sum(cache_read_tokens), sum(cache_write_tokens), count(*)
   FROM bench_layer
  GROUP BY agent, provider, model, date_trunc('hour', created_at, 'UTC')
+ ORDER BY 6, 3, 4, 5
 ON CONFLICT (workspace_id, runtime_id, agent_id, provider, model, bucket_hour) DO UPDATE
    SET input_tokens = h.input_tokens + EXCLUDED.input_tokens,
        output_tokens = h.output_tokens + EXCLUDED.output_tokens,
@@ -260,7 +264,7 @@ measure() {
             error("wrk: \(.requests) requests, \(.status_errors) status errors, \(.timeouts) timeouts")
         else . end
         | def ms: round / 1000;
-        {rps: (.requests / (.duration_us / 1e6) * 10 | round / 10),
+        {rps: (.requests / (.duration_us / 1e6) * 1000 | round / 1000),
          p50_ms: (.p50_us | ms), p99_ms: (.p99_us | ms), mean_ms: (.mean_us | ms),
          max_ms: (.max_us | ms), requests, non2xx: .status_errors, socket_errors}' ||
         fail "wrk $1"
@@ -279,11 +283,16 @@ for rows in "${SIZE_LIST[@]}"; do
     tasks=$want
 
     # Correctness, once per size: both answers must be the same rows (day, provider, model,
-    # every sum and the task count). The raw read is also timed once, for the duration below.
+    # every sum and the task count). The raw read is timed cold (this first one) and warm (a
+    # second), the warm time sizing the wrk duration below.
     api GET "$READ_PATH" >"$TMP/rollup.json"
     t0=$(date +%s.%N)
     api GET "$READ_PATH&source=raw" >"$TMP/raw.json"
-    raw_once_s=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { print a - b }')
+    t1=$(date +%s.%N)
+    api GET "$READ_PATH&source=raw" >/dev/null
+    t2=$(date +%s.%N)
+    raw_once_s=$(awk -v a="$t1" -v b="$t0" 'BEGIN { print a - b }')
+    raw_warm_s=$(awk -v a="$t2" -v b="$t1" 'BEGIN { print a - b }')
     if ! jq -e --slurpfile raw "$TMP/raw.json" '.rows == $raw[0].rows and (.rows | length) > 0' \
         "$TMP/rollup.json" >/dev/null; then
         fail "rollup and raw answers differ at $rows rows (see $TMP/rollup.json, $TMP/raw.json)"
@@ -297,16 +306,17 @@ SQL
 )
     buckets=$(sql -c "SELECT count(*) FROM usage.task_usage_hourly WHERE workspace_id = '$WS'")
     # wrk counts only requests that complete within its duration: when one raw read takes
-    # seconds, both sides run long enough for the raw side to complete a few (3 x one raw
-    # read, within READ_MAX_SECONDS).
-    secs=$(awk -v s="$SECONDS_PER_SIDE" -v r="$raw_once_s" -v m="$READ_MAX_SECONDS" \
+    # seconds, both sides run long enough for the raw side to complete about three (3 x
+    # one warm raw read, within READ_MAX_SECONDS).
+    secs=$(awk -v s="$SECONDS_PER_SIDE" -v r="$raw_warm_s" -v m="$READ_MAX_SECONDS" \
         'BEGIN { d = int(3 * r + 0.999); if (d < s) d = s; if (d > m) d = m; print d }')
     emit "$(jq -cn --argjson rows "$rows" --argjson seed "$seed_s" --argjson hourly "$hourly_s" \
         --argjson buckets "$buckets" --argjson wr "$window_rows" --argjson wb "$window_buckets" \
-        --argjson once "$raw_once_s" \
+        --argjson once "$raw_once_s" --argjson warm "$raw_warm_s" \
         '{bench: "read_setup", rows: $rows, seed_s: ($seed * 100 | round / 100),
           hourly_s: ($hourly * 100 | round / 100), buckets: $buckets, window_rows: $wr,
-          window_buckets: $wb, raw_once_s: ($once * 1000 | round / 1000), check: "ok"}')"
+          window_buckets: $wb, raw_once_s: ($once * 1000 | round / 1000),
+          raw_warm_s: ($warm * 1000 | round / 1000), check: "ok"}')"
 
     for rep in $(seq 1 "$REPEAT"); do
         log "read at $rows rows, repetition $rep of $REPEAT: rollup, then raw ($secs s each)"
