@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# http.sh: the HTTP figures of `make bench`, measured with wrk against a running local stack.
+# bench/run.sh calls it after starting the stack (tools/devstack.sh) and sourcing its env file.
+#
+#   read     GET /api/runtimes/{id}/usage?days=30 (the hourly rollup) against the same read
+#            with &source=raw (task_usage itself), at two history sizes grown in one database
+#   gateway  GET /api/workspaces/{id} (JWT, membership check, one row) against
+#            multica-bench-hello, a bare libmicrohttpd server answering 200 "ok"
+#
+# Data: a user logged in through the API (dev verification code 888888), a workspace, 10
+# runtimes registered through the daemon API, 2 agents each. task_usage history is generated
+# in SQL (generate_series; two rows per task, attributed to one of the 20 agents) over the
+# last 90 days, so the measured runtime's 30-day window holds about 1/30 of the table; the
+# hourly buckets are added with the rollup's own sums. The first size is seeded, measured,
+# then grown to the second in the same database.
+#
+# Environment (set by bench/run.sh): ROOT, BBIN (bench programs), BENCH_SMALL (1 = quick run),
+# BENCH_REPEAT (default 3), BENCH_TMP (scratch dir), DATABASE_URL (superuser, db multica),
+# GATEWAY_URL. Optional: BENCH_HTTP_SIZES (task_usage rows, default 1000000,10000000; small
+# 100000,1000000), BENCH_HTTP_SECONDS (wrk duration per side, default 5; small 2),
+# BENCH_HTTP_MAX_SECONDS (longest read duration, default 20; small 4: see below),
+# BENCH_HTTP_KEEP_DATA=1 keeps the seeded usage (by default it is removed at the end).
+#
+# wrk: reads with 1 thread and 1 connection, gateway with 2 threads and 8 connections; both
+# sides of a ratio with the same threads, connections and duration. wrk counts only requests
+# that complete within its duration, so a read size whose raw read takes long runs both sides
+# for 3 x one warm raw read (between BENCH_HTTP_SECONDS and BENCH_HTTP_MAX_SECONDS).
+#
+# stdout: one JSON line per measurement (every repetition its own line); progress on stderr.
+#   {"bench":"read_setup","rows":N,"seed_s":S,"hourly_s":S,"buckets":B,"window_rows":W,
+#    "window_buckets":WB,"raw_once_s":S,"raw_warm_s":S,"check":"ok"}
+#   {"bench":"read","rows":N,"rep":R,"endpoint":"GET /api/runtimes/{id}/usage?days=30",
+#    "window_rows":W,"window_buckets":WB,"wrk":{"threads":1,"connections":1,"seconds":D},
+#    "rollup":SIDE,"raw":SIDE}
+#   {"bench":"gateway","rep":R,"endpoint":"GET /api/workspaces/{id}",
+#    "wrk":{"threads":2,"connections":8,"seconds":D},"ours":SIDE,"hello":SIDE}
+# where SIDE = {"rps":..,"p50_ms":..,"p99_ms":..,"mean_ms":..,"max_ms":..,"requests":..,
+#               "non2xx":..,"socket_errors":..}
+# rows: task_usage rows in the table; buckets: hourly rows of the workspace; window_rows:
+# task_usage rows the raw read aggregates (the runtime's 30 days); window_buckets: hourly rows
+# the rollup read aggregates; raw_once_s, raw_warm_s: one raw read alone, the first after
+# seeding (the correctness check's) and the next;
+# seed_s, hourly_s: time to add the layer to task_usage (indexes, vacuum) and to the hourly
+# table. non2xx is wrk's status error count (responses with status >= 400; none of these
+# paths redirects).
+#
+# Exits non-zero when a check fails: the rollup and raw answers differ (every row: day,
+# provider, model, token sums, task count), or a wrk run completed no request or saw a status
+# error or a timeout.
+set -euo pipefail
+
+: "${ROOT:?}" "${BBIN:?}" "${DATABASE_URL:?}" "${GATEWAY_URL:?}"
+REPEAT=${BENCH_REPEAT:-3}
+SMALL=${BENCH_SMALL:-0}
+TMP=${BENCH_TMP:-$(mktemp -d)}
+if [ "$SMALL" = 1 ]; then
+    SIZES=${BENCH_HTTP_SIZES:-100000,1000000}
+    SECONDS_PER_SIDE=${BENCH_HTTP_SECONDS:-2}
+    READ_MAX_SECONDS=${BENCH_HTTP_MAX_SECONDS:-4}
+else
+    SIZES=${BENCH_HTTP_SIZES:-1000000,10000000}
+    SECONDS_PER_SIDE=${BENCH_HTTP_SECONDS:-5}
+    READ_MAX_SECONDS=${BENCH_HTTP_MAX_SECONDS:-20}
+fi
+# Reads: one connection, so a request never waits behind another and the percentiles are the
+# read's own cost (a raw read uses both cores through parallel workers). Gateway: enough connections to saturate both servers.
+READ_THREADS=1
+READ_CONNS=1
+GW_THREADS=2
+GW_CONNS=8
+# Seeded task ids all start with this, so they are told apart from anything else in the stack.
+TASK_PREFIX=b0b0b0b0-0000-7000-8000-
+RUNTIMES=10
+AGENTS_PER_RUNTIME=2
+DAYS=30
+HISTORY_DAYS=90
+
+log() { printf '[http %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+fail() {
+    log "FAILED: $*"
+    exit 1
+}
+
+for t in wrk jq psql curl; do
+    command -v "$t" >/dev/null || fail "missing $t"
+done
+[ -x "$BBIN/multica-bench-hello" ] || fail "missing $BBIN/multica-bench-hello"
+mkdir -p "$TMP"
+
+HELLO_PID=
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [ -n "$HELLO_PID" ] && kill -0 "$HELLO_PID" 2>/dev/null; then
+        kill -TERM "$HELLO_PID" 2>/dev/null || true
+        wait "$HELLO_PID" 2>/dev/null || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A result line: stdout for bench/run.sh, and stderr so the progress shows it too.
+emit() {
+    printf '%s\n' "$1"
+    printf '%s\n' "$1" >&2
+}
+
+sql() { psql -X -q -v ON_ERROR_STOP=1 -tA "$DATABASE_URL" "$@"; }
+
+# api METHOD PATH [BODY]: one request with the session token; prints the body, fails on >= 400.
+api() {
+    local out status
+    local auth=()
+    if [ -n "${TOKEN:-}" ]; then auth=(-H "Authorization: Bearer $TOKEN"); fi
+    out=$(curl -sS -X "$1" "$GATEWAY_URL$2" "${auth[@]}" -H 'Content-Type: application/json' \
+        ${3:+-d "$3"} -w '\n%{http_code}')
+    status=${out##*$'\n'}
+    out=${out%$'\n'*}
+    [ "$status" -lt 400 ] || fail "$1 $2 answered $status: $out"
+    printf '%s' "$out"
+}
+
+# ---- a real workspace: a logged-in user, runtimes registered by the daemon API, agents ----
+EMAIL="bench-http-$$@example.com"
+log "log in as $EMAIL, create a workspace, $RUNTIMES runtimes, $((RUNTIMES * AGENTS_PER_RUNTIME)) agents"
+api POST /api/auth/send-code "{\"email\":\"$EMAIL\"}" >/dev/null
+TOKEN=$(api POST /api/auth/verify-code "{\"email\":\"$EMAIL\",\"code\":\"888888\"}" | jq -r .token)
+WS=$(api POST /api/workspaces '{"name":"Bench usage reads"}' | jq -r .id)
+RUNTIME_IDS=()
+AGENT_IDS=()
+for r in $(seq 1 "$RUNTIMES"); do
+    reg=$(api POST "/api/workspaces/$WS/runtime-tokens" | jq -r .registration_token)
+    rt=$(TOKEN='' api POST /api/daemon/register \
+        "{\"registration_token\":\"$reg\",\"name\":\"bench-runtime-$r\",\"max_concurrency\":4}" |
+        jq -r .runtime_id)
+    RUNTIME_IDS+=("$rt")
+    for a in $(seq 1 "$AGENTS_PER_RUNTIME"); do
+        AGENT_IDS+=("$(api POST "/api/workspaces/$WS/agents" \
+            "{\"name\":\"bench-agent-$r-$a\",\"provider\":\"claude\",\"runtime_id\":\"$rt\"}" |
+            jq -r .id)")
+    done
+done
+RT=${RUNTIME_IDS[0]}
+# Agent k (0-based) runs on runtime k / AGENTS_PER_RUNTIME: the arrays line up by index.
+AGENT_RUNTIMES=()
+for k in "${!AGENT_IDS[@]}"; do
+    AGENT_RUNTIMES+=("${RUNTIME_IDS[$((k / AGENTS_PER_RUNTIME))]}")
+done
+pg_array() { local IFS=,; printf '{%s}' "$*"; }
+AGENTS_ARR=$(pg_array "${AGENT_IDS[@]}")
+AGENT_RT_ARR=$(pg_array "${AGENT_RUNTIMES[@]}")
+log "workspace $WS, measured runtime $RT"
+
+# The rollup scheduler runs in the stack: its watermark moves to now, and every seeded row is
+# updated before that, so no tick recomputes seeded history while we measure.
+sql -c "SELECT usage.stamp_rollup_watermark(now())" >/dev/null
+END_TS=$(sql -c "SELECT now() - interval '1 hour'")
+
+# seed FROM TO: adds tasks [FROM, TO) with two usage rows each (two of six provider/model
+# pairs), attributed to one of the workspace's agents (and that agent's runtime), created_at
+# spread over the last HISTORY_DAYS days by a golden-ratio sequence (each layer interleaves
+# with the previous ones), updated 10 minutes after creation. Token counts are hashes of the
+# task number, so the layer is a pure function of it (the view bench_layer): task_usage gets
+# its rows, and task_usage_hourly its sums per (agent, provider, model, UTC hour of created_at)
+# from a second pass over the same view. That is what the rollup computes (the correctness
+# check compares it with task_usage itself) without joining and sorting 10M rows by uuid,
+# which took 90 s where the second pass takes a few. Buckets are written in time order, as
+# the scheduled rollup writes them (hour after hour): a runtime's 30 days then sit on a few
+# hundred pages of task_usage_hourly, not one page per bucket as a random order would leave. Task ids grow with the task number, so
+# both primary keys load in order; the secondary indexes of task_usage are dropped and built
+# again around the layer (definitions read from the catalog); then every table is vacuumed
+# and analysed, as autovacuum would. Prints the seconds the hourly pass took.
+seed() {
+    sql -v lo="$1" -v hi="$2" -v end="$END_TS" -v days="$HISTORY_DAYS" -v ws="$WS" \
+        -v agents="$AGENTS_ARR" -v agent_rts="$AGENT_RT_ARR" -v prefix="$TASK_PREFIX" <<'SQL'
+SET work_mem = '256MB';
+SET maintenance_work_mem = '512MB';
+CREATE TEMP VIEW bench_layer AS
+WITH t AS (
+    SELECT i, 1 + abs(hashint8(i)::bigint) % cardinality(:'agents'::uuid[]) AS agent,
+           :'end'::timestamptz - make_interval(days => :days::int) *
+              (1 - ((i * 0.6180339887498949) - floor(i * 0.6180339887498949))) AS created,
+           abs(hashint8(i * 3 + 1)::bigint) % 6 AS pair
+      FROM generate_series(:lo::bigint, :hi::bigint - 1) AS i),
+pairs(n, provider, model) AS (VALUES
+    (0, 'anthropic', 'claude-sonnet-4-5-20250929'), (1, 'anthropic', 'claude-opus-4-1-20250805'),
+    (2, 'openai', 'gpt-5-codex'), (3, 'openai', 'gpt-5-mini-2025-08-07'),
+    (4, 'google', 'gemini-2.5-pro'), (5, 'google', 'gemini-2.5-flash'))
+SELECT t.i, t.agent, p.provider, p.model,
+       500 + abs(hashint8(t.i * 8 + k * 4)::bigint) % 150000 AS input_tokens,
+       50 + abs(hashint8(t.i * 8 + k * 4 + 1)::bigint) % 16000 AS output_tokens,
+       abs(hashint8(t.i * 8 + k * 4 + 2)::bigint) % 600000 AS cache_read_tokens,
+       abs(hashint8(t.i * 8 + k * 4 + 3)::bigint) % 40000 AS cache_write_tokens,
+       t.created + k * interval '1 second' AS created_at
+  FROM t CROSS JOIN generate_series(0, 1) AS k
+  JOIN pairs p ON p.n = (t.pair + k * 3) % 6;
+
+CREATE TEMP TABLE bench_idx AS
+    SELECT indexname, indexdef FROM pg_indexes
+     WHERE schemaname = 'usage' AND tablename = 'task_usage' AND indexname <> 'task_usage_pkey';
+SELECT format('DROP INDEX usage.%I', indexname) FROM bench_idx \gexec
+INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, runtime_id, version, updated_at)
+SELECT (:'prefix' || lpad(to_hex(i), 12, '0'))::uuid, :'ws'::uuid,
+       (:'agents'::uuid[])[1 + abs(hashint8(i)::bigint) % cardinality(:'agents'::uuid[])],
+       (:'agent_rts'::uuid[])[1 + abs(hashint8(i)::bigint) % cardinality(:'agents'::uuid[])],
+       1, :'end'::timestamptz
+  FROM generate_series(:lo::bigint, :hi::bigint - 1) AS i;
+INSERT INTO usage.task_usage (task_id, provider, model, input_tokens, output_tokens,
+       cache_read_tokens, cache_write_tokens, reported_at, created_at, updated_at)
+SELECT (:'prefix' || lpad(to_hex(i), 12, '0'))::uuid, provider, model, input_tokens,
+       output_tokens, cache_read_tokens, cache_write_tokens, created_at, created_at,
+       created_at + interval '10 minutes'
+  FROM bench_layer;
+SELECT indexdef FROM bench_idx \gexec
+
+SELECT clock_timestamp() AS hourly_start \gset
+INSERT INTO usage.task_usage_hourly AS h (workspace_id, runtime_id, agent_id, provider, model,
+       bucket_hour, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count)
+SELECT :'ws'::uuid, (:'agent_rts'::uuid[])[agent], (:'agents'::uuid[])[agent], provider, model,
+       date_trunc('hour', created_at, 'UTC'), sum(input_tokens), sum(output_tokens),
+       sum(cache_read_tokens), sum(cache_write_tokens), count(*)
+  FROM bench_layer
+ GROUP BY agent, provider, model, date_trunc('hour', created_at, 'UTC')
+ ORDER BY 6, 3, 4, 5
+ON CONFLICT (workspace_id, runtime_id, agent_id, provider, model, bucket_hour) DO UPDATE
+   SET input_tokens = h.input_tokens + EXCLUDED.input_tokens,
+       output_tokens = h.output_tokens + EXCLUDED.output_tokens,
+       cache_read_tokens = h.cache_read_tokens + EXCLUDED.cache_read_tokens,
+       cache_write_tokens = h.cache_write_tokens + EXCLUDED.cache_write_tokens,
+       task_count = h.task_count + EXCLUDED.task_count,
+       revision = nextval('usage.task_usage_hourly_revision_seq'), updated_at = now();
+SELECT extract(epoch FROM clock_timestamp() - :'hourly_start'::timestamptz);
+VACUUM ANALYZE usage.task_usage;
+VACUUM ANALYZE usage.task_attribution;
+VACUUM ANALYZE usage.task_usage_hourly;
+SQL
+}
+
+# The Lua side of wrk: the same Authorization header on both sides of a ratio, and one
+# machine-readable summary line (latencies in microseconds; status errors are >= 400).
+cat >"$TMP/wrk.lua" <<'LUA'
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+done = function(summary, latency, requests)
+    local e = summary.errors
+    io.write(string.format(
+        'WRKJSON {"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,' ..
+        '"timeouts":%d,"p50_us":%d,"p99_us":%d,"mean_us":%.1f,"max_us":%d}\n',
+        summary.requests, summary.duration, e.status, e.connect + e.read + e.write, e.timeout,
+        latency:percentile(50), latency:percentile(99), latency.mean, latency.max))
+end
+LUA
+
+# measure URL THREADS CONNS SECONDS: one wrk run; prints a SIDE object. A run with no completed
+# request, a status error or a timeout fails the benchmark.
+measure() {
+    local out line
+    out=$(BENCH_TOKEN=$TOKEN wrk -t "$2" -c "$3" -d "${4}s" --timeout 60s \
+        -s "$TMP/wrk.lua" "$1" 2>&1) || fail "wrk $1: $out"
+    line=$(printf '%s\n' "$out" | sed -n 's/^WRKJSON //p')
+    [ -n "$line" ] || fail "wrk $1 printed no summary: $out"
+    printf '%s' "$line" | jq -c '
+        if .requests == 0 or .status_errors > 0 or .timeouts > 0 then
+            error("wrk: \(.requests) requests, \(.status_errors) status errors, \(.timeouts) timeouts")
+        else . end
+        | def ms: round / 1000;
+        {rps: (.requests / (.duration_us / 1e6) * 1000 | round / 1000),
+         p50_ms: (.p50_us | ms), p99_ms: (.p99_us | ms), mean_ms: (.mean_us | ms),
+         max_ms: (.max_us | ms), requests, non2xx: .status_errors, socket_errors}' ||
+        fail "wrk $1"
+}
+
+READ_PATH="/api/runtimes/$RT/usage?days=$DAYS"
+tasks=0
+IFS=, read -r -a SIZE_LIST <<<"$SIZES"
+for rows in "${SIZE_LIST[@]}"; do
+    want=$((rows / 2))
+    [ "$want" -gt "$tasks" ] || fail "BENCH_HTTP_SIZES must grow: $SIZES"
+    log "read: seeding tasks $tasks..$want ($((2 * (want - tasks))) usage rows), hourly buckets"
+    t0=$(date +%s.%N)
+    hourly_s=$(seed "$tasks" "$want" | tail -n 1)
+    seed_s=$(awk -v a="$(date +%s.%N)" -v b="$t0" -v h="$hourly_s" 'BEGIN { print a - b - h }')
+    tasks=$want
+
+    # Correctness, once per size: both answers must be the same rows (day, provider, model,
+    # every sum and the task count). The raw read is timed cold (this first one) and warm (a
+    # second), the warm time sizing the wrk duration below.
+    api GET "$READ_PATH" >"$TMP/rollup.json"
+    t0=$(date +%s.%N)
+    api GET "$READ_PATH&source=raw" >"$TMP/raw.json"
+    t1=$(date +%s.%N)
+    api GET "$READ_PATH&source=raw" >/dev/null
+    t2=$(date +%s.%N)
+    raw_once_s=$(awk -v a="$t1" -v b="$t0" 'BEGIN { print a - b }')
+    raw_warm_s=$(awk -v a="$t2" -v b="$t1" 'BEGIN { print a - b }')
+    if ! jq -e --slurpfile raw "$TMP/raw.json" '.rows == $raw[0].rows and (.rows | length) > 0' \
+        "$TMP/rollup.json" >/dev/null; then
+        fail "rollup and raw answers differ at $rows rows (see $TMP/rollup.json, $TMP/raw.json)"
+    fi
+    window_rows=$(jq '[.rows[].task_count] | add' "$TMP/raw.json")
+    window_buckets=$(sql -v rt="$RT" -v days="$DAYS" <<'SQL'
+SELECT count(*) FROM usage.task_usage_hourly
+ WHERE runtime_id = :'rt'::uuid
+   AND bucket_hour >= ((now() AT TIME ZONE 'UTC')::date - (:days::int - 1))::timestamp AT TIME ZONE 'UTC';
+SQL
+)
+    buckets=$(sql -c "SELECT count(*) FROM usage.task_usage_hourly WHERE workspace_id = '$WS'")
+    # wrk counts only requests that complete within its duration: when one raw read takes
+    # seconds, both sides run long enough for the raw side to complete about three (3 x
+    # one warm raw read, within READ_MAX_SECONDS).
+    secs=$(awk -v s="$SECONDS_PER_SIDE" -v r="$raw_warm_s" -v m="$READ_MAX_SECONDS" \
+        'BEGIN { d = int(3 * r + 0.999); if (d < s) d = s; if (d > m) d = m; print d }')
+    emit "$(jq -cn --argjson rows "$rows" --argjson seed "$seed_s" --argjson hourly "$hourly_s" \
+        --argjson buckets "$buckets" --argjson wr "$window_rows" --argjson wb "$window_buckets" \
+        --argjson once "$raw_once_s" --argjson warm "$raw_warm_s" \
+        '{bench: "read_setup", rows: $rows, seed_s: ($seed * 100 | round / 100),
+          hourly_s: ($hourly * 100 | round / 100), buckets: $buckets, window_rows: $wr,
+          window_buckets: $wb, raw_once_s: ($once * 1000 | round / 1000),
+          raw_warm_s: ($warm * 1000 | round / 1000), check: "ok"}')"
+
+    for rep in $(seq 1 "$REPEAT"); do
+        log "read at $rows rows, repetition $rep of $REPEAT: rollup, then raw ($secs s each)"
+        rollup=$(measure "$GATEWAY_URL$READ_PATH" "$READ_THREADS" "$READ_CONNS" "$secs")
+        raw=$(measure "$GATEWAY_URL$READ_PATH&source=raw" "$READ_THREADS" "$READ_CONNS" "$secs")
+        emit "$(jq -cn --argjson rows "$rows" --argjson rep "$rep" --argjson wr "$window_rows" \
+            --argjson wb "$window_buckets" --argjson rollup "$rollup" --argjson raw "$raw" \
+            --arg ep "GET /api/runtimes/{id}/usage?days=$DAYS" --argjson t "$READ_THREADS" \
+            --argjson c "$READ_CONNS" --argjson d "$secs" \
+            '{bench: "read", rows: $rows, rep: $rep, endpoint: $ep, window_rows: $wr,
+              window_buckets: $wb, wrk: {threads: $t, connections: $c, seconds: $d},
+              rollup: $rollup, raw: $raw}')"
+    done
+done
+
+# ---- gateway: an authenticated read against a bare libmicrohttpd hello world ----
+port=
+for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        port=$p
+        break
+    fi
+done
+[ -n "$port" ] || fail "no free port for the hello world"
+"$BBIN/multica-bench-hello" --port "$port" --bind 127.0.0.1 2>"$TMP/hello.log" &
+HELLO_PID=$!
+for _ in $(seq 1 50); do
+    curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$port/" >/dev/null || fail "the hello world did not start: $(cat "$TMP/hello.log")"
+api GET "/api/workspaces/$WS" >/dev/null
+for rep in $(seq 1 "$REPEAT"); do
+    log "gateway, repetition $rep of $REPEAT: GET /api/workspaces/{id}, then hello ($SECONDS_PER_SIDE s each)"
+    ours=$(measure "$GATEWAY_URL/api/workspaces/$WS" "$GW_THREADS" "$GW_CONNS" "$SECONDS_PER_SIDE")
+    hello=$(measure "http://127.0.0.1:$port/" "$GW_THREADS" "$GW_CONNS" "$SECONDS_PER_SIDE")
+    emit "$(jq -cn --argjson rep "$rep" --argjson ours "$ours" --argjson hello "$hello" \
+        --argjson t "$GW_THREADS" --argjson c "$GW_CONNS" --argjson d "$SECONDS_PER_SIDE" \
+        '{bench: "gateway", rep: $rep, endpoint: "GET /api/workspaces/{id}",
+          wrk: {threads: $t, connections: $c, seconds: $d}, ours: $ours, hello: $hello}')"
+done
+
+# The seeded usage goes, so later stages of the run start from the tables they would find
+# otherwise. When nothing else is in them (the usual case) TRUNCATE is instant where deleting
+# 10M rows takes minutes.
+if [ "${BENCH_HTTP_KEEP_DATA:-0}" != 1 ]; then
+    log "removing the seeded usage"
+    sql -v lo="${TASK_PREFIX}000000000000" -v hi="${TASK_PREFIX}ffffffffffff" -v ws="$WS" <<'SQL'
+SELECT NOT EXISTS (SELECT 1 FROM usage.task_usage WHERE task_id < :'lo'::uuid OR task_id > :'hi'::uuid)
+   AND NOT EXISTS (SELECT 1 FROM usage.task_attribution
+                    WHERE task_id < :'lo'::uuid OR task_id > :'hi'::uuid)
+   AND NOT EXISTS (SELECT 1 FROM usage.task_usage_hourly WHERE workspace_id <> :'ws'::uuid)
+       AS only_ours \gset
+\if :only_ours
+TRUNCATE usage.task_usage, usage.task_attribution, usage.task_usage_hourly;
+\else
+DELETE FROM usage.task_usage_hourly WHERE workspace_id = :'ws'::uuid;
+DELETE FROM usage.task_usage WHERE task_id BETWEEN :'lo'::uuid AND :'hi'::uuid;
+DELETE FROM usage.task_attribution WHERE task_id BETWEEN :'lo'::uuid AND :'hi'::uuid;
+\endif
+SQL
+fi
+log "done"
