@@ -5,7 +5,8 @@
 # ratio, target, met?) and writes it as JSON to bench/results/latest.json. Every process it
 # starts is stopped on exit, failure or interrupt. See docs/PERFORMANCE.md.
 #
-# BENCH_SCALE         events for the ingest figures (default 1000000; "small" = a quick run)
+# BENCH_SCALE         events for the ingest figures (default 1000000; "small" = a quick run:
+#                     50,000 events, rollup at 30k/100k/300k rows, reads at 100k/300k, 500 tasks)
 # BENCH_REPEAT        repetitions of each measurement; the median is reported (default 3)
 # BENCH_NAIVE_ROWS    messages the row-at-a-time consumer applies (default SCALE/20, >= 10000)
 # BENCH_ROLLUP_SIZES  task_usage history sizes (default 1000000,3000000,10000000)
@@ -28,10 +29,11 @@ SMALL=0
 if [ "$SCALE" = small ]; then
     SMALL=1
     SCALE=50000
-    ROLLUP_SIZES=${BENCH_ROLLUP_SIZES:-100000,300000,1000000}
+    ROLLUP_SIZES=${BENCH_ROLLUP_SIZES:-30000,100000,300000}
 fi
 REPEAT=${BENCH_REPEAT:-3}
-NAIVE_ROWS=${BENCH_NAIVE_ROWS:-$((SCALE / 20 > 10000 ? SCALE / 20 : 10000))}
+NAIVE_MIN=$([ "$SMALL" = 1 ] && echo 5000 || echo 10000)
+NAIVE_ROWS=${BENCH_NAIVE_ROWS:-$((SCALE / 20 > NAIVE_MIN ? SCALE / 20 : NAIVE_MIN))}
 if [ "$NAIVE_ROWS" -gt "$SCALE" ]; then NAIVE_ROWS=$SCALE; fi
 PARTITIONS=${BENCH_PARTITIONS:-64}
 STAGES=${BENCH_STAGES:-ingest,rollup,http,flow}
