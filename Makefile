@@ -170,7 +170,8 @@ $(BENCH_DIR)/multica-bench-%: $(OBJ)/bench/%.o $(BENCH_UTIL) $(LIBMC)
 	@echo "  LD   $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: build $(BENCH_BINS)
+bench: deps
+	@$(MAKE) --no-print-directory build $(BENCH_BINS)
 	@bench/run.sh $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -198,15 +198,22 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-double bu_median(const double *v, int n)
+/* A sorted copy of v[0..n), n > 0, for the caller to free. */
+static double *sorted_copy(const double *v, int n)
 {
-    if (n <= 0)
-        return 0;
     double *c = malloc((size_t)n * sizeof *c);
     if (c == NULL)
         abort();
     memcpy(c, v, (size_t)n * sizeof *c);
     qsort(c, (size_t)n, sizeof *c, cmp_double);
+    return c;
+}
+
+double bu_median(const double *v, int n)
+{
+    if (n <= 0)
+        return 0;
+    double *c = sorted_copy(v, n);
     double m = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
     free(c);
     return m;
@@ -216,11 +223,7 @@ double bu_percentile(const double *v, int n, double p)
 {
     if (n <= 0)
         return 0;
-    double *c = malloc((size_t)n * sizeof *c);
-    if (c == NULL)
-        abort();
-    memcpy(c, v, (size_t)n * sizeof *c);
-    qsort(c, (size_t)n, sizeof *c, cmp_double);
+    double *c = sorted_copy(v, n);
     /* Nearest rank: the smallest value with at least p% of the values at or below it. */
     int rank = (int)((p / 100.0) * n + 0.999999);
     if (rank < 1)
@@ -268,9 +271,7 @@ void bu_parallel(int threads, int n, void (*fn)(int i, void *ud), void *ud)
 int bu_api(const char *base, const char *method, const char *path, const char *bearer,
            const char *body, json_t **out)
 {
-    char url[1024];
-    snprintf(url, sizeof url, "%s%s", base, path);
-    return mc_client_request(method, url, bearer, body, out);
+    return mc_client_call(base, method, path, bearer, body, out);
 }
 
 const char *bu_str(const json_t *obj, const char *key)

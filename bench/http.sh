@@ -335,7 +335,8 @@ done
 # ---- gateway: an authenticated read against a bare libmicrohttpd hello world ----
 port=
 for _ in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
+    # below Linux's ephemeral range (32768-60999), where the stack's broker listens
+    p=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
         port=$p
         break

@@ -51,11 +51,15 @@ med($cp; "rows_per_s") as $rc | med($nv; "rows_per_s") as $rn |
      baseline: "COPY: \(med($cp; "consumer_cores") | r(2)) + \(med($cp; "postgres_cores") | r(2)) (\(med($cp; "machine_busy_cores") | r(2))); naive: \(med($nv; "consumer_cores") | r(2)) + \(med($nv; "postgres_cores") | r(2)) (\(med($nv; "machine_busy_cores") | r(2)))",
      ratio: "-", target: "report", met: "-"}
   ] end) + (if ($ro | length) == 0 then [not_run("rollup")] else [
-    $ro[] | {figure: "rollup tick vs full recompute, \(.rows | rows_label) rows",
+    # The issue sets the 1/100 target at the largest history (10M rows); smaller sizes show
+    # how the ratio moves as history grows.
+    $ro[] | (.rows == $ro[-1].rows) as $largest |
+            {figure: "rollup tick vs full recompute, \(.rows | rows_label) rows",
              ours: ((.tick_median_s | secs) + " (\(.tick_buckets[0]) buckets)"),
              baseline: ((.full_median_s | secs) + " (\(.full_buckets[0]) buckets)"),
-             ratio: (.tick_median_s / .full_median_s | x), target: "<= 0.01×",
-             met: (if .tick_median_s / .full_median_s <= 0.01 then "yes" else "NO" end)}
+             ratio: (.tick_median_s / .full_median_s | x),
+             target: (if $largest then "<= 0.01×" else "report (target at \($ro[-1].rows | rows_label))" end),
+             met: (if $largest | not then "-" elif .tick_median_s / .full_median_s <= 0.01 then "yes" else "NO" end)}
   ] + [
     {figure: "rollup tick growth, \($ro[0].rows | rows_label) -> \($ro[-1].rows | rows_label) rows",
      ours: ($ro[-1].tick_median_s | secs), baseline: ($ro[0].tick_median_s | secs),

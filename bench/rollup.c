@@ -3,6 +3,7 @@
  *
  *   multica-bench-rollup --db URL --sizes 1000000,3000000,10000000 [--changes 10000]
  *                        [--repeat 3] [--months 24] [--scattered R]
+ *                        [--scattered-max-rows N]
  *
  * History is generated in SQL (generate_series): tasks with two usage rows each (two of six
  * provider/model pairs), attributed to one of 200 agents (20 workspaces, 100 runtimes), their
@@ -19,7 +20,8 @@
  *    then time one usage.rollup_task_usage_hourly() with multica.rollup_safety_lag = '0'.
  *  - scattered, R times (--scattered, default 1; 0 skips it): the same with `changes` rows
  *    picked at random over the whole history (late corrections), the rollup's worst case. It
- *    is reported without a target, and at 10M rows one costs over a minute.
+ *    is reported without a target, and at 10M rows one costs over a minute: sizes above
+ *    --scattered-max-rows (0: no limit) skip it.
  * After the ticks the hourly table's token and task totals must equal ground truth's: every
  * tick adds to output_tokens, so a tick that missed its changes cannot pass for a fast one.
  * Prints one JSON line per size. */
@@ -162,6 +164,7 @@ int main(int argc, char **argv)
     const char *url = NULL, *sizes = NULL;
     long changes = 10000;
     int repeat = 3, months = 24, scattered = 1;
+    long scattered_max = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--db") == 0)
             url = argv[i + 1];
@@ -175,11 +178,13 @@ int main(int argc, char **argv)
             months = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--scattered") == 0)
             scattered = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--scattered-max-rows") == 0)
+            scattered_max = atol(argv[i + 1]);
     }
     if (url == NULL || sizes == NULL || changes <= 0 || repeat < 1 || repeat > MAX_REPEAT ||
         months < 1 || scattered < 0 || scattered > MAX_REPEAT) {
         fprintf(stderr, "usage: multica-bench-rollup --db URL --sizes N,N,N [--changes N] "
-                        "[--repeat R] [--months M] [--scattered R]\n");
+                        "[--repeat R] [--months M] [--scattered R] [--scattered-max-rows N]\n");
         return 2;
     }
     PGconn *c = bu_connect(url);
@@ -240,7 +245,8 @@ int main(int argc, char **argv)
         }
         for (int r = 0; r < repeat; r++)
             tick(c, recent_sql, changes, &recent);
-        if (scattered) {
+        bool scatter = scattered > 0 && (scattered_max <= 0 || have <= scattered_max);
+        if (scatter) {
             char n[32];
             snprintf(n, sizeof n, "%ld", changes);
             const char *pn[] = {n};
@@ -260,7 +266,7 @@ int main(int argc, char **argv)
                have, tasks, changes, hours, gen);
         print_series("full", &full);
         print_series("tick", &recent);
-        if (scattered)
+        if (scatter)
             print_series("scattered", &scat);
         printf(",\"check_s\":%.2f,\"check_differences\":%ld,\"ok\":%s}\n", check, diff,
                diff == 0 ? "true" : "false");

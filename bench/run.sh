@@ -8,9 +8,11 @@
 # BENCH_SCALE         events for the ingest figures (default 1000000; "small" = a quick run:
 #                     50,000 events, rollup at 30k/100k/300k rows, reads at 100k/300k, 500 tasks)
 # BENCH_REPEAT        repetitions of each measurement; the median is reported (default 3)
-# BENCH_NAIVE_ROWS    messages the row-at-a-time consumer applies (default SCALE/20, >= 10000)
+# BENCH_NAIVE_ROWS    messages the row-at-a-time consumer applies (default SCALE/50, >= 10000)
 # BENCH_ROLLUP_SIZES  task_usage history sizes (default 1000000,3000000,10000000)
 # BENCH_SCATTERED     repetitions of the rollup's worst case, reported without a target (default 1)
+# BENCH_SCATTERED_MAX_ROWS  history sizes above this skip the worst case (default 3000000;
+#                     at 10M rows one costs about two minutes; 0 = every size)
 # BENCH_PARTITIONS    partitions per topic of the bench broker (default 64)
 # BENCH_STAGES        which parts run (default ingest,rollup,http,flow; the table marks the rest)
 # BENCH_KEEP_LOGS     1 keeps BUILD/bench-work (logs, the COPY file) after the run
@@ -33,7 +35,7 @@ if [ "$SCALE" = small ]; then
 fi
 REPEAT=${BENCH_REPEAT:-3}
 NAIVE_MIN=$([ "$SMALL" = 1 ] && echo 5000 || echo 10000)
-NAIVE_ROWS=${BENCH_NAIVE_ROWS:-$((SCALE / 20 > NAIVE_MIN ? SCALE / 20 : NAIVE_MIN))}
+NAIVE_ROWS=${BENCH_NAIVE_ROWS:-$((SCALE / 50 > NAIVE_MIN ? SCALE / 50 : NAIVE_MIN))}
 if [ "$NAIVE_ROWS" -gt "$SCALE" ]; then NAIVE_ROWS=$SCALE; fi
 PARTITIONS=${BENCH_PARTITIONS:-64}
 STAGES=${BENCH_STAGES:-ingest,rollup,http,flow}
@@ -171,7 +173,8 @@ if stage rollup; then
 log "rollup: history sizes $ROLLUP_SIZES, 10000 fresh changes, $REPEAT repetitions"
 psql -X -q "$PG_ADMIN/postgres" -c "CREATE DATABASE bench_rollup TEMPLATE multica"
 "$BBIN/multica-bench-rollup" --db "$PG_ADMIN/bench_rollup" --sizes "$ROLLUP_SIZES" \
-    --changes 10000 --repeat "$REPEAT" --scattered "${BENCH_SCATTERED:-1}" | tee "$WORK/rollup.jsonl" >&2
+    --changes 10000 --repeat "$REPEAT" --scattered "${BENCH_SCATTERED:-1}" \
+    --scattered-max-rows "${BENCH_SCATTERED_MAX_ROWS:-3000000}" | tee "$WORK/rollup.jsonl" >&2
 psql -X -q "$PG_ADMIN/postgres" -c "DROP DATABASE bench_rollup"
 fi
 

@@ -39,6 +39,15 @@ int mc_client_request(const char *method, const char *url, const char *bearer, c
     return status;
 }
 
+int mc_client_call(const char *base, const char *method, const char *path, const char *bearer,
+                   const char *body, json_t **out)
+{
+    char *url = mc_sprintf("%s%s", base, path);
+    int status = mc_client_request(method, url, bearer, body, out);
+    free(url);
+    return status;
+}
+
 struct mc_wsclient {
     struct _u_request req;
     struct _u_response resp;

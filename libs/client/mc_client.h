@@ -11,6 +11,11 @@
 int mc_client_request(const char *method, const char *url, const char *bearer, const char *body,
                       json_t **out);
 
+/* mc_client_request against base + path (for example "http://127.0.0.1:8080" and
+ * "/api/workspaces"). */
+int mc_client_call(const char *base, const char *method, const char *path, const char *bearer,
+                   const char *body, json_t **out);
+
 typedef struct mc_wsclient mc_wsclient;
 
 /* Opens ws://host:port/path (url given as http://...), authenticating with bearer. Returns

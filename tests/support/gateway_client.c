@@ -36,9 +36,7 @@ const char *tg_start(const char *brokers, const char *const *extra, pid_t *pid)
 int tg_call(const char *base, const char *method, const char *path, const char *token,
             const char *body, json_t **out)
 {
-    char url[1024];
-    snprintf(url, sizeof url, "%s%s", base, path);
-    return mc_client_request(method, url, token, body, out);
+    return mc_client_call(base, method, path, token, body, out);
 }
 
 const char *tg_str(const json_t *obj, const char *key)
