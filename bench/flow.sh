@@ -14,7 +14,7 @@
 #   MULTICA_RUN_DIR      the stack's folder; the simulated daemons log to its logs/
 #   MULTICA_DEV_VERIFICATION_CODE   the stack's login code (default 888888)
 #   KAFKA_CONFIG         what the stack's services were started with (recorded, see below)
-# Optional knobs: BENCH_E2E_RATE (200 reports/s), BENCH_E2E_SECONDS (20; small 3),
+# Optional knobs: BENCH_E2E_RATE (200 reports/s), BENCH_E2E_SECONDS (20; small 2),
 #   BENCH_E2E_TASKS (100), BENCH_DISPATCH_TASKS (10000; small 500),
 #   BENCH_DISPATCH_REPEAT (1: 10,000 tasks take ~3 minutes on 2 cores, once fits the budget),
 #   BENCH_DISPATCH_RUNTIMES (4), BENCH_DISPATCH_CAPACITY (16), BENCH_DISPATCH_WORK_MS (20).
@@ -54,7 +54,7 @@ DISPATCH_RUNTIMES=${BENCH_DISPATCH_RUNTIMES:-4}
 DISPATCH_CAPACITY=${BENCH_DISPATCH_CAPACITY:-16}
 DISPATCH_WORK_MS=${BENCH_DISPATCH_WORK_MS:-20}
 if [ "$SMALL" = 1 ]; then
-    E2E_SECONDS=${BENCH_E2E_SECONDS:-3}
+    E2E_SECONDS=${BENCH_E2E_SECONDS:-2}
     DISPATCH_TASKS=${BENCH_DISPATCH_TASKS:-500}
     LIGHT=40
 else

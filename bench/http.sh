@@ -17,8 +17,8 @@
 # Environment (set by bench/run.sh): ROOT, BBIN (bench programs), BENCH_SMALL (1 = quick run),
 # BENCH_REPEAT (default 3), BENCH_TMP (scratch dir), DATABASE_URL (superuser, db multica),
 # GATEWAY_URL. Optional: BENCH_HTTP_SIZES (task_usage rows, default 1000000,10000000; small
-# 100000,300000), BENCH_HTTP_SECONDS (wrk duration per side, default 5; small 2),
-# BENCH_HTTP_MAX_SECONDS (longest read duration, default 20; small 4: see below),
+# 50000,150000), BENCH_HTTP_SECONDS (wrk duration per side, default 5; small 1),
+# BENCH_HTTP_MAX_SECONDS (longest read duration, default 20; small 2: see below),
 # BENCH_HTTP_KEEP_DATA=1 keeps the seeded usage (by default it is removed at the end).
 #
 # wrk: reads with 1 thread and 1 connection, gateway with 2 threads and 8 connections; both
@@ -54,9 +54,9 @@ REPEAT=${BENCH_REPEAT:-3}
 SMALL=${BENCH_SMALL:-0}
 TMP=${BENCH_TMP:-$(mktemp -d)}
 if [ "$SMALL" = 1 ]; then
-    SIZES=${BENCH_HTTP_SIZES:-100000,300000}
-    SECONDS_PER_SIDE=${BENCH_HTTP_SECONDS:-2}
-    READ_MAX_SECONDS=${BENCH_HTTP_MAX_SECONDS:-4}
+    SIZES=${BENCH_HTTP_SIZES:-50000,150000}
+    SECONDS_PER_SIDE=${BENCH_HTTP_SECONDS:-1}
+    READ_MAX_SECONDS=${BENCH_HTTP_MAX_SECONDS:-2}
 else
     SIZES=${BENCH_HTTP_SIZES:-1000000,10000000}
     SECONDS_PER_SIDE=${BENCH_HTTP_SECONDS:-5}

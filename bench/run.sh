@@ -6,7 +6,7 @@
 # starts is stopped on exit, failure or interrupt. See docs/PERFORMANCE.md.
 #
 # BENCH_SCALE         events for the ingest figures (default 1000000; "small" = a quick run:
-#                     50,000 events, rollup at 30k/100k/300k rows, reads at 100k/300k, 500 tasks)
+#                     50,000 events, rollup at 30k/100k/300k rows, reads at 50k/150k, 500 tasks)
 # BENCH_REPEAT        repetitions of each measurement; the median is reported (default 3)
 # BENCH_NAIVE_ROWS    messages the row-at-a-time consumer applies (default SCALE/50, >= 10000)
 # BENCH_ROLLUP_SIZES  task_usage history sizes (default 1000000,3000000,10000000)
