@@ -136,7 +136,14 @@ check-deploy: deps
 check-docs:
 	@tools/check-docs.sh
 
+# The pinned clang-format that tools/deps.sh installs from PyPI (see .clang-format).
+MULTICA_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/multica-c
+CLANG_FORMAT  ?= $(MULTICA_CACHE)/venv/bin/clang-format
+C_SOURCES      = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libs services tools tests bench -name '*.[ch]')
+
 lint:
+	@$(CLANG_FORMAT) --dry-run -Werror $(C_SOURCES) || \
+	    { echo "make lint: run 'make format' (clang-format $$($(CLANG_FORMAT) --version | sed 's/.*version //'))" >&2; exit 1; }
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	    --inline-suppr --suppress=missingIncludeSystem $(addprefix -I,$(LIB_DIRS)) \
 	    libs services tools tests bench
@@ -144,7 +151,7 @@ lint:
 	    charts/multica/files/*.sh $$(ls bench/*.sh 2>/dev/null) || true'
 
 format:
-	clang-format -i $(shell find libs services tools tests bench -name '*.[ch]')
+	$(CLANG_FORMAT) -i $(C_SOURCES)
 
 clean:
 	rm -rf build

@@ -85,8 +85,10 @@ static void start_ours(const struct opts *o, struct run *r)
             mc_sprintf("HTTP_BIND=127.0.0.1"),
             /* As in the test suite: a member that joins a moment late makes the group wait
              * for everyone to rejoin, up to the session timeout (45 s by default). */
-            mc_sprintf("KAFKA_CONFIG=%s", getenv("KAFKA_CONFIG") ? getenv("KAFKA_CONFIG")
-                                          : "session.timeout.ms=6000,heartbeat.interval.ms=500"),
+            mc_sprintf("KAFKA_CONFIG=%s",
+                       getenv("KAFKA_CONFIG")
+                           ? getenv("KAFKA_CONFIG")
+                           : "session.timeout.ms=6000,heartbeat.interval.ms=500"),
             NULL,
         };
         char log[1024];
@@ -104,8 +106,8 @@ static void start_naive(const struct opts *o, struct run *r)
     snprintf(exe, sizeof exe, "%s/multica-bench-naive", o->bin);
     snprintf(rows, sizeof rows, "%ld", o->rows);
     snprintf(log, sizeof log, "%s/naive-%s.log", o->logs, o->group);
-    const char *argv[] = {exe, "--brokers", o->brokers, "--group", o->group, "--db",
-                          o->consumer_db, "--max", rows, NULL};
+    const char *argv[] = {exe,    "--brokers",    o->brokers, "--group", o->group,
+                          "--db", o->consumer_db, "--max",    rows,      NULL};
     r->pids[0] = bu_spawn(argv, NULL, log);
     r->n = 1;
 }
@@ -118,8 +120,8 @@ static void start_copy(const struct opts *o, struct run *r)
              "cache_read_tokens, cache_write_tokens, reported_at, created_at) FROM '%s'",
              o->copy_file);
     snprintf(log, sizeof log, "%s/copy-%s.log", o->logs, o->group);
-    const char *argv[] = {"/usr/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", o->db,
-                          "-c", cmd, NULL};
+    const char *argv[] = {"/usr/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
+                          o->db,           "-c", cmd,  NULL};
     r->pids[0] = bu_spawn(argv, NULL, log);
     r->n = 1;
 }
@@ -258,8 +260,8 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    struct opts o = {.consumers = 1, .group = "bench", .bin = "build/bin", .logs = ".",
-                     .timeout = 1200};
+    struct opts o = {
+        .consumers = 1, .group = "bench", .bin = "build/bin", .logs = ".", .timeout = 1200};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i], *v = argv[i + 1];
         if (strcmp(k, "--mode") == 0)
@@ -357,9 +359,8 @@ int main(int argc, char **argv)
            o.mode, r.n, (long long)rows, counted, secs, secs > 0 ? counted / secs : 0,
            r.t_first - r.t_start, r.cpu_c1 - r.cpu_c0, r.cpu_pg1 - r.cpu_pg0,
            secs > 0 ? (r.cpu_c1 - r.cpu_c0) / secs : 0,
-           secs > 0 ? (r.cpu_pg1 - r.cpu_pg0) / secs : 0,
-           secs > 0 ? (r.busy1 - r.busy0) / secs : 0, lost, dlq, fenced,
-           ok ? "true" : "false");
+           secs > 0 ? (r.cpu_pg1 - r.cpu_pg0) / secs : 0, secs > 0 ? (r.busy1 - r.busy0) / secs : 0,
+           lost, dlq, fenced, ok ? "true" : "false");
     if (!ok)
         fprintf(stderr, "multica-bench-ingest: %lld rows (want %ld), offsets lost %.0f, dlq %.0f\n",
                 (long long)rows, o.rows, lost, dlq);

@@ -174,11 +174,11 @@ int main(int argc, char **argv)
             int64_t at = now_us - span(&seed, 0, 3600LL * 1000000);
             char ts[40];
             mc_format_rfc3339(at, ts, sizeof ts);
-            json_t *data = json_pack("{ss ss ss sI sI sI sI ss}", "task_id", task, "provider",
-                                     provider, "model", model, "input_tokens", (json_int_t)in,
-                                     "output_tokens", (json_int_t)out, "cache_read_tokens",
-                                     (json_int_t)cr, "cache_write_tokens", (json_int_t)cw,
-                                     "reported_at", ts);
+            json_t *data =
+                json_pack("{ss ss ss sI sI sI sI ss}", "task_id", task, "provider", provider,
+                          "model", model, "input_tokens", (json_int_t)in, "output_tokens",
+                          (json_int_t)out, "cache_read_tokens", (json_int_t)cr,
+                          "cache_write_tokens", (json_int_t)cw, "reported_at", ts);
             char *value = mc_event_encode(MC_EV_USAGE_REPORTED, "api-gateway", task, data, NULL);
             if (value == NULL) {
                 fprintf(stderr, "multica-bench-produce: cannot encode an event\n");
@@ -212,8 +212,9 @@ int main(int argc, char **argv)
            events, tasks, bytes, (double)bytes / (double)events, secs, nparts, failed,
            (long long)lo, (long long)hi, ok ? "true" : "false");
     if (!ok)
-        fprintf(stderr, "multica-bench-produce: the topic does not hold exactly the %ld events "
-                        "(failed %ld, low watermarks %lld, high watermarks %lld)\n",
+        fprintf(stderr,
+                "multica-bench-produce: the topic does not hold exactly the %ld events "
+                "(failed %ld, low watermarks %lld, high watermarks %lld)\n",
                 events, failed, (long long)lo, (long long)hi);
     return ok ? 0 : 1;
 }

@@ -72,9 +72,9 @@ static const char *const gen_usage_sql =
     "  JOIN pairs p ON p.n = (t.pair + k * 3) % 6";
 
 /* The baseline: every bucket from scratch in one GROUP BY over all of history, inserted in
- * primary-key order (twice as fast as unordered here) into the empty hourly table. The rollup's own window primitive over '-infinity'..now() does the same work
- * through per-hour range scans and is much slower than this, so this is the stricter
- * baseline. Returns the number of buckets. */
+ * primary-key order (twice as fast as unordered here) into the empty hourly table. The rollup's own
+ * window primitive over '-infinity'..now() does the same work through per-hour range scans and is
+ * much slower than this, so this is the stricter baseline. Returns the number of buckets. */
 static const char *const full_sql =
     "WITH ins AS ("
     " INSERT INTO usage.task_usage_hourly (workspace_id, runtime_id, agent_id, provider, model, "
@@ -154,8 +154,7 @@ static void tick(PGconn *c, const char *change_sql, long changes, struct series 
     bu_sql(c, "TRUNCATE usage.hourly_outbox", 0, NULL);
     bu_sql(c, change_sql, change_sql == recent_sql ? 1 : 0, change_sql == recent_sql ? p : NULL);
     bu_sql(c, "CHECKPOINT", 0, NULL);
-    out->s[out->n] =
-        timed(c, "SELECT usage.rollup_task_usage_hourly()", &out->buckets[out->n]);
+    out->s[out->n] = timed(c, "SELECT usage.rollup_task_usage_hourly()", &out->buckets[out->n]);
     out->n++;
 }
 
@@ -251,8 +250,9 @@ int main(int argc, char **argv)
             snprintf(n, sizeof n, "%ld", changes);
             const char *pn[] = {n};
             bu_sql(c, "DROP TABLE IF EXISTS bench_scattered", 0, NULL);
-            bu_sql(c, "CREATE TEMP TABLE bench_scattered AS SELECT task_id, provider, model "
-                      "FROM usage.task_usage ORDER BY random() LIMIT $1::int",
+            bu_sql(c,
+                   "CREATE TEMP TABLE bench_scattered AS SELECT task_id, provider, model "
+                   "FROM usage.task_usage ORDER BY random() LIMIT $1::int",
                    1, pn);
             for (int r = 0; r < scattered; r++)
                 tick(c, scattered_sql, changes, &scat);
@@ -272,8 +272,9 @@ int main(int argc, char **argv)
                diff == 0 ? "true" : "false");
         fflush(stdout);
         if (diff != 0) {
-            fprintf(stderr, "multica-bench-rollup: the hourly table differs from ground truth "
-                            "in %ld rows\n",
+            fprintf(stderr,
+                    "multica-bench-rollup: the hourly table differs from ground truth "
+                    "in %ld rows\n",
                     diff);
             return 1;
         }

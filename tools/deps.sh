@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # deps.sh: installs every Debian package the build, the tests, the local stack, lint and the
-# benchmarks need. Idempotent: when everything is present it changes nothing and does not
-# touch the network; otherwise it runs `apt-get update` once, then one `apt-get install`.
+# benchmarks need, then the tools that come from language registries into a cache
+# (MULTICA_CACHE, default ~/.cache/multica-c; never system-wide): Apache Kafka's broker from
+# Maven Central (tools/kafka fetch) and a pinned clang-format from PyPI. Idempotent: when
+# everything is present it changes nothing and does not touch the network; otherwise it runs
+# `apt-get update` once, then one `apt-get install`.
 #
-#   tools/deps.sh               install the build, test, stack, lint and bench groups
+#   tools/deps.sh               install the build, test, stack, lint and bench groups, then the
+#                               cached tools
 #   tools/deps.sh --list GROUP  print one group's packages, one a line, and install nothing
 #
 # The Dockerfile installs `--list build` in its build stage and `--list runtime` in its slim
@@ -17,6 +21,11 @@ BUILD=(
 )
 TEST=(check python3 python3-jsonschema postgresql-15-cron)
 STACK=(postgresql-15 postgresql-client-15 curl kcat procps)
+# Apache Kafka (tools/kafka) runs on a JVM and is fetched with Maven; installed only where
+# `java` or `mvn` is missing (CI images often bring their own JDK).
+JAVA=(default-jre-headless maven)
+# Python's venv for the cached PyPI tools.
+PYTHON=(python3-venv)
 # lint, config and deployment checks (tools/check-deploy.sh, tools/check-docs.sh)
 # (prometheus for promtool, which validates deploy/prometheus; its daemon is not started)
 LINT=(cppcheck shellcheck yamllint yq jq docker-compose openssl prometheus)
@@ -46,7 +55,31 @@ if [ "${1:-}" = --list ]; then
     exit 0
 fi
 
-PACKAGES=("${BUILD[@]}" "${TEST[@]}" "${STACK[@]}" "${LINT[@]}" "${BENCH[@]}")
+PACKAGES=("${BUILD[@]}" "${TEST[@]}" "${STACK[@]}" "${LINT[@]}" "${BENCH[@]}" "${PYTHON[@]}")
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+    PACKAGES+=("${JAVA[@]}")
+fi
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${MULTICA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/multica-c}
+# Pinned so that every machine formats alike (Debian 12, Debian 13 and Ubuntu 24.04 ship three
+# different clang-format versions, which disagree on a few lines).
+PY_TOOLS=(clang-format==19.1.7)
+
+# The cached tools: a venv with the PyPI tools, and Kafka's jars.
+registry_tools() {
+    local venv=$CACHE/venv want have
+    want=$(printf '%s\n' "${PY_TOOLS[@]}")
+    have=$(cat "$venv/.installed" 2>/dev/null || true)
+    if [ "$want" != "$have" ]; then
+        echo "deps: installing ${PY_TOOLS[*]} from PyPI into $venv"
+        rm -rf "$venv"
+        /usr/bin/python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"
+        printf '%s' "$want" >"$venv/.installed"
+    fi
+    MULTICA_CACHE=$CACHE "$ROOT/tools/kafka" fetch
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -56,6 +89,7 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
     echo "deps: all ${#PACKAGES[@]} packages present"
+    registry_tools
     exit 0
 fi
 
@@ -67,4 +101,5 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+registry_tools
 echo "deps: done"

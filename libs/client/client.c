@@ -15,8 +15,8 @@ int mc_client_request(const char *method, const char *url, const char *bearer, c
     struct _u_response resp;
     ulfius_init_request(&req);
     ulfius_init_response(&resp);
-    ulfius_set_request_properties(&req, U_OPT_HTTP_VERB, method, U_OPT_HTTP_URL, url,
-                                  U_OPT_TIMEOUT, 30L, U_OPT_NONE);
+    ulfius_set_request_properties(&req, U_OPT_HTTP_VERB, method, U_OPT_HTTP_URL, url, U_OPT_TIMEOUT,
+                                  30L, U_OPT_NONE);
     if (bearer != NULL) {
         char auth[1024];
         snprintf(auth, sizeof auth, "Bearer %s", bearer);

@@ -80,8 +80,13 @@ static void notice(void *arg, const char *message)
 static int connect_once(mc_db *db)
 {
     /* Our defaults come first so that settings spelled out in the URL win. */
-    const char *keys[] = {"application_name", "connect_timeout", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count", "dbname", NULL};
+    const char *keys[] = {"application_name",
+                          "connect_timeout",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "dbname",
+                          NULL};
     const char *vals[] = {db->app, "5", "10", "5", "3", db->url, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (c == NULL)

@@ -144,8 +144,8 @@ int mc_migrate_down(const char *url, const struct mc_slice *slice, int steps, bo
                     char *err, size_t errlen);
 
 /* Reads the highest applied version of slice into *version (0 when none). */
-int mc_migrate_current(const char *url, const struct mc_slice *slice, int *version,
-                       char *err, size_t errlen);
+int mc_migrate_current(const char *url, const struct mc_slice *slice, int *version, char *err,
+                       size_t errlen);
 
 /* ---- health ---- */
 

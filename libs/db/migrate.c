@@ -41,13 +41,12 @@ static const struct mc_db_stmt migrate_stmts[] = {
 };
 
 /* Created unqualified: the runner's search_path is the slice's schema alone. */
-static const char *create_table_sql =
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version integer PRIMARY KEY,"
-    " slug text NOT NULL,"
-    " checksum text NOT NULL,"
-    " no_transaction boolean NOT NULL DEFAULT false,"
-    " applied_at timestamptz NOT NULL DEFAULT now())";
+static const char *create_table_sql = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                      " version integer PRIMARY KEY,"
+                                      " slug text NOT NULL,"
+                                      " checksum text NOT NULL,"
+                                      " no_transaction boolean NOT NULL DEFAULT false,"
+                                      " applied_at timestamptz NOT NULL DEFAULT now())";
 
 const struct mc_slice *mc_slice_find(const char *schema)
 {
@@ -80,8 +79,8 @@ static void checksum(const char *text, char out[17])
 static int fail(mc_db *db, int rc, char *err, size_t errlen, const char *what)
 {
     snprintf(err, errlen, "%s: %s%s%s", what, rc == MC_EDB ? mc_db_sqlstate(db) : "",
-             rc == MC_EDB ? " " : "", rc == MC_EDB || rc == MC_EDBCONN ? mc_db_errmsg(db)
-                                                                       : mc_strerror(rc));
+             rc == MC_EDB ? " " : "",
+             rc == MC_EDB || rc == MC_EDBCONN ? mc_db_errmsg(db) : mc_strerror(rc));
     return rc;
 }
 
@@ -274,13 +273,12 @@ int mc_migrate_down(const char *url, const struct mc_slice *slice, int steps, bo
         rc = run_file(db, m->down, mc_migration_no_tx(m->down), M_UNRECORD, 1, params);
         if (rc != 0) {
             char what[160];
-            snprintf(what, sizeof what, "%s/%04d_%s.down.sql", slice->schema, m->version,
-                     m->slug);
+            snprintf(what, sizeof what, "%s/%04d_%s.down.sql", slice->schema, m->version, m->slug);
             fail(db, rc, err, errlen, what);
             goto cleanup;
         }
-        mc_log_info(json_pack("{ss si ss}", "schema", slice->schema, "version", m->version,
-                              "slug", m->slug),
+        mc_log_info(json_pack("{ss si ss}", "schema", slice->schema, "version", m->version, "slug",
+                              m->slug),
                     "migration reverted");
         steps--;
     }

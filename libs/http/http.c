@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CHECKS 8
+#define MAX_CHECKS     8
 #define MAX_BODY_BYTES (1024 * 1024)
 
 struct mc_http {
@@ -56,7 +56,8 @@ json_t *mc_http_body(const struct _u_request *req, struct _u_response *resp, uns
         return NULL;
     }
     json_error_t e;
-    json_t *body = json_loadb(req->binary_body, req->binary_body_length, JSON_REJECT_DUPLICATES, &e);
+    json_t *body =
+        json_loadb(req->binary_body, req->binary_body_length, JSON_REJECT_DUPLICATES, &e);
     if (body == NULL && json_error_code(&e) == json_error_numeric_overflow) {
         /* An integer beyond int64 is valid JSON; read numbers as reals so the handler's
          * validation can name the field that holds it instead of failing the whole body. */
@@ -112,8 +113,8 @@ static int cb_healthz(const struct _u_request *req, struct _u_response *resp, vo
     if (h->dbh != NULL)
         mc_dbhealth_check(h->dbh, &db, &mig);
     bool ok = db == MC_CHECK_OK && mig == MC_CHECK_OK;
-    json_t *checks = json_pack("{ss ss}", "db", mc_check_state_name(db), "migrations",
-                               mc_check_state_name(mig));
+    json_t *checks =
+        json_pack("{ss ss}", "db", mc_check_state_name(db), "migrations", mc_check_state_name(mig));
     for (size_t i = 0; i < h->nchecks; i++) {
         enum mc_check_state s = h->checks[i].fn(h->checks[i].ctx);
         ok = ok && s == MC_CHECK_OK;

@@ -12,15 +12,15 @@
 
 /* ---- error codes of the JSON error body (one registry for every service) ---- */
 #define MC_HTTP_INVALID_FIELD "invalid_field"
-#define MC_HTTP_INVALID_JSON "invalid_json"
-#define MC_HTTP_UNAUTHORIZED "unauthorized"
-#define MC_HTTP_FORBIDDEN "forbidden"
-#define MC_HTTP_NOT_FOUND "not_found"
-#define MC_HTTP_CONFLICT "conflict"
-#define MC_HTTP_RATE_LIMITED "rate_limited"
-#define MC_HTTP_UNAVAILABLE "unavailable"
-#define MC_HTTP_INTERNAL "internal"
-#define MC_HTTP_TOO_LARGE "too_large"
+#define MC_HTTP_INVALID_JSON  "invalid_json"
+#define MC_HTTP_UNAUTHORIZED  "unauthorized"
+#define MC_HTTP_FORBIDDEN     "forbidden"
+#define MC_HTTP_NOT_FOUND     "not_found"
+#define MC_HTTP_CONFLICT      "conflict"
+#define MC_HTTP_RATE_LIMITED  "rate_limited"
+#define MC_HTTP_UNAVAILABLE   "unavailable"
+#define MC_HTTP_INTERNAL      "internal"
+#define MC_HTTP_TOO_LARGE     "too_large"
 
 /* Writes {"error":{"code":..,"field":..,"message":..}} with status; field may be NULL. */
 void mc_http_error(struct _u_response *resp, unsigned status, const char *code, const char *field,
@@ -29,11 +29,12 @@ void mc_http_error(struct _u_response *resp, unsigned status, const char *code, 
 /* Writes body (stolen) as JSON with status. */
 void mc_http_json(struct _u_response *resp, unsigned status, json_t *body);
 
-/* Parses the request body as a JSON object and/or array, as accept (MC_BODY_* flags) allows. On failure answers 400 itself and returns NULL. The caller decrefs. A body
- * holding an integer beyond int64 is read with every number as a real, so validators that
- * want integers reject that field by name. */
+/* Parses the request body as a JSON object and/or array, as accept (MC_BODY_* flags) allows. On
+ * failure answers 400 itself and returns NULL. The caller decrefs. A body holding an integer beyond
+ * int64 is read with every number as a real, so validators that want integers reject that field by
+ * name. */
 #define MC_BODY_OBJECT 1u
-#define MC_BODY_ARRAY 2u
+#define MC_BODY_ARRAY  2u
 json_t *mc_http_body(const struct _u_request *req, struct _u_response *resp, unsigned accept);
 
 /* Reads an integer from a request body value: a JSON integer, or a number with no fraction
@@ -100,8 +101,8 @@ mc_metric *mc_histogram(const char *name, const char *help, const char *labels,
 mc_metric *mc_gauge_fn(const char *name, const char *help, const char *labels,
                        double (*fn)(void *ctx), void *ctx);
 
-void mc_metric_add(mc_metric *m, double v); /* counters and gauges */
-void mc_metric_set(mc_metric *m, double v); /* gauges */
+void mc_metric_add(mc_metric *m, double v);     /* counters and gauges */
+void mc_metric_set(mc_metric *m, double v);     /* gauges */
 void mc_metric_observe(mc_metric *m, double v); /* histograms */
 double mc_metric_value(const mc_metric *m);
 

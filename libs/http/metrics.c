@@ -27,8 +27,8 @@ struct mc_metric {
     struct mc_metric *next;
 };
 
-const double mc_latency_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                     0.05,   0.1,   0.25,   0.5,   1,    2.5, 5, 10};
+const double mc_latency_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 const size_t mc_nlatency_buckets = MC_ARRAY_LEN(mc_latency_buckets);
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -65,8 +65,8 @@ mc_metric *mc_gauge(const char *name, const char *help, const char *labels)
     return add(GAUGE, name, help, labels);
 }
 
-mc_metric *mc_gauge_fn(const char *name, const char *help, const char *labels,
-                       double (*fn)(void *), void *ctx)
+mc_metric *mc_gauge_fn(const char *name, const char *help, const char *labels, double (*fn)(void *),
+                       void *ctx)
 {
     mc_metric *m = add(GAUGE, name, help, labels);
     if (m) {
@@ -190,7 +190,9 @@ char *mc_metrics_render(void)
         if (seen)
             continue;
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
-                m->kind == COUNTER ? "counter" : m->kind == GAUGE ? "gauge" : "histogram");
+                m->kind == COUNTER ? "counter"
+                : m->kind == GAUGE ? "gauge"
+                                   : "histogram");
         for (mc_metric *s = m; s; s = s->next)
             if (strcmp(s->name, m->name) == 0)
                 render_one(f, s);

@@ -11,8 +11,8 @@
 #include <syslog.h>
 
 const char *const mc_topics[] = {
-    MC_TOPIC_TASK_COMMANDS, MC_TOPIC_TASK_EVENTS,  MC_TOPIC_RUNTIME_EVENTS,
-    MC_TOPIC_USAGE_EVENTS,  MC_TOPIC_USAGE_DLQ,    MC_TOPIC_USAGE_HOURLY,
+    MC_TOPIC_TASK_COMMANDS,        MC_TOPIC_TASK_EVENTS, MC_TOPIC_RUNTIME_EVENTS,
+    MC_TOPIC_USAGE_EVENTS,         MC_TOPIC_USAGE_DLQ,   MC_TOPIC_USAGE_HOURLY,
     MC_TOPIC_SCHEDULER_EXECUTIONS,
 };
 const size_t mc_ntopics = MC_ARRAY_LEN(mc_topics);
@@ -274,9 +274,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (c->hooks.on_revoke != NULL)
             c->hooks.on_revoke(c->hooks.ctx, parts);
         rd_kafka_assign(rk, NULL);
-        mc_log_info(json_pack("{si ss}", "partitions", parts->cnt, "reason",
-                              rd_kafka_err2name(err)),
-                    "partitions revoked");
+        mc_log_info(
+            json_pack("{si ss}", "partitions", parts->cnt, "reason", rd_kafka_err2name(err)),
+            "partitions revoked");
     }
 }
 

@@ -8,12 +8,12 @@
 #include <stdint.h>
 
 /* Topic names of ARCHITECTURE.md section 3. */
-#define MC_TOPIC_TASK_COMMANDS "multica.task.commands"
-#define MC_TOPIC_TASK_EVENTS "multica.task.events"
-#define MC_TOPIC_RUNTIME_EVENTS "multica.runtime.events"
-#define MC_TOPIC_USAGE_EVENTS "multica.usage.events"
-#define MC_TOPIC_USAGE_DLQ "multica.usage.dlq"
-#define MC_TOPIC_USAGE_HOURLY "multica.usage.hourly"
+#define MC_TOPIC_TASK_COMMANDS        "multica.task.commands"
+#define MC_TOPIC_TASK_EVENTS          "multica.task.events"
+#define MC_TOPIC_RUNTIME_EVENTS       "multica.runtime.events"
+#define MC_TOPIC_USAGE_EVENTS         "multica.usage.events"
+#define MC_TOPIC_USAGE_DLQ            "multica.usage.dlq"
+#define MC_TOPIC_USAGE_HOURLY         "multica.usage.hourly"
 #define MC_TOPIC_SCHEDULER_EXECUTIONS "multica.scheduler.executions"
 
 /* Every topic, in the order above; the dev broker and topic-init create these. */
@@ -47,8 +47,8 @@ struct mc_kmsg {
     size_t keylen;
     const void *value; /* NULL with len 0 produces a tombstone */
     size_t len;
-    int32_t partition;   /* out: where it landed */
-    int64_t offset;      /* out */
+    int32_t partition; /* out: where it landed */
+    int64_t offset;    /* out */
     rd_kafka_resp_err_t err;
 };
 

@@ -137,8 +137,8 @@ void mc_log(enum mc_log_level level, json_t *fields, const char *fmt, ...)
     va_end(ap);
 }
 
-void mc_log_at(enum mc_log_level level, const char *file, int line, json_t *fields,
-               const char *fmt, ...)
+void mc_log_at(enum mc_log_level level, const char *file, int line, json_t *fields, const char *fmt,
+               ...)
 {
     if (fields == NULL)
         fields = json_object();

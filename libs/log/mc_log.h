@@ -25,13 +25,14 @@ void mc_log(enum mc_log_level level, json_t *fields, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Same, adding "src":"file:line"; used for faults of ours ("cannot happen"). */
-void mc_log_at(enum mc_log_level level, const char *file, int line, json_t *fields,
-               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void mc_log_at(enum mc_log_level level, const char *file, int line, json_t *fields, const char *fmt,
+               ...) __attribute__((format(printf, 5, 6)));
 
-#define MC_LOG_ERROR_AT(fields, ...) mc_log_at(MC_LOG_ERROR, __FILE__, __LINE__, fields, __VA_ARGS__)
+#define MC_LOG_ERROR_AT(fields, ...)                                                               \
+    mc_log_at(MC_LOG_ERROR, __FILE__, __LINE__, fields, __VA_ARGS__)
 #define mc_log_error(fields, ...) mc_log(MC_LOG_ERROR, fields, __VA_ARGS__)
-#define mc_log_warn(fields, ...) mc_log(MC_LOG_WARNING, fields, __VA_ARGS__)
-#define mc_log_info(fields, ...) mc_log(MC_LOG_INFO, fields, __VA_ARGS__)
+#define mc_log_warn(fields, ...)  mc_log(MC_LOG_WARNING, fields, __VA_ARGS__)
+#define mc_log_info(fields, ...)  mc_log(MC_LOG_INFO, fields, __VA_ARGS__)
 #define mc_log_debug(fields, ...) mc_log(MC_LOG_DEBUG, fields, __VA_ARGS__)
 
 #endif

@@ -15,33 +15,33 @@
 #define MC_EVENT_MAX_BYTES (64 * 1024)
 
 /* Event types (CloudEvents "type"). */
-#define MC_EV_USAGE_REPORTED "multica.usage.reported.v1"
-#define MC_EV_USAGE_REJECTED "multica.usage.rejected.v1"
-#define MC_EV_USAGE_HOUR_CHANGED "multica.usage.hour_changed.v1"
+#define MC_EV_USAGE_REPORTED          "multica.usage.reported.v1"
+#define MC_EV_USAGE_REJECTED          "multica.usage.rejected.v1"
+#define MC_EV_USAGE_HOUR_CHANGED      "multica.usage.hour_changed.v1"
 #define MC_EV_CRON_EXECUTION_FINISHED "multica.scheduler.execution_finished.v1"
 
-#define MC_EV_TASK_REQUESTED "multica.task.requested.v1"
-#define MC_EV_TASK_START_REPORTED "multica.task.start_reported.v1"
-#define MC_EV_TASK_PROGRESS_REPORTED "multica.task.progress_reported.v1"
+#define MC_EV_TASK_REQUESTED           "multica.task.requested.v1"
+#define MC_EV_TASK_START_REPORTED      "multica.task.start_reported.v1"
+#define MC_EV_TASK_PROGRESS_REPORTED   "multica.task.progress_reported.v1"
 #define MC_EV_TASK_COMPLETION_REPORTED "multica.task.completion_reported.v1"
-#define MC_EV_TASK_FAILURE_REPORTED "multica.task.failure_reported.v1"
-#define MC_EV_TASK_CANCEL_REQUESTED "multica.task.cancel_requested.v1"
-#define MC_EV_AGENT_RUNTIME_CHANGED "multica.agent.runtime_changed.v1"
+#define MC_EV_TASK_FAILURE_REPORTED    "multica.task.failure_reported.v1"
+#define MC_EV_TASK_CANCEL_REQUESTED    "multica.task.cancel_requested.v1"
+#define MC_EV_AGENT_RUNTIME_CHANGED    "multica.agent.runtime_changed.v1"
 
-#define MC_EV_TASK_QUEUED "multica.task.queued.v1"
+#define MC_EV_TASK_QUEUED     "multica.task.queued.v1"
 #define MC_EV_TASK_DISPATCHED "multica.task.dispatched.v1"
-#define MC_EV_TASK_STARTED "multica.task.started.v1"
-#define MC_EV_TASK_PROGRESS "multica.task.progress.v1"
-#define MC_EV_TASK_COMPLETED "multica.task.completed.v1"
-#define MC_EV_TASK_FAILED "multica.task.failed.v1"
-#define MC_EV_TASK_CANCELLED "multica.task.cancelled.v1"
-#define MC_EV_TASK_REQUEUED "multica.task.requeued.v1"
+#define MC_EV_TASK_STARTED    "multica.task.started.v1"
+#define MC_EV_TASK_PROGRESS   "multica.task.progress.v1"
+#define MC_EV_TASK_COMPLETED  "multica.task.completed.v1"
+#define MC_EV_TASK_FAILED     "multica.task.failed.v1"
+#define MC_EV_TASK_CANCELLED  "multica.task.cancelled.v1"
+#define MC_EV_TASK_REQUEUED   "multica.task.requeued.v1"
 #define MC_EV_TASK_REASSIGNED "multica.task.reassigned.v1"
-#define MC_EV_TASK_DELETED "multica.task.deleted.v1"
+#define MC_EV_TASK_DELETED    "multica.task.deleted.v1"
 
 #define MC_EV_RUNTIME_REGISTERED "multica.runtime.registered.v1"
-#define MC_EV_RUNTIME_HEARTBEAT "multica.runtime.heartbeat.v1"
-#define MC_EV_RUNTIME_OFFLINE "multica.runtime.offline.v1"
+#define MC_EV_RUNTIME_HEARTBEAT  "multica.runtime.heartbeat.v1"
+#define MC_EV_RUNTIME_OFFLINE    "multica.runtime.offline.v1"
 
 /* One known event type: its CloudEvents type, the schema file describing the whole message,
  * and the topic it travels on. */
@@ -86,8 +86,7 @@ char *mc_event_encode(const char *type, const char *source, const char *subject,
 
 /* Validates instance against the named schema file (for example "envelope.schema.json").
  * Returns 0, MC_EINVAL with reason, or MC_ENOTFOUND for an unknown schema. */
-int mc_schema_validate(const char *schema, const json_t *instance, char *reason,
-                       size_t reasonlen);
+int mc_schema_validate(const char *schema, const json_t *instance, char *reason, size_t reasonlen);
 
 /* Every schema compiled in: name and text (generated from proto/schemas). */
 struct mc_schema_file {
@@ -100,7 +99,7 @@ extern const size_t mc_nschema_files;
 /* ---- typed bodies ---- */
 
 #define MC_PROVIDER_MAX 64
-#define MC_MODEL_MAX 128
+#define MC_MODEL_MAX    128
 
 /* UsageReported: cumulative token totals of one task for one provider and model. */
 struct mc_usage_reported {

@@ -77,8 +77,7 @@ int mc_event_decode(const void *buf, size_t len, struct mc_event *ev, char *reas
     json_error_t e;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &e);
     if (root == NULL) {
-        snprintf(reason, reasonlen, "(message): invalid JSON at byte %d: %s", e.position,
-                 e.text);
+        snprintf(reason, reasonlen, "(message): invalid JSON at byte %d: %s", e.position, e.text);
         return MC_EINVAL;
     }
     if (!json_is_object(root)) {
@@ -131,9 +130,9 @@ char *mc_event_encode(const char *type, const char *source, const char *subject,
         return NULL;
     const struct mc_event_type *t = mc_event_type_find(type);
     if (t == NULL || mc_schema_validate(t->schema, root, reason, sizeof reason) != 0) {
-        MC_LOG_ERROR_AT(json_pack("{ss ss}", "type", type, "reason",
-                                  t ? reason : "unknown event type"),
-                        "refusing to produce an event that breaks its schema");
+        MC_LOG_ERROR_AT(
+            json_pack("{ss ss}", "type", type, "reason", t ? reason : "unknown event type"),
+            "refusing to produce an event that breaks its schema");
         json_decref(root);
         return NULL;
     }

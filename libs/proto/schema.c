@@ -14,7 +14,7 @@
 
 #define MAX_PATTERNS 128
 
-static json_t **g_docs;  /* parsed schemas, parallel to mc_schema_files */
+static json_t **g_docs; /* parsed schemas, parallel to mc_schema_files */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_load_failed;
 
@@ -26,11 +26,11 @@ static size_t g_npatterns;
 static pthread_mutex_t g_pattern_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const known_keywords[] = {
-    "$schema", "$id",      "$ref",      "$defs",      "$comment",  "title",
-    "description", "examples", "default", "type",     "enum",      "const",
-    "required", "properties", "additionalProperties", "pattern", "minLength", "maxLength",
-    "minimum", "maximum",  "items",     "minItems",   "maxItems",  "allOf",
-    "format",
+    "$schema", "$id",         "$ref",      "$defs",      "$comment",
+    "title",   "description", "examples",  "default",    "type",
+    "enum",    "const",       "required",  "properties", "additionalProperties",
+    "pattern", "minLength",   "maxLength", "minimum",    "maximum",
+    "items",   "minItems",    "maxItems",  "allOf",      "format",
 };
 
 static int check_keywords(const json_t *schema, const char *where)
@@ -194,7 +194,8 @@ static const regex_t *compiled(const char *pattern)
     return out;
 }
 
-static int validate(struct vctx *c, const json_t *schema, const json_t *v, const struct vpath *path);
+static int validate(struct vctx *c, const json_t *schema, const json_t *v,
+                    const struct vpath *path);
 
 static const json_t *resolve_ref(struct vctx *c, const char *ref, const json_t **doc_out)
 {
@@ -254,7 +255,8 @@ static int validate_object(struct vctx *c, const json_t *schema, const json_t *v
     return 0;
 }
 
-static int validate_string(struct vctx *c, const json_t *schema, const json_t *v, const struct vpath *path)
+static int validate_string(struct vctx *c, const json_t *schema, const json_t *v,
+                           const struct vpath *path)
 {
     const char *s = json_string_value(v);
     size_t len = mc_utf8_len(s);
@@ -287,7 +289,8 @@ static int validate_string(struct vctx *c, const json_t *schema, const json_t *v
     return 0;
 }
 
-static int validate_number(struct vctx *c, const json_t *schema, const json_t *v, const struct vpath *path)
+static int validate_number(struct vctx *c, const json_t *schema, const json_t *v,
+                           const struct vpath *path)
 {
     const json_t *k;
     double x = json_number_value(v);

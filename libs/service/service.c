@@ -78,8 +78,7 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
          "Kafka bootstrap servers"},
         {"HTTP_BIND", MC_CFG_STRING, "0.0.0.0", 0, 0, &c->http_bind, "HTTP listen address"},
         {"HTTP_PORT", MC_CFG_INT, port, 1, 65535, &c->http_port, "HTTP listen port"},
-        {"LOG_LEVEL", MC_CFG_STRING, "info", 0, 0, &c->log_level,
-         "error, warning, info or debug"},
+        {"LOG_LEVEL", MC_CFG_STRING, "info", 0, 0, &c->log_level, "error, warning, info or debug"},
         {"MIGRATE_ON_START", MC_CFG_BOOL, "true", 0, 0, &c->migrate_on_start,
          "apply this service's schema migrations at start"},
         {"SHUTDOWN_GRACE", MC_CFG_DURATION, "10s", 100, 600000, &c->shutdown_grace,
@@ -93,8 +92,10 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
         return MC_EINVAL;
     }
     if (mc_log_init(name, c->log_level) != 0) {
-        fprintf(stderr, "multica-%s: configuration error: LOG_LEVEL: must be error, warning, "
-                        "info or debug, got '%s'\n", name, c->log_level);
+        fprintf(stderr,
+                "multica-%s: configuration error: LOG_LEVEL: must be error, warning, "
+                "info or debug, got '%s'\n",
+                name, c->log_level);
         return MC_EINVAL;
     }
     struct sigaction sa = {.sa_handler = on_signal};

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #define RUNTIME_TOKEN_PREFIX "mcr_"
-#define JWT_ISSUER "multica"
+#define JWT_ISSUER           "multica"
 
 static const struct gw_principal anonymous = {.kind = GW_ANONYMOUS};
 
@@ -75,9 +75,9 @@ int gw_db_error(struct _u_response *resp, mc_db *db, int rc)
     if (rc == MC_EDBCONN)
         mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "database unavailable");
     else {
-        MC_LOG_ERROR_AT(json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(db), "error",
-                                  mc_db_errmsg(db)),
-                        "database error in a request");
+        MC_LOG_ERROR_AT(
+            json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(db), "error", mc_db_errmsg(db)),
+            "database error in a request");
         mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "internal error");
     }
     return U_CALLBACK_COMPLETE;
@@ -170,7 +170,7 @@ int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void
             mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "database unavailable");
         else
             mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "Authorization",
-                          rc != 0 ? "invalid or expired token"
+                          rc != 0                ? "invalid or expired token"
                           : need == NEED_RUNTIME ? "this route needs a runtime token"
                                                  : "this route needs a user token");
         return U_CALLBACK_COMPLETE;
@@ -199,8 +199,8 @@ int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace
 {
     const struct gw_principal *me = gw_principal(resp);
     char role[16];
-    int rc = me->kind == GW_USER ? gw_member_role(db, workspace_id, me->user_id, role)
-                                 : MC_ENOTFOUND;
+    int rc =
+        me->kind == GW_USER ? gw_member_role(db, workspace_id, me->user_id, role) : MC_ENOTFOUND;
     if (rc == MC_ENOTFOUND) {
         mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
         return rc;
@@ -265,8 +265,8 @@ const char *gw_str_field(const json_t *body, const char *name, size_t min, size_
     const char *s = json_string_value(v);
     size_t len = mc_utf8_len(s);
     if (len < min || len > max) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, name, "must be %zu to %zu characters",
-                      min, max);
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, name, "must be %zu to %zu characters", min,
+                      max);
         *bad = true;
         return NULL;
     }

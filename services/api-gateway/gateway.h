@@ -170,16 +170,14 @@ int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, st
                       int stmt);
 
 /* Request helpers: a path parameter that must be a UUID (400 naming it otherwise). */
-const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp,
-                          const char *name);
+const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name);
 /* A string field of a JSON body with length bounds; NULL when absent and optional. Answers
  * 400 and sets *bad when invalid. */
 const char *gw_str_field(const json_t *body, const char *name, size_t min, size_t max,
                          bool required, struct _u_response *resp, bool *bad);
 
 /* outbox.c: events written with the change they announce, produced by a relay thread. */
-int gw_outbox_add(mc_db *db, const char *type, const char *subject, const char *key,
-                  json_t *data);
+int gw_outbox_add(mc_db *db, const char *type, const char *subject, const char *key, json_t *data);
 void gw_outbox_kick(struct gw_ctx *ctx);
 int gw_outbox_start(struct gw_ctx *ctx);
 void gw_outbox_stop(struct gw_ctx *ctx);

@@ -103,9 +103,9 @@ int gw_patch_agent(const struct _u_request *req, struct _u_response *resp, void 
         goto cleanup;
     }
     if (strcmp(PQgetvalue(cur, 0, 1), runtime) != 0) {
-        json_t *data = json_pack("{ss ss ss ss}", "agent_id", agent, "workspace_id",
-                                 PQgetvalue(cur, 0, 0), "runtime_id", runtime, "old_runtime_id",
-                                 PQgetvalue(cur, 0, 1));
+        json_t *data =
+            json_pack("{ss ss ss ss}", "agent_id", agent, "workspace_id", PQgetvalue(cur, 0, 0),
+                      "runtime_id", runtime, "old_runtime_id", PQgetvalue(cur, 0, 1));
         rc = gw_outbox_add(db, MC_EV_AGENT_RUNTIME_CHANGED, agent, agent, data);
     }
     if (rc == 0)

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const statuses[] = {"backlog", "todo", "in_progress", "in_review", "done",
-                                       "cancelled"};
+static const char *const statuses[] = {"backlog",   "todo", "in_progress",
+                                       "in_review", "done", "cancelled"};
 
 static bool valid_status(const char *s)
 {
@@ -244,8 +244,7 @@ int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void 
             gw_db_error(resp, db, rc);
         goto cleanup;
     }
-    const char *pi[] = {issue, agent ? "agent" : member ? "member" : NULL,
-                        agent ? agent : member};
+    const char *pi[] = {issue, agent ? "agent" : member ? "member" : NULL, agent ? agent : member};
     PGresult *out = NULL;
     if ((rc = mc_db_begin(db)) != 0 ||
         (rc = cancel_tasks(db, issue, GW_ISSUE_ACTIVE_TASKS, false, "issue reassigned")) != 0 ||

@@ -36,8 +36,9 @@ int gw_post_runtime_token(const struct _u_request *req, struct _u_response *resp
         if (rc != 0)
             gw_db_error(resp, db, rc);
         else
-            mc_http_json(resp, 201, json_pack("{ss ss}", "registration_token", token,
-                                              "expires_at", PQgetvalue(r, 0, 0)));
+            mc_http_json(resp, 201,
+                         json_pack("{ss ss}", "registration_token", token, "expires_at",
+                                   PQgetvalue(r, 0, 0)));
         PQclear(r);
     }
     gw_db_release(ctx, db);
@@ -104,8 +105,9 @@ int gw_post_register(const struct _u_request *req, struct _u_response *resp, voi
         gw_outbox_kick(ctx);
         mc_log_info(json_pack("{ss ss}", "runtime_id", id, "workspace_id", PQgetvalue(r, 0, 0)),
                     "runtime registered");
-        mc_http_json(resp, 201, json_pack("{ss ss ss}", "runtime_id", id, "workspace_id",
-                                          PQgetvalue(r, 0, 0), "runtime_token", token));
+        mc_http_json(resp, 201,
+                     json_pack("{ss ss ss}", "runtime_id", id, "workspace_id", PQgetvalue(r, 0, 0),
+                               "runtime_token", token));
     }
     PQclear(r);
 cleanup:

@@ -52,7 +52,8 @@ static int report(const struct _u_request *req, struct _u_response *resp, struct
         return U_CALLBACK_COMPLETE;
     char now[40];
     mc_format_rfc3339(mc_now_wall_us(), now, sizeof now);
-    json_t *data = json_pack("{ss ss ss}", "task_id", task, "runtime_id", me->runtime_id, "at", now);
+    json_t *data =
+        json_pack("{ss ss ss}", "task_id", task, "runtime_id", me->runtime_id, "at", now);
     const char *type = MC_EV_TASK_START_REPORTED;
     bool bad = false;
     if (kind == PROGRESS) {

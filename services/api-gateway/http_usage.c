@@ -124,8 +124,10 @@ static int produce(struct gw_ctx *ctx, char **values, char (*keys)[MC_UUID_STRLE
     if (msgs == NULL)
         return MC_ENOMEM;
     for (size_t i = 0; i < n; i++)
-        msgs[i] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_EVENTS, .key = keys[i],
-                                   .keylen = strlen(keys[i]), .value = values[i],
+        msgs[i] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_EVENTS,
+                                   .key = keys[i],
+                                   .keylen = strlen(keys[i]),
+                                   .value = values[i],
                                    .len = strlen(values[i])};
     int rc = mc_producer_send(ctx->producer, msgs, n);
     for (size_t i = 0; i < n; i++) {
@@ -213,9 +215,10 @@ int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, v
     unsigned refused = holder_status(db, task_id, who->runtime_id);
     gw_db_release(ctx, db);
     if (refused) {
-        mc_http_error(resp, refused, refused == 503 ? MC_HTTP_UNAVAILABLE
-                                     : refused == 409 ? MC_HTTP_CONFLICT
-                                                      : MC_HTTP_FORBIDDEN,
+        mc_http_error(resp, refused,
+                      refused == 503   ? MC_HTTP_UNAVAILABLE
+                      : refused == 409 ? MC_HTTP_CONFLICT
+                                       : MC_HTTP_FORBIDDEN,
                       "task_id", "%s", holder_message(refused));
         goto cleanup;
     }
@@ -229,7 +232,8 @@ int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, v
             mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, p.field, "%s", p.message);
             goto cleanup;
         }
-        snprintf(keys[i], MC_UUID_STRLEN, "%s", json_string_value(json_object_get(data, "task_id")));
+        snprintf(keys[i], MC_UUID_STRLEN, "%s",
+                 json_string_value(json_object_get(data, "task_id")));
         values[i] = mc_event_encode(MC_EV_USAGE_REPORTED, "api-gateway", keys[i], data, ids[i]);
         if (values[i] == NULL) {
             mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "cannot encode the event");
@@ -293,8 +297,8 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
                                           p.field, "message", p.message));
             continue;
         }
-        unsigned refused = holder_status(db, json_string_value(json_object_get(data, "task_id")),
-                                         who->runtime_id);
+        unsigned refused =
+            holder_status(db, json_string_value(json_object_get(data, "task_id")), who->runtime_id);
         if (refused) {
             json_object_set_new(res, "status", json_integer(refused));
             json_object_set_new(res, "error",
@@ -302,8 +306,7 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
                                           refused == 409   ? MC_HTTP_CONFLICT
                                           : refused == 403 ? MC_HTTP_FORBIDDEN
                                                            : MC_HTTP_UNAVAILABLE,
-                                          "field", "task_id", "message",
-                                          holder_message(refused)));
+                                          "field", "task_id", "message", holder_message(refused)));
             json_decref(data);
             continue;
         }

@@ -170,8 +170,8 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
     if (tzq != NULL) {
         const char *p[] = {tzq};
         if (mc_db_exec(db, GW_TZ_CHECK, 1, p, NULL) != 0) {
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "tz",
-                          "'%s' is not a known time zone", tzq);
+            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "tz", "'%s' is not a known time zone",
+                          tzq);
             goto cleanup;
         }
         snprintf(tz, sizeof tz, "%s", tzq);
@@ -190,9 +190,9 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
         answer_csv(resp, rows);
         json_decref(rows);
     } else {
-        json_t *out = json_pack("{ss si ss ss so}", spec->scope == 'r' ? "runtime_id" : "workspace_id",
-                                id, "days", atoi(days), "tz", tz, "source", raw ? "raw" : "rollup",
-                                "rows", rows);
+        json_t *out =
+            json_pack("{ss si ss ss so}", spec->scope == 'r' ? "runtime_id" : "workspace_id", id,
+                      "days", atoi(days), "tz", tz, "source", raw ? "raw" : "rollup", "rows", rows);
         if (spec->scope == 'w')
             json_object_set_new(out, "group_by", json_string(group));
         mc_http_json(resp, 200, out);

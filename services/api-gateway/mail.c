@@ -16,8 +16,8 @@ int gw_mail_code(struct gw_ctx *ctx, const char *email, const char *code)
     json_t *mail = json_pack("{ss s[s] ss ss}", "from", ctx->mail_from, "to", email, "subject",
                              "Your Multica login code", "text", "");
     char text[256];
-    snprintf(text, sizeof text, "Your Multica login code is %s. It expires in %lld minutes.",
-             code, (long long)(ctx->code_ttl_ms / 60000));
+    snprintf(text, sizeof text, "Your Multica login code is %s. It expires in %lld minutes.", code,
+             (long long)(ctx->code_ttl_ms / 60000));
     json_object_set_new(mail, "text", json_string(text));
     char auth[512];
     snprintf(auth, sizeof auth, "Bearer %s", ctx->resend_api_key);
@@ -28,10 +28,10 @@ int gw_mail_code(struct gw_ctx *ctx, const char *email, const char *code)
     ulfius_set_request_properties(&req, U_OPT_HTTP_VERB, "POST", U_OPT_HTTP_URL,
                                   ctx->resend_api_url, U_OPT_TIMEOUT, 10L, U_OPT_HEADER_PARAMETER,
                                   "Authorization", auth, U_OPT_JSON_BODY, mail, U_OPT_NONE);
-    int rc = ulfius_send_http_request(&req, &resp) == U_OK && resp.status >= 200 &&
-                     resp.status < 300
-                 ? 0
-                 : MC_EIO;
+    int rc =
+        ulfius_send_http_request(&req, &resp) == U_OK && resp.status >= 200 && resp.status < 300
+            ? 0
+            : MC_EIO;
     if (rc != 0)
         mc_log_warn(json_pack("{si ss}", "status", (int)resp.status, "url", ctx->resend_api_url),
                     "mail provider refused the login code");

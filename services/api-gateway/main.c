@@ -47,8 +47,9 @@ static int check_secrets(struct gw_ctx *ctx)
     bool weak = ctx->jwt_secret[0] == '\0' || strlen(ctx->jwt_secret) < 32 ||
                 strcmp(ctx->jwt_secret, DEV_JWT_SECRET) == 0;
     if (ctx->production && weak) {
-        fprintf(stderr, "multica-api-gateway: configuration error: JWT_SECRET: is %s; in "
-                        "production set at least 32 random characters (openssl rand -hex 32)\n",
+        fprintf(stderr,
+                "multica-api-gateway: configuration error: JWT_SECRET: is %s; in "
+                "production set at least 32 random characters (openssl rand -hex 32)\n",
                 ctx->jwt_secret[0] ? "too weak" : "not set");
         return MC_EINVAL;
     }
@@ -80,8 +81,8 @@ int main(int argc, char **argv)
          "fixed 6-digit login code, accepted only outside production"},
         {"ALLOW_SIGNUP", MC_CFG_BOOL, "true", 0, 0, &ctx.allow_signup,
          "let unknown emails sign up"},
-        {"DISABLE_WORKSPACE_CREATION", MC_CFG_BOOL, "false", 0, 0,
-         &ctx.disable_workspace_creation, "refuse to create workspaces (403)"},
+        {"DISABLE_WORKSPACE_CREATION", MC_CFG_BOOL, "false", 0, 0, &ctx.disable_workspace_creation,
+         "refuse to create workspaces (403)"},
         {"GOOGLE_CLIENT_ID", MC_CFG_STRING, "", 0, 0, &ctx.google_client_id,
          "served at /api/config for the web app"},
         {"RESEND_API_KEY", MC_CFG_STRING, "", 0, 0, &ctx.resend_api_key,
@@ -132,8 +133,7 @@ int main(int argc, char **argv)
     mc_service_migrate(&svc);
     if (gw_outbox_start(&ctx) != 0 || gw_projection_start(&ctx) != 0)
         goto cleanup;
-    mc_log_info(json_pack("{ss sb}", "app_env", ctx.app_env, "mail",
-                          ctx.resend_api_key[0] != '\0'),
+    mc_log_info(json_pack("{ss sb}", "app_env", ctx.app_env, "mail", ctx.resend_api_key[0] != '\0'),
                 "serving");
     mc_service_wait();
     mc_log_info(NULL, "stopping");
@@ -148,8 +148,9 @@ cleanup:
     gw_outbox_stop(&ctx);
     mc_producer_free(ctx.producer, (int)svc.cfg.shutdown_grace);
     mc_db_pool_free(ctx.pool);
-    char **strings[] = {&ctx.app_env, &ctx.jwt_secret, &ctx.dev_code, &ctx.google_client_id,
-                        &ctx.resend_api_key, &ctx.resend_api_url, &ctx.mail_from, &ctx.group_id};
+    char **strings[] = {&ctx.app_env,          &ctx.jwt_secret,     &ctx.dev_code,
+                        &ctx.google_client_id, &ctx.resend_api_key, &ctx.resend_api_url,
+                        &ctx.mail_from,        &ctx.group_id};
     for (size_t i = 0; i < MC_ARRAY_LEN(strings); i++)
         free(*strings[i]);
     mc_service_close(&svc);

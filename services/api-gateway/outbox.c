@@ -15,8 +15,7 @@
 
 #define RELAY_PAGE "500"
 
-int gw_outbox_add(mc_db *db, const char *type, const char *subject, const char *key,
-                  json_t *data)
+int gw_outbox_add(mc_db *db, const char *type, const char *subject, const char *key, json_t *data)
 {
     const struct mc_event_type *t = mc_event_type_find(type);
     char *payload = mc_event_encode(type, "api-gateway", subject, data, NULL);
@@ -65,7 +64,8 @@ static int relay_page(struct gw_ctx *ctx, mc_db *db)
     }
     struct mc_kmsg *msgs = calloc((size_t)n, sizeof *msgs);
     for (int i = 0; i < n; i++)
-        msgs[i] = (struct mc_kmsg){.topic = PQgetvalue(r, i, 1), .key = PQgetvalue(r, i, 2),
+        msgs[i] = (struct mc_kmsg){.topic = PQgetvalue(r, i, 1),
+                                   .key = PQgetvalue(r, i, 2),
                                    .keylen = strlen(PQgetvalue(r, i, 2)),
                                    .value = PQgetvalue(r, i, 3),
                                    .len = strlen(PQgetvalue(r, i, 3))};

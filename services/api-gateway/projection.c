@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PRUNE_EVERY_MS (10 * 60 * 1000)
+#define PRUNE_EVERY_MS    (10 * 60 * 1000)
 #define PROJECT_BATCH_MAX 500
 
 /* Commits, per partition, the offset after the last message of the batch. */
@@ -90,8 +90,8 @@ static void apply(struct gw_ctx *ctx, mc_db *db, rd_kafka_message_t *const *msgs
 static void *project_loop(void *arg)
 {
     struct gw_ctx *ctx = arg;
-    mc_db *db = mc_db_new(ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS,
-                          "api-gateway-projection");
+    mc_db *db =
+        mc_db_new(ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway-projection");
     int64_t next_prune = mc_now_mono_ms() + PRUNE_EVERY_MS;
     while (ctx->projector_running) {
         rd_kafka_message_t *msgs[PROJECT_BATCH_MAX];

@@ -3,8 +3,8 @@
 #include "gateway.h"
 
 #define ISSUE_JSON                                                                                 \
-    "json_build_object('id', i.id, 'workspace_id', i.workspace_id, 'title', i.title, "            \
-    "'description', i.description, 'status', i.status, 'assignee_type', i.assignee_type, "        \
+    "json_build_object('id', i.id, 'workspace_id', i.workspace_id, 'title', i.title, "             \
+    "'description', i.description, 'status', i.status, 'assignee_type', i.assignee_type, "         \
     "'assignee_id', i.assignee_id, 'created_by', i.created_by, 'created_at', i.created_at, "       \
     "'updated_at', i.updated_at)"
 #define TASK_JSON                                                                                  \
@@ -52,8 +52,9 @@ const struct mc_db_stmt gw_stmts[] = {
                          "UPDATE gateway.verification_codes SET expires_at = now() "
                          "WHERE email = $1 AND code_hash = $2 AND expires_at > now() "
                          "AND failed_attempts < $3 RETURNING 1"},
-    [GW_MEMBER_ROLE] = {"gw_member_role",
-                        "SELECT role FROM gateway.members WHERE workspace_id = $1 AND user_id = $2"},
+    [GW_MEMBER_ROLE] =
+        {"gw_member_role",
+         "SELECT role FROM gateway.members WHERE workspace_id = $1 AND user_id = $2"},
     [GW_WORKSPACE_CREATE] = {"gw_workspace_create",
                              "WITH w AS (INSERT INTO gateway.workspaces (id, name, created_by) "
                              "VALUES ($1, $2, $3) RETURNING *), m AS (INSERT INTO gateway.members "
@@ -121,10 +122,10 @@ const struct mc_db_stmt gw_stmts[] = {
                               "UPDATE gateway.agents a SET runtime_id = r.id FROM "
                               "gateway.runtimes r WHERE a.id = $1 AND r.id = $2 AND "
                               "r.workspace_id = a.workspace_id RETURNING " AGENT_JSON "::text"},
-    [GW_ISSUE_CREATE] = {"gw_issue_create",
-                         "INSERT INTO gateway.issues AS i (id, workspace_id, title, description, "
-                         "created_by) VALUES ($1, $2, $3, coalesce($4, ''), $5) RETURNING "
-                         ISSUE_JSON "::text"},
+    [GW_ISSUE_CREATE] =
+        {"gw_issue_create",
+         "INSERT INTO gateway.issues AS i (id, workspace_id, title, description, "
+         "created_by) VALUES ($1, $2, $3, coalesce($4, ''), $5) RETURNING " ISSUE_JSON "::text"},
     /* Keyset pagination on the time-ordered id: newest first, ?before=<id of the last row>. */
     [GW_ISSUE_LIST] = {"gw_issue_list",
                        "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM (SELECT "
@@ -175,8 +176,9 @@ const struct mc_db_stmt gw_stmts[] = {
     [GW_TASK_PROJECT] = {"gw_task_project", "SELECT gateway.project_task_event($1::jsonb)"},
     [GW_OUTBOX_INSERT] = {"gw_outbox_insert",
                           "INSERT INTO gateway.outbox (topic, key, payload) VALUES ($1, $2, $3)"},
-    [GW_OUTBOX_TAKE] = {"gw_outbox_take",
-                        "SELECT seq, topic, key, payload FROM gateway.outbox ORDER BY seq LIMIT $1"},
+    [GW_OUTBOX_TAKE] =
+        {"gw_outbox_take",
+         "SELECT seq, topic, key, payload FROM gateway.outbox ORDER BY seq LIMIT $1"},
     /* Exactly the rows produced: a row with a smaller seq may commit after a later one was
      * read, and deleting by range would drop it unpublished. */
     [GW_OUTBOX_DELETE] = {"gw_outbox_delete",

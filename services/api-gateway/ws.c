@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SUBS 32
-#define LOG_PAGE "500"
-#define WS_BEHIND_MS 2000
+#define MAX_SUBS       32
+#define LOG_PAGE       "500"
+#define WS_BEHIND_MS   2000
 #define WS_HARD_FACTOR 4
 
 struct sub {
@@ -149,9 +149,11 @@ static char *event_message(const struct logrow *r)
 
 static struct logrow row_at(const PGresult *res, int i)
 {
-    struct logrow r = {PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+    struct logrow r = {PQgetvalue(res, i, 0),
+                       PQgetvalue(res, i, 1),
                        PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2),
-                       PQgetvalue(res, i, 3), PQgetvalue(res, i, 4),
+                       PQgetvalue(res, i, 3),
+                       PQgetvalue(res, i, 4),
                        PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5),
                        PQgetvalue(res, i, 6)};
     return r;
@@ -244,7 +246,8 @@ static void *listen_loop(void *arg)
     while (!hub->stop) {
         if (!mc_db_connected(db) || !listening) {
             listening = false;
-            if (mc_db_ensure(db, 0) != 0 || mc_db_exec_sql(db, "LISTEN multica_task_events", NULL) != 0) {
+            if (mc_db_ensure(db, 0) != 0 ||
+                mc_db_exec_sql(db, "LISTEN multica_task_events", NULL) != 0) {
                 mc_sleep_ms_interruptible(500, &hub->stop);
                 continue;
             }
@@ -438,9 +441,8 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
         char *m = overflow ? NULL : dequeue(c);
         pthread_mutex_unlock(&c->mu);
         if (overflow) {
-            mc_log_info(json_pack("{ss}", "principal", c->who.kind == GW_RUNTIME
-                                                           ? c->who.runtime_id
-                                                           : c->who.user_id),
+            mc_log_info(json_pack("{ss}", "principal",
+                                  c->who.kind == GW_RUNTIME ? c->who.runtime_id : c->who.user_id),
                         "websocket client too slow; disconnecting it");
             ulfius_websocket_send_close_signal(wsm);
             break;
@@ -457,10 +459,10 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
                     mc_metric_add(c->ctx->m.ws_dropped, 1);
                 }
                 pthread_mutex_unlock(&c->mu);
-                mc_log_info(json_pack("{ss}", "principal", c->who.kind == GW_RUNTIME
-                                                               ? c->who.runtime_id
-                                                               : c->who.user_id),
-                            "websocket send failed (client not reading); disconnecting it");
+                mc_log_info(
+                    json_pack("{ss}", "principal",
+                              c->who.kind == GW_RUNTIME ? c->who.runtime_id : c->who.user_id),
+                    "websocket send failed (client not reading); disconnecting it");
                 ulfius_websocket_send_close_signal(wsm);
                 break;
             }

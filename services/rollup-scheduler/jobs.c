@@ -30,8 +30,8 @@ int rs_job_rollup(struct rs_ctx *ctx, mc_db *db, json_t **result)
     (void)ctx;
     char *before = NULL, *changed = NULL, *after = NULL;
     int rc;
-    if ((rc = scalar(db, RS_WATERMARK, &before)) != 0 || (rc = scalar(db, RS_ROLLUP, &changed)) != 0 ||
-        (rc = scalar(db, RS_WATERMARK, &after)) != 0)
+    if ((rc = scalar(db, RS_WATERMARK, &before)) != 0 ||
+        (rc = scalar(db, RS_ROLLUP, &changed)) != 0 || (rc = scalar(db, RS_WATERMARK, &after)) != 0)
         goto cleanup;
     *result = json_pack("{sI si s:s? s:s?}", "changed_buckets",
                         (json_int_t)strtoll(changed ? changed : "0", NULL, 10), "lock_id",

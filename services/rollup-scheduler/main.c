@@ -18,13 +18,12 @@ static void register_metrics(struct rs_ctx *ctx)
                              "Runs discarded because another replica took the plan over.", job);
     ctx->m.last_success = mc_gauge("multica_scheduler_last_success_timestamp_seconds",
                                    "Unix time of this replica's last successful run.", job);
-    ctx->m.run_seconds = mc_histogram("multica_scheduler_run_seconds", "Duration of job runs.",
-                                      job, mc_latency_buckets, mc_nlatency_buckets);
+    ctx->m.run_seconds = mc_histogram("multica_scheduler_run_seconds", "Duration of job runs.", job,
+                                      mc_latency_buckets, mc_nlatency_buckets);
     ctx->m.lag = mc_gauge("multica_usage_rollup_lag_seconds",
                           "Seconds since the last finished rollup run (any runner).", NULL);
     ctx->m.published = mc_counter("multica_scheduler_hourly_published_total",
-                                  "Hourly bucket changes published to multica.usage.hourly.",
-                                  NULL);
+                                  "Hourly bucket changes published to multica.usage.hourly.", NULL);
 }
 
 static void refresh_lag(struct rs_ctx *ctx)
@@ -51,15 +50,15 @@ int main(void)
          "statement timeout of a job run (failure code run_timeout)"},
         {"SCHEDULER_RETRY_BACKOFF", MC_CFG_STRING, "1m,5m,15m", 0, 0, &ctx.backoff,
          "waits before retrying a failed plan, by attempt"},
-        {"SCHEDULER_MAX_ATTEMPTS", MC_CFG_INT, "3", 1, 100, &ctx.max_attempts,
-         "attempts per plan"},
+        {"SCHEDULER_MAX_ATTEMPTS", MC_CFG_INT, "3", 1, 100, &ctx.max_attempts, "attempts per plan"},
         {"RUNNER_ID", MC_CFG_STRING, "", 0, 0, &runner, "this replica's name (default host:pid)"},
     };
     if (mc_service_init(&svc, "rollup-scheduler", "scheduler", 8083, vars, MC_ARRAY_LEN(vars)) != 0)
         return 2;
     if (rs_backoff_literal(ctx.backoff, ctx.backoff_sql, sizeof ctx.backoff_sql) != 0) {
-        fprintf(stderr, "multica-rollup-scheduler: configuration error: SCHEDULER_RETRY_BACKOFF: "
-                        "must be a list of durations such as 1m,5m,15m, got '%s'\n",
+        fprintf(stderr,
+                "multica-rollup-scheduler: configuration error: SCHEDULER_RETRY_BACKOFF: "
+                "must be a list of durations such as 1m,5m,15m, got '%s'\n",
                 ctx.backoff);
         mc_service_close(&svc);
         return 2;
@@ -75,8 +74,8 @@ int main(void)
     int status = 1;
     char err[512];
     ctx.db = mc_db_new(svc.cfg.database_url, rs_stmts, RS_NSTMTS, "rollup-scheduler");
-    ctx.producer = mc_producer_new(svc.cfg.kafka_brokers, "multica-rollup-scheduler", 10000, err,
-                                   sizeof err);
+    ctx.producer =
+        mc_producer_new(svc.cfg.kafka_brokers, "multica-rollup-scheduler", 10000, err, sizeof err);
     if (ctx.producer == NULL) {
         fprintf(stderr, "multica-rollup-scheduler: kafka: %s\n", err);
         goto cleanup;
@@ -85,9 +84,8 @@ int main(void)
     if (mc_http_start(svc.http) != 0)
         goto cleanup;
     mc_service_migrate(&svc);
-    mc_log_info(json_pack("{ss sI sI}", "runner", ctx.runner_id, "tick_ms",
-                          (json_int_t)ctx.tick_ms, "rollup_interval_ms",
-                          (json_int_t)rs_rollup_interval_ms),
+    mc_log_info(json_pack("{ss sI sI}", "runner", ctx.runner_id, "tick_ms", (json_int_t)ctx.tick_ms,
+                          "rollup_interval_ms", (json_int_t)rs_rollup_interval_ms),
                 "scheduling");
     /* The first tick runs at start-up; then one every SCHEDULER_TICK. */
     while (!mc_service_stopping()) {

@@ -70,11 +70,12 @@ static int run_in_transaction(struct rs_ctx *ctx, const struct rs_job *job, cons
     snprintf(timeout, sizeof timeout, "%lld", (long long)ctx->run_timeout_ms);
     const char *p[] = {timeout};
     int rc;
-    if ((rc = mc_db_begin(db)) != 0 || (rc = mc_db_exec(db, RS_STATEMENT_TIMEOUT, 1, p, NULL)) != 0 ||
+    if ((rc = mc_db_begin(db)) != 0 ||
+        (rc = mc_db_exec(db, RS_STATEMENT_TIMEOUT, 1, p, NULL)) != 0 ||
         (rc = job->run(ctx, db, result)) != 0) {
         snprintf(sqlstate, 6, "%s", mc_db_sqlstate(db));
-        snprintf(msg, 1024, "%s", rc == MC_EDB || rc == MC_EDBCONN ? mc_db_errmsg(db)
-                                                                   : mc_strerror(rc));
+        snprintf(msg, 1024, "%s",
+                 rc == MC_EDB || rc == MC_EDBCONN ? mc_db_errmsg(db) : mc_strerror(rc));
         mc_db_rollback(db);
         return rc;
     }

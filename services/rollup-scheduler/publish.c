@@ -25,21 +25,23 @@ void rs_publish_execution(struct rs_ctx *ctx, const char *execution_id)
         PQclear(r);
         return;
     }
-    json_t *result = PQgetisnull(r, 0, 12) ? json_null() : json_loads(PQgetvalue(r, 0, 12), 0, NULL);
-    json_t *data = json_pack("{ss ss ss ss ss si ss so so so ss ss so}", "job_name",
-                             PQgetvalue(r, 0, 0), "scope_kind", PQgetvalue(r, 0, 1), "scope_id",
-                             PQgetvalue(r, 0, 2), "plan_time", PQgetvalue(r, 0, 3), "status",
-                             PQgetvalue(r, 0, 4), "attempt", atoi(PQgetvalue(r, 0, 5)),
-                             "runner_id", PQgetvalue(r, 0, 6), "error_code",
-                             text_or_null(r, 0, 7), "error_msg", text_or_null(r, 0, 8),
-                             "sqlstate", text_or_null(r, 0, 9), "started_at",
-                             PQgetvalue(r, 0, 10), "finished_at", PQgetvalue(r, 0, 11), "result",
-                             result ? result : json_null());
+    json_t *result =
+        PQgetisnull(r, 0, 12) ? json_null() : json_loads(PQgetvalue(r, 0, 12), 0, NULL);
+    json_t *data =
+        json_pack("{ss ss ss ss ss si ss so so so ss ss so}", "job_name", PQgetvalue(r, 0, 0),
+                  "scope_kind", PQgetvalue(r, 0, 1), "scope_id", PQgetvalue(r, 0, 2), "plan_time",
+                  PQgetvalue(r, 0, 3), "status", PQgetvalue(r, 0, 4), "attempt",
+                  atoi(PQgetvalue(r, 0, 5)), "runner_id", PQgetvalue(r, 0, 6), "error_code",
+                  text_or_null(r, 0, 7), "error_msg", text_or_null(r, 0, 8), "sqlstate",
+                  text_or_null(r, 0, 9), "started_at", PQgetvalue(r, 0, 10), "finished_at",
+                  PQgetvalue(r, 0, 11), "result", result ? result : json_null());
     char *value = mc_event_encode(MC_EV_CRON_EXECUTION_FINISHED, "rollup-scheduler",
                                   PQgetvalue(r, 0, 0), data, NULL);
     if (value != NULL) {
-        struct mc_kmsg m = {.topic = MC_TOPIC_SCHEDULER_EXECUTIONS, .key = PQgetvalue(r, 0, 0),
-                            .keylen = strlen(PQgetvalue(r, 0, 0)), .value = value,
+        struct mc_kmsg m = {.topic = MC_TOPIC_SCHEDULER_EXECUTIONS,
+                            .key = PQgetvalue(r, 0, 0),
+                            .keylen = strlen(PQgetvalue(r, 0, 0)),
+                            .value = value,
                             .len = strlen(value)};
         if (mc_producer_send(ctx->producer, &m, 1) != 0)
             mc_log_warn(json_pack("{ss}", "execution", execution_id),
@@ -101,8 +103,10 @@ int rs_publish_hourly(struct rs_ctx *ctx)
                 ok = 0; /* logged by the encoder: our bug, keep the rows for a fixed binary */
                 break;
             }
-            msgs[i] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_HOURLY, .key = keys[i],
-                                       .keylen = strlen(keys[i]), .value = values[i],
+            msgs[i] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_HOURLY,
+                                       .key = keys[i],
+                                       .keylen = strlen(keys[i]),
+                                       .value = values[i],
                                        .len = strlen(values[i])};
         }
         if (ok && mc_producer_send(ctx->producer, msgs, (size_t)n) == 0) {

@@ -56,7 +56,7 @@ struct rs_ctx {
     int64_t lease_ms;
     int64_t run_timeout_ms;
     int64_t max_attempts;
-    char *backoff; /* "1m,5m,15m" */
+    char *backoff;         /* "1m,5m,15m" */
     char backoff_sql[256]; /* the same as a Postgres interval[] literal */
     struct {
         mc_metric *success, *failure, *lost, *last_success, *lag, *published, *run_seconds;

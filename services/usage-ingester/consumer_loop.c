@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #define PRUNE_EVERY_MS (10 * 60 * 1000)
-#define PRUNE_LIMIT "10000"
+#define PRUNE_LIMIT    "10000"
 
 /* While the database (or the DLQ) is unavailable the partitions stay paused at the stored
  * offsets; when it answers again they are repositioned there and resumed, so the batch that
@@ -80,9 +80,9 @@ int ui_run(struct ui_ingester *ing)
             ui_batch_add(ing, m);
             rd_kafka_message_destroy(m);
         }
-        bool due = b->nmessages > 0 &&
-                   ((int64_t)(b->nusage + b->ntask + b->ndlq) >= ing->batch_max ||
-                    mc_now_mono_ms() - b->started_ms >= ing->batch_wait_ms);
+        bool due =
+            b->nmessages > 0 && ((int64_t)(b->nusage + b->ntask + b->ndlq) >= ing->batch_max ||
+                                 mc_now_mono_ms() - b->started_ms >= ing->batch_wait_ms);
         if (due) {
             /* One batch at a time with the database: wait for the previous one, then hand
              * this one over and go on decoding the next while it is applied. */

@@ -85,8 +85,8 @@ struct ui_ingester {
     bool stalled; /* database or DLQ unavailable: partitions paused, waiting to rewind */
     int64_t next_prune_ms;
     struct {
-        mc_metric *consumed_usage, *consumed_task, *rows, *attribution, *batches, *latency,
-            *dlq, *fenced, *db_errors, *skipped, *gaps;
+        mc_metric *consumed_usage, *consumed_task, *rows, *attribution, *batches, *latency, *dlq,
+            *fenced, *db_errors, *skipped, *gaps;
     } m;
 };
 

@@ -24,19 +24,19 @@ static void register_metrics(struct ui_ingester *ing)
                                     "task_attribution rows inserted or changed.", NULL);
     ing->m.batches = mc_counter("multica_ingester_batches_total", "Batches committed.", NULL);
     ing->m.latency = mc_histogram("multica_ingester_batch_seconds",
-                                  "Time to apply one batch (DLQ writes and the transaction).",
-                                  NULL, mc_latency_buckets, mc_nlatency_buckets);
+                                  "Time to apply one batch (DLQ writes and the transaction).", NULL,
+                                  mc_latency_buckets, mc_nlatency_buckets);
     ing->m.dlq = mc_counter("multica_ingester_dlq_total", "Messages sent to the DLQ.", NULL);
-    ing->m.fenced = mc_counter("multica_ingester_fenced_batches_total",
-                               "Batches dropped because another consumer had applied the range.",
-                               NULL);
+    ing->m.fenced =
+        mc_counter("multica_ingester_fenced_batches_total",
+                   "Batches dropped because another consumer had applied the range.", NULL);
     ing->m.db_errors = mc_counter("multica_ingester_db_errors_total",
                                   "Batches that failed to apply and were retried.", NULL);
     ing->m.skipped = mc_counter("multica_ingester_redelivered_total",
                                 "Messages skipped because the database already holds them.", NULL);
-    ing->m.gaps = mc_counter("multica_ingester_offsets_lost_total",
-                             "Messages the broker deleted before they were applied (retention).",
-                             NULL);
+    ing->m.gaps =
+        mc_counter("multica_ingester_offsets_lost_total",
+                   "Messages the broker deleted before they were applied (retention).", NULL);
     mc_gauge_fn("multica_ingester_consumer_lag",
                 "Messages in assigned partitions not yet applied to the database.", NULL,
                 ui_partitions_lag, ing);
@@ -81,16 +81,15 @@ int main(void)
     const char *topics[] = {MC_TOPIC_USAGE_EVENTS, MC_TOPIC_TASK_EVENTS};
     const struct mc_consumer_hooks hooks = {ui_partitions_on_assign, ui_partitions_on_revoke,
                                             keep_trying, &ing};
-    ing.consumer = mc_consumer_new(svc.cfg.kafka_brokers, ing.group, topics, 2, &hooks, err,
-                                   sizeof err);
+    ing.consumer =
+        mc_consumer_new(svc.cfg.kafka_brokers, ing.group, topics, 2, &hooks, err, sizeof err);
     if (ing.consumer == NULL) {
         fprintf(stderr, "multica-usage-ingester: kafka: %s\n", err);
         goto cleanup;
     }
     mc_service_watch_kafka(&svc, mc_consumer_handle(ing.consumer));
-    mc_log_info(json_pack("{ss sI sI}", "group", ing.group, "batch_max",
-                          (json_int_t)ing.batch_max, "batch_wait_ms",
-                          (json_int_t)ing.batch_wait_ms),
+    mc_log_info(json_pack("{ss sI sI}", "group", ing.group, "batch_max", (json_int_t)ing.batch_max,
+                          "batch_wait_ms", (json_int_t)ing.batch_wait_ms),
                 "consuming");
     status = ui_run(&ing) == 0 ? 0 : 1;
     mc_log_info(NULL, "stopping");

@@ -81,8 +81,7 @@ static void check_beyond_end(struct ui_ingester *ing, struct ui_part *p)
         return;
     if (p->expected > hi) {
         mc_log_warn(json_pack("{ss si sI sI}", "topic", p->topic, "partition", p->partition,
-                              "stored_offset", (json_int_t)p->expected, "log_end",
-                              (json_int_t)hi),
+                              "stored_offset", (json_int_t)p->expected, "log_end", (json_int_t)hi),
                     "stored offset is beyond the end of the partition; reading it from the start");
         p->floor = 0;
     }

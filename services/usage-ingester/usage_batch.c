@@ -28,9 +28,9 @@ const struct mc_db_stmt ui_stmts[] = {
 const size_t ui_nstmts = MC_ARRAY_LEN(ui_stmts);
 
 #define ARRAYS(b)                                                                                  \
-    &(b)->u_ids, &(b)->u_tasks, &(b)->u_prov, &(b)->u_model, &(b)->u_in, &(b)->u_out,              \
-        &(b)->u_cr, &(b)->u_cw, &(b)->u_rep, &(b)->t_ids, &(b)->t_tasks, &(b)->t_ws,               \
-        &(b)->t_agent, &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del
+    &(b)->u_ids, &(b)->u_tasks, &(b)->u_prov, &(b)->u_model, &(b)->u_in, &(b)->u_out, &(b)->u_cr,  \
+        &(b)->u_cw, &(b)->u_rep, &(b)->t_ids, &(b)->t_tasks, &(b)->t_ws, &(b)->t_agent,            \
+        &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del
 #define OFFSET_ARRAYS(b) &(b)->o_topics, &(b)->o_parts, &(b)->o_expected, &(b)->o_next
 
 void ui_batch_init(struct ui_batch *b)
@@ -106,10 +106,10 @@ static void reject(struct ui_ingester *ing, const rd_kafka_message_t *msg, const
     const char *topic = rd_kafka_topic_name(msg->rkt);
     char *orig = base64(msg->payload, msg->payload ? msg->len : 0);
     char *key = msg->key ? base64(msg->key, msg->key_len) : NULL;
-    json_t *data = json_pack("{ss ss si sI s:s? ss sI}", "reason", reason, "topic", topic,
-                             "partition", (int)msg->partition, "offset", (json_int_t)msg->offset,
-                             "key_base64", key, "original_base64", orig ? orig : "",
-                             "original_bytes", (json_int_t)msg->len);
+    json_t *data =
+        json_pack("{ss ss si sI s:s? ss sI}", "reason", reason, "topic", topic, "partition",
+                  (int)msg->partition, "offset", (json_int_t)msg->offset, "key_base64", key,
+                  "original_base64", orig ? orig : "", "original_bytes", (json_int_t)msg->len);
     free(orig);
     free(key);
     char subject[96];
@@ -134,8 +134,10 @@ static void reject(struct ui_ingester *ing, const rd_kafka_message_t *msg, const
         kcopy[msg->key_len] = '\0';
     }
     b->dlq_values[b->ndlq] = value;
-    b->dlq[b->ndlq] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_DLQ, .key = kcopy,
-                                       .keylen = msg->key ? msg->key_len : 0, .value = value,
+    b->dlq[b->ndlq] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_DLQ,
+                                       .key = kcopy,
+                                       .keylen = msg->key ? msg->key_len : 0,
+                                       .value = value,
                                        .len = strlen(value)};
     b->ndlq++;
     mc_log_info(json_pack("{ss ss si sI}", "reason", reason, "topic", topic, "partition",
@@ -384,8 +386,7 @@ int ui_batch_complete(struct ui_ingester *ing)
             if (p->applying_next < 0)
                 continue;
             p->expected = p->floor = p->applying_next;
-            rd_kafka_topic_partition_list_add(commit, p->topic, p->partition)->offset =
-                p->expected;
+            rd_kafka_topic_partition_list_add(commit, p->topic, p->partition)->offset = p->expected;
         }
         mc_consumer_commit(ing->consumer, commit, true);
         rd_kafka_topic_partition_list_destroy(commit);

@@ -76,16 +76,17 @@ START_TEST(codes_expire_cap_attempts_and_rate_limit_sends)
     ck_assert_int_eq(send_code(base, "e@example.com"), 200);
     /* Bad input names the field. */
     json_t *out = NULL;
-    ck_assert_int_eq(tg_call(base, "POST", "/api/auth/send-code", NULL, "{\"email\":\"nope\"}",
-                             &out),
-                     400);
+    ck_assert_int_eq(
+        tg_call(base, "POST", "/api/auth/send-code", NULL, "{\"email\":\"nope\"}", &out), 400);
     ck_assert_str_eq(tg_str(json_object_get(out, "error"), "field"), "email");
     json_decref(out);
     ck_assert_int_eq(verify(base, "a@example.com", "12ab56"), 400);
     /* Codes are stored hashed, never in clear. */
     char sql[256];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM gateway.verification_codes WHERE code_hash "
-                              "LIKE '%%%s%%'", code);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM gateway.verification_codes WHERE code_hash "
+             "LIKE '%%%s%%'",
+             code);
     ck_assert_int_eq(th_sql_int(sql), 0);
 }
 END_TEST
@@ -150,8 +151,10 @@ START_TEST(production_refuses_the_dev_code_and_weak_secrets)
     for (int i = 0; i < 2; i++) {
         char *env[] = {mc_sprintf("DATABASE_URL=%s", th_db_url_as("multica_gateway")),
                        mc_sprintf("KAFKA_BROKERS=%s", brokers),
-                       mc_sprintf("HTTP_PORT=%d", th_free_port()), mc_sprintf("%s", weak[i][0]),
-                       mc_sprintf("%s", weak[i][1]), NULL};
+                       mc_sprintf("HTTP_PORT=%d", th_free_port()),
+                       mc_sprintf("%s", weak[i][0]),
+                       mc_sprintf("%s", weak[i][1]),
+                       NULL};
         pid_t pid = th_spawn(th_bin("multica-api-gateway"), (const char *const *)env, "weak");
         for (int k = 0; env[k]; k++)
             free(env[k]);
@@ -273,7 +276,8 @@ START_TEST(a_member_of_a_sees_nothing_of_b_on_any_route)
                                     "8000-000000000000\",\"provider\":\"x\",\"seq\":1,\"text\":"
                                     "\"x\",\"reason\":\"x\"}";
         if (strstr(pattern, "/usage") && strncmp(pattern, "/api/daemon/", 12) == 0)
-            payload = "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1}]";
+            payload =
+                "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1}]";
         int status = tg_call(base, method, path, token, payload, NULL);
         ck_assert_msg(status == 403 || status == 404 || status == 409,
                       "%s %s answered %d to a member of another workspace", method, path, status);

@@ -32,10 +32,10 @@ static pid_t start_dispatcher(const char *brokers, const char *name, const char 
 static pid_t start_sim(const char *base, const char *runtime, const char *token, const char *name,
                        const char *extra_arg)
 {
-    char *cmd = mc_sprintf("exec %s --gateway %s --runtime-token %s --runtime-id %s --work-ms 60 "
-                           "--chunks 2 --heartbeat-ms 1000 --max-concurrency 2 %s",
-                           th_bin("multica-daemon-sim"), base, token, runtime,
-                           extra_arg ? extra_arg : "");
+    char *cmd =
+        mc_sprintf("exec %s --gateway %s --runtime-token %s --runtime-id %s --work-ms 60 "
+                   "--chunks 2 --heartbeat-ms 1000 --max-concurrency 2 %s",
+                   th_bin("multica-daemon-sim"), base, token, runtime, extra_arg ? extra_arg : "");
     const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     pid_t pid = th_spawn_argv(argv, NULL, name);
     free(cmd);
@@ -79,7 +79,8 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     char path[256], body[256];
     json_t *out = NULL;
     snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws);
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{\"title\":\"Fix the build\"}", &out), 201);
+    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{\"title\":\"Fix the build\"}", &out),
+                     201);
     char issue[37];
     snprintf(issue, sizeof issue, "%s", tg_str(out, "id"));
     json_decref(out);
@@ -105,8 +106,8 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     ck_assert_uint_eq(json_array_size(json_object_get(done, "progress")), 2);
     json_decref(done);
     /* The watcher saw every event of the task, in order. */
-    const char *expected[] = {"queued", "dispatched", "started", "progress", "progress",
-                              "completed"};
+    const char *expected[] = {"queued",   "dispatched", "started",
+                              "progress", "progress",   "completed"};
     size_t seen = 0;
     long long last_version = 0, last_seq = 0;
     int64_t deadline = mc_now_mono_ms() + 10000;
@@ -119,7 +120,8 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
             char want[64];
             snprintf(want, sizeof want, "multica.task.%s.v1", expected[seen]);
             ck_assert_str_eq(json_string_value(json_object_get(ev, "type")), want);
-            long long v = json_integer_value(json_object_get(json_object_get(ev, "data"), "version"));
+            long long v =
+                json_integer_value(json_object_get(json_object_get(ev, "data"), "version"));
             long long s = json_integer_value(json_object_get(m, "seq"));
             ck_assert_int_gt(v, last_version);
             ck_assert_int_gt(s, last_seq);
@@ -153,8 +155,8 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     mc_wsclient_close(watcher);
     /* The usage reached task_usage with its attribution, and the dashboards after a rollup. */
     char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT input_tokens FROM usage.task_usage WHERE task_id = '%s'", task);
+    snprintf(sql, sizeof sql, "SELECT input_tokens FROM usage.task_usage WHERE task_id = '%s'",
+             task);
     int64_t in = 0;
     for (int i = 0; i < 100 && (in = th_sql_int_or(sql, -1)) != 2000; i++)
         usleep(100 * 1000);
@@ -248,9 +250,10 @@ START_TEST(a_thousand_tasks_across_ten_runtimes_with_two_dispatchers)
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM dispatch.task_transitions WHERE to_status = "
                                 "'completed'"),
                      TASKS);
-    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM (SELECT task_id FROM dispatch.task_transitions "
-                                "WHERE event = 'dispatched' GROUP BY task_id HAVING count(*) > 1) d"),
-                     0);
+    ck_assert_int_eq(
+        th_sql_int("SELECT count(*) FROM (SELECT task_id FROM dispatch.task_transitions "
+                   "WHERE event = 'dispatched' GROUP BY task_id HAVING count(*) > 1) d"),
+        0);
     /* Capacity: replaying the transitions log, no runtime ever held more than its capacity. */
     ck_assert_int_le(th_sql_int("WITH d AS (SELECT runtime_id, at, id, CASE WHEN event = "
                                 "'dispatched' THEN 1 WHEN to_status IN ('completed', 'failed', "

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define TOKEN "mcr_gateway-usage-test-token-0123456789abcdefgh"
-#define TASK "0195f1c2-7a3b-7c4d-8e5f-0123456789ab"
+#define TASK  "0195f1c2-7a3b-7c4d-8e5f-0123456789ab"
 
 static char g_base[64];
 
@@ -49,10 +49,11 @@ static void seed_runtime(void)
            "'0195f1c2-0000-7000-8000-0000000000c1', '0195f1c2-0000-7000-8000-00000000000a', "
            "'running' FROM unnest(ARRAY['" TASK "', '0195f1c2-7a3b-7c4d-8e5f-0000000000b2', "
            "'0195f1c2-7a3b-7c4d-8e5f-0000000000b3', '0195f1c2-7a3b-7c4d-8e5f-0000000000b4']) t");
-    th_sql("INSERT INTO gateway.tasks (task_id, workspace_id, agent_id, runtime_id, status) "
-           "VALUES ('0195f1c2-7a3b-7c4d-8e5f-0000000000b5', '0195f1c2-0000-7000-8000-0000000000b1', "
-           "'0195f1c2-0000-7000-8000-0000000000c1', '0195f1c2-0000-7000-8000-0000000000ff', "
-           "'running')");
+    th_sql(
+        "INSERT INTO gateway.tasks (task_id, workspace_id, agent_id, runtime_id, status) "
+        "VALUES ('0195f1c2-7a3b-7c4d-8e5f-0000000000b5', '0195f1c2-0000-7000-8000-0000000000b1', "
+        "'0195f1c2-0000-7000-8000-0000000000c1', '0195f1c2-0000-7000-8000-0000000000ff', "
+        "'running')");
 }
 
 static int post(const char *path, const char *token, const char *body, char **out)
@@ -83,7 +84,8 @@ START_TEST(bad_input_is_refused_naming_the_field)
          "usage[0].provider", "must be 1 to 64 characters"},
         {task_path, "[{\"provider\":\"p\",\"model\":7,\"input_tokens\":1,\"output_tokens\":1}]",
          "usage[0].model", "must be a string"},
-        {task_path, "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":-1,\"output_tokens\":1}]",
+        {task_path,
+         "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":-1,\"output_tokens\":1}]",
          "usage[0].input_tokens", "must be an integer between 0 and 9223372036854775807"},
         {task_path,
          "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1.5}]",
@@ -101,7 +103,8 @@ START_TEST(bad_input_is_refused_naming_the_field)
         {task_path,
          "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1,\"cost\":2}]",
          "usage[0].cost", "is not a known field"},
-        {task_path, "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1},3]",
+        {task_path,
+         "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1},3]",
          "usage[1]", "must be an object"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -122,7 +125,8 @@ START_TEST(bad_input_is_refused_naming_the_field)
     char *many = malloc(200 * 80 + 16);
     strcpy(many, "[");
     for (int i = 0; i < 101; i++)
-        strcat(many, "{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1},");
+        strcat(many,
+               "{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1},");
     many[strlen(many) - 1] = ']';
     ck_assert_int_eq(post(task_path, TOKEN, many, NULL), 400);
     free(many);
@@ -182,8 +186,8 @@ START_TEST(accepted_reports_reach_task_usage)
     json_t *results = json_object_get(j, "results");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "accepted")), 2);
     int expect[] = {202, 400, 400, 202, 409, 403};
-    const char *fields[] = {NULL, "usage[1].task_id", "usage[2].input_tokens", NULL, "task_id",
-                            "task_id"};
+    const char *fields[] = {NULL, "usage[1].task_id", "usage[2].input_tokens",
+                            NULL, "task_id",          "task_id"};
     for (int i = 0; i < 6; i++) {
         json_t *r = json_array_get(results, (size_t)i);
         ck_assert_int_eq(json_integer_value(json_object_get(r, "status")), expect[i]);

@@ -49,8 +49,8 @@ static void make_workload(struct workload *w, unsigned prefix, size_t ntasks, si
                 cr += (int64_t)(tu_rand(&seed) % 2000);
                 cw += (int64_t)(tu_rand(&seed) % 300);
                 int64_t at = t0 + (int64_t)r * 1000000 + (int64_t)key * 1000;
-                w->values[k++] = tu_usage_event(task, providers[key % 3], models[key % 3], in,
-                                                out, cr, cw, at);
+                w->values[k++] =
+                    tu_usage_event(task, providers[key % 3], models[key % 3], in, out, cr, cw, at);
             }
             tu_expect_row(task, providers[key % 3], models[key % 3], in, out, cr, cw);
             w->sum_in += in;
@@ -67,9 +67,9 @@ static void make_workload(struct workload *w, unsigned prefix, size_t ntasks, si
             /* Same report, new event id: what a retrying client produces. */
             struct mc_event ev;
             char reason[128];
-            ck_assert_int_eq(mc_event_decode(w->values[src], strlen(w->values[src]), &ev, reason,
-                                             sizeof reason),
-                             0);
+            ck_assert_int_eq(
+                mc_event_decode(w->values[src], strlen(w->values[src]), &ev, reason, sizeof reason),
+                0);
             char *again = mc_event_encode(ev.type, "test", ev.subject, json_copy(ev.data), NULL);
             mc_event_clear(&ev);
             w->values[k++] = again;
@@ -187,8 +187,8 @@ END_TEST
 
 static char *raw_usage_with(const char *from, const char *to)
 {
-    char *v = tu_usage_event("0195f1c2-7a3b-7c4d-8e5f-00000000dead", "anthropic", "claude", 1, 2,
-                             3, 4, mc_now_wall_us());
+    char *v = tu_usage_event("0195f1c2-7a3b-7c4d-8e5f-00000000dead", "anthropic", "claude", 1, 2, 3,
+                             4, mc_now_wall_us());
     char *at = strstr(v, from);
     ck_assert_ptr_nonnull(at);
     char *out = mc_sprintf("%.*s%s%s", (int)(at - v), v, to, at + strlen(from));

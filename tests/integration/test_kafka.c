@@ -67,8 +67,10 @@ START_TEST(group_of_two_shares_partitions)
     char(*vals)[16] = calloc(N_MESSAGES, 16);
     for (int i = 0; i < N_MESSAGES; i++) {
         snprintf(vals[i], 16, "%d", i);
-        msgs[i] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_EVENTS, .key = vals[i],
-                                   .keylen = strlen(vals[i]), .value = vals[i],
+        msgs[i] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_EVENTS,
+                                   .key = vals[i],
+                                   .keylen = strlen(vals[i]),
+                                   .value = vals[i],
                                    .len = strlen(vals[i])};
     }
     ck_assert_int_eq(mc_producer_send(p, msgs, N_MESSAGES), 0);
@@ -109,8 +111,8 @@ START_TEST(producer_reports_an_outage_and_recovers)
     char err[512];
     mc_producer *p = mc_producer_new(brokers, "t-outage", 2000, err, sizeof err);
     ck_assert_ptr_nonnull(p);
-    struct mc_kmsg m = {.topic = MC_TOPIC_USAGE_EVENTS, .key = "k", .keylen = 1, .value = "v",
-                        .len = 1};
+    struct mc_kmsg m = {
+        .topic = MC_TOPIC_USAGE_EVENTS, .key = "k", .keylen = 1, .value = "v", .len = 1};
     ck_assert_int_eq(mc_producer_send(p, &m, 1), 0);
     kill(th_broker_pid(), SIGUSR1);
     usleep(300 * 1000);

@@ -26,7 +26,8 @@
     "GROUP BY 1, 2, 3, 4, 5, 6"
 #define ROLLUP_BUCKETS                                                                             \
     "SELECT workspace_id, runtime_id, agent_id, provider, model, bucket_hour, input_tokens, "      \
-    "output_tokens, cache_read_tokens, cache_write_tokens, task_count FROM usage.task_usage_hourly"
+    "output_tokens, cache_read_tokens, cache_write_tokens, task_count FROM "                       \
+    "usage.task_usage_hourly"
 
 static int64_t rollup_mismatches(void)
 {
@@ -38,18 +39,19 @@ static int64_t rollup_mismatches(void)
 static int64_t daily_mismatches(const char *tz)
 {
     char sql[2048];
-    snprintf(sql, sizeof sql,
-             "WITH raw AS (SELECT a.runtime_id, u.provider, u.model, "
-             "(date_trunc('hour', u.created_at, 'UTC') AT TIME ZONE '%s')::date AS day, "
-             "sum(u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens) t "
-             "FROM usage.task_usage u JOIN usage.task_attribution a ON a.task_id = u.task_id "
-             "AND a.deleted_at IS NULL GROUP BY 1, 2, 3, 4), "
-             "rolled AS (SELECT runtime_id, provider, model, (bucket_hour AT TIME ZONE '%s')::date, "
-             "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens) "
-             "FROM usage.task_usage_hourly GROUP BY 1, 2, 3, 4) "
-             "SELECT count(*) FROM ((TABLE raw EXCEPT ALL TABLE rolled) UNION ALL "
-             "(TABLE rolled EXCEPT ALL TABLE raw)) d",
-             tz, tz);
+    snprintf(
+        sql, sizeof sql,
+        "WITH raw AS (SELECT a.runtime_id, u.provider, u.model, "
+        "(date_trunc('hour', u.created_at, 'UTC') AT TIME ZONE '%s')::date AS day, "
+        "sum(u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens) t "
+        "FROM usage.task_usage u JOIN usage.task_attribution a ON a.task_id = u.task_id "
+        "AND a.deleted_at IS NULL GROUP BY 1, 2, 3, 4), "
+        "rolled AS (SELECT runtime_id, provider, model, (bucket_hour AT TIME ZONE '%s')::date, "
+        "sum(input_tokens + output_tokens + cache_read_tokens + cache_write_tokens) "
+        "FROM usage.task_usage_hourly GROUP BY 1, 2, 3, 4) "
+        "SELECT count(*) FROM ((TABLE raw EXCEPT ALL TABLE rolled) UNION ALL "
+        "(TABLE rolled EXCEPT ALL TABLE raw)) d",
+        tz, tz);
     return th_sql_int(sql);
 }
 
@@ -77,9 +79,9 @@ struct task_state {
     int64_t totals[2];
 };
 
-#define N_TASKS 160
+#define N_TASKS    160
 #define N_RUNTIMES 4
-#define N_AGENTS 6
+#define N_AGENTS   6
 
 static void ids(char *out, unsigned prefix, int n)
 {
@@ -251,9 +253,9 @@ START_TEST(rollup_equals_raw_under_random_workloads)
         lines += *c == '\n';
     ck_assert_uint_eq(lines, rows + 1);
     free(csv);
-    const char *bad[][2] = {{"days=0", "days"},          {"days=366", "days"},
-                            {"days=abc", "days"},        {"tz=Mars/Olympus", "tz"},
-                            {"source=cache", "source"},  {"format=xml", "format"}};
+    const char *bad[][2] = {{"days=0", "days"},         {"days=366", "days"},
+                            {"days=abc", "days"},       {"tz=Mars/Olympus", "tz"},
+                            {"source=cache", "source"}, {"format=xml", "format"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(path, sizeof path, "/api/runtimes/%s/usage?%s", rt, bad[i][0]);
         ck_assert_int_eq(tg_call(base, "GET", path, reader, NULL, &out), 400);
@@ -279,18 +281,19 @@ END_TEST
 static void insert_history(int n, int days, unsigned prefix)
 {
     char sql[2048];
-    snprintf(sql, sizeof sql,
-             "WITH t AS (SELECT g, ('%08x-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid id, "
-             "now() - interval '10 minutes' - (random() * %d) * interval '1 day' AS at "
-             "FROM generate_series(1, %d) g), "
-             "a AS (INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, "
-             "runtime_id, version) SELECT id, ('b0000001-0000-7000-8000-' || lpad(to_hex(g %% 3), 12, "
-             "'0'))::uuid, ('b0000002-0000-7000-8000-' || lpad(to_hex(g %% 5), 12, '0'))::uuid, "
-             "('b0000003-0000-7000-8000-' || lpad(to_hex(g %% 4), 12, '0'))::uuid, 1 FROM t) "
-             "INSERT INTO usage.task_usage SELECT id, (ARRAY['anthropic','openai'])[1 + g %% 2], "
-             "(ARRAY['m1','m2','m3'])[1 + g %% 3], g %% 1000, g %% 500, g %% 3000, g %% 100, at, at, "
-             "at FROM t",
-             prefix, days, n);
+    snprintf(
+        sql, sizeof sql,
+        "WITH t AS (SELECT g, ('%08x-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid id, "
+        "now() - interval '10 minutes' - (random() * %d) * interval '1 day' AS at "
+        "FROM generate_series(1, %d) g), "
+        "a AS (INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, "
+        "runtime_id, version) SELECT id, ('b0000001-0000-7000-8000-' || lpad(to_hex(g %% 3), 12, "
+        "'0'))::uuid, ('b0000002-0000-7000-8000-' || lpad(to_hex(g %% 5), 12, '0'))::uuid, "
+        "('b0000003-0000-7000-8000-' || lpad(to_hex(g %% 4), 12, '0'))::uuid, 1 FROM t) "
+        "INSERT INTO usage.task_usage SELECT id, (ARRAY['anthropic','openai'])[1 + g %% 2], "
+        "(ARRAY['m1','m2','m3'])[1 + g %% 3], g %% 1000, g %% 500, g %% 3000, g %% 100, at, at, "
+        "at FROM t",
+        prefix, days, n);
     th_sql(sql);
 }
 
@@ -312,10 +315,9 @@ START_TEST(concurrent_callers_never_double_count)
             int bad = PQstatus(conn) != CONNECTION_OK;
             for (int i = 0; i < 25 && !bad; i++) {
                 const char *sql =
-                    c == CALLERS
-                        ? "UPDATE usage.task_usage SET input_tokens = input_tokens + 1, "
-                          "updated_at = now() WHERE task_id IN (SELECT task_id FROM "
-                          "usage.task_usage ORDER BY random() LIMIT 50)"
+                    c == CALLERS ? "UPDATE usage.task_usage SET input_tokens = input_tokens + 1, "
+                                   "updated_at = now() WHERE task_id IN (SELECT task_id FROM "
+                                   "usage.task_usage ORDER BY random() LIMIT 50)"
                     : c % 2 ? "SELECT usage.rollup_task_usage_hourly_window('-infinity', now())"
                             : "SET multica.rollup_safety_lag = '0'; "
                               "SELECT usage.rollup_task_usage_hourly()";
@@ -429,16 +431,18 @@ static void run_replicas(int n)
     usleep(13 * 1000 * 1000);
     for (int i = 0; i < n; i++)
         ck_assert_int_ne(th_stop(pids[i], SIGTERM, 10000), -1);
-    int64_t plans = th_sql_int("SELECT count(DISTINCT plan_time) FROM scheduler.sys_cron_executions");
+    int64_t plans =
+        th_sql_int("SELECT count(DISTINCT plan_time) FROM scheduler.sys_cron_executions");
     ck_assert_int_ge(plans, 5);
     /* One row per plan, all SUCCESS on the first attempt, and consecutive: none skipped. */
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM scheduler.sys_cron_executions"), plans);
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM scheduler.sys_cron_executions "
                                 "WHERE status = 'SUCCESS' AND attempt = 1"),
                      plans);
-    ck_assert_int_eq(th_sql_int("SELECT extract(epoch FROM max(plan_time) - min(plan_time))::int / 2 "
-                                "+ 1 FROM scheduler.sys_cron_executions"),
-                     plans);
+    ck_assert_int_eq(
+        th_sql_int("SELECT extract(epoch FROM max(plan_time) - min(plan_time))::int / 2 "
+                   "+ 1 FROM scheduler.sys_cron_executions"),
+        plans);
     if (n > 1)
         ck_assert_int_gt(th_sql_int("SELECT count(DISTINCT runner_id) FROM "
                                     "scheduler.sys_cron_executions"),
@@ -608,8 +612,9 @@ START_TEST(kafka_topics_rebuild_the_hourly_table)
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM ((SELECT workspace_id, runtime_id, agent_id, "
                                 "provider, model, bucket_hour, input_tokens, output_tokens, "
                                 "cache_read_tokens, cache_write_tokens, task_count FROM replay "
-                                "WHERE NOT deleted EXCEPT ALL " ROLLUP_BUCKETS ") UNION ALL ("
-                                ROLLUP_BUCKETS " EXCEPT ALL SELECT workspace_id, runtime_id, "
+                                "WHERE NOT deleted EXCEPT ALL " ROLLUP_BUCKETS
+                                ") UNION ALL (" ROLLUP_BUCKETS
+                                " EXCEPT ALL SELECT workspace_id, runtime_id, "
                                 "agent_id, provider, model, bucket_hour, input_tokens, "
                                 "output_tokens, cache_read_tokens, cache_write_tokens, task_count "
                                 "FROM replay WHERE NOT deleted)) d"),
@@ -641,9 +646,10 @@ START_TEST(pg_cron_and_the_scheduler_together_never_double)
         PQclear(r);
     }
     const char *brokers = th_broker_start(1);
-    char *env[] = {mc_sprintf("DATABASE_URL=%s", url), mc_sprintf("KAFKA_BROKERS=%s", brokers),
-                   mc_sprintf("HTTP_PORT=%d", th_free_port()), mc_sprintf("ROLLUP_INTERVAL=2s"),
-                   mc_sprintf("SCHEDULER_TICK=500ms"), NULL};
+    char *env[] = {
+        mc_sprintf("DATABASE_URL=%s", url),         mc_sprintf("KAFKA_BROKERS=%s", brokers),
+        mc_sprintf("HTTP_PORT=%d", th_free_port()), mc_sprintf("ROLLUP_INTERVAL=2s"),
+        mc_sprintf("SCHEDULER_TICK=500ms"),         NULL};
     pid_t s = th_spawn(th_bin("multica-rollup-scheduler"), (const char *const *)env, "scheduler");
     for (int i = 0; env[i]; i++)
         free(env[i]);

@@ -45,8 +45,8 @@ START_TEST(configuration_error_names_the_variable)
         ck_assert_ptr_nonnull(f);
         ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
         fclose(f);
-        ck_assert_msg(strstr(line, "HTTP_PORT: must be an integer in 1..65535, got 'abc'"),
-                      "%s", line);
+        ck_assert_msg(strstr(line, "HTTP_PORT: must be an integer in 1..65535, got 'abc'"), "%s",
+                      line);
         unlink(path);
     }
 }
@@ -155,7 +155,8 @@ START_TEST(a_20_second_broker_outage_is_ridden_out)
     } probe;
     for (int i = 0; i < 4; i++) {
         int port = th_free_port();
-        start_service(i, brokers, port, "KAFKA_CONFIG=session.timeout.ms=6000,heartbeat.interval.ms=500");
+        start_service(i, brokers, port,
+                      "KAFKA_CONFIG=session.timeout.ms=6000,heartbeat.interval.ms=500");
         snprintf(probe.urls[i], sizeof probe.urls[i], "http://127.0.0.1:%d/healthz", port);
     }
     probe.want = 200;
@@ -165,8 +166,7 @@ START_TEST(a_20_second_broker_outage_is_ridden_out)
     ck_assert_msg(th_eventually(all_answer, &probe, 15000), "a service kept answering 200");
     char *body = NULL;
     ck_assert_int_eq(th_http("GET", probe.urls[2], NULL, NULL, &body), 503);
-    ck_assert_msg(strstr(body, "\"kafka\":\"error\"") && strstr(body, "\"db\":\"ok\""), "%s",
-                  body);
+    ck_assert_msg(strstr(body, "\"kafka\":\"error\"") && strstr(body, "\"db\":\"ok\""), "%s", body);
     free(body);
     usleep(20 * 1000 * 1000);
     kill(th_broker_pid(), SIGUSR2);
@@ -174,8 +174,8 @@ START_TEST(a_20_second_broker_outage_is_ridden_out)
     ck_assert_msg(th_eventually(all_answer, &probe, 30000), "a service did not recover");
     /* And the pipeline works again: an event produced now is applied. */
     mc_producer *p = tu_producer(brokers);
-    char *ev = tu_usage_event("0195f1c2-7a3b-7c4d-8e5f-00000000c0de", "openai", "gpt-5", 1, 2, 3,
-                              4, mc_now_wall_us());
+    char *ev = tu_usage_event("0195f1c2-7a3b-7c4d-8e5f-00000000c0de", "openai", "gpt-5", 1, 2, 3, 4,
+                              mc_now_wall_us());
     tu_send(p, MC_TOPIC_USAGE_EVENTS, &ev, NULL, 1);
     free(ev);
     mc_producer_free(p, 1000);

@@ -20,7 +20,8 @@ static int stubborn_client(int port, const char *token, const char *subscribe)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     char req[2048];
@@ -79,10 +80,10 @@ START_TEST(a_slow_client_is_dropped_and_blocks_nobody)
     for (int i = 0; i < N; i++) {
         char task[MC_UUID_STRLEN];
         tu_uuid(task, 0xd0000001, (uint32_t)(i % TASKS + 1));
-        json_t *data = json_pack("{ss ss ss ss sI ss sI ss}", "task_id", task, "workspace_id", ws,
-                                 "agent_id", agent, "runtime_id", runtime, "version",
-                                 (json_int_t)(i / TASKS + 1), "status", "running", "seq",
-                                 (json_int_t)(i / TASKS), "text", text);
+        json_t *data =
+            json_pack("{ss ss ss ss sI ss sI ss}", "task_id", task, "workspace_id", ws, "agent_id",
+                      agent, "runtime_id", runtime, "version", (json_int_t)(i / TASKS + 1),
+                      "status", "running", "seq", (json_int_t)(i / TASKS), "text", text);
         events[i] = mc_event_encode(MC_EV_TASK_PROGRESS, "test", task, data, NULL);
         ck_assert_ptr_nonnull(events[i]);
     }

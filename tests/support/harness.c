@@ -72,8 +72,9 @@ static int run_cmd(const char *cmd)
 static void pg_env(char *buf, size_t len)
 {
     const char *build = getenv("MC_TEST_BUILD");
-    snprintf(buf, len, "DEV_PG_DIR='%s/test-pg' DEV_PG_PORT=%s DEV_PG_FAST=1 "
-                       "DEV_PG_PRELOAD=pg_cron DEV_PG_CRON_DB=crontest",
+    snprintf(buf, len,
+             "DEV_PG_DIR='%s/test-pg' DEV_PG_PORT=%s DEV_PG_FAST=1 "
+             "DEV_PG_PRELOAD=pg_cron DEV_PG_CRON_DB=crontest",
              build && *build ? build : "build", g_pg_port);
 }
 
@@ -165,8 +166,8 @@ static const char *db_create(const char *template)
     ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
     PQclear(r);
     PQfinish(c);
-    snprintf(g_db_admin_url, sizeof g_db_admin_url,
-             "postgres://postgres:postgres@127.0.0.1:%s/%s", g_pg_port, g_db_name);
+    snprintf(g_db_admin_url, sizeof g_db_admin_url, "postgres://postgres:postgres@127.0.0.1:%s/%s",
+             g_pg_port, g_db_name);
     close_pg();
     return g_db_admin_url;
 }
@@ -437,8 +438,7 @@ json_t *th_consume_all(const char *brokers, const char *topic)
     free(high);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
-    ck_assert_msg(remaining == 0, "%lld messages of %s were not read", (long long)remaining,
-                  topic);
+    ck_assert_msg(remaining == 0, "%lld messages of %s were not read", (long long)remaining, topic);
     return out;
 }
 
@@ -485,8 +485,8 @@ int th_http(const char *method, const char *url, const char *const *headers, con
     struct _u_response resp;
     ulfius_init_request(&req);
     ulfius_init_response(&resp);
-    ulfius_set_request_properties(&req, U_OPT_HTTP_VERB, method, U_OPT_HTTP_URL, url,
-                                  U_OPT_TIMEOUT, 30L, U_OPT_NONE);
+    ulfius_set_request_properties(&req, U_OPT_HTTP_VERB, method, U_OPT_HTTP_URL, url, U_OPT_TIMEOUT,
+                                  30L, U_OPT_NONE);
     for (int i = 0; headers != NULL && headers[i] != NULL; i++) {
         char *copy = mc_strdup(headers[i]);
         char *colon = strchr(copy, ':');

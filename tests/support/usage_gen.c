@@ -42,9 +42,9 @@ char *tu_task_event(const char *type, const char *task, const char *workspace, c
                     const char *runtime, const char *issue, int64_t version)
 {
     const char *status = strcmp(type, MC_EV_TASK_DELETED) == 0 ? "deleted" : "queued";
-    json_t *data = json_pack("{ss ss ss ss s:s? sI ss}", "task_id", task, "workspace_id",
-                             workspace, "agent_id", agent, "runtime_id", runtime, "issue_id",
-                             issue, "version", (json_int_t)version, "status", status);
+    json_t *data = json_pack("{ss ss ss ss s:s? sI ss}", "task_id", task, "workspace_id", workspace,
+                             "agent_id", agent, "runtime_id", runtime, "issue_id", issue, "version",
+                             (json_int_t)version, "status", status);
     char *v = mc_event_encode(type, "test", task, data, NULL);
     ck_assert_ptr_nonnull(v);
     return v;
@@ -71,8 +71,11 @@ void tu_send(mc_producer *p, const char *topic, char **values, const char *const
                 snprintf(subjects[i], MC_UUID_STRLEN, "%.36s", s + 11);
             key = subjects[i];
         }
-        m[i] = (struct mc_kmsg){.topic = topic, .key = key, .keylen = strlen(key),
-                                .value = values[i], .len = strlen(values[i])};
+        m[i] = (struct mc_kmsg){.topic = topic,
+                                .key = key,
+                                .keylen = strlen(key),
+                                .value = values[i],
+                                .len = strlen(values[i])};
     }
     ck_assert_int_eq(mc_producer_send(p, m, n), 0);
     free(subjects);
@@ -122,9 +125,9 @@ void tu_expect_row(const char *task, const char *provider, const char *model, in
                    int64_t out, int64_t cache_read, int64_t cache_write)
 {
     char line[512];
-    int n = snprintf(line, sizeof line, "%s\t%s\t%s\t%lld\t%lld\t%lld\t%lld\n", task, provider,
-                     model, (long long)in, (long long)out, (long long)cache_read,
-                     (long long)cache_write);
+    int n =
+        snprintf(line, sizeof line, "%s\t%s\t%s\t%lld\t%lld\t%lld\t%lld\n", task, provider, model,
+                 (long long)in, (long long)out, (long long)cache_read, (long long)cache_write);
     if (g_expected_len + (size_t)n + 1 > g_expected_cap) {
         g_expected_cap = (g_expected_cap + (size_t)n + 1) * 2;
         char *grown = realloc(g_expected, g_expected_cap);

@@ -12,8 +12,8 @@ START_TEST(uuid_v7_layout)
     mc_uuid_v7(b);
     ck_assert(mc_uuid_valid(a));
     ck_assert_str_ne(a, b);
-    ck_assert_int_eq(a[14], '7');                    /* version nibble */
-    ck_assert(strchr("89ab", a[19]) != NULL);        /* RFC 9562 variant */
+    ck_assert_int_eq(a[14], '7');             /* version nibble */
+    ck_assert(strchr("89ab", a[19]) != NULL); /* RFC 9562 variant */
     /* Time-ordered: a later id never sorts before an earlier one of another millisecond. */
     char c[MC_UUID_STRLEN];
     usleep(2000);
@@ -50,9 +50,15 @@ END_TEST
 START_TEST(rfc3339_rejects)
 {
     int64_t us;
-    const char *bad[] = {"", "yesterday", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
-                         "2026-01-01 00:00:00Z", "2026-01-01T00:00:00", "2026-01-01T00:00:00.Z",
-                         "2026-01-01T25:00:00Z", "2026-01-01T00:00:00Zjunk"};
+    const char *bad[] = {"",
+                         "yesterday",
+                         "2026-13-01T00:00:00Z",
+                         "2026-02-30T00:00:00Z",
+                         "2026-01-01 00:00:00Z",
+                         "2026-01-01T00:00:00",
+                         "2026-01-01T00:00:00.Z",
+                         "2026-01-01T25:00:00Z",
+                         "2026-01-01T00:00:00Zjunk"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(mc_parse_rfc3339(bad[i], &us) == MC_EINVAL, "accepted '%s'", bad[i]);
 }

@@ -112,14 +112,13 @@ END_TEST
 START_TEST(encode_decode_round_trip)
 {
     char id[MC_UUID_STRLEN];
-    json_t *data = json_pack("{ss ss ss sI sI sI sI ss}", "task_id",
-                             "0195f1c2-7a3b-7c4d-8e5f-0123456789ab", "provider", "Anthropic",
-                             "model", "claude", "input_tokens", (json_int_t)10, "output_tokens",
-                             (json_int_t)20, "cache_read_tokens", (json_int_t)30,
-                             "cache_write_tokens", (json_int_t)40, "reported_at",
-                             "2026-11-21T10:00:00.5Z");
-    char *text = mc_event_encode(MC_EV_USAGE_REPORTED, "test", "0195f1c2-7a3b-7c4d-8e5f-0123456789ab",
-                                 data, id);
+    json_t *data =
+        json_pack("{ss ss ss sI sI sI sI ss}", "task_id", "0195f1c2-7a3b-7c4d-8e5f-0123456789ab",
+                  "provider", "Anthropic", "model", "claude", "input_tokens", (json_int_t)10,
+                  "output_tokens", (json_int_t)20, "cache_read_tokens", (json_int_t)30,
+                  "cache_write_tokens", (json_int_t)40, "reported_at", "2026-11-21T10:00:00.5Z");
+    char *text = mc_event_encode(MC_EV_USAGE_REPORTED, "test",
+                                 "0195f1c2-7a3b-7c4d-8e5f-0123456789ab", data, id);
     ck_assert_ptr_nonnull(text);
     struct mc_event ev;
     char reason[256];
@@ -166,8 +165,8 @@ START_TEST(every_type_schema_includes_the_envelope)
         char reason[256] = "";
         json_t *probe = json_pack("{ss}", "type", mc_event_types[i].type);
         int rc = mc_schema_validate(mc_event_types[i].schema, probe, reason, sizeof reason);
-        ck_assert_msg(rc == MC_EINVAL && strcmp(reason, "specversion: is required") == 0,
-                      "%s: %s", mc_event_types[i].schema, reason);
+        ck_assert_msg(rc == MC_EINVAL && strcmp(reason, "specversion: is required") == 0, "%s: %s",
+                      mc_event_types[i].schema, reason);
         json_decref(probe);
     }
 }

@@ -26,11 +26,12 @@ static const struct mc_db_stmt stmts[] = {
                  "now() - interval '5 minutes'), "
                  "coalesce($2::timestamptz, now() - interval '5 minutes')"},
     /* Month boundaries in UTC (the session time zone is set to UTC first). */
-    [B_SLICES] = {"bf_slices",
-                  "SELECT greatest(s, $1::timestamptz), least(s + interval '1 month', $2::timestamptz) "
-                  "FROM generate_series(date_trunc('month', $1::timestamptz), "
-                  "$2::timestamptz - interval '1 microsecond', interval '1 month') AS s "
-                  "WHERE $1::timestamptz < $2::timestamptz ORDER BY s"},
+    [B_SLICES] =
+        {"bf_slices",
+         "SELECT greatest(s, $1::timestamptz), least(s + interval '1 month', $2::timestamptz) "
+         "FROM generate_series(date_trunc('month', $1::timestamptz), "
+         "$2::timestamptz - interval '1 microsecond', interval '1 month') AS s "
+         "WHERE $1::timestamptz < $2::timestamptz ORDER BY s"},
     [B_COUNT] = {"bf_count", "SELECT count(*) FROM usage.task_usage "
                              "WHERE updated_at >= $1 AND updated_at < $2"},
     [B_WINDOW] = {"bf_window", "SELECT usage.rollup_task_usage_hourly_window($1, $2)"},
@@ -75,8 +76,10 @@ int main(int argc, char **argv)
             to = v;
         else if ((v = value_of(argv[i], "--sleep-between-slices", &i, argc, argv)) != NULL) {
             if (mc_config_parse_duration(v, &sleep_ms) != 0) {
-                fprintf(stderr, "multica-backfill-usage: --sleep-between-slices: must be a "
-                                "duration such as 2s or 500ms, got '%s'\n", v);
+                fprintf(stderr,
+                        "multica-backfill-usage: --sleep-between-slices: must be a "
+                        "duration such as 2s or 500ms, got '%s'\n",
+                        v);
                 return 2;
             }
         } else if (strcmp(argv[i], "--dry-run") == 0)

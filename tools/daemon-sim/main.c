@@ -181,19 +181,24 @@ static int register_runtime(struct sim *s, const char *reg)
         json_decref(out);
         return 1;
     }
-    snprintf(s->token, sizeof s->token, "%s", json_string_value(json_object_get(out, "runtime_token")));
+    snprintf(s->token, sizeof s->token, "%s",
+             json_string_value(json_object_get(out, "runtime_token")));
     snprintf(s->runtime_id, sizeof s->runtime_id, "%s",
              json_string_value(json_object_get(out, "runtime_id")));
-    say(json_pack("{ss ss ss}", "event", "registered", "runtime_id", s->runtime_id,
-                  "runtime_token", s->token));
+    say(json_pack("{ss ss ss}", "event", "registered", "runtime_id", s->runtime_id, "runtime_token",
+                  s->token));
     json_decref(out);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    struct sim s = {.name = "multica-daemon-sim", .max_concurrency = 1, .work_ms = 300,
-                    .chunks = 3, .heartbeat_ms = 10000, .provider = "anthropic",
+    struct sim s = {.name = "multica-daemon-sim",
+                    .max_concurrency = 1,
+                    .work_ms = 300,
+                    .chunks = 3,
+                    .heartbeat_ms = 10000,
+                    .provider = "anthropic",
                     .model = "claude-sonnet-4"};
     const char *reg = NULL;
     for (int i = 1; i < argc; i++) {

@@ -145,8 +145,7 @@ static int migrations(FILE *out, int n, char **paths)
     fputs("const struct mc_slice mc_slices[] = {\n", out);
     for (int i = 0; i < count; i++)
         if (i == 0 || strcmp(files[i].schema, files[i - 1].schema) != 0)
-            fprintf(out,
-                    "  {\"%s\", \"multica_%s\", mig_%s, sizeof mig_%s / sizeof mig_%s[0]},\n",
+            fprintf(out, "  {\"%s\", \"multica_%s\", mig_%s, sizeof mig_%s / sizeof mig_%s[0]},\n",
                     files[i].schema, files[i].schema, files[i].schema, files[i].schema,
                     files[i].schema);
     fprintf(out, "};\nconst size_t mc_nslices = %d;\n", nslices);

@@ -21,14 +21,17 @@
 enum { S_ROLE_EXISTS, S_CREATE_ROLE_SQL, S_ALTER_PASSWORD_SQL, S_CAN_CREATE_ROLES };
 
 static const struct mc_db_stmt stmts[] = {
-    [S_ROLE_EXISTS] = {"role_exists", "SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1"},
+    [S_ROLE_EXISTS] = {"role_exists",
+                       "SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1"},
     /* format() quotes the name as an identifier and the password as a literal. */
-    [S_CREATE_ROLE_SQL] = {"create_role_sql",
-                           "SELECT CASE WHEN $2::text IS NULL "
-                           "THEN format('CREATE ROLE %I LOGIN', $1::text) "
-                           "ELSE format('CREATE ROLE %I LOGIN PASSWORD %L', $1::text, $2::text) END"},
-    [S_ALTER_PASSWORD_SQL] = {"alter_password_sql",
-                              "SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', $1::text, $2::text)"},
+    [S_CREATE_ROLE_SQL] =
+        {"create_role_sql",
+         "SELECT CASE WHEN $2::text IS NULL "
+         "THEN format('CREATE ROLE %I LOGIN', $1::text) "
+         "ELSE format('CREATE ROLE %I LOGIN PASSWORD %L', $1::text, $2::text) END"},
+    [S_ALTER_PASSWORD_SQL] =
+        {"alter_password_sql",
+         "SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', $1::text, $2::text)"},
     [S_CAN_CREATE_ROLES] = {"can_create_roles",
                             "SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles "
                             "WHERE rolname = current_user"},
@@ -85,13 +88,16 @@ static int ensure_roles(const char *url)
         if (exists && (pw == NULL || !can))
             continue;
         if (!can) {
-            fprintf(stderr, "multica-migrate: role %s is missing and this user may not create "
-                            "roles; create it first (see docs/SELF_HOSTING_ADVANCED.md)\n", role);
+            fprintf(stderr,
+                    "multica-migrate: role %s is missing and this user may not create "
+                    "roles; create it first (see docs/SELF_HOSTING_ADVANCED.md)\n",
+                    role);
             rc = MC_EDB;
             goto cleanup;
         }
         const char *p2[] = {role, pw};
-        if ((rc = exec_generated(db, exists ? S_ALTER_PASSWORD_SQL : S_CREATE_ROLE_SQL, 2, p2)) != 0)
+        if ((rc = exec_generated(db, exists ? S_ALTER_PASSWORD_SQL : S_CREATE_ROLE_SQL, 2, p2)) !=
+            0)
             goto sql_error;
         if (!exists)
             mc_log_info(json_pack("{ss}", "role", role), "role created");
@@ -127,10 +133,9 @@ static int status(const char *url)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: multica-migrate [up|down|status] [--schema S] [--target N] [--steps N] "
-            "[--no-set-role]\n"
-            "  DATABASE_URL   administrator URL of the Multica database (required)\n");
+    fprintf(stderr, "usage: multica-migrate [up|down|status] [--schema S] [--target N] [--steps N] "
+                    "[--no-set-role]\n"
+                    "  DATABASE_URL   administrator URL of the Multica database (required)\n");
 }
 
 int main(int argc, char **argv)
