@@ -10,12 +10,9 @@
 #include <string.h>
 #include <syslog.h>
 
-const char *const mc_topics[] = {
-    MC_TOPIC_TASK_COMMANDS,        MC_TOPIC_TASK_EVENTS, MC_TOPIC_RUNTIME_EVENTS,
-    MC_TOPIC_USAGE_EVENTS,         MC_TOPIC_USAGE_DLQ,   MC_TOPIC_USAGE_HOURLY,
-    MC_TOPIC_SCHEDULER_EXECUTIONS,
-};
-const size_t mc_ntopics = MC_ARRAY_LEN(mc_topics);
+#define STR_(x)       #x
+#define STR(x)        STR_(x)
+#define MAX_BYTES_STR STR(MC_KAFKA_MAX_MESSAGE_BYTES)
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
@@ -77,14 +74,14 @@ int mc_kafka_apply_env(rd_kafka_conf_t *conf, char *err, size_t errlen)
     return rc;
 }
 
-static rd_kafka_conf_t *base_conf(const char *brokers, const char *client_id, char *err,
-                                  size_t errlen)
+rd_kafka_conf_t *mc_kafka_conf_new(const char *brokers, const char *client_id, char *err,
+                                   size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (set(conf, "bootstrap.servers", brokers, err, errlen) ||
         set(conf, "client.id", client_id, err, errlen) ||
         set(conf, "reconnect.backoff.max.ms", "2000", err, errlen) ||
-        set(conf, "message.max.bytes", "8388608", err, errlen)) {
+        set(conf, "message.max.bytes", MAX_BYTES_STR, err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -140,7 +137,7 @@ static void *poll_loop(void *arg)
 mc_producer *mc_producer_new(const char *brokers, const char *client_id, int message_timeout_ms,
                              char *err, size_t errlen)
 {
-    rd_kafka_conf_t *conf = base_conf(brokers, client_id, err, errlen);
+    rd_kafka_conf_t *conf = mc_kafka_conf_new(brokers, client_id, err, errlen);
     if (conf == NULL)
         return NULL;
     char timeout[32];
@@ -217,11 +214,20 @@ int mc_producer_send(mc_producer *p, struct mc_kmsg *msgs, size_t n)
         pthread_mutex_unlock(&b.mu);
         rd_kafka_resp_err_t e;
         for (;;) {
-            e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(m->topic),
+            /* Every value is a CloudEvent in structured mode; a tombstone carries none. */
+            rd_kafka_headers_t *h = NULL;
+            if (m->value != NULL) {
+                h = rd_kafka_headers_new(1);
+                rd_kafka_header_add(h, "content-type", -1, MC_KAFKA_CONTENT_TYPE, -1);
+            }
+            e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(mc_topic(m->topic)),
                                   RD_KAFKA_V_KEY((void *)m->key, m->keylen),
-                                  RD_KAFKA_V_VALUE((void *)m->value, m->len),
+                                  RD_KAFKA_V_VALUE((void *)m->value, m->len), RD_KAFKA_V_HEADERS(h),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                   RD_KAFKA_V_OPAQUE(&slots[i]), RD_KAFKA_V_END);
+            /* On success the message owns the headers; otherwise they are still ours. */
+            if (e != RD_KAFKA_RESP_ERR_NO_ERROR && h != NULL)
+                rd_kafka_headers_destroy(h);
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 break;
             /* The local queue is full: let delivery reports drain it, then retry. */
@@ -284,7 +290,8 @@ mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char 
                              size_t ntopics, const struct mc_consumer_hooks *hooks, char *err,
                              size_t errlen)
 {
-    rd_kafka_conf_t *conf = base_conf(brokers, group, err, errlen);
+    group = mc_topic(group);
+    rd_kafka_conf_t *conf = mc_kafka_conf_new(brokers, group, err, errlen);
     if (conf == NULL)
         return NULL;
     if (set(conf, "group.id", group, err, errlen) ||
@@ -316,7 +323,7 @@ mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char 
     rd_kafka_poll_set_consumer(c->rk);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new((int)ntopics);
     for (size_t i = 0; i < ntopics; i++)
-        rd_kafka_topic_partition_list_add(sub, topics[i], RD_KAFKA_PARTITION_UA);
+        rd_kafka_topic_partition_list_add(sub, mc_topic(topics[i]), RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, sub);
     rd_kafka_topic_partition_list_destroy(sub);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {

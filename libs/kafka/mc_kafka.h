@@ -16,13 +16,66 @@
 #define MC_TOPIC_USAGE_HOURLY         "multica.usage.hourly"
 #define MC_TOPIC_SCHEDULER_EXECUTIONS "multica.scheduler.executions"
 
-/* Every topic, in the order above; the dev broker and topic-init create these. */
+/* Every topic, in the order above. */
 extern const char *const mc_topics[];
 extern const size_t mc_ntopics;
 
-/* Largest message the producers accept: a rejected 1 MiB event must still fit in the DLQ
- * with its reason. */
-#define MC_KAFKA_MAX_MESSAGE_BYTES (4 * 1024 * 1024)
+/* The one definition of the topics: `multica-migrate topics` creates them from it for the
+ * local stack, the tests, docker-compose's topic-init and the chart's topics Job alike.
+ * configs are topic-level settings, comma-separated key=value. */
+struct mc_topic_def {
+    const char *name;
+    int partitions;
+    const char *configs;
+    const char *purpose;
+};
+extern const struct mc_topic_def mc_topic_defs[];
+extern const size_t mc_ntopic_defs;
+
+/* Largest record any topic takes (max.message.bytes of every topic in mc_topic_defs); the
+ * producers refuse larger ones locally instead of waiting for the broker's refusal. */
+#define MC_KAFKA_MAX_MESSAGE_BYTES 1048576
+
+/* The CloudEvents Kafka protocol binding, structured mode: every event travels with this
+ * content-type header. */
+#define MC_KAFKA_CONTENT_TYPE "application/cloudevents+json; charset=UTF-8"
+
+/* ---- names ---- */
+
+/* Sets the prefix (KAFKA_PREFIX) put before every topic and consumer-group name, so that
+ * several deployments (or test cases) can share one cluster. Call once at start, before any
+ * producer or consumer exists. Returns 0, or MC_EINVAL when the prefix holds a character
+ * Kafka does not allow in a topic name ([A-Za-z0-9._-]) or is longer than 100 bytes. */
+int mc_kafka_set_prefix(const char *prefix);
+const char *mc_kafka_prefix(void);
+
+/* The name on the broker of a topic or group given by its base name (prefix + base).
+ * Static storage that lives as long as the process. */
+const char *mc_topic(const char *base);
+
+/* The base name of a name on the broker: the name without the prefix (the name itself when
+ * it lacks the prefix). */
+const char *mc_topic_base(const char *name);
+
+/* True when name (as the broker knows it) is the topic base. */
+bool mc_topic_is(const char *name, const char *base);
+
+/* ---- topics ---- */
+
+/* Creates every topic of mc_topic_defs (with the prefix) that does not exist, and applies
+ * the definition's settings to those that do, keeping any other setting an operator gave
+ * them. partitions > 0 overrides the definition's count for new topics; an existing topic
+ * with fewer partitions than asked is reported in report (never shrunk or grown).
+ * report (may be NULL) receives one line per topic. Returns 0, MC_ETIMEDOUT when the broker did
+ * not answer (worth retrying), MC_EKAFKA when it refused, MC_EINVAL for a bad definition or
+ * KAFKA_CONFIG; err says why. */
+int mc_kafka_ensure_topics(const char *brokers, int partitions, int replication,
+                           void (*report)(void *ctx, const char *line), void *ctx, char *err,
+                           size_t errlen);
+
+/* Deletes every topic of mc_topic_defs under the current prefix (tests). Returns 0 or
+ * MC_EKAFKA. */
+int mc_kafka_delete_topics(const char *brokers, int timeout_ms);
 
 /* Extra librdkafka settings for tests and operators: KAFKA_CONFIG="k=v,k=v" is applied
  * after the defaults, so anything librdkafka supports can be set without a rebuild. */
@@ -42,7 +95,7 @@ void mc_producer_free(mc_producer *p, int flush_ms);
 
 /* One message of a synchronous send; err is filled in per message (0 when delivered). */
 struct mc_kmsg {
-    const char *topic;
+    const char *topic; /* base name: the prefix is added */
     const char *key;
     size_t keylen;
     const void *value; /* NULL with len 0 produces a tombstone */
@@ -76,9 +129,9 @@ struct mc_consumer_hooks {
     void *ctx;
 };
 
-/* A consumer in group `group` subscribed to topics, with automatic commits and automatic
- * offset storing off (services commit only after their database transaction). Returns NULL
- * with err filled on failure. */
+/* A consumer in group `group` subscribed to topics (both base names: the prefix is added),
+ * with automatic commits and automatic offset storing off (services commit only after their
+ * database transaction). Returns NULL with err filled on failure. */
 mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char *const *topics,
                              size_t ntopics, const struct mc_consumer_hooks *hooks, char *err,
                              size_t errlen);
@@ -102,6 +155,12 @@ rd_kafka_t *mc_consumer_handle(mc_consumer *c);
 
 /* True when a broker answered a metadata request within timeout_ms. */
 bool mc_kafka_reachable(rd_kafka_t *rk, int timeout_ms);
+
+/* A configuration with what every client shares: bootstrap servers, client id, reconnect
+ * backoff, the largest message, and librdkafka's logs and errors through mc_log. The caller
+ * adds its own settings, then mc_kafka_apply_env. NULL with err filled when refused. */
+rd_kafka_conf_t *mc_kafka_conf_new(const char *brokers, const char *client_id, char *err,
+                                   size_t errlen);
 
 /* Applies KAFKA_CONFIG ("k=v,k=v") from the environment to conf. Returns 0 or MC_EINVAL. */
 int mc_kafka_apply_env(rd_kafka_conf_t *conf, char *err, size_t errlen);

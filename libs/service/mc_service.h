@@ -16,6 +16,7 @@
 struct mc_service_config {
     char *database_url;     /* DATABASE_URL: this service's own role */
     char *kafka_brokers;    /* KAFKA_BROKERS */
+    char *kafka_prefix;     /* KAFKA_PREFIX */
     char *http_bind;        /* HTTP_BIND */
     int64_t http_port;      /* HTTP_PORT */
     char *log_level;        /* LOG_LEVEL */

@@ -76,6 +76,8 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
          "PostgreSQL URL of this service's own role"},
         {"KAFKA_BROKERS", MC_CFG_STRING, "127.0.0.1:9092", 0, 0, &c->kafka_brokers,
          "Kafka bootstrap servers"},
+        {"KAFKA_PREFIX", MC_CFG_STRING, "", 0, 0, &c->kafka_prefix,
+         "prefix of every topic and consumer-group name, to share a Kafka cluster"},
         {"HTTP_BIND", MC_CFG_STRING, "0.0.0.0", 0, 0, &c->http_bind, "HTTP listen address"},
         {"HTTP_PORT", MC_CFG_INT, port, 1, 65535, &c->http_port, "HTTP listen port"},
         {"LOG_LEVEL", MC_CFG_STRING, "info", 0, 0, &c->log_level, "error, warning, info or debug"},
@@ -89,6 +91,13 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
         (extra != NULL && mc_config_load(extra, nextra, err, sizeof err) != 0)) {
         fprintf(stderr, "multica-%s: configuration error: %s\n", name, err);
         mc_config_free(common, MC_ARRAY_LEN(common));
+        return MC_EINVAL;
+    }
+    if (mc_kafka_set_prefix(c->kafka_prefix) != 0) {
+        fprintf(stderr,
+                "multica-%s: configuration error: KAFKA_PREFIX: only letters, digits, '.', '_' "
+                "and '-', at most 100 bytes, got '%s'\n",
+                name, c->kafka_prefix);
         return MC_EINVAL;
     }
     if (mc_log_init(name, c->log_level) != 0) {
@@ -161,6 +170,7 @@ void mc_service_close(struct mc_service *svc)
     struct mc_service_config *c = &svc->cfg;
     free(c->database_url);
     free(c->kafka_brokers);
+    free(c->kafka_prefix);
     free(c->http_bind);
     free(c->log_level);
     memset(c, 0, sizeof *c);

@@ -163,7 +163,7 @@ void td_command_clear(struct td_msg *msg)
 int td_command_describe_agent(mc_db *db, const struct td_msg *msg)
 {
     const struct mc_event *ev = &msg->ev;
-    bool task_cmd = ev->root != NULL && strcmp(msg->topic, MC_TOPIC_TASK_COMMANDS) == 0;
+    bool task_cmd = ev->root != NULL && mc_topic_is(msg->topic, MC_TOPIC_TASK_COMMANDS);
     bool requested = task_cmd && strcmp(ev->type, MC_EV_TASK_REQUESTED) == 0;
     bool moved = task_cmd && strcmp(ev->type, MC_EV_AGENT_RUNTIME_CHANGED) == 0;
     char max[24];
@@ -199,7 +199,7 @@ int td_command_apply(mc_db *db, const struct td_msg *msg, struct td_tx *tx)
     }
     while (i < TD_NCOMMANDS && strcmp(commands[i].type, ev->type) != 0)
         i++;
-    if (i == TD_NCOMMANDS || strcmp(commands[i].topic, msg->topic) != 0) {
+    if (i == TD_NCOMMANDS || !mc_topic_is(msg->topic, commands[i].topic)) {
         snprintf(reason, sizeof reason, "type: %s is not something the dispatcher takes from %s",
                  ev->type, msg->topic);
         skip(tx, msg, reason);

@@ -210,7 +210,7 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
     b->nmessages++;
     p->batch_next = msg->offset + 1;
 
-    bool usage_topic = strcmp(topic, MC_TOPIC_USAGE_EVENTS) == 0;
+    bool usage_topic = mc_topic_is(topic, MC_TOPIC_USAGE_EVENTS);
     mc_metric_add(usage_topic ? ing->m.consumed_usage : ing->m.consumed_task, 1);
     struct mc_event ev;
     char reason[512];
@@ -220,7 +220,7 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
         return;
     }
     const struct mc_event_type *t = mc_event_type_find(ev.type);
-    if (strcmp(t->topic, topic) != 0) {
+    if (!mc_topic_is(topic, t->topic)) {
         snprintf(reason, sizeof reason, "type: %s does not belong on %s", ev.type, topic);
         reject(ing, msg, reason);
     } else if (usage_topic) {

@@ -226,12 +226,12 @@ START_TEST(broker_outage_answers_503_then_recovers)
     const char *entry =
         "[{\"provider\":\"openai\",\"model\":\"gpt-5\",\"input_tokens\":1,\"output_tokens\":1}]";
     ck_assert_int_eq(post("/api/daemon/tasks/" TASK "/usage", TOKEN, entry, NULL), 202);
-    kill(th_broker_pid(), SIGUSR1);
+    th_broker_stop_now();
     char *body = NULL;
     ck_assert_int_eq(post("/api/daemon/tasks/" TASK "/usage", TOKEN, entry, &body), 503);
     ck_assert_ptr_nonnull(strstr(body, "\"code\":\"unavailable\""));
     free(body);
-    kill(th_broker_pid(), SIGUSR2);
+    th_broker_start_now();
     int status = 0;
     for (int i = 0; i < 20 && status != 202; i++)
         status = post("/api/daemon/tasks/" TASK "/usage", TOKEN, entry, NULL);

@@ -114,11 +114,11 @@ START_TEST(producer_reports_an_outage_and_recovers)
     struct mc_kmsg m = {
         .topic = MC_TOPIC_USAGE_EVENTS, .key = "k", .keylen = 1, .value = "v", .len = 1};
     ck_assert_int_eq(mc_producer_send(p, &m, 1), 0);
-    kill(th_broker_pid(), SIGUSR1);
+    th_broker_stop_now();
     usleep(300 * 1000);
     ck_assert_int_eq(mc_producer_send(p, &m, 1), MC_EKAFKA);
     ck_assert_int_ne(m.err, RD_KAFKA_RESP_ERR_NO_ERROR);
-    kill(th_broker_pid(), SIGUSR2);
+    th_broker_start_now();
     int rc = MC_EKAFKA;
     for (int i = 0; i < 10 && rc != 0; i++)
         rc = mc_producer_send(p, &m, 1);
@@ -130,7 +130,7 @@ END_TEST
 Suite *suite_kafka(void)
 {
     Suite *s = suite_create("kafka");
-    TCase *tc = tcase_create("dev-broker");
+    TCase *tc = tcase_create("broker");
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, group_of_two_shares_partitions);
     tcase_add_test(tc, producer_reports_an_outage_and_recovers);

@@ -161,7 +161,7 @@ START_TEST(a_20_second_broker_outage_is_ridden_out)
     }
     probe.want = 200;
     ck_assert(th_eventually(all_answer, &probe, 30000));
-    kill(th_broker_pid(), SIGUSR1);
+    th_broker_stop_now();
     probe.want = 503;
     ck_assert_msg(th_eventually(all_answer, &probe, 15000), "a service kept answering 200");
     char *body = NULL;
@@ -169,7 +169,7 @@ START_TEST(a_20_second_broker_outage_is_ridden_out)
     ck_assert_msg(strstr(body, "\"kafka\":\"error\"") && strstr(body, "\"db\":\"ok\""), "%s", body);
     free(body);
     usleep(20 * 1000 * 1000);
-    kill(th_broker_pid(), SIGUSR2);
+    th_broker_start_now();
     probe.want = 200;
     ck_assert_msg(th_eventually(all_answer, &probe, 30000), "a service did not recover");
     /* And the pipeline works again: an event produced now is applied. */

@@ -28,7 +28,6 @@ static PGconn *g_pg;
 static pid_t g_children[MAX_CHILDREN];
 static int g_nchildren;
 static int g_atexit_done;
-static pid_t g_broker;
 
 const char *th_root(void)
 {
@@ -319,58 +318,110 @@ int th_stop(pid_t pid, int sig, int timeout_ms)
 
 /* ---- broker ---- */
 
-const char *th_broker_start(int partitions)
+/* One Apache Kafka broker serves the whole run (tools/kafka, started by main). Each test that
+ * wants Kafka gets its own topics and consumer groups under a prefix of its own
+ * (KAFKA_PREFIX, inherited by every process it spawns), so tests never see each other's
+ * messages, and deletes them when it ends. */
+static char g_kafka_port[16];
+static char g_kafka_bootstrap[64];
+
+static void kafka_env(char *buf, size_t len)
 {
-    static char bootstrap[256];
-    static char file[600];
-    static char arg[64];
-    snprintf(file, sizeof file, "%s/broker.bootstrap", th_tmpdir());
-    unlink(file);
-    snprintf(arg, sizeof arg, "%d", partitions);
-    if (!g_atexit_done) {
-        atexit(kill_children);
-        g_atexit_done = 1;
-    }
-    char log[600];
-    snprintf(log, sizeof log, "%s/dev-broker.log", th_tmpdir());
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        const char *bin = th_bin("multica-dev-broker");
-        execl(bin, bin, "--partitions", arg, "--bootstrap-file", file, (char *)NULL);
-        _exit(127);
-    }
-    g_children[g_nchildren++] = pid;
-    g_broker = pid;
-    for (int i = 0; i < 200; i++) {
-        FILE *f = fopen(file, "r");
-        if (f != NULL) {
-            char *ok = fgets(bootstrap, sizeof bootstrap, f);
-            fclose(f);
-            if (ok != NULL) {
-                bootstrap[strcspn(bootstrap, "\n")] = '\0';
-                return bootstrap;
-            }
-        }
-        usleep(25 * 1000);
-    }
-    ck_abort_msg("the dev broker did not start");
-    return NULL;
+    const char *build = getenv("MC_TEST_BUILD");
+    const char *tmp = getenv("MC_TEST_TMP");
+    snprintf(buf, len, "KAFKA_DIR='%s/test-kafka' KAFKA_PORT=%s KAFKA_LOG='%s/kafka.log'",
+             build && *build ? build : "build", g_kafka_port,
+             tmp && *tmp ? tmp : "/tmp/multica-tests");
 }
 
-pid_t th_broker_pid(void)
+static int kafka_cmd(const char *verb)
 {
-    return g_broker;
+    char env[1024], cmd[1400];
+    kafka_env(env, sizeof env);
+    snprintf(cmd, sizeof cmd, "%s %s/tools/kafka %s", env, th_root(), verb);
+    return run_cmd(cmd);
+}
+
+int th_start_kafka(void)
+{
+    /* The controller listens on the next port: find two free ones in a row. */
+    for (int attempt = 0; attempt < 50; attempt++) {
+        int p = th_free_port();
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                                .sin_port = htons((uint16_t)(p + 1))};
+        bool free_next = p < 65535 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (free_next) {
+            snprintf(g_kafka_port, sizeof g_kafka_port, "%d", p);
+            break;
+        }
+    }
+    snprintf(g_kafka_bootstrap, sizeof g_kafka_bootstrap, "127.0.0.1:%s", g_kafka_port);
+    /* A broker left by an interrupted run is stopped and wiped: every run starts fresh. */
+    if (kafka_cmd("destroy") != 0 || kafka_cmd("start") != 0) {
+        fprintf(stderr, "harness: cannot start Kafka (see %s/kafka.log)\n",
+                getenv("MC_TEST_TMP") ? getenv("MC_TEST_TMP") : "/tmp/multica-tests");
+        return -1;
+    }
+    setenv("MC_TEST_KAFKA_PORT", g_kafka_port, 1);
+    return 0;
+}
+
+void th_stop_kafka(void)
+{
+    kafka_cmd("destroy");
+}
+
+const char *th_kafka_bootstrap(void)
+{
+    if (g_kafka_bootstrap[0] == '\0' && getenv("MC_TEST_KAFKA_PORT") != NULL) {
+        snprintf(g_kafka_port, sizeof g_kafka_port, "%s", getenv("MC_TEST_KAFKA_PORT"));
+        snprintf(g_kafka_bootstrap, sizeof g_kafka_bootstrap, "127.0.0.1:%s", g_kafka_port);
+    }
+    return g_kafka_bootstrap;
+}
+
+static void delete_topics(void)
+{
+    if (mc_kafka_prefix()[0] != '\0')
+        mc_kafka_delete_topics(th_kafka_bootstrap(), 10000);
+}
+
+const char *th_broker_start(int partitions)
+{
+    static int counter;
+    const char *brokers = th_kafka_bootstrap();
+    ck_assert_msg(brokers[0] != '\0', "no Kafka broker for this run");
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "t%d-%d.", (int)getpid(), ++counter);
+    ck_assert_int_eq(mc_kafka_set_prefix(prefix), 0);
+    setenv("KAFKA_PREFIX", prefix, 1);
+    char err[512];
+    int rc = mc_kafka_ensure_topics(brokers, partitions, 1, NULL, NULL, err, sizeof err);
+    ck_assert_msg(rc == 0, "creating the topics of %s: %s", prefix, err);
+    static bool registered;
+    if (!registered) {
+        atexit(delete_topics);
+        registered = true;
+    }
+    return brokers;
+}
+
+void th_broker_stop_now(void)
+{
+    ck_assert_int_eq(kafka_cmd("stop"), 0);
+}
+
+void th_broker_kill_now(void)
+{
+    ck_assert_int_eq(kafka_cmd("kill"), 0);
+}
+
+void th_broker_start_now(void)
+{
+    ck_assert_int_eq(kafka_cmd("start"), 0);
 }
 
 void th_produce(const char *brokers, const char *topic, const char *key, const void *value,
@@ -383,7 +434,7 @@ void th_produce(const char *brokers, const char *topic, const char *key, const v
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
     ck_assert_ptr_nonnull(rk);
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key ? strlen(key) : 0),
+        rk, RD_KAFKA_V_TOPIC(mc_topic(topic)), RD_KAFKA_V_KEY((void *)key, key ? strlen(key) : 0),
         RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_END);
     ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR, "produce: %s", rd_kafka_err2str(e));
@@ -393,10 +444,11 @@ void th_produce(const char *brokers, const char *topic, const char *key, const v
 
 json_t *th_consume_all(const char *brokers, const char *topic)
 {
+    topic = mc_topic(topic);
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof err);
-    rd_kafka_conf_set(conf, "group.id", "th-reader", err, sizeof err);
+    rd_kafka_conf_set(conf, "group.id", mc_topic("th-reader"), err, sizeof err);
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     ck_assert_ptr_nonnull(rk);
@@ -426,11 +478,22 @@ json_t *th_consume_all(const char *brokers, const char *topic)
         if (m == NULL)
             continue;
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->offset < high[m->partition]) {
+            /* content_type: the CloudEvents header, or null; tombstone: a null value. */
+            rd_kafka_headers_t *h = NULL;
+            const void *ct = NULL;
+            size_t ctlen = 0;
+            bool has_ct = rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                          rd_kafka_header_get_last(h, "content-type", &ct, &ctlen) ==
+                              RD_KAFKA_RESP_ERR_NO_ERROR &&
+                          ct != NULL;
             json_array_append_new(
-                out, json_pack("{s:s%, s:s%, s:i, s:I}", "key", m->key ? (char *)m->key : "",
-                               m->key ? m->key_len : 0, "value",
-                               m->payload ? (char *)m->payload : "", m->payload ? m->len : 0,
-                               "partition", (int)m->partition, "offset", (json_int_t)m->offset));
+                out,
+                json_pack("{s:s%, s:s%, s:i, s:I, s:o, s:b}", "key", m->key ? (char *)m->key : "",
+                          m->key ? m->key_len : 0, "value", m->payload ? (char *)m->payload : "",
+                          m->payload ? m->len : 0, "partition", (int)m->partition, "offset",
+                          (json_int_t)m->offset, "content_type",
+                          has_ct ? json_stringn((const char *)ct, ctlen) : json_null(), "tombstone",
+                          m->payload == NULL));
             remaining--;
         }
         rd_kafka_message_destroy(m);

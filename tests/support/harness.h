@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mc_common.h"
+#include "mc_kafka.h"
 
 /* Every suite constructor, listed once in main.c. */
 Suite *suite_common(void);
@@ -99,17 +100,33 @@ int th_wait_exit(pid_t pid, int timeout_ms);
 
 /* ---- broker ---- */
 
-/* Starts a dev broker with the given partition count for this test; returns its bootstrap
- * address (static storage). */
+/* Starts the run-wide Apache Kafka broker (once, from main; tools/kafka). Returns 0 or -1. */
+int th_start_kafka(void);
+void th_stop_kafka(void);
+
+/* The run-wide broker's bootstrap address. */
+const char *th_kafka_bootstrap(void);
+
+/* Gives this test its own topics (every topic of the definition, with the given partition
+ * count) and consumer groups under a prefix of its own, exported as KAFKA_PREFIX to every
+ * process the test spawns; returns the bootstrap address (static storage). The topics are
+ * deleted when the test ends. */
 const char *th_broker_start(int partitions);
-pid_t th_broker_pid(void);
+
+/* Outages of the run-wide broker: a clean stop (SIGTERM), a crash (SIGKILL), and a start
+ * on the same port with the same log directory, as a production broker restarts. */
+void th_broker_stop_now(void);
+void th_broker_kill_now(void);
+void th_broker_start_now(void);
 
 /* Produces raw messages and fails the test if any is not delivered. */
 void th_produce(const char *brokers, const char *topic, const char *key, const void *value,
                 size_t len);
 
 /* Reads every message currently in topic (all partitions, from the beginning) and returns
- * them as a JSON array of {"key","value","partition","offset"} (value as a string). */
+ * them as a JSON array of {"key","value","partition","offset","content_type","tombstone"}
+ * (value as a string, "" for a tombstone; content_type the header or null). Topic names here
+ * and in th_produce are base names: the test's prefix is added. */
 json_t *th_consume_all(const char *brokers, const char *topic);
 
 /* Writes each message value of a th_consume_all array under $MC_TEST_TMP/captured, where

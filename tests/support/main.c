@@ -1,7 +1,8 @@
 /* main.c: the single Check runner for unit and integration suites.
  *
- * It starts a private Postgres for the whole run (integration suites create a database per
- * test from the migrated template and a dev broker per test), runs every suite, and ends with
+ * It starts a private Postgres and a private Apache Kafka broker for the whole run
+ * (integration suites create a database per test from the migrated template, and topics and
+ * groups under a prefix per test), runs every suite, and ends with
  * Check's summary line. CK_RUN_SUITE / CK_RUN_CASE narrow the run; CK_VERBOSITY=verbose
  * lists every test. */
 #include "harness.h"
@@ -26,12 +27,17 @@ int main(void)
     mc_log_init("multica-tests", getenv("TEST_LOG_LEVEL") ? getenv("TEST_LOG_LEVEL") : "error");
     if (th_start_postgres() != 0)
         return 1;
+    if (th_start_kafka() != 0) {
+        th_stop_postgres();
+        return 1;
+    }
     SRunner *sr = srunner_create(NULL);
     for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
         srunner_add_suite(sr, suites[i]());
     srunner_run_all(sr, CK_ENV);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    th_stop_kafka();
     th_stop_postgres();
     return failed == 0 ? 0 : 1;
 }

@@ -103,7 +103,7 @@ bool tu_wait_applied(const char *topic, int64_t total, int timeout_ms)
     char sql[256];
     snprintf(sql, sizeof sql,
              "SELECT coalesce(sum(next_offset), 0) FROM usage.consumer_offsets WHERE topic = '%s'",
-             topic);
+             mc_topic(topic));
     int64_t deadline = mc_now_mono_ms() + timeout_ms;
     int64_t got = 0;
     while (mc_now_mono_ms() < deadline) {

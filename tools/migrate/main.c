@@ -3,6 +3,7 @@
  *   multica-migrate [up]     [--schema S] [--target N]   create roles/schemas, apply migrations
  *   multica-migrate down     --schema S [--steps N]      revert the newest N migrations of S
  *   multica-migrate status                               applied vs. compiled-in versions
+ *   multica-migrate topics   [--partitions N] [--list]   create the Kafka topics (topics.c)
  *
  * DATABASE_URL is an administrator's URL (a superuser, or a role that may create roles and
  * is a member of the slice roles). Each slice is migrated as its owner role (SET ROLE), so
@@ -12,6 +13,7 @@
 #include "mc_common.h"
 #include "mc_db.h"
 #include "mc_log.h"
+#include "migrate.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -135,7 +137,10 @@ static void usage(void)
 {
     fprintf(stderr, "usage: multica-migrate [up|down|status] [--schema S] [--target N] [--steps N] "
                     "[--no-set-role]\n"
-                    "  DATABASE_URL   administrator URL of the Multica database (required)\n");
+                    "       multica-migrate topics [--partitions N] [--replication-factor N] "
+                    "[--wait SECONDS] | --list\n"
+                    "  DATABASE_URL   administrator URL of the Multica database (required)\n"
+                    "  KAFKA_BROKERS  Kafka bootstrap servers (topics)\n");
 }
 
 int main(int argc, char **argv)
@@ -146,6 +151,8 @@ int main(int argc, char **argv)
     int i = 1;
     if (argc > 1 && argv[1][0] != '-')
         cmd = argv[i++];
+    if (strcmp(cmd, "topics") == 0)
+        return mg_topics(argc - i, argv + i);
     for (; i < argc; i++) {
         if (strcmp(argv[i], "--schema") == 0 && i + 1 < argc)
             schema = argv[++i];
