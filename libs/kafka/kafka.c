@@ -260,7 +260,61 @@ int mc_producer_send(mc_producer *p, struct mc_kmsg *msgs, size_t n)
 struct mc_consumer {
     rd_kafka_t *rk;
     struct mc_consumer_hooks hooks;
+    /* What /healthz and /metrics read from the HTTP thread: the partitions assigned, with the
+     * next offset the service has finished with (-1 while unknown), and when each last made
+     * progress (its assignment or a commit that moved it), in since[i]. */
+    pthread_mutex_t mu;
+    rd_kafka_topic_partition_list_t *assigned;
+    int64_t *since;
 };
+
+/* Where the group's committed offsets put the partitions the service left to them (offset
+ * unset at assignment): the service is done with everything before. One request to the group
+ * coordinator; on failure the position stands in (see mc_consumer_progress). */
+static void track_committed(mc_consumer *c)
+{
+    pthread_mutex_lock(&c->mu);
+    rd_kafka_topic_partition_list_t *ask = rd_kafka_topic_partition_list_new(c->assigned->cnt + 1);
+    for (int i = 0; i < c->assigned->cnt; i++)
+        if (c->assigned->elems[i].offset < 0)
+            rd_kafka_topic_partition_list_add(ask, c->assigned->elems[i].topic,
+                                              c->assigned->elems[i].partition);
+    pthread_mutex_unlock(&c->mu);
+    if (ask->cnt > 0 && rd_kafka_committed(c->rk, ask, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        pthread_mutex_lock(&c->mu);
+        for (int i = 0; i < ask->cnt; i++) {
+            rd_kafka_topic_partition_t *a = rd_kafka_topic_partition_list_find(
+                c->assigned, ask->elems[i].topic, ask->elems[i].partition);
+            /* No committed offset: the group starts at the beginning (auto.offset.reset). */
+            if (a != NULL && a->offset == -1)
+                a->offset = ask->elems[i].offset >= 0 ? ask->elems[i].offset
+                                                      : RD_KAFKA_OFFSET_BEGINNING;
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+    rd_kafka_topic_partition_list_destroy(ask);
+}
+
+static void track_assignment(mc_consumer *c, const rd_kafka_topic_partition_list_t *parts)
+{
+    pthread_mutex_lock(&c->mu);
+    rd_kafka_topic_partition_list_destroy(c->assigned);
+    c->assigned =
+        parts ? rd_kafka_topic_partition_list_copy(parts) : rd_kafka_topic_partition_list_new(0);
+    free(c->since);
+    c->since = calloc((size_t)c->assigned->cnt + 1, sizeof *c->since);
+    if (c->since == NULL)
+        abort();
+    int64_t now = mc_now_mono_ms();
+    for (int i = 0; i < c->assigned->cnt; i++) {
+        /* -1: the group's committed offset (asked for next); BEGINNING stays. */
+        if (c->assigned->elems[i].offset < 0 &&
+            c->assigned->elems[i].offset != RD_KAFKA_OFFSET_BEGINNING)
+            c->assigned->elems[i].offset = -1;
+        c->since[i] = now;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -275,15 +329,38 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             }
         }
         rd_kafka_assign(rk, parts);
+        track_assignment(c, parts);
+        track_committed(c);
         mc_log_info(json_pack("{si}", "partitions", parts->cnt), "partitions assigned");
     } else {
         if (c->hooks.on_revoke != NULL)
             c->hooks.on_revoke(c->hooks.ctx, parts);
         rd_kafka_assign(rk, NULL);
+        track_assignment(c, NULL);
         mc_log_info(
             json_pack("{si ss}", "partitions", parts->cnt, "reason", rd_kafka_err2name(err)),
             "partitions revoked");
     }
+}
+
+static char g_instance_id[250];
+
+int mc_kafka_set_instance_id(const char *id)
+{
+    if (id == NULL)
+        id = "";
+    if (strlen(id) >= sizeof g_instance_id)
+        return MC_EINVAL;
+    snprintf(g_instance_id, sizeof g_instance_id, "%s", id);
+    return 0;
+}
+
+static void consumer_free(mc_consumer *c)
+{
+    rd_kafka_topic_partition_list_destroy(c->assigned);
+    free(c->since);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
 }
 
 mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char *const *topics,
@@ -299,8 +376,11 @@ mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char 
         set(conf, "enable.auto.offset.store", "false", err, errlen) ||
         set(conf, "auto.offset.reset", "earliest", err, errlen) ||
         set(conf, "partition.assignment.strategy", "range", err, errlen) ||
+        set(conf, "session.timeout.ms", "10000", err, errlen) ||
+        set(conf, "heartbeat.interval.ms", "1000", err, errlen) ||
         set(conf, "fetch.max.bytes", "16777216", err, errlen) ||
         set(conf, "max.partition.fetch.bytes", "8388608", err, errlen) ||
+        (g_instance_id[0] && set(conf, "group.instance.id", g_instance_id, err, errlen)) ||
         mc_kafka_apply_env(conf, err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -312,12 +392,14 @@ mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char 
     }
     if (hooks != NULL)
         c->hooks = *hooks;
+    pthread_mutex_init(&c->mu, NULL);
+    c->assigned = rd_kafka_topic_partition_list_new(0);
     rd_kafka_conf_set_opaque(conf, c);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
     if (c->rk == NULL) {
         rd_kafka_conf_destroy(conf);
-        free(c);
+        consumer_free(c);
         return NULL;
     }
     rd_kafka_poll_set_consumer(c->rk);
@@ -329,7 +411,7 @@ mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char 
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(err, errlen, "subscribe: %s", rd_kafka_err2str(e));
         rd_kafka_destroy(c->rk);
-        free(c);
+        consumer_free(c);
         return NULL;
     }
     return c;
@@ -352,8 +434,55 @@ rd_kafka_message_t *mc_consumer_poll(mc_consumer *c, int timeout_ms)
 
 int mc_consumer_commit(mc_consumer *c, const rd_kafka_topic_partition_list_t *offsets, bool async)
 {
+    /* The service is done with these offsets, whatever becomes of the commit itself. */
+    pthread_mutex_lock(&c->mu);
+    int64_t now = mc_now_mono_ms();
+    for (int i = 0; i < offsets->cnt; i++) {
+        rd_kafka_topic_partition_t *a = rd_kafka_topic_partition_list_find(
+            c->assigned, offsets->elems[i].topic, offsets->elems[i].partition);
+        if (a != NULL && offsets->elems[i].offset > a->offset) {
+            a->offset = offsets->elems[i].offset;
+            c->since[a - c->assigned->elems] = now;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
     rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, offsets, async ? 1 : 0);
     return e == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : MC_EKAFKA;
+}
+
+void mc_consumer_progress(mc_consumer *c, struct mc_consumer_state *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&c->mu);
+    out->assigned = c->assigned->cnt;
+    int64_t now = mc_now_mono_ms();
+    for (int i = 0; i < c->assigned->cnt; i++) {
+        const rd_kafka_topic_partition_t *a = &c->assigned->elems[i];
+        int64_t lo = -1, hi = -1, done = a->offset;
+        /* Watermarks as of the last fetch (no request is sent); the position stands in for
+         * what is done until the service first commits. */
+        if (rd_kafka_get_watermark_offsets(c->rk, a->topic, a->partition, &lo, &hi) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0)
+            continue;
+        if (done == RD_KAFKA_OFFSET_BEGINNING)
+            done = lo;
+        if (done < 0) {
+            rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(pos, a->topic, a->partition);
+            if (rd_kafka_position(c->rk, pos) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                done = pos->elems[0].offset;
+            rd_kafka_topic_partition_list_destroy(pos);
+        }
+        if (done < 0)
+            done = lo;
+        if (done >= 0 && hi > done) {
+            out->lag += hi - done;
+            if (now - c->since[i] > out->idle_ms)
+                out->idle_ms = now - c->since[i];
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 int mc_consumer_seek(mc_consumer *c, rd_kafka_topic_partition_list_t *parts)
@@ -376,7 +505,7 @@ void mc_consumer_close(mc_consumer *c)
         return;
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
-    free(c);
+    consumer_free(c);
 }
 
 rd_kafka_t *mc_consumer_handle(mc_consumer *c)

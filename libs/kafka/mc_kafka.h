@@ -140,8 +140,27 @@ mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char 
  * timeout. Partition EOF and transient errors are logged and swallowed. */
 rd_kafka_message_t *mc_consumer_poll(mc_consumer *c, int timeout_ms);
 
-/* Commits offsets (next offsets to read) to the group, asynchronously when async. */
+/* Commits offsets (next offsets to read) to the group, asynchronously when async. The
+ * service calls it once its own work for them is done (for the ingester: after the database
+ * commit that holds the true offsets), which is also what counts as progress below. */
 int mc_consumer_commit(mc_consumer *c, const rd_kafka_topic_partition_list_t *offsets, bool async);
+
+/* What readiness and metrics say about a consumer: partitions assigned to this member,
+ * messages in them the service has not finished with (from the watermarks of the last fetch),
+ * and idle_ms, the longest time a partition with messages waiting has gone without progress
+ * (its assignment, or a commit that moved it); 0 when nothing waits. */
+struct mc_consumer_state {
+    int assigned;
+    int64_t lag;
+    int64_t idle_ms;
+};
+void mc_consumer_progress(mc_consumer *c, struct mc_consumer_state *out);
+
+/* Static group membership (KAFKA_GROUP_INSTANCE_ID; "" for dynamic): a member restarted with
+ * the same id gets its partitions back at once instead of after the session timeout of the
+ * one that died. Ids must be unique within a group. Call before creating consumers. Returns
+ * 0 or MC_EINVAL (longer than 249 bytes). */
+int mc_kafka_set_instance_id(const char *id);
 
 /* Moves the fetch position of the given partitions (offset set per entry). */
 int mc_consumer_seek(mc_consumer *c, rd_kafka_topic_partition_list_t *parts);

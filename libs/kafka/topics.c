@@ -10,8 +10,8 @@
 #include <string.h>
 
 const char *const mc_topics[] = {
-    MC_TOPIC_TASK_COMMANDS, MC_TOPIC_TASK_EVENTS, MC_TOPIC_RUNTIME_EVENTS,
-    MC_TOPIC_USAGE_EVENTS,  MC_TOPIC_USAGE_DLQ,   MC_TOPIC_USAGE_HOURLY,
+    MC_TOPIC_TASK_COMMANDS,        MC_TOPIC_TASK_EVENTS, MC_TOPIC_RUNTIME_EVENTS,
+    MC_TOPIC_USAGE_EVENTS,         MC_TOPIC_USAGE_DLQ,   MC_TOPIC_USAGE_HOURLY,
     MC_TOPIC_SCHEDULER_EXECUTIONS,
 };
 const size_t mc_ntopics = MC_ARRAY_LEN(mc_topics);
@@ -22,10 +22,10 @@ const size_t mc_ntopics = MC_ARRAY_LEN(mc_topics);
  * DLQ and the execution records are kept 30 days for people to look at. The hourly topic is
  * compacted: its last record per bucket is the bucket, and a deleted bucket's tombstone stays
  * a day so that a reader catching up sees the deletion. */
-#define RETAIN_1D "retention.ms=86400000"
-#define RETAIN_7D "retention.ms=604800000"
+#define RETAIN_1D  "retention.ms=86400000"
+#define RETAIN_7D  "retention.ms=604800000"
 #define RETAIN_30D "retention.ms=2592000000"
-#define MAX_BYTES "max.message.bytes=1048576"
+#define MAX_BYTES  "max.message.bytes=1048576"
 
 const struct mc_topic_def mc_topic_defs[] = {
     {MC_TOPIC_TASK_COMMANDS, 6, "cleanup.policy=delete," RETAIN_7D "," MAX_BYTES,
@@ -64,10 +64,9 @@ int mc_kafka_set_prefix(const char *prefix)
 {
     if (prefix == NULL)
         prefix = "";
-    if (strlen(prefix) >= sizeof g_prefix || strspn(prefix,
-                                                    "abcdefghijklmnopqrstuvwxyz"
-                                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-                                                 strlen(prefix))
+    if (strlen(prefix) >= sizeof g_prefix ||
+        strspn(prefix, "abcdefghijklmnopqrstuvwxyz"
+                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != strlen(prefix))
         return MC_EINVAL;
     pthread_mutex_lock(&g_names_mu);
     snprintf(g_prefix, sizeof g_prefix, "%s", prefix);
@@ -213,8 +212,9 @@ static int create_all(rd_kafka_t *rk, rd_kafka_queue_t *q, int partitions, int r
     char inner[256];
     for (size_t i = 0; i < mc_ntopic_defs; i++) {
         const struct mc_topic_def *d = &mc_topic_defs[i];
-        nt[i] = rd_kafka_NewTopic_new(mc_topic(d->name), partitions > 0 ? partitions : d->partitions,
-                                      replication, inner, sizeof inner);
+        nt[i] =
+            rd_kafka_NewTopic_new(mc_topic(d->name), partitions > 0 ? partitions : d->partitions,
+                                  replication, inner, sizeof inner);
         if (nt[i] == NULL || each_config(d->configs, new_topic_set, nt[i]) != 0) {
             snprintf(err, errlen, "topic %s: %s", d->name, nt[i] ? "bad configs" : inner);
             for (size_t j = 0; j <= i; j++)
@@ -290,9 +290,8 @@ static int update_existing(rd_kafka_t *rk, rd_kafka_queue_t *q, const struct mc_
         rc = failure(ev);
     } else {
         size_t nres = 0;
-        const rd_kafka_ConfigResource_t **res =
-            rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev),
-                                                      &nres);
+        const rd_kafka_ConfigResource_t **res = rd_kafka_DescribeConfigs_result_resources(
+            rd_kafka_event_DescribeConfigs_result(ev), &nres);
         size_t nentries = 0;
         const rd_kafka_ConfigEntry_t **entries =
             nres == 1 ? rd_kafka_ConfigResource_configs(res[0], &nentries) : NULL;

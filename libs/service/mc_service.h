@@ -11,12 +11,15 @@
 #include "mc_config.h"
 #include "mc_db.h"
 #include "mc_http.h"
+#include "mc_kafka.h"
 
 /* Settings every service reads (see docs/SELF_HOSTING_ADVANCED.md). */
 struct mc_service_config {
     char *database_url;     /* DATABASE_URL: this service's own role */
     char *kafka_brokers;    /* KAFKA_BROKERS */
     char *kafka_prefix;     /* KAFKA_PREFIX */
+    char *kafka_instance;   /* KAFKA_GROUP_INSTANCE_ID */
+    int64_t kafka_stall_ms; /* KAFKA_STALL_TIMEOUT */
     char *http_bind;        /* HTTP_BIND */
     int64_t http_port;      /* HTTP_PORT */
     char *log_level;        /* LOG_LEVEL */
@@ -35,6 +38,9 @@ struct mc_service {
     pthread_mutex_t kafka_mu;
     int64_t kafka_checked_at;
     bool kafka_ok;
+    /* The consumer whose progress /healthz and /metrics report (NULL when none). */
+    mc_consumer *consumer;
+    bool consumer_stalled;
 };
 
 /* Parses the common settings and the service's own table (extra may be NULL), initialises
@@ -52,6 +58,12 @@ int mc_service_migrate(struct mc_service *svc);
 
 /* Registers rk as the handle /healthz pings for its "kafka" check. */
 void mc_service_watch_kafka(struct mc_service *svc, rd_kafka_t *rk);
+
+/* Watches the service's consumer: /healthz gets a "consumer" check that turns to error while the
+ * consumer has messages waiting in its partitions and has made no progress for KAFKA_STALL_TIMEOUT,
+ * and /metrics gets multica_kafka_consumer_{assigned_partitions,lag,idle_seconds}. NULL stops
+ * watching (before the consumer is closed). */
+void mc_service_watch_consumer(struct mc_service *svc, mc_consumer *c);
 
 /* True once SIGTERM or SIGINT arrived (or mc_service_request_stop was called). */
 bool mc_service_stopping(void);

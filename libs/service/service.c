@@ -78,6 +78,10 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
          "Kafka bootstrap servers"},
         {"KAFKA_PREFIX", MC_CFG_STRING, "", 0, 0, &c->kafka_prefix,
          "prefix of every topic and consumer-group name, to share a Kafka cluster"},
+        {"KAFKA_GROUP_INSTANCE_ID", MC_CFG_STRING, "", 0, 0, &c->kafka_instance,
+         "static group membership id (unique per replica, stable across its restarts)"},
+        {"KAFKA_STALL_TIMEOUT", MC_CFG_DURATION, "30s", 1000, 3600000, &c->kafka_stall_ms,
+         "how long a consumer may sit on waiting messages before it is reported unready"},
         {"HTTP_BIND", MC_CFG_STRING, "0.0.0.0", 0, 0, &c->http_bind, "HTTP listen address"},
         {"HTTP_PORT", MC_CFG_INT, port, 1, 65535, &c->http_port, "HTTP listen port"},
         {"LOG_LEVEL", MC_CFG_STRING, "info", 0, 0, &c->log_level, "error, warning, info or debug"},
@@ -98,6 +102,13 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
                 "multica-%s: configuration error: KAFKA_PREFIX: only letters, digits, '.', '_' "
                 "and '-', at most 100 bytes, got '%s'\n",
                 name, c->kafka_prefix);
+        return MC_EINVAL;
+    }
+    if (mc_kafka_set_instance_id(c->kafka_instance) != 0) {
+        fprintf(stderr,
+                "multica-%s: configuration error: KAFKA_GROUP_INSTANCE_ID: at most 249 "
+                "bytes\n",
+                name);
         return MC_EINVAL;
     }
     if (mc_log_init(name, c->log_level) != 0) {
@@ -161,6 +172,72 @@ void mc_service_watch_kafka(struct mc_service *svc, rd_kafka_t *rk)
     pthread_mutex_unlock(&svc->kafka_mu);
 }
 
+static enum mc_check_state consumer_check(void *ctx)
+{
+    struct mc_service *svc = ctx;
+    pthread_mutex_lock(&svc->kafka_mu);
+    enum mc_check_state s = MC_CHECK_UNKNOWN;
+    if (svc->consumer != NULL) {
+        struct mc_consumer_state st;
+        mc_consumer_progress(svc->consumer, &st);
+        bool stalled = st.lag > 0 && st.idle_ms > svc->cfg.kafka_stall_ms;
+        if (stalled != svc->consumer_stalled)
+            mc_log(stalled ? MC_LOG_WARNING : MC_LOG_INFO,
+                   json_pack("{sI sI si}", "lag", (json_int_t)st.lag, "idle_ms",
+                             (json_int_t)st.idle_ms, "partitions", st.assigned),
+                   stalled ? "consumer stalled: messages are waiting and nothing was committed"
+                           : "consumer making progress again");
+        svc->consumer_stalled = stalled;
+        s = stalled ? MC_CHECK_ERROR : MC_CHECK_OK;
+    }
+    pthread_mutex_unlock(&svc->kafka_mu);
+    return s;
+}
+
+enum consumer_gauge { G_ASSIGNED, G_LAG, G_IDLE };
+static struct mc_service *g_watched;
+static double consumer_gauge(void *ctx)
+{
+    enum consumer_gauge which = (enum consumer_gauge)(intptr_t)ctx;
+    struct mc_service *svc = g_watched;
+    double v = 0;
+    pthread_mutex_lock(&svc->kafka_mu);
+    if (svc->consumer != NULL) {
+        struct mc_consumer_state st;
+        mc_consumer_progress(svc->consumer, &st);
+        v = which == G_ASSIGNED ? st.assigned
+            : which == G_LAG    ? (double)st.lag
+                                : (double)st.idle_ms / 1000.0;
+    }
+    pthread_mutex_unlock(&svc->kafka_mu);
+    return v;
+}
+
+void mc_service_watch_consumer(struct mc_service *svc, mc_consumer *c)
+{
+    pthread_mutex_lock(&svc->kafka_mu);
+    svc->consumer = c;
+    svc->consumer_stalled = false;
+    bool first = c != NULL && g_watched == NULL;
+    if (first)
+        g_watched = svc;
+    pthread_mutex_unlock(&svc->kafka_mu);
+    if (!first)
+        return;
+    static struct mc_health_check check;
+    check = (struct mc_health_check){"consumer", consumer_check, svc};
+    mc_http_add_checks(svc->http, &check, 1);
+    mc_gauge_fn("multica_kafka_consumer_assigned_partitions",
+                "Partitions assigned to this member of the consumer group.", NULL, consumer_gauge,
+                (void *)(intptr_t)G_ASSIGNED);
+    mc_gauge_fn("multica_kafka_consumer_lag",
+                "Messages in the assigned partitions the service has not finished with.", NULL,
+                consumer_gauge, (void *)(intptr_t)G_LAG);
+    mc_gauge_fn("multica_kafka_consumer_idle_seconds",
+                "Longest time a partition with waiting messages has gone without progress.", NULL,
+                consumer_gauge, (void *)(intptr_t)G_IDLE);
+}
+
 void mc_service_close(struct mc_service *svc)
 {
     mc_http_free(svc->http);
@@ -171,6 +248,7 @@ void mc_service_close(struct mc_service *svc)
     free(c->database_url);
     free(c->kafka_brokers);
     free(c->kafka_prefix);
+    free(c->kafka_instance);
     free(c->http_bind);
     free(c->log_level);
     memset(c, 0, sizeof *c);

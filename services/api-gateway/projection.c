@@ -129,6 +129,7 @@ int gw_projection_start(struct gw_ctx *ctx)
         mc_log_error(json_pack("{ss}", "error", err), "cannot create the task-event consumer");
         return MC_EKAFKA;
     }
+    mc_service_watch_consumer(ctx->svc, ctx->consumer);
     ctx->projector_running = true;
     if (pthread_create(&ctx->projector, NULL, project_loop, ctx) != 0) {
         ctx->projector_running = false;
@@ -143,6 +144,7 @@ void gw_projection_stop(struct gw_ctx *ctx)
         ctx->projector_running = false;
         pthread_join(ctx->projector, NULL);
     }
+    mc_service_watch_consumer(ctx->svc, NULL);
     mc_consumer_close(ctx->consumer);
     ctx->consumer = NULL;
 }

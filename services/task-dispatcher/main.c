@@ -59,6 +59,7 @@ int main(void)
         goto cleanup;
     }
     mc_service_watch_kafka(&svc, mc_consumer_handle(td.consumer));
+    mc_service_watch_consumer(&svc, td.consumer);
     if (td_relay_start(&td) != 0 || td_dispatch_start(&td) != 0)
         goto cleanup;
     mc_log_info(json_pack("{ss sI sI sI sI sI}", "group", c->group, "dispatch_interval_ms",
@@ -78,6 +79,7 @@ cleanup:
     td_dispatch_join(&td);
     td_relay_join(&td);
     mc_service_watch_kafka(&svc, NULL);
+    mc_service_watch_consumer(&svc, NULL);
     mc_consumer_close(td.consumer);
     mc_producer_free(td.producer, (int)svc.cfg.shutdown_grace);
     mc_db_free(td.db);

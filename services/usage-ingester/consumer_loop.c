@@ -62,11 +62,12 @@ int ui_run(struct ui_ingester *ing)
         /* Take the outcome of the batch the database thread finished, as soon as it is in. */
         if (ui_batch_applying(ing) && ui_batch_applied(ing)) {
             int rc = ui_batch_complete(ing);
-            if (rc != 0 && rc != MC_ECONFLICT) {
+            if (rc != 0 && rc != MC_ECONFLICT && rc != MC_ESTATE) {
                 stall(ing);
                 continue;
             }
         }
+        ui_partitions_unblock(ing);
         struct ui_batch *b = &ing->batch;
         int timeout = 100;
         if (b->nmessages > 0) {
@@ -89,7 +90,7 @@ int ui_run(struct ui_ingester *ing)
             int rc = ui_batch_complete(ing);
             if (rc == 0)
                 ui_batch_dispatch(ing);
-            else if (rc != MC_ECONFLICT)
+            else if (rc != MC_ECONFLICT && rc != MC_ESTATE)
                 stall(ing);
         } else if (b->nmessages == 0 && !ui_batch_applying(ing)) {
             prune(ing);

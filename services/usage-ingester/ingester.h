@@ -33,6 +33,10 @@ struct ui_part {
     int64_t batch_next;    /* next offset after this partition's messages in the open batch */
     int64_t applying_next; /* the same for the batch the database is applying, or -1 */
     bool assigned;
+    /* Paused until then (monotonic ms; 0 when not) because the DLQ refused its rejections,
+     * and the wait before the next attempt, doubling to 30 s. */
+    int64_t blocked_until;
+    int64_t block_backoff_ms;
 };
 
 /* Messages of a batch, kept as array literals for usage.apply_batch, and (once sealed) the
@@ -42,9 +46,11 @@ struct ui_batch {
     struct mc_pgarr t_ids, t_tasks, t_ws, t_agent, t_rt, t_issue, t_ver, t_del;
     struct mc_pgarr o_topics, o_parts, o_expected, o_next;
     size_t nusage, ntask, nmessages;
-    /* Rejected messages, produced to the DLQ before the batch commits. */
+    /* Rejected messages, produced to the DLQ before the batch commits, and the index in the
+     * partition table of the partition each came from (-1 when unknown). */
     struct mc_kmsg *dlq;
     char **dlq_values;
+    ptrdiff_t *dlq_from;
     size_t ndlq, capdlq;
     int64_t started_ms;
 };
@@ -96,8 +102,11 @@ void ui_partitions_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *p
 struct ui_part *ui_part_find(struct ui_ingester *ing, const char *topic, int32_t partition);
 /* Re-reads the stored offsets of every assigned partition and seeks to them. */
 int ui_partitions_resync(struct ui_ingester *ing);
-/* Seeks every assigned partition to its expected offset and pauses or resumes them. */
+/* Seeks every assigned partition to its expected offset and pauses them (pause) or resumes
+ * them; partitions waiting for the DLQ stay paused either way. */
 void ui_partitions_rewind(struct ui_ingester *ing, bool pause);
+/* Resumes the partitions whose wait for the DLQ is over, from their stored offsets. */
+void ui_partitions_unblock(struct ui_ingester *ing);
 double ui_partitions_lag(void *ctx);
 
 /* usage_batch.c */
@@ -121,8 +130,10 @@ bool ui_batch_applied(struct ui_ingester *ing);
 /* Waits for the batch with the database thread, if any, and takes its outcome: on success the
  * stored offsets advance and Kafka's copy is committed. Returns 0 (also when nothing was
  * being applied), MC_ECONFLICT when another consumer had applied the range (that batch and the
- * open one are dropped and the partitions resynchronised), or MC_EDB/MC_EDBCONN/MC_EKAFKA
- * (the batch is dropped; the caller rewinds to the stored offsets). */
+ * open one are dropped and the partitions resynchronised), MC_ESTATE when the DLQ refused
+ * some dead letters (both batches are dropped, the partitions they came from wait, the others
+ * are rewound and go on), or MC_EDB/MC_EDBCONN/MC_EKAFKA (the batch is dropped; the caller
+ * rewinds to the stored offsets). */
 int ui_batch_complete(struct ui_ingester *ing);
 /* Completes the batch being applied, then applies the open batch and waits for it: the
  * synchronous path for a revocation and the orderly stop. Returns as ui_batch_complete. */

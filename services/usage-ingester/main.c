@@ -88,6 +88,7 @@ int main(void)
         goto cleanup;
     }
     mc_service_watch_kafka(&svc, mc_consumer_handle(ing.consumer));
+    mc_service_watch_consumer(&svc, ing.consumer);
     mc_log_info(json_pack("{ss sI sI}", "group", ing.group, "batch_max", (json_int_t)ing.batch_max,
                           "batch_wait_ms", (json_int_t)ing.batch_wait_ms),
                 "consuming");
@@ -98,6 +99,7 @@ cleanup:
     mc_http_free(svc.http);
     svc.http = NULL;
     mc_service_watch_kafka(&svc, NULL);
+    mc_service_watch_consumer(&svc, NULL);
     mc_consumer_close(ing.consumer);
     ui_applier_stop(&ing);
     mc_producer_free(ing.dlq_producer, (int)svc.cfg.shutdown_grace);

@@ -63,6 +63,7 @@ static int load_offsets(struct ui_ingester *ing, const rd_kafka_topic_partition_
         p->batch_next = -1;
         p->applying_next = -1;
         p->assigned = true;
+        p->blocked_until = 0;
     }
     pthread_mutex_unlock(&ing->parts_mu);
     PQclear(r);
@@ -143,13 +144,48 @@ void ui_partitions_rewind(struct ui_ingester *ing, bool pause)
 {
     rd_kafka_t *rk = mc_consumer_handle(ing->consumer);
     rd_kafka_topic_partition_list_t *l = assigned_list(ing);
-    if (l->cnt > 0) {
-        if (pause)
-            rd_kafka_pause_partitions(rk, l);
-        mc_consumer_seek(ing->consumer, l);
-        if (!pause)
-            rd_kafka_resume_partitions(rk, l);
+    rd_kafka_topic_partition_list_t *hold = rd_kafka_topic_partition_list_new(4);
+    rd_kafka_topic_partition_list_t *go = rd_kafka_topic_partition_list_new(l->cnt + 1);
+    for (int i = 0; i < l->cnt; i++) {
+        struct ui_part *p = ui_part_find(ing, l->elems[i].topic, l->elems[i].partition);
+        rd_kafka_topic_partition_list_add(pause || p->blocked_until > 0 ? hold : go,
+                                          l->elems[i].topic, l->elems[i].partition);
     }
+    if (hold->cnt > 0)
+        rd_kafka_pause_partitions(rk, hold);
+    if (l->cnt > 0)
+        mc_consumer_seek(ing->consumer, l);
+    if (go->cnt > 0)
+        rd_kafka_resume_partitions(rk, go);
+    rd_kafka_topic_partition_list_destroy(go);
+    rd_kafka_topic_partition_list_destroy(hold);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void ui_partitions_unblock(struct ui_ingester *ing)
+{
+    int64_t now = mc_now_mono_ms();
+    rd_kafka_topic_partition_list_t *l = NULL;
+    pthread_mutex_lock(&ing->parts_mu);
+    for (size_t i = 0; i < ing->nparts; i++) {
+        struct ui_part *p = &ing->parts[i];
+        if (p->blocked_until == 0 || p->blocked_until > now)
+            continue;
+        p->blocked_until = 0;
+        if (!p->assigned)
+            continue;
+        if (l == NULL)
+            l = rd_kafka_topic_partition_list_new(4);
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
+            p->floor >= 0 ? p->floor : RD_KAFKA_OFFSET_BEGINNING;
+    }
+    pthread_mutex_unlock(&ing->parts_mu);
+    if (l == NULL)
+        return;
+    /* Nothing of these partitions is in a batch (their messages were skipped), so they start
+     * again exactly at the stored offset. */
+    mc_consumer_seek(ing->consumer, l);
+    rd_kafka_resume_partitions(mc_consumer_handle(ing->consumer), l);
     rd_kafka_topic_partition_list_destroy(l);
 }
 

@@ -6,6 +6,7 @@
  * part of the batch, so a rejected message is neither lost nor rejected twice (barring a crash
  * between the DLQ write and the commit, when the DLQ may hold it twice). */
 #include "ingester.h"
+#include "mc_auth.h"
 #include "mc_log.h"
 #include "mc_proto.h"
 
@@ -26,6 +27,11 @@ const struct mc_db_stmt ui_stmts[] = {
                          "SELECT usage.prune_processed_events($1::interval, $2)"},
 };
 const size_t ui_nstmts = MC_ARRAY_LEN(ui_stmts);
+
+/* How much of a rejected message a dead letter keeps (see reject). */
+#define DLQ_KEEP_BYTES 65536
+#define DLQ_KEEP_KEY   1024
+#define DLQ_REASON_MAX 1024
 
 #define ARRAYS(b)                                                                                  \
     &(b)->u_ids, &(b)->u_tasks, &(b)->u_prov, &(b)->u_model, &(b)->u_in, &(b)->u_out, &(b)->u_cr,  \
@@ -80,6 +86,7 @@ void ui_batch_free(struct ui_batch *b)
     drop_dlq(b);
     free(b->dlq);
     free(b->dlq_values);
+    free(b->dlq_from);
     memset(b, 0, sizeof *b);
 }
 
@@ -99,17 +106,28 @@ static char *base64(const void *data, size_t len)
     return out;
 }
 
-/* Queues a rejection for the DLQ: the reason, where the message came from, and its bytes. */
+/* Queues a rejection for the DLQ: the reason, where the message came from, and its bytes.
+ * A dead letter must always fit the DLQ topic (max.message.bytes is 1 MiB, and the base64 of a
+ * message near that size is 4/3 of it): only the first DLQ_KEEP_BYTES of the original and
+ * DLQ_KEEP_KEY of its key travel, with the whole original's size and SHA-256. */
 static void reject(struct ui_ingester *ing, const rd_kafka_message_t *msg, const char *reason)
 {
     struct ui_batch *b = &ing->batch;
     const char *topic = rd_kafka_topic_name(msg->rkt);
-    char *orig = base64(msg->payload, msg->payload ? msg->len : 0);
-    char *key = msg->key ? base64(msg->key, msg->key_len) : NULL;
+    size_t len = msg->payload ? msg->len : 0;
+    size_t keep = len < DLQ_KEEP_BYTES ? len : DLQ_KEEP_BYTES;
+    size_t keylen = msg->key ? (msg->key_len < DLQ_KEEP_KEY ? msg->key_len : DLQ_KEEP_KEY) : 0;
+    char sha[65] = "";
+    mc_auth_sha256_hex(msg->payload ? msg->payload : "", len, sha);
+    char *orig = base64(msg->payload, keep);
+    char *key = msg->key ? base64(msg->key, keylen) : NULL;
+    char short_reason[DLQ_REASON_MAX + 1];
+    snprintf(short_reason, sizeof short_reason, "%s", reason);
     json_t *data =
-        json_pack("{ss ss si sI s:s? ss sI}", "reason", reason, "topic", topic, "partition",
-                  (int)msg->partition, "offset", (json_int_t)msg->offset, "key_base64", key,
-                  "original_base64", orig ? orig : "", "original_bytes", (json_int_t)msg->len);
+        json_pack("{ss ss si sI s:s? ss sI ss sb}", "reason", short_reason, "topic", topic,
+                  "partition", (int)msg->partition, "offset", (json_int_t)msg->offset, "key_base64",
+                  key, "original_base64", orig ? orig : "", "original_bytes", (json_int_t)len,
+                  "original_sha256", sha, "truncated", keep < len);
     free(orig);
     free(key);
     char subject[96];
@@ -124,23 +142,28 @@ static void reject(struct ui_ingester *ing, const rd_kafka_message_t *msg, const
         b->capdlq = b->capdlq ? b->capdlq * 2 : 16;
         b->dlq = realloc(b->dlq, b->capdlq * sizeof *b->dlq);
         b->dlq_values = realloc(b->dlq_values, b->capdlq * sizeof *b->dlq_values);
-        if (b->dlq == NULL || b->dlq_values == NULL)
+        b->dlq_from = realloc(b->dlq_from, b->capdlq * sizeof *b->dlq_from);
+        if (b->dlq == NULL || b->dlq_values == NULL || b->dlq_from == NULL)
             abort();
     }
     char *kcopy = NULL;
     if (msg->key != NULL) {
-        kcopy = malloc(msg->key_len + 1);
-        memcpy(kcopy, msg->key, msg->key_len);
-        kcopy[msg->key_len] = '\0';
+        kcopy = malloc(keylen + 1);
+        if (kcopy == NULL)
+            abort();
+        memcpy(kcopy, msg->key, keylen);
+        kcopy[keylen] = '\0';
     }
     b->dlq_values[b->ndlq] = value;
     b->dlq[b->ndlq] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_DLQ,
                                        .key = kcopy,
-                                       .keylen = msg->key ? msg->key_len : 0,
+                                       .keylen = keylen,
                                        .value = value,
                                        .len = strlen(value)};
+    struct ui_part *from = ui_part_find(ing, topic, msg->partition);
+    b->dlq_from[b->ndlq] = from ? from - ing->parts : -1;
     b->ndlq++;
-    mc_log_info(json_pack("{ss ss si sI}", "reason", reason, "topic", topic, "partition",
+    mc_log_info(json_pack("{ss ss si sI}", "reason", short_reason, "topic", topic, "partition",
                           (int)msg->partition, "offset", (json_int_t)msg->offset),
                 "message rejected to the DLQ");
 }
@@ -181,7 +204,8 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
     struct ui_batch *b = &ing->batch;
     const char *topic = rd_kafka_topic_name(msg->rkt);
     struct ui_part *p = ui_part_find(ing, topic, msg->partition);
-    if (p == NULL || !p->assigned) {
+    if (p == NULL || !p->assigned || p->blocked_until > 0) {
+        /* Not ours, or waiting for the DLQ: read again from the stored offset later. */
         mc_metric_add(ing->m.skipped, 1);
         return;
     }
@@ -261,7 +285,7 @@ static void apply(struct ui_ingester *ing)
     if (b->ndlq > 0) {
         ap->rc = mc_producer_send(ing->dlq_producer, b->dlq, b->ndlq);
         if (ap->rc != 0)
-            return;
+            return; /* the messages keep their err: ui_batch_complete reads which failed */
         ap->dlq_sent = b->ndlq;
         drop_dlq(b);
     }
@@ -360,6 +384,31 @@ void ui_batch_dispatch(struct ui_ingester *ing)
     pthread_mutex_unlock(&ing->ap.mu);
 }
 
+/* The dead letters of the batch did not all reach the DLQ, so the batch was not applied. The
+ * partitions they came from wait (paused by ui_partitions_rewind, with a growing backoff)
+ * while every other partition goes on: a DLQ that refuses one partition's rejections must not
+ * stop the rest. */
+static void block_dlq_sources(struct ui_ingester *ing)
+{
+    struct ui_batch *b = &ing->applying;
+    int64_t now = mc_now_mono_ms();
+    pthread_mutex_lock(&ing->parts_mu);
+    for (size_t i = 0; i < b->ndlq; i++) {
+        struct ui_part *p = b->dlq_from[i] >= 0 ? &ing->parts[b->dlq_from[i]] : NULL;
+        if (b->dlq[i].err == RD_KAFKA_RESP_ERR_NO_ERROR || p == NULL || p->blocked_until > now)
+            continue;
+        p->block_backoff_ms = p->block_backoff_ms ? p->block_backoff_ms * 2 : 1000;
+        if (p->block_backoff_ms > 30000)
+            p->block_backoff_ms = 30000;
+        p->blocked_until = now + p->block_backoff_ms;
+        mc_log_warn(json_pack("{ss si ss sI}", "topic", p->topic, "partition", p->partition,
+                              "error", rd_kafka_err2name(b->dlq[i].err), "retry_in_ms",
+                              (json_int_t)p->block_backoff_ms),
+                    "dead letter not accepted by the DLQ; this partition waits");
+    }
+    pthread_mutex_unlock(&ing->parts_mu);
+}
+
 int ui_batch_complete(struct ui_ingester *ing)
 {
     struct ui_applier *ap = &ing->ap;
@@ -372,6 +421,7 @@ int ui_batch_complete(struct ui_ingester *ing)
     int rc = ap->rc;
     PGresult *r = ap->res;
     ap->res = NULL;
+    bool blocked = rc == MC_EKAFKA && ing->applying.ndlq > 0;
     if (ap->dlq_sent > 0)
         mc_metric_add(ing->m.dlq, (double)ap->dlq_sent);
     if (rc == 0) {
@@ -386,13 +436,13 @@ int ui_batch_complete(struct ui_ingester *ing)
             if (p->applying_next < 0)
                 continue;
             p->expected = p->floor = p->applying_next;
+            p->block_backoff_ms = 0;
             rd_kafka_topic_partition_list_add(commit, p->topic, p->partition)->offset = p->expected;
         }
         mc_consumer_commit(ing->consumer, commit, true);
         rd_kafka_topic_partition_list_destroy(commit);
-    } else if (rc == MC_EKAFKA && ing->applying.ndlq > 0) {
-        mc_log_warn(json_pack("{si}", "messages", (int)ing->applying.ndlq),
-                    "DLQ unavailable; the batch waits");
+    } else if (blocked) {
+        block_dlq_sources(ing);
     } else if (rc == MC_EDB && strcmp(mc_db_sqlstate(ing->db), "MCF01") == 0) {
         mc_metric_add(ing->m.fenced, 1);
         mc_log_warn(json_pack("{ss}", "reason", mc_db_errmsg(ing->db)),
@@ -408,7 +458,13 @@ int ui_batch_complete(struct ui_ingester *ing)
     pthread_mutex_lock(&ap->mu);
     ap->state = UI_IDLE;
     pthread_mutex_unlock(&ap->mu);
-    if (rc == MC_EDB && strcmp(mc_db_sqlstate(ing->db), "MCF01") == 0) {
+    if (blocked) {
+        /* Only the partitions whose dead letters failed wait; the others go on at once from
+         * their stored offsets. */
+        ui_batch_reset(ing);
+        ui_partitions_rewind(ing, false);
+        rc = MC_ESTATE;
+    } else if (rc == MC_EDB && strcmp(mc_db_sqlstate(ing->db), "MCF01") == 0) {
         /* The open batch follows the dropped one: both are read again from the stored
          * offsets. */
         ui_batch_reset(ing);

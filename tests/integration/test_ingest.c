@@ -2,6 +2,8 @@
  * under duplicates and reordering, several ingesters with one killed, the DLQ, a Postgres
  * outage, repeated kill -9, and attribution semantics. */
 #include "harness.h"
+#include "mc_auth.h"
+#include <orcania.h>
 #include "mc_proto.h"
 #include "usage_gen.h"
 
@@ -202,8 +204,9 @@ START_TEST(invalid_events_go_to_the_dlq_with_reasons)
     const char *brokers = th_broker_start(3);
     int port = th_free_port();
     tu_start_ingester(brokers, port, "ingester", NULL);
-    /* A payload of 1 MiB: valid JSON, far over the event size limit. */
-    size_t big_len = 1024 * 1024;
+    /* A payload of 900 KB: valid JSON, far over the event size limit, within the topic's
+     * 1 MiB, and 1.2 MB in base64: its dead letter must be cut to fit the DLQ. */
+    size_t big_len = 900 * 1024;
     char *big = malloc(big_len + 1);
     memset(big, ' ', big_len);
     memcpy(big, "{\"pad\":\"", 8);
@@ -260,15 +263,36 @@ START_TEST(invalid_events_go_to_the_dlq_with_reasons)
         for (size_t k = 0; k < NBAD; k++)
             matched = matched || strstr(reason, bad[k].reason) != NULL;
         ck_assert_msg(matched, "unexpected reason: %s", reason);
-        ck_assert_str_eq(json_string_value(json_object_get(data, "topic")), MC_TOPIC_USAGE_EVENTS);
+        ck_assert_str_eq(json_string_value(json_object_get(data, "topic")),
+                         mc_topic(MC_TOPIC_USAGE_EVENTS));
         ck_assert_int_gt(json_integer_value(json_object_get(data, "original_bytes")), 0);
         json_decref(ev);
     }
-    /* The 1 MiB original travels whole (base64) with its reason. */
+    /* The 900 KB original's dead letter keeps its first 64 KiB, its size and its SHA-256; the
+     * small ones travel whole. */
+    char big_sha[65];
+    ck_assert_int_eq(mc_auth_sha256_hex(big, big_len, big_sha), 0);
     bool big_found = false;
     for (size_t i = 0; i < NBAD; i++) {
         const char *v = json_string_value(json_object_get(json_array_get(dlq, i), "value"));
-        big_found = big_found || strstr(v, "\"original_bytes\":1048576") != NULL;
+        json_t *ev = json_loads(v, 0, NULL);
+        json_t *data = json_object_get(ev, "data");
+        bool truncated = json_is_true(json_object_get(data, "truncated"));
+        if (json_integer_value(json_object_get(data, "original_bytes")) == (json_int_t)big_len) {
+            big_found = true;
+            ck_assert(truncated);
+            ck_assert_str_eq(json_string_value(json_object_get(data, "original_sha256")), big_sha);
+            const char *b64 = json_string_value(json_object_get(data, "original_base64"));
+            struct _o_datum d = {0, NULL};
+            ck_assert(o_base64_decode_alloc((const unsigned char *)b64, strlen(b64), &d));
+            ck_assert_uint_eq(d.size, 65536);
+            ck_assert_int_eq(memcmp(d.data, big, 65536), 0);
+            o_free(d.data);
+            ck_assert_uint_lt(strlen(v), MC_KAFKA_MAX_MESSAGE_BYTES);
+        } else {
+            ck_assert(!truncated);
+        }
+        json_decref(ev);
     }
     ck_assert(big_found);
     th_capture(dlq);
@@ -313,15 +337,16 @@ START_TEST(kill_9_every_few_seconds_through_100k_events)
      * input's sum exactly. */
     make_workload(&w, 0xa0000005, 50000, 2, 1, 0, 99);
     ck_assert_uint_eq(w.n, 100000);
-    const char *fast = "KAFKA_CONFIG=session.timeout.ms=3000,heartbeat.interval.ms=300";
+    /* Static membership: each incarnation takes the dead one's place in the group at once. */
+    const char *fast = "KAFKA_GROUP_INSTANCE_ID=ingester-kill9";
     pid_t ing = tu_start_ingester(brokers, th_free_port(), "ingester", fast);
     struct feeder f;
     feed_start(&f, brokers, &w, 20000);
     int kills = 0;
     int64_t deadline = mc_now_mono_ms() + 150000;
     while (mc_now_mono_ms() < deadline) {
-        /* A restarted member needs the dead one's session (3 s) to expire before it gets the
-         * partitions, so a kill every 5 s still lets each incarnation apply some batches. */
+        /* A kill every 5 s: with static membership a restarted member gets its partitions
+         * back at once, so each incarnation applies some batches. */
         usleep(5000 * 1000);
         int64_t applied = th_sql_int("SELECT coalesce(sum(next_offset), 0) FROM "
                                      "usage.consumer_offsets");

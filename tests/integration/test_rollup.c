@@ -575,14 +575,30 @@ START_TEST(kafka_topics_rebuild_the_hourly_table)
     size_t i;
     json_t *m;
     int deletions = 0;
+    json_t *events = json_array();
     json_array_foreach(msgs, i, m)
     {
+        /* A bucket that emptied is a tombstone: its key with a null value and no header, so
+         * that compaction removes the key. The fold resets the revision, since a bucket that
+         * comes back starts its revisions again. */
+        if (json_is_true(json_object_get(m, "tombstone"))) {
+            ck_assert(json_is_null(json_object_get(m, "content_type")));
+            char *sql = mc_sprintf("INSERT INTO replay (k, revision, deleted) VALUES ('%s', -1, "
+                                   "true) ON CONFLICT (k) DO UPDATE SET revision = -1, "
+                                   "deleted = true",
+                                   json_string_value(json_object_get(m, "key")));
+            th_sql(sql);
+            free(sql);
+            deletions++;
+            continue;
+        }
+        json_array_append(events, m);
         struct mc_event ev;
         char reason[256];
         const char *v = json_string_value(json_object_get(m, "value"));
         ck_assert_msg(mc_event_decode(v, strlen(v), &ev, reason, sizeof reason) == 0, "%s", reason);
         json_t *d = ev.data;
-        deletions += json_is_true(json_object_get(d, "deleted"));
+        ck_assert(!json_is_true(json_object_get(d, "deleted")));
         char *sql = mc_sprintf(
             "INSERT INTO replay VALUES ('%s', %lld, %s, '%s', '%s', '%s', '%s', '%s', '%s', %lld, "
             "%lld, %lld, %lld, %lld) ON CONFLICT (k) DO UPDATE SET revision = EXCLUDED.revision, "
@@ -619,7 +635,8 @@ START_TEST(kafka_topics_rebuild_the_hourly_table)
                                 "output_tokens, cache_read_tokens, cache_write_tokens, task_count "
                                 "FROM replay WHERE NOT deleted)) d"),
                      0);
-    th_capture(msgs);
+    th_capture(events);
+    json_decref(events);
     json_decref(msgs);
 }
 END_TEST

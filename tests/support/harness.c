@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,6 +425,58 @@ void th_broker_start_now(void)
     ck_assert_int_eq(kafka_cmd("start"), 0);
 }
 
+int th_topic_delete(const char *topic)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = mc_kafka_conf_new(th_kafka_bootstrap(), "th-admin", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    ck_assert_ptr_nonnull(rk);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(mc_topic(topic));
+    rd_kafka_DeleteTopics(rk, &dt, 1, NULL, q);
+    rd_kafka_DeleteTopic_destroy(dt);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+    int rc = ev != NULL && rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : MC_EKAFKA;
+    if (ev != NULL) {
+        size_t n = 0;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+        if (n == 1 && rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            rc = MC_EKAFKA;
+    }
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+char *th_kafka_tool(const char *fmt, ...)
+{
+    char args[1024], env[1024], cmd[2600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    kafka_env(env, sizeof env);
+    snprintf(cmd, sizeof cmd, "%s %s/tools/kafka tool %s 2>>'%s/kafka-tool.log'", env, th_root(),
+             args, th_tmpdir());
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t cap = 4096, len = 0;
+    char *out = malloc(cap);
+    size_t got;
+    while ((got = fread(out + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len < 512) {
+            cap *= 2;
+            out = realloc(out, cap);
+        }
+    }
+    out[len] = '\0';
+    pclose(f);
+    return out;
+}
+
 void th_produce(const char *brokers, const char *topic, const char *key, const void *value,
                 size_t len)
 {
@@ -516,6 +569,11 @@ void th_capture(const json_t *messages)
     json_t *m;
     json_array_foreach(messages, i, m)
     {
+        /* Every event a service produces says what it is, as the CloudEvents Kafka binding
+         * asks (structured mode). */
+        const char *ct = json_string_value(json_object_get(m, "content_type"));
+        ck_assert_msg(ct != NULL && strcmp(ct, MC_KAFKA_CONTENT_TYPE) == 0,
+                      "a produced event has content-type %s", ct ? ct : "(none)");
         char path[700];
         snprintf(path, sizeof path, "%s/%d-%d.json", dir, (int)getpid(), ++counter);
         FILE *f = fopen(path, "w");

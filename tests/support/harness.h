@@ -31,6 +31,7 @@ Suite *suite_e2e(void);
 Suite *suite_websocket(void);
 Suite *suite_dispatch(void);
 Suite *suite_deploy(void);
+Suite *suite_broker(void);
 Suite *suite_contract(void);
 
 /* ---- the run ---- */
@@ -118,6 +119,13 @@ const char *th_broker_start(int partitions);
 void th_broker_stop_now(void);
 void th_broker_kill_now(void);
 void th_broker_start_now(void);
+
+/* Deletes one topic (base name) of this test. Returns 0 or MC_EKAFKA. */
+int th_topic_delete(const char *topic);
+
+/* Runs one of Kafka's own command-line tools against the run's broker (tools/kafka tool ...,
+ * arguments from fmt) and returns what it printed on stdout (heap string). */
+char *th_kafka_tool(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Produces raw messages and fails the test if any is not delivered. */
 void th_produce(const char *brokers, const char *topic, const char *key, const void *value,
