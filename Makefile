@@ -1,7 +1,7 @@
 # Multica-C: build, run the local stack, test, benchmark.
 #
-#   make run    deps + build + private Postgres + dev Kafka broker + migrations + 4 services
-#   make test   unit and integration tests against a real Postgres and the dev broker
+#   make run    deps + build + private Postgres + Apache Kafka + topics + migrations + 4 services
+#   make test   unit and integration tests against a real Postgres and Apache Kafka
 #
 # BUILD selects the output tree; test-asan uses build/asan with ASan + UBSan.
 
@@ -66,7 +66,7 @@ $(LIBMC): $(LIB_OBJ)
 
 # ---- services and tools: one binary per folder ----
 SERVICES := api-gateway task-dispatcher usage-ingester rollup-scheduler
-TOOLS    := dev-broker migrate $(notdir $(wildcard tools/backfill-usage tools/daemon-sim))
+TOOLS    := migrate $(notdir $(wildcard tools/backfill-usage tools/daemon-sim))
 
 define binary
 $(BIN)/multica-$(2): $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(1)/$(2)/*.c)) $$(LIBMC)

@@ -32,11 +32,6 @@
 #    "ws_reconnects":..,"kafka_config":"...","ok":true}
 # ok is false when that program's checks failed (the script then exits 1 at the end).
 # batch_wait_ms is the ingester's INGEST_BATCH_WAIT as its log reports it (the lag's floor).
-#
-# The dev broker (librdkafka's mock cluster) answers a fetch that finds no data only after
-# the consumer's fetch.wait.max.ms (500 ms by default) and does not cut the wait short when
-# data arrives, as a real broker does. Every consumer hop then adds up to 500 ms, which is the
-# mock's, not the product's: start the stack with KAFKA_CONFIG=fetch.wait.max.ms=10.
 set -euo pipefail
 
 : "${GATEWAY_URL:?source the stack env first}" "${DATABASE_URL:?source the stack env first}"
@@ -75,10 +70,6 @@ command -v jq >/dev/null || {
     log "missing jq (make deps)"
     exit 1
 }
-case ",$KCONF," in
-*,fetch.wait.max.ms=*) ;;
-*) log "warning: KAFKA_CONFIG has no fetch.wait.max.ms: each consumer hop on the dev broker may add up to 500 ms" ;;
-esac
 
 # The ingester's batch wait, as it logged it at start (the floor of the lag).
 BATCH_WAIT=$(grep -o '"batch_wait_ms":[0-9]*' "$LOGS/usage-ingester.log" 2>/dev/null |

@@ -11,7 +11,7 @@
  *        of task_usage, polled every 100 ms.
  * copy:  psql \copy of the same rows into the same table (the database's ceiling).
  *
- * A consumer first has to join its group (about 3 s on the dev broker), so for ours and naive
+ * A consumer first has to join its group (a second or more), so for ours and naive
  * the clock starts at the first poll that sees applied rows, and the rows seen then are not
  * counted: rows/s = (N - rows at the first sighting) / (time from the first sighting to the
  * last row). The join time is reported beside it. COPY is timed from start to exit. CPU is

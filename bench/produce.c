@@ -6,10 +6,9 @@
  * Every event is a distinct (task, provider, model) key, so N events make N rows. Tasks use
  * one to three models, token counts span what agent CLIs report, and each message is keyed by
  * its task id as the gateway keys them. The producer is idempotent with lz4 like the
- * services', but lingers and batches far more, because the dev broker keeps at most 5 MB or
- * 100,000 message sets per partition: at the end the low watermarks of every partition must
- * still be 0 (nothing deleted) and the high watermarks must add up to N, or it fails. Prints
- * one JSON line. */
+ * services', but lingers and batches more, to fill the topic quickly: at the end the low
+ * watermarks of every partition must still be 0 (nothing deleted) and the high watermarks must
+ * add up to N, or it fails. Prints one JSON line. */
 #include "bench_util.h"
 #include "mc_common.h"
 #include "mc_kafka.h"

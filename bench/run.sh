@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh BUILD: the benchmarks behind `make bench` (which builds everything first; this script
-# builds nothing). It starts its own Postgres (BUILD/bench-pg, a free port, fsync on) and dev
-# broker, runs every benchmark BENCH_REPEAT times, prints one table (figure, ours, baseline,
+# builds nothing). It starts its own Postgres (BUILD/bench-pg, a free port, fsync on) and its
+# own Apache Kafka (tools/kafka, BUILD/bench-work/kafka, a free port), runs every benchmark
+# BENCH_REPEAT times, prints one table (figure, ours, baseline,
 # ratio, target, met?) and writes it as JSON to bench/results/latest.json. Every process it
 # starts is stopped on exit, failure or interrupt. See docs/PERFORMANCE.md.
 #
@@ -13,7 +14,7 @@
 # BENCH_SCATTERED     repetitions of the rollup's worst case, reported without a target (default 1)
 # BENCH_SCATTERED_MAX_ROWS  history sizes above this skip the worst case (default 3000000;
 #                     at 10M rows one costs about two minutes; 0 = every size)
-# BENCH_PARTITIONS    partitions per topic of the bench broker (default 64)
+# BENCH_PARTITIONS    partitions per topic (default 6, as in production; 3 ingesters need >= 3)
 # BENCH_STAGES        which parts run (default ingest,rollup,http,flow; the table marks the rest)
 # BENCH_KEEP_LOGS     1 keeps BUILD/bench-work (logs, the COPY file) after the run
 set -euo pipefail
@@ -37,12 +38,12 @@ REPEAT=${BENCH_REPEAT:-3}
 NAIVE_MIN=$([ "$SMALL" = 1 ] && echo 5000 || echo 10000)
 NAIVE_ROWS=${BENCH_NAIVE_ROWS:-$((SCALE / 50 > NAIVE_MIN ? SCALE / 50 : NAIVE_MIN))}
 if [ "$NAIVE_ROWS" -gt "$SCALE" ]; then NAIVE_ROWS=$SCALE; fi
-PARTITIONS=${BENCH_PARTITIONS:-64}
+PARTITIONS=${BENCH_PARTITIONS:-6}
 STAGES=${BENCH_STAGES:-ingest,rollup,http,flow}
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-for b in "$BIN/multica-usage-ingester" "$BIN/multica-dev-broker" "$BIN/multica-migrate" \
+for b in "$BIN/multica-usage-ingester" "$BIN/multica-migrate" \
     "$BIN/multica-api-gateway" "$BIN/multica-task-dispatcher" "$BIN/multica-rollup-scheduler" \
     "$BIN/multica-daemon-sim" \
     "$BBIN/multica-bench-produce" "$BBIN/multica-bench-ingest" "$BBIN/multica-bench-naive" \
@@ -60,8 +61,8 @@ for t in jq psql curl; do
 done
 
 # The first of N consecutive ports nothing listens on (bash's /dev/tcp connect fails), below
-# Linux's ephemeral range (32768-60999) so a dev broker's listener cannot take one between the
-# choice and the bind.
+# Linux's ephemeral range (32768-60999) so a client's outgoing connection cannot take one
+# between the choice and the bind.
 free_port() {
     local n=${1:-1} p i busy
     for _ in $(seq 1 50); do
@@ -84,19 +85,19 @@ export DEV_PG_PORT
 # Durable settings (fsync and synchronous_commit on), as in production: the row-at-a-time
 # baseline pays a WAL flush per row and the ingester one per batch, which is the point.
 export DEV_PG_FAST=0
-BROKER_PID=
+export KAFKA_DIR=$WORK/kafka KAFKA_LOG=$WORK/logs/kafka.log
+KAFKA_PORT=$(free_port 2)
+export KAFKA_PORT
+BROKER_UP=
 STACK_UP=
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
-        kill -TERM "$BROKER_PID" 2>/dev/null || true
-        wait "$BROKER_PID" 2>/dev/null || true
-    fi
     if [ -n "$STACK_UP" ]; then
         BIN=$BIN "$ROOT/tools/devstack.sh" stop >/dev/null 2>&1 || true
     fi
+    if [ -n "$BROKER_UP" ]; then "$ROOT/tools/kafka" destroy >/dev/null 2>&1 || true; fi
     "$ROOT/tools/devpg.sh" destroy >/dev/null 2>&1 || true
     if [ "${BENCH_KEEP_LOGS:-0}" != 1 ]; then rm -rf "$WORK"; fi
     exit "$rc"
@@ -124,15 +125,15 @@ PG_SETTINGS=$(psql -X -tA "$PG_ADMIN/postgres" -c "SELECT json_object_agg(name,
     'synchronous_commit', 'full_page_writes', 'shared_buffers', 'work_mem', 'max_wal_size',
     'checkpoint_timeout', 'jit', 'wal_level', 'max_connections')")
 
-log "kafka: dev broker with $PARTITIONS partitions per topic"
-"$BIN/multica-dev-broker" --partitions "$PARTITIONS" --bootstrap-file "$WORK/kafka.bootstrap" \
-    >"$WORK/logs/dev-broker.log" 2>&1 &
-BROKER_PID=$!
-for _ in $(seq 1 100); do
-    [ -s "$WORK/kafka.bootstrap" ] && break
-    sleep 0.1
-done
-BROKERS=$(cat "$WORK/kafka.bootstrap")
+log "kafka: Apache Kafka $("$ROOT/tools/kafka" version) on port $KAFKA_PORT, $PARTITIONS partitions per topic"
+BROKER_UP=1
+"$ROOT/tools/kafka" start
+BROKERS=$("$ROOT/tools/kafka" url)
+KAFKA_BROKERS=$BROKERS "$BIN/multica-migrate" topics --partitions "$PARTITIONS" \
+    >"$WORK/logs/topics.log" 2>&1 || {
+    log "creating the topics failed; see $WORK/logs/topics.log"
+    exit 1
+}
 
 stage() { case ",$STAGES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 : >"$WORK/ingest.jsonl"
@@ -198,11 +199,9 @@ stack_bench() {
 : >"$WORK/flow.jsonl"
 if stage http || stage flow; then
 # The HTTP, lag and dispatch figures need the whole product: the four services (as `make run`
-# starts them, with their own dev broker) on this durable Postgres. The ingest broker and its
-# 140 MB of events are no longer needed.
-kill -TERM "$BROKER_PID" 2>/dev/null || true
-wait "$BROKER_PID" 2>/dev/null || true
-BROKER_PID=
+# starts them) on this durable Postgres and this broker, under their own topic prefix so that
+# the events of the ingest figures are not theirs.
+export KAFKA_PREFIX=stack.
 export MULTICA_RUN_DIR=$WORK/stack BENCH_TMP=$WORK/tmp
 mkdir -p "$BENCH_TMP"
 GATEWAY_PORT=$(free_port 4)
@@ -211,10 +210,8 @@ SCHEDULER_PORT=$((GATEWAY_PORT + 3))
 export GATEWAY_PORT DISPATCHER_PORT INGESTER_PORT SCHEDULER_PORT
 log "stack: the four services on port $GATEWAY_PORT.. (logs in $MULTICA_RUN_DIR/logs)"
 STACK_UP=1
-# The dev broker (librdkafka's mock cluster) answers a fetch that finds nothing only after
-# fetch.wait.max.ms (500 ms by default), even when data arrives meanwhile; Apache Kafka answers
-# as soon as data arrives. 10 ms keeps the mock's wait out of the lag and dispatch figures.
-export KAFKA_CONFIG=${BENCH_KAFKA_CONFIG:-fetch.wait.max.ms=10}
+# The services' Kafka settings are the product's own (BENCH_KAFKA_CONFIG adds any).
+export KAFKA_CONFIG=${BENCH_KAFKA_CONFIG:-}
 BIN=$BIN APP_ENV=development MULTICA_DEV_VERIFICATION_CODE=888888 "$ROOT/tools/devstack.sh" start \
     >"$WORK/logs/stack.log" 2>&1 || {
     log "the stack did not start; see $WORK/logs/stack.log"

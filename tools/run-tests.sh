@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run-tests.sh BUILD: runs the Check runner of a build tree (build or build/asan).
-# The runner starts its own Postgres (BUILD/test-pg) and a dev broker per test.
+# The runner starts its own Postgres (BUILD/test-pg) and Apache Kafka (BUILD/test-kafka) for the run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-build}" && pwd)

@@ -287,8 +287,8 @@ static void track_committed(mc_consumer *c)
                 c->assigned, ask->elems[i].topic, ask->elems[i].partition);
             /* No committed offset: the group starts at the beginning (auto.offset.reset). */
             if (a != NULL && a->offset == -1)
-                a->offset = ask->elems[i].offset >= 0 ? ask->elems[i].offset
-                                                      : RD_KAFKA_OFFSET_BEGINNING;
+                a->offset =
+                    ask->elems[i].offset >= 0 ? ask->elems[i].offset : RD_KAFKA_OFFSET_BEGINNING;
         }
         pthread_mutex_unlock(&c->mu);
     }

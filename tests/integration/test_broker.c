@@ -176,7 +176,8 @@ static int describe_group(const char *group, const char *topic, int64_t *current
     *current = *lag = 0;
     int rows = 0;
     char *save = NULL;
-    for (char *line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = strtok_r(out, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
         char g[256], t[256], cur[32], end[32], lg[32];
         int part;
         if (sscanf(line, "%255s %255s %d %31s %31s %31s", g, t, &part, cur, end, lg) != 6 ||
@@ -300,13 +301,12 @@ START_TEST(a_broker_killed_mid_stream_loses_and_doubles_nothing)
                  "\"output_tokens\":1}]",
                  i);
         status[i] = tg_call(base, "POST", path, RT_TOKEN, body, NULL);
-        ck_assert_msg(status[i] == 202 || status[i] == 503, "report %d answered %d", i,
-                      status[i]);
+        ck_assert_msg(status[i] == 202 || status[i] == 503, "report %d answered %d", i, status[i]);
         accepted += status[i] == 202;
         refused += status[i] == 503;
     }
-    ck_assert_int_gt(refused, 0);       /* the outage was seen */
-    ck_assert_int_gt(accepted, 200);    /* and ridden out */
+    ck_assert_int_gt(refused, 0);    /* the outage was seen */
+    ck_assert_int_gt(accepted, 200); /* and ridden out */
     /* Every accepted report is applied exactly once; a refused one at most once (its
      * produce may have reached the broker before the answer was lost). */
     int64_t deadline = mc_now_mono_ms() + 60000;

@@ -183,8 +183,8 @@ static void env_free(char **env)
 
 /* The environment docker-compose.yml gives migrate and each service (as `docker-compose
  * config` resolves it with a .env from deploy/init-env.sh) starts the real binaries against
- * this run's Postgres and a dev broker: migrate creates the schemas on an empty database, and
- * every service logs in as its own role with the password migrate set, becomes healthy and
+ * this run's Postgres and the run's Kafka broker: migrate creates the schemas on an empty database,
+ * and every service logs in as its own role with the password migrate set, becomes healthy and
  * stops cleanly. Only the addresses are changed (postgres:5432, kafka:9092, the HTTP port);
  * the role passwords are the roles' names so the shared test cluster keeps working. */
 START_TEST(compose_environment_runs_the_stack)

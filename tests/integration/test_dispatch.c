@@ -1,4 +1,4 @@
-/* test_dispatch.c: the task-dispatcher against a real Postgres and the dev broker: the task
+/* test_dispatch.c: the task-dispatcher against a real Postgres and Apache Kafka: the task
  * lifecycle and its versions, refused and malformed commands, lease expiry, runtimes going
  * offline or silent, running timeout and queued TTL, reassignment, deletion, two dispatchers
  * sharing 200 tasks within capacity, and the state machine's SQL rules. */

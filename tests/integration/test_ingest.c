@@ -1,4 +1,4 @@
-/* test_ingest.c: the usage-ingester against a real Postgres and the dev broker: exact totals
+/* test_ingest.c: the usage-ingester against a real Postgres and Apache Kafka: exact totals
  * under duplicates and reordering, several ingesters with one killed, the DLQ, a Postgres
  * outage, repeated kill -9, and attribution semantics. */
 #include "harness.h"

@@ -1,4 +1,4 @@
-/* test_kafka.c: produce/consume through the dev broker with a consumer group of two members,
+/* test_kafka.c: produce/consume through Apache Kafka with a consumer group of two members,
  * and a producer facing a broker outage. */
 #include "harness.h"
 #include "mc_kafka.h"

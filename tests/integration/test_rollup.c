@@ -1,5 +1,5 @@
 /* test_rollup.c: the hourly rollup and the in-process scheduler against a real Postgres and
- * the dev broker: rollup equals the raw answer under random workloads, replicas run each plan
+ * Apache Kafka: rollup equals the raw answer under random workloads, replicas run each plan
  * exactly once, a killed runner's plan is retried, concurrent callers never double count, late
  * invalidations survive, the backfill is exact and idempotent, and the Kafka topics rebuild
  * the hourly table. */

@@ -469,7 +469,9 @@ char *th_kafka_tool(const char *fmt, ...)
         len += got;
         if (cap - len < 512) {
             cap *= 2;
-            out = realloc(out, cap);
+            char *grown = realloc(out, cap);
+            ck_assert_ptr_nonnull(grown);
+            out = grown;
         }
     }
     out[len] = '\0';

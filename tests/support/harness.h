@@ -1,5 +1,6 @@
-/* harness.h: what the test suites share: a private Postgres for the run, a dev broker per
- * test, child processes that die with the test, and small HTTP, SQL and Kafka helpers. */
+/* harness.h: what the test suites share: a private Postgres and Apache Kafka for the run
+ * (topics and groups under a prefix per test), child processes that die with the test, and
+ * small HTTP, SQL and Kafka helpers. */
 #ifndef MC_TEST_HARNESS_H
 #define MC_TEST_HARNESS_H
 
