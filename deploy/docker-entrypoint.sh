@@ -14,6 +14,8 @@ services (settings from environment variables, see docs/SELF_HOSTING_ADVANCED.md
   rollup-scheduler    multica-rollup-scheduler  (HTTP 8083)
 tools:
   migrate [up|down|status] ...                  multica-migrate (DATABASE_URL: an administrator)
+  migrate topics [--partitions N] [--replication-factor N] | --list
+                                                multica-migrate topics (KAFKA_BROKERS, KAFKA_PREFIX)
   backfill-usage [--from T] [--to T] [--sleep-between-slices D] [--dry-run]
                                                 multica-backfill-usage (DATABASE_URL: multica_usage)
 USAGE

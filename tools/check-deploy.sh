@@ -11,15 +11,21 @@
 #   compose   `docker-compose config` (v1, no engine needed) accepts the file with a .env made
 #             by deploy/init-env.sh and refuses it without secrets; every variable the code
 #             reads (tools/env-vars.sh) is set for the service that reads it and nothing else
-#             is; .env.example and the file agree; health checks, ports, roles, depends_on
-#   topics    create-topics.sh creates exactly mc_topics (libs/kafka), compacts
-#             multica.usage.hourly, and does so when run against a stub Kafka CLI
+#             is (topic-init gets what `multica-migrate topics` reads, migrate what `up`
+#             reads); .env.example and the file agree; health checks, ports, roles,
+#             depends_on; dynamic group membership; Kafka reachable from the host
+#   topics    Compose's topic-init and the chart's topics Job both run `migrate topics` from
+#             the multica image; no deploy file holds a topic list of its own (the one
+#             definition is mc_topic_defs, libs/kafka/topics.c); `multica-migrate topics
+#             --list` (run from BIN) prints exactly mc_topics, multica.usage.hourly compacted
 #   probes    every probe, health check and scrape path is a route of libs/http/http.c;
 #             the chart probes startup/readiness on /healthz and liveness on /health
 #   chart     templates are Go templates, not YAML, and no renderer runs here: they are
 #             checked at grep/awk level (balanced blocks, defined includes, existing
 #             .Values paths, hooks, the HPA guard), and values.yaml with yq: every variable
-#             the code reads is in a service's ConfigMap or Secret, HPA max <= partitions
+#             the code reads is in a service's ConfigMap or Secret, each Job sets what its
+#             program reads, HPA max <= partitions, every consumer gets its static group
+#             membership id from its pod name
 #   image     the Dockerfile ships exactly the services and tools the entrypoint dispatches
 #             to, the entrypoint reaches each binary (run against BIN), every shared library
 #             `ldd` finds in BIN comes from the runtime package list or its dependencies
@@ -97,18 +103,20 @@ while read -r name slice port; do
     PORT[$name]=$port
 done < <(grep -hoE 'mc_service_init\(&svc, "[a-z-]+", "[a-z]+", [0-9]+' services/*/main.c |
     sed -E 's/.*"([a-z-]+)", "([a-z]+)", ([0-9]+)/\1 \2 \3/')
+# services with a Kafka consumer group (static membership applies to them)
+CONSUMERS=$(for s in $SERVICES; do grep -lq 'mc_consumer_new(' services/"$s"/*.c 2>/dev/null && echo "$s"; done | tr '\n' ' ')
 ROUTES=$(grep -oE 'ulfius_add_endpoint_by_val\([^,]+, "GET", "/[^"]*"' libs/http/http.c |
     sed -E 's/.*"(\/[^"]*)"$/\1/' | sort -u | tr '\n' ' ')
 # mc_topics: the macro names in the array, resolved through mc_kafka.h
-TOPICS=$(perl -0777 -ne 'print "$1\n" if /mc_topics\[\]\s*=\s*\{(.*?)\}/s' libs/kafka/kafka.c |
+TOPICS=$(perl -0777 -ne 'print "$1\n" if /mc_topics\[\]\s*=\s*\{(.*?)\}/s' libs/kafka/*.c |
     grep -oE 'MC_TOPIC_[A-Z_]+' | while read -r m; do
-        sed -nE "s/^#define $m \"([^\"]+)\"/\1/p" libs/kafka/mc_kafka.h
+        sed -nE "s/^#define $m +\"([^\"]+)\"/\1/p" libs/kafka/mc_kafka.h
     done | tr '\n' ' ')
 
 section "what the code reads"
 printf '     %s variables (%s pending) in %s scopes; routes: %s\n' "$(wc -l <"$TMP/vars")" \
     "$(grep -c $'\tpending$' "$TMP/vars")" "$(cut -f1 "$TMP/vars" | sort -u | wc -l)" "$ROUTES"
-printf '     topics: %s\n' "$TOPICS"
+printf '     topics: %s\n     consumers: %s\n' "$TOPICS" "$CONSUMERS"
 [ -s "$TMP/vars.err" ] && sed 's/^/note /' "$TMP/vars.err"
 for s in $SERVICES; do
     if [ -n "${SLICE[$s]:-}" ]; then ok "$s: slice ${SLICE[$s]}, port ${PORT[$s]} (from its main.c)"; else fail "$s: no mc_service_init call found"; fi
@@ -158,9 +166,10 @@ yq . "$TMP/compose.yml" >"$TMP/compose.json"
 cenv() { jq -r --arg s "$1" '.services[$s].environment // {} | keys[]' "$TMP/compose.json" | sort -u; }
 cval() { jq -r --arg s "$1" --arg k "$2" '.services[$s].environment[$k] // ""' "$TMP/compose.json"; }
 
-for s in $SERVICES migrate; do
+for s in $SERVICES migrate topic-init; do
     case $s in
     migrate) want=$(vars_of migrate) ;;
+    topic-init) want=$(vars_of topics) ;; # multica-migrate topics (tools/migrate/topics.c)
     usage-ingester) want=$(vars_of service "$s" backfill-usage) ;; # backfill runs in its container
     *) want=$(vars_of service "$s") ;;
     esac
@@ -204,11 +213,36 @@ img=$(jq -r '.services.postgres.image' "$TMP/compose.json")
 [[ $(jq -r '.services.kafka.image' "$TMP/compose.json") == apache/kafka:* ]] &&
     [ "$(cval kafka KAFKA_PROCESS_ROLES)" = broker,controller ] && ok "compose kafka is apache/kafka in KRaft mode (broker,controller)" ||
     fail "compose kafka is not apache/kafka in KRaft mode"
-jq -r '.services["topic-init"].volumes[]? | if type == "string" then . else .source + ":" + .target end' "$TMP/compose.json" |
-    grep -q 'charts/multica/files/create-topics.sh:' && ok "compose topic-init runs charts/multica/files/create-topics.sh" ||
-    fail "compose topic-init does not mount charts/multica/files/create-topics.sh"
-grep -qE '^\s+PARTITIONS: \$\{KAFKA_PARTITIONS:-6\}' "$COMPOSE" && ok "compose topic-init partitions: KAFKA_PARTITIONS, default 6" ||
-    fail "compose topic-init PARTITIONS is not \${KAFKA_PARTITIONS:-6}"
+[[ $(jq -r '.services.kafka.image' "$TMP/compose.json") == apache/kafka:4.* ]] &&
+    ok "compose kafka image is Kafka 4.x ($(jq -r '.services.kafka.image' "$TMP/compose.json"))" ||
+    fail "compose kafka image is $(jq -r '.services.kafka.image' "$TMP/compose.json"), expected apache/kafka:4.x"
+[ -z "$(cval kafka KAFKA_MESSAGE_MAX_BYTES)" ] && ok "compose kafka leaves message.max.bytes alone (every topic declares max.message.bytes)" ||
+    fail "compose kafka sets KAFKA_MESSAGE_MAX_BYTES: topics declare max.message.bytes themselves (libs/kafka/topics.c)"
+# Services on kafka:9092, the host on 127.0.0.1:9094 advertised as localhost.
+adv=$(cval kafka KAFKA_ADVERTISED_LISTENERS)
+[[ ",$adv," == *",PLAINTEXT://kafka:9092,"* ]] && [[ ",$adv," == *",EXTERNAL://localhost:9094,"* ]] &&
+    [[ ",$(cval kafka KAFKA_LISTENERS)," == *",EXTERNAL://:9094,"* ]] &&
+    [[ ",$(cval kafka KAFKA_LISTENER_SECURITY_PROTOCOL_MAP)," == *",EXTERNAL:PLAINTEXT,"* ]] &&
+    ok "compose kafka: PLAINTEXT://kafka:9092 for the containers, EXTERNAL://localhost:9094 for the host" ||
+    fail "compose kafka listeners: advertised '$adv'"
+jq -r '.services.kafka.ports[]? | if type == "string" then . else "\(.host_ip // ""):\(.published):\(.target)" end' "$TMP/compose.json" |
+    grep -qxE '127\.0\.0\.1:9094:9094(/tcp)?' && grep -qE '127\.0\.0\.1:\$\{KAFKA_PUBLISH_PORT:-9094\}:9094' "$COMPOSE" &&
+    grep -qE 'EXTERNAL://localhost:\$\{KAFKA_PUBLISH_PORT:-9094\}' "$COMPOSE" &&
+    ok "compose publishes Kafka's EXTERNAL listener on 127.0.0.1:\${KAFKA_PUBLISH_PORT:-9094} and advertises that port" ||
+    fail "compose kafka: no 127.0.0.1:\${KAFKA_PUBLISH_PORT:-9094}:9094 port advertised as localhost:\${KAFKA_PUBLISH_PORT:-9094}"
+for s in $SERVICES topic-init; do
+    [ "$(cval "$s" KAFKA_BROKERS)" = kafka:9092 ] || fail "compose $s KAFKA_BROKERS is '$(cval "$s" KAFKA_BROKERS)', expected kafka:9092"
+done
+ok "compose services and topic-init reach Kafka on kafka:9092"
+# One static id per replica is impossible in Compose (a scaled service's replicas share their
+# environment), so every service keeps dynamic membership.
+for s in $SERVICES; do
+    jq -e --arg s "$s" '.services[$s].environment | has("KAFKA_GROUP_INSTANCE_ID") and .KAFKA_GROUP_INSTANCE_ID == ""' "$TMP/compose.json" >/dev/null ||
+        fail "compose $s KAFKA_GROUP_INSTANCE_ID is '$(cval "$s" KAFKA_GROUP_INSTANCE_ID)': replicas of a scaled service would share it; keep it empty"
+done
+ok "compose leaves KAFKA_GROUP_INSTANCE_ID empty (dynamic membership)"
+[ "$(cval topic-init KAFKA_PREFIX)" = "$(cval api-gateway KAFKA_PREFIX)" ] && grep -qE '^\s+KAFKA_PREFIX: \$\{KAFKA_PREFIX:-\}' "$COMPOSE" &&
+    ok "compose topic-init and the services use the same KAFKA_PREFIX" || fail "compose topic-init and the services differ in KAFKA_PREFIX"
 ops=$(jq -r '[.services | to_entries[] | select((.value.profiles // []) | index("ops")) | .key] | sort | join(" ")' "$TMP/compose.json")
 [ "$ops" = "grafana grafana-db-role kafka-ui prometheus" ] && ok "compose ops profile: $ops" || fail "compose ops profile holds: '$ops'"
 
@@ -227,42 +261,64 @@ grep -qxE '/?\.env' .gitignore && grep -qxE '\.env' .dockerignore && ok ".env (s
     fail ".env must be listed in .gitignore and .dockerignore"
 
 # ------------------------------------------------------------------ topics
-section topics
-SCRIPT=$CHART/files/create-topics.sh
-declared=$(sed -n "/^TOPICS='/,/^'/p" "$SCRIPT" | grep -oE '^multica\.[a-z.]+' | sort -u)
-want=$(echo "$TOPICS" | tr ' ' '\n' | grep . | sort -u)
-m=$(comm -23 <(echo "$want") <(echo "$declared") | tr '\n' ' ')
-x=$(comm -13 <(echo "$want") <(echo "$declared") | tr '\n' ' ')
-[ -z "${m// /}" ] && ok "create-topics.sh declares every topic of mc_topics" || fail "create-topics.sh misses: $m"
-[ -z "${x// /}" ] && ok "create-topics.sh declares no topic outside mc_topics" || fail "create-topics.sh has extra topics: $x"
-grep -qE '^multica\.usage\.hourly .*cleanup\.policy=compact' "$SCRIPT" && ok "multica.usage.hourly is declared compacted" ||
-    fail "multica.usage.hourly is not declared with cleanup.policy=compact"
-# Run it against a stub kafka-topics.sh / kafka-configs.sh that records the calls.
-mkdir -p "$TMP/kbin"
-for t in kafka-topics.sh kafka-configs.sh; do
-    cat >"$TMP/kbin/$t" <<EOF
-#!/bin/sh
-echo "$t \$*" >>"$TMP/kcalls"
-case "\$*" in *--describe*) echo "Topic: x PartitionCount: 9 ReplicationFactor: 1" ;; esac
-EOF
-    chmod +x "$TMP/kbin/$t"
-done
-if env -i PATH="$PATH" KAFKA_BIN="$TMP/kbin" BOOTSTRAP_SERVERS=stub:9092 PARTITIONS=9 WAIT_SECONDS=2 \
-    sh "$SCRIPT" >"$TMP/kout" 2>&1; then
-    ok "create-topics.sh runs to the end against a stub Kafka CLI"
+section "topics (one definition: mc_topic_defs in libs/kafka/topics.c)"
+# (a) Compose and the chart both create the topics with the multica image's `migrate topics`.
+img_mig=$(jq -r '.services.migrate.image' "$TMP/compose.json")
+img_ti=$(jq -r '.services["topic-init"].image' "$TMP/compose.json")
+ti_cmd=$(jq -r '.services["topic-init"].command | if type == "array" then join(" ") else . end' "$TMP/compose.json")
+[ "$img_ti" = "$img_mig" ] && [ "$img_ti" = "$(jq -r '.services["usage-ingester"].image' "$TMP/compose.json")" ] &&
+    jq -e '.services["topic-init"] | (has("entrypoint") | not)' "$TMP/compose.json" >/dev/null &&
+    ok "compose topic-init runs the multica image ($img_ti) through its entrypoint" ||
+    fail "compose topic-init image '$img_ti' (entrypoint $(jq -c '.services["topic-init"].entrypoint' "$TMP/compose.json")), the services' is '$img_mig'"
+part_env=$(sed -n 's/^KAFKA_PARTITIONS=//p' "$TMP/env")
+[[ $ti_cmd == "migrate topics "* ]] && [[ " $ti_cmd " == *" --partitions ${part_env:-6} "* ]] &&
+    [[ " $ti_cmd " == *" --replication-factor 1 "* ]] &&
+    grep -qF '"--partitions", "${KAFKA_PARTITIONS:-6}"' "$COMPOSE" &&
+    ok "compose topic-init command: $ti_cmd (--partitions \${KAFKA_PARTITIONS:-6})" ||
+    fail "compose topic-init command is '$ti_cmd'; expected migrate topics --partitions \${KAFKA_PARTITIONS:-6} --replication-factor 1"
+[ "$(jq -r '.services["topic-init"].volumes // [] | length' "$TMP/compose.json")" = 0 ] &&
+    ok "compose topic-init mounts nothing (the definition is in the binary)" || fail "compose topic-init mounts volumes"
+TJ=$CHART/templates/topics-job.yaml
+grep -qE '^\s+image: \{\{ include "multica\.image" \. \}\}$' "$TJ" &&
+    grep -qE '^\s+args: \["migrate", "topics", "--partitions", \{\{ \.Values\.kafka\.partitions \| quote \}\}, "--replication-factor", \{\{ \.Values\.kafka\.replicationFactor \| quote \}\}\]$' "$TJ" &&
+    ! grep -qE '^\s+(command|volumeMounts):' "$TJ" &&
+    ok "chart topics Job runs the multica image's migrate topics with kafka.partitions and kafka.replicationFactor" ||
+    fail "chart topics Job does not run 'migrate topics --partitions kafka.partitions --replication-factor kafka.replicationFactor' from multica.image"
+# (b) no other topic list in the deploy files: at most one topic named per file (prose), no
+#     Kafka CLI topic creation, no script from the chart's files/.
+topic_re=$(echo "$TOPICS" | xargs -n1 | sed 's/\./\\./g' | paste -sd'|')
+lists=""
+while IFS= read -r f; do
+    n=$(grep -oE "($topic_re)\b" "$f" | sort -u | wc -l)
+    [ "$n" -le 1 ] || lists="$lists $f($n topics)"
+    grep -qE 'kafka-(topics|configs)\.sh|create-topics\.sh|--create-topics' "$f" && lists="$lists $f(Kafka CLI or create-topics.sh)"
+done < <(find "$CHART" deploy -type f | sort; echo "$COMPOSE"; echo .env.example; echo Dockerfile)
+[ -z "$lists" ] && ok "no deploy file holds a topic list or creates topics itself (Compose, .env.example, Dockerfile, chart, deploy/)" ||
+    fail "topic lists outside libs/kafka/topics.c:$lists"
+[ ! -e "$CHART/files/create-topics.sh" ] && ok "charts/multica/files/create-topics.sh is gone" || fail "$CHART/files/create-topics.sh still exists"
+# (c) the definition, as the shipped binary prints it.
+if [ -x "$BIN/multica-migrate" ]; then
+    if env -i PATH="$PATH" ASAN_OPTIONS=detect_leaks=0 "$BIN/multica-migrate" topics --list >"$TMP/topics.tsv" 2>"$TMP/topics.err"; then
+        listed=$(grep -v '^#' "$TMP/topics.tsv" | cut -f1)
+        want=$(echo "$TOPICS" | xargs -n1 | sort)
+        [ "$(echo "$listed" | sort)" = "$want" ] && [ "$(echo "$listed" | wc -l)" = "$(echo "$want" | wc -l)" ] &&
+            ok "multica-migrate topics --list prints exactly mc_topics ($(echo "$listed" | wc -l) topics)" ||
+            fail "multica-migrate topics --list prints '$(echo "$listed" | tr '\n' ' ')', mc_topics is '$TOPICS'"
+        awk -F'\t' '$1 == "multica.usage.hourly" && ("," $3 ",") ~ /,cleanup\.policy=compact,/ { f = 1 } END { exit !f }' "$TMP/topics.tsv" &&
+            ok "multica.usage.hourly is compacted (cleanup.policy=compact)" || fail "multica.usage.hourly is not defined with cleanup.policy=compact"
+        bad=$(awk -F'\t' '!/^#/ && !($2 ~ /^[1-9][0-9]*$/ && $3 != "" && $4 != "") { print $1 }' "$TMP/topics.tsv" | tr '\n' ' ')
+        [ -z "${bad// /}" ] && ok "every topic has partitions, configs and a purpose" || fail "incomplete definitions: $bad"
+    else
+        fail "multica-migrate topics --list failed:"
+        sed 's/^/     /' "$TMP/topics.err"
+    fi
+    out=$(env -i PATH="$PATH" ASAN_OPTIONS=detect_leaks=0 "$BIN/multica-migrate" topics 2>&1)
+    rc=$?
+    [ "$rc" = 2 ] && [[ $out == *KAFKA_BROKERS* ]] && ok "multica-migrate topics without KAFKA_BROKERS exits 2 and names it" ||
+        fail "multica-migrate topics without KAFKA_BROKERS: exit $rc: $out"
 else
-    fail "create-topics.sh failed against a stub Kafka CLI:"
-    sed 's/^/     /' "$TMP/kout"
+    fail "$BIN/multica-migrate is missing: run 'make build'"
 fi
-for t in $TOPICS; do
-    grep -qE "^kafka-topics.sh --bootstrap-server stub:9092 --create --if-not-exists --topic $t --partitions 9 " "$TMP/kcalls" ||
-        fail "create-topics.sh did not create $t with PARTITIONS partitions"
-done
-ok "create-topics.sh created $(grep -c -- '--create' "$TMP/kcalls") topics with PARTITIONS=9"
-grep -q -- '--topic multica.usage.hourly .*--config cleanup.policy=compact' "$TMP/kcalls" &&
-    grep -q -- '--entity-name multica.usage.hourly --add-config cleanup.policy=compact' "$TMP/kcalls" &&
-    ok "create-topics.sh creates multica.usage.hourly compacted and re-applies compaction to an existing one" ||
-    fail "create-topics.sh does not set cleanup.policy=compact on multica.usage.hourly"
 
 # ------------------------------------------------------------------ probes
 section "probe and scrape paths"
@@ -346,17 +402,42 @@ for s in $SERVICES; do
         fail "chart $s lacks: $missing"
     [ -z "${extra// /}" ] && ok "chart $s: no variable its code does not read" || fail "chart $s sets variables no code reads: $extra"
 done
-job_env=$(grep -oE '^\s+- name: [A-Z][A-Z0-9_]*$' "$CHART/templates/migrate-job.yaml" | awk '{print $3}' | sort -u)
-missing=$(comm -23 <(vars_of migrate) <(echo "$job_env") | tr '\n' ' ')
-[ -z "${missing// /}" ] && ok "chart migrations Job sets every variable multica-migrate reads" || fail "migrations Job lacks: $missing"
+# The Jobs: each sets what its program reads (names only used inside $(...) are helpers).
+for pair in migrate-job:migrate topics-job:topics; do
+    f=$CHART/templates/${pair%%:*}.yaml
+    scope=${pair#*:}
+    job_env=$(grep -oE '^\s+- name: [A-Z][A-Z0-9_]*$' "$f" | awk '{print $3}' | sort -u)
+    job_helpers=$(grep -oE '\$\([A-Z][A-Z0-9_]*\)' "$f" | tr -d '$()' | sort -u)
+    job_env=$(comm -23 <(echo "$job_env") <(echo "$job_helpers"))
+    missing=$(comm -23 <(vars_of "$scope") <(echo "$job_env") | tr '\n' ' ')
+    extra=$(comm -13 <(vars_of "$scope") <(echo "$job_env") | tr '\n' ' ')
+    [ -z "${missing// /}" ] && ok "chart ${pair%%:*} sets every variable multica-migrate $scope reads" || fail "chart ${pair%%:*} lacks: $missing"
+    [ -z "${extra// /}" ] && ok "chart ${pair%%:*} sets nothing multica-migrate $scope does not read" || fail "chart ${pair%%:*} sets: $extra"
+done
 grep -q '"helm.sh/hook": pre-install,pre-upgrade' "$CHART/templates/migrate-job.yaml" &&
     ok "migrations Job is a pre-install,pre-upgrade hook" || fail "migrations Job is not a pre-install,pre-upgrade hook"
 wt=$(grep -A1 'kind: Job' -m1 "$CHART/templates/topics-job.yaml" >/dev/null && sed -n '/kind: Job/,$p' "$CHART/templates/topics-job.yaml" | grep -oE 'hook-weight": "-?[0-9]+"' | grep -oE -- '-?[0-9]+')
 wm=$(grep -oE 'hook-weight": "-?[0-9]+"' "$CHART/templates/migrate-job.yaml" | grep -oE -- '-?[0-9]+')
 [ -n "$wt" ] && [ -n "$wm" ] && [ "$wt" -lt "$wm" ] && ok "topics Job (weight $wt) runs before the migrations Job (weight $wm)" ||
     fail "hook weights: topics '$wt', migrations '$wm'"
-grep -q 'Files.Get "files/create-topics.sh"' "$CHART/templates/topics-job.yaml" && ok "topics Job runs files/create-topics.sh" ||
-    fail "topics Job does not use files/create-topics.sh"
+grep -q '"helm.sh/hook": pre-install,pre-upgrade' "$CHART/templates/topics-job.yaml" &&
+    ok "topics Job is a pre-install,pre-upgrade hook" || fail "topics Job is not a pre-install,pre-upgrade hook"
+! grep -rqE 'Files\.(Get|Glob)' "$CHART/templates" && ok "no template reads chart files (the topics come from the image)" ||
+    fail "a template reads files: $(grep -rlE 'Files\.(Get|Glob)' "$CHART/templates" | tr '\n' ' ')"
+# Static group membership: consumers get KAFKA_GROUP_INSTANCE_ID from their pod name.
+awk '/if \$svc\.staticMembership/ { f = 1 } f && /- name: KAFKA_GROUP_INSTANCE_ID/ { n = 1 }
+     n && /fieldPath: metadata\.name/ { ok = 1; exit } END { exit !ok }' "$CHART/templates/deployment.yaml" &&
+    ok "deployment.yaml sets KAFKA_GROUP_INSTANCE_ID from metadata.name when staticMembership" ||
+    fail "deployment.yaml: no KAFKA_GROUP_INSTANCE_ID from fieldRef metadata.name under staticMembership"
+for s in $SERVICES; do
+    st=$(jq -r --arg s "$s" '.services[$s].staticMembership // false' "$V")
+    if contains "$CONSUMERS" "$s"; then
+        [ "$st" = true ] && ok "values $s: staticMembership true (a consumer: a restarted container gets its partitions back at once)" ||
+            fail "values $s consumes Kafka but staticMembership is $st"
+    else
+        [ "$st" = false ] && ok "values $s: staticMembership false (no consumer group)" || fail "values $s has no consumer but staticMembership is $st"
+    fi
+done
 grep -q 'secretKeyRef' "$CHART/templates/deployment.yaml" && ! grep -qE '^kind: Secret' "$CHART"/templates/*.yaml &&
     ok "the Secret is referenced by name (.Values.existingSecret = $(jq -r .existingSecret "$V")), never created" ||
     fail "the chart creates a Secret or does not reference one"

@@ -4,8 +4,9 @@
 #
 #   env       every variable the code reads (tools/env-vars.sh, plus the announced ones of
 #             tools/pending-env-vars.txt) has a row in docs/SELF_HOSTING_ADVANCED.md under
-#             the heading of the program that reads it, with the code's default; no row
-#             documents a variable that program does not read
+#             the heading of the program that reads it ("### multica-migrate topics" for
+#             tools/migrate/topics.c), with the code's default; no row documents a variable
+#             that program does not read
 #   commands  every `make <target>` in code spans and blocks is a Makefile target; every
 #             multica-* command (a code line or span starting with it, or after `--`,
 #             `exec <container>`, `run --rm <container>`, or as build/bin/ or /usr/local/bin/
@@ -72,9 +73,13 @@ else
         case "$1" in
         service) echo "Every service" ;;
         api-gateway | task-dispatcher | usage-ingester | rollup-scheduler) echo "$1" ;;
+        topics) echo "multica-migrate topics" ;; # tools/migrate/topics.c (tools/env-vars.sh)
         *) echo "multica-$1" ;;
         esac
     }
+    # A heading belongs to a program when it is the program's heading, alone or followed by a
+    # remark in parentheses ("multica-migrate" is not "multica-migrate topics").
+    under() { [[ $1 == "$2" || $1 == "$2 ("* ]]; }
     norm() { # a default as the docs write it
         case "$1" in
         "" | "(empty)") echo "(empty)" ;;
@@ -86,8 +91,10 @@ else
     while IFS=$'\t' read -r scope name def origin; do
         n=$((n + 1))
         h=$(heading_of "$scope")
-        row=$(awk -F'\t' -v n="$name" -v h="$h" 'index($1, h) == 1 && $2 == n { print $3; exit }' "$TMP/rows")
-        if ! awk -F'\t' -v n="$name" -v h="$h" 'index($1, h) == 1 && $2 == n { f = 1 } END { exit !f }' "$TMP/rows"; then
+        # shellcheck disable=SC2016 # an awk condition: awk expands it
+        match='($1 == h || index($1, h " (") == 1) && $2 == n'
+        row=$(awk -F'\t' -v n="$name" -v h="$h" "$match { print \$3; exit }" "$TMP/rows")
+        if ! awk -F'\t' -v n="$name" -v h="$h" "$match { f = 1 } END { exit !f }" "$TMP/rows"; then
             fail "$name ($scope, $origin) has no row under '### $h'"
             continue
         fi
@@ -102,7 +109,7 @@ else
         known=0
         for scope in $(cut -f1 "$TMP/vars" | sort -u); do
             hs=$(heading_of "$scope")
-            [[ $h == "$hs"* ]] || continue
+            under "$h" "$hs" || continue
             awk -F'\t' -v s="$scope" -v n="$name" '$1 == s && $2 == n { f = 1 } END { exit !f }' "$TMP/vars" && known=1
         done
         [ "$known" = 1 ] || fail "$ADV documents $name under '### $h', which no code of that program reads"

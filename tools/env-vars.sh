@@ -8,7 +8,10 @@
 #   scope     service  for libs/ (every service reads it: the common table in
 #                      libs/service/service.c, KAFKA_CONFIG in libs/kafka/kafka.c)
 #             api-gateway, task-dispatcher, ...   for services/<name>/
-#             migrate, backfill-usage, dev-broker  for tools/<name>/
+#             migrate, backfill-usage, ...         for tools/<name>/
+#             topics   for tools/migrate/topics.c: `multica-migrate topics` is a program of its
+#                      own as far as settings go (Compose's topic-init, the chart's topics
+#                      Job), so its variables are not expected where `multica-migrate up` runs
 #   name      the variable
 #   default   the default text of its mc_config_var entry ("(empty)" for ""); <required> for NULL,
 #             <computed> when the default is not a literal, <none> for a plain getenv()
@@ -16,7 +19,9 @@
 #
 # Sources: `{"NAME", MC_CFG_...` entries of struct mc_config_var tables, getenv("NAME")
 # calls, and name patterns built with %s next to a getenv() call (multica-migrate's
-# MULTICA_%s_DB_PASSWORD), expanded with every schema slice under migrations/.
+# MULTICA_%s_DB_PASSWORD), expanded with every schema slice under migrations/. A tool that
+# calls into libs/kafka (mc_kafka_*, mc_consumer_*, mc_producer_*) also reads what libs/kafka
+# getenv()s (KAFKA_CONFIG); those lines carry "libs/kafka/kafka.c via <file>" as origin.
 #
 # --pending adds the variables of tools/pending-env-vars.txt that no code reads yet: settings
 # announced for work in progress (documented and deployed ahead of the merge). A pending
@@ -29,6 +34,7 @@ cd "$ROOT"
 scope_of() {
     case "$1" in
     libs/*) echo service ;;
+    tools/migrate/topics.c) echo topics ;;
     services/*/*) echo "$1" | cut -d/ -f2 ;;
     tools/*/*) echo "$1" | cut -d/ -f2 ;;
     *) echo other ;;
@@ -66,6 +72,15 @@ while IFS= read -r f; do
             for s in "${slices[@]}"; do
                 printf '%s\t%s\t<none>\t%s\n' "$scope" "${pat/\%s/$s}" "$f"
             done
+        done
+    fi
+    # a tool using libs/kafka reads libs/kafka's own variables
+    if [[ $f == tools/* ]] && grep -qE '\bmc_(kafka|consumer|producer)_[a-z_]+\(' "$f"; then
+        for lib in libs/kafka/*.c; do
+            { grep -oE 'getenv\("[A-Z][A-Z0-9_]*"\)' "$lib" || true; } | sed -E 's/getenv\("(.*)"\)/\1/' |
+                while read -r name; do
+                    printf '%s\t%s\t<none>\t%s via %s\n' "$scope" "$name" "$lib" "$f"
+                done
         done
     fi
 done < <(find libs services tools -name '*.c' | sort) | sort -u -t$'\t' -k1,1 -k2,2 >"$found"

@@ -185,12 +185,6 @@ static int new_topic_set(void *obj, const char *k, const char *v)
     return rd_kafka_NewTopic_set_config(obj, k, v) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : MC_EINVAL;
 }
 
-static int resource_set(void *obj, const char *k, const char *v)
-{
-    return rd_kafka_ConfigResource_set_config(obj, k, v) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0
-                                                                                       : MC_EINVAL;
-}
-
 static void say(void (*report)(void *, const char *), void *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void say(void (*report)(void *, const char *), void *ctx, const char *fmt, ...)
@@ -267,9 +261,31 @@ static bool defines(const struct mc_topic_def *d, const char *key)
     return false;
 }
 
-/* AlterConfigs replaces every dynamic setting of a topic, so the request carries the
- * operator's own settings (those DescribeConfigs reports as set on the topic) with the
- * definition's on top. */
+/* Adds each "k=v" of configs whose key is not among keep (the operator's own values). */
+static void add_missing(const char *configs, const char *const *keep, size_t nkeep,
+                        rd_kafka_ConfigResource_t *res)
+{
+    char *copy = mc_strdup(configs);
+    char *save = NULL;
+    for (char *kv = strtok_r(copy, ",", &save); kv != NULL; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq == NULL)
+            continue;
+        *eq = '\0';
+        bool kept = false;
+        for (size_t i = 0; i < nkeep && !kept; i++)
+            kept = strcmp(keep[i], kv) == 0;
+        if (!kept)
+            rd_kafka_ConfigResource_set_config(res, kv, eq + 1);
+    }
+    free(copy);
+}
+
+/* Settings of an existing topic: what the definition names is added where the topic has no
+ * value of its own, so an upgrade that adds a setting reaches existing topics while an
+ * operator's retention or size limit stays; cleanup.policy is the code's to say (compaction is
+ * what the hourly topic's readers rely on) and is always applied. AlterConfigs replaces every
+ * dynamic setting of a topic, so the request carries all of them. */
 static int update_existing(rd_kafka_t *rk, rd_kafka_queue_t *q, const struct mc_topic_def *d,
                            char *err, size_t errlen)
 {
@@ -283,6 +299,8 @@ static int update_existing(rd_kafka_t *rk, rd_kafka_queue_t *q, const struct mc_
     rd_kafka_ConfigResource_destroy(want);
     rd_kafka_event_t *ev = await(q, 30000);
     rd_kafka_ConfigResource_t *alter = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, name);
+    const char *keep[32];
+    size_t nkeep = 0;
     int rc = 0;
     if (ev == NULL || rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(err, errlen, "describe %s: %s", name,
@@ -296,15 +314,17 @@ static int update_existing(rd_kafka_t *rk, rd_kafka_queue_t *q, const struct mc_
         const rd_kafka_ConfigEntry_t **entries =
             nres == 1 ? rd_kafka_ConfigResource_configs(res[0], &nentries) : NULL;
         for (size_t i = 0; i < nentries; i++) {
+            const char *key = rd_kafka_ConfigEntry_name(entries[i]);
             if (rd_kafka_ConfigEntry_source(entries[i]) !=
                     RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG ||
                 rd_kafka_ConfigEntry_value(entries[i]) == NULL ||
-                defines(d, rd_kafka_ConfigEntry_name(entries[i])))
+                strcmp(key, "cleanup.policy") == 0)
                 continue;
-            rd_kafka_ConfigResource_set_config(alter, rd_kafka_ConfigEntry_name(entries[i]),
-                                               rd_kafka_ConfigEntry_value(entries[i]));
+            rd_kafka_ConfigResource_set_config(alter, key, rd_kafka_ConfigEntry_value(entries[i]));
+            if (defines(d, key) && nkeep < MC_ARRAY_LEN(keep))
+                keep[nkeep++] = key;
         }
-        each_config(d->configs, resource_set, alter);
+        add_missing(d->configs, keep, nkeep, alter);
     }
     rd_kafka_event_destroy(ev);
     if (rc == 0) {
