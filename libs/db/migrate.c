@@ -21,6 +21,8 @@ enum {
     M_RECORD,
     M_UNRECORD,
     M_TABLE_EXISTS,
+    M_INDEX_STATE,
+    M_DROP_INDEX_SQL,
 };
 
 static const struct mc_db_stmt migrate_stmts[] = {
@@ -38,7 +40,63 @@ static const struct mc_db_stmt migrate_stmts[] = {
     [M_TABLE_EXISTS] = {"mig_table_exists",
                         "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1 "
                         "AND tablename = 'schema_migrations'"},
+    /* Whether a relation of that name exists in the schema ($1, or the runner's own), is an
+     * index, and is valid. */
+    [M_INDEX_STATE] = {"mig_index_state",
+                       "SELECT c.relkind = 'i', coalesce(i.indisvalid, false) "
+                       "FROM pg_catalog.pg_class c "
+                       "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                       "LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid "
+                       "WHERE n.nspname = coalesce($1, current_schema()) AND c.relname = $2"},
+    /* format() quotes the names as identifiers. */
+    [M_DROP_INDEX_SQL] = {"mig_drop_index_sql",
+                          "SELECT format('DROP INDEX CONCURRENTLY IF EXISTS %I.%I', "
+                          "coalesce($1, current_schema()), $2::text)"},
 };
+
+/* A CREATE INDEX CONCURRENTLY that was interrupted (a crash, a cancelled deploy, a duplicate
+ * key) leaves an invalid index behind, and "IF NOT EXISTS" would then take it for done: the
+ * index would never be built. Before a no-transaction migration runs, every index it creates
+ * with IF NOT EXISTS that exists and is invalid is dropped (concurrently), as Multica's own
+ * runner does; a relation of that name that is not an index stops the migration. */
+static int drop_invalid_indexes(mc_db *db, const char *sql, char *err, size_t errlen)
+{
+    static const char *const marker = "INDEX CONCURRENTLY IF NOT EXISTS ";
+    for (const char *p = strcasestr(sql, marker); p != NULL; p = strcasestr(p + 1, marker)) {
+        char name[64] = "", table[130] = "", schema[64] = "";
+        if (sscanf(p + strlen(marker), "%63[A-Za-z0-9_] ON %129[A-Za-z0-9_.]", name, table) != 2)
+            continue;
+        const char *dot = strchr(table, '.');
+        if (dot != NULL)
+            snprintf(schema, sizeof schema, "%.*s", (int)(dot - table), table);
+        const char *params[] = {schema[0] ? schema : NULL, name};
+        PGresult *r = NULL;
+        int rc = mc_db_exec(db, M_INDEX_STATE, 2, params, &r);
+        if (rc != 0)
+            return rc;
+        bool exists = PQntuples(r) == 1;
+        bool is_index = exists && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+        bool valid = exists && strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+        PQclear(r);
+        if (exists && !is_index) {
+            snprintf(err, errlen, "relation %s exists and is not an index", name);
+            return MC_ESTATE;
+        }
+        if (!exists || valid)
+            continue;
+        if ((rc = mc_db_exec(db, M_DROP_INDEX_SQL, 2, params, &r)) == 0) {
+            char *drop = mc_strdup(mc_db_value(r));
+            rc = mc_db_exec_sql(db, drop, NULL);
+            free(drop);
+        }
+        PQclear(r);
+        if (rc != 0)
+            return rc;
+        mc_log_warn(json_pack("{ss ss}", "index", name, "schema", schema[0] ? schema : "(own)"),
+                    "removed an invalid index left by an interrupted build; building it again");
+    }
+    return 0;
+}
 
 /* Created unqualified: the runner's search_path is the slice's schema alone. */
 static const char *create_table_sql = "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -194,6 +252,12 @@ static int run_file(mc_db *db, const char *sql, bool no_tx, int record_stmt, int
 {
     int rc;
     if (no_tx) {
+        char err[256] = "";
+        if ((rc = drop_invalid_indexes(db, sql, err, sizeof err)) != 0) {
+            if (err[0])
+                mc_log_error(json_pack("{ss}", "error", err), "migration stopped");
+            return rc;
+        }
         if ((rc = mc_db_exec_sql(db, sql, NULL)) != 0)
             return rc;
         return mc_db_exec(db, record_stmt, nparams, params, NULL);

@@ -125,6 +125,44 @@ START_TEST(no_transaction_file_runs_outside_a_transaction)
 }
 END_TEST
 
+START_TEST(an_invalid_index_left_by_an_interrupted_build_is_built_again)
+{
+    const char *url = th_db_new_empty();
+    char err[512] = "";
+    ck_assert_msg(mc_migrate_up(url, &test_slice, 1, false, err, sizeof err) == 0, "%s", err);
+    /* An interrupted CREATE INDEX CONCURRENTLY leaves an invalid index under the name the
+     * migration creates (here: a unique build that meets a duplicate). */
+    th_sql("INSERT INTO mctest.t VALUES (1), (1)");
+    PGresult *r = PQexec(th_pg(), "CREATE UNIQUE INDEX CONCURRENTLY t_x ON mctest.t (x)");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
+    PQclear(r);
+    ck_assert_int_eq(
+        th_sql_int("SELECT count(*) FROM pg_index i JOIN pg_class c ON "
+                   "c.oid = i.indexrelid WHERE c.relname = 't_x' AND NOT i.indisvalid"),
+        1);
+    /* IF NOT EXISTS alone would take it for done; the runner drops it and builds it again. */
+    ck_assert_msg(mc_migrate_up(url, &test_slice, -1, false, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM pg_index i JOIN pg_class c ON "
+                                "c.oid = i.indexrelid WHERE c.relname = 't_x' AND i.indisvalid "
+                                "AND NOT i.indisunique"),
+                     1);
+}
+END_TEST
+
+START_TEST(a_relation_in_the_way_of_an_index_stops_the_migration)
+{
+    const char *url = th_db_new_empty();
+    char err[512] = "";
+    ck_assert_msg(mc_migrate_up(url, &test_slice, 1, false, err, sizeof err) == 0, "%s", err);
+    th_sql("CREATE TABLE mctest.t_x (y integer)");
+    ck_assert_int_ne(mc_migrate_up(url, &test_slice, -1, false, err, sizeof err), 0);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM mctest.schema_migrations"), 1);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM pg_class WHERE relname = 't_x' AND "
+                                "relkind = 'r'"),
+                     1);
+}
+END_TEST
+
 static const struct mc_migration broken_migrations[] = {
     {1, "ok", "CREATE TABLE mcbroken.a (x integer);", "DROP TABLE mcbroken.a;"},
     {2, "broken", "CREATE TABLE mcbroken.b (x integer); SELECT 1/0;", "DROP TABLE mcbroken.b;"},
@@ -155,6 +193,8 @@ Suite *suite_migrate(void)
     tcase_add_test(tc, concurrent_runners_apply_once);
     tcase_add_test(tc, no_transaction_file_runs_outside_a_transaction);
     tcase_add_test(tc, failing_file_rolls_back_and_names_itself);
+    tcase_add_test(tc, an_invalid_index_left_by_an_interrupted_build_is_built_again);
+    tcase_add_test(tc, a_relation_in_the_way_of_an_index_stops_the_migration);
     suite_add_tcase(s, tc);
     return s;
 }
