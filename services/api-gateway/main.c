@@ -6,9 +6,11 @@
 #include "mc_common.h"
 #include "mc_log.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DEV_JWT_SECRET "dev-only-secret-change-me-0123456789abcdef"
 
@@ -34,10 +36,39 @@ static void register_metrics(struct gw_ctx *ctx)
                                    "Clients disconnected for falling behind.", NULL);
 }
 
+/* APP_ENV is production or development, in any case and with surrounding blanks, as Multica
+ * reads it (strings.EqualFold after TrimSpace); anything else is refused, so that a typo can
+ * never switch production safeguards off. */
+static int read_app_env(struct gw_ctx *ctx)
+{
+    const char *v = ctx->app_env;
+    size_t len = strlen(v);
+    while (len > 0 && isspace((unsigned char)*v)) {
+        v++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)v[len - 1]))
+        len--;
+    if (len == strlen("production") && strncasecmp(v, "production", len) == 0) {
+        ctx->production = true;
+        return 0;
+    }
+    if (len == strlen("development") && strncasecmp(v, "development", len) == 0) {
+        ctx->production = false;
+        return 0;
+    }
+    fprintf(stderr,
+            "multica-api-gateway: configuration error: APP_ENV: must be production or "
+            "development, got '%s'\n",
+            ctx->app_env);
+    return MC_EINVAL;
+}
+
 /* JWT_SECRET and the dev code must be safe in production; this refuses to start otherwise. */
 static int check_secrets(struct gw_ctx *ctx)
 {
-    ctx->production = strcmp(ctx->app_env, "production") == 0;
+    if (read_app_env(ctx) != 0)
+        return MC_EINVAL;
     if (ctx->dev_code[0] != '\0' &&
         (strlen(ctx->dev_code) != 6 || strspn(ctx->dev_code, "0123456789") != 6)) {
         fprintf(stderr, "multica-api-gateway: configuration error: MULTICA_DEV_VERIFICATION_CODE: "

@@ -145,10 +145,14 @@ START_TEST(production_refuses_the_dev_code_and_weak_secrets)
 {
     th_db_new();
     const char *brokers = th_broker_start(1);
-    /* No or weak JWT_SECRET in production: the gateway refuses to start, saying why. */
+    /* No or weak JWT_SECRET in production, however APP_ENV spells it, and an APP_ENV that is
+     * neither production nor development: the gateway refuses to start, saying why. */
     const char *weak[][3] = {{"APP_ENV=production", "JWT_SECRET=", NULL},
-                             {"APP_ENV=production", "JWT_SECRET=short", NULL}};
-    for (int i = 0; i < 2; i++) {
+                             {"APP_ENV=production", "JWT_SECRET=short", NULL},
+                             {"APP_ENV=Production", "JWT_SECRET=short", NULL},
+                             {"APP_ENV= PRODUCTION ", "JWT_SECRET=short", NULL},
+                             {"APP_ENV=prod", "JWT_SECRET=short", NULL}};
+    for (int i = 0; i < 5; i++) {
         char *env[] = {mc_sprintf("DATABASE_URL=%s", th_db_url_as("multica_gateway")),
                        mc_sprintf("KAFKA_BROKERS=%s", brokers),
                        mc_sprintf("HTTP_PORT=%d", th_free_port()),
@@ -165,8 +169,13 @@ START_TEST(production_refuses_the_dev_code_and_weak_secrets)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "grep -q 'JWT_SECRET: is too weak' %s/weak.log", th_tmpdir());
     ck_assert_int_eq(system(cmd), 0);
-    /* With a good secret it starts, and the fixed dev code is ignored. */
-    const char *extra[] = {"APP_ENV=production", "JWT_SECRET=" SECRET, NULL};
+    snprintf(cmd, sizeof cmd,
+             "grep -q \"APP_ENV: must be production or development, got 'prod'\" %s/weak.log",
+             th_tmpdir());
+    ck_assert_int_eq(system(cmd), 0);
+    /* With a good secret it starts, and the fixed dev code is ignored (APP_ENV=Production is
+     * production too). */
+    const char *extra[] = {"APP_ENV=Production", "JWT_SECRET=" SECRET, NULL};
     const char *base = tg_start(brokers, extra, NULL);
     ck_assert_int_eq(send_code(base, "p@example.com"), 200);
     ck_assert_int_eq(verify(base, "p@example.com", "424242"), 400);
