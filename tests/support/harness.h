@@ -33,6 +33,7 @@ Suite *suite_websocket(void);
 Suite *suite_dispatch(void);
 Suite *suite_deploy(void);
 Suite *suite_broker(void);
+Suite *suite_devstack(void);
 Suite *suite_contract(void);
 
 /* ---- the run ---- */
