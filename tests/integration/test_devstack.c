@@ -55,9 +55,9 @@ static bool output_has(const char *verb, const char *needle)
 static void assert_all_stopped(const char *env)
 {
     devstack(env, "status", NULL);
-    const char *parts[] = {"api-gateway: stopped", "task-dispatcher: stopped",
+    const char *parts[] = {"api-gateway: stopped",    "task-dispatcher: stopped",
                            "usage-ingester: stopped", "rollup-scheduler: stopped",
-                           "kafka: stopped", "postgres: stopped"};
+                           "kafka: stopped",          "postgres: stopped"};
     for (size_t i = 0; i < MC_ARRAY_LEN(parts); i++)
         ck_assert_msg(output_has("status", parts[i]), "after a failed start, not '%s'", parts[i]);
 }
