@@ -27,7 +27,7 @@ OBJ := $(BUILD)/obj
 BIN := $(BUILD)/bin
 
 # ---- generated tables: migrations and schemas compiled into every binary ----
-MIGRATION_FILES := $(sort $(wildcard migrations/*/*.sql))
+MIGRATION_FILES := $(sort $(wildcard migrations/*/*.sql migrations/*/functions/*.sql))
 SCHEMA_FILES    := $(sort $(wildcard proto/schemas/*.json))
 EMBED           := $(BUILD)/tools/embed
 GEN_SRC         := $(BUILD)/gen/migrations_embedded.c $(BUILD)/gen/schemas_embedded.c

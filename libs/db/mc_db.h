@@ -109,12 +109,22 @@ struct mc_migration {
     const char *down;
 };
 
-/* A schema slice: its schema, the role that owns it, and its migrations by version. */
+/* A SQL function of a slice, from migrations/<schema>/functions/<name>.sql: the file creates
+ * (CREATE OR REPLACE) one function with its comment and grants. */
+struct mc_sql_function {
+    const char *name;
+    const char *sql;
+};
+
+/* A schema slice: its schema, the role that owns it, its migrations by version, and its
+ * functions by name. */
 struct mc_slice {
     const char *schema;
     const char *owner;
     const struct mc_migration *migrations;
     size_t count;
+    const struct mc_sql_function *functions;
+    size_t nfunctions;
 };
 
 /* The slices compiled into this binary (generated from migrations/ at build time). */

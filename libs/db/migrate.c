@@ -23,6 +23,10 @@ enum {
     M_TABLE_EXISTS,
     M_INDEX_STATE,
     M_DROP_INDEX_SQL,
+    M_RECHECKSUM,
+    M_FN_CHECKSUMS,
+    M_FN_RECORD,
+    M_FN_FORGET,
 };
 
 static const struct mc_db_stmt migrate_stmts[] = {
@@ -48,6 +52,13 @@ static const struct mc_db_stmt migrate_stmts[] = {
                        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
                        "LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid "
                        "WHERE n.nspname = coalesce($1, current_schema()) AND c.relname = $2"},
+    [M_RECHECKSUM] = {"mig_rechecksum",
+                      "UPDATE schema_migrations SET checksum = $2 WHERE version = $1"},
+    [M_FN_CHECKSUMS] = {"mig_fn_checksums", "SELECT name, checksum FROM schema_functions"},
+    [M_FN_RECORD] = {"mig_fn_record",
+                     "INSERT INTO schema_functions (name, checksum) VALUES ($1, $2) "
+                     "ON CONFLICT (name) DO UPDATE SET checksum = $2, applied_at = now()"},
+    [M_FN_FORGET] = {"mig_fn_forget", "DELETE FROM schema_functions"},
     /* format() quotes the names as identifiers. */
     [M_DROP_INDEX_SQL] = {"mig_drop_index_sql",
                           "SELECT format('DROP INDEX CONCURRENTLY IF EXISTS %I.%I', "
@@ -104,6 +115,10 @@ static const char *create_table_sql = "CREATE TABLE IF NOT EXISTS schema_migrati
                                       " slug text NOT NULL,"
                                       " checksum text NOT NULL,"
                                       " no_transaction boolean NOT NULL DEFAULT false,"
+                                      " applied_at timestamptz NOT NULL DEFAULT now());"
+                                      "CREATE TABLE IF NOT EXISTS schema_functions ("
+                                      " name text PRIMARY KEY,"
+                                      " checksum text NOT NULL,"
                                       " applied_at timestamptz NOT NULL DEFAULT now())";
 
 const struct mc_slice *mc_slice_find(const char *schema)
@@ -221,7 +236,20 @@ static void close_slice(mc_db *db, const struct mc_slice *slice)
 }
 
 /* Reads applied versions into a bitmap-like array indexed by position in the slice. */
-static int read_applied(mc_db *db, const struct mc_slice *slice, bool *applied, int *max_version)
+/* A migration file rewritten after databases applied it (its functions moved to functions/)
+ * names the checksum it replaces: a database holding exactly that one records the new text
+ * instead of warning at every start. True when sql declares old. */
+static bool replaces(const char *sql, const char *old)
+{
+    static const char *const marker = "-- mc:replaces-checksum ";
+    for (const char *p = strstr(sql, marker); p != NULL; p = strstr(p + 1, marker))
+        if (strncmp(p + strlen(marker), old, 16) == 0)
+            return true;
+    return false;
+}
+
+static int read_applied(mc_db *db, const struct mc_slice *slice, bool *applied, int *max_version,
+                        bool repair)
 {
     PGresult *r = NULL;
     int rc = mc_db_exec(db, M_APPLIED, 0, NULL, &r);
@@ -238,9 +266,19 @@ static int read_applied(mc_db *db, const struct mc_slice *slice, bool *applied, 
             applied[k] = true;
             char sum[17];
             checksum(slice->migrations[k].up, sum);
-            if (strcmp(sum, PQgetvalue(r, i, 1)) != 0)
-                mc_log_warn(json_pack("{ss si}", "schema", slice->schema, "version", v),
-                            "applied migration differs from the file in this build");
+            const char *stored = PQgetvalue(r, i, 1);
+            if (strcmp(sum, stored) == 0)
+                continue;
+            if (repair && replaces(slice->migrations[k].up, stored)) {
+                const char *params[] = {PQgetvalue(r, i, 0), sum};
+                int urc = mc_db_exec(db, M_RECHECKSUM, 2, params, NULL);
+                mc_log_info(json_pack("{ss si sb}", "schema", slice->schema, "version", v,
+                                      "recorded", urc == 0),
+                            "applied migration was rewritten; its new checksum is recorded");
+                continue;
+            }
+            mc_log_warn(json_pack("{ss si}", "schema", slice->schema, "version", v),
+                        "applied migration differs from the file in this build");
         }
     }
     PQclear(r);
@@ -273,6 +311,48 @@ static int run_file(mc_db *db, const char *sql, bool no_tx, int record_stmt, int
     return 0;
 }
 
+/* Applies the slice's function files whose text the database does not hold yet, each in its
+ * own transaction with its checksum. Bodies are not checked at creation (as pg_dump restores
+ * them), so the files' order does not matter; a call finds any mistake. */
+static int apply_functions(mc_db *db, const struct mc_slice *slice, char *err, size_t errlen)
+{
+    PGresult *r = NULL;
+    int rc = mc_db_exec(db, M_FN_CHECKSUMS, 0, NULL, &r);
+    if (rc != 0)
+        return fail(db, rc, err, errlen, "read schema_functions");
+    int applied = 0;
+    for (size_t k = 0; k < slice->nfunctions && rc == 0; k++) {
+        const struct mc_sql_function *f = &slice->functions[k];
+        char sum[17];
+        checksum(f->sql, sum);
+        bool current = false;
+        for (int i = 0; i < PQntuples(r) && !current; i++)
+            current = strcmp(PQgetvalue(r, i, 0), f->name) == 0 &&
+                      strcmp(PQgetvalue(r, i, 1), sum) == 0;
+        if (current)
+            continue;
+        const char *params[] = {f->name, sum};
+        if ((rc = mc_db_begin(db)) == 0 &&
+            (rc = mc_db_exec_sql(db, "SET LOCAL check_function_bodies = off", NULL)) == 0 &&
+            (rc = mc_db_exec_sql(db, f->sql, NULL)) == 0 &&
+            (rc = mc_db_exec(db, M_FN_RECORD, 2, params, NULL)) == 0)
+            rc = mc_db_commit(db);
+        if (rc != 0) {
+            mc_db_rollback(db);
+            char what[200];
+            snprintf(what, sizeof what, "%s/functions/%s.sql", slice->schema, f->name);
+            fail(db, rc, err, errlen, what);
+        } else {
+            applied++;
+        }
+    }
+    PQclear(r);
+    if (applied > 0)
+        mc_log_info(json_pack("{ss si}", "schema", slice->schema, "functions", applied),
+                    "functions applied");
+    return rc;
+}
+
 int mc_migrate_up(const char *url, const struct mc_slice *slice, int target, bool as_owner,
                   char *err, size_t errlen)
 {
@@ -282,7 +362,7 @@ int mc_migrate_up(const char *url, const struct mc_slice *slice, int target, boo
     int rc = applied ? open_slice(url, slice, as_owner, &db, err, errlen) : MC_ENOMEM;
     if (rc != 0)
         goto cleanup;
-    if ((rc = read_applied(db, slice, applied, &max_version)) != 0) {
+    if ((rc = read_applied(db, slice, applied, &max_version, true)) != 0) {
         fail(db, rc, err, errlen, "read schema_migrations");
         goto cleanup;
     }
@@ -308,6 +388,9 @@ int mc_migrate_up(const char *url, const struct mc_slice *slice, int target, boo
                               (json_int_t)(mc_now_mono_ms() - t0)),
                     "migration applied");
     }
+    /* Functions follow the binary, once its migrations are all in. */
+    if (target < 0 || target >= mc_slice_latest(slice))
+        rc = apply_functions(db, slice, err, errlen);
 cleanup:
     close_slice(db, slice);
     free(applied);
@@ -323,7 +406,7 @@ int mc_migrate_down(const char *url, const struct mc_slice *slice, int steps, bo
     int rc = applied ? open_slice(url, slice, as_owner, &db, err, errlen) : MC_ENOMEM;
     if (rc != 0)
         goto cleanup;
-    if ((rc = read_applied(db, slice, applied, &max_version)) != 0) {
+    if ((rc = read_applied(db, slice, applied, &max_version, true)) != 0) {
         fail(db, rc, err, errlen, "read schema_migrations");
         goto cleanup;
     }
@@ -346,6 +429,9 @@ int mc_migrate_down(const char *url, const struct mc_slice *slice, int steps, bo
                     "migration reverted");
         steps--;
     }
+    /* A down file may drop functions: the next up applies every function file again. */
+    if (rc == 0 && (rc = mc_db_exec(db, M_FN_FORGET, 0, NULL, NULL)) != 0)
+        fail(db, rc, err, errlen, "forget schema_functions");
 cleanup:
     close_slice(db, slice);
     free(applied);
@@ -372,7 +458,7 @@ int mc_migrate_current(const char *url, const struct mc_slice *slice, int *versi
     }
     const char *p[] = {slice->schema};
     if ((rc = mc_db_exec(db, M_SET_PATH, 1, p, NULL)) != 0 ||
-        (rc = read_applied(db, slice, applied, version)) != 0)
+        (rc = read_applied(db, slice, applied, version, false)) != 0)
         fail(db, rc, err, errlen, "read schema_migrations");
 cleanup:
     mc_db_free(db);

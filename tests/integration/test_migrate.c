@@ -102,7 +102,7 @@ static const struct mc_migration test_migrations[] = {
      "-- mc:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_x ON mctest.t (x)",
      "-- mc:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS mctest.t_x"},
 };
-static const struct mc_slice test_slice = {"mctest", "postgres", test_migrations, 2};
+static const struct mc_slice test_slice = {"mctest", "postgres", test_migrations, 2, NULL, 0};
 
 START_TEST(no_transaction_file_runs_outside_a_transaction)
 {
@@ -163,11 +163,105 @@ START_TEST(a_relation_in_the_way_of_an_index_stops_the_migration)
 }
 END_TEST
 
+/* Functions live in one file each and follow the binary: applied after the migrations, again
+ * only when their text changed, and all again after a down. */
+static const struct mc_migration fn_migrations[] = {
+    {1, "table", "CREATE TABLE mcfn.t (x integer);", "DROP TABLE mcfn.t;"},
+};
+static const struct mc_sql_function fn_v1[] = {
+    {"twice", "CREATE OR REPLACE FUNCTION mcfn.twice(p integer) RETURNS integer "
+              "LANGUAGE sql AS $$ SELECT p * 2 $$;"},
+    /* Refers to a function created by a later file: bodies are not checked at creation. */
+    {"count_t", "CREATE OR REPLACE FUNCTION mcfn.count_t() RETURNS integer "
+                "LANGUAGE sql AS $$ SELECT mcfn.zzz_one() * count(*)::integer FROM mcfn.t $$;"},
+    {"zzz_one", "CREATE OR REPLACE FUNCTION mcfn.zzz_one() RETURNS integer "
+                "LANGUAGE sql AS $$ SELECT 1 $$;"},
+};
+static const struct mc_sql_function fn_v2[] = {
+    {"twice", "CREATE OR REPLACE FUNCTION mcfn.twice(p integer) RETURNS integer "
+              "LANGUAGE sql AS $$ SELECT p + p + 0 $$;"},
+    {"count_t", "CREATE OR REPLACE FUNCTION mcfn.count_t() RETURNS integer "
+                "LANGUAGE sql AS $$ SELECT mcfn.zzz_one() * count(*)::integer FROM mcfn.t $$;"},
+    {"zzz_one", "CREATE OR REPLACE FUNCTION mcfn.zzz_one() RETURNS integer "
+                "LANGUAGE sql AS $$ SELECT 1 $$;"},
+};
+static const struct mc_slice fn_slice_v1 = {"mcfn", "postgres", fn_migrations, 1, fn_v1, 3};
+static const struct mc_slice fn_slice_v2 = {"mcfn", "postgres", fn_migrations, 1, fn_v2, 3};
+
+static int64_t fn_applied_at(const char *name)
+{
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT extract(epoch FROM applied_at) * 1000000 FROM mcfn.schema_functions "
+             "WHERE name = '%s'",
+             name);
+    return th_sql_int(sql);
+}
+
+START_TEST(functions_are_applied_once_and_again_when_they_change)
+{
+    const char *url = th_db_new_empty();
+    char err[512] = "";
+    ck_assert_msg(mc_migrate_up(url, &fn_slice_v1, -1, false, err, sizeof err) == 0, "%s", err);
+    th_sql("INSERT INTO mcfn.t VALUES (1), (2)");
+    ck_assert_int_eq(th_sql_int("SELECT mcfn.twice(21)"), 42);
+    ck_assert_int_eq(th_sql_int("SELECT mcfn.count_t()"), 2);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM mcfn.schema_functions"), 3);
+    int64_t twice = fn_applied_at("twice"), one = fn_applied_at("zzz_one");
+    /* Unchanged text: nothing is applied again. */
+    ck_assert_msg(mc_migrate_up(url, &fn_slice_v1, -1, false, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(fn_applied_at("twice"), twice);
+    /* A new binary whose file changed: that function, and only it, is applied again. */
+    ck_assert_msg(mc_migrate_up(url, &fn_slice_v2, -1, false, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_gt(fn_applied_at("twice"), twice);
+    ck_assert_int_eq(fn_applied_at("zzz_one"), one);
+    ck_assert_int_eq(th_sql_int("SELECT (position('+' IN prosrc) > 0)::int FROM pg_proc WHERE "
+                                "proname = 'twice'"),
+                     1);
+    /* A down may drop functions: the next up applies them all again. */
+    th_sql("DROP FUNCTION mcfn.twice(integer)");
+    ck_assert_msg(mc_migrate_down(url, &fn_slice_v2, 1, false, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM mcfn.schema_functions"), 0);
+    ck_assert_msg(mc_migrate_up(url, &fn_slice_v2, -1, false, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(th_sql_int("SELECT mcfn.twice(4)"), 8);
+}
+END_TEST
+
+/* A migration rewritten after databases applied it (its functions moved out) names the
+ * checksum it replaces; such a database records the new checksum instead of warning. */
+static const struct mc_migration rewritten_v1[] = {
+    {1, "table", "CREATE TABLE mcrw.t (x integer);\n-- a function used to be here\n",
+     "DROP TABLE mcrw.t;"},
+};
+static const struct mc_migration rewritten_v2[] = {
+    {1, "table", "-- mc:replaces-checksum e7d2112dec10a85a\nCREATE TABLE mcrw.t (x integer);\n",
+     "DROP TABLE mcrw.t;"},
+};
+static const struct mc_slice rw_slice_v1 = {"mcrw", "postgres", rewritten_v1, 1, NULL, 0};
+static const struct mc_slice rw_slice_v2 = {"mcrw", "postgres", rewritten_v2, 1, NULL, 0};
+
+START_TEST(a_rewritten_migration_records_its_new_checksum)
+{
+    const char *url = th_db_new_empty();
+    char err[512] = "";
+    ck_assert_msg(mc_migrate_up(url, &rw_slice_v1, -1, false, err, sizeof err) == 0, "%s", err);
+    /* The test's v2 names v1's checksum, as a real rewrite does. */
+    PGresult *r = PQexec(th_pg(), "SELECT checksum FROM mcrw.schema_migrations");
+    ck_assert_int_eq(PQntuples(r), 1);
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "e7d2112dec10a85a");
+    PQclear(r);
+    ck_assert_msg(mc_migrate_up(url, &rw_slice_v2, -1, false, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM mcrw.schema_migrations WHERE "
+                                "checksum <> 'e7d2112dec10a85a'"),
+                     1);
+}
+END_TEST
+
 static const struct mc_migration broken_migrations[] = {
     {1, "ok", "CREATE TABLE mcbroken.a (x integer);", "DROP TABLE mcbroken.a;"},
     {2, "broken", "CREATE TABLE mcbroken.b (x integer); SELECT 1/0;", "DROP TABLE mcbroken.b;"},
 };
-static const struct mc_slice broken_slice = {"mcbroken", "postgres", broken_migrations, 2};
+static const struct mc_slice broken_slice = {"mcbroken", "postgres", broken_migrations, 2, NULL, 0};
 
 START_TEST(failing_file_rolls_back_and_names_itself)
 {
@@ -195,6 +289,8 @@ Suite *suite_migrate(void)
     tcase_add_test(tc, failing_file_rolls_back_and_names_itself);
     tcase_add_test(tc, an_invalid_index_left_by_an_interrupted_build_is_built_again);
     tcase_add_test(tc, a_relation_in_the_way_of_an_index_stops_the_migration);
+    tcase_add_test(tc, functions_are_applied_once_and_again_when_they_change);
+    tcase_add_test(tc, a_rewritten_migration_records_its_new_checksum);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,51 @@
+-- Projects one task event into the read model (only when newer than what is held) and logs
+-- it for WebSocket delivery, announcing the new log entry with NOTIFY so every gateway
+-- replica can push it to its own clients. Returns the log seq, or NULL for a replay.
+CREATE OR REPLACE FUNCTION gateway.project_task_event(p_event jsonb)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    d jsonb := p_event -> 'data';
+    v bigint := (d ->> 'version')::bigint;
+    s text := d ->> 'status';
+    at timestamptz := coalesce((d ->> 'at')::timestamptz, (p_event ->> 'time')::timestamptz);
+    new_seq bigint;
+BEGIN
+    INSERT INTO gateway.tasks AS t (task_id, workspace_id, issue_id, agent_id, runtime_id, status,
+                                    version, attempt, lease_until, result, failure_reason,
+                                    dispatched_at, started_at, completed_at, updated_at)
+    VALUES ((d ->> 'task_id')::uuid, (d ->> 'workspace_id')::uuid, (d ->> 'issue_id')::uuid,
+            (d ->> 'agent_id')::uuid, (d ->> 'runtime_id')::uuid, s, v,
+            coalesce((d ->> 'attempt')::integer, 0), (d ->> 'lease_until')::timestamptz,
+            d ->> 'result', d ->> 'reason',
+            CASE WHEN s = 'dispatched' THEN at END, CASE WHEN s = 'running' THEN at END,
+            CASE WHEN s IN ('completed', 'failed', 'cancelled', 'deleted') THEN at END, now())
+    ON CONFLICT (task_id) DO UPDATE
+       SET runtime_id = EXCLUDED.runtime_id, status = EXCLUDED.status, version = EXCLUDED.version,
+           attempt = greatest(t.attempt, EXCLUDED.attempt),
+           lease_until = coalesce(EXCLUDED.lease_until, t.lease_until),
+           result = coalesce(EXCLUDED.result, t.result),
+           failure_reason = coalesce(EXCLUDED.failure_reason, t.failure_reason),
+           dispatched_at = coalesce(EXCLUDED.dispatched_at, t.dispatched_at),
+           started_at = coalesce(t.started_at, EXCLUDED.started_at),
+           completed_at = coalesce(EXCLUDED.completed_at, t.completed_at),
+           updated_at = now()
+     WHERE t.version < EXCLUDED.version;
+    IF p_event ->> 'type' = 'multica.task.progress.v1' AND d ? 'seq' THEN
+        INSERT INTO gateway.task_progress (task_id, seq, text)
+        VALUES ((d ->> 'task_id')::uuid, (d ->> 'seq')::bigint, coalesce(d ->> 'text', ''))
+        ON CONFLICT DO NOTHING;
+    END IF;
+    INSERT INTO gateway.task_event_log (task_id, version, workspace_id, issue_id, runtime_id,
+                                        old_runtime_id, type, event)
+    VALUES ((d ->> 'task_id')::uuid, v, (d ->> 'workspace_id')::uuid, (d ->> 'issue_id')::uuid,
+            (d ->> 'runtime_id')::uuid, (d ->> 'old_runtime_id')::uuid, p_event ->> 'type', p_event)
+    ON CONFLICT (task_id, version) DO NOTHING
+    RETURNING seq INTO new_seq;
+    IF new_seq IS NOT NULL THEN
+        PERFORM pg_notify('multica_task_events', new_seq::text);
+    END IF;
+    RETURN new_seq;
+END
+$$;
+COMMENT ON FUNCTION gateway.project_task_event(jsonb) IS
+    'Applies a task event to the read model by version, logs it once, and NOTIFYs multica_task_events.';

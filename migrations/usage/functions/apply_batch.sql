@@ -1,0 +1,133 @@
+-- Applies one ingester batch atomically: checks and advances the stored offsets (a consumer
+-- that lost its partitions fails here with SQLSTATE MCF01 and its batch rolls back), skips
+-- event ids seen before, projects task attribution by version (moving and deleting usage and
+-- enqueueing the affected buckets), and upserts usage last-write-wins on reported_at.
+-- Returns the number of usage rows changed and attribution rows changed.
+CREATE OR REPLACE FUNCTION usage.apply_batch(
+    p_group text,
+    p_topics text[], p_partitions integer[], p_expected bigint[], p_next bigint[],
+    u_event_ids uuid[], u_task_ids uuid[], u_providers text[], u_models text[],
+    u_input bigint[], u_output bigint[], u_cache_read bigint[], u_cache_write bigint[],
+    u_reported_at timestamptz[],
+    t_event_ids uuid[], t_task_ids uuid[], t_workspace uuid[], t_agent uuid[], t_runtime uuid[],
+    t_issue uuid[], t_version bigint[], t_deleted boolean[],
+    OUT usage_rows integer, OUT attribution_rows integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    i integer;
+    n integer;
+BEGIN
+    -- 1. Offsets first: the row locks taken here serialise two consumers of one partition,
+    -- and the expected value fences a consumer whose partitions moved on without it.
+    FOR i IN 1 .. coalesce(array_length(p_topics, 1), 0) LOOP
+        IF p_expected[i] IS NULL THEN
+            INSERT INTO usage.consumer_offsets (group_id, topic, partition, next_offset)
+            VALUES (p_group, p_topics[i], p_partitions[i], p_next[i])
+            ON CONFLICT DO NOTHING;
+        ELSE
+            UPDATE usage.consumer_offsets
+               SET next_offset = p_next[i], updated_at = now()
+             WHERE group_id = p_group AND topic = p_topics[i] AND partition = p_partitions[i]
+               AND next_offset = p_expected[i];
+        END IF;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        IF n <> 1 THEN
+            RAISE EXCEPTION 'offsets of %/% moved: another consumer applied this range',
+                p_topics[i], p_partitions[i] USING ERRCODE = 'MCF01';
+        END IF;
+    END LOOP;
+
+    -- 2. Task events not seen before, newest version per task, newer than what is stored.
+    CREATE TEMP TABLE IF NOT EXISTS mc_batch_attr (
+        task_id uuid PRIMARY KEY, workspace_id uuid, agent_id uuid, runtime_id uuid,
+        issue_id uuid, version bigint, deleted boolean,
+        old_workspace uuid, old_agent uuid, old_runtime uuid, old_deleted boolean, existed boolean
+    ) ON COMMIT DELETE ROWS;
+    WITH fresh AS (
+        INSERT INTO usage.processed_events (event_id)
+        SELECT e FROM unnest(t_event_ids) AS e
+        ON CONFLICT DO NOTHING
+        RETURNING event_id
+    ), ev AS (
+        SELECT DISTINCT ON (t.task_id) t.*
+          FROM unnest(t_event_ids, t_task_ids, t_workspace, t_agent, t_runtime, t_issue,
+                      t_version, t_deleted)
+                 AS t(event_id, task_id, workspace_id, agent_id, runtime_id, issue_id, version, deleted)
+          JOIN fresh f ON f.event_id = t.event_id
+         ORDER BY t.task_id, t.version DESC
+    )
+    INSERT INTO mc_batch_attr
+    SELECT ev.task_id, ev.workspace_id, ev.agent_id, ev.runtime_id, ev.issue_id, ev.version,
+           ev.deleted, a.workspace_id, a.agent_id, a.runtime_id, a.deleted_at IS NOT NULL,
+           a.task_id IS NOT NULL
+      FROM ev LEFT JOIN usage.task_attribution a ON a.task_id = ev.task_id
+     WHERE a.task_id IS NULL OR (ev.version > a.version AND a.deleted_at IS NULL);
+
+    -- Buckets under the old attribution of tasks that move or disappear.
+    PERFORM usage.enqueue_task_buckets(array_agg(task_id), array_agg(old_workspace),
+                                       array_agg(old_runtime), array_agg(old_agent))
+       FROM mc_batch_attr
+      WHERE existed AND (deleted OR (workspace_id, agent_id, runtime_id)
+                                    IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
+    -- Buckets under the new attribution: a move, or usage that waited for its attribution.
+    PERFORM usage.enqueue_task_buckets(array_agg(task_id), array_agg(workspace_id),
+                                       array_agg(runtime_id), array_agg(agent_id))
+       FROM mc_batch_attr
+      WHERE NOT deleted AND (NOT existed OR (workspace_id, agent_id, runtime_id)
+                                            IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
+    DELETE FROM usage.task_usage u USING mc_batch_attr b WHERE b.deleted AND u.task_id = b.task_id;
+
+    INSERT INTO usage.task_attribution AS a
+           (task_id, workspace_id, agent_id, runtime_id, issue_id, version, deleted_at, updated_at)
+    SELECT task_id, workspace_id, agent_id, runtime_id, issue_id, version,
+           CASE WHEN deleted THEN now() END, now()
+      FROM mc_batch_attr
+    ON CONFLICT (task_id) DO UPDATE
+       SET workspace_id = EXCLUDED.workspace_id, agent_id = EXCLUDED.agent_id,
+           runtime_id = EXCLUDED.runtime_id, issue_id = EXCLUDED.issue_id,
+           version = EXCLUDED.version, deleted_at = EXCLUDED.deleted_at, updated_at = now();
+    GET DIAGNOSTICS attribution_rows = ROW_COUNT;
+
+    -- 3. Usage events not seen before: newest report per key within the batch (later in the
+    -- batch wins a tie), then last-write-wins against the table. Deleted tasks take no usage.
+    WITH fresh AS (
+        INSERT INTO usage.processed_events (event_id)
+        SELECT e FROM unnest(u_event_ids) AS e
+        ON CONFLICT DO NOTHING
+        RETURNING event_id
+    ), ev AS (
+        SELECT DISTINCT ON (u.task_id, u.provider, u.model) u.*
+          FROM unnest(u_event_ids, u_task_ids, u_providers, u_models, u_input, u_output,
+                      u_cache_read, u_cache_write, u_reported_at)
+                 WITH ORDINALITY AS u(event_id, task_id, provider, model, input_tokens,
+                                      output_tokens, cache_read_tokens, cache_write_tokens,
+                                      reported_at, ord)
+          JOIN fresh f ON f.event_id = u.event_id
+         WHERE NOT EXISTS (SELECT 1 FROM usage.task_attribution a
+                            WHERE a.task_id = u.task_id AND a.deleted_at IS NOT NULL)
+         ORDER BY u.task_id, u.provider, u.model, u.reported_at DESC, u.ord DESC
+    )
+    INSERT INTO usage.task_usage AS t
+           (task_id, provider, model, input_tokens, output_tokens, cache_read_tokens,
+            cache_write_tokens, reported_at, created_at, updated_at)
+    SELECT task_id, provider, model, input_tokens, output_tokens, cache_read_tokens,
+           cache_write_tokens, reported_at, reported_at, now()
+      FROM ev
+    ON CONFLICT (task_id, provider, model) DO UPDATE
+       SET input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
+           cache_read_tokens = EXCLUDED.cache_read_tokens,
+           cache_write_tokens = EXCLUDED.cache_write_tokens,
+           reported_at = EXCLUDED.reported_at, updated_at = now()
+     WHERE EXCLUDED.reported_at > t.reported_at
+        OR (EXCLUDED.reported_at = t.reported_at
+            AND (EXCLUDED.input_tokens, EXCLUDED.output_tokens, EXCLUDED.cache_read_tokens,
+                 EXCLUDED.cache_write_tokens)
+                IS DISTINCT FROM (t.input_tokens, t.output_tokens, t.cache_read_tokens,
+                                  t.cache_write_tokens));
+    GET DIAGNOSTICS usage_rows = ROW_COUNT;
+END
+$$;
+COMMENT ON FUNCTION usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[], uuid[],
+    text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[], uuid[],
+    uuid[], uuid[], uuid[], bigint[], boolean[]) IS
+    'One ingester batch in one transaction: fenced offsets, event-id dedup, attribution by version, last-write-wins usage.';
