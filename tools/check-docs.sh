@@ -236,12 +236,12 @@ ok "$nl relative links in ${DOCS[*]} checked"
 
 # ------------------------------------------------------------------ names
 section "schema objects and metrics named in the docs"
-objects=$(perl -ne 'print "$1.$2\n" while /CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|FUNCTION|SEQUENCE|VIEW|TYPE|INDEX(?:\s+CONCURRENTLY)?)\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_]+)\.([a-z_]+)/gi' migrations/*/*.up.sql | sort -u)
+objects=$(perl -ne 'print "$1.$2\n" while /CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|FUNCTION|SEQUENCE|VIEW|TYPE|INDEX(?:\s+CONCURRENTLY)?)\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_]+)\.([a-z_]+)/gi' migrations/*/*.up.sql migrations/*/functions/*.sql | sort -u)
 no=0
 for f in "${DOCS[@]}"; do
     while read -r obj; do
         no=$((no + 1))
-        grep -qx "$obj" <<<"$objects" || fail "$f names $obj, which no migration creates"
+        grep -qx "$obj" <<<"$objects" || fail "$f names $obj, which no migration or function file creates"
     done < <(perl -ne 'print "$1\n" while /(?<![\w.\/-])((?:usage|scheduler|gateway|dispatch)\.[a-z_]+)(?![\w.-]*\.(?:md|c|sql|sh))/g' "$f" | sort -u |
         grep -vE '\.(schema_migrations)$')
 done

@@ -119,7 +119,10 @@ static const char *create_table_sql = "CREATE TABLE IF NOT EXISTS schema_migrati
                                       "CREATE TABLE IF NOT EXISTS schema_functions ("
                                       " name text PRIMARY KEY,"
                                       " checksum text NOT NULL,"
-                                      " applied_at timestamptz NOT NULL DEFAULT now())";
+                                      " applied_at timestamptz NOT NULL DEFAULT now());"
+                                      "COMMENT ON TABLE schema_functions IS 'The text of each SQL "
+                                      "function file applied (functions/<name>.sql), by checksum: "
+                                      "a file is applied again when its text changes.'";
 
 const struct mc_slice *mc_slice_find(const char *schema)
 {
@@ -327,8 +330,8 @@ static int apply_functions(mc_db *db, const struct mc_slice *slice, char *err, s
         checksum(f->sql, sum);
         bool current = false;
         for (int i = 0; i < PQntuples(r) && !current; i++)
-            current = strcmp(PQgetvalue(r, i, 0), f->name) == 0 &&
-                      strcmp(PQgetvalue(r, i, 1), sum) == 0;
+            current =
+                strcmp(PQgetvalue(r, i, 0), f->name) == 0 && strcmp(PQgetvalue(r, i, 1), sum) == 0;
         if (current)
             continue;
         const char *params[] = {f->name, sum};
