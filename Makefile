@@ -2,6 +2,8 @@
 #
 #   make run    deps + build + private Postgres + Apache Kafka + topics + migrations + 4 services
 #   make test   unit and integration tests against a real Postgres and Apache Kafka
+#   make test-unit  the unit suites alone (no Postgres, no broker), in seconds
+#   make lint   clang-format, cppcheck and shellcheck; fails on any finding
 #
 # BUILD selects the output tree; test-asan uses build/asan with ASan + UBSan.
 
@@ -89,8 +91,8 @@ $(TEST_BIN): $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)) $(LIBMC)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)
 $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)): CFLAGS += -Itests/support $(shell pkg-config --cflags check)
 
-.PHONY: all build deps run stop demo test test-asan test-unit bench lint format clean check-config \
-        image check-deploy check-docs
+.PHONY: all build deps run stop demo test test-unit test-asan bench lint format clean image \
+        check-deploy check-docs
 all: build
 build: $(BINARIES)
 
@@ -107,10 +109,15 @@ stop:
 demo: build
 	@tools/demo.sh
 
-# TEST_FILTER=suite (CK_RUN_SUITE) narrows the run; the runner starts its own Postgres and broker.
+# CK_RUN_SUITE=suite narrows the run; the runner starts its own Postgres and broker.
 test: deps
 	@$(MAKE) --no-print-directory build $(TEST_BIN)
 	@tools/run-tests.sh $(BUILD)
+
+# Only the unit suites: no Postgres, no broker, no service binaries; a few seconds.
+test-unit: deps
+	@$(MAKE) --no-print-directory $(TEST_BIN)
+	@tools/run-tests.sh $(BUILD) --unit
 
 test-asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
@@ -141,14 +148,9 @@ MULTICA_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/multica-c
 CLANG_FORMAT  ?= $(MULTICA_CACHE)/venv/bin/clang-format
 C_SOURCES      = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find libs services tools tests bench -name '*.[ch]')
 
+# clang-format, cppcheck and shellcheck; any finding fails (the deploy suite runs it too).
 lint:
-	@$(CLANG_FORMAT) --dry-run -Werror $(C_SOURCES) || \
-	    { echo "make lint: run 'make format' (clang-format $$($(CLANG_FORMAT) --version | sed 's/.*version //'))" >&2; exit 1; }
-	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
-	    --inline-suppr --suppress=missingIncludeSystem $(addprefix -I,$(LIB_DIRS)) \
-	    libs services tools tests bench
-	@sh -c 'command -v shellcheck >/dev/null && shellcheck tools/*.sh .ci/run deploy/*.sh \
-	    charts/multica/files/*.sh $$(ls bench/*.sh 2>/dev/null) || true'
+	@MULTICA_CACHE=$(MULTICA_CACHE) CLANG_FORMAT=$(CLANG_FORMAT) tools/lint.sh
 
 format:
 	$(CLANG_FORMAT) -i $(C_SOURCES)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# run-tests.sh BUILD: runs the Check runner of a build tree (build or build/asan).
-# The runner starts its own Postgres (BUILD/test-pg) and Apache Kafka (BUILD/test-kafka) for the run.
+# run-tests.sh BUILD [--unit]: runs the Check runner of a build tree (build or build/asan).
+# The runner starts its own Postgres (BUILD/test-pg) and Apache Kafka (BUILD/test-kafka) for the
+# run; with --unit it runs the unit suites alone and starts neither.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-build}" && pwd)
@@ -19,4 +20,4 @@ case "$BUILD" in
     export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3}
     ;;
 esac
-exec "$BUILD/tests/multica-tests"
+exec "$BUILD/tests/multica-tests" "${@:2}"

@@ -57,13 +57,6 @@ int mc_random_bytes(void *buf, size_t len)
     return 0;
 }
 
-void mc_uuid_v4(char out[MC_UUID_STRLEN])
-{
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, out);
-}
-
 void mc_uuid_v7(char out[MC_UUID_STRLEN])
 {
     /* libuuid in Debian 12 predates v7, so the layout of RFC 9562 section 5.7 is written

@@ -30,9 +30,6 @@ const char *mc_strerror(int err);
 /* Writes a fresh UUIDv7 (48-bit Unix milliseconds, then randomness) into out. */
 void mc_uuid_v7(char out[MC_UUID_STRLEN]);
 
-/* Writes a fresh random UUIDv4 into out. */
-void mc_uuid_v4(char out[MC_UUID_STRLEN]);
-
 /* True when s is a canonical UUID (36 characters, hex digits and dashes in place). */
 bool mc_uuid_valid(const char *s);
 

@@ -137,9 +137,6 @@ const struct mc_slice *mc_slice_find(const char *schema);
 /* The highest migration version of a slice: what a binary built from this tree expects. */
 int mc_slice_latest(const struct mc_slice *slice);
 
-/* True when a migration's text asks to run outside a transaction. */
-bool mc_migration_no_tx(const char *sql);
-
 /* Applies pending migrations of slice up to target (-1: all) over a fresh connection to url.
  * When as_owner is true the connection switches to the slice's owner role first (the URL is
  * then a superuser's or a member of that role), so objects belong to the owner. A

@@ -137,7 +137,8 @@ int mc_slice_latest(const struct mc_slice *slice)
     return slice->count ? slice->migrations[slice->count - 1].version : 0;
 }
 
-bool mc_migration_no_tx(const char *sql)
+/* True when a migration's text asks to run outside a transaction. */
+static bool migration_no_tx(const char *sql)
 {
     return sql != NULL && strncmp(sql, NO_TX_MARKER, strlen(NO_TX_MARKER)) == 0;
 }
@@ -373,7 +374,7 @@ int mc_migrate_up(const char *url, const struct mc_slice *slice, int target, boo
         const struct mc_migration *m = &slice->migrations[k];
         if (applied[k] || (target >= 0 && m->version > target))
             continue;
-        bool no_tx = mc_migration_no_tx(m->up);
+        bool no_tx = migration_no_tx(m->up);
         char version[16], sum[17];
         snprintf(version, sizeof version, "%d", m->version);
         checksum(m->up, sum);
@@ -420,7 +421,7 @@ int mc_migrate_down(const char *url, const struct mc_slice *slice, int steps, bo
         char version[16];
         snprintf(version, sizeof version, "%d", m->version);
         const char *params[] = {version};
-        rc = run_file(db, m->down, mc_migration_no_tx(m->down), M_UNRECORD, 1, params);
+        rc = run_file(db, m->down, migration_no_tx(m->down), M_UNRECORD, 1, params);
         if (rc != 0) {
             char what[160];
             snprintf(what, sizeof what, "%s/%04d_%s.down.sql", slice->schema, m->version, m->slug);

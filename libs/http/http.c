@@ -196,11 +196,6 @@ int mc_http_add_routes(mc_http *h, const struct mc_http_route *routes, size_t n,
     return 0;
 }
 
-struct _u_instance *mc_http_instance(mc_http *h)
-{
-    return &h->inst;
-}
-
 int mc_http_start(mc_http *h)
 {
     if (ulfius_start_framework(&h->inst) != U_OK) {
@@ -220,9 +215,4 @@ void mc_http_free(mc_http *h)
         ulfius_stop_framework(&h->inst);
     ulfius_clean_instance(&h->inst);
     free(h);
-}
-
-unsigned mc_http_port(const mc_http *h)
-{
-    return h->port;
 }

@@ -74,16 +74,10 @@ void mc_http_add_checks(mc_http *h, const struct mc_health_check *checks, size_t
 /* Registers a route table; user_data is passed to every handler. Returns 0 or MC_EINVAL. */
 int mc_http_add_routes(mc_http *h, const struct mc_http_route *routes, size_t n, void *user_data);
 
-/* The ulfius instance, for settings such as websocket limits. */
-struct _u_instance *mc_http_instance(mc_http *h);
-
 int mc_http_start(mc_http *h);
 
 /* Stops accepting connections and waits for in-flight requests; then frees. NULL ok. */
 void mc_http_free(mc_http *h);
-
-/* The port actually bound (useful when port 0 was asked for). */
-unsigned mc_http_port(const mc_http *h);
 
 /* ---- metrics (process-wide registry, Prometheus text format) ---- */
 
@@ -104,7 +98,6 @@ mc_metric *mc_gauge_fn(const char *name, const char *help, const char *labels,
 void mc_metric_add(mc_metric *m, double v);     /* counters and gauges */
 void mc_metric_set(mc_metric *m, double v);     /* gauges */
 void mc_metric_observe(mc_metric *m, double v); /* histograms */
-double mc_metric_value(const mc_metric *m);
 
 /* Renders every registered metric; the caller frees the string. */
 char *mc_metrics_render(void);

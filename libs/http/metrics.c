@@ -110,11 +110,6 @@ void mc_metric_set(mc_metric *m, double v)
         atomic_store(&m->value, v);
 }
 
-double mc_metric_value(const mc_metric *m)
-{
-    return m ? atomic_load(&((mc_metric *)m)->value) : 0;
-}
-
 void mc_metric_observe(mc_metric *m, double v)
 {
     if (m == NULL || m->kind != HISTOGRAM)

@@ -16,10 +16,6 @@
 #define MC_TOPIC_USAGE_HOURLY         "multica.usage.hourly"
 #define MC_TOPIC_SCHEDULER_EXECUTIONS "multica.scheduler.executions"
 
-/* Every topic, in the order above. */
-extern const char *const mc_topics[];
-extern const size_t mc_ntopics;
-
 /* The one definition of the topics: `multica-migrate topics` creates them from it for the
  * local stack, the tests, docker-compose's topic-init and the chart's topics Job alike.
  * configs are topic-level settings, comma-separated key=value. */
@@ -52,10 +48,6 @@ const char *mc_kafka_prefix(void);
 /* The name on the broker of a topic or group given by its base name (prefix + base).
  * Static storage that lives as long as the process. */
 const char *mc_topic(const char *base);
-
-/* The base name of a name on the broker: the name without the prefix (the name itself when
- * it lacks the prefix). */
-const char *mc_topic_base(const char *name);
 
 /* True when name (as the broker knows it) is the topic base. */
 bool mc_topic_is(const char *name, const char *base);

@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const mc_topics[] = {
+/* Every topic, in the order of mc_kafka.h: the definitions below must cover each one. */
+static const char *const mc_topics[] = {
     MC_TOPIC_TASK_COMMANDS,        MC_TOPIC_TASK_EVENTS, MC_TOPIC_RUNTIME_EVENTS,
     MC_TOPIC_USAGE_EVENTS,         MC_TOPIC_USAGE_DLQ,   MC_TOPIC_USAGE_HOURLY,
     MC_TOPIC_SCHEDULER_EXECUTIONS,
 };
-const size_t mc_ntopics = MC_ARRAY_LEN(mc_topics);
 
 /* Retention follows what reads each topic: commands and events are consumed within seconds,
  * and seven days cover the longest outage a consumer group rides out (the ingester's
@@ -110,7 +110,9 @@ const char *mc_topic(const char *base)
     return full;
 }
 
-const char *mc_topic_base(const char *name)
+/* The base name of a name on the broker: the name without the prefix (the name itself when
+ * it lacks the prefix). */
+static const char *topic_base(const char *name)
 {
     size_t n = strlen(g_prefix);
     return n > 0 && strncmp(name, g_prefix, n) == 0 ? name + n : name;
@@ -233,7 +235,7 @@ static int create_all(rd_kafka_t *rk, rd_kafka_queue_t *q, int partitions, int r
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
         for (size_t i = 0; i < n && rc == 0; i++) {
             rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
-            const char *name = mc_topic_base(rd_kafka_topic_result_name(res[i]));
+            const char *name = topic_base(rd_kafka_topic_result_name(res[i]));
             for (size_t j = 0; j < mc_ntopic_defs; j++)
                 if (strcmp(mc_topic_defs[j].name, name) == 0)
                     existed[j] = e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS;

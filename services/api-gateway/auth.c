@@ -35,7 +35,8 @@ char *gw_jwt_issue(const struct gw_ctx *ctx, const char *user_id, const char *em
     return out;
 }
 
-int gw_jwt_verify(const struct gw_ctx *ctx, const char *token, char user_id[MC_UUID_STRLEN])
+/* Verifies a JWT (signature, expiry); fills user_id. Returns 0 or MC_EINVAL. */
+static int jwt_verify(const struct gw_ctx *ctx, const char *token, char user_id[MC_UUID_STRLEN])
 {
     jwt_t *jwt = NULL;
     int rc = MC_EINVAL;
@@ -83,11 +84,13 @@ int gw_db_error(struct _u_response *resp, mc_db *db, int rc)
     return U_CALLBACK_COMPLETE;
 }
 
-int gw_resolve_token(struct gw_ctx *ctx, const char *token, struct gw_principal *out)
+/* Resolves a bearer credential (JWT or runtime token) into a principal. Returns 0,
+ * MC_EINVAL (bad credential) or MC_EDBCONN. */
+static int resolve_token(struct gw_ctx *ctx, const char *token, struct gw_principal *out)
 {
     memset(out, 0, sizeof *out);
     if (strncmp(token, RUNTIME_TOKEN_PREFIX, strlen(RUNTIME_TOKEN_PREFIX)) != 0) {
-        if (gw_jwt_verify(ctx, token, out->user_id) != 0)
+        if (jwt_verify(ctx, token, out->user_id) != 0)
             return MC_EINVAL;
         out->kind = GW_USER;
         return 0;
@@ -161,7 +164,7 @@ int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void
         return U_CALLBACK_COMPLETE;
     }
     struct gw_principal *p = calloc(1, sizeof *p);
-    int rc = gw_resolve_token(ctx, token, p);
+    int rc = resolve_token(ctx, token, p);
     bool fits = rc == 0 && (need == NEED_EITHER || (need == NEED_USER && p->kind == GW_USER) ||
                             (need == NEED_RUNTIME && p->kind == GW_RUNTIME));
     if (!fits) {

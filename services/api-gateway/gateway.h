@@ -135,11 +135,6 @@ const struct gw_principal *gw_principal(const struct _u_response *resp);
 int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void *ud);
 /* Issues a JWT for a user; returns a heap string or NULL. */
 char *gw_jwt_issue(const struct gw_ctx *ctx, const char *user_id, const char *email);
-/* Verifies a JWT (signature, expiry); fills user_id. Returns 0 or MC_EINVAL. */
-int gw_jwt_verify(const struct gw_ctx *ctx, const char *token, char user_id[MC_UUID_STRLEN]);
-/* Resolves a bearer credential (JWT or runtime token) into a principal. Returns 0,
- * MC_EINVAL (bad credential) or MC_EDBCONN. */
-int gw_resolve_token(struct gw_ctx *ctx, const char *token, struct gw_principal *out);
 
 /* Takes a pooled connection or answers 503 itself and returns NULL. */
 mc_db *gw_db(struct gw_ctx *ctx, struct _u_response *resp);

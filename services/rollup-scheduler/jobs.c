@@ -10,8 +10,10 @@
 /* Set from configuration in main before the first tick. */
 int64_t rs_rollup_interval_ms;
 
+static int job_rollup(struct rs_ctx *ctx, mc_db *db, json_t **result);
+
 const struct rs_job rs_jobs[] = {
-    {"rollup_task_usage_hourly", &rs_rollup_interval_ms, rs_job_rollup},
+    {"rollup_task_usage_hourly", &rs_rollup_interval_ms, job_rollup},
 };
 const size_t rs_njobs = MC_ARRAY_LEN(rs_jobs);
 
@@ -25,7 +27,7 @@ static int scalar(mc_db *db, int stmt, char **out)
     return rc;
 }
 
-int rs_job_rollup(struct rs_ctx *ctx, mc_db *db, json_t **result)
+static int job_rollup(struct rs_ctx *ctx, mc_db *db, json_t **result)
 {
     (void)ctx;
     char *before = NULL, *changed = NULL, *after = NULL;

@@ -63,9 +63,6 @@ struct rs_ctx {
     } m;
 };
 
-/* jobs.c */
-int rs_job_rollup(struct rs_ctx *ctx, mc_db *db, json_t **result);
-
 /* plan_claim.c: claims the job's plan and, when won, runs it under a heartbeat and records
  * the outcome; publishes CronExecutionFinished. Returns true when this replica ran it. */
 bool rs_run_job_once(struct rs_ctx *ctx, const struct rs_job *job);

@@ -1,6 +1,7 @@
 /* test_deploy.c: the deployment files and the docs agree with the code (tools/check-deploy.sh,
- * tools/check-docs.sh); Grafana's read-only role can run every dashboard query and nothing
- * more; and the environment docker-compose.yml gives each program runs the real stack. */
+ * tools/check-docs.sh); `make lint` finds nothing; Grafana's read-only role can run every dashboard
+ * query and nothing more; and the environment docker-compose.yml gives each program runs the real
+ * stack. */
 #include "harness.h"
 
 #include <stdbool.h>
@@ -53,19 +54,27 @@ static char *fail_lines(const char *out)
     return res;
 }
 
-static void check_script(const char *script)
+/* Runs tools/<script>.sh from the project root with BIN set, its output kept in
+ * <tmpdir>/<script>.log; returns the exit status and the output (caller frees). */
+static int run_tool(const char *script, char *log, size_t loglen, char **out)
 {
     const char *bin = getenv("MC_TEST_BIN") ? getenv("MC_TEST_BIN") : "build/bin";
-    char cmd[1024], log[600];
+    char cmd[1024];
     snprintf(cmd, sizeof cmd, "cd '%s' && BIN='%s' tools/%s.sh 2>&1", th_root(), bin, script);
-    char *out = NULL;
-    int rc = run(cmd, &out);
-    snprintf(log, sizeof log, "%s/%s.log", th_tmpdir(), script);
+    int rc = run(cmd, out);
+    snprintf(log, loglen, "%s/%s.log", th_tmpdir(), script);
     FILE *f = fopen(log, "w");
     if (f != NULL) {
-        fputs(out, f);
+        fputs(*out, f);
         fclose(f);
     }
+    return rc;
+}
+
+static void check_script(const char *script)
+{
+    char log[600], *out = NULL;
+    int rc = run_tool(script, log, sizeof log, &out);
     char *fails = fail_lines(out);
     ck_assert_msg(rc == 0, "tools/%s.sh exited %d (full output in %s):\n%s", script, rc, log,
                   fails);
@@ -83,6 +92,20 @@ END_TEST
 START_TEST(docs_agree_with_the_code)
 {
     check_script("check-docs");
+}
+END_TEST
+
+/* `make lint` (tools/lint.sh) finds nothing: CI runs only `make test`, so this is where a
+ * formatting, cppcheck or shellcheck finding fails the build. */
+START_TEST(lint_finds_nothing)
+{
+    char log[600], *out = NULL;
+    int rc = run_tool("lint", log, sizeof log, &out);
+    size_t len = strlen(out);
+    ck_assert_msg(rc == 0, "make lint failed (full output in %s):\n%s", log,
+                  len > 3000 ? out + len - 3000 : out);
+    ck_assert_msg(strstr(out, "shell scripts clean") != NULL, "no summary line in %s", log);
+    free(out);
 }
 END_TEST
 
@@ -279,6 +302,7 @@ Suite *suite_deploy(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, deployment_files_agree_with_the_code);
     tcase_add_test(tc, docs_agree_with_the_code);
+    tcase_add_test(tc, lint_finds_nothing);
     tcase_add_test(tc, grafana_role_runs_the_dashboard_and_nothing_else);
     tcase_add_test(tc, compose_environment_runs_the_stack);
     suite_add_tcase(s, tc);

@@ -16,9 +16,13 @@
 #include "mc_common.h"
 #include "mc_kafka.h"
 
-/* Every suite constructor, listed once in main.c. */
+/* Every suite constructor, listed once in main.c. Unit suites (tests/unit) first: they need
+ * no Postgres, broker or service binary. */
 Suite *suite_common(void);
 Suite *suite_config(void);
+Suite *suite_secrets(void);
+Suite *suite_topics(void);
+Suite *suite_http(void);
 Suite *suite_proto(void);
 Suite *suite_metrics(void);
 Suite *suite_migrate(void);
