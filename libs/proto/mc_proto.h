@@ -14,6 +14,13 @@
 /* Largest event a decoder accepts; bigger payloads are rejected before parsing. */
 #define MC_EVENT_MAX_BYTES (64 * 1024)
 
+/* The most tokens of one kind (input, output, cache read, cache write) one usage report may
+ * carry: 10^10. The largest context windows hold about 10^6 tokens, and a long agent session
+ * that re-reads its prompt cache every turn reaches 10^8 to 10^9 cache-read tokens; ten times
+ * that leaves room while keeping every sum the product computes (an hour bucket, a 90-day
+ * read) far inside a signed 64-bit integer. The JSON Schema's token_count says the same. */
+#define MC_TOKENS_MAX 10000000000LL
+
 /* Event types (CloudEvents "type"). */
 #define MC_EV_USAGE_REPORTED          "multica.usage.reported.v1"
 #define MC_EV_USAGE_REJECTED          "multica.usage.rejected.v1"

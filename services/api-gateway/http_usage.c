@@ -98,10 +98,11 @@ static json_t *parse_entry(const json_t *entry, const char *task_id, const char 
             continue;
         }
         int64_t n = -1;
-        if (v == NULL || mc_json_int64(v, &n) != 0 || n < 0) {
+        if (v == NULL || mc_json_int64(v, &n) != 0 || n < 0 || n > MC_TOKENS_MAX) {
             fail(p, prefix, token_fields[i],
                  v == NULL ? "is required"
-                           : "must be an integer between 0 and 9223372036854775807");
+                           : "must be an integer between 0 and 10000000000 (the most tokens of "
+                             "one kind a report may carry)");
             json_decref(body);
             return NULL;
         }

@@ -1,5 +1,6 @@
 /* jobs.c: the scheduled jobs, one line each, and the hourly usage rollup job. */
 #include "scheduler.h"
+#include "mc_log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,20 +28,32 @@ static int scalar(mc_db *db, int stmt, char **out)
     return rc;
 }
 
+/* The result names the lock as Multica's does (advisory_lock_id), and the buckets left out
+ * because their sums do not fit: the run succeeds for everyone else, and an operator sees
+ * them here, in /metrics and in the MulticaRollupQuarantine alert. */
 static int job_rollup(struct rs_ctx *ctx, mc_db *db, json_t **result)
 {
-    (void)ctx;
-    char *before = NULL, *changed = NULL, *after = NULL;
+    char *before = NULL, *changed = NULL, *after = NULL, *quarantined = NULL;
     int rc;
     if ((rc = scalar(db, RS_WATERMARK, &before)) != 0 ||
-        (rc = scalar(db, RS_ROLLUP, &changed)) != 0 || (rc = scalar(db, RS_WATERMARK, &after)) != 0)
+        (rc = scalar(db, RS_ROLLUP, &changed)) != 0 ||
+        (rc = scalar(db, RS_WATERMARK, &after)) != 0 ||
+        (rc = scalar(db, RS_QUARANTINED, &quarantined)) != 0)
         goto cleanup;
-    *result = json_pack("{sI si s:s? s:s?}", "changed_buckets",
-                        (json_int_t)strtoll(changed ? changed : "0", NULL, 10), "lock_id",
-                        ROLLUP_LOCK_ID, "watermark_before", before, "watermark_after", after);
+    long long q = strtoll(quarantined ? quarantined : "0", NULL, 10);
+    mc_metric_set(ctx->m.quarantined, (double)q);
+    if (q > 0)
+        mc_log_error(json_pack("{sI}", "quarantined_buckets", (json_int_t)q),
+                     "hourly buckets left out of the rollup: their sums do not fit (see "
+                     "usage.rollup_quarantine)");
+    *result = json_pack("{sI si s:s? s:s? sI}", "changed_buckets",
+                        (json_int_t)strtoll(changed ? changed : "0", NULL, 10), "advisory_lock_id",
+                        ROLLUP_LOCK_ID, "watermark_before", before, "watermark_after", after,
+                        "quarantined_buckets", (json_int_t)q);
 cleanup:
     free(before);
     free(changed);
     free(after);
+    free(quarantined);
     return rc;
 }

@@ -24,6 +24,10 @@ static void register_metrics(struct rs_ctx *ctx)
                           "Seconds since the last finished rollup run (any runner).", NULL);
     ctx->m.published = mc_counter("multica_scheduler_hourly_published_total",
                                   "Hourly bucket changes published to multica.usage.hourly.", NULL);
+    ctx->m.quarantined = mc_gauge("multica_usage_rollup_quarantined_buckets",
+                                  "Hourly buckets the rollup leaves out because a sum does not fit "
+                                  "(usage.rollup_quarantine), as of this replica's last run.",
+                                  NULL);
 }
 
 static void refresh_lag(struct rs_ctx *ctx)

@@ -19,6 +19,7 @@ enum {
     RS_STATEMENT_TIMEOUT,
     RS_WATERMARK,
     RS_ROLLUP,
+    RS_QUARANTINED,
     RS_LAG,
     RS_EXECUTION,
     RS_CHANGES,
@@ -59,7 +60,8 @@ struct rs_ctx {
     char *backoff;         /* "1m,5m,15m" */
     char backoff_sql[256]; /* the same as a Postgres interval[] literal */
     struct {
-        mc_metric *success, *failure, *lost, *last_success, *lag, *published, *run_seconds;
+        mc_metric *success, *failure, *lost, *last_success, *lag, *published, *run_seconds,
+            *quarantined;
     } m;
 };
 

@@ -17,6 +17,7 @@ const struct mc_db_stmt rs_stmts[] = {
                               "SELECT set_config('statement_timeout', $1, true)"},
     [RS_WATERMARK] = {"rs_watermark", "SELECT " RFC3339("usage.rollup_watermark()")},
     [RS_ROLLUP] = {"rs_rollup", "SELECT usage.rollup_task_usage_hourly()"},
+    [RS_QUARANTINED] = {"rs_quarantined", "SELECT usage.rollup_quarantined()"},
     [RS_LAG] = {"rs_lag", "SELECT usage.task_usage_rollup_lag_seconds()"},
     [RS_EXECUTION] = {"rs_execution",
                       "SELECT job_name, scope_kind, scope_id, " RFC3339(

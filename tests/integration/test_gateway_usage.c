@@ -86,7 +86,7 @@ START_TEST(bad_input_is_refused_naming_the_field)
          "usage[0].model", "must be a string"},
         {task_path,
          "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":-1,\"output_tokens\":1}]",
-         "usage[0].input_tokens", "must be an integer between 0 and 9223372036854775807"},
+         "usage[0].input_tokens", "must be an integer between 0 and 10000000000"},
         {task_path,
          "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1.5}]",
          "usage[0].output_tokens", "must be an integer"},
@@ -94,6 +94,15 @@ START_TEST(bad_input_is_refused_naming_the_field)
          "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1,"
          "\"cache_read_tokens\":9223372036854775808}]",
          "usage[0].cache_read_tokens", "must be an integer"},
+        /* Beyond what a model produces: 10^10 + 1 (and 2^63 - 1, which was once accepted). */
+        {task_path,
+         "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":10000000001,"
+         "\"output_tokens\":1}]",
+         "usage[0].input_tokens", "the most tokens of one kind a report may carry"},
+        {task_path,
+         "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,"
+         "\"output_tokens\":9223372036854775807}]",
+         "usage[0].output_tokens", "must be an integer between 0 and 10000000000"},
         {task_path,
          "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1,"
          "\"cache_write_tokens\":\"3\"}]",

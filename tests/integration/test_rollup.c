@@ -4,6 +4,7 @@
  * invalidations survive, the backfill is exact and idempotent, and the Kafka topics rebuild
  * the hourly table. */
 #include "harness.h"
+#include "mc_db.h"
 #include "mc_proto.h"
 #include "usage_gen.h"
 #include "gateway_client.h"
@@ -296,6 +297,112 @@ static void insert_history(int n, int days, unsigned prefix)
         prefix, days, n);
     th_sql(sql);
 }
+
+static pid_t start_scheduler(const char *brokers, const char *name, const char *extra);
+
+/* Two rows that bypassed validation (as rows accepted before the bound did) whose sum does not
+ * fit a bigint, in the bucket of workspace b0000001-...-9 under model 'huge'. */
+static void insert_overflowing_bucket(void)
+{
+    th_sql("INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, runtime_id, "
+           "version) SELECT ('c0000090-0000-7000-8000-00000000000' || g)::uuid, "
+           "'b0000001-0000-7000-8000-000000000009', 'b0000002-0000-7000-8000-000000000009', "
+           "'b0000003-0000-7000-8000-000000000009', 1 FROM generate_series(1, 2) g");
+    th_sql(
+        "INSERT INTO usage.task_usage SELECT ('c0000090-0000-7000-8000-00000000000' || g)::uuid, "
+        "'openai', 'huge', 4611686018427387904, 1, 0, 0, now() - interval '20 minutes', "
+        "now() - interval '20 minutes', now() - interval '20 minutes' "
+        "FROM generate_series(1, 2) g");
+}
+
+START_TEST(a_bucket_that_cannot_be_stored_is_quarantined_and_the_rest_goes_on)
+{
+    th_db_new();
+    no_safety_lag();
+    insert_history(300, 1, 0xc0000009);
+    insert_overflowing_bucket();
+    /* Before the quarantine every run failed with "bigint out of range", so the watermark
+     * stopped for every workspace. */
+    ck_assert_int_gt(run_rollup(), 0);
+    ck_assert_int_eq(th_sql_int("SELECT usage.rollup_quarantined()"), 1);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.rollup_quarantine WHERE model = "
+                                "'huge' AND input_tokens = 9223372036854775808 AND task_count = 2"),
+                     1);
+    ck_assert_int_eq(
+        th_sql_int("SELECT count(*) FROM usage.task_usage_hourly WHERE model = 'huge'"), 0);
+    /* Every other bucket equals the raw rows, and the watermark moved. */
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM ((SELECT * FROM (" RAW_BUCKETS
+                                ") r WHERE r.model <> 'huge' EXCEPT ALL " ROLLUP_BUCKETS
+                                ") UNION ALL (" ROLLUP_BUCKETS
+                                " EXCEPT ALL SELECT * FROM (" RAW_BUCKETS
+                                ") r WHERE r.model <> 'huge')) d"),
+                     0);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.rollup_state WHERE watermark > now() - "
+                                "interval '1 minute'"),
+                     1);
+    /* The scheduler records it with the run (a success for everyone else) and exports it. */
+    const char *brokers = th_broker_start(1);
+    setenv("SCHEDULER_TICK", "250ms", 1);
+    int port = th_free_port();
+    char extra[64];
+    snprintf(extra, sizeof extra, "HTTP_PORT=%d", port);
+    pid_t s = start_scheduler(brokers, "quarantine", extra);
+    unsetenv("SCHEDULER_TICK");
+    int64_t deadline = mc_now_mono_ms() + 20000;
+    while (th_sql_int("SELECT count(*) FROM scheduler.sys_cron_executions WHERE status = "
+                      "'SUCCESS'") == 0 &&
+           mc_now_mono_ms() < deadline)
+        usleep(200 * 1000);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM scheduler.sys_cron_executions WHERE "
+                                "status = 'SUCCESS' AND (result->>'quarantined_buckets')::int = 1 "
+                                "AND (result->>'advisory_lock_id')::int = 4246"),
+                     1);
+    char url[128], *metrics = NULL;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+    ck_assert_int_eq(th_http("GET", url, NULL, NULL, &metrics), 200);
+    ck_assert_msg(strstr(metrics, "multica_usage_rollup_quarantined_buckets 1\n"), "%s", metrics);
+    free(metrics);
+    th_stop(s, SIGTERM, 10000);
+    /* One of the rows goes (its task deleted): the bucket fits again and leaves the
+     * quarantine at the next run. */
+    th_sql("SELECT usage.enqueue_task_buckets(ARRAY['c0000090-0000-7000-8000-000000000001'::uuid], "
+           "ARRAY['b0000001-0000-7000-8000-000000000009'::uuid], "
+           "ARRAY['b0000003-0000-7000-8000-000000000009'::uuid], "
+           "ARRAY['b0000002-0000-7000-8000-000000000009'::uuid])");
+    th_sql("DELETE FROM usage.task_usage WHERE task_id = 'c0000090-0000-7000-8000-000000000001'");
+    run_rollup();
+    ck_assert_int_eq(th_sql_int("SELECT usage.rollup_quarantined()"), 0);
+    ck_assert_int_eq(th_sql_int("SELECT input_tokens FROM usage.task_usage_hourly WHERE model = "
+                                "'huge'"),
+                     4611686018427387904LL);
+    ck_assert_int_eq(rollup_mismatches(), 0);
+}
+END_TEST
+
+START_TEST(rows_beyond_the_bound_leave_the_totals_at_migration_0008)
+{
+    const char *url = th_db_new_empty();
+    char err[512] = "";
+    const struct mc_slice *usage = mc_slice_find("usage");
+    ck_assert_msg(mc_migrate_up(url, usage, 7, true, err, sizeof err) == 0, "%s", err);
+    th_sql("INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, runtime_id, "
+           "version) SELECT ('c0000091-0000-7000-8000-00000000000' || g)::uuid, "
+           "'b0000001-0000-7000-8000-000000000009', 'b0000002-0000-7000-8000-000000000009', "
+           "'b0000003-0000-7000-8000-000000000009', 1 FROM generate_series(1, 2) g");
+    th_sql(
+        "INSERT INTO usage.task_usage VALUES "
+        "('c0000091-0000-7000-8000-000000000001', 'openai', 'm', 9223372036854775807, 1, 0, 0, "
+        "now(), now(), now()), "
+        "('c0000091-0000-7000-8000-000000000002', 'openai', 'm', 5, 1, 0, 0, now(), now(), now())");
+    ck_assert_msg(mc_migrate_up(url, usage, -1, true, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage"), 1);
+    ck_assert_int_eq(
+        th_sql_int("SELECT count(*) FROM usage.task_usage_refused WHERE input_tokens = "
+                   "9223372036854775807"),
+        1);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_dirty"), 1);
+}
+END_TEST
 
 START_TEST(concurrent_callers_never_double_count)
 {
@@ -716,6 +823,8 @@ Suite *suite_rollup(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, rollup_equals_raw_under_random_workloads);
     tcase_add_test(tc, concurrent_callers_never_double_count);
+    tcase_add_test(tc, a_bucket_that_cannot_be_stored_is_quarantined_and_the_rest_goes_on);
+    tcase_add_test(tc, rows_beyond_the_bound_leave_the_totals_at_migration_0008);
     tcase_add_test(tc, invalidation_during_a_run_survives_it);
     tcase_add_test(tc, backfill_over_24_months_is_exact_and_idempotent);
     tcase_add_test(tc, two_replicas_run_each_plan_once);

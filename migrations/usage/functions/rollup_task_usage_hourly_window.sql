@@ -42,10 +42,10 @@ BEGIN
         -- join it hashed all of task_attribution: a cost that grew with history, not with the
         -- change. The materialized CTE and OFFSET 0 fix the order: rows first, then probes.
         SELECT a.workspace_id, a.runtime_id, a.agent_id, u.provider, u.model, u.bucket_hour,
-               sum(u.input_tokens)::bigint AS input_tokens,
-               sum(u.output_tokens)::bigint AS output_tokens,
-               sum(u.cache_read_tokens)::bigint AS cache_read_tokens,
-               sum(u.cache_write_tokens)::bigint AS cache_write_tokens,
+               sum(u.input_tokens) AS input_tokens,
+               sum(u.output_tokens) AS output_tokens,
+               sum(u.cache_read_tokens) AS cache_read_tokens,
+               sum(u.cache_write_tokens) AS cache_write_tokens,
                count(*)::integer AS task_count
           FROM hour_rows u
           CROSS JOIN LATERAL (
@@ -59,13 +59,52 @@ BEGIN
                coalesce(s.task_count, 0) AS task_count
           FROM dirty d
           LEFT JOIN sums s USING (workspace_id, runtime_id, agent_id, provider, model, bucket_hour)
-    ), upserted AS (
-        INSERT INTO usage.task_usage_hourly AS h
+    ), too_big AS (
+        -- Sums are numeric until here: a bucket whose sums do not fit the bigint columns is
+        -- quarantined and left as it was, and the rest of the window goes on. Buckets that fit
+        -- again leave the quarantine.
+        SELECT * FROM fresh
+         WHERE greatest(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+               > 9223372036854775807
+    ), quarantined AS (
+        INSERT INTO usage.rollup_quarantine AS q
                (workspace_id, runtime_id, agent_id, provider, model, bucket_hour, input_tokens,
                 output_tokens, cache_read_tokens, cache_write_tokens, task_count)
         SELECT workspace_id, runtime_id, agent_id, provider, model, bucket_hour, input_tokens,
                output_tokens, cache_read_tokens, cache_write_tokens, task_count
-          FROM fresh WHERE task_count > 0
+          FROM too_big
+        ON CONFLICT (workspace_id, runtime_id, agent_id, provider, model, bucket_hour) DO UPDATE
+           SET input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
+               cache_read_tokens = EXCLUDED.cache_read_tokens,
+               cache_write_tokens = EXCLUDED.cache_write_tokens,
+               task_count = EXCLUDED.task_count, last_seen_at = now()
+        RETURNING 1
+    ), released AS (
+        DELETE FROM usage.rollup_quarantine q
+         USING fresh f
+         WHERE (q.workspace_id, q.runtime_id, q.agent_id, q.provider, q.model, q.bucket_hour)
+             = (f.workspace_id, f.runtime_id, f.agent_id, f.provider, f.model, f.bucket_hour)
+           AND NOT EXISTS (SELECT 1 FROM too_big t
+                            WHERE (t.workspace_id, t.runtime_id, t.agent_id, t.provider, t.model,
+                                   t.bucket_hour)
+                                = (f.workspace_id, f.runtime_id, f.agent_id, f.provider, f.model,
+                                   f.bucket_hour))
+        RETURNING 1
+    ), fits AS (
+        SELECT f.* FROM fresh f
+         WHERE NOT EXISTS (SELECT 1 FROM too_big t
+                            WHERE (t.workspace_id, t.runtime_id, t.agent_id, t.provider, t.model,
+                                   t.bucket_hour)
+                                = (f.workspace_id, f.runtime_id, f.agent_id, f.provider, f.model,
+                                   f.bucket_hour))
+    ), upserted AS (
+        INSERT INTO usage.task_usage_hourly AS h
+               (workspace_id, runtime_id, agent_id, provider, model, bucket_hour, input_tokens,
+                output_tokens, cache_read_tokens, cache_write_tokens, task_count)
+        SELECT workspace_id, runtime_id, agent_id, provider, model, bucket_hour,
+               input_tokens::bigint, output_tokens::bigint, cache_read_tokens::bigint,
+               cache_write_tokens::bigint, task_count
+          FROM fits WHERE task_count > 0
         ON CONFLICT (workspace_id, runtime_id, agent_id, provider, model, bucket_hour) DO UPDATE
            SET input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
                cache_read_tokens = EXCLUDED.cache_read_tokens,
@@ -80,7 +119,7 @@ BEGIN
         RETURNING h.*
     ), removed AS (
         DELETE FROM usage.task_usage_hourly h
-         USING fresh f
+         USING fits f
          WHERE f.task_count = 0
            AND (h.workspace_id, h.runtime_id, h.agent_id, h.provider, h.model, h.bucket_hour)
              = (f.workspace_id, f.runtime_id, f.agent_id, f.provider, f.model, f.bucket_hour)
@@ -101,5 +140,5 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION usage.rollup_task_usage_hourly_window(timestamptz, timestamptz) IS
-    'Recomputes and replaces the hourly buckets dirty in [p_from, p_to) (updated rows plus queued invalidations); returns buckets changed. Idempotent; safe to overlap. Runs without JIT and attributes rows by primary-key probes, so a small window costs what its dirty hours hold.';
+    'Recomputes and replaces the hourly buckets dirty in [p_from, p_to) (updated rows plus queued invalidations); returns buckets changed. A bucket whose sums do not fit a bigint goes to usage.rollup_quarantine instead of failing the window. Idempotent; safe to overlap. Runs without JIT and attributes rows by primary-key probes, so a small window costs what its dirty hours hold.';
 REVOKE ALL ON FUNCTION usage.rollup_task_usage_hourly_window(timestamptz, timestamptz) FROM PUBLIC;
