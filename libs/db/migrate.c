@@ -122,7 +122,13 @@ static const char *create_table_sql = "CREATE TABLE IF NOT EXISTS schema_migrati
                                       " applied_at timestamptz NOT NULL DEFAULT now());"
                                       "COMMENT ON TABLE schema_functions IS 'The text of each SQL "
                                       "function file applied (functions/<name>.sql), by checksum: "
-                                      "a file is applied again when its text changes.'";
+                                      "a file is applied again when its text changes.';"
+                                      "COMMENT ON COLUMN schema_functions.name IS 'The function "
+                                      "file''s name (without .sql).';"
+                                      "COMMENT ON COLUMN schema_functions.checksum IS 'FNV-1a of "
+                                      "the text applied.';"
+                                      "COMMENT ON COLUMN schema_functions.applied_at IS 'When it "
+                                      "was last applied.'";
 
 const struct mc_slice *mc_slice_find(const char *schema)
 {
