@@ -105,7 +105,7 @@ done < <(grep -hoE 'mc_service_init\(&svc, "[a-z-]+", "[a-z]+", [0-9]+' services
     sed -E 's/.*"([a-z-]+)", "([a-z]+)", ([0-9]+)/\1 \2 \3/')
 # services with a Kafka consumer group (static membership applies to them)
 CONSUMERS=$(for s in $SERVICES; do grep -lq 'mc_consumer_new(' services/"$s"/*.c 2>/dev/null && echo "$s"; done | tr '\n' ' ')
-ROUTES=$(grep -oE 'ulfius_add_endpoint_by_val\([^,]+, "GET", "/[^"]*"' libs/http/http.c |
+ROUTES=$(grep -oE '\{"GET", "/[^"]*"' libs/http/http.c |
     sed -E 's/.*"(\/[^"]*)"$/\1/' | sort -u | tr '\n' ' ')
 # mc_topics: the macro names in the array, resolved through mc_kafka.h
 TOPICS=$(perl -0777 -ne 'print "$1\n" if /mc_topics\[\]\s*=\s*\{(.*?)\}/s' libs/kafka/*.c |

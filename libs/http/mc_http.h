@@ -21,6 +21,7 @@
 #define MC_HTTP_UNAVAILABLE   "unavailable"
 #define MC_HTTP_INTERNAL      "internal"
 #define MC_HTTP_TOO_LARGE     "too_large"
+#define MC_HTTP_BAD_METHOD    "method_not_allowed"
 
 /* Writes {"error":{"code":..,"field":..,"message":..}} with status; field may be NULL. */
 void mc_http_error(struct _u_response *resp, unsigned status, const char *code, const char *field,
@@ -42,15 +43,34 @@ json_t *mc_http_body(const struct _u_request *req, struct _u_response *resp, uns
  * as reals by mc_http_body). Returns 0 or MC_EINVAL. */
 int mc_json_int64(const json_t *v, int64_t *out);
 
-/* A route of a service's static table. Handlers return U_CALLBACK_COMPLETE (or CONTINUE for
- * callbacks that chain). priority orders callbacks that match the same path (lower first),
- * so an authentication callback on "/api/..." (a wildcard path) at priority 0 runs before
- * handlers at priority 1. */
+/* Callback priorities, named as Glewlwyd names its own: ulfius runs every callback whose method
+ * and path match a request in ascending priority until one completes. */
+#define MC_HTTP_PRIORITY_CHECKS 0u /* what every request passes first: the header budget */
+#define MC_HTTP_PRIORITY_ROUTES 1u /* route rows, in registration order: the first match wins */
+#define MC_HTTP_PRIORITY_CLOSE  0x7fffffffu /* the terminal handler: 404, or 405 with Allow */
+
+/* What a route needs from its caller, read by the service's guard (mc_http_add_routes).
+ * MC_HTTP_PUBLIC (0) is the only value the library knows: no guard runs. A service names its
+ * other values (the gateway's enum gw_credential). */
+#define MC_HTTP_PUBLIC 0
+
+typedef int (*mc_http_handler)(const struct _u_request *, struct _u_response *, void *);
+
+/* Decides whether the caller may use a route that needs credential: returns
+ * U_CALLBACK_CONTINUE to let the route's handler run, or U_CALLBACK_COMPLETE after answering
+ * (401, 503) itself. */
+typedef int (*mc_http_guard)(const struct _u_request *, struct _u_response *, void *user_data,
+                             int credential);
+
+/* A row of a service's static route table: everything about a route in one line. The guard
+ * runs for the row ulfius matched, then its handler, which returns U_CALLBACK_COMPLETE. When
+ * two rows match one request (a literal segment where another row has a parameter), the row
+ * registered first wins: put the literal row first. */
 struct mc_http_route {
-    const char *method; /* "GET", "POST", ... or "*" */
+    const char *method; /* "GET", "POST", ... */
     const char *path;   /* ulfius format: "/api/tasks/:task_id/usage" */
-    unsigned priority;
-    int (*handler)(const struct _u_request *, struct _u_response *, void *);
+    int credential;     /* MC_HTTP_PUBLIC or a value the service's guard knows */
+    mc_http_handler handler;
 };
 
 /* One extra health check (beside db and migrations), evaluated on each /healthz. */
@@ -71,8 +91,14 @@ mc_http *mc_http_new(const char *bind_addr, unsigned port, mc_dbhealth *dbh, cha
 /* Adds a health check; the table is borrowed. */
 void mc_http_add_checks(mc_http *h, const struct mc_health_check *checks, size_t n);
 
-/* Registers a route table; user_data is passed to every handler. Returns 0 or MC_EINVAL. */
-int mc_http_add_routes(mc_http *h, const struct mc_http_route *routes, size_t n, void *user_data);
+/* Registers a route table (borrowed: it must outlive h); user_data is passed to guard and to
+ * every handler. guard may be NULL only when every row is MC_HTTP_PUBLIC. Requests no row
+ * matches get the library's terminal handler: a JSON 404, or a 405 with Allow when the path
+ * has rows for other methods. Returns 0 or MC_EINVAL (a bad row, or more than
+ * MC_HTTP_MAX_ROUTES rows in all), logged with the row. */
+#define MC_HTTP_MAX_ROUTES 256
+int mc_http_add_routes(mc_http *h, const struct mc_http_route *routes, size_t n,
+                       mc_http_guard guard, void *user_data);
 
 int mc_http_start(mc_http *h);
 

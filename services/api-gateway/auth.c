@@ -1,4 +1,5 @@
-/* auth.c: the one authentication callback of /api/..., JWTs, runtime tokens, membership. */
+/* auth.c: the guard every route with a credential passes (the credential column of routes.c),
+ * JWTs, runtime tokens, and workspace membership. */
 #include "gateway.h"
 #include "mc_auth.h"
 #include "mc_log.h"
@@ -35,7 +36,6 @@ char *gw_jwt_issue(const struct gw_ctx *ctx, const char *user_id, const char *em
     return out;
 }
 
-/* Verifies a JWT (signature, expiry); fills user_id. Returns 0 or MC_EINVAL. */
 static int jwt_verify(const struct gw_ctx *ctx, const char *token, char user_id[MC_UUID_STRLEN])
 {
     jwt_t *jwt = NULL;
@@ -56,36 +56,6 @@ static int jwt_verify(const struct gw_ctx *ctx, const char *token, char user_id[
     return rc;
 }
 
-mc_db *gw_db(struct gw_ctx *ctx, struct _u_response *resp)
-{
-    int err = 0;
-    mc_db *db = mc_db_pool_acquire(ctx->pool, 2000, &err);
-    if (db == NULL)
-        mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "database unavailable (%s)",
-                      mc_strerror(err));
-    return db;
-}
-
-void gw_db_release(struct gw_ctx *ctx, mc_db *db)
-{
-    mc_db_pool_release(ctx->pool, db);
-}
-
-int gw_db_error(struct _u_response *resp, mc_db *db, int rc)
-{
-    if (rc == MC_EDBCONN)
-        mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "database unavailable");
-    else {
-        MC_LOG_ERROR_AT(
-            json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(db), "error", mc_db_errmsg(db)),
-            "database error in a request");
-        mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "internal error");
-    }
-    return U_CALLBACK_COMPLETE;
-}
-
-/* Resolves a bearer credential (JWT or runtime token) into a principal. Returns 0,
- * MC_EINVAL (bad credential) or MC_EDBCONN. */
 static int resolve_token(struct gw_ctx *ctx, const char *token, struct gw_principal *out)
 {
     memset(out, 0, sizeof *out);
@@ -133,49 +103,49 @@ static const char *bearer(const struct _u_request *req)
     return q && *q ? q : NULL;
 }
 
-/* Which credential a path needs. Public: login and config, and the daemon's registration
- * (its one-time token is the credential). */
-enum need { NEED_NONE, NEED_USER, NEED_RUNTIME, NEED_EITHER };
-
-static enum need policy(const char *path)
+/* Whether a principal of kind holds what credential asks for. */
+static bool fits(int credential, enum gw_principal_kind kind)
 {
-    if (strncmp(path, "/api/auth/", 10) == 0 || strcmp(path, "/api/config") == 0 ||
-        strcmp(path, "/api/daemon/register") == 0)
-        return NEED_NONE;
-    if (strncmp(path, "/api/daemon/", 12) == 0)
-        return NEED_RUNTIME;
-    if (strcmp(path, "/api/ws") == 0)
-        return NEED_EITHER;
-    return NEED_USER;
+    switch (credential) {
+    case GW_CRED_USER:
+        return kind == GW_USER;
+    case GW_CRED_RUNTIME:
+        return kind == GW_RUNTIME;
+    case GW_CRED_ANY:
+        return kind == GW_USER || kind == GW_RUNTIME;
+    default:
+        return false;
+    }
 }
 
-int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void *ud)
+int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void *ud,
+                    int credential)
 {
     struct gw_ctx *ctx = ud;
-    const char *path = req->url_path ? req->url_path : req->http_url;
-    enum need need = policy(path);
-    if (need == NEED_NONE)
-        return U_CALLBACK_CONTINUE;
     const char *token = bearer(req);
     if (token == NULL) {
         mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "Authorization",
-                      need == NEED_RUNTIME ? "a runtime token (Bearer mcr_...) is required"
-                                           : "a bearer token is required");
+                      credential == GW_CRED_RUNTIME ? "a runtime token (Bearer mcr_...) is required"
+                                                    : "a bearer token is required");
         return U_CALLBACK_COMPLETE;
     }
     struct gw_principal *p = calloc(1, sizeof *p);
     int rc = resolve_token(ctx, token, p);
-    bool fits = rc == 0 && (need == NEED_EITHER || (need == NEED_USER && p->kind == GW_USER) ||
-                            (need == NEED_RUNTIME && p->kind == GW_RUNTIME));
-    if (!fits) {
+    if (rc == MC_EDBCONN) {
         free(p);
-        if (rc == MC_EDBCONN)
-            mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "database unavailable");
-        else
-            mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "Authorization",
-                          rc != 0                ? "invalid or expired token"
-                          : need == NEED_RUNTIME ? "this route needs a runtime token"
-                                                 : "this route needs a user token");
+        mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "database unavailable");
+        return U_CALLBACK_COMPLETE;
+    }
+    if (rc != 0) {
+        free(p);
+        mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "Authorization", "invalid or expired token");
+        return U_CALLBACK_COMPLETE;
+    }
+    if (!fits(credential, p->kind)) {
+        free(p);
+        mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "Authorization",
+                      credential == GW_CRED_RUNTIME ? "this route needs a runtime token"
+                                                    : "this route needs a user token");
         return U_CALLBACK_COMPLETE;
     }
     ulfius_set_response_shared_data(resp, p, free);
@@ -217,76 +187,4 @@ int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace
         return MC_ESTATE;
     }
     return 0;
-}
-
-int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const char *const *p,
-                   unsigned status)
-{
-    PGresult *r = NULL;
-    int rc = mc_db_exec(db, stmt, n, p, &r);
-    if (rc != 0) {
-        PQclear(r);
-        return gw_db_error(resp, db, rc);
-    }
-    const char *text = PQntuples(r) > 0 ? PQgetvalue(r, 0, PQnfields(r) - 1) : NULL;
-    if (text == NULL) {
-        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
-    } else {
-        ulfius_set_string_body_response(resp, status, text);
-        u_map_put(resp->map_header, "Content-Type", "application/json");
-    }
-    PQclear(r);
-    return U_CALLBACK_COMPLETE;
-}
-
-const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name)
-{
-    const char *v = u_map_get(req->map_url, name);
-    if (v == NULL || !mc_uuid_valid(v)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, name, "must be a UUID");
-        return NULL;
-    }
-    return v;
-}
-
-const char *gw_str_field(const json_t *body, const char *name, size_t min, size_t max,
-                         bool required, struct _u_response *resp, bool *bad)
-{
-    const json_t *v = json_object_get(body, name);
-    if (v == NULL || json_is_null(v)) {
-        if (required) {
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, name, "is required");
-            *bad = true;
-        }
-        return NULL;
-    }
-    if (!json_is_string(v)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, name, "must be a string");
-        *bad = true;
-        return NULL;
-    }
-    const char *s = json_string_value(v);
-    size_t len = mc_utf8_len(s);
-    if (len < min || len > max) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, name, "must be %zu to %zu characters", min,
-                      max);
-        *bad = true;
-        return NULL;
-    }
-    return s;
-}
-
-int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
-                      int stmt)
-{
-    const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    mc_db *db = ws ? gw_db(ctx, resp) : NULL;
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    if (gw_require_member(resp, db, ws, false) == 0) {
-        const char *p[] = {ws};
-        gw_answer_json(resp, db, stmt, 1, p, 200);
-    }
-    gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
 }

@@ -131,17 +131,21 @@ struct gw_principal {
 /* The principal of a request (never NULL: anonymous when no credential was given). */
 const struct gw_principal *gw_principal(const struct _u_response *resp);
 
-/* auth.c: the one authentication callback on /api/..., and tokens. */
-int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void *ud);
+/* What a route needs from its caller: the credential column of the route table (routes.c). */
+enum gw_credential {
+    GW_CRED_NONE = MC_HTTP_PUBLIC, /* nothing: login, config, the daemon's registration */
+    GW_CRED_USER,                  /* a user session (a JWT from verify-code) */
+    GW_CRED_RUNTIME,               /* a runtime token (mcr_...) */
+    GW_CRED_ANY,                   /* either of the two: the WebSocket */
+};
+/* The credential's name, as --routes prints it ("none", "user", "runtime", "any"). */
+const char *gw_credential_name(int credential);
+
+/* auth.c: the guard of every route that needs a credential (an mc_http_guard), and tokens. */
+int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void *ud,
+                    int credential);
 /* Issues a JWT for a user; returns a heap string or NULL. */
 char *gw_jwt_issue(const struct gw_ctx *ctx, const char *user_id, const char *email);
-
-/* Takes a pooled connection or answers 503 itself and returns NULL. */
-mc_db *gw_db(struct gw_ctx *ctx, struct _u_response *resp);
-void gw_db_release(struct gw_ctx *ctx, mc_db *db);
-
-/* Answers the error of a failed database call (503 when the database is gone, 500 else). */
-int gw_db_error(struct _u_response *resp, mc_db *db, int rc);
 
 /* Membership: fills role ("owner", "admin", "member") and returns 0, MC_ENOTFOUND when the
  * user is not a member (handlers answer 404 so other workspaces stay invisible), or a
@@ -154,6 +158,15 @@ int gw_member_role(mc_db *db, const char *workspace_id, const char *user_id, cha
 int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace_id,
                       bool admin_only);
 
+/* request.c: what handlers share to read a request and answer it. */
+
+/* Takes a pooled connection or answers 503 itself and returns NULL. */
+mc_db *gw_db(struct gw_ctx *ctx, struct _u_response *resp);
+void gw_db_release(struct gw_ctx *ctx, mc_db *db);
+
+/* Answers the error of a failed database call (503 when the database is gone, 500 else). */
+int gw_db_error(struct _u_response *resp, mc_db *db, int rc);
+
 /* Runs a statement returning one JSON text column and answers it with status (404 when no
  * row). Returns U_CALLBACK_COMPLETE. */
 int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const char *const *p,
@@ -164,7 +177,7 @@ int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const c
 int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
                       int stmt);
 
-/* Request helpers: a path parameter that must be a UUID (400 naming it otherwise). */
+/* A path parameter that must be a UUID (400 naming it otherwise). */
 const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name);
 /* A string field of a JSON body with length bounds; NULL when absent and optional. Answers
  * 400 and sets *bad when invalid. */
@@ -239,7 +252,8 @@ int gw_get_workspace_usage(const struct _u_request *, struct _u_response *, void
 
 /* routes.c */
 int gw_register_routes(struct gw_ctx *ctx);
-/* Prints "METHOD PATH AUTH" for every route (multica-api-gateway --routes), for tests and docs. */
+/* Prints "METHOD PATH CREDENTIAL" for every route (multica-api-gateway --routes), for tests
+ * and docs. */
 void gw_print_routes(void);
 
 #endif
