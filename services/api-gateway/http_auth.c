@@ -1,6 +1,6 @@
 /* http_auth.c: login by email code, the public configuration, and the caller's profile.
  *
- *   GET  /api/config                    allow_signup, disable_workspace_creation, google_client_id
+ *   GET  /api/config                    allow_signup, workspace_creation_disabled, google_client_id
  *   POST /api/auth/send-code {email}    a fresh 6-digit code (rate limited per email)
  *   POST /api/auth/verify-code {email, code}  -> {token, user}
  *   GET  /api/me
@@ -17,14 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Multica's shape (its handler/config.go): allow_signup always, google_client_id when set,
+ * workspace_creation_disabled only when true. */
 int gw_get_config(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     (void)req;
     struct gw_ctx *ctx = ud;
-    mc_http_json(resp, 200,
-                 json_pack("{sb sb ss}", "allow_signup", ctx->allow_signup,
-                           "disable_workspace_creation", ctx->disable_workspace_creation,
-                           "google_client_id", ctx->google_client_id));
+    json_t *cfg = json_pack("{sb}", "allow_signup", ctx->allow_signup);
+    if (ctx->google_client_id[0] != '\0')
+        json_object_set_new(cfg, "google_client_id", json_string(ctx->google_client_id));
+    if (ctx->disable_workspace_creation)
+        json_object_set_new(cfg, "workspace_creation_disabled", json_true());
+    mc_http_json(resp, 200, cfg);
     return U_CALLBACK_COMPLETE;
 }
 

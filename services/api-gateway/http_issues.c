@@ -138,6 +138,48 @@ int gw_get_issue(const struct _u_request *req, struct _u_response *resp, void *u
     return U_CALLBACK_COMPLETE;
 }
 
+static int run_wanted(mc_db *db, const char *issue, const char *status, const char *agent,
+                      bool *wanted);
+static int request_task(mc_db *db, const char *issue, const char *ws, const char *agent,
+                        struct _u_response *resp, char task[MC_UUID_STRLEN]);
+
+/* Leaving the backlog (to a status that is neither done nor cancelled) starts the assigned
+ * agent's run, as Multica does; any other edit starts nothing. cur is the issue's row. */
+static void update_issue(struct gw_ctx *ctx, mc_db *db, struct _u_response *resp,
+                         const PGresult *cur, const char *issue, const char *title,
+                         const char *desc, const char *status)
+{
+    const char *was = PQgetvalue(cur, 0, 4);
+    bool leaves_backlog = status != NULL && strcmp(was, "backlog") == 0 &&
+                          strcmp(status, "backlog") != 0 && strcmp(status, "done") != 0 &&
+                          strcmp(status, "cancelled") != 0;
+    const char *agent = !PQgetisnull(cur, 0, 1) && strcmp(PQgetvalue(cur, 0, 1), "agent") == 0
+                            ? PQgetvalue(cur, 0, 2)
+                            : NULL;
+    const char *p[] = {issue, title, desc, status};
+    char task[MC_UUID_STRLEN] = "";
+    PGresult *out = NULL;
+    bool wanted = false;
+    int rc;
+    if ((rc = mc_db_begin(db)) != 0 || (rc = mc_db_exec(db, GW_ISSUE_UPDATE, 4, p, &out)) != 0 ||
+        (leaves_backlog && (rc = run_wanted(db, issue, status, agent, &wanted)) != 0) ||
+        (wanted && (rc = request_task(db, issue, PQgetvalue(cur, 0, 0), agent, resp, task)) != 0) ||
+        (rc = mc_db_commit(db)) != 0) {
+        mc_db_rollback(db);
+        if (rc != MC_ENOTFOUND)
+            gw_db_error(resp, db, rc);
+        PQclear(out);
+        return;
+    }
+    if (wanted)
+        gw_outbox_kick(ctx);
+    json_t *issue_json = json_loads(PQgetvalue(out, 0, 0), 0, NULL);
+    if (wanted)
+        json_object_set_new(issue_json, "task_id", json_string(task));
+    mc_http_json(resp, 200, issue_json);
+    PQclear(out);
+}
+
 int gw_patch_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
@@ -156,10 +198,8 @@ int gw_patch_issue(const struct _u_request *req, struct _u_response *resp, void 
                       "must be backlog, todo, in_progress, in_review, done or cancelled");
         bad = true;
     }
-    if (!bad && (db = gw_db(ctx, resp)) != NULL && (r = issue_for(db, resp, issue)) != NULL) {
-        const char *p[] = {issue, title, desc, status};
-        gw_answer_json(resp, db, GW_ISSUE_UPDATE, 4, p, 200);
-    }
+    if (!bad && (db = gw_db(ctx, resp)) != NULL && (r = issue_for(db, resp, issue)) != NULL)
+        update_issue(ctx, db, resp, r, issue, title, desc, status);
     PQclear(r);
     if (db)
         gw_db_release(ctx, db);
@@ -182,23 +222,33 @@ static int cancel_tasks(mc_db *db, const char *issue, int stmt, bool delete, con
     return rc;
 }
 
+/* The agent row (workspace, runtime, max tasks) when agent belongs to ws; otherwise NULL
+ * with *rc set (MC_ENOTFOUND with the 400 written, or the database error). */
+static PGresult *agent_of(mc_db *db, const char *agent, const char *ws, struct _u_response *resp,
+                          int *rc)
+{
+    PGresult *a = NULL;
+    const char *pa[] = {agent};
+    *rc = mc_db_exec(db, GW_AGENT_GET, 1, pa, &a);
+    if (*rc == 0 && PQntuples(a) == 1 && strcmp(PQgetvalue(a, 0, 0), ws) == 0)
+        return a;
+    if (*rc == 0) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "agent_id",
+                      "no such agent in this workspace");
+        *rc = MC_ENOTFOUND;
+    }
+    PQclear(a);
+    return NULL;
+}
+
 /* Requests a task of agent for the issue: read-model row and TaskRequested. */
 static int request_task(mc_db *db, const char *issue, const char *ws, const char *agent,
                         struct _u_response *resp, char task[MC_UUID_STRLEN])
 {
-    PGresult *a = NULL;
-    const char *pa[] = {agent};
-    int rc = mc_db_exec(db, GW_AGENT_GET, 1, pa, &a);
-    if (rc == 0 && (PQntuples(a) == 0 || strcmp(PQgetvalue(a, 0, 0), ws) != 0)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "agent_id",
-                      "no such agent in this workspace");
-        PQclear(a);
-        return MC_ENOTFOUND;
-    }
-    if (rc != 0) {
-        PQclear(a);
+    int rc;
+    PGresult *a = agent_of(db, agent, ws, resp, &rc);
+    if (a == NULL)
         return rc;
-    }
     mc_uuid_v7(task);
     const char *runtime = PQgetvalue(a, 0, 1);
     const char *pt[] = {task, ws, issue, agent, runtime};
@@ -214,6 +264,65 @@ static int request_task(mc_db *db, const char *issue, const char *ws, const char
     return rc;
 }
 
+/* Reads the assign body: exactly one of agent_id and member_id, each a UUID or null (null
+ * unassigns), and nothing else. A misspelt, mistyped or missing field is refused before
+ * anything changes: it must never read as "unassign". Returns false with the 400 written. */
+static bool assign_body(const json_t *body, struct _u_response *resp, const char **field,
+                        const char **id)
+{
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)body, key, v)
+    {
+        if (strcmp(key, "agent_id") != 0 && strcmp(key, "member_id") != 0) {
+            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, key,
+                          "unknown field: give agent_id or member_id");
+            return false;
+        }
+    }
+    bool agent = json_object_get(body, "agent_id") != NULL;
+    bool member = json_object_get(body, "member_id") != NULL;
+    if (agent == member) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "agent_id",
+                      agent ? "give agent_id or member_id, not both"
+                            : "is required: give agent_id or member_id (null unassigns)");
+        return false;
+    }
+    *field = agent ? "agent_id" : "member_id";
+    v = json_object_get(body, *field);
+    if (json_is_null(v)) {
+        *id = NULL;
+        return true;
+    }
+    if (!json_is_string(v) || !mc_uuid_valid(json_string_value(v))) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, *field, "must be a UUID or null");
+        return false;
+    }
+    *id = json_string_value(v);
+    return true;
+}
+
+/* Whether assigning agent to the issue starts a run, as Multica decides it (its
+ * WillEnqueueRun): never into backlog, which is the parking lot, and not when that agent
+ * already has a run of the issue under way (a second one would work unaware of the first). */
+static int run_wanted(mc_db *db, const char *issue, const char *status, const char *agent,
+                      bool *wanted)
+{
+    *wanted = false;
+    if (agent == NULL || strcmp(status, "backlog") == 0)
+        return 0;
+    PGresult *r = NULL;
+    const char *p[] = {issue, agent};
+    int rc = mc_db_exec(db, GW_ISSUE_AGENT_ACTIVE, 2, p, &r);
+    if (rc == 0)
+        *wanted = strcmp(mc_db_value(r), "0") == 0;
+    PQclear(r);
+    return rc;
+}
+
+/* POST /api/issues/{id}/assign. Changing the assignee never cancels a run under way, the
+ * previous assignee's included (Multica removed that in its #4963: a handoff is not an
+ * interruption); a run is cancelled by cancelling it, or by deleting the issue. */
 int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
@@ -223,20 +332,25 @@ int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void 
         return U_CALLBACK_COMPLETE;
     mc_db *db = NULL;
     PGresult *cur = NULL;
-    const char *agent = json_string_value(json_object_get(body, "agent_id"));
-    const char *member = json_string_value(json_object_get(body, "member_id"));
-    if ((agent && !mc_uuid_valid(agent)) || (member && !mc_uuid_valid(member)) ||
-        (agent && member)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, agent ? "agent_id" : "member_id",
-                      agent && member ? "give agent_id or member_id, not both" : "must be a UUID");
-        goto cleanup;
-    }
+    const char *field = NULL, *id = NULL;
+    /* Access first: someone outside the workspace learns nothing, not even about the body. */
     if ((db = gw_db(ctx, resp)) == NULL || (cur = issue_for(db, resp, issue)) == NULL)
         goto cleanup;
+    if (!assign_body(body, resp, &field, &id))
+        goto cleanup;
+    bool to_agent = strcmp(field, "agent_id") == 0;
+    const char *agent = to_agent ? id : NULL;
     const char *ws = PQgetvalue(cur, 0, 0);
     char role[16], task[MC_UUID_STRLEN] = "";
     int rc = 0;
-    if (member && (rc = gw_member_role(db, ws, member, role)) != 0) {
+    PGresult *known = agent ? agent_of(db, agent, ws, resp, &rc) : NULL;
+    PQclear(known);
+    if (rc != 0) {
+        if (rc != MC_ENOTFOUND)
+            gw_db_error(resp, db, rc);
+        goto cleanup;
+    }
+    if (!to_agent && id != NULL && (rc = gw_member_role(db, ws, id, role)) != 0) {
         if (rc == MC_ENOTFOUND)
             mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "member_id",
                           "no such member in this workspace");
@@ -244,11 +358,12 @@ int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void 
             gw_db_error(resp, db, rc);
         goto cleanup;
     }
-    const char *pi[] = {issue, agent ? "agent" : member ? "member" : NULL, agent ? agent : member};
+    const char *pi[] = {issue, id == NULL ? NULL : to_agent ? "agent" : "member", id};
     PGresult *out = NULL;
+    bool wanted = false;
     if ((rc = mc_db_begin(db)) != 0 ||
-        (rc = cancel_tasks(db, issue, GW_ISSUE_ACTIVE_TASKS, false, "issue reassigned")) != 0 ||
-        (agent && (rc = request_task(db, issue, ws, agent, resp, task)) != 0) ||
+        (rc = run_wanted(db, issue, PQgetvalue(cur, 0, 4), agent, &wanted)) != 0 ||
+        (wanted && (rc = request_task(db, issue, ws, agent, resp, task)) != 0) ||
         (rc = mc_db_exec(db, GW_ISSUE_ASSIGN, 3, pi, &out)) != 0 || (rc = mc_db_commit(db)) != 0) {
         if (rc != MC_ENOTFOUND)
             gw_db_error(resp, db, rc);

@@ -135,7 +135,7 @@ const struct mc_db_stmt gw_stmts[] = {
                        "DESC LIMIT $4) s"},
     [GW_ISSUE_GET] = {"gw_issue_get",
                       "SELECT i.workspace_id, i.assignee_type, i.assignee_id, " ISSUE_JSON
-                      "::text FROM gateway.issues i WHERE i.id = $1"},
+                      "::text, i.status FROM gateway.issues i WHERE i.id = $1"},
     [GW_ISSUE_UPDATE] = {"gw_issue_update",
                          "UPDATE gateway.issues i SET title = coalesce($2, title), description = "
                          "coalesce($3, description), status = coalesce($4, status), updated_at = "
@@ -144,9 +144,10 @@ const struct mc_db_stmt gw_stmts[] = {
                          "UPDATE gateway.issues i SET assignee_type = $2, assignee_id = $3, "
                          "updated_at = now() WHERE i.id = $1 RETURNING " ISSUE_JSON "::text"},
     [GW_ISSUE_DELETE] = {"gw_issue_delete", "DELETE FROM gateway.issues WHERE id = $1 RETURNING 1"},
-    [GW_ISSUE_ACTIVE_TASKS] = {"gw_issue_active_tasks",
-                               "SELECT task_id FROM gateway.tasks WHERE issue_id = $1 AND status "
-                               "IN ('requested', 'queued', 'dispatched', 'running')"},
+    [GW_ISSUE_AGENT_ACTIVE] = {"gw_issue_agent_active",
+                               "SELECT count(*) FROM gateway.tasks WHERE issue_id = $1 AND "
+                               "agent_id = $2 AND status IN ('requested', 'queued', 'dispatched', "
+                               "'running')"},
     [GW_ISSUE_ALL_TASKS] = {"gw_issue_all_tasks",
                             "SELECT task_id FROM gateway.tasks WHERE issue_id = $1 AND status "
                             "<> 'deleted'"},

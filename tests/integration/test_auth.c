@@ -195,7 +195,8 @@ START_TEST(signup_and_workspace_switches)
     json_t *cfg = NULL;
     ck_assert_int_eq(tg_call(base, "GET", "/api/config", NULL, NULL, &cfg), 200);
     ck_assert(json_is_false(json_object_get(cfg, "allow_signup")));
-    ck_assert(json_is_true(json_object_get(cfg, "disable_workspace_creation")));
+    ck_assert(json_is_true(json_object_get(cfg, "workspace_creation_disabled")));
+    ck_assert_ptr_null(json_object_get(cfg, "disable_workspace_creation"));
     ck_assert_str_eq(tg_str(cfg, "google_client_id"), "abc.apps.example");
     json_decref(cfg);
     ck_assert_int_eq(send_code(base, "stranger@example.com"), 403);

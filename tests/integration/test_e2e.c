@@ -334,7 +334,7 @@ START_TEST(a_silent_daemon_s_task_is_reclaimed_by_another_runtime)
 }
 END_TEST
 
-START_TEST(unassigning_cancels_and_deleting_the_issue_deletes_the_usage)
+START_TEST(unassigning_keeps_the_run_and_deleting_the_issue_deletes_the_usage)
 {
     th_db_new();
     const char *brokers = th_broker_start(2);
@@ -351,22 +351,25 @@ START_TEST(unassigning_cancels_and_deleting_the_issue_deletes_the_usage)
     char issue[37];
     snprintf(issue, sizeof issue, "%s", tg_str(out, "id"));
     json_decref(out);
-    /* Assigned (no daemon runs: the task waits, dispatched), then unassigned: cancelled. */
+    /* Assigned (no daemon runs: the task waits, dispatched), then unassigned: as in Multica
+     * (its #4963), a change of assignee does not interrupt the run. */
     snprintf(path, sizeof path, "/api/issues/%s/assign", issue);
     snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", agent);
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
-    char first[37];
-    snprintf(first, sizeof first, "%s", tg_str(out, "task_id"));
-    json_decref(out);
-    json_decref(wait_task(base, alice, first, "dispatched", 30000));
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{}", NULL), 200);
-    json_decref(wait_task(base, alice, first, "cancelled", 30000));
-    /* Assigned again: the runtime starts it and reports usage. */
     ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
     char second[37];
     snprintf(second, sizeof second, "%s", tg_str(out, "task_id"));
     json_decref(out);
     json_decref(wait_task(base, alice, second, "dispatched", 30000));
+    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{\"agent_id\":null}", &out), 200);
+    ck_assert(json_is_null(json_object_get(out, "assignee_id")));
+    json_decref(out);
+    usleep(1500 * 1000);
+    json_decref(wait_task(base, alice, second, "dispatched", 1000));
+    /* Assigned again to the agent whose run is under way: no second, unaware run. */
+    ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
+    ck_assert(json_is_null(json_object_get(out, "task_id")));
+    json_decref(out);
+    /* The runtime starts it and reports usage. */
     snprintf(path, sizeof path, "/api/daemon/tasks/%s/start", second);
     ck_assert_int_eq(tg_call(base, "POST", path, rt_token, NULL, NULL), 202);
     snprintf(path, sizeof path, "/api/daemon/tasks/%s/usage", second);
@@ -399,6 +402,82 @@ START_TEST(unassigning_cancels_and_deleting_the_issue_deletes_the_usage)
 }
 END_TEST
 
+START_TEST(a_bad_assign_body_changes_nothing_and_backlog_starts_nothing)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(2);
+    const char *base = tg_start(brokers, NULL, NULL);
+    start_dispatcher(brokers, "dispatcher", NULL);
+    char *alice = tg_login(base, "alice@example.com");
+    char ws[37], runtime[37], agent[37], path[256], body[256];
+    char *rt_token;
+    tg_setup_workspace(base, alice, "acme", ws, runtime, &rt_token, agent);
+    json_t *out = NULL;
+    snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws);
+    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{\"title\":\"x\"}", &out), 201);
+    char issue[37];
+    snprintf(issue, sizeof issue, "%s", tg_str(out, "id"));
+    json_decref(out);
+    snprintf(path, sizeof path, "/api/issues/%s/assign", issue);
+    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", agent);
+    ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
+    char task[37];
+    snprintf(task, sizeof task, "%s", tg_str(out, "task_id"));
+    json_decref(out);
+    json_decref(wait_task(base, alice, task, "dispatched", 30000));
+    /* Each of these once answered 200, unassigned the issue and cancelled the run. */
+    struct {
+        const char *body, *field;
+    } bad[] = {
+        {"{\"agent_id\":5}", "agent_id"},
+        {"{\"agentId\":\"0195f1c2-0000-7000-8000-0000000000c1\"}", "agentId"},
+        {"{\"agent_id\":[\"x\"]}", "agent_id"},
+        {"{\"member_id\":7}", "member_id"},
+        {"{}", "agent_id"},
+        {"{\"agent_id\":null,\"member_id\":null}", "agent_id"},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(bad); i++) {
+        ck_assert_int_eq(tg_call(base, "POST", path, alice, bad[i].body, &out), 400);
+        json_t *err = json_object_get(out, "error");
+        ck_assert_msg(err && strcmp(tg_str(err, "field"), bad[i].field) == 0, "%s", bad[i].body);
+        json_decref(out);
+    }
+    char get[128];
+    snprintf(get, sizeof get, "/api/issues/%s", issue);
+    ck_assert_int_eq(tg_call(base, "GET", get, alice, NULL, &out), 200);
+    ck_assert_str_eq(tg_str(out, "assignee_id"), agent);
+    json_decref(out);
+    usleep(1000 * 1000);
+    json_decref(wait_task(base, alice, task, "dispatched", 1000));
+    /* Backlog is the parking lot (Multica's WillEnqueueRun): assigning into it starts
+     * nothing; leaving it starts the assignee's run. */
+    snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws);
+    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{\"title\":\"parked\"}", &out), 201);
+    char parked[37];
+    snprintf(parked, sizeof parked, "%s", tg_str(out, "id"));
+    json_decref(out);
+    snprintf(path, sizeof path, "/api/issues/%s", parked);
+    ck_assert_int_eq(tg_call(base, "PATCH", path, alice, "{\"status\":\"backlog\"}", NULL), 200);
+    snprintf(path, sizeof path, "/api/issues/%s/assign", parked);
+    ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
+    ck_assert(json_is_null(json_object_get(out, "task_id")));
+    json_decref(out);
+    snprintf(path, sizeof path, "/api/issues/%s", parked);
+    ck_assert_int_eq(tg_call(base, "PATCH", path, alice, "{\"title\":\"still parked\"}", &out),
+                     200);
+    ck_assert_ptr_null(json_object_get(out, "task_id"));
+    json_decref(out);
+    ck_assert_int_eq(tg_call(base, "PATCH", path, alice, "{\"status\":\"todo\"}", &out), 200);
+    char started[37];
+    snprintf(started, sizeof started, "%s", tg_str(out, "task_id"));
+    json_decref(out);
+    /* Queued behind the first run (the agent takes one at a time). */
+    json_decref(wait_task(base, alice, started, "queued", 30000));
+    free(alice);
+    free(rt_token);
+}
+END_TEST
+
 Suite *suite_e2e(void)
 {
     Suite *s = suite_create("e2e");
@@ -406,7 +485,8 @@ Suite *suite_e2e(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, a_task_from_assignment_to_the_usage_dashboard);
     tcase_add_test(tc, a_silent_daemon_s_task_is_reclaimed_by_another_runtime);
-    tcase_add_test(tc, unassigning_cancels_and_deleting_the_issue_deletes_the_usage);
+    tcase_add_test(tc, unassigning_keeps_the_run_and_deleting_the_issue_deletes_the_usage);
+    tcase_add_test(tc, a_bad_assign_body_changes_nothing_and_backlog_starts_nothing);
     tcase_add_test(tc, a_thousand_tasks_across_ten_runtimes_with_two_dispatchers);
     suite_add_tcase(s, tc);
     return s;
