@@ -9,11 +9,13 @@
 
 static void register_metrics(struct rs_ctx *ctx)
 {
-    const char *job = "job=\"rollup_task_usage_hourly\"";
+    /* job_name, as the column of scheduler.sys_cron_executions: a label named job would clash
+     * with the job Prometheus sets for the scrape (and be renamed exported_job). */
+    const char *job = "job_name=\"rollup_task_usage_hourly\"";
     ctx->m.success = mc_counter("multica_scheduler_runs_total", "Plans this replica ran.",
-                                "job=\"rollup_task_usage_hourly\",status=\"success\"");
+                                "job_name=\"rollup_task_usage_hourly\",status=\"success\"");
     ctx->m.failure = mc_counter("multica_scheduler_runs_total", "Plans this replica ran.",
-                                "job=\"rollup_task_usage_hourly\",status=\"failed\"");
+                                "job_name=\"rollup_task_usage_hourly\",status=\"failed\"");
     ctx->m.lost = mc_counter("multica_scheduler_leases_lost_total",
                              "Runs discarded because another replica took the plan over.", job);
     ctx->m.last_success = mc_gauge("multica_scheduler_last_success_timestamp_seconds",
