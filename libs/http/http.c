@@ -1,5 +1,6 @@
 /* http.c: the ulfius server every service runs, with health, readiness and metrics routes. */
 #include "mc_http.h"
+#include "http_internal.h"
 #include "mc_common.h"
 #include "mc_log.h"
 
@@ -14,6 +15,8 @@
 
 struct mc_http {
     struct _u_instance inst;
+    struct route_metrics **route_sets; /* one per mc_http_add_routes call (reqmetrics.c) */
+    size_t nroute_sets;
     struct sockaddr_in addr; /* ulfius keeps a pointer to it, so it lives here */
     unsigned port;
     bool started;
@@ -185,9 +188,22 @@ void mc_http_add_checks(mc_http *h, const struct mc_health_check *checks, size_t
 
 int mc_http_add_routes(mc_http *h, const struct mc_http_route *routes, size_t n, void *user_data)
 {
+    struct route_metrics *rm = mc_http_route_metrics_new(routes, n, user_data);
+    if (rm == NULL)
+        return MC_ENOMEM;
+    /* Every handler runs through the measuring wrapper (reqmetrics.c), so requests are counted
+     * and timed by route pattern in this one place. */
+    struct route_metrics **slot = realloc(h->route_sets, (h->nroute_sets + 1) * sizeof *slot);
+    if (slot == NULL) {
+        mc_http_route_metrics_free(rm);
+        return MC_ENOMEM;
+    }
+    h->route_sets = slot;
+    h->route_sets[h->nroute_sets++] = rm;
     for (size_t i = 0; i < n; i++) {
         if (ulfius_add_endpoint_by_val(&h->inst, routes[i].method, NULL, routes[i].path,
-                                       routes[i].priority, routes[i].handler, user_data) != U_OK) {
+                                       routes[i].priority, mc_http_measured,
+                                       mc_http_route_metrics_at(rm, i)) != U_OK) {
             mc_log_error(json_pack("{ss ss}", "method", routes[i].method, "path", routes[i].path),
                          "cannot register route");
             return MC_EINVAL;
@@ -219,6 +235,9 @@ void mc_http_free(mc_http *h)
     if (h->started)
         ulfius_stop_framework(&h->inst);
     ulfius_clean_instance(&h->inst);
+    for (size_t i = 0; i < h->nroute_sets; i++)
+        mc_http_route_metrics_free(h->route_sets[i]);
+    free(h->route_sets);
     free(h);
 }
 

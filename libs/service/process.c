@@ -93,8 +93,8 @@ void mc_service_register_process_metrics(void)
                   1);
     mc_counter_fn("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
                   NULL, proc_value, (void *)(intptr_t)P_CPU);
-    mc_gauge_fn("process_resident_memory_bytes", "Resident memory size in bytes.", NULL,
-                proc_value, (void *)(intptr_t)P_RSS);
+    mc_gauge_fn("process_resident_memory_bytes", "Resident memory size in bytes.", NULL, proc_value,
+                (void *)(intptr_t)P_RSS);
     mc_gauge_fn("process_virtual_memory_bytes", "Virtual memory size in bytes.", NULL, proc_value,
                 (void *)(intptr_t)P_VSIZE);
     mc_gauge_fn("process_start_time_seconds",

@@ -68,9 +68,8 @@ static const struct mc_config_var lib_vars[] = {
 };
 
 /* --help and --version exit 0 at once; any other argument is refused (returns MC_EINVAL). */
-static int command_line(const char *name, int argc, char **argv,
-                        const struct mc_config_var *common, size_t ncommon,
-                        const struct mc_config_var *extra, size_t nextra)
+static int command_line(const char *name, int argc, char **argv, const struct mc_config_var *common,
+                        size_t ncommon, const struct mc_config_var *extra, size_t nextra)
 {
     char program[64], synopsis[128];
     snprintf(program, sizeof program, "multica-%s", name);
@@ -87,7 +86,8 @@ static int command_line(const char *name, int argc, char **argv,
     if (mc_config_cli(argc, argv, &u, tables, MC_ARRAY_LEN(tables)))
         exit(0);
     if (argc > 1) {
-        fprintf(stderr, "%s: unknown argument '%s' (settings come from the environment; see --help)\n",
+        fprintf(stderr,
+                "%s: unknown argument '%s' (settings come from the environment; see --help)\n",
                 program, argv[1]);
         return MC_EINVAL;
     }

@@ -55,7 +55,8 @@ int main(int argc, char **argv)
         {"SCHEDULER_MAX_ATTEMPTS", MC_CFG_INT, "3", 1, 100, &ctx.max_attempts, "attempts per plan"},
         {"RUNNER_ID", MC_CFG_STRING, "", 0, 0, &runner, "this replica's name (default host:pid)"},
     };
-    if (mc_service_init(&svc, "rollup-scheduler", "scheduler", 8083, vars, MC_ARRAY_LEN(vars), argc, argv) != 0)
+    if (mc_service_init(&svc, "rollup-scheduler", "scheduler", 8083, vars, MC_ARRAY_LEN(vars), argc,
+                        argv) != 0)
         return 2;
     if (rs_backoff_literal(ctx.backoff, ctx.backoff_sql, sizeof ctx.backoff_sql) != 0) {
         fprintf(stderr,

@@ -32,6 +32,7 @@ Suite *suite_e2e(void);
 Suite *suite_websocket(void);
 Suite *suite_dispatch(void);
 Suite *suite_deploy(void);
+Suite *suite_shipping(void);
 Suite *suite_broker(void);
 Suite *suite_contract(void);
 

@@ -164,7 +164,12 @@ static int command_line(int argc, char **argv)
         snprintf(names[n], sizeof names[n], "MULTICA_%s_DB_PASSWORD", mc_slices[n].schema);
         for (char *p = names[n]; *p; p++)
             *p = (char)toupper((unsigned char)*p);
-        pw[n] = (struct mc_config_var){names[n], MC_CFG_STRING, "", 0, 0, NULL,
+        pw[n] = (struct mc_config_var){names[n],
+                                       MC_CFG_STRING,
+                                       "",
+                                       0,
+                                       0,
+                                       NULL,
                                        "password given to the slice's login role (up); empty "
                                        "creates the role without a password"};
     }
