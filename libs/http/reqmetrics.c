@@ -90,9 +90,9 @@ static struct status_series *series_for(struct route_one *r, const char *method,
         s = &r->by_status[n];
         s->status = status;
         snprintf(s->method, sizeof s->method, "%s", method);
-        s->count = mc_counter("multica_http_requests_total",
-                              "HTTP requests answered, by method, route pattern and status.",
-                              labels);
+        s->count =
+            mc_counter("multica_http_requests_total",
+                       "HTTP requests answered, by method, route pattern and status.", labels);
         s->seconds = mc_histogram("multica_http_request_duration_seconds",
                                   "Time from the first callback of a request to its answer, by "
                                   "method, route pattern and status.",

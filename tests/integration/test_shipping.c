@@ -12,8 +12,8 @@
 #include <time.h>
 
 static const char *const binaries[] = {
-    "api-gateway",    "task-dispatcher", "usage-ingester", "rollup-scheduler",
-    "migrate",        "backfill-usage",  "daemon-sim",
+    "api-gateway", "task-dispatcher", "usage-ingester", "rollup-scheduler",
+    "migrate",     "backfill-usage",  "daemon-sim",
 };
 
 /* Runs a shell command; returns its exit status (-1 if it did not exit) and stdout (heap). */
@@ -63,7 +63,7 @@ static void built_version(char *version, size_t vlen, char *commit, size_t clen)
 /* The variables tools/env-vars.sh finds for a binary, space-separated (heap). */
 static char *vars_of(const char *bin)
 {
-    const char *scopes = strcmp(bin, "migrate") == 0 ? "migrate|topics"
+    const char *scopes = strcmp(bin, "migrate") == 0          ? "migrate|topics"
                          : strcmp(bin, "backfill-usage") == 0 ? "backfill-usage"
                          : strcmp(bin, "daemon-sim") == 0     ? "daemon-sim"
                                                               : NULL;
@@ -152,8 +152,8 @@ START_TEST(make_install_honours_prefix_and_destdir)
     snprintf(cmd, sizeof cmd,
              "make -s -C '%s' install BUILD='%s' DESTDIR='%s' PREFIX=/opt/multica-test "
              "VERSION='%s' COMMIT='%s' 2>&1",
-             th_root(), getenv("MC_TEST_BUILD") ? getenv("MC_TEST_BUILD") : "build", stage,
-             version, commit);
+             th_root(), getenv("MC_TEST_BUILD") ? getenv("MC_TEST_BUILD") : "build", stage, version,
+             commit);
     ck_assert_msg(sh(cmd, &out) == 0, "make install: %s", out);
     free(out);
     struct stat st;
@@ -163,7 +163,8 @@ START_TEST(make_install_honours_prefix_and_destdir)
         snprintf(path, sizeof path, "%s/opt/multica-test/bin/multica-%s", stage, binaries[i]);
         ck_assert_msg(stat(path, &st) == 0 && (st.st_mode & 0111) == 0111, "%s", path);
     }
-    const char *files[] = {"share/doc/multica-c/LICENSE", "share/doc/multica-c/README.md",
+    const char *files[] = {"share/doc/multica-c/LICENSE",
+                           "share/doc/multica-c/README.md",
                            "share/doc/multica-c/SELF_HOSTING.md",
                            "share/multica-c/prometheus/alerts.yml",
                            "share/multica-c/grafana/multica-usage.json",
@@ -193,8 +194,9 @@ START_TEST(make_help_lists_the_targets)
     char cmd[600], *out = NULL;
     snprintf(cmd, sizeof cmd, "make -s -C '%s' help", th_root());
     ck_assert_int_eq(sh(cmd, &out), 0);
-    const char *targets[] = {"build", "test", "test-asan", "install", "check-deploy",
-                             "check-docs", "check-clang", "lint", "run", "stop", "bench", "help"};
+    const char *targets[] = {"build",        "test",       "test-asan",   "install",
+                             "check-deploy", "check-docs", "check-clang", "lint",
+                             "run",          "stop",       "bench",       "help"};
     for (size_t i = 0; i < MC_ARRAY_LEN(targets); i++) {
         char want[64];
         snprintf(want, sizeof want, "make %-14s ", targets[i]);
