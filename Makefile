@@ -197,7 +197,7 @@ lint: ## clang-format check, cppcheck, shellcheck
 	    --inline-suppr --suppress=missingIncludeSystem $(addprefix -I,$(LIB_DIRS)) \
 	    libs services tools tests bench
 	@sh -c 'command -v shellcheck >/dev/null && shellcheck tools/*.sh .ci/run deploy/*.sh \
-	    charts/multica/files/*.sh $$(ls bench/*.sh 2>/dev/null) || true'
+	    tools/kafka $$(ls bench/*.sh 2>/dev/null) || true'
 
 format: ## clang-format every C file (the pinned version)
 	$(CLANG_FORMAT) -i $(C_SOURCES)
