@@ -16,33 +16,6 @@ static const char *const binaries[] = {
     "migrate",     "backfill-usage",  "daemon-sim",
 };
 
-/* Runs a shell command; returns its exit status (-1 if it did not exit) and stdout (heap). */
-static int sh(const char *cmd, char **out)
-{
-    FILE *p = popen(cmd, "r");
-    ck_assert_msg(p != NULL, "popen %s", cmd);
-    size_t len = 0, cap = 8192;
-    char *buf = malloc(cap);
-    ck_assert_ptr_nonnull(buf);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 2048) {
-            char *bigger = realloc(buf, cap * 2);
-            ck_assert_ptr_nonnull(bigger);
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    buf[len] = '\0';
-    int st = pclose(p);
-    if (out != NULL)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* The version the build was stamped with (BUILD/gen/mc_version.h). */
 static void built_version(char *version, size_t vlen, char *commit, size_t clen)
 {
@@ -73,7 +46,7 @@ static char *vars_of(const char *bin)
              "cd '%s' && tools/env-vars.sh | awk -F'\\t' '$1 ~ /^(%s)$/ { print $2 }' | "
              "sort -u | tr '\\n' ' '",
              th_root(), scopes ? scopes : services);
-    ck_assert_int_eq(sh(cmd, &out), 0);
+    ck_assert_int_eq(th_run(cmd, &out), 0);
     return out;
 }
 
@@ -94,9 +67,9 @@ START_TEST(every_binary_answers_help_and_version)
                  "DATABASE_URL=postgres://nobody@127.0.0.1:1/x HTTP_PORT=%d "
                  "timeout 10 '%s' --help 2>'%s'",
                  th_free_port(), th_bin(name), errfile);
-        ck_assert_msg(sh(cmd, &out) == 0, "multica-%s --help did not exit 0 at once", b);
+        ck_assert_msg(th_run(cmd, &out) == 0, "multica-%s --help did not exit 0 at once", b);
         ck_assert_msg(strncmp(out, "usage: multica-", 15) == 0, "multica-%s --help: %s", b, out);
-        sh(strcat(strcpy(cmd, "cat "), errfile), &err);
+        th_run(strcat(strcpy(cmd, "cat "), errfile), &err);
         ck_assert_msg(err[0] == '\0', "multica-%s --help wrote to stderr: %s", b, err);
         char *vars = vars_of(b);
         for (char *v = strtok(vars, " "); v != NULL; v = strtok(NULL, " "))
@@ -108,7 +81,7 @@ START_TEST(every_binary_answers_help_and_version)
         snprintf(expect, sizeof expect, "multica-%s", b);
         snprintf(cmd, sizeof cmd, "env -i ASAN_OPTIONS=detect_leaks=0 '%s' --version",
                  th_bin(expect));
-        ck_assert_int_eq(sh(cmd, &out), 0);
+        ck_assert_int_eq(th_run(cmd, &out), 0);
         snprintf(expect, sizeof expect, "multica-%s %s (commit %s)\n", b, version, commit);
         ck_assert_str_eq(out, expect);
         free(out);
@@ -117,7 +90,7 @@ START_TEST(every_binary_answers_help_and_version)
     char cmd[1024], *out = NULL;
     snprintf(cmd, sizeof cmd, "env -i ASAN_OPTIONS=detect_leaks=0 '%s' --bogus 2>&1",
              th_bin("multica-usage-ingester"));
-    ck_assert_int_eq(sh(cmd, &out), 2);
+    ck_assert_int_eq(th_run(cmd, &out), 2);
     ck_assert_msg(strstr(out, "unknown argument '--bogus'") != NULL, "%s", out);
     free(out);
 }
@@ -127,14 +100,14 @@ START_TEST(the_version_is_git_describe_or_unknown)
 {
     char cmd[1024], *in_git = NULL, *described = NULL, *outside = NULL;
     snprintf(cmd, sizeof cmd, "make -s -C '%s' version", th_root());
-    ck_assert_int_eq(sh(cmd, &in_git), 0);
+    ck_assert_int_eq(th_run(cmd, &in_git), 0);
     snprintf(cmd, sizeof cmd, "cd '%s' && git describe --tags --always --dirty", th_root());
-    ck_assert_int_eq(sh(cmd, &described), 0);
+    ck_assert_int_eq(th_run(cmd, &described), 0);
     ck_assert_str_eq(in_git, described);
     /* A tarball: the same Makefile in a directory without .git. */
     snprintf(cmd, sizeof cmd, "cd '%s' && make -s -f '%s/Makefile' version", th_tmpdir(),
              th_root());
-    ck_assert_int_eq(sh(cmd, &outside), 0);
+    ck_assert_int_eq(th_run(cmd, &outside), 0);
     ck_assert_str_eq(outside, "unknown\n");
     free(in_git);
     free(described);
@@ -154,7 +127,7 @@ START_TEST(make_install_honours_prefix_and_destdir)
              "VERSION='%s' COMMIT='%s' 2>&1",
              th_root(), getenv("MC_TEST_BUILD") ? getenv("MC_TEST_BUILD") : "build", stage, version,
              commit);
-    ck_assert_msg(sh(cmd, &out) == 0, "make install: %s", out);
+    ck_assert_msg(th_run(cmd, &out) == 0, "make install: %s", out);
     free(out);
     struct stat st;
     ck_assert_msg(stat("/opt/multica-test", &st) != 0, "make install wrote outside DESTDIR");
@@ -178,12 +151,12 @@ START_TEST(make_install_honours_prefix_and_destdir)
              "env -i ASAN_OPTIONS=detect_leaks=0 '%s/opt/multica-test/bin/multica-migrate' "
              "--version",
              stage);
-    ck_assert_int_eq(sh(cmd, &out), 0);
+    ck_assert_int_eq(th_run(cmd, &out), 0);
     ck_assert_msg(strstr(out, version) != NULL, "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "head -c 200 '%s/opt/multica-test/share/doc/multica-c/LICENSE'",
              stage);
-    ck_assert_int_eq(sh(cmd, &out), 0);
+    ck_assert_int_eq(th_run(cmd, &out), 0);
     ck_assert_msg(strstr(out, "Apache License") != NULL, "%s", out);
     free(out);
 }
@@ -193,7 +166,7 @@ START_TEST(make_help_lists_the_targets)
 {
     char cmd[600], *out = NULL;
     snprintf(cmd, sizeof cmd, "make -s -C '%s' help", th_root());
-    ck_assert_int_eq(sh(cmd, &out), 0);
+    ck_assert_int_eq(th_run(cmd, &out), 0);
     const char *targets[] = {"build",        "test",       "test-asan",   "install",
                              "check-deploy", "check-docs", "check-clang", "lint",
                              "run",          "stop",       "bench",       "help"};
@@ -212,7 +185,7 @@ START_TEST(the_tree_builds_warning_free_with_clang)
 {
     char cmd[600], *out = NULL;
     snprintf(cmd, sizeof cmd, "make -s -C '%s' check-clang 2>&1", th_root());
-    int rc = sh(cmd, &out);
+    int rc = th_run(cmd, &out);
     ck_assert_msg(rc == 0, "make check-clang (clang -Werror) failed:\n%s", out);
     ck_assert_msg(strstr(out, "warning:") == NULL, "%s", out);
     free(out);

@@ -155,6 +155,11 @@ int th_http(const char *method, const char *url, const char *const *headers, con
 /* Polls url until it answers 200 or timeout_ms passes; returns the last status. */
 int th_wait_http_ok(const char *url, int timeout_ms);
 
+/* Runs a shell command through popen: returns its exit status (-1 when it did not exit
+ * normally) and what it printed on stdout (heap string, caller frees; stderr as the command
+ * redirects it). */
+int th_run(const char *cmd, char **out);
+
 /* Polls until pred(arg) is true or timeout_ms passes; returns the predicate's last value. */
 bool th_eventually(bool (*pred)(void *), void *arg, int timeout_ms);
 
