@@ -19,6 +19,7 @@
 #   tools/chart-tools.sh helm      print the path of helm
 #   tools/chart-tools.sh crds      print the CRD directory
 set -euo pipefail
+shopt -s inherit_errexit # a failing step inside $(...) stops the script too
 
 CACHE=${MULTICA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/multica-c}
 HELM_VERSION=v3.22.0
@@ -60,6 +61,7 @@ go_for_helm() {
         dir=$("$go" mod download -json "golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-$arch" |
             sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
         rm -rf "${CACHE:?}/$GO_TOOLCHAIN"
+        mkdir -p "$CACHE"
         cp -r "$dir" "$CACHE/$GO_TOOLCHAIN"
         chmod -R u+w "$CACHE/$GO_TOOLCHAIN"
         chmod +x "$CACHE/$GO_TOOLCHAIN"/bin/* "$CACHE/$GO_TOOLCHAIN"/pkg/tool/*/*

@@ -41,19 +41,8 @@ done
 KUBE_MIN=$(yq -r .kubeVersion "$CHART/Chart.yaml" | grep -oE '[0-9]+\.[0-9]+' | head -n1)
 KUBE_MAX=$("$PY" -c 'import kubernetes_validate.utils as u; print(u.major_minor(u.latest_version()))')
 
-checks=0
-failures=0
-ok() {
-    checks=$((checks + 1))
-    printf 'ok   %s\n' "$*"
-}
-fail() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    printf 'FAIL %s\n' "$*"
-}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=tools/check-lib.sh
+. "$ROOT/tools/check-lib.sh"
 
 BASE=(--set kafka.brokers=kafka-0.kafka:9092 --set database.host=db.example)
 # render NAME KUBE ARGS...: helm template into TMP/NAME.yaml and TMP/NAME.json (an array of
@@ -193,5 +182,4 @@ for f in broken-field broken-root; do
         fail "validate-k8s.py accepted $f" || ok "validate-k8s.py refuses $f: $(grep -m1 '^     ' "$TMP/$f.out" | sed 's/^ *//')"
 done
 
-printf '\ncheck-chart: %d checks, %d failed\n' "$checks" "$failures"
-[ "$failures" = 0 ]
+summary check-chart

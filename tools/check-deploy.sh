@@ -51,34 +51,11 @@ BIN=${BIN:-$ROOT/build/bin}
 CHART=charts/multica
 COMPOSE=docker-compose.yml
 
-failures=0
-checks=0
-ok() {
-    checks=$((checks + 1))
-    printf 'ok   %s\n' "$*"
-}
-fail() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    printf 'FAIL %s\n' "$*"
-}
-section() { printf '\n== %s\n' "$*"; }
-# check DESCRIPTION COMMAND...: ok when the command succeeds, else FAIL with its output.
-check() {
-    local what=$1 out
-    shift
-    if out=$("$@" 2>&1); then
-        ok "$what"
-    else
-        fail "$what"
-        [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/     /'
-    fi
-}
+# shellcheck source=tools/check-lib.sh
+. "$ROOT/tools/check-lib.sh"
 # contains "a b c" x: word membership
 contains() { [[ " $1 " == *" $2 "* ]]; }
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
 
 for tool in yamllint shellcheck yq jq docker-compose openssl perl apt-cache dpkg ldd promtool; do
     if ! command -v "$tool" >/dev/null; then
@@ -514,6 +491,19 @@ else
         apt-cache show "$p" >/dev/null 2>&1 || fail "package $p is unknown to apt"
     done
 fi
+# Every supported release has every group, and the runtime lists name the same libraries
+# (only the package names differ); their names were checked against each archive once
+# (tools/deps.sh's header; `tools/check-release.sh trixie` repeats it with the network).
+bad=""
+for r in bookworm trixie noble; do
+    for g in build test stack lint bench runtime; do
+        n=$(tools/deps.sh --list "$g" --release "$r" 2>/dev/null | grep -c .)
+        [ "$n" -gt 0 ] || bad="$bad $r/$g"
+    done
+    [ "$(tools/deps.sh --list runtime --release "$r" | wc -l)" = "$(echo "$runtime" | wc -w)" ] || bad="$bad $r/runtime-length"
+done
+[ -z "$bad" ] && ok "tools/deps.sh lists every group for bookworm, trixie and noble (runtime: $(tools/deps.sh --list runtime --release trixie | tr '\n' ' '))" ||
+    fail "tools/deps.sh --list failed or differs for:$bad"
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
     --no-enhances $runtime 2>/dev/null | grep -oE '^[a-z0-9][a-z0-9.+-]+|(Pre)?Depends: [a-z0-9][a-z0-9.+-]+' |
@@ -597,5 +587,4 @@ yq -r '.providers[].options.path' deploy/grafana/provisioning/dashboards/*.yml |
 done | grep -q missing && fail "the dashboards provider path is not where compose mounts deploy/grafana/dashboards" ||
     ok "compose mounts deploy/grafana/dashboards where the provider reads"
 
-printf '\ncheck-deploy: %d checks, %d failed\n' "$checks" "$failures"
-[ "$failures" = 0 ]
+summary check-deploy

@@ -22,11 +22,11 @@
 # transition renamed libraries to *t64 in trixie and noble). How each name was checked:
 #   bookworm  `apt-cache policy` on a bookworm machine, and `tools/check-deploy.sh` checks
 #             every build and runtime name with apt-cache on the machine it runs on;
-#   trixie    `apt-get update` and `apt-cache policy` against trixie's main archive in a
-#             private apt state directory (-o Dir::State::Lists=... -o Dir::Etc::SourceList=...):
-#             every name of every group resolves (postgresql-17 17.12, postgresql-17-cron 1.6.5,
-#             libulfius2.7t64, libyder2.0t64, libmicrohttpd12t64, libgnutls30t64, libjwt2 1.17.2,
-#             clang 19, docker-compose 2.26);
+#   trixie    `tools/check-release.sh trixie`: `apt-get update` of trixie's main archive in a
+#             private apt state directory, then `apt-cache show` of every name of every group
+#             (postgresql-17 17.12, postgresql-17-cron 1.6.5, libulfius2.7t64, libyder2.0t64,
+#             libmicrohttpd12t64, libgnutls30t64, libjwt2 1.17.2, clang 19, docker-compose
+#             2.26), and every C file compiled against trixie's -dev headers;
 #   noble     packages.ubuntu.com pages for noble (no Ubuntu mirror is reachable here):
 #             postgresql-16-cron 1.6.2 (universe), libulfius2.7t64 2.7.15, libmicrohttpd12t64,
 #             libgnutls30t64, libjwt2 1.17.0; libyder2.0 keeps its name on amd64 only
