@@ -558,8 +558,8 @@ done
 ok "every data source of the dashboard is provisioned ($(echo "$provisioned" | tr '\n' ' '))"
 jq -r '.. | objects | select(has("rawSql")) | .rawSql' "$D" | grep -q 'usage.task_usage_hourly' &&
     ok "the dashboard reads usage.task_usage_hourly" || fail "the dashboard does not read usage.task_usage_hourly"
-metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|histogram)\("multica_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
-for mname in $(jq -r '.. | objects | select(has("expr")) | .expr' "$D" | grep -oE 'multica_[a-z_]+' | sort -u); do
+metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|counter_fn|histogram)\("(multica|process)_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
+for mname in $(jq -r '.. | objects | select(has("expr")) | .expr' "$D" | grep -oE '(multica|process)_[a-z_]+' | sort -u); do
     base=$(echo "$mname" | sed -E 's/_(bucket|sum|count)$//')
     grep -qxE "$mname|$base" <<<"$metrics" || fail "dashboard query uses $mname, which no service registers"
 done
@@ -572,7 +572,7 @@ sed 's|/etc/prometheus/alerts.yml|alerts.yml|' deploy/prometheus/prometheus.yml 
 check "promtool check config deploy/prometheus/prometheus.yml" promtool check config "$TMP/prom/prometheus.yml"
 grep -q 'deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml' "$COMPOSE" && grep -q '/etc/prometheus/alerts.yml' deploy/prometheus/prometheus.yml &&
     ok "compose mounts the alert rules where prometheus.yml loads them" || fail "alerts.yml is not mounted where prometheus.yml loads it"
-for mname in $(grep -oE 'multica_[a-z_]+' deploy/prometheus/alerts.yml | sort -u); do
+for mname in $(grep -oE '(multica|process)_[a-z_]+' deploy/prometheus/alerts.yml | sort -u); do
     base=$(echo "$mname" | sed -E 's/_(bucket|sum|count)$//')
     grep -qxE "$mname|$base" <<<"$metrics" || fail "alerts.yml uses $mname, which no service registers"
 done
