@@ -117,9 +117,11 @@ mc_metric *mc_gauge(const char *name, const char *help, const char *labels);
 mc_metric *mc_histogram(const char *name, const char *help, const char *labels,
                         const double *bounds, size_t nbounds);
 
-/* A gauge computed at scrape time by fn(ctx). */
+/* A gauge, or a counter that only grows (CPU seconds), computed at scrape time by fn(ctx). */
 mc_metric *mc_gauge_fn(const char *name, const char *help, const char *labels,
                        double (*fn)(void *ctx), void *ctx);
+mc_metric *mc_counter_fn(const char *name, const char *help, const char *labels,
+                         double (*fn)(void *ctx), void *ctx);
 
 void mc_metric_add(mc_metric *m, double v);     /* counters and gauges */
 void mc_metric_set(mc_metric *m, double v);     /* gauges */

@@ -65,15 +65,27 @@ mc_metric *mc_gauge(const char *name, const char *help, const char *labels)
     return add(GAUGE, name, help, labels);
 }
 
-mc_metric *mc_gauge_fn(const char *name, const char *help, const char *labels, double (*fn)(void *),
-                       void *ctx)
+static mc_metric *add_fn(enum kind kind, const char *name, const char *help, const char *labels,
+                         double (*fn)(void *), void *ctx)
 {
-    mc_metric *m = add(GAUGE, name, help, labels);
+    mc_metric *m = add(kind, name, help, labels);
     if (m) {
         m->fn = fn;
         m->ctx = ctx;
     }
     return m;
+}
+
+mc_metric *mc_gauge_fn(const char *name, const char *help, const char *labels, double (*fn)(void *),
+                       void *ctx)
+{
+    return add_fn(GAUGE, name, help, labels, fn, ctx);
+}
+
+mc_metric *mc_counter_fn(const char *name, const char *help, const char *labels,
+                         double (*fn)(void *), void *ctx)
+{
+    return add_fn(COUNTER, name, help, labels, fn, ctx);
 }
 
 mc_metric *mc_histogram(const char *name, const char *help, const char *labels,

@@ -43,12 +43,21 @@ struct mc_service {
     bool consumer_stalled;
 };
 
-/* Parses the common settings and the service's own table (extra may be NULL), initialises
- * logging and signal handling (SIGTERM/SIGINT request a stop), and creates the health check
- * and the HTTP server (not yet started). On a configuration error prints one line naming the
- * variable to stderr and returns MC_EINVAL; main then exits with status 2. */
+/* Answers --help (the common settings, the service's own table and the variables libraries
+ * read, with defaults) and --version on stdout and exits 0 before anything starts; refuses any
+ * other argument. Then parses the common settings and the service's own table (extra may be
+ * NULL), initialises logging and signal handling (SIGTERM/SIGINT request a stop), registers
+ * the build-info and process_* metrics, and creates the health check and the HTTP server (not
+ * yet started). On a configuration error (or an unknown argument) prints one line naming it
+ * to stderr and returns MC_EINVAL; main then exits with status 2. */
 int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
-                    int64_t default_port, const struct mc_config_var *extra, size_t nextra);
+                    int64_t default_port, const struct mc_config_var *extra, size_t nextra,
+                    int argc, char **argv);
+
+/* Registers multica_build_info{version,commit} (always 1) and the standard process_* metrics
+ * (RSS, CPU seconds, open and maximum file descriptors, start time) read from /proc at scrape
+ * time. Called by mc_service_init; idempotent. */
+void mc_service_register_process_metrics(void);
 
 /* Applies this slice's migrations as the service's own role when MIGRATE_ON_START is set,
  * retrying while the database is unreachable and the service is not stopping. Returns 0, or

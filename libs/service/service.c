@@ -61,8 +61,42 @@ static enum mc_check_state kafka_check(void *ctx)
     return s;
 }
 
+/* Variables libraries read with getenv rather than a table: listed by --help only. */
+static const struct mc_config_var lib_vars[] = {
+    {"KAFKA_CONFIG", MC_CFG_STRING, "", 0, 0, NULL,
+     "extra librdkafka settings, k=v,k=v (TLS and SASL to Kafka)"},
+};
+
+/* --help and --version exit 0 at once; any other argument is refused (returns MC_EINVAL). */
+static int command_line(const char *name, int argc, char **argv, const struct mc_config_var *common,
+                        size_t ncommon, const struct mc_config_var *extra, size_t nextra)
+{
+    char program[64], synopsis[128];
+    snprintf(program, sizeof program, "multica-%s", name);
+    snprintf(synopsis, sizeof synopsis, "%s [--help | --version]", program);
+    const struct mc_config_usage u = {
+        program, synopsis,
+        "A Multica-C service (README.md): it serves /health, /healthz and /metrics on "
+        "HTTP_PORT and reads every setting from the environment; SIGTERM stops it cleanly."};
+    const struct mc_config_table tables[] = {
+        {"settings of this service", extra, extra ? nextra : 0},
+        {"settings every service reads", common, ncommon},
+        {"read by the Kafka client", lib_vars, MC_ARRAY_LEN(lib_vars)},
+    };
+    if (mc_config_cli(argc, argv, &u, tables, MC_ARRAY_LEN(tables)))
+        exit(0);
+    if (argc > 1) {
+        fprintf(stderr,
+                "%s: unknown argument '%s' (settings come from the environment; see --help)\n",
+                program, argv[1]);
+        return MC_EINVAL;
+    }
+    return 0;
+}
+
 int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
-                    int64_t default_port, const struct mc_config_var *extra, size_t nextra)
+                    int64_t default_port, const struct mc_config_var *extra, size_t nextra,
+                    int argc, char **argv)
 {
     memset(svc, 0, sizeof *svc);
     svc->name = name;
@@ -90,6 +124,8 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
         {"SHUTDOWN_GRACE", MC_CFG_DURATION, "10s", 100, 600000, &c->shutdown_grace,
          "longest orderly stop on SIGTERM"},
     };
+    if (command_line(name, argc, argv, common, MC_ARRAY_LEN(common), extra, nextra) != 0)
+        return MC_EINVAL;
     char err[512];
     if (mc_config_load(common, MC_ARRAY_LEN(common), err, sizeof err) != 0 ||
         (extra != NULL && mc_config_load(extra, nextra, err, sizeof err) != 0)) {
@@ -135,6 +171,7 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
         fprintf(stderr, "multica-%s: %s\n", name, svc->http ? "out of memory" : err);
         return MC_EINVAL;
     }
+    mc_service_register_process_metrics();
     static struct mc_health_check kafka;
     kafka = (struct mc_health_check){"kafka", kafka_check, svc};
     mc_http_add_checks(svc->http, &kafka, 1);

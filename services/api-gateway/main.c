@@ -141,7 +141,8 @@ int main(int argc, char **argv)
         {"KAFKA_GROUP_ID", MC_CFG_STRING, "multica-api-gateway", 0, 0, &ctx.group_id,
          "consumer group projecting task events"},
     };
-    if (mc_service_init(&svc, "api-gateway", "gateway", 8080, vars, MC_ARRAY_LEN(vars)) != 0)
+    if (mc_service_init(&svc, "api-gateway", "gateway", 8080, vars, MC_ARRAY_LEN(vars), argc,
+                        argv) != 0)
         return 2;
     int status = 1;
     char err[512];

@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-int main(void)
+int main(int argc, char **argv)
 {
     struct mc_service svc;
     struct td_dispatcher td = {.svc = &svc};
@@ -32,7 +32,8 @@ int main(void)
         {"OUTBOX_BATCH_MAX", MC_CFG_INT, "500", 1, 100000, &c->outbox_batch_max,
          "task events produced per relay round"},
     };
-    if (mc_service_init(&svc, "task-dispatcher", "dispatch", 8081, vars, MC_ARRAY_LEN(vars)) != 0)
+    if (mc_service_init(&svc, "task-dispatcher", "dispatch", 8081, vars, MC_ARRAY_LEN(vars), argc,
+                        argv) != 0)
         return 2;
     td_signal_init(&td.dispatch_kick);
     td_signal_init(&td.relay_kick);

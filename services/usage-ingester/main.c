@@ -42,7 +42,7 @@ static void register_metrics(struct ui_ingester *ing)
                 ui_partitions_lag, ing);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     struct mc_service svc;
     struct ui_ingester ing = {.svc = &svc};
@@ -56,7 +56,8 @@ int main(void)
         {"PROCESSED_EVENTS_RETENTION", MC_CFG_DURATION, "7d", 60000, 365LL * 86400000,
          &ing.retention_ms, "how long applied event ids are remembered for deduplication"},
     };
-    if (mc_service_init(&svc, "usage-ingester", "usage", 8082, vars, MC_ARRAY_LEN(vars)) != 0)
+    if (mc_service_init(&svc, "usage-ingester", "usage", 8082, vars, MC_ARRAY_LEN(vars), argc,
+                        argv) != 0)
         return 2;
     pthread_mutex_init(&ing.parts_mu, NULL);
     ui_batch_init(&ing.batch);

@@ -761,8 +761,8 @@ START_TEST(pg_cron_and_the_scheduler_together_never_double)
     const char *setup[] = {
         "ALTER DATABASE crontest SET multica.rollup_safety_lag = '0'",
         "CREATE EXTENSION pg_cron",
-        "SELECT cron.schedule('rollup_task_usage_hourly', '* * * * *', "
-        "'SELECT usage.rollup_task_usage_hourly()')",
+        ("SELECT cron.schedule('rollup_task_usage_hourly', '* * * * *', "
+         "'SELECT usage.rollup_task_usage_hourly()')"),
     };
     for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++) {
         r = PQexec(c, setup[i]);

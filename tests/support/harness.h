@@ -36,6 +36,7 @@ Suite *suite_e2e(void);
 Suite *suite_websocket(void);
 Suite *suite_dispatch(void);
 Suite *suite_deploy(void);
+Suite *suite_shipping(void);
 Suite *suite_broker(void);
 Suite *suite_devstack(void);
 Suite *suite_contract(void);
@@ -158,6 +159,11 @@ int th_http(const char *method, const char *url, const char *const *headers, con
 
 /* Polls url until it answers 200 or timeout_ms passes; returns the last status. */
 int th_wait_http_ok(const char *url, int timeout_ms);
+
+/* Runs a shell command through popen: returns its exit status (-1 when it did not exit
+ * normally) and what it printed on stdout (heap string, caller frees; stderr as the command
+ * redirects it). */
+int th_run(const char *cmd, char **out);
 
 /* Polls until pred(arg) is true or timeout_ms passes; returns the predicate's last value. */
 bool th_eventually(bool (*pred)(void *), void *arg, int timeout_ms);

@@ -13,6 +13,7 @@
  * --tasks completions (0: run until SIGTERM). */
 #include "mc_client.h"
 #include "mc_common.h"
+#include "mc_config.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -191,6 +192,12 @@ static int register_runtime(struct sim *s, const char *reg)
     return 0;
 }
 
+#define SYNOPSIS                                                                                   \
+    "multica-daemon-sim --gateway URL (--registration-token T | --runtime-token T --runtime-id "   \
+    "ID) [--name N] [--max-concurrency C] [--tasks N] [--work-ms MS] [--chunks K] "                \
+    "[--heartbeat-ms MS] [--provider P] [--model M] [--silent]\n"                                  \
+    "       multica-daemon-sim --help | --version"
+
 int main(int argc, char **argv)
 {
     struct sim s = {.name = "multica-daemon-sim",
@@ -201,6 +208,12 @@ int main(int argc, char **argv)
                     .provider = "anthropic",
                     .model = "claude-sonnet-4"};
     const char *reg = NULL;
+    const struct mc_config_usage cli = {
+        "multica-daemon-sim", SYNOPSIS,
+        "A simulated runtime: it registers, heartbeats, claims tasks over the gateway's WebSocket "
+        "and reports progress and usage through the public API, as a real daemon does."};
+    if (mc_config_cli(argc, argv, &cli, NULL, 0))
+        return 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--silent") == 0) {
@@ -243,9 +256,7 @@ int main(int argc, char **argv)
     }
     if (s.gateway == NULL || (reg == NULL && (s.token[0] == '\0' || s.runtime_id[0] == '\0')) ||
         s.max_concurrency < 1) {
-        fprintf(stderr, "usage: multica-daemon-sim --gateway URL (--registration-token T | "
-                        "--runtime-token T --runtime-id ID) [--max-concurrency C] [--tasks N] "
-                        "[--work-ms MS] [--chunks K] [--silent]\n");
+        fprintf(stderr, "usage: " SYNOPSIS "\n");
         return 2;
     }
     struct sigaction sa = {.sa_handler = on_signal};
