@@ -88,11 +88,8 @@ done < <(grep -hoE 'mc_service_init\(&svc, "[a-z-]+", "[a-z]+", [0-9]+' services
 CONSUMERS=$(for s in $SERVICES; do grep -lq 'mc_consumer_new(' services/"$s"/*.c 2>/dev/null && echo "$s"; done | tr '\n' ' ')
 ROUTES=$(grep -oE '\{"GET", "/[^"]*"' libs/http/http.c |
     sed -E 's/.*"(\/[^"]*)"$/\1/' | sort -u | tr '\n' ' ')
-# mc_topics: the macro names in the array, resolved through mc_kafka.h
-TOPICS=$(perl -0777 -ne 'print "$1\n" if /mc_topics\[\]\s*=\s*\{(.*?)\}/s' libs/kafka/*.c |
-    grep -oE 'MC_TOPIC_[A-Z_]+' | while read -r m; do
-        sed -nE "s/^#define $m +\"([^\"]+)\"/\1/p" libs/kafka/mc_kafka.h
-    done | tr '\n' ' ')
+# mc_topics: every topic the code names (the MC_TOPIC_ macros of mc_kafka.h)
+TOPICS=$(sed -nE 's/^#define MC_TOPIC_[A-Z_]+ +"([^"]+)"/\1/p' libs/kafka/mc_kafka.h | tr '\n' ' ')
 
 section "what the code reads"
 printf '     %s variables (%s pending) in %s scopes; routes: %s\n' "$(wc -l <"$TMP/vars")" \

@@ -19,10 +19,8 @@ enum {
     GW_USER_BY_ID,
     GW_USER_BY_EMAIL,
     GW_USER_CREATE,
-    GW_CODE_SEND,
-    GW_CODE_CHECK,
-    GW_CODE_FAIL,
-    GW_CODE_CONSUME,
+    GW_CODE_REQUEST,
+    GW_CODE_VERIFY,
     GW_MEMBER_ROLE,
     GW_WORKSPACE_CREATE,
     GW_WORKSPACE_LIST,
@@ -100,6 +98,8 @@ struct gw_ctx {
     int64_t code_ttl_ms;
     int64_t code_max_attempts;
     int64_t code_sends_per_hour;
+    int64_t code_sends_per_client;
+    char *client_ip_header;
     int64_t ws_queue_limit;
     int64_t log_retention_ms;
     char *group_id;
@@ -183,6 +183,11 @@ const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp
  * 400 and sets *bad when invalid. */
 const char *gw_str_field(const json_t *body, const char *name, size_t min, size_t max,
                          bool required, struct _u_response *resp, bool *bad);
+
+/* The client's address for per-client limits: the first entry of CLIENT_IP_HEADER when the
+ * operator names one (a trusted proxy sets it), otherwise the peer's address. */
+void gw_client_address(const struct gw_ctx *ctx, const struct _u_request *req, char *out,
+                       size_t outlen);
 
 /* outbox.c: events written with the change they announce, produced by a relay thread. */
 int gw_outbox_add(mc_db *db, const char *type, const char *subject, const char *key, json_t *data);

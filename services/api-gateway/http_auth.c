@@ -114,24 +114,29 @@ int gw_post_send_code(const struct _u_request *req, struct _u_response *resp, vo
         mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "cannot hash the code");
         goto cleanup;
     }
-    char ttl[24], limit[24];
+    char ttl[24], limit[24], client_limit[24], client[64];
     snprintf(ttl, sizeof ttl, "%lld", (long long)ctx->code_ttl_ms);
     snprintf(limit, sizeof limit, "%lld", (long long)ctx->code_sends_per_hour);
-    const char *p[] = {email, hash, ttl, limit};
+    snprintf(client_limit, sizeof client_limit, "%lld", (long long)ctx->code_sends_per_client);
+    gw_client_address(ctx, req, client, sizeof client);
+    const char *p[] = {email, hash, ttl, limit, client, client_limit};
     PGresult *r = NULL;
-    int rc = mc_db_exec(db, GW_CODE_SEND, 4, p, &r);
-    int rows = rc == 0 ? PQntuples(r) : 0;
-    PQclear(r);
+    int rc = mc_db_exec(db, GW_CODE_REQUEST, 6, p, &r);
+    const char *outcome = rc == 0 ? mc_db_value(r) : NULL;
     if (rc != 0) {
         gw_db_error(resp, db, rc);
-    } else if (rows == 0) {
+    } else if (strcmp(outcome, "email_limited") == 0) {
         mc_http_error(resp, 429, MC_HTTP_RATE_LIMITED, "email",
                       "too many codes sent to this address; try again later");
+    } else if (strcmp(outcome, "client_limited") == 0) {
+        mc_http_error(resp, 429, MC_HTTP_RATE_LIMITED, NULL,
+                      "too many codes requested from this client; try again later");
     } else if (gw_mail_code(ctx, email, code) != 0) {
         mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "the code could not be sent");
     } else {
         mc_http_json(resp, 200, json_pack("{sb}", "sent", 1));
     }
+    PQclear(r);
 cleanup:
     if (db)
         gw_db_release(ctx, db);
@@ -139,39 +144,38 @@ cleanup:
     return U_CALLBACK_COMPLETE;
 }
 
-/* Checks the code; returns 0 when it is right, or answers the failure itself. */
+/* Checks the code; returns 0 when it is right, or answers the failure itself. The guess is
+ * judged and counted in one locked statement (gateway.verify_code), so concurrent guesses
+ * cannot be judged against a code whose attempts they have used up. */
 static int check_code(struct gw_ctx *ctx, mc_db *db, const char *email, const char *code,
                       struct _u_response *resp)
 {
     if (!ctx->production && ctx->dev_code[0] != '\0' && mc_auth_equal(code, ctx->dev_code))
         return 0;
     char hash[65], max[16];
-    if (code_hash(ctx, email, code, hash) != 0)
-        return mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "cannot hash the code"), MC_EIO;
+    if (code_hash(ctx, email, code, hash) != 0) {
+        mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "cannot hash the code");
+        return MC_EIO;
+    }
     snprintf(max, sizeof max, "%lld", (long long)ctx->code_max_attempts);
     const char *p[] = {email, hash, max};
     PGresult *r = NULL;
-    int rc = mc_db_exec(db, GW_CODE_CONSUME, 3, p, &r);
-    int ok = rc == 0 && PQntuples(r) == 1;
+    int rc = mc_db_exec(db, GW_CODE_VERIFY, 3, p, &r);
+    if (rc != 0) {
+        PQclear(r);
+        gw_db_error(resp, db, rc);
+        return rc;
+    }
+    char outcome[16];
+    snprintf(outcome, sizeof outcome, "%s", mc_db_value(r));
     PQclear(r);
-    if (rc != 0)
-        return gw_db_error(resp, db, rc), rc;
-    if (ok)
+    if (strcmp(outcome, "ok") == 0)
         return 0;
     mc_metric_add(ctx->m.login_failures, 1);
-    const char *pe[] = {email};
-    rc = mc_db_exec(db, GW_CODE_CHECK, 1, pe, &r);
-    bool live = rc == 0 && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    long failed = rc == 0 && PQntuples(r) == 1 ? atol(PQgetvalue(r, 0, 1)) : 0;
-    PQclear(r);
-    if (live && failed < ctx->code_max_attempts) {
-        mc_db_exec(db, GW_CODE_FAIL, 1, pe, NULL);
-        failed++;
-    }
-    if (!live)
+    if (strcmp(outcome, "none") == 0)
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "code",
                       "no valid code for this address; request a new one");
-    else if (failed >= ctx->code_max_attempts)
+    else if (strcmp(outcome, "exhausted") == 0)
         mc_http_error(resp, 429, MC_HTTP_RATE_LIMITED, "code",
                       "too many wrong codes; request a new one");
     else

@@ -126,6 +126,10 @@ int main(int argc, char **argv)
          "lifetime of a login code"},
         {"VERIFICATION_MAX_ATTEMPTS", MC_CFG_INT, "5", 1, 100, &ctx.code_max_attempts,
          "wrong codes before a code dies"},
+        {"VERIFICATION_SENDS_PER_CLIENT_PER_HOUR", MC_CFG_INT, "20", 1, 100000,
+         &ctx.code_sends_per_client, "login codes one client may request per hour"},
+        {"CLIENT_IP_HEADER", MC_CFG_STRING, "", 0, 0, &ctx.client_ip_header,
+         "header a trusted proxy sets to the client's address (first entry); empty: the peer"},
         {"VERIFICATION_SENDS_PER_HOUR", MC_CFG_INT, "5", 1, 1000, &ctx.code_sends_per_hour,
          "codes sent to one email per hour"},
         {"GATEWAY_DB_POOL", MC_CFG_INT, "16", 1, 500, &ctx.db_pool_size,
@@ -182,7 +186,7 @@ cleanup:
     mc_db_pool_free(ctx.pool);
     char **strings[] = {&ctx.app_env,          &ctx.jwt_secret,     &ctx.dev_code,
                         &ctx.google_client_id, &ctx.resend_api_key, &ctx.resend_api_url,
-                        &ctx.mail_from,        &ctx.group_id};
+                        &ctx.mail_from,        &ctx.group_id,       &ctx.client_ip_header};
     for (size_t i = 0; i < MC_ARRAY_LEN(strings); i++)
         free(*strings[i]);
     mc_service_close(&svc);

@@ -3,6 +3,8 @@
 #include "gateway.h"
 #include "mc_log.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -104,4 +106,26 @@ int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, st
     }
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
+}
+
+void gw_client_address(const struct gw_ctx *ctx, const struct _u_request *req, char *out,
+                       size_t outlen)
+{
+    const char *h =
+        ctx->client_ip_header[0] ? u_map_get_case(req->map_header, ctx->client_ip_header) : NULL;
+    if (h != NULL && *h != '\0') {
+        size_t n = strcspn(h, ", ");
+        snprintf(out, outlen, "%.*s", (int)(n < outlen ? n : outlen - 1), h);
+        return;
+    }
+    snprintf(out, outlen, "unknown");
+    const struct sockaddr *sa = req->client_address;
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)outlen);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)outlen);
 }

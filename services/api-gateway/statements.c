@@ -29,29 +29,12 @@ const struct mc_db_stmt gw_stmts[] = {
     [GW_USER_CREATE] = {"gw_user_create",
                         "INSERT INTO gateway.users (id, email) VALUES ($1, $2) ON CONFLICT (email) "
                         "DO UPDATE SET email = EXCLUDED.email RETURNING id"},
-    /* A new code replaces the old one; at most $4 sends per email and hour. */
-    [GW_CODE_SEND] = {"gw_code_send",
-                      "INSERT INTO gateway.verification_codes AS v (email, code_hash, expires_at) "
-                      "VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond') "
-                      "ON CONFLICT (email) DO UPDATE SET code_hash = EXCLUDED.code_hash, "
-                      "expires_at = EXCLUDED.expires_at, failed_attempts = 0, created_at = now(), "
-                      "window_start = CASE WHEN v.window_start < now() - interval '1 hour' "
-                      "THEN now() ELSE v.window_start END, "
-                      "sends_in_window = CASE WHEN v.window_start < now() - interval '1 hour' "
-                      "THEN 1 ELSE v.sends_in_window + 1 END "
-                      "WHERE v.window_start < now() - interval '1 hour' OR v.sends_in_window < $4 "
-                      "RETURNING 1"},
-    [GW_CODE_CHECK] = {"gw_code_check",
-                       "SELECT expires_at > now(), failed_attempts FROM gateway.verification_codes "
-                       "WHERE email = $1"},
-    [GW_CODE_FAIL] = {"gw_code_fail",
-                      "UPDATE gateway.verification_codes SET failed_attempts = failed_attempts + 1 "
-                      "WHERE email = $1 RETURNING failed_attempts"},
-    /* Atomic: only an unexpired code with attempts left is consumed. */
-    [GW_CODE_CONSUME] = {"gw_code_consume",
-                         "UPDATE gateway.verification_codes SET expires_at = now() "
-                         "WHERE email = $1 AND code_hash = $2 AND expires_at > now() "
-                         "AND failed_attempts < $3 RETURNING 1"},
+    /* Both limits and the new code in one step (functions/request_code.sql). */
+    [GW_CODE_REQUEST] = {"gw_code_request",
+                         "SELECT gateway.request_code($1, $2, $3::bigint, $4::integer, $5, "
+                         "$6::integer)"},
+    /* Judge and count a guess under the row lock (functions/verify_code.sql). */
+    [GW_CODE_VERIFY] = {"gw_code_verify", "SELECT gateway.verify_code($1, $2, $3::integer)"},
     [GW_MEMBER_ROLE] =
         {"gw_member_role",
          "SELECT role FROM gateway.members WHERE workspace_id = $1 AND user_id = $2"},

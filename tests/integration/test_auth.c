@@ -4,6 +4,7 @@
 #include "gateway_client.h"
 
 #include <jwt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,94 @@ START_TEST(codes_expire_cap_attempts_and_rate_limit_sends)
              "LIKE '%%%s%%'",
              code);
     ck_assert_int_eq(th_sql_int(sql), 0);
+}
+END_TEST
+
+struct guess {
+    const char *base, *email;
+    char code[8];
+    int status;
+};
+
+static void *guess_main(void *arg)
+{
+    struct guess *g = arg;
+    g->status = verify(g->base, g->email, g->code);
+    return NULL;
+}
+
+enum { GUESSES = 40, ROUNDS = 8 };
+
+START_TEST(concurrent_guesses_cannot_outrun_the_attempt_cap)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(1);
+    const char *extra[] = {"MULTICA_DEV_VERIFICATION_CODE=",
+                           "JWT_SECRET=" SECRET,
+                           "GATEWAY_DB_POOL=48",
+                           "VERIFICATION_SENDS_PER_HOUR=100",
+                           "VERIFICATION_SENDS_PER_CLIENT_PER_HOUR=100",
+                           NULL};
+    const char *base = tg_start(brokers, extra, NULL);
+    /* Each round: 40 wrong guesses at once, then the right code while they run. Exactly four
+     * are judged wrong (400) before the fifth uses the cap up (429), and the right code never
+     * logs in: once, 4 to 18 were judged against a live code and it logged in 2 rounds of 16. */
+    for (int round = 0; round < ROUNDS; round++) {
+        char email[64], code[7];
+        snprintf(email, sizeof email, "race%d@example.com", round);
+        ck_assert_int_eq(send_code(base, email), 200);
+        logged_code(email, code);
+        static struct guess g[GUESSES + 1];
+        pthread_t t[GUESSES + 1];
+        for (int i = 0; i <= GUESSES; i++) {
+            g[i] = (struct guess){.base = base, .email = email};
+            if (i < GUESSES)
+                snprintf(g[i].code, sizeof g[i].code, "%06d", (atoi(code) + 1 + i) % 1000000);
+            else
+                snprintf(g[i].code, sizeof g[i].code, "%s", code);
+            ck_assert_int_eq(pthread_create(&t[i], NULL, guess_main, &g[i]), 0);
+        }
+        int wrong = 0, capped = 0;
+        for (int i = 0; i <= GUESSES; i++) {
+            pthread_join(t[i], NULL);
+            ck_assert_msg(g[i].status != 200, "round %d: guess %d logged in", round, i);
+            wrong += g[i].status == 400;
+            capped += g[i].status == 429;
+        }
+        ck_assert_int_eq(wrong, 4);
+        ck_assert_int_eq(capped, GUESSES + 1 - 4);
+    }
+}
+END_TEST
+
+START_TEST(sending_codes_is_limited_per_client_too)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(1);
+    const char *extra[] = {"VERIFICATION_SENDS_PER_CLIENT_PER_HOUR=3",
+                           "CLIENT_IP_HEADER=X-Forwarded-For", NULL};
+    const char *base = tg_start(brokers, extra, NULL);
+    /* One client, many addresses: the fourth is refused, whatever the address. */
+    for (int i = 0; i < 3; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "spray%d@example.com", i);
+        ck_assert_int_eq(send_code(base, email), 200);
+    }
+    json_t *out = NULL;
+    ck_assert_int_eq(tg_call(base, "POST", "/api/auth/send-code", NULL,
+                             "{\"email\":\"spray9@example.com\"}", &out),
+                     429);
+    ck_assert_ptr_nonnull(strstr(tg_str(json_object_get(out, "error"), "message"), "client"));
+    json_decref(out);
+    /* Behind a trusted proxy, each client (its forwarded address) has its own budget. */
+    char url[160], *body = NULL;
+    snprintf(url, sizeof url, "%s/api/auth/send-code", base);
+    const char *h1[] = {"X-Forwarded-For: 203.0.113.7, 10.0.0.1", NULL};
+    ck_assert_int_eq(th_http("POST", url, h1, "{\"email\":\"other@example.com\"}", &body), 200);
+    free(body);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM gateway.code_send_clients WHERE client = "
+                                "'203.0.113.7'"),
+                     1);
 }
 END_TEST
 
@@ -321,6 +410,8 @@ Suite *suite_auth(void)
     TCase *tc = tcase_create("gateway");
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, codes_expire_cap_attempts_and_rate_limit_sends);
+    tcase_add_test(tc, concurrent_guesses_cannot_outrun_the_attempt_cap);
+    tcase_add_test(tc, sending_codes_is_limited_per_client_too);
     tcase_add_test(tc, tampered_expired_and_unsigned_tokens_are_refused);
     tcase_add_test(tc, production_refuses_the_dev_code_and_weak_secrets);
     tcase_add_test(tc, signup_and_workspace_switches);
