@@ -22,6 +22,8 @@
 static const char *const statuses[] = {"backlog",   "todo", "in_progress",
                                        "in_review", "done", "cancelled"};
 
+#define STATUS_MESSAGE "must be backlog, todo, in_progress, in_review, done or cancelled"
+
 static bool valid_status(const char *s)
 {
     for (size_t i = 0; i < MC_ARRAY_LEN(statuses); i++)
@@ -48,27 +50,76 @@ static PGresult *issue_for(mc_db *db, struct _u_response *resp, const char *issu
     return NULL;
 }
 
+/* A pooled connection and the issue's row (issue_for), or NULL after answering. */
+static mc_db *issue_db(struct gw_ctx *ctx, struct _u_response *resp, const char *issue,
+                       PGresult **row)
+{
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        return NULL;
+    *row = issue_for(db, resp, issue);
+    if (*row == NULL) {
+        gw_db_release(ctx, db);
+        return NULL;
+    }
+    return db;
+}
+
 int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
     const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    json_t *body = ws ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (ws == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
     mc_db *db = NULL;
-    const char *title = gw_str_field(body, "title", 1, 500, true, resp, &bad);
-    const char *desc = bad ? NULL : gw_str_field(body, "description", 0, 100000, false, resp, &bad);
-    if (!bad && (db = gw_db(ctx, resp)) != NULL && gw_require_member(resp, db, ws, false) == 0) {
-        char id[MC_UUID_STRLEN];
-        mc_uuid_v7(id);
-        const char *p[] = {id, ws, title, desc, gw_principal(resp)->user_id};
-        gw_answer_json(resp, db, GW_ISSUE_CREATE, 5, p, 201);
-    }
-    if (db)
-        gw_db_release(ctx, db);
+    const char *title, *desc;
+    if (gw_str_field(resp, body, "title", 1, 500, true, &title) != 0)
+        goto cleanup;
+    if (gw_str_field(resp, body, "description", 0, 100000, false, &desc) != 0)
+        goto cleanup;
+    db = gw_member_db(ctx, resp, ws, false);
+    if (db == NULL)
+        goto cleanup;
+    char id[MC_UUID_STRLEN];
+    mc_uuid_v7(id);
+    const char *p[] = {id, ws, title, desc, gw_principal(resp)->user_id};
+    gw_answer_json(resp, db, GW_ISSUE_CREATE, 5, p, 201);
+cleanup:
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
+}
+
+/* Checks the list's query parameters; answers 400 naming the first bad one. */
+static int list_params_ok(struct _u_response *resp, const char *status, const char *assignee,
+                          const char *before, long limit)
+{
+    if (status != NULL && !valid_status(status))
+        return gw_invalid(resp, "status", STATUS_MESSAGE);
+    if (assignee != NULL && !mc_uuid_valid(assignee))
+        return gw_invalid(resp, "assignee_id", "must be a UUID");
+    if (before != NULL && !mc_uuid_valid(before))
+        return gw_invalid(resp, "before", "must be an issue id");
+    if (limit < 1 || limit > 200)
+        return gw_invalid(resp, "limit", "must be an integer between 1 and 200");
+    return 0;
+}
+
+/* Answers a page of issues with the cursor of the next one (null on the last page). */
+static void answer_page(struct _u_response *resp, const char *issues_text, long limit)
+{
+    json_t *issues = json_loads(issues_text, 0, NULL);
+    size_t n = json_array_size(issues);
+    json_t *next = json_null();
+    if (n == (size_t)limit) {
+        json_t *last = json_object_get(json_array_get(issues, n - 1), "id");
+        if (last != NULL)
+            next = json_incref(last);
+    }
+    mc_http_json(resp, 200, json_pack("{so so}", "issues", issues, "next_before", next));
 }
 
 int gw_get_issues(const struct _u_request *req, struct _u_response *resp, void *ud)
@@ -82,41 +133,21 @@ int gw_get_issues(const struct _u_request *req, struct _u_response *resp, void *
     const char *before = u_map_get(req->map_url, "before");
     const char *limit_s = u_map_get(req->map_url, "limit");
     long limit = limit_s ? strtol(limit_s, NULL, 10) : 50;
-    if (status && !valid_status(status))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "status",
-                             "must be backlog, todo, in_progress, in_review, done or cancelled"),
-               U_CALLBACK_COMPLETE;
-    if (assignee && !mc_uuid_valid(assignee))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "assignee_id", "must be a UUID"),
-               U_CALLBACK_COMPLETE;
-    if (before && !mc_uuid_valid(before))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "before", "must be an issue id"),
-               U_CALLBACK_COMPLETE;
-    if (limit < 1 || limit > 200)
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "limit",
-                             "must be an integer between 1 and 200"),
-               U_CALLBACK_COMPLETE;
-    mc_db *db = gw_db(ctx, resp);
+    if (list_params_ok(resp, status, assignee, before, limit) != 0)
+        return U_CALLBACK_COMPLETE;
+    mc_db *db = gw_member_db(ctx, resp, ws, false);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    if (gw_require_member(resp, db, ws, false) == 0) {
-        char lim[16];
-        snprintf(lim, sizeof lim, "%ld", limit);
-        const char *p[] = {ws, status, assignee, lim, before};
-        PGresult *r = NULL;
-        int rc = mc_db_exec(db, GW_ISSUE_LIST, 5, p, &r);
-        if (rc != 0) {
-            gw_db_error(resp, db, rc);
-        } else {
-            json_t *issues = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-            size_t n = json_array_size(issues);
-            json_t *last = n > 0 ? json_object_get(json_array_get(issues, n - 1), "id") : NULL;
-            mc_http_json(resp, 200,
-                         json_pack("{so so}", "issues", issues, "next_before",
-                                   n == (size_t)limit && last ? json_incref(last) : json_null()));
-        }
-        PQclear(r);
-    }
+    char lim[16];
+    snprintf(lim, sizeof lim, "%ld", limit);
+    const char *p[] = {ws, status, assignee, lim, before};
+    PGresult *r = NULL;
+    int rc = mc_db_exec(db, GW_ISSUE_LIST, 5, p, &r);
+    if (rc != 0)
+        gw_db_error(resp, db, rc);
+    else
+        answer_page(resp, PQgetvalue(r, 0, 0), limit);
+    PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
@@ -125,14 +156,13 @@ int gw_get_issue(const struct _u_request *req, struct _u_response *resp, void *u
 {
     struct gw_ctx *ctx = ud;
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *r = NULL;
+    mc_db *db = issue_db(ctx, resp, issue, &r);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    PGresult *r = issue_for(db, resp, issue);
-    if (r != NULL) {
-        ulfius_set_string_body_response(resp, 200, PQgetvalue(r, 0, 3));
-        u_map_put(resp->map_header, "Content-Type", "application/json");
-    }
+    gw_answer_text(resp, 200, PQgetvalue(r, 0, 3));
     PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
@@ -142,27 +172,32 @@ int gw_patch_issue(const struct _u_request *req, struct _u_response *resp, void 
 {
     struct gw_ctx *ctx = ud;
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    json_t *body = issue ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
     mc_db *db = NULL;
     PGresult *r = NULL;
-    const char *title = gw_str_field(body, "title", 1, 500, false, resp, &bad);
-    const char *desc = bad ? NULL : gw_str_field(body, "description", 0, 100000, false, resp, &bad);
-    const char *status = bad ? NULL : gw_str_field(body, "status", 1, 32, false, resp, &bad);
-    if (!bad && status && !valid_status(status)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "status",
-                      "must be backlog, todo, in_progress, in_review, done or cancelled");
-        bad = true;
+    const char *title, *desc, *status;
+    if (gw_str_field(resp, body, "title", 1, 500, false, &title) != 0)
+        goto cleanup;
+    if (gw_str_field(resp, body, "description", 0, 100000, false, &desc) != 0)
+        goto cleanup;
+    if (gw_str_field(resp, body, "status", 1, 32, false, &status) != 0)
+        goto cleanup;
+    if (status != NULL && !valid_status(status)) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "status", STATUS_MESSAGE);
+        goto cleanup;
     }
-    if (!bad && (db = gw_db(ctx, resp)) != NULL && (r = issue_for(db, resp, issue)) != NULL) {
-        const char *p[] = {issue, title, desc, status};
-        gw_answer_json(resp, db, GW_ISSUE_UPDATE, 4, p, 200);
-    }
+    db = issue_db(ctx, resp, issue, &r);
+    if (db == NULL)
+        goto cleanup;
+    const char *p[] = {issue, title, desc, status};
+    gw_answer_json(resp, db, GW_ISSUE_UPDATE, 4, p, 200);
+cleanup:
     PQclear(r);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
@@ -182,6 +217,14 @@ static int cancel_tasks(mc_db *db, const char *issue, int stmt, bool delete, con
     return rc;
 }
 
+/* Whether the agent row (workspace_id, runtime_id, max) exists and is in workspace ws. */
+static bool agent_in(const PGresult *a, const char *ws)
+{
+    if (PQntuples(a) == 0)
+        return false;
+    return strcmp(PQgetvalue(a, 0, 0), ws) == 0;
+}
+
 /* Requests a task of agent for the issue: read-model row and TaskRequested. */
 static int request_task(mc_db *db, const char *issue, const char *ws, const char *agent,
                         struct _u_response *resp, char task[MC_UUID_STRLEN])
@@ -189,15 +232,15 @@ static int request_task(mc_db *db, const char *issue, const char *ws, const char
     PGresult *a = NULL;
     const char *pa[] = {agent};
     int rc = mc_db_exec(db, GW_AGENT_GET, 1, pa, &a);
-    if (rc == 0 && (PQntuples(a) == 0 || strcmp(PQgetvalue(a, 0, 0), ws) != 0)) {
+    if (rc != 0) {
+        PQclear(a);
+        return rc;
+    }
+    if (!agent_in(a, ws)) {
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "agent_id",
                       "no such agent in this workspace");
         PQclear(a);
         return MC_ENOTFOUND;
-    }
-    if (rc != 0) {
-        PQclear(a);
-        return rc;
     }
     mc_uuid_v7(task);
     const char *runtime = PQgetvalue(a, 0, 1);
@@ -214,85 +257,156 @@ static int request_task(mc_db *db, const char *issue, const char *ws, const char
     return rc;
 }
 
+/* Who an issue is assigned to: the kind ("agent", "member", NULL for nobody) and the id. */
+struct assignee {
+    const char *kind, *id;
+};
+
+static bool assigns(const struct assignee *to, const char *kind)
+{
+    return to->kind != NULL && strcmp(to->kind, kind) == 0;
+}
+
+/* A member to assign must be a member of the issue's workspace (nothing to check for an
+ * agent or nobody); answers 400 or the database error itself. */
+static int check_member(mc_db *db, struct _u_response *resp, const char *ws,
+                        const struct assignee *to)
+{
+    if (!assigns(to, "member"))
+        return 0;
+    char role[16];
+    int rc = gw_member_role(db, ws, to->id, role);
+    if (rc == MC_ENOTFOUND)
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "member_id",
+                      "no such member in this workspace");
+    else if (rc != 0)
+        gw_db_error(resp, db, rc);
+    return rc;
+}
+
+/* The assignment, in one transaction: cancel the issue's active tasks, request a task when an
+ * agent is assigned (filling task), record the assignee (*out: the issue as JSON).
+ * MC_ENOTFOUND: the agent is not in the workspace, already answered. */
+static int assign_tx(mc_db *db, struct _u_response *resp, const char *issue, const char *ws,
+                     struct assignee to, char task[MC_UUID_STRLEN], PGresult **out)
+{
+    int rc = mc_db_begin(db);
+    if (rc != 0)
+        return rc;
+    rc = cancel_tasks(db, issue, GW_ISSUE_ACTIVE_TASKS, false, "issue reassigned");
+    if (rc != 0)
+        return rc;
+    if (assigns(&to, "agent")) {
+        rc = request_task(db, issue, ws, to.id, resp, task);
+        if (rc != 0)
+            return rc;
+    }
+    const char *p[] = {issue, to.kind, to.id};
+    rc = mc_db_exec(db, GW_ISSUE_ASSIGN, 3, p, out);
+    if (rc != 0)
+        return rc;
+    return mc_db_commit(db);
+}
+
+/* Reads {agent_id} | {member_id} | {}; answers 400 naming the field when it is bad. */
+static int read_assignee(struct _u_response *resp, const json_t *body, struct assignee *to)
+{
+    const char *agent = json_string_value(json_object_get(body, "agent_id"));
+    const char *member = json_string_value(json_object_get(body, "member_id"));
+    if (agent != NULL && member != NULL)
+        return gw_invalid(resp, "agent_id", "give agent_id or member_id, not both");
+    if (agent != NULL && !mc_uuid_valid(agent))
+        return gw_invalid(resp, "agent_id", "must be a UUID");
+    if (member != NULL && !mc_uuid_valid(member))
+        return gw_invalid(resp, "member_id", "must be a UUID");
+    *to = (struct assignee){0};
+    if (agent != NULL)
+        *to = (struct assignee){"agent", agent};
+    if (member != NULL)
+        *to = (struct assignee){"member", member};
+    return 0;
+}
+
 int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    json_t *body = issue ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     mc_db *db = NULL;
-    PGresult *cur = NULL;
-    const char *agent = json_string_value(json_object_get(body, "agent_id"));
-    const char *member = json_string_value(json_object_get(body, "member_id"));
-    if ((agent && !mc_uuid_valid(agent)) || (member && !mc_uuid_valid(member)) ||
-        (agent && member)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, agent ? "agent_id" : "member_id",
-                      agent && member ? "give agent_id or member_id, not both" : "must be a UUID");
+    PGresult *cur = NULL, *out = NULL;
+    struct assignee to;
+    if (read_assignee(resp, body, &to) != 0)
         goto cleanup;
-    }
-    if ((db = gw_db(ctx, resp)) == NULL || (cur = issue_for(db, resp, issue)) == NULL)
+    db = issue_db(ctx, resp, issue, &cur);
+    if (db == NULL)
         goto cleanup;
     const char *ws = PQgetvalue(cur, 0, 0);
-    char role[16], task[MC_UUID_STRLEN] = "";
-    int rc = 0;
-    if (member && (rc = gw_member_role(db, ws, member, role)) != 0) {
-        if (rc == MC_ENOTFOUND)
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "member_id",
-                          "no such member in this workspace");
-        else
-            gw_db_error(resp, db, rc);
+    if (check_member(db, resp, ws, &to) != 0)
         goto cleanup;
-    }
-    const char *pi[] = {issue, agent ? "agent" : member ? "member" : NULL, agent ? agent : member};
-    PGresult *out = NULL;
-    if ((rc = mc_db_begin(db)) != 0 ||
-        (rc = cancel_tasks(db, issue, GW_ISSUE_ACTIVE_TASKS, false, "issue reassigned")) != 0 ||
-        (agent && (rc = request_task(db, issue, ws, agent, resp, task)) != 0) ||
-        (rc = mc_db_exec(db, GW_ISSUE_ASSIGN, 3, pi, &out)) != 0 || (rc = mc_db_commit(db)) != 0) {
-        if (rc != MC_ENOTFOUND)
-            gw_db_error(resp, db, rc);
-        PQclear(out);
+    char task[MC_UUID_STRLEN] = "";
+    int rc = assign_tx(db, resp, issue, ws, to, task, &out);
+    if (rc == MC_ENOTFOUND)
+        goto cleanup;
+    if (rc != 0) {
+        gw_db_error(resp, db, rc);
         goto cleanup;
     }
     gw_outbox_kick(ctx);
     json_t *issue_json = json_loads(PQgetvalue(out, 0, 0), 0, NULL);
     json_object_set_new(issue_json, "task_id", task[0] ? json_string(task) : json_null());
     mc_http_json(resp, 200, issue_json);
-    PQclear(out);
 cleanup:
+    PQclear(out);
     PQclear(cur);
-    if (db) {
+    if (db != NULL)
         mc_db_rollback(db);
-        gw_db_release(ctx, db);
-    }
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
+}
+
+/* The deletion, in one transaction: cancel (and delete) every task of the issue, then the
+ * issue. */
+static int delete_tx(mc_db *db, const char *issue)
+{
+    int rc = mc_db_begin(db);
+    if (rc != 0)
+        return rc;
+    rc = cancel_tasks(db, issue, GW_ISSUE_ALL_TASKS, true, "issue deleted");
+    if (rc != 0)
+        return rc;
+    const char *p[] = {issue};
+    rc = mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL);
+    if (rc != 0)
+        return rc;
+    return mc_db_commit(db);
 }
 
 int gw_delete_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
-    PGresult *cur = db ? issue_for(db, resp, issue) : NULL;
-    if (cur != NULL) {
-        const char *p[] = {issue};
-        int rc;
-        if ((rc = mc_db_begin(db)) != 0 ||
-            (rc = cancel_tasks(db, issue, GW_ISSUE_ALL_TASKS, true, "issue deleted")) != 0 ||
-            (rc = mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL)) != 0 ||
-            (rc = mc_db_commit(db)) != 0) {
-            mc_db_rollback(db);
-            gw_db_error(resp, db, rc);
-        } else {
-            gw_outbox_kick(ctx);
-            ulfius_set_empty_body_response(resp, 204);
-        }
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *cur = NULL;
+    mc_db *db = issue_db(ctx, resp, issue, &cur);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    int rc = delete_tx(db, issue);
+    if (rc != 0) {
+        mc_db_rollback(db);
+        gw_db_error(resp, db, rc);
+        goto cleanup;
     }
+    gw_outbox_kick(ctx);
+    ulfius_set_empty_body_response(resp, 204);
+cleanup:
     PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
 
@@ -300,22 +414,26 @@ int gw_post_comment(const struct _u_request *req, struct _u_response *resp, void
 {
     struct gw_ctx *ctx = ud;
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    json_t *body = issue ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
     mc_db *db = NULL;
     PGresult *cur = NULL;
-    const char *text = gw_str_field(body, "body", 1, 100000, true, resp, &bad);
-    if (!bad && (db = gw_db(ctx, resp)) != NULL && (cur = issue_for(db, resp, issue)) != NULL) {
-        char id[MC_UUID_STRLEN];
-        mc_uuid_v7(id);
-        const char *p[] = {id, issue, gw_principal(resp)->user_id, text};
-        gw_answer_json(resp, db, GW_COMMENT_CREATE, 4, p, 201);
-    }
+    const char *text;
+    if (gw_str_field(resp, body, "body", 1, 100000, true, &text) != 0)
+        goto cleanup;
+    db = issue_db(ctx, resp, issue, &cur);
+    if (db == NULL)
+        goto cleanup;
+    char id[MC_UUID_STRLEN];
+    mc_uuid_v7(id);
+    const char *p[] = {id, issue, gw_principal(resp)->user_id, text};
+    gw_answer_json(resp, db, GW_COMMENT_CREATE, 4, p, 201);
+cleanup:
     PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
@@ -325,15 +443,16 @@ static int issue_read(const struct _u_request *req, struct _u_response *resp, st
                       int stmt)
 {
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
-    PGresult *cur = db ? issue_for(db, resp, issue) : NULL;
-    if (cur != NULL) {
-        const char *p[] = {issue};
-        gw_answer_json(resp, db, stmt, 1, p, 200);
-    }
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *cur = NULL;
+    mc_db *db = issue_db(ctx, resp, issue, &cur);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    const char *p[] = {issue};
+    gw_answer_json(resp, db, stmt, 1, p, 200);
     PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
 

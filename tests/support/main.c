@@ -13,11 +13,11 @@
 
 typedef Suite *(*suite_fn)(void);
 
+/* contract comes last: it validates what the other suites captured. */
 static const suite_fn suites[] = {
-    suite_common, suite_config,   suite_proto,  suite_metrics,       suite_migrate,
-    suite_kafka,  suite_service,  suite_ingest, suite_gateway_usage, suite_dispatch,
-    suite_rollup, suite_auth,     suite_e2e,    suite_websocket,     suite_broker,
-    suite_deploy, suite_contract, /* last: validates what the other suites captured */
+    suite_common,  suite_config, suite_proto,         suite_metrics,  suite_migrate, suite_kafka,
+    suite_service, suite_ingest, suite_gateway_usage, suite_dispatch, suite_rollup,  suite_auth,
+    suite_routes,  suite_e2e,    suite_websocket,     suite_broker,   suite_deploy,  suite_contract,
 };
 
 int main(void)
