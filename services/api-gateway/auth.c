@@ -157,14 +157,22 @@ int gw_member_role(mc_db *db, const char *workspace_id, const char *user_id, cha
     PGresult *r = NULL;
     const char *p[] = {workspace_id, user_id};
     int rc = mc_db_exec(db, GW_MEMBER_ROLE, 2, p, &r);
-    if (rc == 0) {
-        if (PQntuples(r) == 1)
-            snprintf(role, 16, "%s", PQgetvalue(r, 0, 0));
-        else
-            rc = MC_ENOTFOUND;
+    if (rc != 0) {
+        PQclear(r);
+        return rc;
     }
+    if (PQntuples(r) == 0)
+        rc = MC_ENOTFOUND;
+    else
+        snprintf(role, 16, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     return rc;
+}
+
+/* Owners and admins manage a workspace's members and runtimes. */
+static bool manages(const char *role)
+{
+    return strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0;
 }
 
 int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace_id,
@@ -172,8 +180,9 @@ int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace
 {
     const struct gw_principal *me = gw_principal(resp);
     char role[16];
-    int rc =
-        me->kind == GW_USER ? gw_member_role(db, workspace_id, me->user_id, role) : MC_ENOTFOUND;
+    int rc = MC_ENOTFOUND; /* only users are members: a runtime token sees no member data */
+    if (me->kind == GW_USER)
+        rc = gw_member_role(db, workspace_id, me->user_id, role);
     if (rc == MC_ENOTFOUND) {
         mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
         return rc;
@@ -182,7 +191,7 @@ int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace
         gw_db_error(resp, db, rc);
         return rc;
     }
-    if (admin_only && strcmp(role, "owner") != 0 && strcmp(role, "admin") != 0) {
+    if (admin_only && !manages(role)) {
         mc_http_error(resp, 403, MC_HTTP_FORBIDDEN, NULL, "only owners and admins may do this");
         return MC_ESTATE;
     }

@@ -162,27 +162,46 @@ int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace
 
 /* Takes a pooled connection or answers 503 itself and returns NULL. */
 mc_db *gw_db(struct gw_ctx *ctx, struct _u_response *resp);
+/* Returns a connection to the pool; NULL ok. */
 void gw_db_release(struct gw_ctx *ctx, mc_db *db);
 
-/* Answers the error of a failed database call (503 when the database is gone, 500 else). */
+/* Answers the error of a failed database call (503 when the database is gone, 500 else).
+ * Returns U_CALLBACK_COMPLETE. */
 int gw_db_error(struct _u_response *resp, mc_db *db, int rc);
+
+/* Answers a JSON text (a column the database built) with status. */
+void gw_answer_text(struct _u_response *resp, unsigned status, const char *json_text);
 
 /* Runs a statement returning one JSON text column and answers it with status (404 when no
  * row). Returns U_CALLBACK_COMPLETE. */
 int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const char *const *p,
                    unsigned status);
 
+/* A pooled connection for a request about workspace ws, once the caller is a member of it
+ * (gw_require_member); answers 503/404/403 itself and returns NULL otherwise. */
+mc_db *gw_member_db(struct gw_ctx *ctx, struct _u_response *resp, const char *ws, bool admin_only);
+
 /* The common read of a workspace-scoped collection: the {workspace_id} parameter, membership,
  * then stmt($1 = workspace_id) answered as JSON. */
 int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
                       int stmt);
 
+/* Answers 400 invalid_field naming field, and returns MC_EINVAL. */
+int gw_invalid(struct _u_response *resp, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* A path parameter that must be a UUID (400 naming it otherwise). */
 const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name);
-/* A string field of a JSON body with length bounds; NULL when absent and optional. Answers
- * 400 and sets *bad when invalid. */
-const char *gw_str_field(const json_t *body, const char *name, size_t min, size_t max,
-                         bool required, struct _u_response *resp, bool *bad);
+
+/* A string field of a JSON body with length bounds in characters: *out is the string, or NULL
+ * when absent (or null) and optional. Returns 0, or MC_EINVAL after answering 400 naming it. */
+int gw_str_field(struct _u_response *resp, const json_t *body, const char *name, size_t min,
+                 size_t max, bool required, const char **out);
+
+/* An optional integer field between min and max: *out keeps its value when the field is
+ * absent. Returns 0, or MC_EINVAL after answering 400 naming it. */
+int gw_int_field(struct _u_response *resp, const json_t *body, const char *name, int64_t min,
+                 int64_t max, int64_t *out);
 
 /* The client's address for per-client limits: the first entry of CLIENT_IP_HEADER when the
  * operator names one (a trusted proxy sets it), otherwise the peer's address. */

@@ -13,46 +13,44 @@ int gw_post_agent(const struct _u_request *req, struct _u_response *resp, void *
 {
     struct gw_ctx *ctx = ud;
     const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    json_t *body = ws ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (ws == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
     mc_db *db = NULL;
-    const char *name = gw_str_field(body, "name", 1, 200, true, resp, &bad);
-    const char *provider = bad ? NULL : gw_str_field(body, "provider", 1, 64, true, resp, &bad);
-    const char *runtime = bad ? NULL : json_string_value(json_object_get(body, "runtime_id"));
+    PGresult *r = NULL;
+    const char *name, *provider;
     int64_t maxc = 1;
-    const json_t *m = json_object_get(body, "max_concurrent_tasks");
-    if (!bad && (runtime == NULL || !mc_uuid_valid(runtime))) {
+    if (gw_str_field(resp, body, "name", 1, 200, true, &name) != 0)
+        goto cleanup;
+    if (gw_str_field(resp, body, "provider", 1, 64, true, &provider) != 0)
+        goto cleanup;
+    const char *runtime = json_string_value(json_object_get(body, "runtime_id"));
+    if (runtime == NULL || !mc_uuid_valid(runtime)) {
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "runtime_id", "must be a UUID");
-        bad = true;
+        goto cleanup;
     }
-    if (!bad && m != NULL && (mc_json_int64(m, &maxc) != 0 || maxc < 1 || maxc > 1000)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "max_concurrent_tasks",
-                      "must be an integer between 1 and 1000");
-        bad = true;
-    }
-    if (bad || (db = gw_db(ctx, resp)) == NULL || gw_require_member(resp, db, ws, false) != 0)
+    if (gw_int_field(resp, body, "max_concurrent_tasks", 1, 1000, &maxc) != 0)
+        goto cleanup;
+    db = gw_member_db(ctx, resp, ws, false);
+    if (db == NULL)
         goto cleanup;
     char id[MC_UUID_STRLEN], maxs[16];
     mc_uuid_v7(id);
     snprintf(maxs, sizeof maxs, "%lld", (long long)maxc);
     const char *p[] = {id, ws, name, provider, runtime, maxs};
-    PGresult *r = NULL;
     int rc = mc_db_exec(db, GW_AGENT_CREATE, 6, p, &r);
     if (rc != 0)
         gw_db_error(resp, db, rc);
     else if (PQntuples(r) == 0)
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "runtime_id",
                       "no such runtime in this workspace");
-    else {
-        ulfius_set_string_body_response(resp, 201, PQgetvalue(r, 0, 0));
-        u_map_put(resp->map_header, "Content-Type", "application/json");
-    }
-    PQclear(r);
+    else
+        gw_answer_text(resp, 201, PQgetvalue(r, 0, 0));
 cleanup:
-    if (db)
-        gw_db_release(ctx, db);
+    PQclear(r);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
@@ -66,7 +64,9 @@ int gw_patch_agent(const struct _u_request *req, struct _u_response *resp, void 
 {
     struct gw_ctx *ctx = ud;
     const char *agent = gw_uuid_param(req, resp, "agent_id");
-    json_t *body = agent ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (agent == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     mc_db *db = NULL;
@@ -76,7 +76,8 @@ int gw_patch_agent(const struct _u_request *req, struct _u_response *resp, void 
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "runtime_id", "must be a UUID");
         goto cleanup;
     }
-    if ((db = gw_db(ctx, resp)) == NULL)
+    db = gw_db(ctx, resp);
+    if (db == NULL)
         goto cleanup;
     const char *pa[] = {agent};
     int rc = mc_db_begin(db);
@@ -93,7 +94,8 @@ int gw_patch_agent(const struct _u_request *req, struct _u_response *resp, void 
     if (gw_require_member(resp, db, PQgetvalue(cur, 0, 0), false) != 0)
         goto cleanup;
     const char *pu[] = {agent, runtime};
-    if ((rc = mc_db_exec(db, GW_AGENT_SET_RUNTIME, 2, pu, &upd)) != 0) {
+    rc = mc_db_exec(db, GW_AGENT_SET_RUNTIME, 2, pu, &upd);
+    if (rc != 0) {
         gw_db_error(resp, db, rc);
         goto cleanup;
     }
@@ -115,15 +117,13 @@ int gw_patch_agent(const struct _u_request *req, struct _u_response *resp, void 
         goto cleanup;
     }
     gw_outbox_kick(ctx);
-    ulfius_set_string_body_response(resp, 200, PQgetvalue(upd, 0, 0));
-    u_map_put(resp->map_header, "Content-Type", "application/json");
+    gw_answer_text(resp, 200, PQgetvalue(upd, 0, 0));
 cleanup:
     PQclear(cur);
     PQclear(upd);
-    if (db) {
+    if (db != NULL)
         mc_db_rollback(db);
-        gw_db_release(ctx, db);
-    }
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }

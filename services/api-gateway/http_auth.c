@@ -85,8 +85,10 @@ static int signup_allowed(struct gw_ctx *ctx, mc_db *db, const char *email,
     int rc = mc_db_exec(db, GW_USER_BY_EMAIL, 1, p, &r);
     int rows = rc == 0 ? PQntuples(r) : 0;
     PQclear(r);
-    if (rc != 0)
-        return gw_db_error(resp, db, rc), rc;
+    if (rc != 0) {
+        gw_db_error(resp, db, rc);
+        return rc;
+    }
     if (rows == 0) {
         mc_http_error(resp, 403, MC_HTTP_FORBIDDEN, "email", "sign-up is disabled on this server");
         return MC_ESTATE;
@@ -102,7 +104,10 @@ int gw_post_send_code(const struct _u_request *req, struct _u_response *resp, vo
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     mc_db *db = NULL;
-    if (email_field(body, resp, email) == NULL || (db = gw_db(ctx, resp)) == NULL)
+    if (email_field(body, resp, email) == NULL)
+        goto cleanup;
+    db = gw_db(ctx, resp);
+    if (db == NULL)
         goto cleanup;
     if (signup_allowed(ctx, db, email, resp) != 0)
         goto cleanup;
@@ -138,10 +143,19 @@ int gw_post_send_code(const struct _u_request *req, struct _u_response *resp, vo
     }
     PQclear(r);
 cleanup:
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
+}
+
+/* The fixed development code: never in production, and only when one is configured. */
+static bool dev_code_accepted(const struct gw_ctx *ctx, const char *code)
+{
+    if (ctx->production)
+        return false;
+    if (ctx->dev_code[0] == '\0')
+        return false;
+    return mc_auth_equal(code, ctx->dev_code);
 }
 
 /* Checks the code; returns 0 when it is right, or answers the failure itself. The guess is
@@ -150,7 +164,7 @@ cleanup:
 static int check_code(struct gw_ctx *ctx, mc_db *db, const char *email, const char *code,
                       struct _u_response *resp)
 {
-    if (!ctx->production && ctx->dev_code[0] != '\0' && mc_auth_equal(code, ctx->dev_code))
+    if (dev_code_accepted(ctx, code))
         return 0;
     char hash[65], max[16];
     if (code_hash(ctx, email, code, hash) != 0) {
@@ -198,8 +212,12 @@ int gw_post_verify_code(const struct _u_request *req, struct _u_response *resp, 
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "code", "must be 6 digits");
         goto cleanup;
     }
-    if ((db = gw_db(ctx, resp)) == NULL || signup_allowed(ctx, db, email, resp) != 0 ||
-        check_code(ctx, db, email, code, resp) != 0)
+    db = gw_db(ctx, resp);
+    if (db == NULL)
+        goto cleanup;
+    if (signup_allowed(ctx, db, email, resp) != 0)
+        goto cleanup;
+    if (check_code(ctx, db, email, code, resp) != 0)
         goto cleanup;
     char id[MC_UUID_STRLEN];
     mc_uuid_v7(id);
@@ -224,8 +242,7 @@ int gw_post_verify_code(const struct _u_request *req, struct _u_response *resp, 
                  json_pack("{ss s{ss ss}}", "token", token, "user", "id", id, "email", email));
     free(token);
 cleanup:
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }

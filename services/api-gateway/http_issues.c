@@ -22,6 +22,8 @@
 static const char *const statuses[] = {"backlog",   "todo", "in_progress",
                                        "in_review", "done", "cancelled"};
 
+#define STATUS_MESSAGE "must be backlog, todo, in_progress, in_review, done or cancelled"
+
 static bool valid_status(const char *s)
 {
     for (size_t i = 0; i < MC_ARRAY_LEN(statuses); i++)
@@ -48,27 +50,76 @@ static PGresult *issue_for(mc_db *db, struct _u_response *resp, const char *issu
     return NULL;
 }
 
+/* A pooled connection and the issue's row (issue_for), or NULL after answering. */
+static mc_db *issue_db(struct gw_ctx *ctx, struct _u_response *resp, const char *issue,
+                       PGresult **row)
+{
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        return NULL;
+    *row = issue_for(db, resp, issue);
+    if (*row == NULL) {
+        gw_db_release(ctx, db);
+        return NULL;
+    }
+    return db;
+}
+
 int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
     const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    json_t *body = ws ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (ws == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
     mc_db *db = NULL;
-    const char *title = gw_str_field(body, "title", 1, 500, true, resp, &bad);
-    const char *desc = bad ? NULL : gw_str_field(body, "description", 0, 100000, false, resp, &bad);
-    if (!bad && (db = gw_db(ctx, resp)) != NULL && gw_require_member(resp, db, ws, false) == 0) {
-        char id[MC_UUID_STRLEN];
-        mc_uuid_v7(id);
-        const char *p[] = {id, ws, title, desc, gw_principal(resp)->user_id};
-        gw_answer_json(resp, db, GW_ISSUE_CREATE, 5, p, 201);
-    }
-    if (db)
-        gw_db_release(ctx, db);
+    const char *title, *desc;
+    if (gw_str_field(resp, body, "title", 1, 500, true, &title) != 0)
+        goto cleanup;
+    if (gw_str_field(resp, body, "description", 0, 100000, false, &desc) != 0)
+        goto cleanup;
+    db = gw_member_db(ctx, resp, ws, false);
+    if (db == NULL)
+        goto cleanup;
+    char id[MC_UUID_STRLEN];
+    mc_uuid_v7(id);
+    const char *p[] = {id, ws, title, desc, gw_principal(resp)->user_id};
+    gw_answer_json(resp, db, GW_ISSUE_CREATE, 5, p, 201);
+cleanup:
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
+}
+
+/* Checks the list's query parameters; answers 400 naming the first bad one. */
+static int list_params_ok(struct _u_response *resp, const char *status, const char *assignee,
+                          const char *before, long limit)
+{
+    if (status != NULL && !valid_status(status))
+        return gw_invalid(resp, "status", STATUS_MESSAGE);
+    if (assignee != NULL && !mc_uuid_valid(assignee))
+        return gw_invalid(resp, "assignee_id", "must be a UUID");
+    if (before != NULL && !mc_uuid_valid(before))
+        return gw_invalid(resp, "before", "must be an issue id");
+    if (limit < 1 || limit > 200)
+        return gw_invalid(resp, "limit", "must be an integer between 1 and 200");
+    return 0;
+}
+
+/* Answers a page of issues with the cursor of the next one (null on the last page). */
+static void answer_page(struct _u_response *resp, const char *issues_text, long limit)
+{
+    json_t *issues = json_loads(issues_text, 0, NULL);
+    size_t n = json_array_size(issues);
+    json_t *next = json_null();
+    if (n == (size_t)limit) {
+        json_t *last = json_object_get(json_array_get(issues, n - 1), "id");
+        if (last != NULL)
+            next = json_incref(last);
+    }
+    mc_http_json(resp, 200, json_pack("{so so}", "issues", issues, "next_before", next));
 }
 
 int gw_get_issues(const struct _u_request *req, struct _u_response *resp, void *ud)
@@ -82,41 +133,21 @@ int gw_get_issues(const struct _u_request *req, struct _u_response *resp, void *
     const char *before = u_map_get(req->map_url, "before");
     const char *limit_s = u_map_get(req->map_url, "limit");
     long limit = limit_s ? strtol(limit_s, NULL, 10) : 50;
-    if (status && !valid_status(status))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "status",
-                             "must be backlog, todo, in_progress, in_review, done or cancelled"),
-               U_CALLBACK_COMPLETE;
-    if (assignee && !mc_uuid_valid(assignee))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "assignee_id", "must be a UUID"),
-               U_CALLBACK_COMPLETE;
-    if (before && !mc_uuid_valid(before))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "before", "must be an issue id"),
-               U_CALLBACK_COMPLETE;
-    if (limit < 1 || limit > 200)
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "limit",
-                             "must be an integer between 1 and 200"),
-               U_CALLBACK_COMPLETE;
-    mc_db *db = gw_db(ctx, resp);
+    if (list_params_ok(resp, status, assignee, before, limit) != 0)
+        return U_CALLBACK_COMPLETE;
+    mc_db *db = gw_member_db(ctx, resp, ws, false);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    if (gw_require_member(resp, db, ws, false) == 0) {
-        char lim[16];
-        snprintf(lim, sizeof lim, "%ld", limit);
-        const char *p[] = {ws, status, assignee, lim, before};
-        PGresult *r = NULL;
-        int rc = mc_db_exec(db, GW_ISSUE_LIST, 5, p, &r);
-        if (rc != 0) {
-            gw_db_error(resp, db, rc);
-        } else {
-            json_t *issues = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-            size_t n = json_array_size(issues);
-            json_t *last = n > 0 ? json_object_get(json_array_get(issues, n - 1), "id") : NULL;
-            mc_http_json(resp, 200,
-                         json_pack("{so so}", "issues", issues, "next_before",
-                                   n == (size_t)limit && last ? json_incref(last) : json_null()));
-        }
-        PQclear(r);
-    }
+    char lim[16];
+    snprintf(lim, sizeof lim, "%ld", limit);
+    const char *p[] = {ws, status, assignee, lim, before};
+    PGresult *r = NULL;
+    int rc = mc_db_exec(db, GW_ISSUE_LIST, 5, p, &r);
+    if (rc != 0)
+        gw_db_error(resp, db, rc);
+    else
+        answer_page(resp, PQgetvalue(r, 0, 0), limit);
+    PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
@@ -125,14 +156,13 @@ int gw_get_issue(const struct _u_request *req, struct _u_response *resp, void *u
 {
     struct gw_ctx *ctx = ud;
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *r = NULL;
+    mc_db *db = issue_db(ctx, resp, issue, &r);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    PGresult *r = issue_for(db, resp, issue);
-    if (r != NULL) {
-        ulfius_set_string_body_response(resp, 200, PQgetvalue(r, 0, 3));
-        u_map_put(resp->map_header, "Content-Type", "application/json");
-    }
+    gw_answer_text(resp, 200, PQgetvalue(r, 0, 3));
     PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
@@ -143,39 +173,70 @@ static int run_wanted(mc_db *db, const char *issue, const char *status, const ch
 static int request_task(mc_db *db, const char *issue, const char *ws, const char *agent,
                         struct _u_response *resp, char task[MC_UUID_STRLEN]);
 
-/* Leaving the backlog (to a status that is neither done nor cancelled) starts the assigned
- * agent's run, as Multica does; any other edit starts nothing. cur is the issue's row. */
+/* The issue's assigned agent, or NULL (cur is the issue's row from GW_ISSUE_GET). */
+static const char *assigned_agent(const PGresult *cur)
+{
+    if (PQgetisnull(cur, 0, 1) || strcmp(PQgetvalue(cur, 0, 1), "agent") != 0)
+        return NULL;
+    return PQgetvalue(cur, 0, 2);
+}
+
+/* Whether a status change leaves the backlog for a status that is neither done nor
+ * cancelled: as in Multica, that starts the assignee's run. */
+static bool leaves_backlog(const char *was, const char *now)
+{
+    if (now == NULL || strcmp(was, "backlog") != 0)
+        return false;
+    return strcmp(now, "backlog") != 0 && strcmp(now, "done") != 0 && strcmp(now, "cancelled") != 0;
+}
+
+/* The edit in one transaction, with the run that leaving the backlog starts (*task filled
+ * when one was requested); *out is the issue as JSON. */
+static int update_tx(mc_db *db, struct _u_response *resp, const PGresult *cur, const char *issue,
+                     const char *const params[4], char task[MC_UUID_STRLEN], PGresult **out)
+{
+    int rc = mc_db_begin(db);
+    if (rc != 0)
+        return rc;
+    rc = mc_db_exec(db, GW_ISSUE_UPDATE, 4, params, out);
+    if (rc != 0)
+        return rc;
+    const char *agent = assigned_agent(cur);
+    bool wanted = false;
+    if (leaves_backlog(PQgetvalue(cur, 0, 4), params[3])) {
+        rc = run_wanted(db, issue, params[3], agent, &wanted);
+        if (rc != 0)
+            return rc;
+    }
+    if (wanted) {
+        rc = request_task(db, issue, PQgetvalue(cur, 0, 0), agent, resp, task);
+        if (rc != 0)
+            return rc;
+    }
+    return mc_db_commit(db);
+}
+
+/* Answers an edit: the issue, with task_id when the edit started a run. */
 static void update_issue(struct gw_ctx *ctx, mc_db *db, struct _u_response *resp,
                          const PGresult *cur, const char *issue, const char *title,
                          const char *desc, const char *status)
 {
-    const char *was = PQgetvalue(cur, 0, 4);
-    bool leaves_backlog = status != NULL && strcmp(was, "backlog") == 0 &&
-                          strcmp(status, "backlog") != 0 && strcmp(status, "done") != 0 &&
-                          strcmp(status, "cancelled") != 0;
-    const char *agent = !PQgetisnull(cur, 0, 1) && strcmp(PQgetvalue(cur, 0, 1), "agent") == 0
-                            ? PQgetvalue(cur, 0, 2)
-                            : NULL;
     const char *p[] = {issue, title, desc, status};
     char task[MC_UUID_STRLEN] = "";
     PGresult *out = NULL;
-    bool wanted = false;
-    int rc;
-    if ((rc = mc_db_begin(db)) != 0 || (rc = mc_db_exec(db, GW_ISSUE_UPDATE, 4, p, &out)) != 0 ||
-        (leaves_backlog && (rc = run_wanted(db, issue, status, agent, &wanted)) != 0) ||
-        (wanted && (rc = request_task(db, issue, PQgetvalue(cur, 0, 0), agent, resp, task)) != 0) ||
-        (rc = mc_db_commit(db)) != 0) {
+    int rc = update_tx(db, resp, cur, issue, p, task, &out);
+    if (rc != 0) {
         mc_db_rollback(db);
         if (rc != MC_ENOTFOUND)
             gw_db_error(resp, db, rc);
         PQclear(out);
         return;
     }
-    if (wanted)
-        gw_outbox_kick(ctx);
     json_t *issue_json = json_loads(PQgetvalue(out, 0, 0), 0, NULL);
-    if (wanted)
+    if (task[0] != '\0') {
         json_object_set_new(issue_json, "task_id", json_string(task));
+        gw_outbox_kick(ctx);
+    }
     mc_http_json(resp, 200, issue_json);
     PQclear(out);
 }
@@ -184,25 +245,31 @@ int gw_patch_issue(const struct _u_request *req, struct _u_response *resp, void 
 {
     struct gw_ctx *ctx = ud;
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    json_t *body = issue ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
     mc_db *db = NULL;
     PGresult *r = NULL;
-    const char *title = gw_str_field(body, "title", 1, 500, false, resp, &bad);
-    const char *desc = bad ? NULL : gw_str_field(body, "description", 0, 100000, false, resp, &bad);
-    const char *status = bad ? NULL : gw_str_field(body, "status", 1, 32, false, resp, &bad);
-    if (!bad && status && !valid_status(status)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "status",
-                      "must be backlog, todo, in_progress, in_review, done or cancelled");
-        bad = true;
+    const char *title, *desc, *status;
+    if (gw_str_field(resp, body, "title", 1, 500, false, &title) != 0)
+        goto cleanup;
+    if (gw_str_field(resp, body, "description", 0, 100000, false, &desc) != 0)
+        goto cleanup;
+    if (gw_str_field(resp, body, "status", 1, 32, false, &status) != 0)
+        goto cleanup;
+    if (status != NULL && !valid_status(status)) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "status", STATUS_MESSAGE);
+        goto cleanup;
     }
-    if (!bad && (db = gw_db(ctx, resp)) != NULL && (r = issue_for(db, resp, issue)) != NULL)
-        update_issue(ctx, db, resp, r, issue, title, desc, status);
+    db = issue_db(ctx, resp, issue, &r);
+    if (db == NULL)
+        goto cleanup;
+    update_issue(ctx, db, resp, r, issue, title, desc, status);
+cleanup:
     PQclear(r);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
@@ -222,33 +289,31 @@ static int cancel_tasks(mc_db *db, const char *issue, int stmt, bool delete, con
     return rc;
 }
 
-/* The agent row (workspace, runtime, max tasks) when agent belongs to ws; otherwise NULL
- * with *rc set (MC_ENOTFOUND with the 400 written, or the database error). */
-static PGresult *agent_of(mc_db *db, const char *agent, const char *ws, struct _u_response *resp,
-                          int *rc)
+/* Whether the agent row (workspace_id, runtime_id, max) exists and is in workspace ws. */
+static bool agent_in(const PGresult *a, const char *ws)
 {
-    PGresult *a = NULL;
-    const char *pa[] = {agent};
-    *rc = mc_db_exec(db, GW_AGENT_GET, 1, pa, &a);
-    if (*rc == 0 && PQntuples(a) == 1 && strcmp(PQgetvalue(a, 0, 0), ws) == 0)
-        return a;
-    if (*rc == 0) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "agent_id",
-                      "no such agent in this workspace");
-        *rc = MC_ENOTFOUND;
-    }
-    PQclear(a);
-    return NULL;
+    if (PQntuples(a) == 0)
+        return false;
+    return strcmp(PQgetvalue(a, 0, 0), ws) == 0;
 }
 
 /* Requests a task of agent for the issue: read-model row and TaskRequested. */
 static int request_task(mc_db *db, const char *issue, const char *ws, const char *agent,
                         struct _u_response *resp, char task[MC_UUID_STRLEN])
 {
-    int rc;
-    PGresult *a = agent_of(db, agent, ws, resp, &rc);
-    if (a == NULL)
+    PGresult *a = NULL;
+    const char *pa[] = {agent};
+    int rc = mc_db_exec(db, GW_AGENT_GET, 1, pa, &a);
+    if (rc != 0) {
+        PQclear(a);
         return rc;
+    }
+    if (!agent_in(a, ws)) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "agent_id",
+                      "no such agent in this workspace");
+        PQclear(a);
+        return MC_ENOTFOUND;
+    }
     mc_uuid_v7(task);
     const char *runtime = PQgetvalue(a, 0, 1);
     const char *pt[] = {task, ws, issue, agent, runtime};
@@ -264,42 +329,31 @@ static int request_task(mc_db *db, const char *issue, const char *ws, const char
     return rc;
 }
 
-/* Reads the assign body: exactly one of agent_id and member_id, each a UUID or null (null
- * unassigns), and nothing else. A misspelt, mistyped or missing field is refused before
- * anything changes: it must never read as "unassign". Returns false with the 400 written. */
-static bool assign_body(const json_t *body, struct _u_response *resp, const char **field,
-                        const char **id)
+/* Who an issue is assigned to: the kind ("agent", "member", NULL for nobody) and the id. */
+struct assignee {
+    const char *kind, *id;
+};
+
+static bool assigns(const struct assignee *to, const char *kind)
 {
-    const char *key;
-    const json_t *v;
-    json_object_foreach((json_t *)body, key, v)
-    {
-        if (strcmp(key, "agent_id") != 0 && strcmp(key, "member_id") != 0) {
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, key,
-                          "unknown field: give agent_id or member_id");
-            return false;
-        }
-    }
-    bool agent = json_object_get(body, "agent_id") != NULL;
-    bool member = json_object_get(body, "member_id") != NULL;
-    if (agent == member) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "agent_id",
-                      agent ? "give agent_id or member_id, not both"
-                            : "is required: give agent_id or member_id (null unassigns)");
-        return false;
-    }
-    *field = agent ? "agent_id" : "member_id";
-    v = json_object_get(body, *field);
-    if (json_is_null(v)) {
-        *id = NULL;
-        return true;
-    }
-    if (!json_is_string(v) || !mc_uuid_valid(json_string_value(v))) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, *field, "must be a UUID or null");
-        return false;
-    }
-    *id = json_string_value(v);
-    return true;
+    return to->kind != NULL && strcmp(to->kind, kind) == 0;
+}
+
+/* A member to assign must be a member of the issue's workspace (nothing to check for an
+ * agent or nobody); answers 400 or the database error itself. */
+static int check_member(mc_db *db, struct _u_response *resp, const char *ws,
+                        const struct assignee *to)
+{
+    if (!assigns(to, "member"))
+        return 0;
+    char role[16];
+    int rc = gw_member_role(db, ws, to->id, role);
+    if (rc == MC_ENOTFOUND)
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "member_id",
+                      "no such member in this workspace");
+    else if (rc != 0)
+        gw_db_error(resp, db, rc);
+    return rc;
 }
 
 /* Whether assigning agent to the issue starts a run, as Multica decides it (its
@@ -320,94 +374,171 @@ static int run_wanted(mc_db *db, const char *issue, const char *status, const ch
     return rc;
 }
 
-/* POST /api/issues/{id}/assign. Changing the assignee never cancels a run under way, the
- * previous assignee's included (Multica removed that in its #4963: a handoff is not an
- * interruption); a run is cancelled by cancelling it, or by deleting the issue. */
+/* An agent to assign must be an agent of the issue's workspace, whether or not a run starts;
+ * answers 400 or the database error itself. */
+static int check_agent(mc_db *db, struct _u_response *resp, const char *ws,
+                       const struct assignee *to)
+{
+    if (!assigns(to, "agent"))
+        return 0;
+    PGresult *a = NULL;
+    const char *p[] = {to->id};
+    int rc = mc_db_exec(db, GW_AGENT_GET, 1, p, &a);
+    bool known = rc == 0 && agent_in(a, ws);
+    PQclear(a);
+    if (rc != 0) {
+        gw_db_error(resp, db, rc);
+        return rc;
+    }
+    if (!known) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "agent_id",
+                      "no such agent in this workspace");
+        return MC_ENOTFOUND;
+    }
+    return 0;
+}
+
+/* The assignment, in one transaction: request a run when Multica would (filling task), and
+ * record the assignee (*out: the issue as JSON). A change of assignee never cancels a run
+ * under way, the previous assignee's included (Multica removed that in its #4963: a handoff
+ * is not an interruption); a run stops when it is cancelled or its issue deleted.
+ * MC_ENOTFOUND: the agent is not in the workspace, already answered. */
+static int assign_tx(mc_db *db, struct _u_response *resp, const char *issue, const char *ws,
+                     const char *status, struct assignee to, char task[MC_UUID_STRLEN],
+                     PGresult **out)
+{
+    int rc = mc_db_begin(db);
+    if (rc != 0)
+        return rc;
+    bool wanted = false;
+    rc = run_wanted(db, issue, status, assigns(&to, "agent") ? to.id : NULL, &wanted);
+    if (rc != 0)
+        return rc;
+    if (wanted) {
+        rc = request_task(db, issue, ws, to.id, resp, task);
+        if (rc != 0)
+            return rc;
+    }
+    const char *p[] = {issue, to.kind, to.id};
+    rc = mc_db_exec(db, GW_ISSUE_ASSIGN, 3, p, out);
+    if (rc != 0)
+        return rc;
+    return mc_db_commit(db);
+}
+
+/* Reads the assign body: exactly one of agent_id and member_id, each a UUID or null (null
+ * unassigns), and nothing else. A misspelt, mistyped or missing field is refused before
+ * anything changes: it must never read as "unassign". Answers 400 naming the field. */
+static int read_assignee(struct _u_response *resp, const json_t *body, struct assignee *to)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)body, key, v)
+    {
+        if (strcmp(key, "agent_id") != 0 && strcmp(key, "member_id") != 0)
+            return gw_invalid(resp, key, "unknown field: give agent_id or member_id");
+    }
+    bool agent = json_object_get(body, "agent_id") != NULL;
+    bool member = json_object_get(body, "member_id") != NULL;
+    if (agent && member)
+        return gw_invalid(resp, "agent_id", "give agent_id or member_id, not both");
+    if (!agent && !member)
+        return gw_invalid(resp, "agent_id",
+                          "is required: give agent_id or member_id (null unassigns)");
+    const char *field = agent ? "agent_id" : "member_id";
+    v = json_object_get(body, field);
+    *to = (struct assignee){0};
+    if (json_is_null(v))
+        return 0;
+    if (!json_is_string(v) || !mc_uuid_valid(json_string_value(v)))
+        return gw_invalid(resp, field, "must be a UUID or null");
+    *to = (struct assignee){agent ? "agent" : "member", json_string_value(v)};
+    return 0;
+}
+
 int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    json_t *body = issue ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     mc_db *db = NULL;
-    PGresult *cur = NULL;
-    const char *field = NULL, *id = NULL;
+    PGresult *cur = NULL, *out = NULL;
+    struct assignee to;
     /* Access first: someone outside the workspace learns nothing, not even about the body. */
-    if ((db = gw_db(ctx, resp)) == NULL || (cur = issue_for(db, resp, issue)) == NULL)
+    db = issue_db(ctx, resp, issue, &cur);
+    if (db == NULL)
         goto cleanup;
-    if (!assign_body(body, resp, &field, &id))
+    if (read_assignee(resp, body, &to) != 0)
         goto cleanup;
-    bool to_agent = strcmp(field, "agent_id") == 0;
-    const char *agent = to_agent ? id : NULL;
     const char *ws = PQgetvalue(cur, 0, 0);
-    char role[16], task[MC_UUID_STRLEN] = "";
-    int rc = 0;
-    PGresult *known = agent ? agent_of(db, agent, ws, resp, &rc) : NULL;
-    PQclear(known);
+    if (check_member(db, resp, ws, &to) != 0)
+        goto cleanup;
+    if (check_agent(db, resp, ws, &to) != 0)
+        goto cleanup;
+    char task[MC_UUID_STRLEN] = "";
+    int rc = assign_tx(db, resp, issue, ws, PQgetvalue(cur, 0, 4), to, task, &out);
+    if (rc == MC_ENOTFOUND)
+        goto cleanup;
     if (rc != 0) {
-        if (rc != MC_ENOTFOUND)
-            gw_db_error(resp, db, rc);
-        goto cleanup;
-    }
-    if (!to_agent && id != NULL && (rc = gw_member_role(db, ws, id, role)) != 0) {
-        if (rc == MC_ENOTFOUND)
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "member_id",
-                          "no such member in this workspace");
-        else
-            gw_db_error(resp, db, rc);
-        goto cleanup;
-    }
-    const char *pi[] = {issue, id == NULL ? NULL : to_agent ? "agent" : "member", id};
-    PGresult *out = NULL;
-    bool wanted = false;
-    if ((rc = mc_db_begin(db)) != 0 ||
-        (rc = run_wanted(db, issue, PQgetvalue(cur, 0, 4), agent, &wanted)) != 0 ||
-        (wanted && (rc = request_task(db, issue, ws, agent, resp, task)) != 0) ||
-        (rc = mc_db_exec(db, GW_ISSUE_ASSIGN, 3, pi, &out)) != 0 || (rc = mc_db_commit(db)) != 0) {
-        if (rc != MC_ENOTFOUND)
-            gw_db_error(resp, db, rc);
-        PQclear(out);
+        gw_db_error(resp, db, rc);
         goto cleanup;
     }
     gw_outbox_kick(ctx);
     json_t *issue_json = json_loads(PQgetvalue(out, 0, 0), 0, NULL);
     json_object_set_new(issue_json, "task_id", task[0] ? json_string(task) : json_null());
     mc_http_json(resp, 200, issue_json);
-    PQclear(out);
 cleanup:
+    PQclear(out);
     PQclear(cur);
-    if (db) {
+    if (db != NULL)
         mc_db_rollback(db);
-        gw_db_release(ctx, db);
-    }
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
+}
+
+/* The deletion, in one transaction: cancel (and delete) every task of the issue, then the
+ * issue. */
+static int delete_tx(mc_db *db, const char *issue)
+{
+    int rc = mc_db_begin(db);
+    if (rc != 0)
+        return rc;
+    rc = cancel_tasks(db, issue, GW_ISSUE_ALL_TASKS, true, "issue deleted");
+    if (rc != 0)
+        return rc;
+    const char *p[] = {issue};
+    rc = mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL);
+    if (rc != 0)
+        return rc;
+    return mc_db_commit(db);
 }
 
 int gw_delete_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
-    PGresult *cur = db ? issue_for(db, resp, issue) : NULL;
-    if (cur != NULL) {
-        const char *p[] = {issue};
-        int rc;
-        if ((rc = mc_db_begin(db)) != 0 ||
-            (rc = cancel_tasks(db, issue, GW_ISSUE_ALL_TASKS, true, "issue deleted")) != 0 ||
-            (rc = mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL)) != 0 ||
-            (rc = mc_db_commit(db)) != 0) {
-            mc_db_rollback(db);
-            gw_db_error(resp, db, rc);
-        } else {
-            gw_outbox_kick(ctx);
-            ulfius_set_empty_body_response(resp, 204);
-        }
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *cur = NULL;
+    mc_db *db = issue_db(ctx, resp, issue, &cur);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    int rc = delete_tx(db, issue);
+    if (rc != 0) {
+        mc_db_rollback(db);
+        gw_db_error(resp, db, rc);
+        goto cleanup;
     }
+    gw_outbox_kick(ctx);
+    ulfius_set_empty_body_response(resp, 204);
+cleanup:
     PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
 
@@ -415,22 +546,26 @@ int gw_post_comment(const struct _u_request *req, struct _u_response *resp, void
 {
     struct gw_ctx *ctx = ud;
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    json_t *body = issue ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
     mc_db *db = NULL;
     PGresult *cur = NULL;
-    const char *text = gw_str_field(body, "body", 1, 100000, true, resp, &bad);
-    if (!bad && (db = gw_db(ctx, resp)) != NULL && (cur = issue_for(db, resp, issue)) != NULL) {
-        char id[MC_UUID_STRLEN];
-        mc_uuid_v7(id);
-        const char *p[] = {id, issue, gw_principal(resp)->user_id, text};
-        gw_answer_json(resp, db, GW_COMMENT_CREATE, 4, p, 201);
-    }
+    const char *text;
+    if (gw_str_field(resp, body, "body", 1, 100000, true, &text) != 0)
+        goto cleanup;
+    db = issue_db(ctx, resp, issue, &cur);
+    if (db == NULL)
+        goto cleanup;
+    char id[MC_UUID_STRLEN];
+    mc_uuid_v7(id);
+    const char *p[] = {id, issue, gw_principal(resp)->user_id, text};
+    gw_answer_json(resp, db, GW_COMMENT_CREATE, 4, p, 201);
+cleanup:
     PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
@@ -440,15 +575,16 @@ static int issue_read(const struct _u_request *req, struct _u_response *resp, st
                       int stmt)
 {
     const char *issue = gw_uuid_param(req, resp, "issue_id");
-    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
-    PGresult *cur = db ? issue_for(db, resp, issue) : NULL;
-    if (cur != NULL) {
-        const char *p[] = {issue};
-        gw_answer_json(resp, db, stmt, 1, p, 200);
-    }
+    if (issue == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *cur = NULL;
+    mc_db *db = issue_db(ctx, resp, issue, &cur);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    const char *p[] = {issue};
+    gw_answer_json(resp, db, stmt, 1, p, 200);
     PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
 

@@ -22,25 +22,25 @@ int gw_post_runtime_token(const struct _u_request *req, struct _u_response *resp
 {
     struct gw_ctx *ctx = ud;
     const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    mc_db *db = ws ? gw_db(ctx, resp) : NULL;
+    if (ws == NULL)
+        return U_CALLBACK_COMPLETE;
+    mc_db *db = gw_member_db(ctx, resp, ws, true);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    if (gw_require_member(resp, db, ws, true) == 0) {
-        char token[64], hash[65], ttl[24];
-        mc_auth_random_token("mcreg_", token, sizeof token);
-        mc_auth_sha256_hex(token, strlen(token), hash);
-        snprintf(ttl, sizeof ttl, "%lld", REGISTRATION_TTL_MS);
-        const char *p[] = {hash, ws, gw_principal(resp)->user_id, ttl};
-        PGresult *r = NULL;
-        int rc = mc_db_exec(db, GW_REGTOKEN_CREATE, 4, p, &r);
-        if (rc != 0)
-            gw_db_error(resp, db, rc);
-        else
-            mc_http_json(resp, 201,
-                         json_pack("{ss ss}", "registration_token", token, "expires_at",
-                                   PQgetvalue(r, 0, 0)));
-        PQclear(r);
-    }
+    char token[64], hash[65], ttl[24];
+    mc_auth_random_token("mcreg_", token, sizeof token);
+    mc_auth_sha256_hex(token, strlen(token), hash);
+    snprintf(ttl, sizeof ttl, "%lld", REGISTRATION_TTL_MS);
+    const char *p[] = {hash, ws, gw_principal(resp)->user_id, ttl};
+    PGresult *r = NULL;
+    int rc = mc_db_exec(db, GW_REGTOKEN_CREATE, 4, p, &r);
+    if (rc != 0)
+        gw_db_error(resp, db, rc);
+    else
+        mc_http_json(
+            resp, 201,
+            json_pack("{ss ss}", "registration_token", token, "expires_at", PQgetvalue(r, 0, 0)));
+    PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
@@ -61,24 +61,44 @@ static int runtime_event(mc_db *db, const char *type, const char *runtime, const
     return gw_outbox_add(db, type, runtime, runtime, data);
 }
 
+/* The registration, in one transaction: the runtime row from a live registration token, and
+ * RuntimeRegistered. *r gets (workspace_id); MC_ENOTFOUND when the token is unknown, used or
+ * expired. */
+static int register_tx(mc_db *db, const char *const p[5], const char *name, int64_t maxc,
+                       PGresult **r)
+{
+    int rc = mc_db_begin(db);
+    if (rc != 0)
+        return rc;
+    rc = mc_db_exec(db, GW_RUNTIME_REGISTER, 5, p, r);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(*r) == 0)
+        return MC_ENOTFOUND;
+    rc = runtime_event(db, MC_EV_RUNTIME_REGISTERED, p[1], PQgetvalue(*r, 0, 0), name, (long)maxc);
+    if (rc != 0)
+        return rc;
+    return mc_db_commit(db);
+}
+
 int gw_post_register(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
     json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
     mc_db *db = NULL;
-    const char *reg = gw_str_field(body, "registration_token", 10, 200, true, resp, &bad);
-    const char *name = bad ? NULL : gw_str_field(body, "name", 1, 200, true, resp, &bad);
+    PGresult *r = NULL;
+    const char *reg, *name;
     int64_t maxc = 1;
-    const json_t *mc = json_object_get(body, "max_concurrency");
-    if (!bad && mc != NULL && (mc_json_int64(mc, &maxc) != 0 || maxc < 1 || maxc > 10000)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "max_concurrency",
-                      "must be an integer between 1 and 10000");
-        bad = true;
-    }
-    if (bad || (db = gw_db(ctx, resp)) == NULL)
+    if (gw_str_field(resp, body, "registration_token", 10, 200, true, &reg) != 0)
+        goto cleanup;
+    if (gw_str_field(resp, body, "name", 1, 200, true, &name) != 0)
+        goto cleanup;
+    if (gw_int_field(resp, body, "max_concurrency", 1, 10000, &maxc) != 0)
+        goto cleanup;
+    db = gw_db(ctx, resp);
+    if (db == NULL)
         goto cleanup;
     char reg_hash[65], token[64], hash[65], id[MC_UUID_STRLEN], maxs[16];
     mc_auth_sha256_hex(reg, strlen(reg), reg_hash);
@@ -87,54 +107,62 @@ int gw_post_register(const struct _u_request *req, struct _u_response *resp, voi
     mc_uuid_v7(id);
     snprintf(maxs, sizeof maxs, "%lld", (long long)maxc);
     const char *p[] = {reg_hash, id, name, maxs, hash};
-    PGresult *r = NULL;
-    int rc = mc_db_begin(db);
-    if (rc == 0)
-        rc = mc_db_exec(db, GW_RUNTIME_REGISTER, 5, p, &r);
-    if (rc == 0 && PQntuples(r) == 0) {
+    int rc = register_tx(db, p, name, maxc, &r);
+    if (rc == MC_ENOTFOUND) {
         mc_db_rollback(db);
         mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "registration_token",
                       "unknown, used or expired registration token");
-    } else if (rc != 0 ||
-               (rc = runtime_event(db, MC_EV_RUNTIME_REGISTERED, id, PQgetvalue(r, 0, 0), name,
-                                   (long)maxc)) != 0 ||
-               (rc = mc_db_commit(db)) != 0) {
+        goto cleanup;
+    }
+    if (rc != 0) {
         mc_db_rollback(db);
         gw_db_error(resp, db, rc);
-    } else {
-        gw_outbox_kick(ctx);
-        mc_log_info(json_pack("{ss ss}", "runtime_id", id, "workspace_id", PQgetvalue(r, 0, 0)),
-                    "runtime registered");
-        mc_http_json(resp, 201,
-                     json_pack("{ss ss ss}", "runtime_id", id, "workspace_id", PQgetvalue(r, 0, 0),
-                               "runtime_token", token));
+        goto cleanup;
     }
-    PQclear(r);
+    const char *ws = PQgetvalue(r, 0, 0);
+    gw_outbox_kick(ctx);
+    mc_log_info(json_pack("{ss ss}", "runtime_id", id, "workspace_id", ws), "runtime registered");
+    mc_http_json(
+        resp, 201,
+        json_pack("{ss ss ss}", "runtime_id", id, "workspace_id", ws, "runtime_token", token));
 cleanup:
-    if (db)
-        gw_db_release(ctx, db);
+    PQclear(r);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
+}
+
+/* The heartbeat, in one transaction: last_seen of the runtime, and RuntimeHeartbeat when the
+ * runtime still exists. */
+static int heartbeat_tx(mc_db *db, const char *runtime)
+{
+    int rc = mc_db_begin(db);
+    if (rc != 0)
+        return rc;
+    PGresult *r = NULL;
+    const char *p[] = {runtime};
+    rc = mc_db_exec(db, GW_RUNTIME_HEARTBEAT, 1, p, &r);
+    if (rc != 0) {
+        PQclear(r);
+        return rc;
+    }
+    if (PQntuples(r) == 1)
+        rc = runtime_event(db, MC_EV_RUNTIME_HEARTBEAT, runtime, PQgetvalue(r, 0, 0),
+                           PQgetvalue(r, 0, 1), atol(PQgetvalue(r, 0, 2)));
+    PQclear(r);
+    if (rc != 0)
+        return rc;
+    return mc_db_commit(db);
 }
 
 int gw_post_heartbeat(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     (void)req;
     struct gw_ctx *ctx = ud;
-    const struct gw_principal *me = gw_principal(resp);
     mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    const char *p[] = {me->runtime_id};
-    PGresult *r = NULL;
-    int rc = mc_db_begin(db);
-    if (rc == 0)
-        rc = mc_db_exec(db, GW_RUNTIME_HEARTBEAT, 1, p, &r);
-    if (rc == 0 && PQntuples(r) == 1)
-        rc = runtime_event(db, MC_EV_RUNTIME_HEARTBEAT, me->runtime_id, PQgetvalue(r, 0, 0),
-                           PQgetvalue(r, 0, 1), atol(PQgetvalue(r, 0, 2)));
-    if (rc == 0)
-        rc = mc_db_commit(db);
+    int rc = heartbeat_tx(db, gw_principal(resp)->runtime_id);
     if (rc != 0) {
         mc_db_rollback(db);
         gw_db_error(resp, db, rc);
@@ -142,7 +170,6 @@ int gw_post_heartbeat(const struct _u_request *req, struct _u_response *resp, vo
         gw_outbox_kick(ctx);
         mc_http_json(resp, 200, json_pack("{ss}", "status", "ok"));
     }
-    PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }

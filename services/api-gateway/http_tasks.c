@@ -12,33 +12,105 @@
 #include "gateway.h"
 #include "mc_proto.h"
 
-#include <stdio.h>
 #include <string.h>
 
 int gw_get_task(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
     const char *task = gw_uuid_param(req, resp, "task_id");
-    mc_db *db = task ? gw_db(ctx, resp) : NULL;
+    if (task == NULL)
+        return U_CALLBACK_COMPLETE;
+    mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
     PGresult *r = NULL;
     const char *p[] = {task};
     int rc = mc_db_exec(db, GW_TASK_GET, 1, p, &r);
-    if (rc != 0)
+    if (rc != 0) {
         gw_db_error(resp, db, rc);
-    else if (PQntuples(r) == 0)
-        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
-    else if (gw_require_member(resp, db, PQgetvalue(r, 0, 0), false) == 0) {
-        ulfius_set_string_body_response(resp, 200, PQgetvalue(r, 0, 1));
-        u_map_put(resp->map_header, "Content-Type", "application/json");
+        goto cleanup;
     }
+    if (PQntuples(r) == 0) {
+        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
+        goto cleanup;
+    }
+    if (gw_require_member(resp, db, PQgetvalue(r, 0, 0), false) != 0)
+        goto cleanup;
+    gw_answer_text(resp, 200, PQgetvalue(r, 0, 1));
+cleanup:
     PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
 
 enum report { START, PROGRESS, COMPLETE, FAIL };
+
+static const char *const report_types[] = {
+    [START] = MC_EV_TASK_START_REPORTED,
+    [PROGRESS] = MC_EV_TASK_PROGRESS_REPORTED,
+    [COMPLETE] = MC_EV_TASK_COMPLETION_REPORTED,
+    [FAIL] = MC_EV_TASK_FAILURE_REPORTED,
+};
+
+/* Adds what a report of kind carries to data; answers 400 naming a bad field. */
+static int read_report(struct _u_response *resp, const json_t *body, enum report kind, json_t *data)
+{
+    const char *s = NULL;
+    int64_t seq = -1;
+    switch (kind) {
+    case PROGRESS:
+        if (gw_str_field(resp, body, "text", 0, 16384, true, &s) != 0)
+            return MC_EINVAL;
+        if (mc_json_int64(json_object_get(body, "seq"), &seq) != 0 || seq < 0)
+            return gw_invalid(resp, "seq", "must be an integer >= 0");
+        json_object_set_new(data, "seq", json_integer(seq));
+        json_object_set_new(data, "text", json_string(s));
+        return 0;
+    case COMPLETE:
+        if (gw_str_field(resp, body, "result", 0, 16384, false, &s) != 0)
+            return MC_EINVAL;
+        json_object_set_new(data, "result", json_string(s ? s : ""));
+        return 0;
+    case FAIL:
+        if (gw_str_field(resp, body, "reason", 1, 4096, true, &s) != 0)
+            return MC_EINVAL;
+        json_object_set_new(data, "reason", json_string(s));
+        return 0;
+    case START:
+        return 0;
+    }
+    return 0;
+}
+
+static bool live_status(const char *status)
+{
+    return strcmp(status, "dispatched") == 0 || strcmp(status, "running") == 0;
+}
+
+/* A report is taken only for a task the runtime holds while it is live: answers 409 (or the
+ * database error) itself otherwise. */
+static int check_held(mc_db *db, struct _u_response *resp, const char *task, const char *runtime)
+{
+    PGresult *r = NULL;
+    const char *p[] = {task, runtime};
+    int rc = mc_db_exec(db, GW_TASK_HELD, 2, p, &r);
+    if (rc != 0) {
+        gw_db_error(resp, db, rc);
+    } else if (PQntuples(r) == 0) {
+        mc_http_error(resp, 409, MC_HTTP_CONFLICT, "task_id", "this task is not known here");
+        rc = MC_ESTATE;
+    } else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
+        mc_http_error(resp, 409, MC_HTTP_CONFLICT, "task_id",
+                      "this task is not held by this runtime");
+        rc = MC_ESTATE;
+    } else if (!live_status(PQgetvalue(r, 0, 0))) {
+        mc_http_error(resp, 409, MC_HTTP_CONFLICT, "task_id", "this task is %s",
+                      PQgetvalue(r, 0, 0));
+        rc = MC_ESTATE;
+    }
+    PQclear(r);
+    return rc;
+}
 
 static int report(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
                   enum report kind)
@@ -48,68 +120,33 @@ static int report(const struct _u_request *req, struct _u_response *resp, struct
     if (task == NULL)
         return U_CALLBACK_COMPLETE;
     json_t *body = NULL;
-    if (kind != START && (body = mc_http_body(req, resp, MC_BODY_OBJECT)) == NULL)
-        return U_CALLBACK_COMPLETE;
+    if (kind != START) {
+        body = mc_http_body(req, resp, MC_BODY_OBJECT);
+        if (body == NULL)
+            return U_CALLBACK_COMPLETE;
+    }
+    mc_db *db = NULL;
     char now[40];
     mc_format_rfc3339(mc_now_wall_us(), now, sizeof now);
     json_t *data =
         json_pack("{ss ss ss}", "task_id", task, "runtime_id", me->runtime_id, "at", now);
-    const char *type = MC_EV_TASK_START_REPORTED;
-    bool bad = false;
-    if (kind == PROGRESS) {
-        int64_t seq = -1;
-        const char *text = gw_str_field(body, "text", 0, 16384, true, resp, &bad);
-        if (!bad && (mc_json_int64(json_object_get(body, "seq"), &seq) != 0 || seq < 0)) {
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "seq", "must be an integer >= 0");
-            bad = true;
-        }
-        if (!bad) {
-            json_object_set_new(data, "seq", json_integer(seq));
-            json_object_set_new(data, "text", json_string(text));
-        }
-        type = MC_EV_TASK_PROGRESS_REPORTED;
-    } else if (kind == COMPLETE) {
-        const char *result = gw_str_field(body, "result", 0, 16384, false, resp, &bad);
-        json_object_set_new(data, "result", json_string(result ? result : ""));
-        type = MC_EV_TASK_COMPLETION_REPORTED;
-    } else if (kind == FAIL) {
-        const char *reason = gw_str_field(body, "reason", 1, 4096, true, resp, &bad);
-        if (!bad)
-            json_object_set_new(data, "reason", json_string(reason));
-        type = MC_EV_TASK_FAILURE_REPORTED;
-    }
-    mc_db *db = bad ? NULL : gw_db(ctx, resp);
-    if (db == NULL) {
-        json_decref(data);
-        json_decref(body);
-        return U_CALLBACK_COMPLETE;
-    }
-    PGresult *r = NULL;
-    const char *p[] = {task, me->runtime_id};
-    int rc = mc_db_exec(db, GW_TASK_HELD, 2, p, &r);
-    const char *status = rc == 0 && PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "";
-    bool mine = rc == 0 && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 1), "t") == 0;
-    bool live = strcmp(status, "dispatched") == 0 || strcmp(status, "running") == 0;
+    if (read_report(resp, body, kind, data) != 0)
+        goto cleanup;
+    db = gw_db(ctx, resp);
+    if (db == NULL)
+        goto cleanup;
+    if (check_held(db, resp, task, me->runtime_id) != 0)
+        goto cleanup;
+    int rc = gw_outbox_add(db, report_types[kind], task, task, data);
+    data = NULL; /* taken by gw_outbox_add */
     if (rc != 0) {
         gw_db_error(resp, db, rc);
-        json_decref(data);
-    } else if (!mine || !live) {
-        char why[96];
-        snprintf(why, sizeof why, "%s",
-                 PQntuples(r) == 0 ? "this task is not known here"
-                 : !mine           ? "this task is not held by this runtime"
-                                   : "");
-        if (why[0] == '\0')
-            snprintf(why, sizeof why, "this task is %s", status);
-        mc_http_error(resp, 409, MC_HTTP_CONFLICT, "task_id", "%s", why);
-        json_decref(data);
-    } else if ((rc = gw_outbox_add(db, type, task, task, data)) != 0) {
-        gw_db_error(resp, db, rc);
-    } else {
-        gw_outbox_kick(ctx);
-        mc_http_json(resp, 202, json_pack("{ss}", "status", "accepted"));
+        goto cleanup;
     }
-    PQclear(r);
+    gw_outbox_kick(ctx);
+    mc_http_json(resp, 202, json_pack("{ss}", "status", "accepted"));
+cleanup:
+    json_decref(data);
     gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;

@@ -47,6 +47,38 @@ static int check_name(const json_t *entry, const char *key, size_t max, const ch
     return 0;
 }
 
+/* The task_id of an entry of the batch route. */
+static const char *entry_task(const json_t *entry, const char *prefix, struct problem *p)
+{
+    const json_t *t = json_object_get(entry, "task_id");
+    if (t == NULL) {
+        fail(p, prefix, "task_id", "is required");
+        return NULL;
+    }
+    if (!json_is_string(t) || !mc_uuid_valid(json_string_value(t))) {
+        fail(p, prefix, "task_id", "must be a UUID");
+        return NULL;
+    }
+    return json_string_value(t);
+}
+
+/* Reads the count token_fields[i] of an entry into *n. */
+static int read_count(const json_t *entry, size_t i, const char *prefix, struct problem *p,
+                      int64_t *n)
+{
+    const json_t *v = json_object_get(entry, token_fields[i]);
+    bool optional = i >= 2; /* providers without a prompt cache report no cache counts */
+    if (v == NULL && optional)
+        return 0;
+    if (v == NULL)
+        return fail(p, prefix, token_fields[i], "is required");
+    if (mc_json_int64(v, n) != 0 || *n < 0 || *n > MC_TOKENS_MAX)
+        return fail(p, prefix, token_fields[i],
+                    "must be an integer between 0 and 10000000000 (the most tokens of one kind a "
+                    "report may carry)");
+    return 0;
+}
+
 /* Validates one entry into an event body. The body holds task_id and runtime_id too. */
 static json_t *parse_entry(const json_t *entry, const char *task_id, const char *runtime_id,
                            const char *prefix, struct problem *p)
@@ -71,15 +103,13 @@ static json_t *parse_entry(const json_t *entry, const char *task_id, const char 
         }
     }
     if (task_id == NULL) {
-        const json_t *t = json_object_get(entry, "task_id");
-        if (!json_is_string(t) || !mc_uuid_valid(json_string_value(t))) {
-            fail(p, prefix, "task_id", t ? "must be a UUID" : "is required");
+        task_id = entry_task(entry, prefix, p);
+        if (task_id == NULL)
             return NULL;
-        }
-        task_id = json_string_value(t);
     }
-    if (check_name(entry, "provider", MC_PROVIDER_MAX, prefix, p) != 0 ||
-        check_name(entry, "model", MC_MODEL_MAX, prefix, p) != 0)
+    if (check_name(entry, "provider", MC_PROVIDER_MAX, prefix, p) != 0)
+        return NULL;
+    if (check_name(entry, "model", MC_MODEL_MAX, prefix, p) != 0)
         return NULL;
     char now[40];
     mc_format_rfc3339(mc_now_wall_us(), now, sizeof now);
@@ -91,18 +121,8 @@ static json_t *parse_entry(const json_t *entry, const char *task_id, const char 
                              "provider", json_object_get(entry, "provider"), "model",
                              json_object_get(entry, "model"), "reported_at", now);
     for (size_t i = 0; i < MC_ARRAY_LEN(token_fields); i++) {
-        const json_t *v = json_object_get(entry, token_fields[i]);
-        bool optional = i >= 2; /* providers without a prompt cache report no cache counts */
-        if (v == NULL && optional) {
-            json_object_set_new(body, token_fields[i], json_integer(0));
-            continue;
-        }
-        int64_t n = -1;
-        if (v == NULL || mc_json_int64(v, &n) != 0 || n < 0 || n > MC_TOKENS_MAX) {
-            fail(p, prefix, token_fields[i],
-                 v == NULL ? "is required"
-                           : "must be an integer between 0 and 10000000000 (the most tokens of "
-                             "one kind a report may carry)");
+        int64_t n = 0;
+        if (read_count(entry, i, prefix, p, &n) != 0) {
             json_decref(body);
             return NULL;
         }
@@ -150,10 +170,13 @@ static unsigned holder_status(mc_db *db, const char *task, const char *runtime)
     PGresult *r = NULL;
     const char *p[] = {task, runtime};
     int rc = mc_db_exec(db, GW_TASK_USAGE_HOLDER, 2, p, &r);
-    unsigned status = rc != 0                                 ? 503
-                      : strcmp(PQgetvalue(r, 0, 0), "t") != 0 ? 409
-                      : strcmp(PQgetvalue(r, 0, 1), "t") != 0 ? 403
-                                                              : 0;
+    unsigned status = 0;
+    if (rc != 0)
+        status = 503;
+    else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+        status = 409; /* not known here */
+    else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0)
+        status = 403; /* never held by this runtime */
     PQclear(r);
     return status;
 }
@@ -196,11 +219,9 @@ int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, v
 {
     struct gw_ctx *ctx = ud;
     const struct gw_principal *who = gw_principal(resp);
-    const char *task_id = u_map_get(req->map_url, "task_id");
-    if (task_id == NULL || !mc_uuid_valid(task_id)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "task_id", "must be a UUID");
+    const char *task_id = gw_uuid_param(req, resp, "task_id");
+    if (task_id == NULL)
         return U_CALLBACK_COMPLETE;
-    }
     const json_t *list = NULL;
     json_t *body = read_entries(req, resp, ctx, &list);
     if (body == NULL)

@@ -97,14 +97,109 @@ static void user_tz(mc_db *db, const char *user, char tz[65])
     snprintf(tz, 65, "UTC");
     PGresult *r = NULL;
     const char *p[] = {user};
-    if (mc_db_exec(db, GW_USER_BY_ID, 1, p, &r) == 0 && PQntuples(r) == 1) {
-        json_t *u = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-        const char *z = json_string_value(json_object_get(u, "time_zone"));
-        if (z && *z)
-            snprintf(tz, 65, "%s", z);
-        json_decref(u);
+    int rc = mc_db_exec(db, GW_USER_BY_ID, 1, p, &r);
+    if (rc != 0 || PQntuples(r) == 0) {
+        PQclear(r);
+        return;
+    }
+    json_t *u = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    const char *z = json_string_value(json_object_get(u, "time_zone"));
+    if (z != NULL && *z != '\0')
+        snprintf(tz, 65, "%s", z);
+    json_decref(u);
+    PQclear(r);
+}
+
+/* The query of a read, checked. */
+struct read_query {
+    const char *days, *tz, *source, *format, *group;
+};
+
+static bool one_of(const char *s, const char *a, const char *b, const char *c)
+{
+    return strcmp(s, a) == 0 || strcmp(s, b) == 0 || (c != NULL && strcmp(s, c) == 0);
+}
+
+/* Reads and checks the query; answers 400 naming the first bad parameter. */
+static int read_query(const struct _u_request *req, struct _u_response *resp,
+                      const struct read_spec *spec, struct read_query *q)
+{
+    q->days = u_map_get(req->map_url, "days");
+    q->tz = u_map_get(req->map_url, "tz");
+    q->source = u_map_get(req->map_url, "source");
+    q->format = u_map_get(req->map_url, "format");
+    q->group = u_map_get(req->map_url, "group_by");
+    if (q->days == NULL)
+        q->days = spec->default_days;
+    if (spec->scope == 'w' && q->group == NULL)
+        q->group = "model";
+    if (!all_digits(q->days) || atoi(q->days) < 1 || atoi(q->days) > 365)
+        return gw_invalid(resp, "days", "must be an integer between 1 and 365");
+    if (q->source != NULL && !one_of(q->source, "rollup", "raw", NULL))
+        return gw_invalid(resp, "source", "must be rollup or raw");
+    if (q->format != NULL && !one_of(q->format, "json", "csv", NULL))
+        return gw_invalid(resp, "format", "must be json or csv");
+    if (spec->scope == 'w' && !one_of(q->group, "agent", "runtime", "model"))
+        return gw_invalid(resp, "group_by", "must be agent, runtime or model");
+    if (q->tz != NULL && (strlen(q->tz) == 0 || strlen(q->tz) > 64))
+        return gw_invalid(resp, "tz", "must be an IANA time zone");
+    return 0;
+}
+
+/* The workspace a read is about: the workspace itself, or the runtime's. Answers 404 (or the
+ * database error) itself. */
+static int read_workspace(mc_db *db, struct _u_response *resp, const struct read_spec *spec,
+                          const char *id, char ws[MC_UUID_STRLEN])
+{
+    snprintf(ws, MC_UUID_STRLEN, "%s", id);
+    if (spec->scope != 'r')
+        return 0;
+    PGresult *r = NULL;
+    const char *p[] = {id};
+    int rc = mc_db_exec(db, GW_RUNTIME_WORKSPACE, 1, p, &r);
+    if (rc != 0) {
+        gw_db_error(resp, db, rc);
+    } else if (PQntuples(r) == 0) {
+        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
+        rc = MC_ENOTFOUND;
+    } else {
+        snprintf(ws, MC_UUID_STRLEN, "%s", PQgetvalue(r, 0, 0));
     }
     PQclear(r);
+    return rc;
+}
+
+/* The time zone days are cut in: ?tz when the database knows it (400 otherwise), else the
+ * caller's own. */
+static int read_tz(mc_db *db, struct _u_response *resp, const char *tzq, char tz[65])
+{
+    if (tzq == NULL) {
+        user_tz(db, gw_principal(resp)->user_id, tz);
+        return 0;
+    }
+    const char *p[] = {tzq};
+    if (mc_db_exec(db, GW_TZ_CHECK, 1, p, NULL) != 0)
+        return gw_invalid(resp, "tz", "'%s' is not a known time zone", tzq);
+    snprintf(tz, 65, "%s", tzq);
+    return 0;
+}
+
+static void answer_rows(struct _u_response *resp, const struct read_spec *spec,
+                        const struct read_query *q, const char *id, const char *tz, bool raw,
+                        const char *rows_text)
+{
+    json_t *rows = json_loads(rows_text, 0, NULL);
+    if (q->format != NULL && strcmp(q->format, "csv") == 0) {
+        answer_csv(resp, rows);
+        json_decref(rows);
+        return;
+    }
+    json_t *out =
+        json_pack("{ss si ss ss so}", spec->scope == 'r' ? "runtime_id" : "workspace_id", id,
+                  "days", atoi(q->days), "tz", tz, "source", raw ? "raw" : "rollup", "rows", rows);
+    if (spec->scope == 'w')
+        json_object_set_new(out, "group_by", json_string(q->group));
+    mc_http_json(resp, 200, out);
 }
 
 static int usage_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
@@ -113,90 +208,29 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
     const char *id = gw_uuid_param(req, resp, spec->scope == 'r' ? "runtime_id" : "workspace_id");
     if (id == NULL)
         return U_CALLBACK_COMPLETE;
-    const char *days = u_map_get(req->map_url, "days");
-    const char *tzq = u_map_get(req->map_url, "tz");
-    const char *source = u_map_get(req->map_url, "source");
-    const char *format = u_map_get(req->map_url, "format");
-    const char *group = u_map_get(req->map_url, "group_by");
-    if (days == NULL)
-        days = spec->default_days;
-    if (!all_digits(days) || atoi(days) < 1 || atoi(days) > 365)
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "days",
-                             "must be an integer between 1 and 365"),
-               U_CALLBACK_COMPLETE;
-    if (source && strcmp(source, "rollup") != 0 && strcmp(source, "raw") != 0)
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "source", "must be rollup or raw"),
-               U_CALLBACK_COMPLETE;
-    if (format && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "format", "must be json or csv"),
-               U_CALLBACK_COMPLETE;
-    if (spec->scope == 'w' && group == NULL)
-        group = "model";
-    if (spec->scope == 'w' && strcmp(group, "agent") != 0 && strcmp(group, "runtime") != 0 &&
-        strcmp(group, "model") != 0)
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "group_by",
-                             "must be agent, runtime or model"),
-               U_CALLBACK_COMPLETE;
-    if (tzq && (strlen(tzq) == 0 || strlen(tzq) > 64))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "tz", "must be an IANA time zone"),
-               U_CALLBACK_COMPLETE;
+    struct read_query q;
+    if (read_query(req, resp, spec, &q) != 0)
+        return U_CALLBACK_COMPLETE;
     mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
     PGresult *r = NULL;
     char ws[MC_UUID_STRLEN], tz[65];
-    snprintf(ws, sizeof ws, "%s", id);
-    int rc = 0;
-    if (spec->scope == 'r') {
-        const char *p[] = {id};
-        rc = mc_db_exec(db, GW_RUNTIME_WORKSPACE, 1, p, &r);
-        if (rc == 0 && PQntuples(r) == 1)
-            snprintf(ws, sizeof ws, "%s", PQgetvalue(r, 0, 0));
-        else if (rc == 0)
-            ws[0] = '\0';
-        PQclear(r);
-        r = NULL;
-    }
+    if (read_workspace(db, resp, spec, id, ws) != 0)
+        goto cleanup;
+    if (gw_require_member(resp, db, ws, false) != 0)
+        goto cleanup;
+    if (read_tz(db, resp, q.tz, tz) != 0)
+        goto cleanup;
+    bool raw = q.source != NULL && strcmp(q.source, "raw") == 0;
+    const char *p[] = {id, q.days, tz, q.group};
+    int rc =
+        mc_db_exec(db, raw ? spec->raw_stmt : spec->rollup_stmt, spec->scope == 'w' ? 4 : 3, p, &r);
     if (rc != 0) {
         gw_db_error(resp, db, rc);
         goto cleanup;
     }
-    if (ws[0] == '\0') {
-        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
-        goto cleanup;
-    }
-    if (gw_require_member(resp, db, ws, false) != 0)
-        goto cleanup;
-    if (tzq != NULL) {
-        const char *p[] = {tzq};
-        if (mc_db_exec(db, GW_TZ_CHECK, 1, p, NULL) != 0) {
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "tz", "'%s' is not a known time zone",
-                          tzq);
-            goto cleanup;
-        }
-        snprintf(tz, sizeof tz, "%s", tzq);
-    } else {
-        user_tz(db, gw_principal(resp)->user_id, tz);
-    }
-    bool raw = source && strcmp(source, "raw") == 0;
-    const char *p[] = {id, days, tz, group};
-    if ((rc = mc_db_exec(db, raw ? spec->raw_stmt : spec->rollup_stmt, spec->scope == 'w' ? 4 : 3,
-                         p, &r)) != 0) {
-        gw_db_error(resp, db, rc);
-        goto cleanup;
-    }
-    json_t *rows = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-    if (format && strcmp(format, "csv") == 0) {
-        answer_csv(resp, rows);
-        json_decref(rows);
-    } else {
-        json_t *out =
-            json_pack("{ss si ss ss so}", spec->scope == 'r' ? "runtime_id" : "workspace_id", id,
-                      "days", atoi(days), "tz", tz, "source", raw ? "raw" : "rollup", "rows", rows);
-        if (spec->scope == 'w')
-            json_object_set_new(out, "group_by", json_string(group));
-        mc_http_json(resp, 200, out);
-    }
+    answer_rows(resp, spec, &q, id, tz, raw, PQgetvalue(r, 0, 0));
 cleanup:
     PQclear(r);
     gw_db_release(ctx, db);

@@ -22,16 +22,19 @@ int gw_post_workspace(const struct _u_request *req, struct _u_response *resp, vo
     json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
-    const char *name = gw_str_field(body, "name", 1, 200, true, resp, &bad);
-    mc_db *db = bad ? NULL : gw_db(ctx, resp);
-    if (db != NULL) {
-        char id[MC_UUID_STRLEN];
-        mc_uuid_v7(id);
-        const char *p[] = {id, name, gw_principal(resp)->user_id};
-        gw_answer_json(resp, db, GW_WORKSPACE_CREATE, 3, p, 201);
-        gw_db_release(ctx, db);
-    }
+    mc_db *db = NULL;
+    const char *name;
+    if (gw_str_field(resp, body, "name", 1, 200, true, &name) != 0)
+        goto cleanup;
+    db = gw_db(ctx, resp);
+    if (db == NULL)
+        goto cleanup;
+    char id[MC_UUID_STRLEN];
+    mc_uuid_v7(id);
+    const char *p[] = {id, name, gw_principal(resp)->user_id};
+    gw_answer_json(resp, db, GW_WORKSPACE_CREATE, 3, p, 201);
+cleanup:
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
@@ -63,7 +66,9 @@ int gw_post_member(const struct _u_request *req, struct _u_response *resp, void 
 {
     struct gw_ctx *ctx = ud;
     const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    json_t *body = ws ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (ws == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     mc_db *db = NULL;
@@ -84,15 +89,15 @@ int gw_post_member(const struct _u_request *req, struct _u_response *resp, void 
     for (; email[i]; i++)
         lower[i] = (char)tolower((unsigned char)email[i]);
     lower[i] = '\0';
-    if ((db = gw_db(ctx, resp)) == NULL || gw_require_member(resp, db, ws, true) != 0)
+    db = gw_member_db(ctx, resp, ws, true);
+    if (db == NULL)
         goto cleanup;
     char id[MC_UUID_STRLEN];
     mc_uuid_v7(id);
     const char *p[] = {ws, id, lower, role};
     gw_answer_json(resp, db, GW_MEMBER_ADD, 4, p, 201);
 cleanup:
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
@@ -101,23 +106,25 @@ int gw_delete_member(const struct _u_request *req, struct _u_response *resp, voi
 {
     struct gw_ctx *ctx = ud;
     const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    const char *user = ws ? gw_uuid_param(req, resp, "user_id") : NULL;
-    mc_db *db = user ? gw_db(ctx, resp) : NULL;
+    if (ws == NULL)
+        return U_CALLBACK_COMPLETE;
+    const char *user = gw_uuid_param(req, resp, "user_id");
+    if (user == NULL)
+        return U_CALLBACK_COMPLETE;
+    mc_db *db = gw_member_db(ctx, resp, ws, true);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    if (gw_require_member(resp, db, ws, true) == 0) {
-        PGresult *r = NULL;
-        const char *p[] = {ws, user};
-        int rc = mc_db_exec(db, GW_MEMBER_REMOVE, 2, p, &r);
-        if (rc != 0)
-            gw_db_error(resp, db, rc);
-        else if (PQntuples(r) == 0)
-            mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, "user_id",
-                          "no such member (owners cannot be removed)");
-        else
-            ulfius_set_empty_body_response(resp, 204);
-        PQclear(r);
-    }
+    const char *p[] = {ws, user};
+    PGresult *r = NULL;
+    int rc = mc_db_exec(db, GW_MEMBER_REMOVE, 2, p, &r);
+    if (rc != 0)
+        gw_db_error(resp, db, rc);
+    else if (PQntuples(r) == 0)
+        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, "user_id",
+                      "no such member (owners cannot be removed)");
+    else
+        ulfius_set_empty_body_response(resp, 204);
+    PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,20 +21,26 @@ mc_db *gw_db(struct gw_ctx *ctx, struct _u_response *resp)
 
 void gw_db_release(struct gw_ctx *ctx, mc_db *db)
 {
-    mc_db_pool_release(ctx->pool, db);
+    if (db != NULL)
+        mc_db_pool_release(ctx->pool, db);
 }
 
 int gw_db_error(struct _u_response *resp, mc_db *db, int rc)
 {
-    if (rc == MC_EDBCONN)
+    if (rc == MC_EDBCONN) {
         mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "database unavailable");
-    else {
-        MC_LOG_ERROR_AT(
-            json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(db), "error", mc_db_errmsg(db)),
-            "database error in a request");
-        mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "internal error");
+        return U_CALLBACK_COMPLETE;
     }
+    MC_LOG_ERROR_AT(json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(db), "error", mc_db_errmsg(db)),
+                    "database error in a request");
+    mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "internal error");
     return U_CALLBACK_COMPLETE;
+}
+
+void gw_answer_text(struct _u_response *resp, unsigned status, const char *json_text)
+{
+    ulfius_set_string_body_response(resp, status, json_text);
+    u_map_put(resp->map_header, "Content-Type", "application/json");
 }
 
 int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const char *const *p,
@@ -45,15 +52,23 @@ int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const c
         PQclear(r);
         return gw_db_error(resp, db, rc);
     }
-    const char *text = PQntuples(r) > 0 ? PQgetvalue(r, 0, PQnfields(r) - 1) : NULL;
-    if (text == NULL) {
+    if (PQntuples(r) == 0)
         mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
-    } else {
-        ulfius_set_string_body_response(resp, status, text);
-        u_map_put(resp->map_header, "Content-Type", "application/json");
-    }
+    else
+        gw_answer_text(resp, status, PQgetvalue(r, 0, PQnfields(r) - 1));
     PQclear(r);
     return U_CALLBACK_COMPLETE;
+}
+
+int gw_invalid(struct _u_response *resp, const char *field, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, field, "%s", msg);
+    return MC_EINVAL;
 }
 
 const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name)
@@ -66,44 +81,51 @@ const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp
     return v;
 }
 
-const char *gw_str_field(const json_t *body, const char *name, size_t min, size_t max,
-                         bool required, struct _u_response *resp, bool *bad)
+int gw_str_field(struct _u_response *resp, const json_t *body, const char *name, size_t min,
+                 size_t max, bool required, const char **out)
 {
     const json_t *v = json_object_get(body, name);
+    *out = NULL;
     if (v == NULL || json_is_null(v)) {
-        if (required) {
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, name, "is required");
-            *bad = true;
-        }
-        return NULL;
+        if (!required)
+            return 0;
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, name, "is required");
+        return MC_EINVAL;
     }
-    if (!json_is_string(v)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, name, "must be a string");
-        *bad = true;
-        return NULL;
-    }
-    const char *s = json_string_value(v);
-    size_t len = mc_utf8_len(s);
-    if (len < min || len > max) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, name, "must be %zu to %zu characters", min,
-                      max);
-        *bad = true;
-        return NULL;
-    }
-    return s;
+    if (!json_is_string(v))
+        return gw_invalid(resp, name, "must be a string");
+    size_t len = mc_utf8_len(json_string_value(v));
+    if (len < min || len > max)
+        return gw_invalid(resp, name, "must be %zu to %zu characters", min, max);
+    *out = json_string_value(v);
+    return 0;
+}
+
+int gw_int_field(struct _u_response *resp, const json_t *body, const char *name, int64_t min,
+                 int64_t max, int64_t *out)
+{
+    const json_t *v = json_object_get(body, name);
+    if (v == NULL)
+        return 0;
+    int64_t n = 0;
+    if (mc_json_int64(v, &n) != 0 || n < min || n > max)
+        return gw_invalid(resp, name, "must be an integer between %lld and %lld", (long long)min,
+                          (long long)max);
+    *out = n;
+    return 0;
 }
 
 int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
                       int stmt)
 {
     const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    mc_db *db = ws ? gw_db(ctx, resp) : NULL;
+    if (ws == NULL)
+        return U_CALLBACK_COMPLETE;
+    mc_db *db = gw_member_db(ctx, resp, ws, false);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    if (gw_require_member(resp, db, ws, false) == 0) {
-        const char *p[] = {ws};
-        gw_answer_json(resp, db, stmt, 1, p, 200);
-    }
+    const char *p[] = {ws};
+    gw_answer_json(resp, db, stmt, 1, p, 200);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
@@ -128,4 +150,16 @@ void gw_client_address(const struct gw_ctx *ctx, const struct _u_request *req, c
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
                   (socklen_t)outlen);
+}
+
+mc_db *gw_member_db(struct gw_ctx *ctx, struct _u_response *resp, const char *ws, bool admin_only)
+{
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        return NULL;
+    if (gw_require_member(resp, db, ws, admin_only) != 0) {
+        gw_db_release(ctx, db);
+        return NULL;
+    }
+    return db;
 }

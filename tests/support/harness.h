@@ -32,6 +32,7 @@ Suite *suite_ingest(void);
 Suite *suite_gateway_usage(void);
 Suite *suite_rollup(void);
 Suite *suite_auth(void);
+Suite *suite_routes(void);
 Suite *suite_e2e(void);
 Suite *suite_websocket(void);
 Suite *suite_dispatch(void);
