@@ -10,7 +10,6 @@
 
 #define NO_TX_MARKER "-- mc:no-transaction"
 
-/* 4240 is the class of every migration lock; the schema's hash is the object. */
 enum {
     M_LOCK,
     M_UNLOCK,
@@ -24,8 +23,11 @@ enum {
 };
 
 static const struct mc_db_stmt migrate_stmts[] = {
-    [M_LOCK] = {"mig_lock", "SELECT pg_try_advisory_lock(4240, hashtext($1))"},
-    [M_UNLOCK] = {"mig_unlock", "SELECT pg_advisory_unlock(4240, hashtext($1))"},
+    /* MC_LOCK_MIGRATIONS is the class of every migration lock; the schema's hash the object. */
+    [M_LOCK] = {"mig_lock",
+                "SELECT pg_try_advisory_lock(" MC_STR(MC_LOCK_MIGRATIONS) ", hashtext($1))"},
+    [M_UNLOCK] = {"mig_unlock",
+                  "SELECT pg_advisory_unlock(" MC_STR(MC_LOCK_MIGRATIONS) ", hashtext($1))"},
     [M_SET_ROLE] = {"mig_set_role", "SELECT set_config('role', $1, false)"},
     [M_SET_PATH] = {"mig_set_path", "SELECT set_config('search_path', $1, false)"},
     [M_SCHEMA_EXISTS] = {"mig_schema_exists",
@@ -101,8 +103,6 @@ static int open_slice(const char *url, const struct mc_slice *slice, bool as_own
                       char *err, size_t errlen)
 {
     mc_db *db = mc_db_new(url, migrate_stmts, MC_ARRAY_LEN(migrate_stmts), "multica-migrate");
-    if (db == NULL)
-        return MC_ENOMEM;
     *out = db;
     int rc = mc_db_ensure(db, mc_now_mono_ms() + 30000);
     if (rc != 0)
@@ -189,33 +189,37 @@ static int read_applied(mc_db *db, const struct mc_slice *slice, bool *applied, 
     return 0;
 }
 
+/* One migration file and the statement that records (or unrecords) it. */
+struct file_run {
+    const char *sql;
+    int record_stmt;
+    int nparams;
+    const char *const *params;
+};
+
+static int apply_file(mc_db *db, void *arg)
+{
+    const struct file_run *f = arg;
+    int rc = mc_db_exec_sql(db, f->sql, NULL);
+    if (rc == 0)
+        rc = mc_db_exec(db, f->record_stmt, f->nparams, f->params, NULL);
+    return rc;
+}
+
 static int run_file(mc_db *db, const char *sql, bool no_tx, int record_stmt, int nparams,
                     const char *const *params)
 {
-    int rc;
-    if (no_tx) {
-        if ((rc = mc_db_exec_sql(db, sql, NULL)) != 0)
-            return rc;
-        return mc_db_exec(db, record_stmt, nparams, params, NULL);
-    }
-    if ((rc = mc_db_begin(db)) != 0)
-        return rc;
-    if ((rc = mc_db_exec_sql(db, sql, NULL)) != 0 ||
-        (rc = mc_db_exec(db, record_stmt, nparams, params, NULL)) != 0 ||
-        (rc = mc_db_commit(db)) != 0) {
-        mc_db_rollback(db);
-        return rc;
-    }
-    return 0;
+    struct file_run f = {sql, record_stmt, nparams, params};
+    return no_tx ? apply_file(db, &f) : mc_db_run_tx(db, "migration", apply_file, &f);
 }
 
 int mc_migrate_up(const char *url, const struct mc_slice *slice, int target, bool as_owner,
                   char *err, size_t errlen)
 {
     mc_db *db = NULL;
-    bool *applied = calloc(slice->count + 1, sizeof(bool));
+    bool *applied = mc_calloc(slice->count + 1, sizeof(bool));
     int max_version = 0;
-    int rc = applied ? open_slice(url, slice, as_owner, &db, err, errlen) : MC_ENOMEM;
+    int rc = open_slice(url, slice, as_owner, &db, err, errlen);
     if (rc != 0)
         goto cleanup;
     if ((rc = read_applied(db, slice, applied, &max_version)) != 0) {
@@ -254,9 +258,9 @@ int mc_migrate_down(const char *url, const struct mc_slice *slice, int steps, bo
                     char *err, size_t errlen)
 {
     mc_db *db = NULL;
-    bool *applied = calloc(slice->count + 1, sizeof(bool));
+    bool *applied = mc_calloc(slice->count + 1, sizeof(bool));
     int max_version = 0;
-    int rc = applied ? open_slice(url, slice, as_owner, &db, err, errlen) : MC_ENOMEM;
+    int rc = open_slice(url, slice, as_owner, &db, err, errlen);
     if (rc != 0)
         goto cleanup;
     if ((rc = read_applied(db, slice, applied, &max_version)) != 0) {
@@ -292,13 +296,12 @@ int mc_migrate_current(const char *url, const struct mc_slice *slice, int *versi
                        size_t errlen)
 {
     mc_db *db = mc_db_new(url, migrate_stmts, MC_ARRAY_LEN(migrate_stmts), "multica-migrate");
-    bool *applied = calloc(slice->count + 1, sizeof(bool));
-    int rc = (db && applied) ? mc_db_ensure(db, mc_now_mono_ms() + 10000) : MC_ENOMEM;
+    bool *applied = mc_calloc(slice->count + 1, sizeof(bool));
+    int rc = mc_db_ensure(db, mc_now_mono_ms() + 10000);
     long exists = 0;
     *version = 0;
     if (rc != 0) {
-        if (db)
-            fail(db, rc, err, errlen, "connect");
+        fail(db, rc, err, errlen, "connect");
         goto cleanup;
     }
     if ((rc = count_of(db, M_TABLE_EXISTS, slice->schema, &exists)) != 0 || !exists) {

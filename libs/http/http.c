@@ -147,11 +147,7 @@ static int cb_not_found(const struct _u_request *req, struct _u_response *resp, 
 mc_http *mc_http_new(const char *bind_addr, unsigned port, mc_dbhealth *dbh, char *err,
                      size_t errlen)
 {
-    mc_http *h = calloc(1, sizeof *h);
-    if (h == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    mc_http *h = mc_calloc(1, sizeof *h);
     h->addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (bind_addr == NULL || *bind_addr == '\0')
         bind_addr = "0.0.0.0";

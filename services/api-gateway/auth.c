@@ -160,7 +160,7 @@ int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void
                                            : "a bearer token is required");
         return U_CALLBACK_COMPLETE;
     }
-    struct gw_principal *p = calloc(1, sizeof *p);
+    struct gw_principal *p = mc_calloc(1, sizeof *p);
     int rc = gw_resolve_token(ctx, token, p);
     bool fits = rc == 0 && (need == NEED_EITHER || (need == NEED_USER && p->kind == GW_USER) ||
                             (need == NEED_RUNTIME && p->kind == GW_RUNTIME));

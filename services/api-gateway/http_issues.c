@@ -214,6 +214,32 @@ static int request_task(mc_db *db, const char *issue, const char *ws, const char
     return rc;
 }
 
+/* An assignment: the issue's active tasks cancelled, a task requested when an agent takes it,
+ * the issue updated. */
+struct assignment {
+    const char *issue, *ws, *agent;
+    const char *const *params; /* of GW_ISSUE_ASSIGN */
+    struct _u_response *resp;
+    char task[MC_UUID_STRLEN];
+    PGresult *out; /* the issue after (JSON) */
+};
+
+static int assign(mc_db *db, void *arg)
+{
+    struct assignment *a = arg;
+    PQclear(a->out);
+    a->out = NULL;
+    a->task[0] = '\0';
+    int rc = cancel_tasks(db, a->issue, GW_ISSUE_ACTIVE_TASKS, false, "issue reassigned");
+    if (rc == 0 && a->agent)
+        rc = request_task(db, a->issue, a->ws, a->agent, a->resp, a->task);
+    if (rc == MC_ENOTFOUND)
+        return GW_ANSWERED;
+    if (rc == 0)
+        rc = mc_db_exec(db, GW_ISSUE_ASSIGN, 3, a->params, &a->out);
+    return rc;
+}
+
 int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
@@ -234,7 +260,7 @@ int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void 
     if ((db = gw_db(ctx, resp)) == NULL || (cur = issue_for(db, resp, issue)) == NULL)
         goto cleanup;
     const char *ws = PQgetvalue(cur, 0, 0);
-    char role[16], task[MC_UUID_STRLEN] = "";
+    char role[16];
     int rc = 0;
     if (member && (rc = gw_member_role(db, ws, member, role)) != 0) {
         if (rc == MC_ENOTFOUND)
@@ -245,29 +271,29 @@ int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void 
         goto cleanup;
     }
     const char *pi[] = {issue, agent ? "agent" : member ? "member" : NULL, agent ? agent : member};
-    PGresult *out = NULL;
-    if ((rc = mc_db_begin(db)) != 0 ||
-        (rc = cancel_tasks(db, issue, GW_ISSUE_ACTIVE_TASKS, false, "issue reassigned")) != 0 ||
-        (agent && (rc = request_task(db, issue, ws, agent, resp, task)) != 0) ||
-        (rc = mc_db_exec(db, GW_ISSUE_ASSIGN, 3, pi, &out)) != 0 || (rc = mc_db_commit(db)) != 0) {
-        if (rc != MC_ENOTFOUND)
-            gw_db_error(resp, db, rc);
-        PQclear(out);
-        goto cleanup;
+    struct assignment a = {issue, ws, agent, pi, resp, "", NULL};
+    if (gw_outbox_tx(ctx, resp, db, "assign issue", assign, &a) == 0) {
+        json_t *issue_json = json_loads(PQgetvalue(a.out, 0, 0), 0, NULL);
+        json_object_set_new(issue_json, "task_id", a.task[0] ? json_string(a.task) : json_null());
+        mc_http_json(resp, 200, issue_json);
     }
-    gw_outbox_kick(ctx);
-    json_t *issue_json = json_loads(PQgetvalue(out, 0, 0), 0, NULL);
-    json_object_set_new(issue_json, "task_id", task[0] ? json_string(task) : json_null());
-    mc_http_json(resp, 200, issue_json);
-    PQclear(out);
+    PQclear(a.out);
 cleanup:
     PQclear(cur);
-    if (db) {
-        mc_db_rollback(db);
+    if (db)
         gw_db_release(ctx, db);
-    }
     json_decref(body);
     return U_CALLBACK_COMPLETE;
+}
+
+/* The deletion of an issue: its tasks asked to be deleted, then the issue. */
+static int delete_issue(mc_db *db, void *arg)
+{
+    const char *const *p = arg;
+    int rc = cancel_tasks(db, p[0], GW_ISSUE_ALL_TASKS, true, "issue deleted");
+    if (rc == 0)
+        rc = mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL);
+    return rc;
 }
 
 int gw_delete_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
@@ -278,17 +304,8 @@ int gw_delete_issue(const struct _u_request *req, struct _u_response *resp, void
     PGresult *cur = db ? issue_for(db, resp, issue) : NULL;
     if (cur != NULL) {
         const char *p[] = {issue};
-        int rc;
-        if ((rc = mc_db_begin(db)) != 0 ||
-            (rc = cancel_tasks(db, issue, GW_ISSUE_ALL_TASKS, true, "issue deleted")) != 0 ||
-            (rc = mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL)) != 0 ||
-            (rc = mc_db_commit(db)) != 0) {
-            mc_db_rollback(db);
-            gw_db_error(resp, db, rc);
-        } else {
-            gw_outbox_kick(ctx);
+        if (gw_outbox_tx(ctx, resp, db, "delete issue", delete_issue, (void *)p) == 0)
             ulfius_set_empty_body_response(resp, 204);
-        }
     }
     PQclear(cur);
     if (db)

@@ -61,6 +61,31 @@ static int runtime_event(mc_db *db, const char *type, const char *runtime, const
     return gw_outbox_add(db, type, runtime, runtime, data);
 }
 
+/* A registration: the runtime's row, then RuntimeRegistered. */
+struct registration {
+    const char *const *params; /* registration token hash, id, name, max, token hash */
+    long max_concurrency;
+    struct _u_response *resp;
+    PGresult *r; /* the runtime's workspace */
+};
+
+static int register_runtime(mc_db *db, void *arg)
+{
+    struct registration *g = arg;
+    PQclear(g->r);
+    g->r = NULL;
+    int rc = mc_db_exec(db, GW_RUNTIME_REGISTER, 5, g->params, &g->r);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(g->r) == 0) {
+        mc_http_error(g->resp, 401, MC_HTTP_UNAUTHORIZED, "registration_token",
+                      "unknown, used or expired registration token");
+        return GW_ANSWERED;
+    }
+    return runtime_event(db, MC_EV_RUNTIME_REGISTERED, g->params[1], PQgetvalue(g->r, 0, 0),
+                         g->params[2], g->max_concurrency);
+}
+
 int gw_post_register(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
@@ -87,34 +112,39 @@ int gw_post_register(const struct _u_request *req, struct _u_response *resp, voi
     mc_uuid_v7(id);
     snprintf(maxs, sizeof maxs, "%lld", (long long)maxc);
     const char *p[] = {reg_hash, id, name, maxs, hash};
-    PGresult *r = NULL;
-    int rc = mc_db_begin(db);
-    if (rc == 0)
-        rc = mc_db_exec(db, GW_RUNTIME_REGISTER, 5, p, &r);
-    if (rc == 0 && PQntuples(r) == 0) {
-        mc_db_rollback(db);
-        mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "registration_token",
-                      "unknown, used or expired registration token");
-    } else if (rc != 0 ||
-               (rc = runtime_event(db, MC_EV_RUNTIME_REGISTERED, id, PQgetvalue(r, 0, 0), name,
-                                   (long)maxc)) != 0 ||
-               (rc = mc_db_commit(db)) != 0) {
-        mc_db_rollback(db);
-        gw_db_error(resp, db, rc);
-    } else {
-        gw_outbox_kick(ctx);
-        mc_log_info(json_pack("{ss ss}", "runtime_id", id, "workspace_id", PQgetvalue(r, 0, 0)),
+    struct registration g = {p, (long)maxc, resp, NULL};
+    if (gw_outbox_tx(ctx, resp, db, "register runtime", register_runtime, &g) == 0) {
+        const char *ws = PQgetvalue(g.r, 0, 0);
+        mc_log_info(json_pack("{ss ss}", "runtime_id", id, "workspace_id", ws),
                     "runtime registered");
-        mc_http_json(resp, 201,
-                     json_pack("{ss ss ss}", "runtime_id", id, "workspace_id", PQgetvalue(r, 0, 0),
-                               "runtime_token", token));
+        mc_http_json(
+            resp, 201,
+            json_pack("{ss ss ss}", "runtime_id", id, "workspace_id", ws, "runtime_token", token));
     }
-    PQclear(r);
+    PQclear(g.r);
 cleanup:
     if (db)
         gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
+}
+
+/* A heartbeat: last seen, then RuntimeHeartbeat while the runtime is known. */
+struct heartbeat {
+    const char *runtime_id;
+};
+
+static int record_heartbeat(mc_db *db, void *arg)
+{
+    const struct heartbeat *h = arg;
+    const char *p[] = {h->runtime_id};
+    PGresult *r = NULL;
+    int rc = mc_db_exec(db, GW_RUNTIME_HEARTBEAT, 1, p, &r);
+    if (rc == 0 && PQntuples(r) == 1)
+        rc = runtime_event(db, MC_EV_RUNTIME_HEARTBEAT, h->runtime_id, PQgetvalue(r, 0, 0),
+                           PQgetvalue(r, 0, 1), atol(PQgetvalue(r, 0, 2)));
+    PQclear(r);
+    return rc;
 }
 
 int gw_post_heartbeat(const struct _u_request *req, struct _u_response *resp, void *ud)
@@ -125,24 +155,9 @@ int gw_post_heartbeat(const struct _u_request *req, struct _u_response *resp, vo
     mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    const char *p[] = {me->runtime_id};
-    PGresult *r = NULL;
-    int rc = mc_db_begin(db);
-    if (rc == 0)
-        rc = mc_db_exec(db, GW_RUNTIME_HEARTBEAT, 1, p, &r);
-    if (rc == 0 && PQntuples(r) == 1)
-        rc = runtime_event(db, MC_EV_RUNTIME_HEARTBEAT, me->runtime_id, PQgetvalue(r, 0, 0),
-                           PQgetvalue(r, 0, 1), atol(PQgetvalue(r, 0, 2)));
-    if (rc == 0)
-        rc = mc_db_commit(db);
-    if (rc != 0) {
-        mc_db_rollback(db);
-        gw_db_error(resp, db, rc);
-    } else {
-        gw_outbox_kick(ctx);
+    struct heartbeat h = {me->runtime_id};
+    if (gw_outbox_tx(ctx, resp, db, "heartbeat", record_heartbeat, &h) == 0)
         mc_http_json(resp, 200, json_pack("{ss}", "status", "ok"));
-    }
-    PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }

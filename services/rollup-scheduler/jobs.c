@@ -4,9 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The lock the rollup SQL function takes; recorded with each run for operators. */
-#define ROLLUP_LOCK_ID 4246
-
 /* Set from configuration in main before the first tick. */
 int64_t rs_rollup_interval_ms;
 
@@ -33,9 +30,11 @@ int rs_job_rollup(struct rs_ctx *ctx, mc_db *db, json_t **result)
     if ((rc = scalar(db, RS_WATERMARK, &before)) != 0 ||
         (rc = scalar(db, RS_ROLLUP, &changed)) != 0 || (rc = scalar(db, RS_WATERMARK, &after)) != 0)
         goto cleanup;
-    *result = json_pack("{sI si s:s? s:s?}", "changed_buckets",
-                        (json_int_t)strtoll(changed ? changed : "0", NULL, 10), "lock_id",
-                        ROLLUP_LOCK_ID, "watermark_before", before, "watermark_after", after);
+    *result =
+        json_pack("{sI si s:s? s:s?}", "changed_buckets",
+                  (json_int_t)strtoll(changed ? changed : "0", NULL, 10), "lock_id", MC_LOCK_ROLLUP,
+                  /* the lock the rollup function takes, for operators */ "watermark_before",
+                  before, "watermark_after", after);
 cleanup:
     free(before);
     free(changed);

@@ -34,11 +34,9 @@ static void *consume(void *arg)
         m->partitions_seen[msg->partition] = 1;
         m->count++;
         atomic_fetch_add(m->total, 1);
-        rd_kafka_topic_partition_list_t *off = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(off, rd_kafka_topic_name(msg->rkt), msg->partition)
-            ->offset = msg->offset + 1;
-        mc_consumer_commit(m->c, off, true);
-        rd_kafka_topic_partition_list_destroy(off);
+        rd_kafka_topic_partition_list_t *done = NULL;
+        mc_offsets_done_msg(&done, msg);
+        mc_consumer_commit(m->c, &done, true);
         rd_kafka_message_destroy(msg);
     }
     return NULL;

@@ -1,9 +1,13 @@
 /* test_migrate.c: the migration runner against a real Postgres: up, re-run, down, concurrent
- * runners, the no-transaction file, a failing file, and every slice's down files. */
+ * runners, the no-transaction file, a failing file, and every slice's down files; and the
+ * registry of advisory locks against the SQL files and the C sources. */
 #include "harness.h"
 #include "mc_db.h"
 
+#include <ctype.h>
+#include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,6 +149,110 @@ START_TEST(failing_file_rolls_back_and_names_itself)
 }
 END_TEST
 
+/* ---- the registry of advisory locks (mc_advisory_locks) ---- */
+
+static const struct mc_advisory_lock *lock_entry(long id)
+{
+    for (size_t i = 0; i < mc_nadvisory_locks; i++)
+        if (mc_advisory_locks[i].id == id)
+            return &mc_advisory_locks[i];
+    return NULL;
+}
+
+/* What the walk found: the ids each schema's SQL takes, and bare ids in C. */
+static struct {
+    bool sql_has[16];
+    char errors[4096];
+} g_locks;
+
+static void lock_error(const char *fmt, const char *path, long id)
+{
+    size_t len = strlen(g_locks.errors);
+    snprintf(g_locks.errors + len, sizeof g_locks.errors - len, fmt, path, id);
+}
+
+/* True when path lies in a folder named folder (migrations/usage/..., for the usage schema). */
+static bool in_folder(const char *path, const char *folder)
+{
+    char part[64];
+    snprintf(part, sizeof part, "/%s/", folder);
+    return strstr(path, part) != NULL;
+}
+
+/* Every advisory-lock call in text: the id when the first argument is a number, -1 when it is
+ * not (a lock that names no registry id). */
+static void scan_locks(const char *path, const char *text, bool sql)
+{
+    for (const char *p = strstr(text, "advisory_"); p != NULL; p = strstr(p + 1, "advisory_")) {
+        const char *open = p;
+        while (isalnum((unsigned char)*open) || *open == '_')
+            open++;
+        if (*open != '(' || strstr(p, "lock") == NULL || strstr(p, "lock") > open)
+            continue;
+        const char *arg = open + 1;
+        while (*arg == ' ')
+            arg++;
+        long id = isdigit((unsigned char)*arg) ? strtol(arg, NULL, 10) : -1;
+        const struct mc_advisory_lock *e = id >= 0 ? lock_entry(id) : NULL;
+        if (!sql && id >= 0)
+            lock_error("%s: advisory lock %ld written as a bare number; use its MC_LOCK_ name\n",
+                       path, id);
+        else if (sql && e == NULL)
+            lock_error("%s: advisory lock %ld is not in mc_advisory_locks (libs/db/tx.c)\n", path,
+                       id);
+        else if (sql && (e->schema == NULL || !in_folder(path, e->schema)))
+            lock_error("%s: advisory lock %ld is registered for another schema's SQL\n", path, id);
+        else if (sql)
+            g_locks.sql_has[e - mc_advisory_locks] = true;
+    }
+}
+
+static int visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    const char *base = path + ftw->base;
+    if (type == FTW_D && (strcmp(base, "build") == 0 || base[0] == '.') && ftw->level > 0)
+        return FTW_SKIP_SUBTREE;
+    size_t len = strlen(path);
+    bool sql = len > 4 && strcmp(path + len - 4, ".sql") == 0;
+    bool c = len > 2 && (strcmp(path + len - 2, ".c") == 0 || strcmp(path + len - 2, ".h") == 0) &&
+             (strstr(path, "/libs/") || strstr(path, "/services/") || strstr(path, "/tools/"));
+    if (type != FTW_F || (!sql && !c))
+        return FTW_CONTINUE;
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    scan_locks(path, text, sql);
+    return FTW_CONTINUE;
+}
+
+START_TEST(advisory_lock_ids_agree_with_the_registry)
+{
+    memset(&g_locks, 0, sizeof g_locks);
+    ck_assert_int_le(mc_nadvisory_locks, MC_ARRAY_LEN(g_locks.sql_has));
+    for (size_t i = 0; i < mc_nadvisory_locks; i++)
+        for (size_t k = i + 1; k < mc_nadvisory_locks; k++)
+            ck_assert_msg(mc_advisory_locks[i].id != mc_advisory_locks[k].id, "%s and %s share %ld",
+                          mc_advisory_locks[i].name, mc_advisory_locks[k].name,
+                          mc_advisory_locks[i].id);
+    ck_assert_int_eq(nftw(th_root(), visit, 16, FTW_PHYS | FTW_ACTIONRETVAL), 0);
+    ck_assert_msg(g_locks.errors[0] == '\0', "%s", g_locks.errors);
+    /* The other way: what the registry says SQL takes is taken there. */
+    for (size_t i = 0; i < mc_nadvisory_locks; i++)
+        ck_assert_msg(mc_advisory_locks[i].schema == NULL || g_locks.sql_has[i],
+                      "%s (%ld) is registered for %s but no SQL file there takes it",
+                      mc_advisory_locks[i].name, mc_advisory_locks[i].id,
+                      mc_advisory_locks[i].schema);
+    /* And a lock taken by C statements is one the registry says is not SQL's. */
+    ck_assert_ptr_null(lock_entry(MC_LOCK_DISPATCH_RELAY)->schema);
+    ck_assert_ptr_null(lock_entry(MC_LOCK_GATEWAY_RELAY)->schema);
+    ck_assert_ptr_null(lock_entry(MC_LOCK_MIGRATIONS)->schema);
+}
+END_TEST
+
 Suite *suite_migrate(void)
 {
     Suite *s = suite_create("migrate");
@@ -156,5 +264,8 @@ Suite *suite_migrate(void)
     tcase_add_test(tc, no_transaction_file_runs_outside_a_transaction);
     tcase_add_test(tc, failing_file_rolls_back_and_names_itself);
     suite_add_tcase(s, tc);
+    TCase *reg = tcase_create("registry");
+    tcase_add_test(reg, advisory_lock_ids_agree_with_the_registry);
+    suite_add_tcase(s, reg);
     return s;
 }

@@ -67,10 +67,10 @@ static int exec_generated(mc_db *db, int stmt, int n, const char *const *params)
 static int ensure_roles(const char *url)
 {
     mc_db *db = mc_db_new(url, stmts, MC_ARRAY_LEN(stmts), "multica-migrate");
-    int rc = db ? mc_db_ensure(db, mc_now_mono_ms() + 30000) : MC_ENOMEM;
+    int rc = mc_db_ensure(db, mc_now_mono_ms() + 30000);
     PGresult *r = NULL;
     if (rc != 0) {
-        fprintf(stderr, "multica-migrate: cannot connect: %s\n", db ? mc_db_errmsg(db) : "");
+        fprintf(stderr, "multica-migrate: cannot connect: %s\n", mc_db_errmsg(db));
         goto cleanup;
     }
     if ((rc = mc_db_exec(db, S_CAN_CREATE_ROLES, 0, NULL, &r)) != 0)
