@@ -24,6 +24,14 @@ struct mc_db {
 
 mc_db *mc_db_new(const char *url, const struct mc_db_stmt *stmts, size_t nstmts, const char *app)
 {
+    /* The tables are indexed by enums and checked for their length when they compile
+     * (MC_STATIC_ASSERT_LEN); an entry forgotten in the middle leaves a hole only this sees. */
+    for (size_t i = 0; i < nstmts; i++) {
+        if (stmts[i].name == NULL || stmts[i].sql == NULL) {
+            MC_LOG_ERROR_AT(json_pack("{si}", "index", (int)i), "statement table has a hole");
+            abort();
+        }
+    }
     mc_db *db = mc_calloc(1, sizeof *db);
     db->url = mc_strdup(url);
     db->app = mc_strdup(app ? app : "multica");

@@ -20,6 +20,7 @@ enum {
     M_RECORD,
     M_UNRECORD,
     M_TABLE_EXISTS,
+    M_NSTMTS
 };
 
 static const struct mc_db_stmt migrate_stmts[] = {
@@ -41,6 +42,7 @@ static const struct mc_db_stmt migrate_stmts[] = {
                         "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1 "
                         "AND tablename = 'schema_migrations'"},
 };
+MC_STATIC_ASSERT_LEN(migrate_stmts, M_NSTMTS);
 
 /* Created unqualified: the runner's search_path is the slice's schema alone. */
 static const char *create_table_sql = "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -24,9 +24,9 @@ struct mc_outbox_def {
     int delete_stmt;  /* $1 = bigint[] of the seq of rows produced */
     int backlog_stmt; /* SELECT count(*) of the outbox, for the backlog gauge; -1 for none */
     const char *topic;
-    int64_t batch_max;   /* rows per round */
-    int64_t idle_ms;     /* wait after a round that found fewer rows (a kick ends it at once) */
-    int64_t drain_ms;    /* at stop, how long the relay may go on producing what is left */
+    int64_t batch_max;    /* rows per round */
+    int64_t idle_ms;      /* wait after a round that found fewer rows (a kick ends it at once) */
+    int64_t drain_ms;     /* at stop, how long the relay may go on producing what is left */
     mc_metric *published; /* rows produced and acknowledged (a counter; may be NULL) */
     mc_metric *errors;    /* rounds the broker did not acknowledge (a counter; may be NULL) */
     mc_metric *backlog;   /* rows waiting (a gauge, with backlog_stmt; may be NULL) */

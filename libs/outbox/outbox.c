@@ -55,12 +55,12 @@ static void to_messages(struct round *r)
     int key = PQfnumber(r->rows, "key"), payload = PQfnumber(r->rows, "payload");
     r->msgs = mc_calloc((size_t)r->n, sizeof *r->msgs);
     for (int i = 0; i < r->n; i++) {
-        r->msgs[i] = (struct mc_kmsg){
-            .topic = topic >= 0 ? PQgetvalue(r->rows, i, topic) : r->o->def->topic,
-            .key = PQgetvalue(r->rows, i, key),
-            .keylen = (size_t)PQgetlength(r->rows, i, key),
-            .value = PQgetvalue(r->rows, i, payload),
-            .len = (size_t)PQgetlength(r->rows, i, payload)};
+        r->msgs[i] =
+            (struct mc_kmsg){.topic = topic >= 0 ? PQgetvalue(r->rows, i, topic) : r->o->def->topic,
+                             .key = PQgetvalue(r->rows, i, key),
+                             .keylen = (size_t)PQgetlength(r->rows, i, key),
+                             .value = PQgetvalue(r->rows, i, payload),
+                             .len = (size_t)PQgetlength(r->rows, i, payload)};
         mc_pgarr_add_raw(&r->seqs, PQgetvalue(r->rows, i, seq));
     }
 }

@@ -4,6 +4,7 @@
 #include "mc_kafka.h"
 #include "mc_log.h"
 
+#include <orcania.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,10 @@ static int check_settings(struct mc_service *svc)
 int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
                     int64_t default_port, const struct mc_config_var *extra, size_t nextra)
 {
+    /* The one out-of-memory policy reaches the JSON and HTTP libraries too (ulfius hands
+     * orcania's functions on to jansson), so they abort where they would return NULL. */
+    o_set_alloc_funcs(mc_malloc, mc_realloc, free);
+    json_set_alloc_funcs(mc_malloc, free);
     memset(svc, 0, sizeof *svc);
     svc->name = name;
     svc->slice = slice;

@@ -58,9 +58,16 @@ struct td_settings {
 enum { TD_NSTATUS = 7 };
 extern const char *const td_statuses[TD_NSTATUS];
 
-/* Why a command was refused, for the refused counter. */
-enum td_refusal { TD_REFUSED_ILLEGAL, TD_REFUSED_RUNTIME, TD_REFUSED_UNKNOWN, TD_REFUSED_DELETED };
-enum { TD_NREFUSALS = 4 };
+/* Why a command was refused, for the refused counter; td_refusals names each (the reason the
+ * state machine returns, and the metric's label). */
+enum td_refusal {
+    TD_REFUSED_ILLEGAL,
+    TD_REFUSED_RUNTIME,
+    TD_REFUSED_UNKNOWN,
+    TD_REFUSED_DELETED,
+    TD_NREFUSALS
+};
+extern const char *const td_refusals[TD_NREFUSALS];
 
 /* Command types the dispatcher consumes (commands.c keeps the table in this order). */
 enum { TD_NCOMMANDS = 10 };

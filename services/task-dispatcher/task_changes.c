@@ -11,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const td_statuses[TD_NSTATUS] = {"queued", "dispatched", "running", "completed",
-                                             "failed", "cancelled",  "deleted"};
+const char *const td_statuses[] = {"queued", "dispatched", "running", "completed",
+                                   "failed", "cancelled",  "deleted"};
+MC_STATIC_ASSERT_LEN(td_statuses, TD_NSTATUS);
 
 /* Short event names of dispatch.task_change.event and their CloudEvents types. */
 static const struct {
@@ -26,12 +27,13 @@ static const struct {
     {"reassigned", MC_EV_TASK_REASSIGNED}, {"deleted", MC_EV_TASK_DELETED},
 };
 
-static const char *const refusal_names[TD_NREFUSALS] = {
+const char *const td_refusals[] = {
     [TD_REFUSED_ILLEGAL] = "illegal_transition",
     [TD_REFUSED_RUNTIME] = "runtime_mismatch",
     [TD_REFUSED_UNKNOWN] = "unknown_task",
     [TD_REFUSED_DELETED] = "deleted",
 };
+MC_STATIC_ASSERT_LEN(td_refusals, TD_NREFUSALS);
 
 void td_tx_init(struct td_tx *tx)
 {
@@ -232,7 +234,7 @@ static void log_refusal(struct td_tx *tx, const PGresult *r, int row, const stru
     const char *to = val(r, row, c->status);
     int kind = -1;
     for (int i = 0; i < TD_NREFUSALS; i++)
-        if (strcmp(refusal_names[i], reason) == 0)
+        if (strcmp(td_refusals[i], reason) == 0)
             kind = i;
     if (kind >= 0)
         tx->refused[kind]++;

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { S_ROLE_EXISTS, S_CREATE_ROLE_SQL, S_ALTER_PASSWORD_SQL, S_CAN_CREATE_ROLES };
+enum { S_ROLE_EXISTS, S_CREATE_ROLE_SQL, S_ALTER_PASSWORD_SQL, S_CAN_CREATE_ROLES, S_NSTMTS };
 
 static const struct mc_db_stmt stmts[] = {
     [S_ROLE_EXISTS] = {"role_exists",
@@ -38,6 +38,7 @@ static const struct mc_db_stmt stmts[] = {
                             "SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles "
                             "WHERE rolname = current_user"},
 };
+MC_STATIC_ASSERT_LEN(stmts, S_NSTMTS);
 
 static const char *password_for(const char *schema)
 {
