@@ -99,6 +99,8 @@ bool mc_outage_over(struct mc_outage *o, mc_db *db, int (*resume)(void *ctx), vo
 
 /* True once SIGTERM or SIGINT arrived (or mc_service_request_stop was called). */
 bool mc_service_stopping(void);
+/* The keep_trying hook of mc_consumer_hooks: an assignment is retried until a stop. */
+bool mc_service_keep_trying(void *ctx);
 void mc_service_request_stop(void);
 
 /* The process's stop request, for mc_sleep_ms_interruptible. */

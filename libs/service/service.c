@@ -27,6 +27,12 @@ bool mc_service_stopping(void)
     return mc_stop_raised(&g_stop);
 }
 
+bool mc_service_keep_trying(void *ctx)
+{
+    (void)ctx;
+    return !mc_stop_raised(&g_stop);
+}
+
 void mc_service_request_stop(void)
 {
     mc_stop_raise(&g_stop);

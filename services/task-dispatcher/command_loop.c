@@ -139,12 +139,6 @@ cleanup:
     return rc;
 }
 
-bool td_keep_trying(void *ctx)
-{
-    (void)ctx;
-    return !mc_service_stopping();
-}
-
 int td_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts)
 {
     (void)ctx;

@@ -184,7 +184,6 @@ int td_command_apply(mc_db *db, const struct td_msg *msg, struct td_tx *tx);
 /* Rebalance hooks for the command consumer. */
 int td_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts);
 void td_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts);
-bool td_keep_trying(void *ctx);
 
 /* Consumes multica.task.commands and multica.runtime.events until a stop is requested, then
  * applies what it holds and returns 0. */

@@ -50,7 +50,8 @@ int main(void)
         goto cleanup;
     mc_service_migrate(&svc);
     const char *topics[] = {MC_TOPIC_TASK_COMMANDS, MC_TOPIC_RUNTIME_EVENTS};
-    const struct mc_consumer_hooks hooks = {td_on_assign, td_on_revoke, td_keep_trying, &td};
+    const struct mc_consumer_hooks hooks = {td_on_assign, td_on_revoke, mc_service_keep_trying,
+                                            &td};
     td.consumer =
         mc_consumer_new(svc.cfg.kafka_brokers, c->group, topics, 2, &hooks, err, sizeof err);
     if (td.consumer == NULL) {

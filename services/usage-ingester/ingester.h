@@ -154,7 +154,6 @@ int ui_batch_flush(struct ui_ingester *ing);
 /* rebalance.c: the consumer's rebalance hooks. */
 int ui_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts);
 void ui_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts);
-bool ui_keep_trying(void *ctx);
 
 /* consumer_loop.c */
 int ui_run(struct ui_ingester *ing);

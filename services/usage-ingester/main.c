@@ -73,7 +73,8 @@ int main(void)
         goto cleanup;
     mc_service_migrate(&svc);
     const char *topics[] = {MC_TOPIC_USAGE_EVENTS, MC_TOPIC_TASK_EVENTS};
-    const struct mc_consumer_hooks hooks = {ui_on_assign, ui_on_revoke, ui_keep_trying, &ing};
+    const struct mc_consumer_hooks hooks = {ui_on_assign, ui_on_revoke, mc_service_keep_trying,
+                                            &ing};
     ing.consumer =
         mc_consumer_new(svc.cfg.kafka_brokers, ing.group, topics, 2, &hooks, err, sizeof err);
     if (ing.consumer == NULL) {

@@ -6,12 +6,6 @@
 #include "ingester.h"
 #include "mc_log.h"
 
-bool ui_keep_trying(void *ctx)
-{
-    (void)ctx;
-    return !mc_service_stopping();
-}
-
 int ui_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts)
 {
     struct ui_ingester *ing = ctx;
