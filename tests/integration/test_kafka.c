@@ -1,5 +1,6 @@
-/* test_kafka.c: produce/consume through Apache Kafka with a consumer group of two members,
- * and a producer facing a broker outage. */
+/* test_kafka.c: produce/consume through Apache Kafka with a consumer group of two members
+ * (committing with mc_offsets_done and mc_consumer_commit), a producer facing a broker outage,
+ * and the gathering of offsets to commit. */
 #include "harness.h"
 #include "mc_kafka.h"
 
@@ -125,6 +126,23 @@ START_TEST(producer_reports_an_outage_and_recovers)
 }
 END_TEST
 
+START_TEST(offsets_done_keep_the_next_offset_per_partition)
+{
+    rd_kafka_topic_partition_list_t *done = NULL;
+    mc_offsets_done(&done, "t", 0, 10);
+    mc_offsets_done(&done, "t", 0, 7); /* lower: changes nothing */
+    mc_offsets_done(&done, "t", 1, 3);
+    mc_offsets_done(&done, "u", 0, 5);
+    mc_offsets_done(&done, "t", 0, 12);
+    ck_assert_ptr_nonnull(done);
+    ck_assert_int_eq(done->cnt, 3);
+    ck_assert_int_eq(rd_kafka_topic_partition_list_find(done, "t", 0)->offset, 12);
+    ck_assert_int_eq(rd_kafka_topic_partition_list_find(done, "t", 1)->offset, 3);
+    ck_assert_int_eq(rd_kafka_topic_partition_list_find(done, "u", 0)->offset, 5);
+    rd_kafka_topic_partition_list_destroy(done);
+}
+END_TEST
+
 Suite *suite_kafka(void)
 {
     Suite *s = suite_create("kafka");
@@ -133,5 +151,8 @@ Suite *suite_kafka(void)
     tcase_add_test(tc, group_of_two_shares_partitions);
     tcase_add_test(tc, producer_reports_an_outage_and_recovers);
     suite_add_tcase(s, tc);
+    TCase *offsets = tcase_create("offsets");
+    tcase_add_test(offsets, offsets_done_keep_the_next_offset_per_partition);
+    suite_add_tcase(s, offsets);
     return s;
 }

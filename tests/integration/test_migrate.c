@@ -1,6 +1,7 @@
-/* test_migrate.c: the migration runner against a real Postgres: up, re-run, down, concurrent
- * runners, the no-transaction file, a failing file, and every slice's down files; and the
- * registry of advisory locks against the SQL files and the C sources. */
+/* test_migrate.c: libs/db against a real Postgres: the migration runner (up, re-run, down,
+ * concurrent runners, the no-transaction file, a failing file, every slice's down files), the
+ * transaction runner's retries, and the registry of advisory locks against the SQL files and
+ * the C sources. */
 #include "harness.h"
 #include "mc_db.h"
 
@@ -149,6 +150,85 @@ START_TEST(failing_file_rolls_back_and_names_itself)
 }
 END_TEST
 
+/* ---- the transaction runner (mc_db_run_tx) ---- */
+
+enum { T_FAIL, T_INSERT, T_NSTMTS };
+static const struct mc_db_stmt tx_stmts[] = {
+    [T_FAIL] = {"t_fail", "SELECT public.tx_fail($1)"},
+    [T_INSERT] = {"t_insert", "INSERT INTO public.tx_rows VALUES ($1::integer)"},
+};
+MC_STATIC_ASSERT_LEN(tx_stmts, T_NSTMTS);
+
+/* A body that writes a row, then fails with code on its first `failures` attempts. */
+struct flaky {
+    int attempts, failures;
+    const char *code;
+    int own_error; /* returned instead of failing in SQL, when not 0 */
+};
+
+static int flaky_body(mc_db *db, void *arg)
+{
+    struct flaky *f = arg;
+    char n[16];
+    snprintf(n, sizeof n, "%d", ++f->attempts);
+    const char *pi[] = {n};
+    int rc = mc_db_exec(db, T_INSERT, 1, pi, NULL);
+    if (rc != 0 || f->attempts > f->failures)
+        return rc;
+    if (f->own_error != 0)
+        return f->own_error;
+    const char *pf[] = {f->code};
+    return mc_db_exec(db, T_FAIL, 1, pf, NULL);
+}
+
+static mc_db *tx_db(void)
+{
+    const char *url = th_db_new();
+    th_sql("CREATE TABLE public.tx_rows (n integer)");
+    th_sql("CREATE FUNCTION public.tx_fail(code text) RETURNS void LANGUAGE plpgsql AS "
+           "$$ BEGIN RAISE EXCEPTION 'failing on purpose' USING ERRCODE = code; END $$");
+    return mc_db_new(url, tx_stmts, T_NSTMTS, "test-tx");
+}
+
+START_TEST(serialization_failures_and_deadlocks_run_the_transaction_again)
+{
+    mc_db *db = tx_db();
+    struct flaky twice = {.failures = 2, .code = MC_SQLSTATE_SERIALIZATION_FAILURE};
+    ck_assert_int_eq(mc_db_run_tx(db, "test", flaky_body, &twice), 0);
+    ck_assert_int_eq(twice.attempts, 3);
+    /* Only the attempt that committed left its row. */
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM public.tx_rows"), 1);
+    ck_assert_int_eq(th_sql_int("SELECT n FROM public.tx_rows"), 3);
+
+    th_sql("DELETE FROM public.tx_rows");
+    struct flaky always = {.failures = 1000, .code = MC_SQLSTATE_DEADLOCK_DETECTED};
+    ck_assert_int_eq(mc_db_run_tx(db, "test", flaky_body, &always), MC_EDB);
+    ck_assert_int_eq(always.attempts, MC_DB_TX_ATTEMPTS);
+    ck_assert(mc_db_failed_with(db, MC_SQLSTATE_DEADLOCK_DETECTED));
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM public.tx_rows"), 0);
+    mc_db_free(db);
+}
+END_TEST
+
+START_TEST(other_errors_end_the_transaction_at_once)
+{
+    mc_db *db = tx_db();
+    struct flaky sql = {.failures = 1000, .code = "23505"}; /* unique_violation */
+    ck_assert_int_eq(mc_db_run_tx(db, "test", flaky_body, &sql), MC_EDB);
+    ck_assert_int_eq(sql.attempts, 1);
+    ck_assert_str_eq(mc_db_sqlstate(db), "23505");
+    struct flaky own = {.failures = 1000, .own_error = MC_ECONFLICT};
+    ck_assert_int_eq(mc_db_run_tx(db, "test", flaky_body, &own), MC_ECONFLICT);
+    ck_assert_int_eq(own.attempts, 1);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM public.tx_rows"), 0);
+    /* The connection is usable afterwards: nothing was left open. */
+    struct flaky fine = {.failures = 0};
+    ck_assert_int_eq(mc_db_run_tx(db, "test", flaky_body, &fine), 0);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM public.tx_rows"), 1);
+    mc_db_free(db);
+}
+END_TEST
+
 /* ---- the registry of advisory locks (mc_advisory_locks) ---- */
 
 static const struct mc_advisory_lock *lock_entry(long id)
@@ -264,6 +344,11 @@ Suite *suite_migrate(void)
     tcase_add_test(tc, no_transaction_file_runs_outside_a_transaction);
     tcase_add_test(tc, failing_file_rolls_back_and_names_itself);
     suite_add_tcase(s, tc);
+    TCase *tx = tcase_create("transactions");
+    tcase_set_timeout(tx, 30);
+    tcase_add_test(tx, serialization_failures_and_deadlocks_run_the_transaction_again);
+    tcase_add_test(tx, other_errors_end_the_transaction_at_once);
+    suite_add_tcase(s, tx);
     TCase *reg = tcase_create("registry");
     tcase_add_test(reg, advisory_lock_ids_agree_with_the_registry);
     suite_add_tcase(s, reg);
