@@ -1,12 +1,13 @@
 /* test_migrate.c: libs/db against a real Postgres: the migration runner (up, re-run, down,
  * concurrent runners, the no-transaction file, a failing file, every slice's down files), the
- * transaction runner's retries, and the registry of advisory locks against the SQL files and
- * the C sources. */
+ * transaction runner's retries, and the named constants (advisory-lock ids, SQLSTATEs)
+ * against the SQL files and the C sources. */
 #include "harness.h"
 #include "mc_db.h"
 
 #include <ctype.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,7 +230,7 @@ START_TEST(other_errors_end_the_transaction_at_once)
 }
 END_TEST
 
-/* ---- the registry of advisory locks (mc_advisory_locks) ---- */
+/* ---- named constants: the advisory-lock registry and the SQLSTATE names ---- */
 
 static const struct mc_advisory_lock *lock_entry(long id)
 {
@@ -239,16 +240,20 @@ static const struct mc_advisory_lock *lock_entry(long id)
     return NULL;
 }
 
-/* What the walk found: the ids each schema's SQL takes, and bare ids in C. */
+/* What the walk found: the registry entries SQL takes, and every disagreement. */
 static struct {
     bool sql_has[16];
     char errors[4096];
-} g_locks;
+} g_found;
 
-static void lock_error(const char *fmt, const char *path, long id)
+static void disagree(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void disagree(const char *fmt, ...)
 {
-    size_t len = strlen(g_locks.errors);
-    snprintf(g_locks.errors + len, sizeof g_locks.errors - len, fmt, path, id);
+    size_t len = strlen(g_found.errors);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_found.errors + len, sizeof g_found.errors - len, fmt, ap);
+    va_end(ap);
 }
 
 /* True when path lies in a folder named folder (migrations/usage/..., for the usage schema). */
@@ -259,15 +264,16 @@ static bool in_folder(const char *path, const char *folder)
     return strstr(path, part) != NULL;
 }
 
-/* Every advisory-lock call in text: the id when the first argument is a number, -1 when it is
- * not (a lock that names no registry id). */
+/* Every advisory-lock call: in SQL its id must be registered for the file's schema; in C it
+ * must be spelled by name (MC_STR(MC_LOCK_...)), never as a number. */
 static void scan_locks(const char *path, const char *text, bool sql)
 {
     for (const char *p = strstr(text, "advisory_"); p != NULL; p = strstr(p + 1, "advisory_")) {
         const char *open = p;
         while (isalnum((unsigned char)*open) || *open == '_')
             open++;
-        if (*open != '(' || strstr(p, "lock") == NULL || strstr(p, "lock") > open)
+        const char *lock = strstr(p, "lock");
+        if (*open != '(' || lock == NULL || lock > open)
             continue;
         const char *arg = open + 1;
         while (*arg == ' ')
@@ -275,15 +281,38 @@ static void scan_locks(const char *path, const char *text, bool sql)
         long id = isdigit((unsigned char)*arg) ? strtol(arg, NULL, 10) : -1;
         const struct mc_advisory_lock *e = id >= 0 ? lock_entry(id) : NULL;
         if (!sql && id >= 0)
-            lock_error("%s: advisory lock %ld written as a bare number; use its MC_LOCK_ name\n",
-                       path, id);
+            disagree("%s: advisory lock %ld written as a number; use its MC_LOCK_ name\n", path,
+                     id);
         else if (sql && e == NULL)
-            lock_error("%s: advisory lock %ld is not in mc_advisory_locks (libs/db/tx.c)\n", path,
-                       id);
+            disagree("%s: advisory lock %ld is not in mc_advisory_locks\n", path, id);
         else if (sql && (e->schema == NULL || !in_folder(path, e->schema)))
-            lock_error("%s: advisory lock %ld is registered for another schema's SQL\n", path, id);
+            disagree("%s: advisory lock %ld is registered for another schema\n", path, id);
         else if (sql)
-            g_locks.sql_has[e - mc_advisory_locks] = true;
+            g_found.sql_has[e - mc_advisory_locks] = true;
+    }
+}
+
+/* q at an opening quote: a five-character SQLSTATE such as "40001" or "MCF01" follows. */
+static bool quotes_a_code(const char *q)
+{
+    return strspn(q + 1, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 5 && q[6] == '"' &&
+           strcspn(q + 1, "0123456789") < 5;
+}
+
+/* A C line about a state (an SQLSTATE compared or set) names the code (MC_SQLSTATE_...)
+ * instead of quoting it. */
+static void scan_sqlstates(const char *path, const char *text)
+{
+    const char *line = text;
+    while (*line != '\0') {
+        const char *end = strchrnul(line, '\n');
+        char buf[512];
+        snprintf(buf, sizeof buf, "%.*s", (int)(end - line), line);
+        if (strcasestr(buf, "state") != NULL && strstr(buf, "#define MC_SQLSTATE_") == NULL)
+            for (const char *q = strchr(buf, '"'); q != NULL; q = strchr(q + 1, '"'))
+                if (quotes_a_code(q))
+                    disagree("%s: SQLSTATE %.5s quoted; use its MC_SQLSTATE_ name\n", path, q + 1);
+        line = *end ? end + 1 : end;
     }
 }
 
@@ -306,27 +335,29 @@ static int visit(const char *path, const struct stat *st, int type, struct FTW *
     text[n] = '\0';
     fclose(f);
     scan_locks(path, text, sql);
+    if (c)
+        scan_sqlstates(path, text);
     return FTW_CONTINUE;
 }
 
-START_TEST(advisory_lock_ids_agree_with_the_registry)
+START_TEST(named_constants_agree_with_sql_and_c)
 {
-    memset(&g_locks, 0, sizeof g_locks);
-    ck_assert_int_le(mc_nadvisory_locks, MC_ARRAY_LEN(g_locks.sql_has));
+    memset(&g_found, 0, sizeof g_found);
+    ck_assert_int_le(mc_nadvisory_locks, MC_ARRAY_LEN(g_found.sql_has));
     for (size_t i = 0; i < mc_nadvisory_locks; i++)
         for (size_t k = i + 1; k < mc_nadvisory_locks; k++)
             ck_assert_msg(mc_advisory_locks[i].id != mc_advisory_locks[k].id, "%s and %s share %ld",
                           mc_advisory_locks[i].name, mc_advisory_locks[k].name,
                           mc_advisory_locks[i].id);
     ck_assert_int_eq(nftw(th_root(), visit, 16, FTW_PHYS | FTW_ACTIONRETVAL), 0);
-    ck_assert_msg(g_locks.errors[0] == '\0', "%s", g_locks.errors);
+    ck_assert_msg(g_found.errors[0] == '\0', "%s", g_found.errors);
     /* The other way: what the registry says SQL takes is taken there. */
     for (size_t i = 0; i < mc_nadvisory_locks; i++)
-        ck_assert_msg(mc_advisory_locks[i].schema == NULL || g_locks.sql_has[i],
+        ck_assert_msg(mc_advisory_locks[i].schema == NULL || g_found.sql_has[i],
                       "%s (%ld) is registered for %s but no SQL file there takes it",
                       mc_advisory_locks[i].name, mc_advisory_locks[i].id,
                       mc_advisory_locks[i].schema);
-    /* And a lock taken by C statements is one the registry says is not SQL's. */
+    /* The locks only C statements take are registered as such. */
     ck_assert_ptr_null(lock_entry(MC_LOCK_DISPATCH_RELAY)->schema);
     ck_assert_ptr_null(lock_entry(MC_LOCK_GATEWAY_RELAY)->schema);
     ck_assert_ptr_null(lock_entry(MC_LOCK_MIGRATIONS)->schema);
@@ -350,7 +381,7 @@ Suite *suite_migrate(void)
     tcase_add_test(tx, other_errors_end_the_transaction_at_once);
     suite_add_tcase(s, tx);
     TCase *reg = tcase_create("registry");
-    tcase_add_test(reg, advisory_lock_ids_agree_with_the_registry);
+    tcase_add_test(reg, named_constants_agree_with_sql_and_c);
     suite_add_tcase(s, reg);
     return s;
 }
