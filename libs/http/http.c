@@ -302,11 +302,7 @@ static int cb_close(const struct _u_request *req, struct _u_response *resp, void
 mc_http *mc_http_new(const char *bind_addr, unsigned port, mc_dbhealth *dbh, char *err,
                      size_t errlen)
 {
-    mc_http *h = calloc(1, sizeof *h);
-    if (h == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    mc_http *h = mc_calloc(1, sizeof *h);
     h->addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (bind_addr == NULL || *bind_addr == '\0')
         bind_addr = "0.0.0.0";
@@ -377,16 +373,9 @@ int mc_http_add_routes(mc_http *h, const struct mc_http_route *routes, size_t n,
                        mc_http_guard guard, void *user_data)
 {
     struct route_metrics *rm = mc_http_route_metrics_new(routes, n, user_data);
-    if (rm == NULL)
-        return MC_ENOMEM;
     /* Every handler runs through the measuring wrapper (reqmetrics.c), so requests are counted
      * and timed by route pattern in this one place. */
-    struct route_metrics **slot = realloc(h->route_sets, (h->nroute_sets + 1) * sizeof *slot);
-    if (slot == NULL) {
-        mc_http_route_metrics_free(rm);
-        return MC_ENOMEM;
-    }
-    h->route_sets = slot;
+    h->route_sets = mc_realloc(h->route_sets, (h->nroute_sets + 1) * sizeof *h->route_sets);
     h->route_sets[h->nroute_sets++] = rm;
     for (size_t i = 0; i < n; i++) {
         int rc = add_route(h, &routes[i], guard, user_data, rm, i);

@@ -5,8 +5,8 @@
 #include "mc_http.h"
 
 /* The request metrics of one route table: per route, counters and latency histograms by
- * status, created on a status's first request. NULL on exhausted memory. The table and
- * user_data are borrowed and must outlive the server. */
+ * status, created on a status's first request. The table and user_data are borrowed and must
+ * outlive the server. */
 struct route_metrics;
 struct route_metrics *mc_http_route_metrics_new(const struct mc_http_route *routes, size_t n,
                                                 void *user_data);

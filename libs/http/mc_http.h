@@ -110,8 +110,8 @@ void mc_http_free(mc_http *h);
 typedef struct mc_metric mc_metric;
 
 /* Registers a counter, gauge or histogram. labels is a preformatted label set without
- * braces (for example "topic=\"multica.usage.events\"") or NULL. Returns NULL only on
- * exhausted memory. Registration takes a lock; updates are lock-free. */
+ * braces (for example "topic=\"multica.usage.events\"") or NULL. Never NULL.
+ * Registration takes a lock; updates are lock-free. */
 mc_metric *mc_counter(const char *name, const char *help, const char *labels);
 mc_metric *mc_gauge(const char *name, const char *help, const char *labels);
 mc_metric *mc_histogram(const char *name, const char *help, const char *labels,

@@ -36,9 +36,7 @@ static struct mc_metric *g_head, *g_tail;
 
 static mc_metric *add(enum kind kind, const char *name, const char *help, const char *labels)
 {
-    mc_metric *m = calloc(1, sizeof *m);
-    if (m == NULL)
-        return NULL;
+    mc_metric *m = mc_calloc(1, sizeof *m);
     m->kind = kind;
     m->name = mc_strdup(name);
     m->help = mc_strdup(help);
@@ -92,12 +90,8 @@ mc_metric *mc_histogram(const char *name, const char *help, const char *labels,
                         const double *bounds, size_t nbounds)
 {
     mc_metric *m = add(HISTOGRAM, name, help, labels);
-    if (m == NULL)
-        return NULL;
-    m->bounds = calloc(nbounds, sizeof(double));
-    m->buckets = calloc(nbounds + 1, sizeof(*m->buckets));
-    if (m->bounds == NULL || m->buckets == NULL)
-        abort();
+    m->bounds = mc_calloc(nbounds, sizeof(double));
+    m->buckets = mc_calloc(nbounds + 1, sizeof(*m->buckets));
     memcpy(m->bounds, bounds, nbounds * sizeof(double));
     m->nbounds = nbounds;
     return m;

@@ -38,11 +38,8 @@ struct route_metrics {
 struct route_metrics *mc_http_route_metrics_new(const struct mc_http_route *routes, size_t n,
                                                 void *user_data)
 {
-    struct route_metrics *rm = calloc(1, sizeof *rm);
-    if (rm == NULL || (rm->routes = calloc(n ? n : 1, sizeof *rm->routes)) == NULL) {
-        free(rm);
-        return NULL;
-    }
+    struct route_metrics *rm = mc_calloc(1, sizeof *rm);
+    rm->routes = mc_calloc(n ? n : 1, sizeof *rm->routes);
     rm->n = n;
     for (size_t i = 0; i < n; i++) {
         rm->routes[i].route = &routes[i];

@@ -86,13 +86,9 @@ const char *mc_topic(const char *base)
     while (n != NULL && strcmp(n->base, base) != 0)
         n = n->next;
     if (n == NULL) {
-        n = calloc(1, sizeof *n);
-        if (n == NULL)
-            abort();
+        n = mc_calloc(1, sizeof *n);
         n->base = mc_strdup(base);
         n->full = mc_sprintf("%s%s", g_prefix, base);
-        if (n->full == NULL)
-            abort();
         n->next = g_names;
         g_names = n;
     }

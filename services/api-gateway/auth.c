@@ -129,7 +129,7 @@ int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void
                                                     : "a bearer token is required");
         return U_CALLBACK_COMPLETE;
     }
-    struct gw_principal *p = calloc(1, sizeof *p);
+    struct gw_principal *p = mc_calloc(1, sizeof *p);
     int rc = resolve_token(ctx, token, p);
     if (rc == MC_EDBCONN) {
         free(p);

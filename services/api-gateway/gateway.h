@@ -11,6 +11,7 @@
 #include "mc_db.h"
 #include "mc_http.h"
 #include "mc_kafka.h"
+#include "mc_outbox.h"
 #include "mc_service.h"
 
 /* Prepared statements of the gateway (statements.c). */
@@ -103,15 +104,11 @@ struct gw_ctx {
     int64_t ws_queue_limit;
     int64_t log_retention_ms;
     char *group_id;
-    /* the outbox relay */
-    pthread_t relay;
-    pthread_mutex_t relay_mu;
-    pthread_cond_t relay_cv;
-    bool relay_wake;
-    bool relay_running;
+    /* the outbox relay (the shared one of libs/outbox) */
+    struct mc_outbox_def relay_def;
+    mc_outbox *relay;
     /* the task-event projection consumer */
-    pthread_t projector;
-    bool projector_running;
+    struct mc_worker projector;
     mc_consumer *consumer;
     struct {
         mc_metric *usage_accepted, *usage_rejected, *produce_failures, *logins, *login_failures,
@@ -208,11 +205,24 @@ int gw_int_field(struct _u_response *resp, const json_t *body, const char *name,
 void gw_client_address(const struct gw_ctx *ctx, const struct _u_request *req, char *out,
                        size_t outlen);
 
-/* outbox.c: events written with the change they announce, produced by a relay thread. */
+/* outbox.c: events written in the transaction of the change they announce (gw_outbox_add),
+ * then produced by the shared relay, which gw_outbox_kick wakes once that transaction has
+ * committed. gw_outbox_new creates ctx->relay (kicks are safe from then on); main starts it
+ * (mc_outbox_start) once the schema is migrated, and mc_outbox_free drains and frees it. */
 int gw_outbox_add(mc_db *db, const char *type, const char *subject, const char *key, json_t *data);
 void gw_outbox_kick(struct gw_ctx *ctx);
-int gw_outbox_start(struct gw_ctx *ctx);
-void gw_outbox_stop(struct gw_ctx *ctx);
+void gw_outbox_new(struct gw_ctx *ctx);
+
+/* What a transaction body returns once it has answered the request itself (a client fault). */
+#define GW_ANSWERED MC_ESTATE
+
+/* Runs a handler's transaction (mc_db_run_tx: a deadlock or serialization failure runs the
+ * body again). A body meeting a client fault answers it and returns GW_ANSWERED; any other
+ * error is answered here (gw_db_error). Once committed, wakes the relay for the events the
+ * body wrote with gw_outbox_add. Returns 0 when committed (the handler then answers), or the
+ * error, already answered. */
+int gw_outbox_tx(struct gw_ctx *ctx, struct _u_response *resp, mc_db *db, const char *name,
+                 mc_db_tx_body body, void *arg);
 
 /* projection.c: multica.task.events into the read model and the WebSocket log. */
 int gw_projection_start(struct gw_ctx *ctx);

@@ -60,6 +60,46 @@ int gw_get_agents(const struct _u_request *req, struct _u_response *resp, void *
     return gw_workspace_read(req, resp, ud, GW_AGENT_LIST);
 }
 
+/* An agent moving to another runtime, within its workspace. */
+struct agent_move {
+    const char *agent, *runtime;
+    struct _u_response *resp;
+    PGresult *cur, *upd; /* the agent before, and the agent after (JSON) */
+};
+
+/* Moves the agent, writing AgentRuntimeChanged when its runtime changed. */
+static int move_agent(mc_db *db, void *arg)
+{
+    struct agent_move *m = arg;
+    PQclear(m->cur);
+    PQclear(m->upd);
+    m->cur = m->upd = NULL;
+    const char *pa[] = {m->agent};
+    int rc = mc_db_exec(db, GW_AGENT_GET, 1, pa, &m->cur);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(m->cur) == 0) {
+        mc_http_error(m->resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
+        return GW_ANSWERED;
+    }
+    if (gw_require_member(m->resp, db, PQgetvalue(m->cur, 0, 0), false) != 0)
+        return GW_ANSWERED;
+    const char *pu[] = {m->agent, m->runtime};
+    if ((rc = mc_db_exec(db, GW_AGENT_SET_RUNTIME, 2, pu, &m->upd)) != 0)
+        return rc;
+    if (PQntuples(m->upd) == 0) {
+        mc_http_error(m->resp, 400, MC_HTTP_INVALID_FIELD, "runtime_id",
+                      "no such runtime in this workspace");
+        return GW_ANSWERED;
+    }
+    if (strcmp(PQgetvalue(m->cur, 0, 1), m->runtime) == 0)
+        return 0;
+    json_t *data =
+        json_pack("{ss ss ss ss}", "agent_id", m->agent, "workspace_id", PQgetvalue(m->cur, 0, 0),
+                  "runtime_id", m->runtime, "old_runtime_id", PQgetvalue(m->cur, 0, 1));
+    return gw_outbox_add(db, MC_EV_AGENT_RUNTIME_CHANGED, m->agent, m->agent, data);
+}
+
 int gw_patch_agent(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
@@ -70,60 +110,23 @@ int gw_patch_agent(const struct _u_request *req, struct _u_response *resp, void 
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     mc_db *db = NULL;
-    PGresult *cur = NULL, *upd = NULL;
-    const char *runtime = json_string_value(json_object_get(body, "runtime_id"));
-    if (runtime == NULL || !mc_uuid_valid(runtime)) {
+    struct agent_move m = {.agent = agent,
+                           .runtime = json_string_value(json_object_get(body, "runtime_id")),
+                           .resp = resp};
+    if (m.runtime == NULL || !mc_uuid_valid(m.runtime)) {
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "runtime_id", "must be a UUID");
         goto cleanup;
     }
     db = gw_db(ctx, resp);
     if (db == NULL)
         goto cleanup;
-    const char *pa[] = {agent};
-    int rc = mc_db_begin(db);
-    if (rc == 0)
-        rc = mc_db_exec(db, GW_AGENT_GET, 1, pa, &cur);
-    if (rc != 0) {
-        gw_db_error(resp, db, rc);
-        goto cleanup;
-    }
-    if (PQntuples(cur) == 0) {
-        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
-        goto cleanup;
-    }
-    if (gw_require_member(resp, db, PQgetvalue(cur, 0, 0), false) != 0)
-        goto cleanup;
-    const char *pu[] = {agent, runtime};
-    rc = mc_db_exec(db, GW_AGENT_SET_RUNTIME, 2, pu, &upd);
-    if (rc != 0) {
-        gw_db_error(resp, db, rc);
-        goto cleanup;
-    }
-    if (PQntuples(upd) == 0) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "runtime_id",
-                      "no such runtime in this workspace");
-        goto cleanup;
-    }
-    if (strcmp(PQgetvalue(cur, 0, 1), runtime) != 0) {
-        json_t *data =
-            json_pack("{ss ss ss ss}", "agent_id", agent, "workspace_id", PQgetvalue(cur, 0, 0),
-                      "runtime_id", runtime, "old_runtime_id", PQgetvalue(cur, 0, 1));
-        rc = gw_outbox_add(db, MC_EV_AGENT_RUNTIME_CHANGED, agent, agent, data);
-    }
-    if (rc == 0)
-        rc = mc_db_commit(db);
-    if (rc != 0) {
-        gw_db_error(resp, db, rc);
-        goto cleanup;
-    }
-    gw_outbox_kick(ctx);
-    gw_answer_text(resp, 200, PQgetvalue(upd, 0, 0));
+    if (gw_outbox_tx(ctx, resp, db, "move agent", move_agent, &m) == 0)
+        gw_answer_text(resp, 200, PQgetvalue(m.upd, 0, 0));
 cleanup:
-    PQclear(cur);
-    PQclear(upd);
-    if (db != NULL)
-        mc_db_rollback(db);
-    gw_db_release(ctx, db);
+    PQclear(m.cur);
+    PQclear(m.upd);
+    if (db)
+        gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }

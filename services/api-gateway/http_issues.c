@@ -190,30 +190,37 @@ static bool leaves_backlog(const char *was, const char *now)
     return strcmp(now, "backlog") != 0 && strcmp(now, "done") != 0 && strcmp(now, "cancelled") != 0;
 }
 
-/* The edit in one transaction, with the run that leaving the backlog starts (*task filled
- * when one was requested); *out is the issue as JSON. */
-static int update_tx(mc_db *db, struct _u_response *resp, const PGresult *cur, const char *issue,
-                     const char *const params[4], char task[MC_UUID_STRLEN], PGresult **out)
+/* An edit, run by gw_outbox_tx, with the run that leaving the backlog starts (task filled
+ * when one was requested); out is the issue as JSON. */
+struct edit {
+    const PGresult *cur;
+    const char *issue;
+    const char *const *params; /* of GW_ISSUE_UPDATE */
+    struct _u_response *resp;
+    char task[MC_UUID_STRLEN];
+    PGresult *out;
+};
+
+static int edit_issue(mc_db *db, void *arg)
 {
-    int rc = mc_db_begin(db);
+    struct edit *e = arg;
+    PQclear(e->out);
+    e->out = NULL;
+    e->task[0] = '\0';
+    int rc = mc_db_exec(db, GW_ISSUE_UPDATE, 4, e->params, &e->out);
     if (rc != 0)
         return rc;
-    rc = mc_db_exec(db, GW_ISSUE_UPDATE, 4, params, out);
-    if (rc != 0)
-        return rc;
-    const char *agent = assigned_agent(cur);
+    const char *agent = assigned_agent(e->cur);
     bool wanted = false;
-    if (leaves_backlog(PQgetvalue(cur, 0, 4), params[3])) {
-        rc = run_wanted(db, issue, params[3], agent, &wanted);
+    if (leaves_backlog(PQgetvalue(e->cur, 0, 4), e->params[3])) {
+        rc = run_wanted(db, e->issue, e->params[3], agent, &wanted);
         if (rc != 0)
             return rc;
     }
-    if (wanted) {
-        rc = request_task(db, issue, PQgetvalue(cur, 0, 0), agent, resp, task);
-        if (rc != 0)
-            return rc;
-    }
-    return mc_db_commit(db);
+    if (!wanted)
+        return 0;
+    rc = request_task(db, e->issue, PQgetvalue(e->cur, 0, 0), agent, e->resp, e->task);
+    return rc == MC_ENOTFOUND ? GW_ANSWERED : rc;
 }
 
 /* Answers an edit: the issue, with task_id when the edit started a run. */
@@ -222,23 +229,14 @@ static void update_issue(struct gw_ctx *ctx, mc_db *db, struct _u_response *resp
                          const char *desc, const char *status)
 {
     const char *p[] = {issue, title, desc, status};
-    char task[MC_UUID_STRLEN] = "";
-    PGresult *out = NULL;
-    int rc = update_tx(db, resp, cur, issue, p, task, &out);
-    if (rc != 0) {
-        mc_db_rollback(db);
-        if (rc != MC_ENOTFOUND)
-            gw_db_error(resp, db, rc);
-        PQclear(out);
-        return;
+    struct edit e = {cur, issue, p, resp, "", NULL};
+    if (gw_outbox_tx(ctx, resp, db, "edit issue", edit_issue, &e) == 0) {
+        json_t *issue_json = json_loads(PQgetvalue(e.out, 0, 0), 0, NULL);
+        if (e.task[0] != '\0')
+            json_object_set_new(issue_json, "task_id", json_string(e.task));
+        mc_http_json(resp, 200, issue_json);
     }
-    json_t *issue_json = json_loads(PQgetvalue(out, 0, 0), 0, NULL);
-    if (task[0] != '\0') {
-        json_object_set_new(issue_json, "task_id", json_string(task));
-        gw_outbox_kick(ctx);
-    }
-    mc_http_json(resp, 200, issue_json);
-    PQclear(out);
+    PQclear(e.out);
 }
 
 int gw_patch_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
@@ -398,32 +396,38 @@ static int check_agent(mc_db *db, struct _u_response *resp, const char *ws,
     return 0;
 }
 
-/* The assignment, in one transaction: request a run when Multica would (filling task), and
- * record the assignee (*out: the issue as JSON). A change of assignee never cancels a run
+/* An assignment, run by gw_outbox_tx: a run requested when Multica would (task filled), and
+ * the assignee recorded (out: the issue as JSON). A change of assignee never cancels a run
  * under way, the previous assignee's included (Multica removed that in its #4963: a handoff
- * is not an interruption); a run stops when it is cancelled or its issue deleted.
- * MC_ENOTFOUND: the agent is not in the workspace, already answered. */
-static int assign_tx(mc_db *db, struct _u_response *resp, const char *issue, const char *ws,
-                     const char *status, struct assignee to, char task[MC_UUID_STRLEN],
-                     PGresult **out)
+ * is not an interruption); a run stops when it is cancelled or its issue deleted. */
+struct assignment {
+    const char *issue, *ws, *status;
+    struct assignee to;
+    struct _u_response *resp;
+    char task[MC_UUID_STRLEN];
+    PGresult *out;
+};
+
+static int assign(mc_db *db, void *arg)
 {
-    int rc = mc_db_begin(db);
-    if (rc != 0)
-        return rc;
+    struct assignment *a = arg;
+    PQclear(a->out);
+    a->out = NULL;
+    a->task[0] = '\0';
     bool wanted = false;
-    rc = run_wanted(db, issue, status, assigns(&to, "agent") ? to.id : NULL, &wanted);
+    int rc =
+        run_wanted(db, a->issue, a->status, assigns(&a->to, "agent") ? a->to.id : NULL, &wanted);
     if (rc != 0)
         return rc;
     if (wanted) {
-        rc = request_task(db, issue, ws, to.id, resp, task);
+        rc = request_task(db, a->issue, a->ws, a->to.id, a->resp, a->task);
+        if (rc == MC_ENOTFOUND)
+            return GW_ANSWERED;
         if (rc != 0)
             return rc;
     }
-    const char *p[] = {issue, to.kind, to.id};
-    rc = mc_db_exec(db, GW_ISSUE_ASSIGN, 3, p, out);
-    if (rc != 0)
-        return rc;
-    return mc_db_commit(db);
+    const char *p[] = {a->issue, a->to.kind, a->to.id};
+    return mc_db_exec(db, GW_ISSUE_ASSIGN, 3, p, &a->out);
 }
 
 /* Reads the assign body: exactly one of agent_id and member_id, each a UUID or null (null
@@ -466,8 +470,9 @@ int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void 
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     mc_db *db = NULL;
-    PGresult *cur = NULL, *out = NULL;
+    PGresult *cur = NULL;
     struct assignee to;
+    struct assignment a = {0};
     /* Access first: someone outside the workspace learns nothing, not even about the body. */
     db = issue_db(ctx, resp, issue, &cur);
     if (db == NULL)
@@ -479,43 +484,28 @@ int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void 
         goto cleanup;
     if (check_agent(db, resp, ws, &to) != 0)
         goto cleanup;
-    char task[MC_UUID_STRLEN] = "";
-    int rc = assign_tx(db, resp, issue, ws, PQgetvalue(cur, 0, 4), to, task, &out);
-    if (rc == MC_ENOTFOUND)
+    a = (struct assignment){issue, ws, PQgetvalue(cur, 0, 4), to, resp, "", NULL};
+    if (gw_outbox_tx(ctx, resp, db, "assign issue", assign, &a) != 0)
         goto cleanup;
-    if (rc != 0) {
-        gw_db_error(resp, db, rc);
-        goto cleanup;
-    }
-    gw_outbox_kick(ctx);
-    json_t *issue_json = json_loads(PQgetvalue(out, 0, 0), 0, NULL);
-    json_object_set_new(issue_json, "task_id", task[0] ? json_string(task) : json_null());
+    json_t *issue_json = json_loads(PQgetvalue(a.out, 0, 0), 0, NULL);
+    json_object_set_new(issue_json, "task_id", a.task[0] ? json_string(a.task) : json_null());
     mc_http_json(resp, 200, issue_json);
 cleanup:
-    PQclear(out);
     PQclear(cur);
-    if (db != NULL)
-        mc_db_rollback(db);
+    PQclear(a.out);
     gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
 
-/* The deletion, in one transaction: cancel (and delete) every task of the issue, then the
- * issue. */
-static int delete_tx(mc_db *db, const char *issue)
+/* The deletion of an issue: its tasks asked to be deleted, then the issue. */
+static int delete_issue(mc_db *db, void *arg)
 {
-    int rc = mc_db_begin(db);
-    if (rc != 0)
-        return rc;
-    rc = cancel_tasks(db, issue, GW_ISSUE_ALL_TASKS, true, "issue deleted");
-    if (rc != 0)
-        return rc;
-    const char *p[] = {issue};
-    rc = mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL);
-    if (rc != 0)
-        return rc;
-    return mc_db_commit(db);
+    const char *const *p = arg;
+    int rc = cancel_tasks(db, p[0], GW_ISSUE_ALL_TASKS, true, "issue deleted");
+    if (rc == 0)
+        rc = mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL);
+    return rc;
 }
 
 int gw_delete_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
@@ -528,13 +518,9 @@ int gw_delete_issue(const struct _u_request *req, struct _u_response *resp, void
     mc_db *db = issue_db(ctx, resp, issue, &cur);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    int rc = delete_tx(db, issue);
-    if (rc != 0) {
-        mc_db_rollback(db);
-        gw_db_error(resp, db, rc);
+    const char *p[] = {issue};
+    if (gw_outbox_tx(ctx, resp, db, "delete issue", delete_issue, (void *)p) != 0)
         goto cleanup;
-    }
-    gw_outbox_kick(ctx);
     ulfius_set_empty_body_response(resp, 204);
 cleanup:
     PQclear(cur);

@@ -61,24 +61,29 @@ static int runtime_event(mc_db *db, const char *type, const char *runtime, const
     return gw_outbox_add(db, type, runtime, runtime, data);
 }
 
-/* The registration, in one transaction: the runtime row from a live registration token, and
- * RuntimeRegistered. *r gets (workspace_id); MC_ENOTFOUND when the token is unknown, used or
- * expired. */
-static int register_tx(mc_db *db, const char *const p[5], const char *name, int64_t maxc,
-                       PGresult **r)
+/* A registration: the runtime's row, then RuntimeRegistered. */
+struct registration {
+    const char *const *params; /* registration token hash, id, name, max, token hash */
+    long max_concurrency;
+    struct _u_response *resp;
+    PGresult *r; /* the runtime's workspace */
+};
+
+static int register_runtime(mc_db *db, void *arg)
 {
-    int rc = mc_db_begin(db);
+    struct registration *g = arg;
+    PQclear(g->r);
+    g->r = NULL;
+    int rc = mc_db_exec(db, GW_RUNTIME_REGISTER, 5, g->params, &g->r);
     if (rc != 0)
         return rc;
-    rc = mc_db_exec(db, GW_RUNTIME_REGISTER, 5, p, r);
-    if (rc != 0)
-        return rc;
-    if (PQntuples(*r) == 0)
-        return MC_ENOTFOUND;
-    rc = runtime_event(db, MC_EV_RUNTIME_REGISTERED, p[1], PQgetvalue(*r, 0, 0), name, (long)maxc);
-    if (rc != 0)
-        return rc;
-    return mc_db_commit(db);
+    if (PQntuples(g->r) == 0) {
+        mc_http_error(g->resp, 401, MC_HTTP_UNAUTHORIZED, "registration_token",
+                      "unknown, used or expired registration token");
+        return GW_ANSWERED;
+    }
+    return runtime_event(db, MC_EV_RUNTIME_REGISTERED, g->params[1], PQgetvalue(g->r, 0, 0),
+                         g->params[2], g->max_concurrency);
 }
 
 int gw_post_register(const struct _u_request *req, struct _u_response *resp, void *ud)
@@ -107,24 +112,16 @@ int gw_post_register(const struct _u_request *req, struct _u_response *resp, voi
     mc_uuid_v7(id);
     snprintf(maxs, sizeof maxs, "%lld", (long long)maxc);
     const char *p[] = {reg_hash, id, name, maxs, hash};
-    int rc = register_tx(db, p, name, maxc, &r);
-    if (rc == MC_ENOTFOUND) {
-        mc_db_rollback(db);
-        mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "registration_token",
-                      "unknown, used or expired registration token");
-        goto cleanup;
+    struct registration g = {p, (long)maxc, resp, NULL};
+    if (gw_outbox_tx(ctx, resp, db, "register runtime", register_runtime, &g) == 0) {
+        const char *ws = PQgetvalue(g.r, 0, 0);
+        mc_log_info(json_pack("{ss ss}", "runtime_id", id, "workspace_id", ws),
+                    "runtime registered");
+        mc_http_json(
+            resp, 201,
+            json_pack("{ss ss ss}", "runtime_id", id, "workspace_id", ws, "runtime_token", token));
     }
-    if (rc != 0) {
-        mc_db_rollback(db);
-        gw_db_error(resp, db, rc);
-        goto cleanup;
-    }
-    const char *ws = PQgetvalue(r, 0, 0);
-    gw_outbox_kick(ctx);
-    mc_log_info(json_pack("{ss ss}", "runtime_id", id, "workspace_id", ws), "runtime registered");
-    mc_http_json(
-        resp, 201,
-        json_pack("{ss ss ss}", "runtime_id", id, "workspace_id", ws, "runtime_token", token));
+    PQclear(g.r);
 cleanup:
     PQclear(r);
     gw_db_release(ctx, db);
@@ -132,27 +129,22 @@ cleanup:
     return U_CALLBACK_COMPLETE;
 }
 
-/* The heartbeat, in one transaction: last_seen of the runtime, and RuntimeHeartbeat when the
- * runtime still exists. */
-static int heartbeat_tx(mc_db *db, const char *runtime)
+/* A heartbeat: last seen, then RuntimeHeartbeat while the runtime is known. */
+struct heartbeat {
+    const char *runtime_id;
+};
+
+static int record_heartbeat(mc_db *db, void *arg)
 {
-    int rc = mc_db_begin(db);
-    if (rc != 0)
-        return rc;
+    const struct heartbeat *h = arg;
+    const char *p[] = {h->runtime_id};
     PGresult *r = NULL;
-    const char *p[] = {runtime};
-    rc = mc_db_exec(db, GW_RUNTIME_HEARTBEAT, 1, p, &r);
-    if (rc != 0) {
-        PQclear(r);
-        return rc;
-    }
-    if (PQntuples(r) == 1)
-        rc = runtime_event(db, MC_EV_RUNTIME_HEARTBEAT, runtime, PQgetvalue(r, 0, 0),
+    int rc = mc_db_exec(db, GW_RUNTIME_HEARTBEAT, 1, p, &r);
+    if (rc == 0 && PQntuples(r) == 1)
+        rc = runtime_event(db, MC_EV_RUNTIME_HEARTBEAT, h->runtime_id, PQgetvalue(r, 0, 0),
                            PQgetvalue(r, 0, 1), atol(PQgetvalue(r, 0, 2)));
     PQclear(r);
-    if (rc != 0)
-        return rc;
-    return mc_db_commit(db);
+    return rc;
 }
 
 int gw_post_heartbeat(const struct _u_request *req, struct _u_response *resp, void *ud)
@@ -162,14 +154,9 @@ int gw_post_heartbeat(const struct _u_request *req, struct _u_response *resp, vo
     mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    int rc = heartbeat_tx(db, gw_principal(resp)->runtime_id);
-    if (rc != 0) {
-        mc_db_rollback(db);
-        gw_db_error(resp, db, rc);
-    } else {
-        gw_outbox_kick(ctx);
+    struct heartbeat h = {gw_principal(resp)->runtime_id};
+    if (gw_outbox_tx(ctx, resp, db, "heartbeat", record_heartbeat, &h) == 0)
         mc_http_json(resp, 200, json_pack("{ss}", "status", "ok"));
-    }
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }

@@ -141,9 +141,7 @@ static const json_t *entries_of(const json_t *body)
 static int produce(struct gw_ctx *ctx, char **values, char (*keys)[MC_UUID_STRLEN], size_t n,
                    bool *delivered)
 {
-    struct mc_kmsg *msgs = calloc(n ? n : 1, sizeof *msgs);
-    if (msgs == NULL)
-        return MC_ENOMEM;
+    struct mc_kmsg *msgs = mc_calloc(n, sizeof *msgs);
     for (size_t i = 0; i < n; i++)
         msgs[i] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_EVENTS,
                                    .key = keys[i],
@@ -227,10 +225,10 @@ int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, v
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     size_t n = json_array_size(list);
-    char **values = calloc(n, sizeof *values);
-    char(*keys)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
-    char(*ids)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
-    bool *delivered = calloc(n, sizeof *delivered);
+    char **values = mc_calloc(n, sizeof *values);
+    char(*keys)[MC_UUID_STRLEN] = mc_calloc(n, MC_UUID_STRLEN);
+    char(*ids)[MC_UUID_STRLEN] = mc_calloc(n, MC_UUID_STRLEN);
+    bool *delivered = mc_calloc(n, sizeof *delivered);
     mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         goto cleanup;
@@ -290,11 +288,11 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     size_t n = json_array_size(list), nvalid = 0;
-    char **values = calloc(n, sizeof *values);
-    char(*keys)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
-    char(*ids)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
-    size_t *index = calloc(n, sizeof *index);
-    bool *delivered = calloc(n, sizeof *delivered);
+    char **values = mc_calloc(n, sizeof *values);
+    char(*keys)[MC_UUID_STRLEN] = mc_calloc(n, MC_UUID_STRLEN);
+    char(*ids)[MC_UUID_STRLEN] = mc_calloc(n, MC_UUID_STRLEN);
+    size_t *index = mc_calloc(n, sizeof *index);
+    bool *delivered = mc_calloc(n, sizeof *delivered);
     json_t *results = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(results, json_pack("{sI}", "index", (json_int_t)i));

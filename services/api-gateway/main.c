@@ -159,15 +159,16 @@ int main(int argc, char **argv)
                               (int)ctx.db_pool_size);
     ctx.producer = mc_producer_new(svc.cfg.kafka_brokers, "multica-api-gateway",
                                    (int)ctx.produce_timeout_ms, err, sizeof err);
-    if (ctx.pool == NULL || ctx.producer == NULL) {
-        fprintf(stderr, "multica-api-gateway: %s\n", ctx.producer ? "out of memory" : err);
+    if (ctx.producer == NULL) {
+        fprintf(stderr, "multica-api-gateway: %s\n", err);
         goto cleanup;
     }
+    gw_outbox_new(&ctx);
     mc_service_watch_kafka(&svc, mc_producer_handle(ctx.producer));
     if (gw_register_routes(&ctx) != 0 || gw_ws_start(&ctx) != 0 || mc_http_start(svc.http) != 0)
         goto cleanup;
     mc_service_migrate(&svc);
-    if (gw_outbox_start(&ctx) != 0 || gw_projection_start(&ctx) != 0)
+    if (mc_outbox_start(ctx.relay) != 0 || gw_projection_start(&ctx) != 0)
         goto cleanup;
     mc_log_info(json_pack("{ss sb}", "app_env", ctx.app_env, "mail", ctx.resend_api_key[0] != '\0'),
                 "serving");
@@ -181,14 +182,9 @@ cleanup:
     svc.http = NULL;
     gw_ws_stop(&ctx);
     gw_projection_stop(&ctx);
-    gw_outbox_stop(&ctx);
+    mc_outbox_free(ctx.relay);
     mc_producer_free(ctx.producer, (int)svc.cfg.shutdown_grace);
     mc_db_pool_free(ctx.pool);
-    char **strings[] = {&ctx.app_env,          &ctx.jwt_secret,     &ctx.dev_code,
-                        &ctx.google_client_id, &ctx.resend_api_key, &ctx.resend_api_url,
-                        &ctx.mail_from,        &ctx.group_id,       &ctx.client_ip_header};
-    for (size_t i = 0; i < MC_ARRAY_LEN(strings); i++)
-        free(*strings[i]);
     mc_service_close(&svc);
     return status;
 }

@@ -160,9 +160,9 @@ const struct mc_db_stmt gw_stmts[] = {
     [GW_TASK_PROJECT] = {"gw_task_project", "SELECT gateway.project_task_event($1::jsonb)"},
     [GW_OUTBOX_INSERT] = {"gw_outbox_insert",
                           "INSERT INTO gateway.outbox (topic, key, payload) VALUES ($1, $2, $3)"},
-    [GW_OUTBOX_TAKE] =
-        {"gw_outbox_take",
-         "SELECT seq, topic, key, payload FROM gateway.outbox ORDER BY seq LIMIT $1"},
+    [GW_OUTBOX_TAKE] = {"gw_outbox_take",
+                        "SELECT seq, topic, key, payload FROM gateway.outbox ORDER BY seq "
+                        "LIMIT $1::integer FOR UPDATE SKIP LOCKED"},
     /* Exactly the rows produced: a row with a smaller seq may commit after a later one was
      * read, and deleting by range would drop it unpublished. */
     [GW_OUTBOX_DELETE] = {"gw_outbox_delete",
@@ -181,9 +181,11 @@ const struct mc_db_stmt gw_stmts[] = {
                               "runtime_id = $2) OR EXISTS (SELECT 1 FROM gateway.task_event_log "
                               "WHERE task_id = $1 AND (runtime_id = $2 OR old_runtime_id = $2))"},
     /* One relay at a time across replicas keeps the outbox's order per key. */
-    [GW_OUTBOX_LOCK] = {"gw_outbox_lock", "SELECT pg_try_advisory_lock(4251)"},
+    [GW_OUTBOX_LOCK] = {"gw_outbox_lock",
+                        "SELECT pg_try_advisory_xact_lock(" MC_STR(MC_LOCK_GATEWAY_RELAY) ")"},
     [GW_LOG_PRUNE] = {"gw_log_prune",
                       "DELETE FROM gateway.task_event_log WHERE seq IN (SELECT seq FROM "
                       "gateway.task_event_log WHERE created_at < now() - $1::bigint * "
                       "interval '1 millisecond' LIMIT 10000)"},
 };
+MC_STATIC_ASSERT_LEN(gw_stmts, GW_NSTMTS);

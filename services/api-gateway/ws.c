@@ -50,9 +50,7 @@ struct client {
 struct gw_ws_hub {
     pthread_mutex_t mu;
     struct client *clients;
-    pthread_t listener;
-    volatile int stop;
-    bool started;
+    struct mc_worker listener; /* its stop request also tells connections to finish */
     int64_t last_seq;
 };
 
@@ -89,7 +87,7 @@ static void enqueue(struct client *c, const char *text)
     }
     if (c->len == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
-        char **q = calloc(cap, sizeof *q);
+        char **q = mc_calloc(cap, sizeof *q);
         for (size_t i = 0; i < c->len; i++)
             q[i] = c->queue[(c->head + i) % c->cap];
         free(c->queue);
@@ -243,12 +241,12 @@ static void *listen_loop(void *arg)
     mc_db *db = mc_db_new(ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway-ws");
     bool listening = false;
     int64_t next_poll = 0;
-    while (!hub->stop) {
+    while (!mc_worker_stopping(&hub->listener)) {
         if (!mc_db_connected(db) || !listening) {
             listening = false;
             if (mc_db_ensure(db, 0) != 0 ||
                 mc_db_exec_sql(db, "LISTEN multica_task_events", NULL) != 0) {
-                mc_sleep_ms_interruptible(500, &hub->stop);
+                mc_worker_wait(&hub->listener, 500);
                 continue;
             }
             listening = true;
@@ -288,21 +286,17 @@ static void *listen_loop(void *arg)
 
 int gw_ws_start(struct gw_ctx *ctx)
 {
-    struct gw_ws_hub *hub = calloc(1, sizeof *hub);
-    if (hub == NULL)
-        return MC_ENOMEM;
+    struct gw_ws_hub *hub = mc_calloc(1, sizeof *hub);
     pthread_mutex_init(&hub->mu, NULL);
     ctx->hub = hub;
-    if (pthread_create(&hub->listener, NULL, listen_loop, ctx) != 0)
-        return MC_ENOMEM;
-    hub->started = true;
-    return 0;
+    mc_worker_init(&hub->listener);
+    return mc_worker_start(&hub->listener, listen_loop, ctx);
 }
 
 void gw_ws_quiesce(struct gw_ctx *ctx)
 {
     if (ctx->hub != NULL)
-        ctx->hub->stop = 1;
+        mc_worker_request_stop(&ctx->hub->listener);
 }
 
 void gw_ws_stop(struct gw_ctx *ctx)
@@ -310,9 +304,7 @@ void gw_ws_stop(struct gw_ctx *ctx)
     struct gw_ws_hub *hub = ctx->hub;
     if (hub == NULL)
         return;
-    hub->stop = 1;
-    if (hub->started)
-        pthread_join(hub->listener, NULL);
+    mc_worker_stop(&hub->listener);
     pthread_mutex_destroy(&hub->mu);
     free(hub);
     ctx->hub = NULL;
@@ -430,7 +422,8 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
     }
     send_json(c, json_pack("{ss ss}", "type", "hello", "principal",
                            c->who.kind == GW_RUNTIME ? "runtime" : "user"));
-    while (!hub->stop && ulfius_websocket_status(wsm) == U_WEBSOCKET_STATUS_OPEN) {
+    while (!mc_worker_stopping(&hub->listener) &&
+           ulfius_websocket_status(wsm) == U_WEBSOCKET_STATUS_OPEN) {
         pthread_mutex_lock(&c->mu);
         if (c->len == 0 && !c->overflow) {
             struct timespec until;
@@ -494,11 +487,7 @@ int gw_ws_connect(const struct _u_request *req, struct _u_response *resp, void *
 {
     (void)req;
     struct gw_ctx *ctx = ud;
-    struct client *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "out of memory");
-        return U_CALLBACK_COMPLETE;
-    }
+    struct client *c = mc_calloc(1, sizeof *c);
     c->ctx = ctx;
     c->who = *gw_principal(resp);
     pthread_mutex_init(&c->mu, NULL);

@@ -109,8 +109,6 @@ cleanup:
     svc.http = NULL;
     mc_producer_free(ctx.producer, (int)svc.cfg.shutdown_grace);
     mc_db_free(ctx.db);
-    free(ctx.backoff);
-    free(runner);
     mc_service_close(&svc);
     return status;
 }

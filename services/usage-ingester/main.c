@@ -6,12 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static bool keep_trying(void *ctx)
-{
-    (void)ctx;
-    return !mc_service_stopping();
-}
-
 static void register_metrics(struct ui_ingester *ing)
 {
     ing->m.consumed_usage = mc_counter("multica_ingester_events_consumed_total",
@@ -80,8 +74,8 @@ int main(int argc, char **argv)
         goto cleanup;
     mc_service_migrate(&svc);
     const char *topics[] = {MC_TOPIC_USAGE_EVENTS, MC_TOPIC_TASK_EVENTS};
-    const struct mc_consumer_hooks hooks = {ui_partitions_on_assign, ui_partitions_on_revoke,
-                                            keep_trying, &ing};
+    const struct mc_consumer_hooks hooks = {ui_on_assign, ui_on_revoke, mc_service_keep_trying,
+                                            &ing};
     ing.consumer =
         mc_consumer_new(svc.cfg.kafka_brokers, ing.group, topics, 2, &hooks, err, sizeof err);
     if (ing.consumer == NULL) {
@@ -108,7 +102,6 @@ cleanup:
     ui_batch_free(&ing.batch);
     ui_batch_free(&ing.applying);
     free(ing.parts);
-    free(ing.group);
     pthread_mutex_destroy(&ing.parts_mu);
     mc_service_close(&svc);
     return status;

@@ -37,6 +37,7 @@ static const struct mc_db_stmt stmts[] = {
     [B_WINDOW] = {"bf_window", "SELECT usage.rollup_task_usage_hourly_window($1, $2)"},
     [B_STAMP] = {"bf_stamp", "SELECT usage.stamp_rollup_watermark($1)"},
 };
+MC_STATIC_ASSERT_LEN(stmts, B_NSTMTS);
 
 static char *g_url;
 static const struct mc_config_var vars[] = {

@@ -41,12 +41,12 @@ struct sim {
     json_t *seen; /* task ids already taken */
 };
 
-static volatile int g_stop;
+static mc_stop g_stop; /* raised by SIGTERM/SIGINT, or when the run is over */
 
 static void on_signal(int sig)
 {
     (void)sig;
-    g_stop = 1;
+    mc_stop_raise(&g_stop);
 }
 
 static void say(json_t *line)
@@ -64,7 +64,7 @@ static int post(struct sim *s, const char *path, json_t *body)
     snprintf(url, sizeof url, "%s%s", s->gateway, path);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     int status = 0;
-    for (int attempt = 0; attempt < 5 && !g_stop; attempt++) {
+    for (int attempt = 0; attempt < 5 && !mc_stop_raised(&g_stop); attempt++) {
         status = mc_client_request("POST", url, s->token, text ? text : "{}", NULL);
         if (status != 0 && status != 503)
             break;
@@ -89,7 +89,7 @@ static void *work(void *arg)
     int status = post(s, path, NULL);
     say(json_pack("{ss ss si}", "event", "started", "task_id", j->task, "status", status));
     int64_t in = 0, out = 0;
-    for (int k = 0; k < s->chunks && !g_stop; k++) {
+    for (int k = 0; k < s->chunks && !mc_stop_raised(&g_stop); k++) {
         mc_sleep_ms_interruptible(s->work_ms / (s->chunks + 1), &g_stop);
         snprintf(path, sizeof path, "/api/daemon/tasks/%s/progress", j->task);
         char text[64];
@@ -140,9 +140,9 @@ static void take(struct sim *s, const json_t *event)
         atomic_store(&s->quiet, 1);
         return;
     }
-    while (atomic_load(&s->in_flight) >= s->max_concurrency && !g_stop)
+    while (atomic_load(&s->in_flight) >= s->max_concurrency && !mc_stop_raised(&g_stop))
         mc_sleep_ms_interruptible(10, &g_stop);
-    struct job *j = calloc(1, sizeof *j);
+    struct job *j = mc_calloc(1, sizeof *j);
     j->s = s;
     snprintf(j->task, sizeof j->task, "%s", task);
     atomic_fetch_add(&s->in_flight, 1);
@@ -154,7 +154,7 @@ static void take(struct sim *s, const json_t *event)
 static void *heartbeat(void *arg)
 {
     struct sim *s = arg;
-    while (!g_stop && !atomic_load(&s->quiet)) {
+    while (!mc_stop_raised(&g_stop) && !atomic_load(&s->quiet)) {
         post(s, "/api/daemon/heartbeat", NULL);
         mc_sleep_ms_interruptible(s->heartbeat_ms, &g_stop);
     }
@@ -163,7 +163,7 @@ static void *heartbeat(void *arg)
 
 static bool done(struct sim *s)
 {
-    return g_stop || (s->tasks > 0 && atomic_load(&s->completed) >= s->tasks);
+    return mc_stop_raised(&g_stop) || (s->tasks > 0 && atomic_load(&s->completed) >= s->tasks);
 }
 
 static int register_runtime(struct sim *s, const char *reg)
@@ -294,7 +294,7 @@ int main(int argc, char **argv)
     /* Let running tasks finish their reports. */
     while (atomic_load(&s.in_flight) > 0)
         mc_sleep_ms_interruptible(20, NULL);
-    g_stop = 1;
+    mc_stop_raise(&g_stop);
     if (beating)
         pthread_join(hb, NULL);
     say(json_pack("{ss si}", "event", "exit", "completed", atomic_load(&s.completed)));

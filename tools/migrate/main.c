@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { S_ROLE_EXISTS, S_CREATE_ROLE_SQL, S_ALTER_PASSWORD_SQL, S_CAN_CREATE_ROLES };
+enum { S_ROLE_EXISTS, S_CREATE_ROLE_SQL, S_ALTER_PASSWORD_SQL, S_CAN_CREATE_ROLES, S_NSTMTS };
 
 static const struct mc_db_stmt stmts[] = {
     [S_ROLE_EXISTS] = {"role_exists",
@@ -39,6 +39,7 @@ static const struct mc_db_stmt stmts[] = {
                             "SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles "
                             "WHERE rolname = current_user"},
 };
+MC_STATIC_ASSERT_LEN(stmts, S_NSTMTS);
 
 static const char *password_for(const char *schema)
 {
@@ -68,10 +69,10 @@ static int exec_generated(mc_db *db, int stmt, int n, const char *const *params)
 static int ensure_roles(const char *url)
 {
     mc_db *db = mc_db_new(url, stmts, MC_ARRAY_LEN(stmts), "multica-migrate");
-    int rc = db ? mc_db_ensure(db, mc_now_mono_ms() + 30000) : MC_ENOMEM;
+    int rc = mc_db_ensure(db, mc_now_mono_ms() + 30000);
     PGresult *r = NULL;
     if (rc != 0) {
-        fprintf(stderr, "multica-migrate: cannot connect: %s\n", db ? mc_db_errmsg(db) : "");
+        fprintf(stderr, "multica-migrate: cannot connect: %s\n", mc_db_errmsg(db));
         goto cleanup;
     }
     if ((rc = mc_db_exec(db, S_CAN_CREATE_ROLES, 0, NULL, &r)) != 0)
