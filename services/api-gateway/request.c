@@ -44,14 +44,60 @@ int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const c
         return gw_db_error(resp, db, rc);
     }
     const char *text = PQntuples(r) > 0 ? PQgetvalue(r, 0, PQnfields(r) - 1) : NULL;
-    if (text == NULL) {
+    if (text == NULL)
         mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
-    } else {
-        ulfius_set_string_body_response(resp, status, text);
-        u_map_put(resp->map_header, "Content-Type", "application/json");
-    }
+    else
+        gw_answer_text(resp, status, text);
     PQclear(r);
     return U_CALLBACK_COMPLETE;
+}
+
+void gw_answer_text(struct _u_response *resp, unsigned status, const char *json)
+{
+    ulfius_set_string_body_response(resp, status, json);
+    u_map_put(resp->map_header, "Content-Type", "application/json");
+}
+
+int gw_task_not_found(struct _u_response *resp)
+{
+    mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, "task_id", "task not found");
+    return U_CALLBACK_COMPLETE;
+}
+
+int gw_runtime_not_found(struct _u_response *resp)
+{
+    mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, "runtime_id", "runtime not found");
+    return U_CALLBACK_COMPLETE;
+}
+
+const char *gw_workspace_of(const struct _u_request *req, struct _u_response *resp)
+{
+    const char *ws = u_map_get(req->map_url, "workspace_id");
+    const char *field = "workspace_id";
+    if (ws == NULL || *ws == '\0') {
+        ws = u_map_get_case(req->map_header, "X-Workspace-ID");
+        field = "X-Workspace-ID";
+    }
+    if (ws == NULL || *ws == '\0') {
+        const struct gw_principal *me = gw_principal(resp);
+        if (me->kind == GW_TASK)
+            return me->workspace_id;
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "workspace_id",
+                      "name the workspace: ?workspace_id= or the X-Workspace-ID header");
+        return NULL;
+    }
+    if (!mc_uuid_valid(ws)) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, field, "must be a UUID");
+        return NULL;
+    }
+    return ws;
+}
+
+json_t *gw_optional_body(const struct _u_request *req, struct _u_response *resp)
+{
+    if (req->binary_body == NULL || req->binary_body_length == 0)
+        return json_object();
+    return mc_http_body(req, resp, MC_BODY_OBJECT);
 }
 
 const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name)
@@ -94,7 +140,7 @@ const char *gw_str_field(const json_t *body, const char *name, size_t min, size_
 int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
                       int stmt)
 {
-    const char *ws = gw_uuid_param(req, resp, "workspace_id");
+    const char *ws = gw_workspace_of(req, resp);
     mc_db *db = ws ? gw_db(ctx, resp) : NULL;
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
@@ -104,4 +150,16 @@ int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, st
     }
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
+}
+
+json_t *gw_json_prefix(const char *s, size_t max)
+{
+    size_t bytes = 0, chars = 0;
+    while (s[bytes] && chars < max) {
+        bytes++;
+        while (((unsigned char)s[bytes] & 0xC0) == 0x80)
+            bytes++;
+        chars++;
+    }
+    return json_stringn(s, bytes);
 }

@@ -1,12 +1,14 @@
-/* ws.c: the WebSocket hub behind GET /api/ws.
+/* ws.c: the WebSocket hub behind GET /api/ws, and the listener that also wakes daemons.
  *
- * Clients (a user's JWT, or a runtime token) subscribe to a workspace, an issue or a task and
- * receive task events as they happen: {"type":"event","seq":N,"event":{CloudEvent}}. A runtime's
- * connection receives every event of the tasks on that runtime (TaskDispatched above all).
- * Events reach every gateway replica through Postgres: the projection writes the log and
- * NOTIFYs; each replica's listener reads the log in seq order and queues matching events on
- * its own connections. A reconnecting client passes the last seq it saw ("since") and gets
- * what it missed from the log, possibly with duplicates it drops by seq.
+ * People (a session or personal access token) subscribe to a workspace, an issue or a task and
+ * receive task events as they happen, {"type":"event","seq":N,"event":{CloudEvent}}, and what
+ * the task's agent streams, {"type":"task_message","seq":N,"message":{task_id, seq, type,
+ * content, ...}}. Both reach every gateway replica through Postgres: the projection (and the
+ * messages route) writes the log and NOTIFYs; each replica's listener reads the log in seq
+ * order and queues matching entries on its own connections. A reconnecting client passes the
+ * last seq it saw ("since") and gets what it missed from the log, possibly with duplicates it
+ * drops by seq. The same listener tells daemons (daemon_ws.c) when a runtime of theirs got a
+ * task: at each logged dispatch, and every SWEEP_MS for tasks no claim holds.
  *
  * Each connection has a bounded queue drained by its own thread, and nobody else ever waits for
  * it. Events arrive in bursts (the projection commits what it has fetched in one transaction),
@@ -16,6 +18,7 @@
  * drains a burst in milliseconds. */
 #include "gateway.h"
 #include "mc_log.h"
+#include "mc_proto.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@
 #define LOG_PAGE       "500"
 #define WS_BEHIND_MS   2000
 #define WS_HARD_FACTOR 4
+#define SWEEP_MS       5000
 
 struct sub {
     char kind; /* 'w' workspace, 'i' issue, 't' task */
@@ -125,14 +129,11 @@ static void send_json(struct client *c, json_t *msg)
 /* ---- matching ---- */
 
 struct logrow {
-    const char *seq, *workspace, *issue, *task, *runtime, *old_runtime, *event;
+    const char *seq, *workspace, *issue, *task, *runtime, *old_runtime, *event, *type;
 };
 
 static bool wants(const struct client *c, const struct logrow *r)
 {
-    if (c->who.kind == GW_RUNTIME)
-        return strcmp(r->runtime, c->who.runtime_id) == 0 ||
-               (r->old_runtime && strcmp(r->old_runtime, c->who.runtime_id) == 0);
     for (int i = 0; i < c->nsubs; i++) {
         const struct sub *s = &c->subs[i];
         const char *v = s->kind == 'w' ? r->workspace : s->kind == 'i' ? r->issue : r->task;
@@ -144,6 +145,9 @@ static bool wants(const struct client *c, const struct logrow *r)
 
 static char *event_message(const struct logrow *r)
 {
+    if (strcmp(r->type, "task.message") == 0)
+        return mc_sprintf("{\"type\":\"task_message\",\"seq\":%s,\"message\":%s}", r->seq,
+                          r->event);
     return mc_sprintf("{\"type\":\"event\",\"seq\":%s,\"event\":%s}", r->seq, r->event);
 }
 
@@ -155,7 +159,8 @@ static struct logrow row_at(const PGresult *res, int i)
                        PQgetvalue(res, i, 3),
                        PQgetvalue(res, i, 4),
                        PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5),
-                       PQgetvalue(res, i, 6)};
+                       PQgetvalue(res, i, 6),
+                       PQgetvalue(res, i, 7)};
     return r;
 }
 
@@ -189,7 +194,7 @@ static void replay(struct client *c, mc_db *db, long long since)
 
 /* ---- the listener: NOTIFY -> log -> queues ---- */
 
-static void deliver_new(struct gw_ws_hub *hub, mc_db *db)
+static void deliver_new(struct gw_ctx *ctx, struct gw_ws_hub *hub, mc_db *db)
 {
     char from[24];
     for (;;) {
@@ -213,6 +218,8 @@ static void deliver_new(struct gw_ws_hub *hub, mc_db *db)
                 enqueue(c, m);
             }
             free(m);
+            if (strcmp(row.type, MC_EV_TASK_DISPATCHED) == 0)
+                gw_daemon_ws_task_available(ctx, row.runtime, row.task);
         }
         pthread_mutex_unlock(&hub->mu);
         int n = PQntuples(r);
@@ -242,7 +249,7 @@ static void *listen_loop(void *arg)
     struct gw_ws_hub *hub = ctx->hub;
     mc_db *db = mc_db_new(ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway-ws");
     bool listening = false;
-    int64_t next_poll = 0;
+    int64_t next_poll = 0, next_sweep = 0;
     while (!hub->stop) {
         if (!mc_db_connected(db) || !listening) {
             listening = false;
@@ -258,7 +265,7 @@ static void *listen_loop(void *arg)
                     hub->last_seq = atoll(mc_db_value(r));
                 PQclear(r);
             }
-            deliver_new(hub, db); /* what was logged while we were not listening */
+            deliver_new(ctx, hub, db); /* what was logged while we were not listening */
         }
         PGconn *conn = mc_db_conn(db);
         struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
@@ -277,8 +284,12 @@ static void *listen_loop(void *arg)
         }
         /* Notifications are the fast path; a slow poll covers any that were lost. */
         if (notified || mc_now_mono_ms() >= next_poll) {
-            deliver_new(hub, db);
+            deliver_new(ctx, hub, db);
             next_poll = mc_now_mono_ms() + 2000;
+        }
+        if (mc_now_mono_ms() >= next_sweep) {
+            gw_daemon_ws_sweep(ctx, db);
+            next_sweep = mc_now_mono_ms() + SWEEP_MS;
         }
         sweep_stalled(hub);
     }
@@ -377,10 +388,7 @@ static void on_message(const struct _u_request *req, struct _websocket_manager *
         json_t *since_v = json_object_get(in, "since");
         int err = 0;
         mc_db *db = NULL;
-        if (c->who.kind != GW_USER) {
-            send_json(c, json_pack("{ss ss}", "type", "error", "message",
-                                   "runtime connections receive their tasks without subscribing"));
-        } else if (id == NULL || !mc_uuid_valid(id)) {
+        if (id == NULL || !mc_uuid_valid(id)) {
             send_json(c, json_pack("{ss ss ss}", "type", "error", "field", "workspace_id",
                                    "message", "give workspace_id, issue_id or task_id (a UUID)"));
         } else if ((db = mc_db_pool_acquire(c->ctx->pool, 2000, &err)) == NULL) {
@@ -409,6 +417,7 @@ static void on_message(const struct _u_request *req, struct _websocket_manager *
 
 static void manage(const struct _u_request *req, struct _websocket_manager *wsm, void *ud)
 {
+    (void)req;
     struct client *c = ud;
     struct gw_ws_hub *hub = c->ctx->hub;
     wsm->keep_messages = U_WEBSOCKET_KEEP_NONE;
@@ -418,18 +427,7 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
     c->registered = true;
     pthread_mutex_unlock(&hub->mu);
     mc_metric_add(c->ctx->m.ws_clients, 1);
-    /* A runtime catches up on its tasks from ?since= right away. */
-    const char *since = u_map_get(req->map_url, "since");
-    if (c->who.kind == GW_RUNTIME && since != NULL) {
-        int err;
-        mc_db *db = mc_db_pool_acquire(c->ctx->pool, 2000, &err);
-        if (db != NULL) {
-            replay(c, db, atoll(since));
-            mc_db_pool_release(c->ctx->pool, db);
-        }
-    }
-    send_json(c, json_pack("{ss ss}", "type", "hello", "principal",
-                           c->who.kind == GW_RUNTIME ? "runtime" : "user"));
+    send_json(c, json_pack("{ss ss}", "type", "hello", "principal", "user"));
     while (!hub->stop && ulfius_websocket_status(wsm) == U_WEBSOCKET_STATUS_OPEN) {
         pthread_mutex_lock(&c->mu);
         if (c->len == 0 && !c->overflow) {
@@ -441,8 +439,7 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
         char *m = overflow ? NULL : dequeue(c);
         pthread_mutex_unlock(&c->mu);
         if (overflow) {
-            mc_log_info(json_pack("{ss}", "principal",
-                                  c->who.kind == GW_RUNTIME ? c->who.runtime_id : c->who.user_id),
+            mc_log_info(json_pack("{ss}", "principal", c->who.user_id),
                         "websocket client too slow; disconnecting it");
             ulfius_websocket_send_close_signal(wsm);
             break;
@@ -459,10 +456,8 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
                     mc_metric_add(c->ctx->m.ws_dropped, 1);
                 }
                 pthread_mutex_unlock(&c->mu);
-                mc_log_info(
-                    json_pack("{ss}", "principal",
-                              c->who.kind == GW_RUNTIME ? c->who.runtime_id : c->who.user_id),
-                    "websocket send failed (client not reading); disconnecting it");
+                mc_log_info(json_pack("{ss}", "principal", c->who.user_id),
+                            "websocket send failed (client not reading); disconnecting it");
                 ulfius_websocket_send_close_signal(wsm);
                 break;
             }
