@@ -78,7 +78,9 @@ ALTER TABLE gateway.workspaces
 UPDATE gateway.workspaces
    SET slug = coalesce(nullif(trim(BOTH '-' FROM lower(regexp_replace(name, '[^A-Za-z0-9]+', '-', 'g'))), ''), 'workspace')
               || '-' || substr(replace(id::text, '-', ''), 25, 8);
+-- Rows written without one (operators' SQL, old tools) still get a unique slug.
 ALTER TABLE gateway.workspaces ALTER COLUMN slug SET NOT NULL,
+    ALTER COLUMN slug SET DEFAULT 'workspace-' || substr(md5(random()::text || clock_timestamp()::text), 1, 12),
     ADD CONSTRAINT workspaces_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,79}$'),
     ADD CONSTRAINT workspaces_slug_key UNIQUE (slug);
 COMMENT ON COLUMN gateway.workspaces.slug IS 'URL name (multica workspace switch <slug>), unique.';

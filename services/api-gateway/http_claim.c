@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CLAIM        100 /* a daemon has 20 slots by default */
+#define MAX_CLAIM          100 /* a daemon has 20 slots by default */
 #define MAX_CLAIM_RUNTIMES 256
 
 /* Hands out up to max tasks of runtimes to the caller; returns the tasks as a JSON array, or
@@ -122,11 +122,28 @@ int gw_post_claim(const struct _u_request *req, struct _u_response *resp, void *
     return U_CALLBACK_COMPLETE;
 }
 
+/* The legacy per-runtime claim (the daemon's fallback when the batch claim answers 404): one
+ * task or null. A runtime the caller cannot see answers 404 (not "runtime not found": that
+ * phrase is for heartbeats of deleted runtimes). */
 int gw_post_runtime_claim(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
     const char *rt = gw_uuid_param(req, resp, "runtime_id");
-    if (rt == NULL)
+    mc_db *db = rt ? gw_db(ctx, resp) : NULL;
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *r = NULL;
+    const char *p[] = {rt};
+    int rc = mc_db_exec(db, GW_RUNTIME_WORKSPACE, 1, p, &r);
+    bool mine = rc == 0 && PQntuples(r) == 1 &&
+                gw_require_member(resp, db, PQgetvalue(r, 0, 0), false) == 0;
+    if (rc != 0)
+        gw_db_error(resp, db, rc);
+    else if (PQntuples(r) == 0)
+        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, "runtime_id", "no such runtime");
+    PQclear(r);
+    gw_db_release(ctx, db);
+    if (!mine)
         return U_CALLBACK_COMPLETE;
     json_t *runtimes = json_pack("[s]", rt);
     json_t *tasks = claim(ctx, resp, "", runtimes, 1);

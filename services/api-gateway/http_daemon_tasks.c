@@ -126,9 +126,9 @@ static json_t *report_data(enum report kind, const char *task, const struct task
     } else if (kind == FAIL) {
         const char *error = json_string_value(json_object_get(body, "error"));
         const char *why = json_string_value(json_object_get(body, "failure_reason"));
-        char *reason = mc_sprintf("%s%s%s", why && *why ? why : "",
-                                  why && *why && error && *error ? ": " : "",
-                                  error && *error ? error : "");
+        char *reason =
+            mc_sprintf("%s%s%s", why && *why ? why : "", why && *why && error && *error ? ": " : "",
+                       error && *error ? error : "");
         json_object_set_new(data, "reason",
                             gw_json_prefix(reason && *reason ? reason : "failed", REASON_MAX));
         free(reason);
@@ -145,8 +145,7 @@ static const char *const report_types[] = {
 
 /* Applies a report to a task the caller may report on; answers. */
 static void apply_report(struct gw_ctx *ctx, mc_db *db, enum report kind, const char *task,
-                         const struct task_state *t, const json_t *body,
-                         struct _u_response *resp)
+                         const struct task_state *t, const json_t *body, struct _u_response *resp)
 {
     bool terminal = kind == COMPLETE || kind == FAIL;
     bool live = is(t, "dispatched") || is(t, "running");
@@ -184,10 +183,8 @@ static void apply_report(struct gw_ctx *ctx, mc_db *db, enum report kind, const 
         return;
     }
     gw_outbox_kick(ctx);
-    static const char *const next[] = {[START] = "running",
-                                       [PROGRESS] = "running",
-                                       [COMPLETE] = "completed",
-                                       [FAIL] = "failed"};
+    static const char *const next[] = {
+        [START] = "running", [PROGRESS] = "running", [COMPLETE] = "completed", [FAIL] = "failed"};
     mc_http_json(resp, 200, json_pack("{ss ss}", "id", task, "status", next[kind]));
 }
 

@@ -94,8 +94,8 @@ int gw_post_task_messages(const struct _u_request *req, struct _u_response *resp
     if (rc != 0)
         gw_db_error(resp, db, rc);
     else
-        mc_http_json(resp, 200, json_pack("{ss si}", "status", "ok", "stored",
-                                          atoi(PQgetvalue(r, 0, 0))));
+        mc_http_json(resp, 200,
+                     json_pack("{ss si}", "status", "ok", "stored", atoi(PQgetvalue(r, 0, 0))));
 cleanup:
     PQclear(s);
     PQclear(r);

@@ -46,8 +46,9 @@ int gw_post_token(const struct _u_request *req, struct _u_response *resp, void *
     }
     snprintf(prefix, sizeof prefix, "%s", token);
     snprintf(days_s, sizeof days_s, "%lld", (long long)days);
-    const char *p[] = {id, gw_principal(resp)->user_id, name ? name : "personal access token",
-                       hash, prefix, days > 0 ? days_s : NULL};
+    const char *p[] = {
+        id,     gw_principal(resp)->user_id, name ? name : "personal access token", hash,
+        prefix, days > 0 ? days_s : NULL};
     PGresult *r = NULL;
     int rc = mc_db_exec(db, GW_PAT_CREATE, 6, p, &r);
     if (rc != 0) {

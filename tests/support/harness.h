@@ -33,6 +33,8 @@ Suite *suite_gateway_usage(void);
 Suite *suite_rollup(void);
 Suite *suite_auth(void);
 Suite *suite_e2e(void);
+Suite *suite_daemon(void);
+Suite *suite_multica_cli(void);
 Suite *suite_websocket(void);
 Suite *suite_dispatch(void);
 Suite *suite_deploy(void);
