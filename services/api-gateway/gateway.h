@@ -121,6 +121,7 @@ struct gw_ctx {
     int64_t ws_queue_limit;
     int64_t log_retention_ms;
     int64_t claim_lease_ms;
+    int64_t daemon_runtime_capacity;
     char *group_id;
     /* the outbox relay */
     pthread_t relay;
@@ -203,6 +204,9 @@ int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const c
 /* Answers a JSON text (a column Postgres built) with status. */
 void gw_answer_text(struct _u_response *resp, unsigned status, const char *json);
 
+/* A read of the caller's own: stmt($1 = the caller's user id) answered as JSON. */
+int gw_user_read(struct _u_response *resp, struct gw_ctx *ctx, int stmt);
+
 /* The common read of a workspace-scoped collection: the workspace (gw_workspace_of),
  * membership, then stmt($1 = workspace_id) answered as JSON. */
 int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
@@ -224,6 +228,12 @@ json_t *gw_json_prefix(const char *s, size_t max);
 /* The body of a POST whose body is optional (the daemon sends {} or nothing): an empty body
  * reads as {}. Answers 400 itself and returns NULL when it is not a JSON object. */
 json_t *gw_optional_body(const struct _u_request *req, struct _u_response *resp);
+
+/* The read model's state of a task for a caller acting on it: a row of (status, runtime_id,
+ * workspace_id, reported, member, issue_id) for the caller to clear, or NULL after answering
+ * 404 "task not found" (unknown, in a workspace the caller does not belong to, or deleted
+ * unless deleted_ok) or the database error. */
+PGresult *gw_task_state(mc_db *db, const char *task, struct _u_response *resp, bool deleted_ok);
 
 /* Multica's daemon reads "task not found" and "runtime not found" in a 404 as news about its
  * task or runtime: these answer exactly that, and only handlers that know it is so call them. */

@@ -164,16 +164,12 @@ int gw_post_prepare_lease(const struct _u_request *req, struct _u_response *resp
     mc_db *db = task ? gw_db(ctx, resp) : NULL;
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    PGresult *s = NULL, *r = NULL;
-    const char *ps[] = {task, gw_principal(resp)->user_id};
-    int rc = mc_db_exec(db, GW_TASK_STATE, 2, ps, &s);
-    if (rc != 0) {
-        gw_db_error(resp, db, rc);
+    PGresult *s = gw_task_state(db, task, resp, false), *r = NULL;
+    int rc = 0;
+    if (s == NULL)
         goto cleanup;
-    }
-    /* A task the caller cannot see, or one on another runtime, is not theirs to prepare. */
-    if (PQntuples(s) == 0 || strcmp(PQgetvalue(s, 0, 4), "t") != 0 ||
-        strcmp(PQgetvalue(s, 0, 0), "deleted") == 0 || strcmp(PQgetvalue(s, 0, 1), rt) != 0) {
+    /* A task on another runtime is not this runtime's to prepare. */
+    if (strcmp(PQgetvalue(s, 0, 1), rt) != 0) {
         gw_task_not_found(resp);
         goto cleanup;
     }

@@ -43,23 +43,12 @@ static bool ended(const struct task_state *t)
     return is(t, "completed") || is(t, "failed") || is(t, "cancelled");
 }
 
-/* Loads the task of the request; answers 404 "task not found" (unknown, deleted, or in a
- * workspace the caller is not a member of: not theirs to know) or the database error, and
- * returns false. */
+/* Loads the task of the request (see gw_task_state); false when it answered. */
 static bool load(mc_db *db, const char *task, struct _u_response *resp, struct task_state *t)
 {
-    const char *p[] = {task, gw_principal(resp)->user_id};
     memset(t, 0, sizeof *t);
-    int rc = mc_db_exec(db, GW_TASK_STATE, 2, p, &t->r);
-    if (rc != 0) {
-        gw_db_error(resp, db, rc);
+    if ((t->r = gw_task_state(db, task, resp, false)) == NULL)
         return false;
-    }
-    if (PQntuples(t->r) == 0 || strcmp(PQgetvalue(t->r, 0, 4), "t") != 0 ||
-        strcmp(PQgetvalue(t->r, 0, 0), "deleted") == 0) {
-        gw_task_not_found(resp);
-        return false;
-    }
     t->status = PQgetvalue(t->r, 0, 0);
     t->runtime = PQgetvalue(t->r, 0, 1);
     t->workspace = PQgetvalue(t->r, 0, 2);
@@ -231,22 +220,15 @@ int gw_post_task_cancel_ack(const struct _u_request *req, struct _u_response *re
     struct gw_ctx *ctx = ud;
     const char *task = gw_uuid_param(req, resp, "task_id");
     mc_db *db = task ? gw_db(ctx, resp) : NULL;
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    PGresult *r = NULL;
-    const char *p[] = {task, gw_principal(resp)->user_id};
-    int rc = mc_db_exec(db, GW_TASK_STATE, 2, p, &r);
-    if (rc != 0) {
-        gw_db_error(resp, db, rc);
-    } else if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 4), "t") != 0) {
-        gw_task_not_found(resp);
-    } else {
-        const char *pr[] = {task, "cancel_ack"};
-        mc_db_exec(db, GW_TASK_REPORTED, 2, pr, NULL);
+    PGresult *r = db ? gw_task_state(db, task, resp, true) : NULL;
+    if (r != NULL) {
+        const char *p[] = {task, "cancel_ack"};
+        mc_db_exec(db, GW_TASK_REPORTED, 2, p, NULL);
         mc_http_json(resp, 200, json_pack("{ss}", "status", "ok"));
     }
     PQclear(r);
-    gw_db_release(ctx, db);
+    if (db)
+        gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
 

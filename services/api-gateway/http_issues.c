@@ -203,6 +203,25 @@ static void answer_issue(struct _u_response *resp, unsigned status, const char *
     mc_http_json(resp, status, issue);
 }
 
+/* The fields POST and PUT take; for POST the title is required. */
+struct issue_fields {
+    const char *title, *desc, *status, *prio, *atype, *aid;
+    bool assignee_given;
+};
+
+/* Reads them, answering 400 and returning false when one is invalid. */
+static bool read_fields(const json_t *body, bool create, struct _u_response *resp,
+                        struct issue_fields *f)
+{
+    bool bad = false;
+    memset(f, 0, sizeof *f);
+    f->title = gw_str_field(body, "title", 1, 500, create, resp, &bad);
+    f->desc = bad ? NULL : gw_str_field(body, "description", 0, 100000, false, resp, &bad);
+    f->status = enum_field(body, "status", statuses, MC_ARRAY_LEN(statuses), resp, &bad);
+    f->prio = enum_field(body, "priority", priorities, MC_ARRAY_LEN(priorities), resp, &bad);
+    return !bad && assignee_of(body, resp, &f->assignee_given, &f->atype, &f->aid);
+}
+
 /* Ends a write transaction: commits, or answers the error (unless answered: MC_ENOTFOUND). */
 static bool finish(struct gw_ctx *ctx, mc_db *db, struct _u_response *resp, int rc)
 {
@@ -225,16 +244,10 @@ int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *
     json_t *body = ws ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false, given = false;
+    struct issue_fields f;
     mc_db *db = NULL;
     PGresult *created = NULL, *assigned = NULL;
-    const char *title = gw_str_field(body, "title", 1, 500, true, resp, &bad);
-    const char *desc = bad ? NULL : gw_str_field(body, "description", 0, 100000, false, resp, &bad);
-    const char *status = enum_field(body, "status", statuses, MC_ARRAY_LEN(statuses), resp, &bad);
-    const char *prio =
-        enum_field(body, "priority", priorities, MC_ARRAY_LEN(priorities), resp, &bad);
-    const char *atype = NULL, *aid = NULL;
-    if (bad || !assignee_of(body, resp, &given, &atype, &aid) || (db = gw_db(ctx, resp)) == NULL ||
+    if (!read_fields(body, true, resp, &f) || (db = gw_db(ctx, resp)) == NULL ||
         gw_require_member(resp, db, ws, false) != 0)
         goto cleanup;
     const struct gw_principal *me = gw_principal(resp);
@@ -243,18 +256,18 @@ int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *
     mc_uuid_v7(id);
     const char *p[] = {id,
                        ws,
-                       title,
-                       desc,
-                       status,
-                       prio,
+                       f.title,
+                       f.desc,
+                       f.status,
+                       f.prio,
                        me->user_id,
                        agent ? "agent" : "member",
                        agent ? me->agent_id : NULL};
     int rc = mc_db_begin(db);
     if (rc == 0)
         rc = mc_db_exec(db, GW_ISSUE_CREATE, 9, p, &created);
-    if (rc == 0 && atype != NULL)
-        rc = assign(db, resp, id, ws, atype, aid, task, &assigned);
+    if (rc == 0 && f.atype != NULL)
+        rc = assign(db, resp, id, ws, f.atype, f.aid, task, &assigned);
     if (finish(ctx, db, resp, rc))
         answer_issue(resp, 201, PQgetvalue(assigned ? assigned : created, 0, 0), task);
 cleanup:
@@ -349,26 +362,20 @@ int gw_put_issue(const struct _u_request *req, struct _u_response *resp, void *u
     json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false, given = false;
+    struct issue_fields f;
     mc_db *db = NULL;
     PGresult *cur = NULL, *updated = NULL, *assigned = NULL;
-    const char *title = gw_str_field(body, "title", 1, 500, false, resp, &bad);
-    const char *desc = bad ? NULL : gw_str_field(body, "description", 0, 100000, false, resp, &bad);
-    const char *status = enum_field(body, "status", statuses, MC_ARRAY_LEN(statuses), resp, &bad);
-    const char *prio =
-        enum_field(body, "priority", priorities, MC_ARRAY_LEN(priorities), resp, &bad);
-    const char *atype = NULL, *aid = NULL;
-    if (bad || !assignee_of(body, resp, &given, &atype, &aid) || (db = gw_db(ctx, resp)) == NULL ||
+    if (!read_fields(body, false, resp, &f) || (db = gw_db(ctx, resp)) == NULL ||
         (cur = gw_issue_for(req, resp, db)) == NULL)
         goto cleanup;
     const char *issue = PQgetvalue(cur, 0, 4), *ws = PQgetvalue(cur, 0, 0);
     char task[MC_UUID_STRLEN] = "";
-    const char *p[] = {issue, title, desc, status, prio};
+    const char *p[] = {issue, f.title, f.desc, f.status, f.prio};
     int rc = mc_db_begin(db);
     if (rc == 0)
         rc = mc_db_exec(db, GW_ISSUE_UPDATE, 5, p, &updated);
-    if (rc == 0 && given && !same_assignee(cur, atype, aid))
-        rc = assign(db, resp, issue, ws, atype, aid, task, &assigned);
+    if (rc == 0 && f.assignee_given && !same_assignee(cur, f.atype, f.aid))
+        rc = assign(db, resp, issue, ws, f.atype, f.aid, task, &assigned);
     if (finish(ctx, db, resp, rc))
         answer_issue(resp, 200, PQgetvalue(assigned ? assigned : updated, 0, 0), task);
 cleanup:

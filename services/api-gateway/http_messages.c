@@ -76,20 +76,11 @@ int gw_post_task_messages(const struct _u_request *req, struct _u_response *resp
     }
     if ((db = gw_db(ctx, resp)) == NULL)
         goto cleanup;
-    const char *ps[] = {task, gw_principal(resp)->user_id};
-    int rc = mc_db_exec(db, GW_TASK_STATE, 2, ps, &s);
-    if (rc != 0) {
-        gw_db_error(resp, db, rc);
+    if ((s = gw_task_state(db, task, resp, false)) == NULL)
         goto cleanup;
-    }
-    if (PQntuples(s) == 0 || strcmp(PQgetvalue(s, 0, 4), "t") != 0 ||
-        strcmp(PQgetvalue(s, 0, 0), "deleted") == 0) {
-        gw_task_not_found(resp);
-        goto cleanup;
-    }
     char *text = json_dumps(kept, JSON_COMPACT);
     const char *p[] = {task, text};
-    rc = mc_db_exec(db, GW_TASK_MESSAGES_RECORD, 2, p, &r);
+    int rc = mc_db_exec(db, GW_TASK_MESSAGES_RECORD, 2, p, &r);
     free(text);
     if (rc != 0)
         gw_db_error(resp, db, rc);

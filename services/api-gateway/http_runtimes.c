@@ -20,11 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How many tasks the dispatcher hands one runtime at once. The daemon does not say (its own
- * limit, max_concurrent_tasks, is 20 by default and shared by its runtimes); it claims only
- * as many tasks as it has free slots, so a runtime's capacity only bounds what waits for it. */
-#define DAEMON_RUNTIME_CAPACITY 20
-#define MAX_RUNTIMES            32
+#define MAX_RUNTIMES 32
 
 int gw_get_runtimes(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
@@ -98,16 +94,19 @@ static bool runtimes_valid(const json_t *list, struct _u_response *resp)
     return !bad;
 }
 
-/* Upserts the runtimes of a registration and writes their events; fills out. */
-static int register_all(mc_db *db, const json_t *body, const char *ws, const char *user,
-                        json_t *out)
+/* Upserts the runtimes of a registration and writes their events; fills out. A runtime's
+ * capacity is DAEMON_RUNTIME_CAPACITY: the daemon does not say its own limit
+ * (max_concurrent_tasks, 20 by default, shared by its runtimes), and it claims only as many
+ * tasks as it has free slots, so the capacity only bounds what waits for it. */
+static int register_all(const struct gw_ctx *ctx, mc_db *db, const json_t *body, const char *ws,
+                        const char *user, json_t *out)
 {
     const char *daemon = json_string_value(json_object_get(body, "daemon_id"));
     const char *device = json_string_value(json_object_get(body, "device_name"));
     const char *cli = json_string_value(json_object_get(body, "cli_version"));
     const json_t *list = json_object_get(body, "runtimes");
     char maxc[16];
-    snprintf(maxc, sizeof maxc, "%d", DAEMON_RUNTIME_CAPACITY);
+    snprintf(maxc, sizeof maxc, "%lld", (long long)ctx->daemon_runtime_capacity);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < json_array_size(list); i++) {
         const json_t *rt = json_array_get(list, i);
@@ -166,7 +165,7 @@ int gw_post_register(const struct _u_request *req, struct _u_response *resp, voi
     const char *user = gw_principal(resp)->user_id;
     int rc = mc_db_begin(db);
     if (rc == 0)
-        rc = register_all(db, body, ws, user, runtimes);
+        rc = register_all(ctx, db, body, ws, user, runtimes);
     if (rc == 0)
         rc = mc_db_commit(db);
     if (rc != 0) {

@@ -59,17 +59,13 @@ static int cancel(const struct _u_request *req, struct _u_response *resp, struct
     mc_db *db = task ? gw_db(ctx, resp) : NULL;
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    PGresult *r = NULL;
-    const char *p[] = {task, gw_principal(resp)->user_id};
-    int rc = mc_db_exec(db, GW_TASK_STATE, 2, p, &r);
-    const char *status = rc == 0 && PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "";
-    if (rc != 0) {
-        gw_db_error(resp, db, rc);
-    } else if (PQntuples(r) == 0 || strcmp(status, "deleted") == 0 ||
-               (issue != NULL && strcmp(PQgetvalue(r, 0, 5), issue) != 0)) {
-        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, "task_id", "task not found");
-    } else if (gw_require_member(resp, db, PQgetvalue(r, 0, 2), false) != 0) {
+    PGresult *r = gw_task_state(db, task, resp, false);
+    const char *status = r ? PQgetvalue(r, 0, 0) : "";
+    int rc;
+    if (r == NULL) {
         ; /* answered */
+    } else if (issue != NULL && strcmp(PQgetvalue(r, 0, 5), issue) != 0) {
+        gw_task_not_found(resp);
     } else if (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
                strcmp(status, "cancelled") == 0) {
         mc_http_error(resp, 409, MC_HTTP_CONFLICT, "task_id", "the task is already %s", status);

@@ -146,6 +146,8 @@ int main(int argc, char **argv)
          &ctx.log_retention_ms, "how long task events stay replayable over WebSocket"},
         {"CLAIM_LEASE", MC_CFG_DURATION, "60s", 1000, 3600000, &ctx.claim_lease_ms,
          "a claimed task not started within this (renewed by prepare-lease) is offered again"},
+        {"DAEMON_RUNTIME_CAPACITY", MC_CFG_INT, "20", 1, 10000, &ctx.daemon_runtime_capacity,
+         "tasks dispatched to one runtime of a daemon at once"},
         {"KAFKA_GROUP_ID", MC_CFG_STRING, "multica-api-gateway", 0, 0, &ctx.group_id,
          "consumer group projecting task events"},
     };

@@ -70,6 +70,23 @@ int gw_runtime_not_found(struct _u_response *resp)
     return U_CALLBACK_COMPLETE;
 }
 
+PGresult *gw_task_state(mc_db *db, const char *task, struct _u_response *resp, bool deleted_ok)
+{
+    PGresult *r = NULL;
+    const char *p[] = {task, gw_principal(resp)->user_id};
+    int rc = mc_db_exec(db, GW_TASK_STATE, 2, p, &r);
+    if (rc != 0) {
+        gw_db_error(resp, db, rc);
+    } else if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 4), "t") != 0 ||
+               (!deleted_ok && strcmp(PQgetvalue(r, 0, 0), "deleted") == 0)) {
+        gw_task_not_found(resp);
+    } else {
+        return r;
+    }
+    PQclear(r);
+    return NULL;
+}
+
 const char *gw_workspace_of(const struct _u_request *req, struct _u_response *resp)
 {
     const char *ws = u_map_get(req->map_url, "workspace_id");
@@ -135,6 +152,17 @@ const char *gw_str_field(const json_t *body, const char *name, size_t min, size_
         return NULL;
     }
     return s;
+}
+
+int gw_user_read(struct _u_response *resp, struct gw_ctx *ctx, int stmt)
+{
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    const char *p[] = {gw_principal(resp)->user_id};
+    gw_answer_json(resp, db, stmt, 1, p, 200);
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
 }
 
 int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,

@@ -35,8 +35,9 @@ void dp_free(struct dp *p)
 static bool dispatched(void *arg)
 {
     char sql[160];
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM gateway.tasks WHERE task_id = '%s' AND "
-                              "status = 'dispatched'",
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM gateway.tasks WHERE task_id = '%s' AND "
+             "status = 'dispatched'",
              (const char *)arg);
     return th_sql_int(sql) == 1;
 }
@@ -65,8 +66,7 @@ int dp_claim(struct dp *p, int max_tasks, json_t **tasks)
     return status;
 }
 
-static int request(struct dp *p, const char *method, const char *path, const char *body,
-                   char **out)
+static int request(struct dp *p, const char *method, const char *path, const char *body, char **out)
 {
     char url[512], auth[128];
     snprintf(url, sizeof url, "%s%s", p->base, path);

@@ -98,8 +98,8 @@ START_TEST(claims_honour_max_tasks_and_a_lost_answer_is_offered_again)
     ck_assert_str_eq(tg_str(json_array_get(again, 0), "id"), kept);
     json_decref(again);
     /* A task not claimed cannot be prepared; a started one is nobody's to claim again. */
-    snprintf(url, sizeof url, "%s/api/daemon/runtimes/%s/tasks/%s/prepare-lease", p.base,
-             p.runtime, tg_str(json_array_get(c, 0), "id"));
+    snprintf(url, sizeof url, "%s/api/daemon/runtimes/%s/tasks/%s/prepare-lease", p.base, p.runtime,
+             tg_str(json_array_get(c, 0), "id"));
     ck_assert_int_eq(th_http("POST", url, headers, "{}", NULL), 409);
     /* The per-runtime claim (the daemon's fallback) answers null when there is nothing. */
     snprintf(path, sizeof path, "/api/daemon/runtimes/%s/tasks/claim", p.runtime);

@@ -1,4 +1,4 @@
-/* test_multica_cli.c: the official `multica` CLI and daemon against this stack, unchanged.
+/* test_official_cli.c: the official `multica` CLI and daemon against this stack, unchanged.
  *
  * When MULTICA_CLI names Multica's binary (v0.4.32 was the one read for the contract), this
  * starts the gateway, dispatcher and ingester, logs the CLI in with a personal access token
@@ -36,19 +36,21 @@ static int run(const struct cli *c, char **out, const char *fmt, ...)
     if (vasprintf(&args, fmt, ap) < 0)
         args = NULL;
     va_end(ap);
-    char *cmd = mc_sprintf("env HOME='%s' PATH='%s' IS_SANDBOX=1 '%s' %s --profile %s 2>>'%s/cli.log'",
-                           c->home, c->path, c->bin, args, c->profile, th_tmpdir());
+    char *cmd =
+        mc_sprintf("env HOME='%s' PATH='%s' IS_SANDBOX=1 '%s' %s --profile %s 2>>'%s/cli.log'",
+                   c->home, c->path, c->bin, args, c->profile, th_tmpdir());
     free(args);
     FILE *f = popen(cmd, "r");
     free(cmd);
     ck_assert_ptr_nonnull(f);
-    size_t len = 0, cap = 4096;
-    char *buf = malloc(cap);
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *mem = open_memstream(&buf, &size);
+    char chunk[4096];
     size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0)
-        if ((len += n) + 1 == cap)
-            buf = realloc(buf, cap *= 2);
-    buf[len] = '\0';
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, mem);
+    fclose(mem);
     int status = pclose(f);
     if (out != NULL)
         *out = buf;
@@ -66,14 +68,6 @@ static json_t *run_json(const struct cli *c, const char *args)
     ck_assert_msg(j != NULL, "multica %s printed no JSON: %s", args, out);
     free(out);
     return j;
-}
-
-static int64_t sql_wait(const char *sql, int64_t want, int timeout_ms)
-{
-    int64_t deadline = mc_now_mono_ms() + timeout_ms, got;
-    while ((got = th_sql_int_or(sql, -1)) != want && mc_now_mono_ms() < deadline)
-        usleep(200 * 1000);
-    return got;
 }
 
 /* Sets up HOME, PATH (the fake claude first) and the profile, and logs the CLI in. */
@@ -117,7 +111,7 @@ START_TEST(the_official_daemon_runs_a_task_and_stops_a_cancelled_one)
 {
     const char *bin = getenv("MULTICA_CLI");
     if (bin == NULL || *bin == '\0') {
-        fprintf(stderr, "multica_cli: skipped: MULTICA_CLI is not set (point it at Multica's "
+        fprintf(stderr, "official_cli: skipped: MULTICA_CLI is not set (point it at Multica's "
                         "`multica` binary to run the official daemon against this stack)\n");
         return;
     }
@@ -167,15 +161,15 @@ START_TEST(the_official_daemon_runs_a_task_and_stops_a_cancelled_one)
     ck_assert_str_eq(tg_str(json_array_get(comments, 0), "author_type"), "agent");
     json_decref(comments);
     /* Its messages were streamed and stored, and its usage reported and rolled up. */
-    snprintf(sql, sizeof sql, "SELECT count(*) >= 4 FROM gateway.task_messages WHERE task_id = '%s'",
-             task);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) >= 4 FROM gateway.task_messages WHERE task_id = '%s'", task);
     ck_assert_int_eq(th_sql_int(sql), 1);
     snprintf(sql, sizeof sql,
              "SELECT input_tokens + output_tokens + cache_read_tokens + cache_write_tokens FROM "
              "usage.task_usage WHERE task_id = '%s' AND provider = 'claude' AND model = "
              "'claude-sonnet-4-5'",
              task);
-    ck_assert_int_eq(sql_wait(sql, 9500, 30000), 9500);
+    ck_assert_int_eq(th_sql_wait(sql, 9500, 30000), 9500);
     char *env[] = {mc_sprintf("DATABASE_URL=%s", th_db_url_as("multica_scheduler")),
                    mc_sprintf("KAFKA_BROKERS=%s", brokers),
                    mc_sprintf("HTTP_PORT=%d", th_free_port()), mc_sprintf("HTTP_BIND=127.0.0.1"),
@@ -187,7 +181,7 @@ START_TEST(the_official_daemon_runs_a_task_and_stops_a_cancelled_one)
              "SELECT coalesce(sum(input_tokens), 0) FROM usage.task_usage_hourly WHERE agent_id = "
              "'%s'",
              tg_str(agent, "id"));
-    ck_assert_int_eq(sql_wait(sql, 2000, 60000), 2000);
+    ck_assert_int_eq(th_sql_wait(sql, 2000, 60000), 2000);
     /* A slow run, cancelled with the CLI: the daemon's status poll stops the agent. */
     json_t *slow = run_json(
         &c, "issue create --title 'Refactor everything [slow]' --assignee Claude --output json");
@@ -197,21 +191,22 @@ START_TEST(the_official_daemon_runs_a_task_and_stops_a_cancelled_one)
              "SELECT count(*) >= 3 FROM gateway.task_messages WHERE task_id = '%s' AND content "
              "LIKE 'still working%%'",
              slow_task);
-    ck_assert_int_eq(sql_wait(sql, 1, 30000), 1); /* it is streaming while it works */
+    ck_assert_int_eq(th_sql_wait(sql, 1, 30000), 1); /* it is streaming while it works */
     snprintf(cmd, sizeof cmd, "issue cancel-task %s --output json", slow_task);
     json_decref(run_json(&c, cmd));
     json_decref(tg_wait_task(c.base, alice, slow_task, "cancelled", 30000));
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM gateway.tasks WHERE task_id = '%s' AND reported = 'cancel_ack'",
              slow_task);
-    ck_assert_int_eq(sql_wait(sql, 1, 30000), 1);
+    ck_assert_int_eq(th_sql_wait(sql, 1, 30000), 1);
     /* Stopping the daemon takes its runtime offline. */
     int status = th_stop(daemon, SIGTERM, 30000);
     ck_assert_msg(status != -1, "the daemon did not stop");
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM gateway.runtimes WHERE id = '%s' AND offline_at "
-                              "IS NOT NULL",
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM gateway.runtimes WHERE id = '%s' AND offline_at "
+             "IS NOT NULL",
              runtime);
-    ck_assert_int_eq(sql_wait(sql, 1, 10000), 1);
+    ck_assert_int_eq(th_sql_wait(sql, 1, 10000), 1);
     json_decref(slow);
     json_decref(issue);
     json_decref(agent);
@@ -221,9 +216,9 @@ START_TEST(the_official_daemon_runs_a_task_and_stops_a_cancelled_one)
 }
 END_TEST
 
-Suite *suite_multica_cli(void)
+Suite *suite_official_cli(void)
 {
-    Suite *s = suite_create("multica_cli");
+    Suite *s = suite_create("official_cli");
     TCase *tc = tcase_create("official");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, the_official_daemon_runs_a_task_and_stops_a_cancelled_one);
