@@ -92,6 +92,7 @@ START_TEST(claims_honour_max_tasks_and_a_lost_answer_is_offered_again)
     ck_assert_str_ne(tg_str(json_array_get(again, 0), "auth_token"),
                      tg_str(json_array_get(a, 1), "auth_token"));
     json_decref(again);
+    ck_assert_int_eq(dp_report(&p, lost, "start", NULL, NULL), 200); /* this answer arrived */
     usleep(2200 * 1000);
     ck_assert_int_eq(dp_claim(&p, 10, &again), 200);
     ck_assert_uint_eq(json_array_size(again), 1);

@@ -7,6 +7,7 @@
  * and an assigned issue with the CLI, and watches the daemon register, claim, run the fake
  * agent (which reads its issue and comments with the task token), stream its messages, report
  * usage (task_usage, then task_usage_hourly after the scheduler's first tick) and complete;
+ * the issue commands (list, get, status, comment list and add) work with the person's token;
  * then a cancel through the CLI stops a running task through the daemon's status poll, and
  * stopping the daemon takes its runtime offline. Without MULTICA_CLI it says why it skips. */
 #include "gateway_client.h"
@@ -154,16 +155,32 @@ START_TEST(the_official_daemon_runs_a_task_and_stops_a_cancelled_one)
              "SELECT count(*) FROM gateway.comments WHERE author_type = 'agent' AND "
              "source_task_id = '%s' AND body = 'Fake Claude finished: Fix the build'",
              task);
-    ck_assert_int_eq(th_sql_int(sql), 1);
+    ck_assert_msg(th_sql_wait(sql, 1, 10000) == 1, "the agent's comment is missing: %s", sql);
     snprintf(cmd, sizeof cmd, "issue comment list %s --output json", key);
     json_t *comments = run_json(&c, cmd);
     ck_assert_uint_eq(json_array_size(comments), 1);
     ck_assert_str_eq(tg_str(json_array_get(comments, 0), "author_type"), "agent");
     json_decref(comments);
+    /* The issue commands a person uses, with the personal access token. */
+    snprintf(cmd, sizeof cmd, "issue comment add %s --content 'Thanks!' --output json", key);
+    json_t *mine = run_json(&c, cmd);
+    ck_assert_str_eq(tg_str(mine, "author_type"), "member");
+    json_decref(mine);
+    snprintf(cmd, sizeof cmd, "issue status %s done --output json", key);
+    json_decref(run_json(&c, cmd));
+    snprintf(cmd, sizeof cmd, "issue get %s --output json", key);
+    json_t *got = run_json(&c, cmd);
+    ck_assert_str_eq(tg_str(got, "status"), "done");
+    ck_assert_str_eq(tg_str(got, "title"), "Fix the build");
+    json_decref(got);
+    json_t *list = run_json(&c, "issue list --output json");
+    ck_assert_int_eq(json_integer_value(json_object_get(list, "total")), 1);
+    ck_assert_str_eq(tg_str(json_array_get(json_object_get(list, "issues"), 0), "identifier"), key);
+    json_decref(list);
     /* Its messages were streamed and stored, and its usage reported and rolled up. */
     snprintf(sql, sizeof sql,
-             "SELECT count(*) >= 4 FROM gateway.task_messages WHERE task_id = '%s'", task);
-    ck_assert_int_eq(th_sql_int(sql), 1);
+             "SELECT (count(*) >= 4)::int FROM gateway.task_messages WHERE task_id = '%s'", task);
+    ck_assert_msg(th_sql_wait(sql, 1, 10000) == 1, "messages missing: %s", sql);
     snprintf(sql, sizeof sql,
              "SELECT input_tokens + output_tokens + cache_read_tokens + cache_write_tokens FROM "
              "usage.task_usage WHERE task_id = '%s' AND provider = 'claude' AND model = "
@@ -188,8 +205,8 @@ START_TEST(the_official_daemon_runs_a_task_and_stops_a_cancelled_one)
     const char *slow_task = tg_str(slow, "task_id");
     json_decref(tg_wait_task(c.base, alice, slow_task, "running", 60000));
     snprintf(sql, sizeof sql,
-             "SELECT count(*) >= 3 FROM gateway.task_messages WHERE task_id = '%s' AND content "
-             "LIKE 'still working%%'",
+             "SELECT (count(*) >= 3)::int FROM gateway.task_messages WHERE task_id = '%s' AND "
+             "content LIKE 'still working%%'",
              slow_task);
     ck_assert_int_eq(th_sql_wait(sql, 1, 30000), 1); /* it is streaming while it works */
     snprintf(cmd, sizeof cmd, "issue cancel-task %s --output json", slow_task);
