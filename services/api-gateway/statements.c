@@ -151,7 +151,8 @@ const struct mc_db_stmt gw_stmts[] = {
                                 "$2") " RETURNING workspace_id, name, max_concurrency"},
     [GW_RUNTIME_LIST] = {"gw_runtime_list",
                          "SELECT coalesce(json_agg(json_build_object('id', r.id, 'workspace_id', "
-                         "r.workspace_id, 'name', r.name, 'provider', r.provider, 'daemon_id', "
+                         "r.workspace_id, 'name', r.name, 'provider', r.provider, 'runtime_mode', "
+                         "'local', 'daemon_id', "
                          "r.daemon_id, 'device_name', r.device_name, 'version', r.version, "
                          "'cli_version', r.cli_version, 'owner_id', r.owner_id, "
                          "'max_concurrency', r.max_concurrency, 'last_seen_at', r.last_seen_at, "
