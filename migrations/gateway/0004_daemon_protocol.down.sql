@@ -1,5 +1,3 @@
-DELETE FROM gateway.task_event_log WHERE version IS NULL;
-ALTER TABLE gateway.task_event_log ALTER COLUMN version SET NOT NULL;
 DROP TABLE gateway.task_messages;
 DROP INDEX gateway.tasks_claimable_idx;
 ALTER TABLE gateway.tasks DROP COLUMN claimed_at, DROP COLUMN claim_until, DROP COLUMN claimed_by,

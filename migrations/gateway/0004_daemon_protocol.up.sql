@@ -165,8 +165,3 @@ COMMENT ON COLUMN gateway.task_messages.content IS 'Text of a text, thinking or 
 COMMENT ON COLUMN gateway.task_messages.input IS 'Input of a tool_use.';
 COMMENT ON COLUMN gateway.task_messages.output IS 'Output of a tool_result (the daemon cuts it at 8 KiB).';
 COMMENT ON COLUMN gateway.task_messages.created_at IS 'When it arrived.';
-
--- Messages travel to watchers through the same log as task events, without a version.
-ALTER TABLE gateway.task_event_log ALTER COLUMN version DROP NOT NULL;
-COMMENT ON COLUMN gateway.task_event_log.version IS 'The task''s version carried by the event; NULL for a streamed message (type task.message).';
-COMMENT ON COLUMN gateway.task_event_log.type IS 'CloudEvents type, or task.message for a message an agent streamed.';

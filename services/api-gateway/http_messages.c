@@ -4,9 +4,9 @@
  *                                                          input?, output?}, ...]}
  *
  * The daemon sends a batch every 500 ms while the agent runs. Each message is kept once per
- * (task, seq) in gateway.task_messages and logged, in the same SQL call, where the WebSocket
- * hub of every gateway replica picks it up for the users watching the task, its issue or its
- * workspace ({"type":"task_message", ...}). People read them back with
+ * (task, seq) in gateway.task_messages and announced, in the same SQL call, to the WebSocket
+ * hub of every gateway replica, which passes it on to the people watching the task, its issue
+ * or its workspace ({"type":"task_message", ...}). People read them back with
  * GET /api/tasks/{task_id}/messages. */
 #include "gateway.h"
 

@@ -2,13 +2,17 @@
  *
  * People (a session or personal access token) subscribe to a workspace, an issue or a task and
  * receive task events as they happen, {"type":"event","seq":N,"event":{CloudEvent}}, and what
- * the task's agent streams, {"type":"task_message","seq":N,"message":{task_id, seq, type,
- * content, ...}}. Both reach every gateway replica through Postgres: the projection (and the
- * messages route) writes the log and NOTIFYs; each replica's listener reads the log in seq
- * order and queues matching entries on its own connections. A reconnecting client passes the
- * last seq it saw ("since") and gets what it missed from the log, possibly with duplicates it
- * drops by seq. The same listener tells daemons (daemon_ws.c) when a runtime of theirs got a
- * task: at each logged dispatch, and every SWEEP_MS for tasks no claim holds.
+ * the task's agent streams, {"type":"task_message","message":{task_id, issue_id, seq, type,
+ * content, ...}}. Events reach every gateway replica through Postgres: the projection writes
+ * the log and NOTIFYs; each replica's listener reads the log in seq order and queues matching
+ * events on its own connections. A reconnecting client passes the last seq it saw ("since")
+ * and gets what it missed from the log, possibly with duplicates it drops by seq. Messages are
+ * announced on their own channel (gateway.record_task_messages) and read from
+ * gateway.task_messages, so that they add no writer to the log: a second writer would commit
+ * seqs out of order, and a listener reading past the highest seq it saw would skip the late
+ * ones. A client that missed messages reads them with GET /api/tasks/{id}/messages. The same listener tells daemons (daemon_ws.c) when a
+ * runtime of theirs got a task: at each logged dispatch, and every SWEEP_MS for tasks no
+ * claim holds.
  *
  * Each connection has a bounded queue drained by its own thread, and nobody else ever waits for
  * it. Events arrive in bursts (the projection commits what it has fetched in one transaction),
@@ -145,9 +149,6 @@ static bool wants(const struct client *c, const struct logrow *r)
 
 static char *event_message(const struct logrow *r)
 {
-    if (strcmp(r->type, "task.message") == 0)
-        return mc_sprintf("{\"type\":\"task_message\",\"seq\":%s,\"message\":%s}", r->seq,
-                          r->event);
     return mc_sprintf("{\"type\":\"event\",\"seq\":%s,\"event\":%s}", r->seq, r->event);
 }
 
@@ -229,6 +230,36 @@ static void deliver_new(struct gw_ctx *ctx, struct gw_ws_hub *hub, mc_db *db)
     }
 }
 
+/* Passes the messages a NOTIFY announced ("task workspace issue|- lo hi") to their watchers. */
+static void deliver_messages(struct gw_ws_hub *hub, mc_db *db, const char *payload)
+{
+    char task[MC_UUID_STRLEN], ws[MC_UUID_STRLEN], issue[MC_UUID_STRLEN], lo[12], hi[12];
+    if (sscanf(payload, "%36s %36s %36s %11s %11s", task, ws, issue, lo, hi) != 5)
+        return;
+    struct logrow who = {.workspace = ws, .issue = strcmp(issue, "-") ? issue : NULL, .task = task};
+    pthread_mutex_lock(&hub->mu);
+    bool wanted = false;
+    for (struct client *c = hub->clients; c && !wanted; c = c->next)
+        wanted = wants(c, &who);
+    pthread_mutex_unlock(&hub->mu);
+    if (!wanted)
+        return; /* nobody watches: spare the read */
+    const char *p[] = {task, lo, hi};
+    PGresult *r = NULL;
+    if (mc_db_exec(db, GW_TASK_MESSAGES_RANGE, 3, p, &r) == 0) {
+        pthread_mutex_lock(&hub->mu);
+        for (int i = 0; i < PQntuples(r); i++) {
+            char *m = mc_sprintf("{\"type\":\"task_message\",\"message\":%s}", PQgetvalue(r, i, 0));
+            for (struct client *c = hub->clients; c; c = c->next)
+                if (wants(c, &who))
+                    enqueue(c, m);
+            free(m);
+        }
+        pthread_mutex_unlock(&hub->mu);
+    }
+    PQclear(r);
+}
+
 /* A client that got a burst and then fell behind gets no further enqueue to notice it: the
  * listener looks at every queue a few times a second. */
 static void sweep_stalled(struct gw_ws_hub *hub)
@@ -254,7 +285,8 @@ static void *listen_loop(void *arg)
         if (!mc_db_connected(db) || !listening) {
             listening = false;
             if (mc_db_ensure(db, 0) != 0 ||
-                mc_db_exec_sql(db, "LISTEN multica_task_events", NULL) != 0) {
+                mc_db_exec_sql(db, "LISTEN multica_task_events", NULL) != 0 ||
+                mc_db_exec_sql(db, "LISTEN multica_task_messages", NULL) != 0) {
                 mc_sleep_ms_interruptible(500, &hub->stop);
                 continue;
             }
@@ -278,7 +310,10 @@ static void *listen_loop(void *arg)
             }
             PGnotify *n;
             while ((n = PQnotifies(conn)) != NULL) {
-                notified = true;
+                if (strcmp(n->relname, "multica_task_messages") == 0)
+                    deliver_messages(hub, db, n->extra);
+                else
+                    notified = true;
                 PQfreemem(n);
             }
         }

@@ -87,9 +87,10 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
         if (strcmp(json_string_value(json_object_get(m, "type")), "task_message") == 0) {
             json_t *msg = json_object_get(m, "message");
             ck_assert_str_eq(tg_str(msg, "task_id"), task);
+            ck_assert_str_eq(tg_str(msg, "issue_id"), issue);
             ck_assert_str_eq(tg_str(msg, "type"), "text");
-            ck_assert_int_gt(json_integer_value(json_object_get(m, "seq")), last_seq);
-            last_seq = json_integer_value(json_object_get(m, "seq"));
+            ck_assert_int_eq(json_integer_value(json_object_get(msg, "seq")),
+                             (json_int_t)streamed + 1);
             streamed++;
         }
         if (strcmp(json_string_value(json_object_get(m, "type")), "event") == 0) {
