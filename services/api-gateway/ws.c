@@ -10,9 +10,9 @@
  * announced on their own channel (gateway.record_task_messages) and read from
  * gateway.task_messages, so that they add no writer to the log: a second writer would commit
  * seqs out of order, and a listener reading past the highest seq it saw would skip the late
- * ones. A client that missed messages reads them with GET /api/tasks/{id}/messages. The same listener tells daemons (daemon_ws.c) when a
- * runtime of theirs got a task: at each logged dispatch, and every SWEEP_MS for tasks no
- * claim holds.
+ * ones. A client that missed messages reads them with GET /api/tasks/{id}/messages. The same
+ * listener tells daemons (daemon_ws.c) when a runtime of theirs got a task: at each logged
+ * dispatch, and every SWEEP_MS for tasks no claim holds.
  *
  * Each connection has a bounded queue drained by its own thread, and nobody else ever waits for
  * it. Events arrive in bursts (the projection commits what it has fetched in one transaction),
