@@ -91,7 +91,8 @@ static void copy_col(char out[MC_UUID_STRLEN], const PGresult *r, int col)
     snprintf(out, MC_UUID_STRLEN, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
 }
 
-int gw_resolve_token(struct gw_ctx *ctx, const char *token, struct gw_principal *out)
+/* Resolves a bearer token: 0, MC_EINVAL (unknown, expired or revoked) or MC_EDBCONN. */
+static int resolve_token(struct gw_ctx *ctx, const char *token, struct gw_principal *out)
 {
     memset(out, 0, sizeof *out);
     int rc = MC_EINVAL;
@@ -156,7 +157,7 @@ int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void
         return U_CALLBACK_COMPLETE;
     }
     struct gw_principal *p = calloc(1, sizeof *p);
-    int rc = gw_resolve_token(ctx, token, p);
+    int rc = resolve_token(ctx, token, p);
     if (rc == MC_EDBCONN) {
         free(p);
         mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "database unavailable");

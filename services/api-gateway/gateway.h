@@ -172,8 +172,6 @@ const char *gw_credential_name(int credential);
 /* auth.c: the guard of every route that needs a credential (an mc_http_guard), and tokens. */
 int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void *ud,
                     int credential);
-/* Resolves a bearer token into p: 0, MC_EINVAL (unknown, expired or revoked) or MC_EDBCONN. */
-int gw_resolve_token(struct gw_ctx *ctx, const char *token, struct gw_principal *p);
 /* Issues a JWT for a user; returns a heap string or NULL. */
 char *gw_jwt_issue(const struct gw_ctx *ctx, const char *user_id, const char *email);
 
@@ -247,10 +245,6 @@ void gw_outbox_kick(struct gw_ctx *ctx);
 int gw_outbox_start(struct gw_ctx *ctx);
 void gw_outbox_stop(struct gw_ctx *ctx);
 
-/* Writes a runtime event (registered, heartbeat, offline) into the outbox, in the caller's
- * transaction (http_runtimes.c). */
-int gw_runtime_event(mc_db *db, const char *type, const char *runtime, const char *ws,
-                     const char *name, long max_concurrency);
 /* A heartbeat of runtime from user: liveness in the read model and a RuntimeHeartbeat event,
  * in one transaction. 0, MC_ENOTFOUND (no such runtime, or not the user's to touch), or a
  * database error (http_runtimes.c; the WebSocket heartbeat uses it too). */

@@ -27,8 +27,10 @@ int gw_get_runtimes(const struct _u_request *req, struct _u_response *resp, void
     return gw_workspace_read(req, resp, ud, GW_RUNTIME_LIST);
 }
 
-int gw_runtime_event(mc_db *db, const char *type, const char *runtime, const char *ws,
-                     const char *name, long max_concurrency)
+/* Writes a runtime event (registered, heartbeat, offline) into the outbox, in the caller's
+ * transaction. */
+static int runtime_event(mc_db *db, const char *type, const char *runtime, const char *ws,
+                         const char *name, long max_concurrency)
 {
     char now[40];
     mc_format_rfc3339(mc_now_wall_us(), now, sizeof now);
@@ -50,8 +52,8 @@ static int runtime_change(struct gw_ctx *ctx, mc_db *db, int stmt, const char *t
     if (rc == 0 && PQntuples(r) == 0)
         rc = MC_ENOTFOUND;
     if (rc == 0)
-        rc = gw_runtime_event(db, type, runtime, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
-                              atol(PQgetvalue(r, 0, 2)));
+        rc = runtime_event(db, type, runtime, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+                           atol(PQgetvalue(r, 0, 2)));
     if (rc == 0)
         rc = mc_db_commit(db);
     if (rc != 0)
@@ -128,8 +130,8 @@ static int register_all(const struct gw_ctx *ctx, mc_db *db, const json_t *body,
         PGresult *r = NULL;
         rc = mc_db_exec(db, GW_RUNTIME_UPSERT, 10, p, &r);
         if (rc == 0)
-            rc = gw_runtime_event(db, MC_EV_RUNTIME_REGISTERED, PQgetvalue(r, 0, 0), ws,
-                                  PQgetvalue(r, 0, 1), atol(PQgetvalue(r, 0, 3)));
+            rc = runtime_event(db, MC_EV_RUNTIME_REGISTERED, PQgetvalue(r, 0, 0), ws,
+                               PQgetvalue(r, 0, 1), atol(PQgetvalue(r, 0, 3)));
         if (rc == 0)
             json_array_append_new(out, json_pack("{ss ss ss ss}", "id", PQgetvalue(r, 0, 0), "name",
                                                  PQgetvalue(r, 0, 1), "provider",
