@@ -61,6 +61,7 @@ const char *mc_db_errmsg(const mc_db *db);
 #define MC_SQLSTATE_SERIALIZATION_FAILURE "40001"
 #define MC_SQLSTATE_DEADLOCK_DETECTED     "40P01"
 #define MC_SQLSTATE_UNDEFINED_TABLE       "42P01"
+#define MC_SQLSTATE_UNIQUE_VIOLATION      "23505"
 #define MC_SQLSTATE_QUERY_CANCELED        "57014" /* statement_timeout as well */
 #define MC_SQLSTATE_ADMIN_SHUTDOWN        "57P01"
 #define MC_SQLSTATE_CRASH_SHUTDOWN        "57P02"

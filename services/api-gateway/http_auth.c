@@ -250,12 +250,5 @@ cleanup:
 int gw_get_me(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     (void)req;
-    struct gw_ctx *ctx = ud;
-    mc_db *db = gw_db(ctx, resp);
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    const char *p[] = {gw_principal(resp)->user_id};
-    gw_answer_json(resp, db, GW_USER_BY_ID, 1, p, 200);
-    gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
+    return gw_user_read(resp, ud, GW_USER_BY_ID);
 }

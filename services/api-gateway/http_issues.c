@@ -1,44 +1,93 @@
-/* http_issues.c: issues, assignment (which starts and stops tasks), and comments.
+/* http_issues.c: issues, in Multica's routes and shape; assigning one to an agent starts a
+ * task.
  *
- *   POST   /api/workspaces/{workspace_id}/issues {title, description}
- *   GET    /api/workspaces/{workspace_id}/issues?status=&assignee_id=&limit=&before=
- *   GET    /api/issues/{issue_id}
- *   PATCH  /api/issues/{issue_id} {title?, description?, status?}
- *   POST   /api/issues/{issue_id}/assign {agent_id} | {member_id} | {}
+ *   POST   /api/issues {title, description?, status?, priority?, assignee_type?, assignee_id?}
+ *   GET    /api/issues?workspace_id=&status=&priority=&assignee_id=&limit=&offset=
+ *                                        -> {issues, total}, newest first
+ *   GET    /api/issues/{issue_id}        a UUID or the issue's key (ABC-12)
+ *   PUT    /api/issues/{issue_id}        any of the fields above; assignee_id null unassigns
  *   DELETE /api/issues/{issue_id}
- *   POST   /api/issues/{issue_id}/comments {body}
- *   GET    /api/issues/{issue_id}/comments
+ *   GET    /api/issues/{issue_id}/task-runs
  *
+ * The workspace comes from ?workspace_id= or X-Workspace-ID (a task token's own otherwise).
  * Assigning to an agent mints a task id and writes TaskRequested to the outbox in the same
- * transaction; unassigning (or reassigning) cancels the issue's active tasks, and deleting the
- * issue asks for its tasks to be deleted (TaskCancelRequested with delete=true). */
+ * transaction (the answer carries it as task_id) when Multica would start a run (its
+ * WillEnqueueRun); a change of assignee never cancels a run under way; deleting the issue
+ * deletes its tasks (TaskCancelRequested with delete=true). An agent run (task token) creates
+ * and updates issues as its agent. */
 #include "gateway.h"
 #include "mc_proto.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const statuses[] = {"backlog",   "todo", "in_progress",
-                                       "in_review", "done", "cancelled"};
+static const char *const statuses[] = {"backlog", "todo",    "in_progress", "in_review",
+                                       "done",    "blocked", "cancelled"};
+static const char *const priorities[] = {"urgent", "high", "medium", "low", "none"};
 
-#define STATUS_MESSAGE "must be backlog, todo, in_progress, in_review, done or cancelled"
-
-static bool valid_status(const char *s)
+static bool one_of(const char *s, const char *const *set, size_t n)
 {
-    for (size_t i = 0; i < MC_ARRAY_LEN(statuses); i++)
-        if (strcmp(s, statuses[i]) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, set[i]) == 0)
             return true;
     return false;
 }
 
-/* Loads an issue the caller may see (row: workspace_id, assignee_type, assignee_id, json), or
- * answers 404/503 and returns NULL. */
-static PGresult *issue_for(mc_db *db, struct _u_response *resp, const char *issue)
+/* An optional enumerated field of a body: *out is NULL when absent. Returns 0, or MC_EINVAL
+ * after answering 400 naming it when it is not one of set. */
+static int enum_field(struct _u_response *resp, const json_t *body, const char *name,
+                      const char *const *set, size_t n, const char **out)
 {
+    if (gw_str_field(resp, body, name, 1, 32, false, out) != 0)
+        return MC_EINVAL;
+    if (*out == NULL || one_of(*out, set, n))
+        return 0;
+    char allowed[160] = "";
+    for (size_t i = 0; i < n; i++)
+        snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s%s", i ? ", " : "",
+                 set[i]);
+    return gw_invalid(resp, name, "must be one of %s", allowed);
+}
+
+/* Splits an issue key ("ABC-12") into its prefix and number; false when ref is not one. */
+static bool issue_key(const char *ref, char prefix[11], char number[12])
+{
+    const char *dash = strrchr(ref, '-');
+    size_t plen = dash ? (size_t)(dash - ref) : 0;
+    size_t nlen = dash ? strlen(dash + 1) : 0;
+    if (plen == 0 || plen > 10 || nlen == 0 || nlen > 9 || strspn(dash + 1, "0123456789") != nlen)
+        return false;
+    for (size_t i = 0; i < plen; i++)
+        if (!isalnum((unsigned char)ref[i]) || (unsigned char)ref[i] >= 0x80)
+            return false;
+    snprintf(prefix, 11, "%.*s", (int)plen, ref);
+    snprintf(number, 12, "%s", dash + 1);
+    return true;
+}
+
+PGresult *gw_issue_for(const struct _u_request *req, struct _u_response *resp, mc_db *db)
+{
+    const char *ref = u_map_get(req->map_url, "issue_id");
+    const struct gw_principal *me = gw_principal(resp);
+    char prefix[11], number[12];
     PGresult *r = NULL;
-    const char *p[] = {issue};
-    int rc = mc_db_exec(db, GW_ISSUE_GET, 1, p, &r);
+    int rc;
+    if (ref != NULL && mc_uuid_valid(ref)) {
+        const char *p[] = {ref};
+        rc = mc_db_exec(db, GW_ISSUE_GET, 1, p, &r);
+    } else if (ref != NULL && issue_key(ref, prefix, number)) {
+        const char *ws = u_map_get_case(req->map_header, "X-Workspace-ID");
+        if (ws == NULL || !mc_uuid_valid(ws))
+            ws = me->kind == GW_TASK ? me->workspace_id : NULL;
+        const char *p[] = {prefix, number, me->user_id, ws};
+        rc = mc_db_exec(db, GW_ISSUE_BY_KEY, 4, p, &r);
+    } else {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "issue_id",
+                      "must be an issue UUID or key (ABC-12)");
+        return NULL;
+    }
     if (rc != 0) {
         gw_db_error(resp, db, rc);
     } else if (PQntuples(r) == 0) {
@@ -48,228 +97,6 @@ static PGresult *issue_for(mc_db *db, struct _u_response *resp, const char *issu
     }
     PQclear(r);
     return NULL;
-}
-
-/* A pooled connection and the issue's row (issue_for), or NULL after answering. */
-static mc_db *issue_db(struct gw_ctx *ctx, struct _u_response *resp, const char *issue,
-                       PGresult **row)
-{
-    mc_db *db = gw_db(ctx, resp);
-    if (db == NULL)
-        return NULL;
-    *row = issue_for(db, resp, issue);
-    if (*row == NULL) {
-        gw_db_release(ctx, db);
-        return NULL;
-    }
-    return db;
-}
-
-int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    struct gw_ctx *ctx = ud;
-    const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    if (ws == NULL)
-        return U_CALLBACK_COMPLETE;
-    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
-    if (body == NULL)
-        return U_CALLBACK_COMPLETE;
-    mc_db *db = NULL;
-    const char *title, *desc;
-    if (gw_str_field(resp, body, "title", 1, 500, true, &title) != 0)
-        goto cleanup;
-    if (gw_str_field(resp, body, "description", 0, 100000, false, &desc) != 0)
-        goto cleanup;
-    db = gw_member_db(ctx, resp, ws, false);
-    if (db == NULL)
-        goto cleanup;
-    char id[MC_UUID_STRLEN];
-    mc_uuid_v7(id);
-    const char *p[] = {id, ws, title, desc, gw_principal(resp)->user_id};
-    gw_answer_json(resp, db, GW_ISSUE_CREATE, 5, p, 201);
-cleanup:
-    gw_db_release(ctx, db);
-    json_decref(body);
-    return U_CALLBACK_COMPLETE;
-}
-
-/* Checks the list's query parameters; answers 400 naming the first bad one. */
-static int list_params_ok(struct _u_response *resp, const char *status, const char *assignee,
-                          const char *before, long limit)
-{
-    if (status != NULL && !valid_status(status))
-        return gw_invalid(resp, "status", STATUS_MESSAGE);
-    if (assignee != NULL && !mc_uuid_valid(assignee))
-        return gw_invalid(resp, "assignee_id", "must be a UUID");
-    if (before != NULL && !mc_uuid_valid(before))
-        return gw_invalid(resp, "before", "must be an issue id");
-    if (limit < 1 || limit > 200)
-        return gw_invalid(resp, "limit", "must be an integer between 1 and 200");
-    return 0;
-}
-
-/* Answers a page of issues with the cursor of the next one (null on the last page). */
-static void answer_page(struct _u_response *resp, const char *issues_text, long limit)
-{
-    json_t *issues = json_loads(issues_text, 0, NULL);
-    size_t n = json_array_size(issues);
-    json_t *next = json_null();
-    if (n == (size_t)limit) {
-        json_t *last = json_object_get(json_array_get(issues, n - 1), "id");
-        if (last != NULL)
-            next = json_incref(last);
-    }
-    mc_http_json(resp, 200, json_pack("{so so}", "issues", issues, "next_before", next));
-}
-
-int gw_get_issues(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    struct gw_ctx *ctx = ud;
-    const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    if (ws == NULL)
-        return U_CALLBACK_COMPLETE;
-    const char *status = u_map_get(req->map_url, "status");
-    const char *assignee = u_map_get(req->map_url, "assignee_id");
-    const char *before = u_map_get(req->map_url, "before");
-    const char *limit_s = u_map_get(req->map_url, "limit");
-    long limit = limit_s ? strtol(limit_s, NULL, 10) : 50;
-    if (list_params_ok(resp, status, assignee, before, limit) != 0)
-        return U_CALLBACK_COMPLETE;
-    mc_db *db = gw_member_db(ctx, resp, ws, false);
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    char lim[16];
-    snprintf(lim, sizeof lim, "%ld", limit);
-    const char *p[] = {ws, status, assignee, lim, before};
-    PGresult *r = NULL;
-    int rc = mc_db_exec(db, GW_ISSUE_LIST, 5, p, &r);
-    if (rc != 0)
-        gw_db_error(resp, db, rc);
-    else
-        answer_page(resp, PQgetvalue(r, 0, 0), limit);
-    PQclear(r);
-    gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
-}
-
-int gw_get_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    struct gw_ctx *ctx = ud;
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    if (issue == NULL)
-        return U_CALLBACK_COMPLETE;
-    PGresult *r = NULL;
-    mc_db *db = issue_db(ctx, resp, issue, &r);
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    gw_answer_text(resp, 200, PQgetvalue(r, 0, 3));
-    PQclear(r);
-    gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
-}
-
-static int run_wanted(mc_db *db, const char *issue, const char *status, const char *agent,
-                      bool *wanted);
-static int request_task(mc_db *db, const char *issue, const char *ws, const char *agent,
-                        struct _u_response *resp, char task[MC_UUID_STRLEN]);
-
-/* The issue's assigned agent, or NULL (cur is the issue's row from GW_ISSUE_GET). */
-static const char *assigned_agent(const PGresult *cur)
-{
-    if (PQgetisnull(cur, 0, 1) || strcmp(PQgetvalue(cur, 0, 1), "agent") != 0)
-        return NULL;
-    return PQgetvalue(cur, 0, 2);
-}
-
-/* Whether a status change leaves the backlog for a status that is neither done nor
- * cancelled: as in Multica, that starts the assignee's run. */
-static bool leaves_backlog(const char *was, const char *now)
-{
-    if (now == NULL || strcmp(was, "backlog") != 0)
-        return false;
-    return strcmp(now, "backlog") != 0 && strcmp(now, "done") != 0 && strcmp(now, "cancelled") != 0;
-}
-
-/* An edit, run by gw_outbox_tx, with the run that leaving the backlog starts (task filled
- * when one was requested); out is the issue as JSON. */
-struct edit {
-    const PGresult *cur;
-    const char *issue;
-    const char *const *params; /* of GW_ISSUE_UPDATE */
-    struct _u_response *resp;
-    char task[MC_UUID_STRLEN];
-    PGresult *out;
-};
-
-static int edit_issue(mc_db *db, void *arg)
-{
-    struct edit *e = arg;
-    PQclear(e->out);
-    e->out = NULL;
-    e->task[0] = '\0';
-    int rc = mc_db_exec(db, GW_ISSUE_UPDATE, 4, e->params, &e->out);
-    if (rc != 0)
-        return rc;
-    const char *agent = assigned_agent(e->cur);
-    bool wanted = false;
-    if (leaves_backlog(PQgetvalue(e->cur, 0, 4), e->params[3])) {
-        rc = run_wanted(db, e->issue, e->params[3], agent, &wanted);
-        if (rc != 0)
-            return rc;
-    }
-    if (!wanted)
-        return 0;
-    rc = request_task(db, e->issue, PQgetvalue(e->cur, 0, 0), agent, e->resp, e->task);
-    return rc == MC_ENOTFOUND ? GW_ANSWERED : rc;
-}
-
-/* Answers an edit: the issue, with task_id when the edit started a run. */
-static void update_issue(struct gw_ctx *ctx, mc_db *db, struct _u_response *resp,
-                         const PGresult *cur, const char *issue, const char *title,
-                         const char *desc, const char *status)
-{
-    const char *p[] = {issue, title, desc, status};
-    struct edit e = {cur, issue, p, resp, "", NULL};
-    if (gw_outbox_tx(ctx, resp, db, "edit issue", edit_issue, &e) == 0) {
-        json_t *issue_json = json_loads(PQgetvalue(e.out, 0, 0), 0, NULL);
-        if (e.task[0] != '\0')
-            json_object_set_new(issue_json, "task_id", json_string(e.task));
-        mc_http_json(resp, 200, issue_json);
-    }
-    PQclear(e.out);
-}
-
-int gw_patch_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    struct gw_ctx *ctx = ud;
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    if (issue == NULL)
-        return U_CALLBACK_COMPLETE;
-    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
-    if (body == NULL)
-        return U_CALLBACK_COMPLETE;
-    mc_db *db = NULL;
-    PGresult *r = NULL;
-    const char *title, *desc, *status;
-    if (gw_str_field(resp, body, "title", 1, 500, false, &title) != 0)
-        goto cleanup;
-    if (gw_str_field(resp, body, "description", 0, 100000, false, &desc) != 0)
-        goto cleanup;
-    if (gw_str_field(resp, body, "status", 1, 32, false, &status) != 0)
-        goto cleanup;
-    if (status != NULL && !valid_status(status)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "status", STATUS_MESSAGE);
-        goto cleanup;
-    }
-    db = issue_db(ctx, resp, issue, &r);
-    if (db == NULL)
-        goto cleanup;
-    update_issue(ctx, db, resp, r, issue, title, desc, status);
-cleanup:
-    PQclear(r);
-    gw_db_release(ctx, db);
-    json_decref(body);
-    return U_CALLBACK_COMPLETE;
 }
 
 /* Writes TaskCancelRequested for every task of the issue that stmt returns. */
@@ -287,76 +114,45 @@ static int cancel_tasks(mc_db *db, const char *issue, int stmt, bool delete, con
     return rc;
 }
 
-/* Whether the agent row (workspace_id, runtime_id, max) exists and is in workspace ws. */
-static bool agent_in(const PGresult *a, const char *ws)
-{
-    if (PQntuples(a) == 0)
-        return false;
-    return strcmp(PQgetvalue(a, 0, 0), ws) == 0;
-}
-
-/* Requests a task of agent for the issue: read-model row and TaskRequested. */
-static int request_task(mc_db *db, const char *issue, const char *ws, const char *agent,
-                        struct _u_response *resp, char task[MC_UUID_STRLEN])
+/* The agent's row (workspace_id, runtime_id, max_concurrent_tasks) when it is an agent of
+ * workspace ws; answers 400 (or the database error) and returns NULL otherwise. */
+static PGresult *agent_of(mc_db *db, struct _u_response *resp, const char *ws, const char *agent)
 {
     PGresult *a = NULL;
-    const char *pa[] = {agent};
-    int rc = mc_db_exec(db, GW_AGENT_GET, 1, pa, &a);
+    const char *p[] = {agent};
+    int rc = mc_db_exec(db, GW_AGENT_GET, 1, p, &a);
     if (rc != 0) {
-        PQclear(a);
-        return rc;
-    }
-    if (!agent_in(a, ws)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "agent_id",
+        gw_db_error(resp, db, rc);
+    } else if (PQntuples(a) == 0 || strcmp(PQgetvalue(a, 0, 0), ws) != 0) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "assignee_id",
                       "no such agent in this workspace");
-        PQclear(a);
-        return MC_ENOTFOUND;
+    } else {
+        return a;
     }
+    PQclear(a);
+    return NULL;
+}
+
+/* Requests a task of agent (its row a) for the issue: read-model row and TaskRequested. */
+static int request_task(mc_db *db, const char *issue, const char *ws, const char *agent,
+                        const PGresult *a, const char *user, char task[MC_UUID_STRLEN])
+{
     mc_uuid_v7(task);
     const char *runtime = PQgetvalue(a, 0, 1);
     const char *pt[] = {task, ws, issue, agent, runtime};
-    rc = mc_db_exec(db, GW_TASK_REQUEST, 5, pt, NULL);
-    if (rc == 0) {
-        json_t *data = json_pack("{ss ss ss ss ss s:s? si}", "task_id", task, "workspace_id", ws,
-                                 "agent_id", agent, "runtime_id", runtime, "issue_id", issue,
-                                 "requested_by", gw_principal(resp)->user_id,
-                                 "agent_max_concurrent_tasks", atoi(PQgetvalue(a, 0, 2)));
-        rc = gw_outbox_add(db, MC_EV_TASK_REQUESTED, task, task, data);
-    }
-    PQclear(a);
-    return rc;
+    int rc = mc_db_exec(db, GW_TASK_REQUEST, 5, pt, NULL);
+    if (rc != 0)
+        return rc;
+    json_t *data =
+        json_pack("{ss ss ss ss ss s:s? si}", "task_id", task, "workspace_id", ws, "agent_id",
+                  agent, "runtime_id", runtime, "issue_id", issue, "requested_by", user,
+                  "agent_max_concurrent_tasks", atoi(PQgetvalue(a, 0, 2)));
+    return gw_outbox_add(db, MC_EV_TASK_REQUESTED, task, task, data);
 }
 
-/* Who an issue is assigned to: the kind ("agent", "member", NULL for nobody) and the id. */
-struct assignee {
-    const char *kind, *id;
-};
-
-static bool assigns(const struct assignee *to, const char *kind)
-{
-    return to->kind != NULL && strcmp(to->kind, kind) == 0;
-}
-
-/* A member to assign must be a member of the issue's workspace (nothing to check for an
- * agent or nobody); answers 400 or the database error itself. */
-static int check_member(mc_db *db, struct _u_response *resp, const char *ws,
-                        const struct assignee *to)
-{
-    if (!assigns(to, "member"))
-        return 0;
-    char role[16];
-    int rc = gw_member_role(db, ws, to->id, role);
-    if (rc == MC_ENOTFOUND)
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "member_id",
-                      "no such member in this workspace");
-    else if (rc != 0)
-        gw_db_error(resp, db, rc);
-    return rc;
-}
-
-/* Whether assigning agent to the issue starts a run, as Multica decides it (its
- * WillEnqueueRun): never into backlog, which is the parking lot, and not when that agent
- * already has a run of the issue under way (a second one would work unaware of the first). */
+/* Whether agent should start a run of the issue, as Multica decides it (its WillEnqueueRun):
+ * never in backlog, which is the parking lot, and not when that agent already has a run of the
+ * issue under way (a second one would work unaware of the first). */
 static int run_wanted(mc_db *db, const char *issue, const char *status, const char *agent,
                       bool *wanted)
 {
@@ -372,214 +168,343 @@ static int run_wanted(mc_db *db, const char *issue, const char *status, const ch
     return rc;
 }
 
-/* An agent to assign must be an agent of the issue's workspace, whether or not a run starts;
- * answers 400 or the database error itself. */
-static int check_agent(mc_db *db, struct _u_response *resp, const char *ws,
-                       const struct assignee *to)
+/* The assignee a body asks for. *given is false when the body names none (the assignment
+ * stays); type and id are NULL to unassign, which takes an explicit null: a mistyped value
+ * never reads as "unassign". Returns 0, or MC_EINVAL after answering 400. */
+static int assignee_of(struct _u_response *resp, const json_t *body, bool *given, const char **type,
+                       const char **id)
 {
-    if (!assigns(to, "agent"))
+    const json_t *t = json_object_get(body, "assignee_type");
+    const json_t *v = json_object_get(body, "assignee_id");
+    *given = t != NULL || v != NULL;
+    *type = json_string_value(t);
+    *id = json_string_value(v);
+    if (!*given || (json_is_null(v) && (t == NULL || json_is_null(t)))) {
+        *type = *id = NULL;
         return 0;
-    PGresult *a = NULL;
-    const char *p[] = {to->id};
-    int rc = mc_db_exec(db, GW_AGENT_GET, 1, p, &a);
-    bool known = rc == 0 && agent_in(a, ws);
-    PQclear(a);
-    if (rc != 0) {
-        gw_db_error(resp, db, rc);
-        return rc;
     }
-    if (!known) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "agent_id",
-                      "no such agent in this workspace");
-        return MC_ENOTFOUND;
-    }
+    if (*id == NULL || !mc_uuid_valid(*id))
+        return gw_invalid(resp, "assignee_id",
+                          "must be a UUID (null, with assignee_type null, "
+                          "unassigns)");
+    if (*type == NULL || (strcmp(*type, "agent") != 0 && strcmp(*type, "member") != 0))
+        return gw_invalid(resp, "assignee_type",
+                          "must be agent or member with an assignee_id (both null to unassign)");
     return 0;
 }
 
-/* An assignment, run by gw_outbox_tx: a run requested when Multica would (task filled), and
- * the assignee recorded (out: the issue as JSON). A change of assignee never cancels a run
- * under way, the previous assignee's included (Multica removed that in its #4963: a handoff
- * is not an interruption); a run stops when it is cancelled or its issue deleted. */
-struct assignment {
-    const char *issue, *ws, *status;
-    struct assignee to;
+/* The fields POST and PUT take; for POST the title is required. */
+struct issue_fields {
+    const char *title, *desc, *status, *prio, *atype, *aid;
+    bool assignee_given;
+};
+
+/* Reads them. Returns 0, or MC_EINVAL after answering 400 naming the first bad one. */
+static int read_fields(struct _u_response *resp, const json_t *body, bool create,
+                       struct issue_fields *f)
+{
+    memset(f, 0, sizeof *f);
+    if (gw_str_field(resp, body, "title", 1, 500, create, &f->title) != 0)
+        return MC_EINVAL;
+    if (gw_str_field(resp, body, "description", 0, 100000, false, &f->desc) != 0)
+        return MC_EINVAL;
+    if (enum_field(resp, body, "status", statuses, MC_ARRAY_LEN(statuses), &f->status) != 0)
+        return MC_EINVAL;
+    if (enum_field(resp, body, "priority", priorities, MC_ARRAY_LEN(priorities), &f->prio) != 0)
+        return MC_EINVAL;
+    return assignee_of(resp, body, &f->assignee_given, &f->atype, &f->aid);
+}
+
+/* A write of an issue, run by gw_outbox_tx: the row (create or update), then the assignment
+ * when asked for, then the run Multica would start (task filled when one was requested). The
+ * new assignee is checked even when no run starts; a change of assignee never cancels a run
+ * under way, the previous assignee's included (Multica removed that in its #4963: a handoff is
+ * not an interruption); a run stops when it is cancelled or its issue deleted. */
+struct issue_write {
+    int stmt; /* GW_ISSUE_CREATE or GW_ISSUE_UPDATE */
+    const char *const *params;
+    int nparams;
+    const char *issue, *ws, *user;
+    const struct issue_fields *f;
+    bool assign;            /* the body changes the assignee */
+    const char *was_status; /* before an update; NULL for a new issue */
+    const char *kept_agent; /* the agent assigned before an update, when not reassigned */
     struct _u_response *resp;
     char task[MC_UUID_STRLEN];
     PGresult *out;
 };
 
-static int assign(mc_db *db, void *arg)
+/* The agent a write leaves assigned, and whether it is newly so. */
+static const char *agent_after(const struct issue_write *w, bool *fresh)
 {
-    struct assignment *a = arg;
-    PQclear(a->out);
-    a->out = NULL;
-    a->task[0] = '\0';
-    bool wanted = false;
-    int rc =
-        run_wanted(db, a->issue, a->status, assigns(&a->to, "agent") ? a->to.id : NULL, &wanted);
+    *fresh = w->assign;
+    if (w->assign)
+        return w->f->atype != NULL && strcmp(w->f->atype, "agent") == 0 ? w->f->aid : NULL;
+    return w->kept_agent;
+}
+
+static int write_issue(mc_db *db, void *arg)
+{
+    struct issue_write *w = arg;
+    PQclear(w->out);
+    w->out = NULL;
+    w->task[0] = '\0';
+    int rc = mc_db_exec(db, w->stmt, w->nparams, w->params, &w->out);
     if (rc != 0)
         return rc;
-    if (wanted) {
-        rc = request_task(db, a->issue, a->ws, a->to.id, a->resp, a->task);
+    if (w->assign && w->f->atype != NULL && strcmp(w->f->atype, "member") == 0) {
+        char role[16];
+        rc = gw_member_role(db, w->ws, w->f->aid, role);
         if (rc == MC_ENOTFOUND)
-            return GW_ANSWERED;
+            return gw_invalid(w->resp, "assignee_id", "no such member in this workspace"),
+                   GW_ANSWERED;
         if (rc != 0)
             return rc;
     }
-    const char *p[] = {a->issue, a->to.kind, a->to.id};
-    return mc_db_exec(db, GW_ISSUE_ASSIGN, 3, p, &a->out);
-}
-
-/* Reads the assign body: exactly one of agent_id and member_id, each a UUID or null (null
- * unassigns), and nothing else. A misspelt, mistyped or missing field is refused before
- * anything changes: it must never read as "unassign". Answers 400 naming the field. */
-static int read_assignee(struct _u_response *resp, const json_t *body, struct assignee *to)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)body, key, v)
-    {
-        if (strcmp(key, "agent_id") != 0 && strcmp(key, "member_id") != 0)
-            return gw_invalid(resp, key, "unknown field: give agent_id or member_id");
+    bool fresh;
+    const char *agent = agent_after(w, &fresh);
+    PGresult *a = NULL;
+    if (agent != NULL && fresh && (a = agent_of(db, w->resp, w->ws, agent)) == NULL)
+        return GW_ANSWERED;
+    if (w->assign) {
+        PQclear(w->out);
+        w->out = NULL;
+        const char *p[] = {w->issue, w->f->atype, w->f->aid};
+        rc = mc_db_exec(db, GW_ISSUE_ASSIGN, 3, p, &w->out);
     }
-    bool agent = json_object_get(body, "agent_id") != NULL;
-    bool member = json_object_get(body, "member_id") != NULL;
-    if (agent && member)
-        return gw_invalid(resp, "agent_id", "give agent_id or member_id, not both");
-    if (!agent && !member)
-        return gw_invalid(resp, "agent_id",
-                          "is required: give agent_id or member_id (null unassigns)");
-    const char *field = agent ? "agent_id" : "member_id";
-    v = json_object_get(body, field);
-    *to = (struct assignee){0};
-    if (json_is_null(v))
-        return 0;
-    if (!json_is_string(v) || !mc_uuid_valid(json_string_value(v)))
-        return gw_invalid(resp, field, "must be a UUID or null");
-    *to = (struct assignee){agent ? "agent" : "member", json_string_value(v)};
-    return 0;
+    /* A run starts on a new agent assignee, or when the issue leaves the backlog for a status
+     * that is neither done nor cancelled (as in Multica). */
+    const char *status = w->f->status ? w->f->status : w->was_status ? w->was_status : "todo";
+    bool moved = w->was_status != NULL && w->f->status != NULL &&
+                 strcmp(w->was_status, "backlog") == 0 && strcmp(status, "backlog") != 0 &&
+                 strcmp(status, "done") != 0 && strcmp(status, "cancelled") != 0;
+    bool wanted = false;
+    if (rc == 0 && agent != NULL && (fresh || moved))
+        rc = run_wanted(db, w->issue, status, agent, &wanted);
+    if (rc == 0 && wanted && a == NULL && (a = agent_of(db, w->resp, w->ws, agent)) == NULL)
+        return GW_ANSWERED;
+    if (rc == 0 && wanted)
+        rc = request_task(db, w->issue, w->ws, agent, a, w->user, w->task);
+    PQclear(a);
+    return rc;
 }
 
-int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void *ud)
+/* Runs the write and answers the issue's JSON with the task it started (null when none). */
+static void answer_write(struct gw_ctx *ctx, mc_db *db, struct issue_write *w, unsigned status)
+{
+    if (gw_outbox_tx(ctx, w->resp, db, "write issue", write_issue, w) == 0) {
+        json_t *issue = json_loads(PQgetvalue(w->out, 0, 0), 0, NULL);
+        json_object_set_new(issue, "task_id", w->task[0] ? json_string(w->task) : json_null());
+        mc_http_json(w->resp, status, issue);
+    }
+    PQclear(w->out);
+}
+
+int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    if (issue == NULL)
+    const char *ws = gw_workspace_of(req, resp);
+    if (ws == NULL)
         return U_CALLBACK_COMPLETE;
     json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
+    struct issue_fields f;
     mc_db *db = NULL;
-    PGresult *cur = NULL;
-    struct assignee to;
-    struct assignment a = {0};
-    /* Access first: someone outside the workspace learns nothing, not even about the body. */
-    db = issue_db(ctx, resp, issue, &cur);
+    if (read_fields(resp, body, true, &f) != 0)
+        goto cleanup;
+    db = gw_member_db(ctx, resp, ws, false);
     if (db == NULL)
         goto cleanup;
-    if (read_assignee(resp, body, &to) != 0)
-        goto cleanup;
-    const char *ws = PQgetvalue(cur, 0, 0);
-    if (check_member(db, resp, ws, &to) != 0)
-        goto cleanup;
-    if (check_agent(db, resp, ws, &to) != 0)
-        goto cleanup;
-    a = (struct assignment){issue, ws, PQgetvalue(cur, 0, 4), to, resp, "", NULL};
-    if (gw_outbox_tx(ctx, resp, db, "assign issue", assign, &a) != 0)
-        goto cleanup;
-    json_t *issue_json = json_loads(PQgetvalue(a.out, 0, 0), 0, NULL);
-    json_object_set_new(issue_json, "task_id", a.task[0] ? json_string(a.task) : json_null());
-    mc_http_json(resp, 200, issue_json);
+    const struct gw_principal *me = gw_principal(resp);
+    bool agent = me->kind == GW_TASK;
+    char id[MC_UUID_STRLEN];
+    mc_uuid_v7(id);
+    const char *p[] = {id,
+                       ws,
+                       f.title,
+                       f.desc,
+                       f.status,
+                       f.prio,
+                       me->user_id,
+                       agent ? "agent" : "member",
+                       agent ? me->agent_id : NULL};
+    struct issue_write w = {GW_ISSUE_CREATE, p,    9,    id,   ws, me->user_id, &f,
+                            f.atype != NULL, NULL, NULL, resp, "", NULL};
+    answer_write(ctx, db, &w, 201);
 cleanup:
-    PQclear(cur);
-    PQclear(a.out);
     gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
 
-/* The deletion of an issue: its tasks asked to be deleted, then the issue. */
+/* A non-negative integer query parameter within [min, max], def when absent. Returns 0, or
+ * MC_EINVAL after answering 400. */
+static int query_int(const struct _u_request *req, struct _u_response *resp, const char *name,
+                     long min, long max, long def, long *out)
+{
+    const char *v = u_map_get(req->map_url, name);
+    char *end = NULL;
+    *out = v ? strtol(v, &end, 10) : def;
+    if (v != NULL && (*v == '\0' || *end != '\0' || *out < min || *out > max))
+        return gw_invalid(resp, name, "must be an integer between %ld and %ld", min, max);
+    return 0;
+}
+
+/* Checks the list's query parameters; answers 400 naming the first bad one. */
+static int list_params_ok(const struct _u_request *req, struct _u_response *resp, long *limit,
+                          long *offset)
+{
+    const char *status = u_map_get(req->map_url, "status");
+    const char *prio = u_map_get(req->map_url, "priority");
+    const char *assignee = u_map_get(req->map_url, "assignee_id");
+    if (status != NULL && !one_of(status, statuses, MC_ARRAY_LEN(statuses)))
+        return gw_invalid(resp, "status",
+                          "must be backlog, todo, in_progress, in_review, done, "
+                          "blocked or cancelled");
+    if (prio != NULL && !one_of(prio, priorities, MC_ARRAY_LEN(priorities)))
+        return gw_invalid(resp, "priority", "must be urgent, high, medium, low or none");
+    if (assignee != NULL && !mc_uuid_valid(assignee))
+        return gw_invalid(resp, "assignee_id", "must be a UUID");
+    if (query_int(req, resp, "limit", 1, 200, 50, limit) != 0)
+        return MC_EINVAL;
+    return query_int(req, resp, "offset", 0, 1000000000, 0, offset);
+}
+
+int gw_get_issues(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    const char *ws = gw_workspace_of(req, resp);
+    if (ws == NULL)
+        return U_CALLBACK_COMPLETE;
+    long limit = 50, offset = 0;
+    if (list_params_ok(req, resp, &limit, &offset) != 0)
+        return U_CALLBACK_COMPLETE;
+    mc_db *db = gw_member_db(ctx, resp, ws, false);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    char lim[16], off[16];
+    snprintf(lim, sizeof lim, "%ld", limit);
+    snprintf(off, sizeof off, "%ld", offset);
+    const char *p[] = {
+        ws,  u_map_get(req->map_url, "status"),  u_map_get(req->map_url, "assignee_id"), lim,
+        off, u_map_get(req->map_url, "priority")};
+    gw_answer_json(resp, db, GW_ISSUE_LIST, 6, p, 200);
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
+}
+
+int gw_get_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *r = gw_issue_for(req, resp, db);
+    if (r != NULL)
+        gw_answer_text(resp, 200, PQgetvalue(r, 0, 3));
+    PQclear(r);
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
+}
+
+/* Whether the body asks for the assignee the issue (row cur) already has. */
+static bool same_assignee(const PGresult *cur, const char *type, const char *id)
+{
+    if (type == NULL || id == NULL)
+        return PQgetisnull(cur, 0, 1);
+    return !PQgetisnull(cur, 0, 1) && strcmp(PQgetvalue(cur, 0, 1), type) == 0 &&
+           strcmp(PQgetvalue(cur, 0, 2), id) == 0;
+}
+
+/* The issue's assigned agent, or NULL (cur is the issue's row from gw_issue_for). */
+static const char *assigned_agent(const PGresult *cur)
+{
+    if (PQgetisnull(cur, 0, 1) || strcmp(PQgetvalue(cur, 0, 1), "agent") != 0)
+        return NULL;
+    return PQgetvalue(cur, 0, 2);
+}
+
+int gw_put_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
+    if (body == NULL)
+        return U_CALLBACK_COMPLETE;
+    struct issue_fields f;
+    mc_db *db = NULL;
+    PGresult *cur = NULL;
+    if (read_fields(resp, body, false, &f) != 0)
+        goto cleanup;
+    db = gw_db(ctx, resp);
+    if (db == NULL)
+        goto cleanup;
+    cur = gw_issue_for(req, resp, db);
+    if (cur == NULL)
+        goto cleanup;
+    const char *issue = PQgetvalue(cur, 0, 4);
+    const char *p[] = {issue, f.title, f.desc, f.status, f.prio};
+    bool assign = f.assignee_given && !same_assignee(cur, f.atype, f.aid);
+    struct issue_write w = {GW_ISSUE_UPDATE,
+                            p,
+                            5,
+                            issue,
+                            PQgetvalue(cur, 0, 0),
+                            gw_principal(resp)->user_id,
+                            &f,
+                            assign,
+                            PQgetvalue(cur, 0, 5),
+                            assigned_agent(cur),
+                            resp,
+                            "",
+                            NULL};
+    answer_write(ctx, db, &w, 200);
+cleanup:
+    PQclear(cur);
+    gw_db_release(ctx, db);
+    json_decref(body);
+    return U_CALLBACK_COMPLETE;
+}
+
+/* Deleting an issue, run by gw_outbox_tx: its tasks are deleted too. */
 static int delete_issue(mc_db *db, void *arg)
 {
     const char *const *p = arg;
     int rc = cancel_tasks(db, p[0], GW_ISSUE_ALL_TASKS, true, "issue deleted");
-    if (rc == 0)
-        rc = mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL);
-    return rc;
+    if (rc != 0)
+        return rc;
+    return mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL);
 }
 
 int gw_delete_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    if (issue == NULL)
-        return U_CALLBACK_COMPLETE;
-    PGresult *cur = NULL;
-    mc_db *db = issue_db(ctx, resp, issue, &cur);
+    mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    const char *p[] = {issue};
-    if (gw_outbox_tx(ctx, resp, db, "delete issue", delete_issue, (void *)p) != 0)
-        goto cleanup;
-    ulfius_set_empty_body_response(resp, 204);
-cleanup:
+    PGresult *cur = gw_issue_for(req, resp, db);
+    if (cur != NULL) {
+        const char *p[] = {PQgetvalue(cur, 0, 4)};
+        if (gw_outbox_tx(ctx, resp, db, "delete issue", delete_issue, (void *)p) == 0)
+            ulfius_set_empty_body_response(resp, 204);
+    }
     PQclear(cur);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
-}
-
-int gw_post_comment(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    struct gw_ctx *ctx = ud;
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    if (issue == NULL)
-        return U_CALLBACK_COMPLETE;
-    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
-    if (body == NULL)
-        return U_CALLBACK_COMPLETE;
-    mc_db *db = NULL;
-    PGresult *cur = NULL;
-    const char *text;
-    if (gw_str_field(resp, body, "body", 1, 100000, true, &text) != 0)
-        goto cleanup;
-    db = issue_db(ctx, resp, issue, &cur);
-    if (db == NULL)
-        goto cleanup;
-    char id[MC_UUID_STRLEN];
-    mc_uuid_v7(id);
-    const char *p[] = {id, issue, gw_principal(resp)->user_id, text};
-    gw_answer_json(resp, db, GW_COMMENT_CREATE, 4, p, 201);
-cleanup:
-    PQclear(cur);
-    gw_db_release(ctx, db);
-    json_decref(body);
-    return U_CALLBACK_COMPLETE;
-}
-
-/* A read of something of an issue the caller may see: stmt($1 = issue_id) as JSON. */
-static int issue_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
-                      int stmt)
-{
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    if (issue == NULL)
-        return U_CALLBACK_COMPLETE;
-    PGresult *cur = NULL;
-    mc_db *db = issue_db(ctx, resp, issue, &cur);
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    const char *p[] = {issue};
-    gw_answer_json(resp, db, stmt, 1, p, 200);
-    PQclear(cur);
-    gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
-}
-
-int gw_get_comments(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    return issue_read(req, resp, ud, GW_COMMENT_LIST);
 }
 
 int gw_get_issue_tasks(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
-    return issue_read(req, resp, ud, GW_TASK_LIST_BY_ISSUE);
+    struct gw_ctx *ctx = ud;
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *cur = gw_issue_for(req, resp, db);
+    if (cur != NULL) {
+        const char *p[] = {PQgetvalue(cur, 0, 4)};
+        gw_answer_json(resp, db, GW_TASK_LIST_BY_ISSUE, 1, p, 200);
+    }
+    PQclear(cur);
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
 }

@@ -1,12 +1,18 @@
 /* http_usage.c: daemons report token usage; each entry becomes one UsageReported event.
  *
- *   POST /api/daemon/tasks/{task_id}/usage   [{provider, model, input_tokens, ...}, ...]
+ *   POST /api/daemon/tasks/{task_id}/usage   {"usage": [{provider, model, input_tokens,
+ *                                              output_tokens, cache_read_tokens,
+ *                                              cache_write_tokens, cost_usd_ticks?}, ...]}
+ *                                             (a bare list works too)
  *   POST /api/daemon/usage                   [{task_id, provider, model, ...}, ...]
  *
- * Totals are cumulative for the task so far. The gateway answers 202 only once the broker has
- * acknowledged every event (503 when it cannot), so an accepted report is never lost. Usage
- * is taken from the runtime that holds the task or held it before a reassignment: 409 when
- * the task is unknown here, 403 when the caller never held it. */
+ * Totals are cumulative for the task so far (Multica's daemon reports once, after the run, one
+ * entry per model). cost_usd_ticks, the agent CLI's own price in 1e-10 USD, travels with the
+ * event when given. The gateway answers 202 only once the broker has acknowledged every event
+ * (503 when it cannot), so an accepted report is never lost. Usage is taken from members of
+ * the task's workspace and attributed to the runtime holding the task: 409 when the task is
+ * unknown here, 403 when the caller is not a member of its workspace. The batch route is this
+ * gateway's own (Multica's daemon reports per task). */
 #include "gateway.h"
 #include "mc_log.h"
 #include "mc_proto.h"
@@ -79,7 +85,7 @@ static int read_count(const json_t *entry, size_t i, const char *prefix, struct 
     return 0;
 }
 
-/* Validates one entry into an event body. The body holds task_id and runtime_id too. */
+/* Validates one entry into an event body, which holds task_id and runtime_id (when known) too. */
 static json_t *parse_entry(const json_t *entry, const char *task_id, const char *runtime_id,
                            const char *prefix, struct problem *p)
 {
@@ -94,6 +100,7 @@ static json_t *parse_entry(const json_t *entry, const char *task_id, const char 
     json_object_foreach((json_t *)entry, key, val)
     {
         bool known = strcmp(key, "provider") == 0 || strcmp(key, "model") == 0 ||
+                     strcmp(key, "cost_usd_ticks") == 0 ||
                      (task_id == NULL && strcmp(key, "task_id") == 0);
         for (size_t i = 0; i < MC_ARRAY_LEN(token_fields); i++)
             known = known || strcmp(key, token_fields[i]) == 0;
@@ -117,7 +124,7 @@ static json_t *parse_entry(const json_t *entry, const char *task_id, const char 
     snprintf(task, sizeof task, "%s", task_id);
     for (char *c = task; *c; c++)
         *c = (char)(*c >= 'A' && *c <= 'F' ? *c + 32 : *c);
-    json_t *body = json_pack("{ss ss sO sO ss}", "task_id", task, "runtime_id", runtime_id,
+    json_t *body = json_pack("{ss s:s* sO sO ss}", "task_id", task, "runtime_id", runtime_id,
                              "provider", json_object_get(entry, "provider"), "model",
                              json_object_get(entry, "model"), "reported_at", now);
     for (size_t i = 0; i < MC_ARRAY_LEN(token_fields); i++) {
@@ -128,6 +135,15 @@ static json_t *parse_entry(const json_t *entry, const char *task_id, const char 
         }
         json_object_set_new(body, token_fields[i], json_integer(n));
     }
+    const json_t *cost = json_object_get(entry, "cost_usd_ticks");
+    int64_t ticks = -1;
+    if (cost != NULL && !json_is_null(cost) && (mc_json_int64(cost, &ticks) != 0 || ticks < 0)) {
+        fail(p, prefix, "cost_usd_ticks", "must be an integer >= 0 (1e-10 USD)");
+        json_decref(body);
+        return NULL;
+    }
+    if (ticks >= 0)
+        json_object_set_new(body, "cost_usd_ticks", json_integer(ticks));
     return body;
 }
 
@@ -161,12 +177,14 @@ static int produce(struct gw_ctx *ctx, char **values, char (*keys)[MC_UUID_STRLE
     return rc;
 }
 
-/* 0 when runtime may report usage for task, else the HTTP status refusing it (409, 403), or
- * 503 when the database cannot answer. */
-static unsigned holder_status(mc_db *db, const char *task, const char *runtime)
+/* 0 when user may report usage for task (filling runtime, the task's holder), else the HTTP
+ * status refusing it (409 unknown task, 403 not a member of its workspace), or 503 when the
+ * database cannot answer. */
+static unsigned holder_status(mc_db *db, const char *task, const char *user,
+                              char runtime[MC_UUID_STRLEN])
 {
     PGresult *r = NULL;
-    const char *p[] = {task, runtime};
+    const char *p[] = {task, user};
     int rc = mc_db_exec(db, GW_TASK_USAGE_HOLDER, 2, p, &r);
     unsigned status = 0;
     if (rc != 0)
@@ -174,7 +192,9 @@ static unsigned holder_status(mc_db *db, const char *task, const char *runtime)
     else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
         status = 409; /* not known here */
     else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0)
-        status = 403; /* never held by this runtime */
+        status = 403; /* not in a workspace of the caller's */
+    else
+        snprintf(runtime, MC_UUID_STRLEN, "%s", PQgetvalue(r, 0, 2));
     PQclear(r);
     return status;
 }
@@ -182,7 +202,7 @@ static unsigned holder_status(mc_db *db, const char *task, const char *runtime)
 static const char *holder_message(unsigned status)
 {
     return status == 409   ? "this task is not known here"
-           : status == 403 ? "this task is not held by this runtime"
+           : status == 403 ? "this task is not in a workspace of yours"
                            : "database unavailable";
 }
 
@@ -232,7 +252,8 @@ int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, v
     mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         goto cleanup;
-    unsigned refused = holder_status(db, task_id, who->runtime_id);
+    char runtime[MC_UUID_STRLEN] = "";
+    unsigned refused = holder_status(db, task_id, who->user_id, runtime);
     gw_db_release(ctx, db);
     if (refused) {
         mc_http_error(resp, refused,
@@ -246,7 +267,7 @@ int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, v
         struct problem p;
         char prefix[32];
         snprintf(prefix, sizeof prefix, "usage[%zu].", i);
-        json_t *data = parse_entry(json_array_get(list, i), task_id, who->runtime_id, prefix, &p);
+        json_t *data = parse_entry(json_array_get(list, i), task_id, runtime, prefix, &p);
         if (data == NULL) {
             mc_metric_add(ctx->m.usage_rejected, 1);
             mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, p.field, "%s", p.message);
@@ -307,7 +328,7 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
         struct problem p;
         char prefix[32];
         snprintf(prefix, sizeof prefix, "usage[%zu].", i);
-        json_t *data = parse_entry(json_array_get(list, i), NULL, who->runtime_id, prefix, &p);
+        json_t *data = parse_entry(json_array_get(list, i), NULL, NULL, prefix, &p);
         json_t *res = json_array_get(results, i);
         if (data == NULL) {
             mc_metric_add(ctx->m.usage_rejected, 1);
@@ -317,8 +338,11 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
                                           p.field, "message", p.message));
             continue;
         }
-        unsigned refused =
-            holder_status(db, json_string_value(json_object_get(data, "task_id")), who->runtime_id);
+        char runtime[MC_UUID_STRLEN] = "";
+        unsigned refused = holder_status(db, json_string_value(json_object_get(data, "task_id")),
+                                         who->user_id, runtime);
+        if (refused == 0)
+            json_object_set_new(data, "runtime_id", json_string(runtime));
         if (refused) {
             json_object_set_new(res, "status", json_integer(refused));
             json_object_set_new(res, "error",

@@ -34,6 +34,12 @@ static void register_metrics(struct gw_ctx *ctx)
                                 "Messages sent to WebSocket clients.", NULL);
     ctx->m.ws_dropped = mc_counter("multica_gateway_websocket_overflows_total",
                                    "Clients disconnected for falling behind.", NULL);
+    ctx->m.daemon_clients = mc_gauge("multica_gateway_daemon_connections",
+                                     "Daemons connected to /api/daemon/ws.", NULL);
+    ctx->m.claims =
+        mc_counter("multica_gateway_claims_total", "Claim requests answered to daemons.", NULL);
+    ctx->m.claimed = mc_counter("multica_gateway_claimed_tasks_total",
+                                "Tasks handed out to daemons by claims.", NULL);
 }
 
 /* APP_ENV is production or development, in any case and with surrounding blanks, as Multica
@@ -142,6 +148,10 @@ int main(int argc, char **argv)
          "messages queued for one WebSocket before it is disconnected"},
         {"TASK_EVENT_LOG_RETENTION", MC_CFG_DURATION, "7d", 60000, 366LL * 86400000,
          &ctx.log_retention_ms, "how long task events stay replayable over WebSocket"},
+        {"CLAIM_LEASE", MC_CFG_DURATION, "60s", 1000, 3600000, &ctx.claim_lease_ms,
+         "a claimed task not started within this (renewed by prepare-lease) is offered again"},
+        {"DAEMON_RUNTIME_CAPACITY", MC_CFG_INT, "20", 1, 10000, &ctx.daemon_runtime_capacity,
+         "tasks dispatched to one runtime of a daemon at once"},
         {"KAFKA_GROUP_ID", MC_CFG_STRING, "multica-api-gateway", 0, 0, &ctx.group_id,
          "consumer group projecting task events"},
     };
@@ -165,7 +175,8 @@ int main(int argc, char **argv)
     }
     gw_outbox_new(&ctx);
     mc_service_watch_kafka(&svc, mc_producer_handle(ctx.producer));
-    if (gw_register_routes(&ctx) != 0 || gw_ws_start(&ctx) != 0 || mc_http_start(svc.http) != 0)
+    if (gw_register_routes(&ctx) != 0 || gw_daemon_ws_start(&ctx) != 0 || gw_ws_start(&ctx) != 0 ||
+        mc_http_start(svc.http) != 0)
         goto cleanup;
     mc_service_migrate(&svc);
     if (mc_outbox_start(ctx.relay) != 0 || gw_projection_start(&ctx) != 0)
@@ -178,9 +189,11 @@ int main(int argc, char **argv)
 cleanup:
     /* Stop accepting requests and let in-flight ones finish before their resources go. */
     gw_ws_quiesce(&ctx);
+    gw_daemon_ws_quiesce(&ctx);
     mc_http_free(svc.http);
     svc.http = NULL;
     gw_ws_stop(&ctx);
+    gw_daemon_ws_stop(&ctx);
     gw_projection_stop(&ctx);
     mc_outbox_free(ctx.relay);
     mc_producer_free(ctx.producer, (int)svc.cfg.shutdown_grace);

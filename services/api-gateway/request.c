@@ -52,10 +52,11 @@ int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const c
         PQclear(r);
         return gw_db_error(resp, db, rc);
     }
-    if (PQntuples(r) == 0)
+    const char *text = PQntuples(r) > 0 ? PQgetvalue(r, 0, PQnfields(r) - 1) : NULL;
+    if (text == NULL)
         mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
     else
-        gw_answer_text(resp, status, PQgetvalue(r, 0, PQnfields(r) - 1));
+        gw_answer_text(resp, status, text);
     PQclear(r);
     return U_CALLBACK_COMPLETE;
 }
@@ -69,6 +70,65 @@ int gw_invalid(struct _u_response *resp, const char *field, const char *fmt, ...
     va_end(ap);
     mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, field, "%s", msg);
     return MC_EINVAL;
+}
+
+int gw_task_not_found(struct _u_response *resp)
+{
+    mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, "task_id", "task not found");
+    return U_CALLBACK_COMPLETE;
+}
+
+int gw_runtime_not_found(struct _u_response *resp)
+{
+    mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, "runtime_id", "runtime not found");
+    return U_CALLBACK_COMPLETE;
+}
+
+PGresult *gw_task_state(mc_db *db, const char *task, struct _u_response *resp, bool deleted_ok)
+{
+    PGresult *r = NULL;
+    const char *p[] = {task, gw_principal(resp)->user_id};
+    int rc = mc_db_exec(db, GW_TASK_STATE, 2, p, &r);
+    if (rc != 0) {
+        gw_db_error(resp, db, rc);
+    } else if (PQntuples(r) == 0 || strcmp(PQgetvalue(r, 0, 4), "t") != 0 ||
+               (!deleted_ok && strcmp(PQgetvalue(r, 0, 0), "deleted") == 0)) {
+        gw_task_not_found(resp);
+    } else {
+        return r;
+    }
+    PQclear(r);
+    return NULL;
+}
+
+const char *gw_workspace_of(const struct _u_request *req, struct _u_response *resp)
+{
+    const char *ws = u_map_get(req->map_url, "workspace_id");
+    const char *field = "workspace_id";
+    if (ws == NULL || *ws == '\0') {
+        ws = u_map_get_case(req->map_header, "X-Workspace-ID");
+        field = "X-Workspace-ID";
+    }
+    if (ws == NULL || *ws == '\0') {
+        const struct gw_principal *me = gw_principal(resp);
+        if (me->kind == GW_TASK)
+            return me->workspace_id;
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "workspace_id",
+                      "name the workspace: ?workspace_id= or the X-Workspace-ID header");
+        return NULL;
+    }
+    if (!mc_uuid_valid(ws)) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, field, "must be a UUID");
+        return NULL;
+    }
+    return ws;
+}
+
+json_t *gw_optional_body(const struct _u_request *req, struct _u_response *resp)
+{
+    if (req->binary_body == NULL || req->binary_body_length == 0)
+        return json_object();
+    return mc_http_body(req, resp, MC_BODY_OBJECT);
 }
 
 const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name)
@@ -115,10 +175,21 @@ int gw_int_field(struct _u_response *resp, const json_t *body, const char *name,
     return 0;
 }
 
+int gw_user_read(struct _u_response *resp, struct gw_ctx *ctx, int stmt)
+{
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    const char *p[] = {gw_principal(resp)->user_id};
+    gw_answer_json(resp, db, stmt, 1, p, 200);
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
+}
+
 int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
                       int stmt)
 {
-    const char *ws = gw_uuid_param(req, resp, "workspace_id");
+    const char *ws = gw_workspace_of(req, resp);
     if (ws == NULL)
         return U_CALLBACK_COMPLETE;
     mc_db *db = gw_member_db(ctx, resp, ws, false);
@@ -162,4 +233,16 @@ mc_db *gw_member_db(struct gw_ctx *ctx, struct _u_response *resp, const char *ws
         return NULL;
     }
     return db;
+}
+
+json_t *gw_json_prefix(const char *s, size_t max)
+{
+    size_t bytes = 0, chars = 0;
+    while (s[bytes] && chars < max) {
+        bytes++;
+        while (((unsigned char)s[bytes] & 0xC0) == 0x80)
+            bytes++;
+        chars++;
+    }
+    return json_stringn(s, bytes);
 }

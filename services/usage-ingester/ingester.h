@@ -38,7 +38,7 @@ struct ui_part {
 /* Messages of a batch, kept as array literals for usage.apply_batch, and (once sealed) the
  * offsets it advances. */
 struct ui_batch {
-    struct mc_pgarr u_ids, u_tasks, u_prov, u_model, u_in, u_out, u_cr, u_cw, u_rep;
+    struct mc_pgarr u_ids, u_tasks, u_prov, u_model, u_in, u_out, u_cr, u_cw, u_cost, u_rep;
     struct mc_pgarr t_ids, t_tasks, t_ws, t_agent, t_rt, t_issue, t_ver, t_del;
     struct mc_pgarr o_topics, o_parts, o_expected, o_next;
     size_t nusage, ntask, nmessages;

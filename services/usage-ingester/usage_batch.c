@@ -19,7 +19,7 @@ const struct mc_db_stmt ui_stmts[] = {
     [UI_APPLY_BATCH] = {"ui_apply_batch",
                         "SELECT usage_rows, attribution_rows FROM usage.apply_batch("
                         "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-                        "$15, $16, $17, $18, $19, $20, $21, $22)"},
+                        "$15, $16, $17, $18, $19, $20, $21, $22, $23)"},
     [UI_LOAD_OFFSETS] = {"ui_load_offsets",
                          "SELECT topic, partition, next_offset FROM usage.consumer_offsets "
                          "WHERE group_id = $1"},
@@ -36,8 +36,8 @@ MC_STATIC_ASSERT_LEN(ui_stmts, UI_NSTMTS);
 
 #define ARRAYS(b)                                                                                  \
     &(b)->u_ids, &(b)->u_tasks, &(b)->u_prov, &(b)->u_model, &(b)->u_in, &(b)->u_out, &(b)->u_cr,  \
-        &(b)->u_cw, &(b)->u_rep, &(b)->t_ids, &(b)->t_tasks, &(b)->t_ws, &(b)->t_agent,            \
-        &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del
+        &(b)->u_cw, &(b)->u_cost, &(b)->u_rep, &(b)->t_ids, &(b)->t_tasks, &(b)->t_ws,             \
+        &(b)->t_agent, &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del
 #define OFFSET_ARRAYS(b) &(b)->o_topics, &(b)->o_parts, &(b)->o_expected, &(b)->o_next
 
 void ui_batch_init(struct ui_batch *b)
@@ -166,6 +166,10 @@ static void add_usage(struct ui_batch *b, const struct mc_event *ev)
     mc_pgarr_add_int(&b->u_out, u.output_tokens);
     mc_pgarr_add_int(&b->u_cr, u.cache_read_tokens);
     mc_pgarr_add_int(&b->u_cw, u.cache_write_tokens);
+    if (u.cost_usd_ticks >= 0)
+        mc_pgarr_add_int(&b->u_cost, u.cost_usd_ticks);
+    else
+        mc_pgarr_add_raw(&b->u_cost, "NULL");
     mc_pgarr_add_raw(&b->u_rep, u.reported_at);
     b->nusage++;
 }
@@ -265,14 +269,14 @@ static int apply_batch(mc_db *db, void *arg)
 {
     struct ui_ingester *ing = arg;
     struct ui_batch *b = &ing->applying;
-    const char *params[22] = {ing->group, mc_pgarr_str(&b->o_topics), mc_pgarr_str(&b->o_parts),
+    const char *params[23] = {ing->group, mc_pgarr_str(&b->o_topics), mc_pgarr_str(&b->o_parts),
                               mc_pgarr_str(&b->o_expected), mc_pgarr_str(&b->o_next)};
     struct mc_pgarr *arrays[] = {ARRAYS(b)};
     for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
         params[5 + i] = mc_pgarr_str(arrays[i]);
     PQclear(ing->ap.res);
     ing->ap.res = NULL;
-    return mc_db_exec(db, UI_APPLY_BATCH, 22, params, &ing->ap.res);
+    return mc_db_exec(db, UI_APPLY_BATCH, 23, params, &ing->ap.res);
 }
 
 /* On the database thread: the DLQ first, then the batch. Two ingesters applying overlapping

@@ -218,8 +218,13 @@ START_TEST(tampered_expired_and_unsigned_tokens_are_refused)
         ck_assert_msg(tg_call(base, "GET", "/api/me", bad[i], NULL, NULL) == 401, "token %zu", i);
     ck_assert_int_eq(tg_call(base, "GET", "/api/me", good, NULL, NULL), 200);
     ck_assert_int_eq(tg_call(base, "GET", "/api/me", NULL, NULL, NULL), 401);
-    /* A runtime token is not a user token, and the other way round. */
-    ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/heartbeat", token, NULL, NULL), 401);
+    /* Tokens of the right shape that were never issued are refused like any other. */
+    const char *unknown[] = {"mul_0000000000000000000000000000000000000000",
+                             "mat_0000000000000000000000000000000000000000"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
+        ck_assert_int_eq(tg_call(base, "GET", "/api/me", unknown[i], NULL, NULL), 401);
+    /* A session token works for a daemon too (Multica's daemon accepts either). */
+    ck_assert_int_eq(tg_call(base, "GET", "/api/daemon/workspaces", token, NULL, NULL), 200);
     json_decref(me);
     free(tampered);
     free(expired);
@@ -329,31 +334,27 @@ START_TEST(a_member_of_a_sees_nothing_of_b_on_any_route)
     const char *base = tg_start(brokers, NULL, NULL);
     char *alice = tg_login(base, "alice@example.com");
     char *bob = tg_login(base, "bob@example.com");
-    char ws_a[37], rt_a[37], ag_a[37], ws_b[37], rt_b[37], ag_b[37];
-    char *rtok_a, *rtok_b;
-    tg_setup_workspace(base, alice, "a", ws_a, rt_a, &rtok_a, ag_a);
-    tg_setup_workspace(base, bob, "b", ws_b, rt_b, &rtok_b, ag_b);
+    char ws_a[37], rt_a[37], ag_a[37], ws_b[37], rt_b[37], ag_b[37], issue_b[37], task_b[37];
+    char *pat_a, *pat_b;
+    tg_setup_workspace(base, alice, "a", ws_a, rt_a, &pat_a, ag_a);
+    tg_setup_workspace(base, bob, "b", ws_b, rt_b, &pat_b, ag_b);
     json_t *out = NULL;
     char path[512];
-    snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws_b);
-    ck_assert_int_eq(tg_call(base, "POST", path, bob, "{\"title\":\"B's secret\"}", &out), 201);
-    char issue_b[37];
-    snprintf(issue_b, sizeof issue_b, "%s", tg_str(out, "id"));
-    json_decref(out);
-    snprintf(path, sizeof path, "/api/issues/%s/assign", issue_b);
-    char body[256];
-    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", ag_b);
-    ck_assert_int_eq(tg_call(base, "POST", path, bob, body, &out), 200);
-    char task_b[37];
-    snprintf(task_b, sizeof task_b, "%s", tg_str(out, "task_id"));
-    json_decref(out);
+    tg_issue(base, bob, ws_b, "B's secret", issue_b);
+    ck_assert_int_eq(tg_assign(base, bob, issue_b, ag_b, task_b), 200);
     json_t *me = NULL;
     tg_call(base, "GET", "/api/me", bob, NULL, &me);
     char bob_id[37];
     snprintf(bob_id, sizeof bob_id, "%s", tg_str(me, "id"));
     json_decref(me);
+    json_t *tokens = NULL;
+    ck_assert_int_eq(tg_call(base, "GET", "/api/tokens", bob, NULL, &tokens), 200);
+    char token_b[37];
+    snprintf(token_b, sizeof token_b, "%s", tg_str(json_array_get(tokens, 0), "id"));
+    json_decref(tokens);
     const char *ids[][2] = {{"workspace_id", ws_b}, {"issue_id", issue_b}, {"agent_id", ag_b},
-                            {"task_id", task_b},    {"runtime_id", rt_b},  {"user_id", bob_id}};
+                            {"task_id", task_b},    {"runtime_id", rt_b},  {"user_id", bob_id},
+                            {"token_id", token_b}};
     /* Every route the gateway registered, from the binary itself. */
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s --routes", th_bin("multica-api-gateway"));
@@ -366,20 +367,22 @@ START_TEST(a_member_of_a_sees_nothing_of_b_on_any_route)
         ck_assert_int_eq(sscanf(line, "%15s %199s %15s", method, pattern, credential), 3);
         if (strchr(pattern, ':') == NULL)
             continue; /* not scoped to a resource: /api/me, /api/workspaces, login, ... */
-        fill(pattern, path, sizeof path, ids, 6);
-        const char *token = strcmp(credential, "runtime") == 0 ? rtok_a : alice;
+        fill(pattern, path, sizeof path, ids, 7);
+        /* A's session, and (on the daemon's routes) A's daemon token: neither reaches B. */
+        const char *token = strncmp(pattern, "/api/daemon/", 12) == 0 ? pat_a : alice;
         const char *payload = strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0
                                   ? NULL
-                                  : "{\"name\":\"x\",\"title\":\"x\",\"body\":\"x\",\"email\":"
+                                  : "{\"name\":\"x\",\"title\":\"x\",\"content\":\"x\",\"email\":"
                                     "\"mallory@example.com\",\"runtime_id\":\"00000000-0000-7000-"
-                                    "8000-000000000000\",\"provider\":\"x\",\"seq\":1,\"text\":"
-                                    "\"x\",\"reason\":\"x\"}";
+                                    "8000-000000000000\",\"summary\":\"x\",\"step\":1,\"output\":"
+                                    "\"x\",\"error\":\"x\",\"messages\":[]}";
         if (strstr(pattern, "/usage") && strncmp(pattern, "/api/daemon/", 12) == 0)
             payload =
                 "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1}]";
         int status = tg_call(base, method, path, token, payload, NULL);
         ck_assert_msg(status == 403 || status == 404 || status == 409,
-                      "%s %s answered %d to a member of another workspace", method, path, status);
+                      "%s %s answered %d to a member of another workspace (%s)", method, path,
+                      status, credential);
         /* The refusal is about membership, not a missing route: B itself may read. */
         if (strcmp(method, "GET") == 0)
             ck_assert_msg(tg_call(base, method, path, bob, NULL, NULL) == 200,
@@ -399,8 +402,8 @@ START_TEST(a_member_of_a_sees_nothing_of_b_on_any_route)
     json_decref(out);
     free(alice);
     free(bob);
-    free(rtok_a);
-    free(rtok_b);
+    free(pat_a);
+    free(pat_b);
 }
 END_TEST
 

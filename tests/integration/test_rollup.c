@@ -156,10 +156,9 @@ static void seed_gateway(void)
            "lpad(to_hex(g), 12, '0'))::uuid, 'w' || g FROM generate_series(0, 2) g");
     th_sql("INSERT INTO gateway.members (workspace_id, user_id, role) SELECT id, "
            "'b0000009-0000-7000-8000-000000000001', 'member' FROM gateway.workspaces");
-    th_sql("INSERT INTO gateway.runtimes (id, workspace_id, name, token_hash) SELECT "
+    th_sql("INSERT INTO gateway.runtimes (id, workspace_id, name) SELECT "
            "('b0000003-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
-           "'b0000001-0000-7000-8000-000000000000', 'r' || g, encode(sha256(('t' || g)::bytea), "
-           "'hex') FROM generate_series(0, 3) g");
+           "'b0000001-0000-7000-8000-000000000000', 'r' || g FROM generate_series(0, 3) g");
 }
 
 /* Every usage read answers the same from the rollup and from task_usage. */

@@ -137,19 +137,19 @@ START_TEST(unknown_paths_404_and_wrong_methods_405_with_allow)
     const char *brokers = th_broker_start(1);
     const char *base = tg_start(brokers, NULL, NULL);
     char *alice = tg_login(base, "alice@example.com");
-    char ws[37], rt[37], agent[37], *rtok;
-    tg_setup_workspace(base, alice, "a", ws, rt, &rtok, agent);
+    char ws[37], rt[37], agent[37], *pat;
+    tg_setup_workspace(base, alice, "a", ws, rt, &pat, agent);
     char ws_path[128], cancel[128], finish[128];
     snprintf(ws_path, sizeof ws_path, "/api/workspaces/%s", ws);
     const char *task = "0190a0a0-0000-7000-8000-000000000001";
-    snprintf(cancel, sizeof cancel, "/api/tasks/%s/cancel", task);
+    snprintf(cancel, sizeof cancel, "/api/tasks/%s/finish", task);
     snprintf(finish, sizeof finish, "/api/daemon/tasks/%s/finish", task);
     /* The audit's four requests, each with the credential its neighbours take, then without
      * any and with a bad one: routing answers before authentication, the same for all. */
     const char *who[][2] = {
-        {"alice", NULL}, {"runtime", NULL}, {"anonymous", NULL}, {"bad", "not-a-token"}};
+        {"alice", NULL}, {"pat", NULL}, {"anonymous", NULL}, {"bad", "not-a-token"}};
     who[0][1] = alice;
-    who[1][1] = rtok;
+    who[1][1] = pat;
     for (size_t i = 0; i < MC_ARRAY_LEN(who); i++) {
         const char *t = who[i][1];
         expect(base, "PUT", "/api/auth/send-code", t, 405, "POST");
@@ -171,13 +171,16 @@ START_TEST(unknown_paths_404_and_wrong_methods_405_with_allow)
     /* The table's routes still answer, and their credential column still holds. */
     ck_assert_int_eq(tg_call(base, "GET", "/api/me", alice, NULL, NULL), 200);
     ck_assert_int_eq(tg_call(base, "GET", "/api/me", NULL, NULL, NULL), 401);
-    ck_assert_int_eq(tg_call(base, "GET", "/api/me", rtok, NULL, NULL), 401);
-    ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/heartbeat", alice, "{}", NULL), 401);
-    ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/heartbeat", rtok, "{}", NULL), 200);
+    ck_assert_int_eq(tg_call(base, "GET", "/api/me", pat, NULL, NULL), 200);
+    ck_assert_int_eq(tg_call(base, "GET", "/api/me", "mul_0000", NULL, NULL), 401);
+    ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/heartbeat", NULL, "{}", NULL), 401);
+    char beat[96];
+    snprintf(beat, sizeof beat, "{\"runtime_id\":\"%s\"}", rt);
+    ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/heartbeat", pat, beat, NULL), 200);
     ck_assert_int_eq(tg_call(base, "GET", "/api/config", NULL, NULL, NULL), 200);
     ck_assert_int_eq(tg_call(base, "GET", "/healthz", NULL, NULL, NULL), 200);
     free(alice);
-    free(rtok);
+    free(pat);
 }
 END_TEST
 

@@ -225,6 +225,14 @@ int64_t th_sql_int_or(const char *sql, int64_t fallback)
     return v;
 }
 
+int64_t th_sql_wait(const char *sql, int64_t want, int timeout_ms)
+{
+    int64_t deadline = mc_now_mono_ms() + timeout_ms, got;
+    while ((got = th_sql_int_or(sql, -1)) != want && mc_now_mono_ms() < deadline)
+        usleep(100 * 1000);
+    return got;
+}
+
 void th_sql(const char *sql)
 {
     PGresult *r = PQexec(th_pg(), sql);

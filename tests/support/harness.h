@@ -34,6 +34,8 @@ Suite *suite_rollup(void);
 Suite *suite_auth(void);
 Suite *suite_routes(void);
 Suite *suite_e2e(void);
+Suite *suite_daemon(void);
+Suite *suite_official_cli(void);
 Suite *suite_websocket(void);
 Suite *suite_dispatch(void);
 Suite *suite_deploy(void);
@@ -87,6 +89,9 @@ int64_t th_sql_int(const char *sql);
 
 /* Like th_sql_int, but returns fallback when the query yields no row or NULL. */
 int64_t th_sql_int_or(const char *sql, int64_t fallback);
+
+/* Polls th_sql_int_or(sql, -1) until it is want or timeout_ms passes; returns the last value. */
+int64_t th_sql_wait(const char *sql, int64_t want, int timeout_ms);
 
 /* Runs SQL and fails the test on error. */
 void th_sql(const char *sql);
