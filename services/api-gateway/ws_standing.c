@@ -52,8 +52,7 @@ const char *gw_standing_credential(const struct gw_standing *st, const char *pat
     return reason == NULL ? NULL : "token_revoked";
 }
 
-bool gw_standing_member_ended(const struct gw_standing *st, const char *workspace,
-                              const char *user)
+bool gw_standing_member_ended(const struct gw_standing *st, const char *workspace, const char *user)
 {
     char key[2 * MC_UUID_STRLEN];
     snprintf(key, sizeof key, "%s %s", workspace, user);
@@ -66,7 +65,8 @@ void gw_standing_close(struct _websocket_manager *wsm, const char *user, const c
     for (size_t i = 0; i < MC_ARRAY_LEN(reasons); i++)
         if (strcmp(reasons[i].reason, reason) == 0)
             message = reasons[i].message;
-    json_t *frame = json_pack("{ss ss ss}", "type", "closing", "reason", reason, "message", message);
+    json_t *frame =
+        json_pack("{ss ss ss}", "type", "closing", "reason", reason, "message", message);
     char *text = json_dumps(frame, JSON_COMPACT);
     json_decref(frame);
     /* Best effort: a client that does not read learns it from the close. */
@@ -91,8 +91,7 @@ void gw_sockets_recheck(struct gw_ctx *ctx, mc_db *db)
         char *members = json_dumps(st.members, JSON_COMPACT);
         const char *p[] = {pats, members};
         PGresult *r = NULL;
-        if (pats != NULL && members != NULL &&
-            mc_db_exec(db, GW_SOCKET_STANDING, 2, p, &r) == 0) {
+        if (pats != NULL && members != NULL && mc_db_exec(db, GW_SOCKET_STANDING, 2, p, &r) == 0) {
             for (int i = 0; i < PQntuples(r); i++) {
                 /* Logged once: the hubs drop what ended, so the next sweep does not see it. */
                 mc_log_info(json_pack("{ss ss}", "ended", PQgetvalue(r, i, 0), "reason",

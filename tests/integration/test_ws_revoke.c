@@ -32,8 +32,8 @@ static void progress(mc_producer *p, const char *ws, unsigned n, char task[MC_UU
 
 static const char *event_task(const json_t *m)
 {
-    return json_string_value(json_object_get(
-        json_object_get(json_object_get(m, "event"), "data"), "task_id"));
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(m, "event"), "data"), "task_id"));
 }
 
 /* Subscribes to scope (workspace_id, issue_id) id and waits for the answer of that type. */
@@ -173,8 +173,8 @@ START_TEST(a_revoked_or_expired_token_closes_its_sockets)
     char ids[2][37], *pats[2];
     for (int i = 0; i < 2; i++) {
         json_t *out = NULL;
-        ck_assert_int_eq(
-            tg_call(base, "POST", "/api/tokens", alice, "{\"name\":\"socket\"}", &out), 201);
+        ck_assert_int_eq(tg_call(base, "POST", "/api/tokens", alice, "{\"name\":\"socket\"}", &out),
+                         201);
         snprintf(ids[i], sizeof ids[i], "%s", tg_str(out, "id"));
         pats[i] = mc_strdup(tg_str(out, "token"));
         json_decref(out);
