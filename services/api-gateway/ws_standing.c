@@ -3,14 +3,17 @@
  * caller left ends.
  *
  * Authentication happens once, at the handshake, and a socket lives for hours; revocation and
- * membership live in the database. Instead of a NOTIFY from every place that ends a membership
- * or a token, a sweep re-checks them all: the hub's listener calls gw_sockets_recheck every
- * GW_STANDING_MS (ws.c), one query for every open socket of this replica, which sends the
- * distinct tokens and memberships as two JSON sets and gets back only those that ended (so
- * the usual answer is no rows). The handlers that end a membership or revoke a token run the
- * same recheck at once on the replica that served them, so there nothing produced after the
- * answer reaches the person; other replicas follow within GW_STANDING_MS. A session JWT is
- * judged by its exp, without a query. */
+ * membership live in the database. A sweep re-checks them instead of a NOTIFY from every
+ * writer: tokens also end by the clock, when nothing writes, and a membership may end by any
+ * path (a handler, another replica, an operator's SQL) without each having to remember to
+ * announce it. The hub's listener calls gw_sockets_recheck every GW_STANDING_MS (ws.c): one
+ * query for every open socket of this replica, which sends the distinct tokens and memberships
+ * as two JSON sets, costs one primary-key probe per entry, and returns only what ended (so
+ * usually no rows). The handlers that end a membership or revoke a token run the same recheck
+ * before they answer, so on the replica that served them nothing produced after the answer
+ * reaches the person; other replicas follow within GW_STANDING_MS, and so does a subscription
+ * that was being made while the membership ended. A session JWT is judged by its exp, without
+ * a query. */
 #include "gateway.h"
 #include "mc_log.h"
 
