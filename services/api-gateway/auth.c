@@ -37,7 +37,8 @@ char *gw_jwt_issue(const struct gw_ctx *ctx, const char *user_id, const char *em
     return out;
 }
 
-static int jwt_verify(const struct gw_ctx *ctx, const char *token, char user_id[MC_UUID_STRLEN])
+/* Fills the principal's user and expiry (a WebSocket opened with the token closes then). */
+static int jwt_verify(const struct gw_ctx *ctx, const char *token, struct gw_principal *out)
 {
     jwt_t *jwt = NULL;
     int rc = MC_EINVAL;
@@ -50,7 +51,8 @@ static int jwt_verify(const struct gw_ctx *ctx, const char *token, char user_id[
     long exp = jwt_get_grant_int(jwt, "exp");
     if (jwt_get_alg(jwt) == JWT_ALG_HS256 && sub != NULL && mc_uuid_valid(sub) && iss != NULL &&
         strcmp(iss, JWT_ISSUER) == 0 && exp > (long)time(NULL)) {
-        snprintf(user_id, MC_UUID_STRLEN, "%s", sub);
+        snprintf(out->user_id, MC_UUID_STRLEN, "%s", sub);
+        out->expires_at = exp;
         rc = 0;
     }
     jwt_free(jwt);
@@ -112,7 +114,7 @@ static int resolve_token(struct gw_ctx *ctx, const char *token, struct gw_princi
             copy_col(out->agent_id, r, 3);
             copy_col(out->user_id, r, 4);
         }
-    } else if ((rc = jwt_verify(ctx, token, out->user_id)) == 0) {
+    } else if ((rc = jwt_verify(ctx, token, out)) == 0) {
         out->kind = GW_USER;
     }
     PQclear(r);

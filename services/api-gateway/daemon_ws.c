@@ -13,7 +13,12 @@
  *
  * No server_capabilities are announced, so the daemon keeps claiming over HTTP (its rpc-v1
  * claims over this socket are not implemented here). The daemon reads with a 60 s deadline
- * and never pings: acks and a ping every PING_MS when nothing else was sent keep it open. */
+ * and never pings: acks and a ping every PING_MS when nothing else was sent keep it open.
+ *
+ * The connection lasts while its token does, and a runtime is served while the user is a member
+ * of its workspace (ws_standing.c): a revoked or expired token gets {"type":"closing",
+ * "reason",...} and the close (the daemon reconnects, and a 401 tells it to sign in again);
+ * the runtimes of a workspace the user left are dropped, so no wake-up names them again. */
 #include "gateway.h"
 #include "mc_log.h"
 
@@ -25,16 +30,22 @@
 #define MAX_ACKS     64
 #define PING_MS      30000
 
+struct runtime {
+    char id[MC_UUID_STRLEN];
+    char ws[MC_UUID_STRLEN]; /* its workspace: served while the user is a member */
+};
+
 struct daemon_conn {
     struct gw_ctx *ctx;
-    char user_id[MC_UUID_STRLEN];
-    char (*runtimes)[MC_UUID_STRLEN];
+    struct gw_principal who;
+    struct runtime *runtimes; /* changed under the hub's lock */
     int nruntimes;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     char *acks[MAX_ACKS]; /* acks waiting to be sent, oldest first */
     int nacks;
-    bool wake; /* a task_available waits to be sent */
+    bool wake;           /* a task_available waits to be sent */
+    const char *closing; /* why the connection is to be closed (set under both locks) */
     char wake_runtime[MC_UUID_STRLEN], wake_task[MC_UUID_STRLEN];
     bool registered;
     struct daemon_conn *next;
@@ -74,7 +85,7 @@ void gw_daemon_ws_stop(struct gw_ctx *ctx)
 static bool serves(const struct daemon_conn *c, const char *runtime)
 {
     for (int i = 0; i < c->nruntimes; i++)
-        if (strcmp(c->runtimes[i], runtime) == 0)
+        if (strcmp(c->runtimes[i].id, runtime) == 0)
             return true;
     return false;
 }
@@ -118,6 +129,46 @@ void gw_daemon_ws_sweep(struct gw_ctx *ctx, mc_db *db)
     PQclear(r);
 }
 
+void gw_daemon_ws_collect(struct gw_ctx *ctx, struct gw_standing *st)
+{
+    struct gw_daemon_hub *hub = ctx->daemons;
+    if (hub == NULL)
+        return;
+    pthread_mutex_lock(&hub->mu);
+    for (struct daemon_conn *c = hub->conns; c; c = c->next) {
+        if (c->closing == NULL)
+            gw_standing_hold_token(st, c->who.pat_id);
+        for (int i = 0; i < c->nruntimes; i++)
+            gw_standing_hold_member(st, c->runtimes[i].ws, c->who.user_id);
+    }
+    pthread_mutex_unlock(&hub->mu);
+}
+
+/* Closes connections whose token ended and drops the runtimes of workspaces the user left.
+ * Under the hub's lock, which gw_daemon_ws_task_available holds while it reads runtimes. */
+void gw_daemon_ws_apply(struct gw_ctx *ctx, const struct gw_standing *st)
+{
+    struct gw_daemon_hub *hub = ctx->daemons;
+    if (hub == NULL)
+        return;
+    pthread_mutex_lock(&hub->mu);
+    for (struct daemon_conn *c = hub->conns; c; c = c->next) {
+        const char *why = gw_standing_credential(st, c->who.pat_id, c->who.expires_at);
+        int kept = 0;
+        for (int i = 0; i < c->nruntimes; i++)
+            if (why == NULL && !gw_standing_member_ended(st, c->runtimes[i].ws, c->who.user_id))
+                c->runtimes[kept++] = c->runtimes[i];
+        c->nruntimes = kept;
+        pthread_mutex_lock(&c->mu);
+        if (why != NULL && c->closing == NULL) {
+            c->closing = why;
+            pthread_cond_signal(&c->cv);
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_unlock(&hub->mu);
+}
+
 static void queue_ack(struct daemon_conn *c, json_t *payload)
 {
     json_t *msg = json_pack("{ss so}", "type", "daemon:heartbeat_ack", "payload", payload);
@@ -146,7 +197,7 @@ static void heartbeat(struct daemon_conn *c, const json_t *payload)
     mc_db *db = mc_db_pool_acquire(c->ctx->pool, 2000, &err);
     if (db == NULL)
         return; /* no ack: the daemon falls back to its HTTP heartbeat */
-    int rc = gw_runtime_heartbeat(c->ctx, db, rt, c->user_id);
+    int rc = gw_runtime_heartbeat(c->ctx, db, rt, c->who.user_id);
     mc_db_pool_release(c->ctx->pool, db);
     if (rc == 0)
         queue_ack(c, json_pack("{ss ss}", "runtime_id", rt, "status", "ok"));
@@ -192,10 +243,16 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
     while (ok && !mc_stop_raised(&hub->stop) &&
            ulfius_websocket_status(wsm) == U_WEBSOCKET_STATUS_OPEN) {
         pthread_mutex_lock(&c->mu);
-        if (c->nacks == 0 && !c->wake) {
+        if (c->nacks == 0 && !c->wake && c->closing == NULL) {
             struct timespec until;
             mc_abstime_after(200, &until);
             pthread_cond_timedwait(&c->cv, &c->mu, &until);
+        }
+        const char *closing = c->closing;
+        if (closing != NULL) {
+            pthread_mutex_unlock(&c->mu);
+            gw_standing_close(wsm, c->who.user_id, closing);
+            return;
         }
         char *acks[MAX_ACKS];
         int nacks = c->nacks;
@@ -264,6 +321,7 @@ static int read_runtimes(struct gw_ctx *ctx, struct daemon_conn *c, const char *
                          struct _u_response *resp)
 {
     c->runtimes = mc_calloc(MAX_RUNTIMES, sizeof *c->runtimes);
+    const char *me = c->who.user_id;
     if (list == NULL || *list == '\0')
         return 0;
     mc_db *db = gw_db(ctx, resp);
@@ -276,8 +334,10 @@ static int read_runtimes(struct gw_ctx *ctx, struct daemon_conn *c, const char *
         const char *p[] = {id};
         char role[16];
         if (mc_uuid_valid(id) && mc_db_exec(db, GW_RUNTIME_WORKSPACE, 1, p, &r) == 0 &&
-            PQntuples(r) == 1 && gw_member_role(db, PQgetvalue(r, 0, 0), c->user_id, role) == 0)
-            snprintf(c->runtimes[c->nruntimes++], MC_UUID_STRLEN, "%s", id);
+            PQntuples(r) == 1 && gw_member_role(db, PQgetvalue(r, 0, 0), me, role) == 0) {
+            snprintf(c->runtimes[c->nruntimes].id, MC_UUID_STRLEN, "%s", id);
+            snprintf(c->runtimes[c->nruntimes++].ws, MC_UUID_STRLEN, "%s", PQgetvalue(r, 0, 0));
+        }
         PQclear(r);
     }
     free(copy);
@@ -290,7 +350,7 @@ int gw_daemon_ws_connect(const struct _u_request *req, struct _u_response *resp,
     struct gw_ctx *ctx = ud;
     struct daemon_conn *c = mc_calloc(1, sizeof *c);
     c->ctx = ctx;
-    snprintf(c->user_id, sizeof c->user_id, "%s", gw_principal(resp)->user_id);
+    c->who = *gw_principal(resp);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     if (read_runtimes(ctx, c, u_map_get(req->map_url, "runtime_ids"), resp) != 0) {

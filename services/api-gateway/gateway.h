@@ -87,6 +87,7 @@ enum {
     GW_TASK_USAGE_HOLDER,
     GW_LOG_PRUNE,
     GW_OUTBOX_LOCK,
+    GW_SOCKET_STANDING,
     GW_NSTMTS
 };
 extern const struct mc_db_stmt gw_stmts[];
@@ -147,6 +148,7 @@ struct gw_principal {
     enum gw_principal_kind kind;
     char user_id[MC_UUID_STRLEN];
     char pat_id[MC_UUID_STRLEN]; /* the personal access token used, "" for a JWT */
+    int64_t expires_at;          /* a JWT's exp (Unix seconds); 0 for tokens kept in the DB */
     /* GW_TASK: the token's task and scope */
     char task_id[MC_UUID_STRLEN];
     char workspace_id[MC_UUID_STRLEN];
@@ -304,6 +306,43 @@ void gw_daemon_ws_task_available(struct gw_ctx *ctx, const char *runtime, const 
 /* Wakes the daemons of every runtime that has a dispatched task no claim holds (a claim whose
  * lease ran out, a daemon that missed a wake-up); the listener calls it every few seconds. */
 void gw_daemon_ws_sweep(struct gw_ctx *ctx, mc_db *db);
+
+/* ws_standing.c: whether what open sockets rest on still stands: the personal access token or
+ * session JWT they were opened with, and the memberships behind their subscriptions (a
+ * daemon's runtimes). A sweep collects from both hubs what they hold, asks the database once
+ * for all of it, and lets each hub end what no longer stands. */
+struct gw_standing {
+    json_t *pats;    /* token id -> true: the personal access tokens sockets hold */
+    json_t *members; /* "workspace user" -> true: the memberships they rely on */
+    json_t *ended;   /* token id or "workspace user" -> reason, of what the database refused */
+    int64_t now_s;   /* wall clock (Unix seconds), for JWT exp */
+};
+/* Records that a socket holds token pat_id ("" for a JWT: nothing to ask). */
+void gw_standing_hold_token(struct gw_standing *st, const char *pat_id);
+/* Records that a socket relies on user's membership of workspace. */
+void gw_standing_hold_member(struct gw_standing *st, const char *workspace, const char *user);
+/* Why a socket's credential ended ("token_revoked", "token_expired": static strings), or NULL
+ * while it stands: pat_id per the database, a JWT by its exp. */
+const char *gw_standing_credential(const struct gw_standing *st, const char *pat_id,
+                                   int64_t expires_at);
+/* True when user's membership of workspace ended. */
+bool gw_standing_member_ended(const struct gw_standing *st, const char *workspace,
+                              const char *user);
+/* Sends a socket {"type":"closing","reason","message"} and closes it (user: for the log). */
+void gw_standing_close(struct _websocket_manager *wsm, const char *user, const char *reason);
+/* How often the hub's listener re-checks open sockets: one query for all of them, so a
+ * removed member stops hearing a workspace within 2 s on every replica. */
+#define GW_STANDING_MS 2000
+/* Re-checks every open socket of both hubs with one query on db. The hub's listener calls it
+ * every few seconds; the handlers that end a membership or revoke a token call it once they
+ * committed, so the replica that served the request acts before it answers. A failed query
+ * ends only expired JWTs (a database outage does not close every socket). */
+void gw_sockets_recheck(struct gw_ctx *ctx, mc_db *db);
+/* The hubs' halves of a recheck: add what their sockets hold; end what no longer stands. */
+void gw_ws_collect(struct gw_ctx *ctx, struct gw_standing *st);
+void gw_ws_apply(struct gw_ctx *ctx, const struct gw_standing *st);
+void gw_daemon_ws_collect(struct gw_ctx *ctx, struct gw_standing *st);
+void gw_daemon_ws_apply(struct gw_ctx *ctx, const struct gw_standing *st);
 
 /* mail.c: delivers a login code (Resend when configured, else the log). */
 int gw_mail_code(struct gw_ctx *ctx, const char *email, const char *code);

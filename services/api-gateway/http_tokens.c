@@ -88,8 +88,11 @@ int gw_delete_token(const struct _u_request *req, struct _u_response *resp, void
         gw_db_error(resp, db, rc);
     else if (PQntuples(r) == 0)
         mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, "token_id", "no such token");
-    else
+    else {
+        /* Open sockets of this replica lose it before we answer (ws_standing.c). */
+        gw_sockets_recheck(ctx, db);
         ulfius_set_empty_body_response(resp, 204);
+    }
     PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;

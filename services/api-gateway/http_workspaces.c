@@ -198,8 +198,11 @@ int gw_delete_member(const struct _u_request *req, struct _u_response *resp, voi
     else if (PQntuples(r) == 0)
         mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, "user_id",
                       "no such member (owners cannot be removed)");
-    else
+    else {
+        /* Open sockets of this replica lose it before we answer (ws_standing.c). */
+        gw_sockets_recheck(ctx, db);
         ulfius_set_empty_body_response(resp, 204);
+    }
     PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;

@@ -193,5 +193,16 @@ const struct mc_db_stmt gw_stmts[] = {
                       "DELETE FROM gateway.task_event_log WHERE seq IN (SELECT seq FROM "
                       "gateway.task_event_log WHERE created_at < now() - $1::bigint * "
                       "interval '1 millisecond' LIMIT 10000)"},
+    /* What open sockets rest on and no longer stands (ws_standing.c): $1 the tokens they
+     * hold, $2 the "workspace user" memberships they rely on, both as JSON objects whose keys
+     * are the set. A token that is gone counts as revoked. Rows: (key, reason). */
+    [GW_SOCKET_STANDING] =
+        {"gw_socket_standing",
+         "SELECT k, CASE WHEN p.id IS NOT NULL AND p.revoked_at IS NULL THEN 'token_expired' "
+         "ELSE 'token_revoked' END FROM json_object_keys($1::json) AS k LEFT JOIN "
+         "gateway.personal_access_tokens p ON p.id = k::uuid WHERE p.id IS NULL OR "
+         "p.revoked_at IS NOT NULL OR p.expires_at <= now() UNION ALL SELECT k, "
+         "'membership_ended' FROM json_object_keys($2::json) AS k WHERE NOT " IS_MEMBER(
+             "split_part(k, ' ', 1)::uuid", "split_part(k, ' ', 2)::uuid")},
 };
 MC_STATIC_ASSERT_LEN(gw_stmts, GW_NSTMTS);

@@ -19,7 +19,8 @@
  * so the limit (WS_QUEUE_LIMIT) judges a client over time, not at an instant: one whose queue
  * has stayed at or above the limit for WS_BEHIND_MS is too slow and is disconnected, and so is
  * one whose queue reaches WS_HARD_FACTOR times the limit (the memory bound). A healthy client
- * drains a burst in milliseconds. */
+ * drains a burst in milliseconds. A subscription ends with its workspace membership, and the
+ * connection with its token (ws_standing.c, which the listener runs every GW_STANDING_MS). */
 #include "gateway.h"
 #include "mc_log.h"
 #include "mc_proto.h"
@@ -38,6 +39,7 @@
 struct sub {
     char kind; /* 'w' workspace, 'i' issue, 't' task */
     char id[MC_UUID_STRLEN];
+    char ws[MC_UUID_STRLEN]; /* the workspace it is in: it ends with the membership */
 };
 
 struct client {
@@ -51,6 +53,7 @@ struct client {
     size_t head, len, cap;
     int64_t behind_ms; /* since when the queue has been at or above the limit; 0: it is not */
     bool overflow;
+    const char *closing; /* why the connection is to be closed (set under both locks) */
     bool registered;
     struct client *next;
 };
@@ -175,6 +178,8 @@ static void replay(struct client *c, mc_db *db, long long since)
             PQclear(r);
             return;
         }
+        /* Under the hub's lock: a recheck may end subscriptions meanwhile. */
+        pthread_mutex_lock(&c->ctx->hub->mu);
         for (int i = 0; i < PQntuples(r); i++) {
             struct logrow row = row_at(r, i);
             since = atoll(row.seq);
@@ -184,6 +189,7 @@ static void replay(struct client *c, mc_db *db, long long since)
                 free(m);
             }
         }
+        pthread_mutex_unlock(&c->ctx->hub->mu);
         int n = PQntuples(r);
         PQclear(r);
         if (n < atoi(LOG_PAGE))
@@ -278,7 +284,7 @@ static void *listen_loop(void *arg)
     struct gw_ws_hub *hub = ctx->hub;
     mc_db *db = mc_db_new(ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway-ws");
     bool listening = false;
-    int64_t next_poll = 0, next_sweep = 0;
+    int64_t next_poll = 0, next_sweep = 0, next_standing = 0;
     while (!mc_worker_stopping(&hub->listener)) {
         if (!mc_db_connected(db) || !listening) {
             listening = false;
@@ -324,6 +330,10 @@ static void *listen_loop(void *arg)
             gw_daemon_ws_sweep(ctx, db);
             next_sweep = mc_now_mono_ms() + SWEEP_MS;
         }
+        if (mc_now_mono_ms() >= next_standing) {
+            gw_sockets_recheck(ctx, db);
+            next_standing = mc_now_mono_ms() + GW_STANDING_MS;
+        }
         sweep_stalled(hub);
     }
     mc_db_free(db);
@@ -356,6 +366,55 @@ void gw_ws_stop(struct gw_ctx *ctx)
     ctx->hub = NULL;
 }
 
+/* ---- standing: what a connection rests on (ws_standing.c) ---- */
+
+void gw_ws_collect(struct gw_ctx *ctx, struct gw_standing *st)
+{
+    struct gw_ws_hub *hub = ctx->hub;
+    if (hub == NULL)
+        return;
+    pthread_mutex_lock(&hub->mu);
+    for (struct client *c = hub->clients; c; c = c->next) {
+        if (c->closing == NULL) /* a closing one has had its say */
+            gw_standing_hold_token(st, c->who.pat_id);
+        for (int i = 0; i < c->nsubs; i++)
+            gw_standing_hold_member(st, c->subs[i].ws, c->who.user_id);
+    }
+    pthread_mutex_unlock(&hub->mu);
+}
+
+/* Ends the subscriptions of workspaces the person left, and the connection when its token
+ * ended. Under the hub's lock, so the listener matches no further event against them. */
+void gw_ws_apply(struct gw_ctx *ctx, const struct gw_standing *st)
+{
+    struct gw_ws_hub *hub = ctx->hub;
+    if (hub == NULL)
+        return;
+    pthread_mutex_lock(&hub->mu);
+    for (struct client *c = hub->clients; c; c = c->next) {
+        const char *why = gw_standing_credential(st, c->who.pat_id, c->who.expires_at);
+        if (why != NULL) {
+            c->nsubs = 0;
+            pthread_mutex_lock(&c->mu);
+            c->closing = why;
+            pthread_cond_signal(&c->cv);
+            pthread_mutex_unlock(&c->mu);
+            continue;
+        }
+        int kept = 0;
+        for (int i = 0; i < c->nsubs; i++) {
+            const struct sub *s = &c->subs[i];
+            if (!gw_standing_member_ended(st, s->ws, c->who.user_id))
+                c->subs[kept++] = *s;
+            else
+                send_json(c, json_pack("{ss ss ss ss}", "type", "unsubscribed", "id", s->id,
+                                       "workspace_id", s->ws, "reason", "membership_ended"));
+        }
+        c->nsubs = kept;
+    }
+    pthread_mutex_unlock(&hub->mu);
+}
+
 /* ---- connections ---- */
 
 static void client_free(struct client *c)
@@ -370,22 +429,22 @@ static void client_free(struct client *c)
 }
 
 /* Checks that the user may watch scope kind/id: the workspace (directly, or of the issue or
- * task) must be theirs. */
-static bool may_watch(struct gw_ctx *ctx, mc_db *db, const struct client *c, char kind,
-                      const char *id)
+ * task) must be theirs. Fills ws with it. */
+static bool may_watch(mc_db *db, const struct client *c, char kind, const char *id,
+                      char ws[MC_UUID_STRLEN])
 {
-    char ws[MC_UUID_STRLEN] = "", role[16];
+    char role[16];
+    ws[0] = '\0';
     if (kind == 'w') {
-        snprintf(ws, sizeof ws, "%s", id);
+        snprintf(ws, MC_UUID_STRLEN, "%s", id);
     } else {
         PGresult *r = NULL;
         const char *p[] = {id};
         if (mc_db_exec(db, kind == 'i' ? GW_ISSUE_GET : GW_TASK_GET, 1, p, &r) == 0 &&
             PQntuples(r) == 1)
-            snprintf(ws, sizeof ws, "%s", PQgetvalue(r, 0, 0));
+            snprintf(ws, MC_UUID_STRLEN, "%s", PQgetvalue(r, 0, 0));
         PQclear(r);
     }
-    (void)ctx;
     return ws[0] && gw_member_role(db, ws, c->who.user_id, role) == 0;
 }
 
@@ -415,18 +474,20 @@ static void on_message(const struct _u_request *req, struct _websocket_manager *
         json_t *since_v = json_object_get(in, "since");
         int err = 0;
         mc_db *db = NULL;
+        char ws[MC_UUID_STRLEN];
         if (id == NULL || !mc_uuid_valid(id)) {
             send_json(c, json_pack("{ss ss ss}", "type", "error", "field", "workspace_id",
                                    "message", "give workspace_id, issue_id or task_id (a UUID)"));
         } else if ((db = mc_db_pool_acquire(c->ctx->pool, 2000, &err)) == NULL) {
             send_json(c, json_pack("{ss ss}", "type", "error", "message", "database unavailable"));
-        } else if (!may_watch(c->ctx, db, c, kind, id) || c->nsubs >= MAX_SUBS) {
+        } else if (!may_watch(db, c, kind, id, ws) || c->nsubs >= MAX_SUBS) {
             send_json(c, json_pack("{ss ss}", "type", "error", "message",
                                    c->nsubs >= MAX_SUBS ? "too many subscriptions" : "not found"));
         } else {
             pthread_mutex_lock(&c->ctx->hub->mu);
             c->subs[c->nsubs].kind = kind;
             snprintf(c->subs[c->nsubs].id, MC_UUID_STRLEN, "%s", id);
+            snprintf(c->subs[c->nsubs].ws, MC_UUID_STRLEN, "%s", ws);
             c->nsubs++;
             pthread_mutex_unlock(&c->ctx->hub->mu);
             send_json(c, json_pack("{ss ss}", "type", "subscribed", "id", id));
@@ -458,14 +519,19 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
     while (!mc_worker_stopping(&hub->listener) &&
            ulfius_websocket_status(wsm) == U_WEBSOCKET_STATUS_OPEN) {
         pthread_mutex_lock(&c->mu);
-        if (c->len == 0 && !c->overflow) {
+        if (c->len == 0 && !c->overflow && c->closing == NULL) {
             struct timespec until;
             mc_abstime_after(200, &until);
             pthread_cond_timedwait(&c->cv, &c->mu, &until);
         }
         bool overflow = c->overflow;
-        char *m = overflow ? NULL : dequeue(c);
+        const char *closing = c->closing;
+        char *m = overflow || closing ? NULL : dequeue(c);
         pthread_mutex_unlock(&c->mu);
+        if (closing != NULL) {
+            gw_standing_close(wsm, c->who.user_id, closing);
+            break;
+        }
         if (overflow) {
             mc_log_info(json_pack("{ss}", "principal", c->who.user_id),
                         "websocket client too slow; disconnecting it");

@@ -3,7 +3,6 @@
  * switches, and workspace isolation across every registered route. */
 #include "gateway_client.h"
 
-#include <jwt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -180,20 +179,6 @@ START_TEST(sending_codes_is_limited_per_client_too)
 }
 END_TEST
 
-static char *forge(const char *secret, const char *sub, long exp, jwt_alg_t alg)
-{
-    jwt_t *jwt = NULL;
-    jwt_new(&jwt);
-    jwt_add_grant(jwt, "sub", sub);
-    jwt_add_grant(jwt, "iss", "multica");
-    jwt_add_grant_int(jwt, "exp", exp);
-    jwt_set_alg(jwt, alg, alg == JWT_ALG_NONE ? NULL : (const unsigned char *)secret,
-                alg == JWT_ALG_NONE ? 0 : (int)strlen(secret));
-    char *t = jwt_encode_str(jwt);
-    jwt_free(jwt);
-    return t;
-}
-
 START_TEST(tampered_expired_and_unsigned_tokens_are_refused)
 {
     th_db_new();
@@ -208,11 +193,11 @@ START_TEST(tampered_expired_and_unsigned_tokens_are_refused)
     char *tampered = mc_strdup(token);
     size_t n = strlen(tampered);
     tampered[n - 2] = tampered[n - 2] == 'A' ? 'B' : 'A';
-    char *expired = forge(SECRET, uid, (long)time(NULL) - 10, JWT_ALG_HS256);
-    char *other_key = forge("another-secret-0123456789abcdef0123456789", uid,
-                            (long)time(NULL) + 3600, JWT_ALG_HS256);
-    char *unsigned_tok = forge(NULL, uid, (long)time(NULL) + 3600, JWT_ALG_NONE);
-    char *good = forge(SECRET, uid, (long)time(NULL) + 3600, JWT_ALG_HS256);
+    char *expired = tg_jwt(SECRET, uid, (long)time(NULL) - 10, JWT_ALG_HS256);
+    char *other_key = tg_jwt("another-secret-0123456789abcdef0123456789", uid,
+                             (long)time(NULL) + 3600, JWT_ALG_HS256);
+    char *unsigned_tok = tg_jwt(NULL, uid, (long)time(NULL) + 3600, JWT_ALG_NONE);
+    char *good = tg_jwt(SECRET, uid, (long)time(NULL) + 3600, JWT_ALG_HS256);
     const char *bad[] = {tampered, expired, other_key, unsigned_tok, "garbage", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(tg_call(base, "GET", "/api/me", bad[i], NULL, NULL) == 401, "token %zu", i);

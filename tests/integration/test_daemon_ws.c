@@ -11,20 +11,6 @@
 TCase *dp_case_claim(void);
 TCase *dp_case_reports(void);
 
-/* The next message of a type, waiting up to timeout_ms (others are skipped); NULL if none. */
-static json_t *next_of(mc_wsclient *ws, const char *type, int timeout_ms)
-{
-    int64_t deadline = mc_now_mono_ms() + timeout_ms;
-    while (mc_now_mono_ms() < deadline) {
-        json_t *m = mc_wsclient_next(ws, 100);
-        const char *t = json_string_value(json_object_get(m, "type"));
-        if (t != NULL && strcmp(t, type) == 0)
-            return m;
-        json_decref(m);
-    }
-    return NULL;
-}
-
 static void heartbeat(mc_wsclient *ws, const char *runtime)
 {
     json_t *hb = json_pack("{ss s{ss sb}}", "type", "daemon:heartbeat", "payload", "runtime_id",
@@ -43,7 +29,7 @@ START_TEST(the_daemon_socket_acks_heartbeats_and_wakes_the_daemon)
     ck_assert_ptr_nonnull(ws);
     /* Heartbeats are acknowledged like the HTTP ones, and a runtime that is gone says so. */
     heartbeat(ws, p.runtime);
-    json_t *ack = next_of(ws, "daemon:heartbeat_ack", 5000);
+    json_t *ack = tg_ws_next(ws, "daemon:heartbeat_ack", 5000);
     ck_assert_ptr_nonnull(ack);
     json_t *payload = json_object_get(ack, "payload");
     ck_assert_str_eq(tg_str(payload, "runtime_id"), p.runtime);
@@ -53,7 +39,7 @@ START_TEST(the_daemon_socket_acks_heartbeats_and_wakes_the_daemon)
     ck_assert_ptr_null(json_object_get(payload, "server_capabilities"));
     json_decref(ack);
     heartbeat(ws, "0195f1c2-0000-7000-8000-00000000dead");
-    ack = next_of(ws, "daemon:heartbeat_ack", 5000);
+    ack = tg_ws_next(ws, "daemon:heartbeat_ack", 5000);
     ck_assert_ptr_nonnull(ack);
     ck_assert(json_is_true(json_object_get(json_object_get(ack, "payload"), "runtime_gone")));
     json_decref(ack);
@@ -61,7 +47,7 @@ START_TEST(the_daemon_socket_acks_heartbeats_and_wakes_the_daemon)
     int64_t t0 = mc_now_mono_ms();
     char task[37];
     dp_task(&p, "wake up", task, NULL);
-    json_t *wake = next_of(ws, "daemon:task_available", 10000);
+    json_t *wake = tg_ws_next(ws, "daemon:task_available", 10000);
     ck_assert_ptr_nonnull(wake);
     ck_assert_int_lt(mc_now_mono_ms() - t0, 5000);
     payload = json_object_get(wake, "payload");
@@ -69,7 +55,7 @@ START_TEST(the_daemon_socket_acks_heartbeats_and_wakes_the_daemon)
     ck_assert_str_eq(tg_str(payload, "task_id"), task);
     json_decref(wake);
     /* A task nobody claims is announced again (the sweep), until it is claimed. */
-    wake = next_of(ws, "daemon:task_available", 12000);
+    wake = tg_ws_next(ws, "daemon:task_available", 12000);
     ck_assert_ptr_nonnull(wake);
     json_decref(wake);
     json_t *tasks = NULL;
@@ -83,10 +69,10 @@ START_TEST(the_daemon_socket_acks_heartbeats_and_wakes_the_daemon)
     ck_assert_ptr_nonnull(other);
     char second[37];
     dp_task(&p, "not bob's", second, NULL);
-    wake = next_of(ws, "daemon:task_available", 10000);
+    wake = tg_ws_next(ws, "daemon:task_available", 10000);
     ck_assert_ptr_nonnull(wake);
     json_decref(wake);
-    ck_assert_ptr_null(next_of(other, "daemon:task_available", 1000));
+    ck_assert_ptr_null(tg_ws_next(other, "daemon:task_available", 1000));
     ck_assert(mc_wsclient_open_p(ws));
     mc_wsclient_close(other);
     mc_wsclient_close(ws);

@@ -30,12 +30,7 @@ static pid_t start_sim(const char *base, const char *pat, const char *ws, const 
 static void workspace(const char *base, const char *alice, const char *name, char ws[37],
                       char **pat)
 {
-    char body[256];
-    json_t *out = NULL;
-    snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
-    ck_assert_int_eq(tg_call(base, "POST", "/api/workspaces", alice, body, &out), 201);
-    snprintf(ws, 37, "%s", tg_str(out, "id"));
-    json_decref(out);
+    tg_workspace(base, alice, name, ws);
     *pat = tg_pat(base, alice);
 }
 

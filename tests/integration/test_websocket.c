@@ -1,7 +1,8 @@
 /* test_websocket.c: the WebSocket hub under a client that stops reading: its queue overflows,
  * it is disconnected, and a healthy client on the same stream receives everything, although
  * the gateway projects the burst in one transaction and it reaches the hub at once (more than
- * the queue limit: the limit judges progress, not an instant). */
+ * the queue limit: the limit judges progress, not an instant). Revocation on open sockets is in
+ * test_ws_revoke.c. */
 #include "gateway_client.h"
 #include "mc_kafka.h"
 #include "mc_proto.h"
@@ -131,6 +132,8 @@ START_TEST(a_slow_client_is_dropped_and_blocks_nobody)
 }
 END_TEST
 
+TCase *ws_case_revoke(void);
+
 Suite *suite_websocket(void)
 {
     Suite *s = suite_create("websocket");
@@ -138,5 +141,6 @@ Suite *suite_websocket(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, a_slow_client_is_dropped_and_blocks_nobody);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, ws_case_revoke());
     return s;
 }

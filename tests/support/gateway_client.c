@@ -46,6 +46,43 @@ const char *tg_str(const json_t *obj, const char *key)
     return v;
 }
 
+char *tg_jwt(const char *secret, const char *sub, long exp, jwt_alg_t alg)
+{
+    jwt_t *jwt = NULL;
+    jwt_new(&jwt);
+    jwt_add_grant(jwt, "sub", sub);
+    jwt_add_grant(jwt, "iss", "multica");
+    jwt_add_grant_int(jwt, "exp", exp);
+    jwt_set_alg(jwt, alg, alg == JWT_ALG_NONE ? NULL : (const unsigned char *)secret,
+                alg == JWT_ALG_NONE ? 0 : (int)strlen(secret));
+    char *t = jwt_encode_str(jwt);
+    jwt_free(jwt);
+    return t;
+}
+
+void tg_workspace(const char *base, const char *token, const char *name, char ws[37])
+{
+    char body[300];
+    json_t *out = NULL;
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
+    ck_assert_int_eq(tg_call(base, "POST", "/api/workspaces", token, body, &out), 201);
+    snprintf(ws, 37, "%s", tg_str(out, "id"));
+    json_decref(out);
+}
+
+json_t *tg_ws_next(mc_wsclient *ws, const char *type, int timeout_ms)
+{
+    int64_t deadline = mc_now_mono_ms() + timeout_ms;
+    while (mc_now_mono_ms() < deadline) {
+        json_t *m = mc_wsclient_next(ws, 100);
+        const char *t = json_string_value(json_object_get(m, "type"));
+        if (t != NULL && strcmp(t, type) == 0)
+            return m;
+        json_decref(m);
+    }
+    return NULL;
+}
+
 char *tg_login(const char *base, const char *email)
 {
     char body[300];
@@ -135,12 +172,8 @@ int tg_assign(const char *base, const char *token, const char *issue, const char
 void tg_setup_workspace(const char *base, const char *token, const char *name, char ws[37],
                         char runtime[37], char **pat, char agent[37])
 {
-    char body[512], daemon[37], agent_name[128];
-    json_t *out = NULL;
-    snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
-    ck_assert_int_eq(tg_call(base, "POST", "/api/workspaces", token, body, &out), 201);
-    snprintf(ws, 37, "%s", tg_str(out, "id"));
-    json_decref(out);
+    char daemon[37], agent_name[128];
+    tg_workspace(base, token, name, ws);
     *pat = tg_pat(base, token);
     mc_uuid_v7(daemon);
     tg_register(base, *pat, ws, daemon, runtime);

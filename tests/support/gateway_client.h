@@ -6,6 +6,8 @@
 #include "harness.h"
 #include "mc_client.h"
 
+#include <jwt.h>
+
 /* Starts multica-api-gateway on a free port against the current test database, with extra
  * "K=V" settings (NULL-terminated, may be NULL), waits for /healthz, and returns its base URL
  * (static storage). The dev login code is 424242 unless extra says otherwise. */
@@ -16,6 +18,17 @@ char *tg_login(const char *base, const char *email);
 
 /* Creates a personal access token (mul_...) with a session token; returns it (heap string). */
 char *tg_pat(const char *base, const char *session);
+
+/* A session JWT as the gateway signs them (iss multica), for user sub, expiring at exp (Unix
+ * seconds), signed with secret under alg (JWT_ALG_NONE: unsigned). Heap string. */
+char *tg_jwt(const char *secret, const char *sub, long exp, jwt_alg_t alg);
+
+/* Creates a workspace named name; fills its id. */
+void tg_workspace(const char *base, const char *token, const char *name, char ws[37]);
+
+/* The next WebSocket message of type, waiting up to timeout_ms (others are skipped); NULL if
+ * none came. The caller decrefs. */
+json_t *tg_ws_next(mc_wsclient *ws, const char *type, int timeout_ms);
 
 /* Request helpers returning the status; *out (may be NULL) gets the JSON body. */
 int tg_call(const char *base, const char *method, const char *path, const char *token,
