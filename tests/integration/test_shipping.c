@@ -280,5 +280,6 @@ Suite *suite_shipping(void)
     tcase_add_test(tc, the_tree_builds_warning_free_with_clang);
     tcase_add_test(tc, gateway_metrics_by_route_and_process);
     suite_add_tcase(s, tc);
+    suite_add_tcase(s, tcase_openapi());
     return s;
 }
