@@ -7,7 +7,7 @@
 # the product's settings), under the topic prefix "footprint." so that no benchmark's events
 # reach it; it is stopped with SIGTERM after the reading.
 #
-# Environment (set by bench/run.sh): ROOT, BIN, DEV_PG_PORT, KAFKA_BROKERS, BENCH_SMALL,
+# Environment (set by bench/run.sh): BIN, DEV_PG_PORT, KAFKA_BROKERS, BENCH_SMALL,
 # BENCH_REPEAT (default 3). Optional: BENCH_IDLE_SECONDS (idle time before the reading,
 # default 10; small 3).
 #
@@ -17,7 +17,7 @@
 # (hwm_kb: VmHWM, the most it held at once, start-up included)
 set -euo pipefail
 
-: "${ROOT:?}" "${BIN:?}" "${DEV_PG_PORT:?}" "${KAFKA_BROKERS:?}"
+: "${BIN:?}" "${DEV_PG_PORT:?}" "${KAFKA_BROKERS:?}"
 REPEAT=${BENCH_REPEAT:-3}
 IDLE=${BENCH_IDLE_SECONDS:-$([ "${BENCH_SMALL:-0}" = 1 ] && echo 3 || echo 10)}
 TMP=$(mktemp -d)

@@ -29,7 +29,12 @@ done
 # Python 3.11's ast module, which hypothesis calls while describing strategies, now and then
 # fails with "AST constructor recursion depth mismatch" (a runtime error, not a finding).
 export NO_COLOR=1 SCHEMATHESIS_TELEMETRY=false
-exec "$ST" --config-file "$ROOT/tools/schemathesis.toml" run "$ROOT/docs/openapi.yaml" \
+# Schemathesis keeps a cache of past crashes (.schemathesis/) in its working directory: a
+# scratch one, so that every run starts alike and the work tree stays clean.
+SCRATCH=$(mktemp -d)
+trap 'rm -rf "$SCRATCH"' EXIT
+cd "$SCRATCH"
+"$ST" --config-file "$ROOT/tools/schemathesis.toml" run "$ROOT/docs/openapi.yaml" \
     --url "$MC_FUZZ_URL" -H "Authorization: Bearer $MC_FUZZ_TOKEN" \
     --checks not_a_server_error,response_schema_conformance,content_type_conformance \
     --phases examples,coverage,fuzzing --max-examples "${MC_FUZZ_EXAMPLES:-20}" \
