@@ -1,5 +1,5 @@
 # report.jq: turns the raw results of bench/run.sh into the table of latest.json.
-# Inputs (jq -n): $ingest, $rollup, $http, $flow, $produce (slurped JSON lines) and run
+# Inputs (jq -n): $footprint, $ingest, $rollup, $http, $flow, $produce (slurped JSON lines) and run
 # metadata. A part that did not run (BENCH_STAGES) shows as one "not run" row.
 def median: sort | if length == 0 then null
     elif length % 2 == 1 then .[length / 2 | floor]
@@ -35,7 +35,15 @@ med($cp; "rows_per_s") as $rc | med($nv; "rows_per_s") as $rn |
         naive_rows: $naive_rows, commit: $commit,
         machine: {nproc: $nproc, cpu: $cpu, mem_gib: ($mem | tonumber)},
         postgres: $pg, produce: $produce[0]},
-  rows: ((if ($ingest | length) == 0 then [not_run("ingest")] else [
+  rows: ((if ($footprint | length) == 0 then [not_run("footprint")] else [
+    $footprint | group_by(.service)[] | . as $f |
+    med($f; "rss_kb") as $rss | med($f; "ready_ms") as $ready |
+    {figure: "footprint, multica-\($f[0].service): idle RSS; start -> /healthz ready",
+     ours: "\($rss / 1024 | r(1)) MiB; ready in \($ready | r(0)) ms",
+     baseline: "peak RSS \(med($f; "hwm_kb") / 1024 | r(1)) MiB, \($f[0].threads) threads",
+     ratio: "-", target: "<= 30 MB RSS; ready <= 1 s",
+     met: (if $rss * 1024 <= 30000000 and $ready <= 1000 then "yes" else "NO" end)}
+  ] end) + (if ($ingest | length) == 0 then [not_run("ingest")] else [
     {figure: "ingest, 1 ingester vs COPY (\($scale | rows_label) events)",
      ours: ($r1 | rate), baseline: "COPY \($rc | rate)", ratio: ($r1 / $rc | x),
      target: ">= 0.5×", met: (if $r1 / $rc >= 0.5 then "yes" else "NO" end)},
@@ -103,5 +111,5 @@ med($cp; "rows_per_s") as $rc | med($nv; "rows_per_s") as $rn |
      baseline: "light load (\($d[0].light_tasks) tasks at 20/s): WebSocket p50 \(med($d; "light_ws_p50_ms") | ms), p99 \(med($d; "light_ws_p99_ms") | ms); daemon has it p50 \(med($d; "light_claimed_p50_ms") | ms), p99 \(med($d; "light_claimed_p99_ms") | ms)",
      ratio: "-", target: "report", met: (if all($d[]; .ok) then "-" else "NO: a check failed" end)}
   ] end)),
-  raw: {ingest: $ingest, rollup: $rollup, http: $http, flow: $flow}
+  raw: {footprint: $footprint, ingest: $ingest, rollup: $rollup, http: $http, flow: $flow}
 }

@@ -15,7 +15,9 @@
 # BENCH_SCATTERED_MAX_ROWS  history sizes above this skip the worst case (default 3000000;
 #                     at 10M rows one costs about two minutes; 0 = every size)
 # BENCH_PARTITIONS    partitions per topic (default 6, as in production; 3 ingesters need >= 3)
-# BENCH_STAGES        which parts run (default ingest,rollup,http,flow; the table marks the rest)
+# BENCH_STAGES        which parts run (default footprint,ingest,rollup,http,flow; the table marks
+#                     the rest)
+# BENCH_IDLE_SECONDS  how long each service idles before its RSS is read (footprint; default 10)
 # BENCH_KEEP_LOGS     1 keeps BUILD/bench-work (logs, the COPY file) after the run
 set -euo pipefail
 
@@ -39,7 +41,7 @@ NAIVE_MIN=$([ "$SMALL" = 1 ] && echo 5000 || echo 10000)
 NAIVE_ROWS=${BENCH_NAIVE_ROWS:-$((SCALE / 50 > NAIVE_MIN ? SCALE / 50 : NAIVE_MIN))}
 if [ "$NAIVE_ROWS" -gt "$SCALE" ]; then NAIVE_ROWS=$SCALE; fi
 PARTITIONS=${BENCH_PARTITIONS:-6}
-STAGES=${BENCH_STAGES:-ingest,rollup,http,flow}
+STAGES=${BENCH_STAGES:-footprint,ingest,rollup,http,flow}
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -136,6 +138,13 @@ KAFKA_BROKERS=$BROKERS "$BIN/multica-migrate" topics --partitions "$PARTITIONS" 
 }
 
 stage() { case ",$STAGES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+# First, while nothing else runs: each service alone, its time to ready and its idle memory.
+: >"$WORK/footprint.jsonl"
+if stage footprint; then
+    log "footprint: each service alone, start -> /healthz ready, RSS after an idle period"
+    BIN=$BIN KAFKA_BROKERS=$BROKERS BENCH_SMALL=$SMALL BENCH_REPEAT=$REPEAT \
+        "$ROOT/bench/footprint.sh" >"$WORK/footprint.jsonl"
+fi
 : >"$WORK/ingest.jsonl"
 : >"$WORK/rollup.jsonl"
 echo '{}' >"$WORK/produce.json"
@@ -226,7 +235,7 @@ END=$(date +%s)
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 MEM_GIB=$(awk '/^MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)
 
-jq -n --slurpfile ingest "$WORK/ingest.jsonl" --slurpfile rollup "$WORK/rollup.jsonl" \
+jq -n --slurpfile footprint "$WORK/footprint.jsonl" --slurpfile ingest "$WORK/ingest.jsonl" --slurpfile rollup "$WORK/rollup.jsonl" \
     --slurpfile http "$WORK/http.jsonl" --slurpfile flow "$WORK/flow.jsonl" \
     --slurpfile produce "$WORK/produce.json" --argjson pg "$PG_SETTINGS" \
     --arg started "$(date -u -d "@$START" +%Y-%m-%dT%H:%M:%SZ)" --argjson seconds $((END - START)) \

