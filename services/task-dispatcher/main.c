@@ -36,7 +36,7 @@ int main(int argc, char **argv)
          "task requested more than (4 - p) times this after it"},
         {"WORKSPACE_MAX_CONCURRENT_TASKS", MC_CFG_INT, "0", 0, 1000000, &c->workspace_max,
          "most tasks of one workspace dispatched or running at once (0: no cap)"},
-        {"DISPATCH_WAIT_NOTICE", MC_CFG_DURATION, "5s", 0, 86400000, &c->wait_notice_ms,
+        {"DISPATCH_WAIT_NOTICE", MC_CFG_DURATION, "10s", 0, 86400000, &c->wait_notice_ms,
          "a task queued this long gets its wait reason (and a TaskWaiting event per change)"},
     };
     if (mc_service_init(&svc, "task-dispatcher", "dispatch", 8081, vars, MC_ARRAY_LEN(vars), argc,
