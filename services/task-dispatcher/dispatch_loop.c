@@ -3,9 +3,9 @@
  * Every DISPATCH_INTERVAL, and right after a command batch committed, it calls each sweep
  * (silent runtimes, expired leases, silent running tasks, expired queued tasks), then one
  * dispatch round, then the wait reasons of what is still queued, each a single SQL function in
- * its own transaction together with the events it produces. The functions lock with SKIP LOCKED, so
- * any number of replicas can run this loop at once without dispatching a task twice or overfilling
- * a runtime. */
+ * its own transaction together with the events it produces. The functions lock with SKIP
+ * LOCKED, so any number of replicas can run this loop at once without dispatching a task twice
+ * or overfilling a runtime. */
 #include "dispatcher.h"
 #include "mc_log.h"
 
