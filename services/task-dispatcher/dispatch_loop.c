@@ -17,6 +17,10 @@
 #define STEP_LIMIT_TEXT "500"
 /* Least time between two warnings about failing steps. */
 #define WARN_EVERY_MS 5000
+/* Least time between two looks at why tasks wait: the look reads the whole queue, and the loop
+ * is kicked after every command batch (every few milliseconds under load), while a reason is
+ * only wanted after DISPATCH_WAIT_NOTICE (seconds). */
+#define WAITS_EVERY_MS 1000
 
 struct loop {
     struct td_dispatcher *td;
@@ -25,6 +29,7 @@ struct loop {
     char lease[48], window[48], running_timeout[48], ttl[48], max_attempts[24];
     char aging[48], notice[48], workspace_max[24];
     int64_t warned_at;
+    int64_t waits_at; /* when note_waits last ran */
 };
 
 /* One state-machine call with its parameters. */
@@ -87,9 +92,12 @@ static void tick(struct loop *l)
            !stopping(l->td))
         ;
     /* After the round, so that a task it dispatched is not said to wait. A reason seldom
-     * changes, so one call a tick is enough: what it leaves over waits for the next. */
-    if (up)
+     * changes, so one call a second is enough: what it leaves over waits for the next. */
+    int64_t now = mc_now_mono_ms();
+    if (up && now - l->waits_at >= WAITS_EVERY_MS) {
+        l->waits_at = now;
         step(l, TD_NOTE_WAITS, 5, waits, &changed);
+    }
 }
 
 static void interval(char *buf, size_t len, int64_t ms)
