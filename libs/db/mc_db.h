@@ -97,11 +97,12 @@ int mc_db_run_tx(mc_db *db, const char *name, mc_db_tx_body body, void *ctx);
  * their SQL from these names (MC_STR); SQL functions created by migrations write the number,
  * and the migrate suite checks that every advisory lock taken in the SQL files is listed in
  * mc_advisory_locks for SQL, and every SQL lock listed is taken in its schema's files. */
-#define MC_LOCK_MIGRATIONS       4240 /* class; object hashtext(schema): one migration runner */
-#define MC_LOCK_ROLLUP           4246 /* usage.rollup_task_usage_hourly: one scheduled rollup */
-#define MC_LOCK_ROLLUP_RECOMPUTE 4247 /* usage: bucket recomputations take turns */
-#define MC_LOCK_DISPATCH_RELAY   4250 /* class; object 1: one relay of dispatch.outbox */
-#define MC_LOCK_GATEWAY_RELAY    4251 /* one relay of gateway.outbox */
+#define MC_LOCK_MIGRATIONS         4240 /* class; object hashtext(schema): one migration runner */
+#define MC_LOCK_ROLLUP             4246 /* usage.rollup_task_usage_hourly: one scheduled rollup */
+#define MC_LOCK_ROLLUP_RECOMPUTE   4247 /* usage: bucket recomputations take turns */
+#define MC_LOCK_DISPATCH_RELAY     4250 /* class; object 1: one relay of dispatch.outbox */
+#define MC_LOCK_GATEWAY_RELAY      4251 /* one relay of gateway.outbox */
+#define MC_LOCK_DISPATCH_WORKSPACE 4252 /* class; object hashtext(workspace): the workspace cap */
 
 struct mc_advisory_lock {
     const char *name; /* the macro above */

@@ -49,5 +49,8 @@ const struct mc_advisory_lock mc_advisory_locks[] = {
      "one replica relays dispatch.outbox at a time (object 1), per round"},
     {"MC_LOCK_GATEWAY_RELAY", MC_LOCK_GATEWAY_RELAY, NULL,
      "one replica relays gateway.outbox at a time, per round"},
+    {"MC_LOCK_DISPATCH_WORKSPACE", MC_LOCK_DISPATCH_WORKSPACE, "dispatch",
+     "dispatch.dispatch_round counts a workspace's active tasks under it (object: hashtext of the "
+     "workspace id), taken as a try-lock when WORKSPACE_MAX_CONCURRENT_TASKS is set"},
 };
 const size_t mc_nadvisory_locks = MC_ARRAY_LEN(mc_advisory_locks);

@@ -36,6 +36,7 @@
 #define MC_EV_AGENT_RUNTIME_CHANGED    "multica.agent.runtime_changed.v1"
 
 #define MC_EV_TASK_QUEUED     "multica.task.queued.v1"
+#define MC_EV_TASK_WAITING    "multica.task.waiting.v1"
 #define MC_EV_TASK_DISPATCHED "multica.task.dispatched.v1"
 #define MC_EV_TASK_STARTED    "multica.task.started.v1"
 #define MC_EV_TASK_PROGRESS   "multica.task.progress.v1"

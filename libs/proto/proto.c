@@ -23,6 +23,7 @@ const struct mc_event_type mc_event_types[] = {
     {MC_EV_TASK_CANCEL_REQUESTED, "task_cancel_requested.schema.json", MC_TOPIC_TASK_COMMANDS},
     {MC_EV_AGENT_RUNTIME_CHANGED, "agent_runtime_changed.schema.json", MC_TOPIC_TASK_COMMANDS},
     {MC_EV_TASK_QUEUED, "task_event.schema.json", MC_TOPIC_TASK_EVENTS},
+    {MC_EV_TASK_WAITING, "task_event.schema.json", MC_TOPIC_TASK_EVENTS},
     {MC_EV_TASK_DISPATCHED, "task_event.schema.json", MC_TOPIC_TASK_EVENTS},
     {MC_EV_TASK_STARTED, "task_event.schema.json", MC_TOPIC_TASK_EVENTS},
     {MC_EV_TASK_PROGRESS, "task_event.schema.json", MC_TOPIC_TASK_EVENTS},

@@ -27,6 +27,16 @@ static const char *const statuses[] = {"backlog", "todo",    "in_progress", "in_
                                        "done",    "blocked", "cancelled"};
 static const char *const priorities[] = {"urgent", "high", "medium", "low", "none"};
 
+/* The level TaskRequested carries for a priority: 4 urgent down to 0 none, as Multica numbers
+ * them (its priorityToInt); anything else is none. */
+static int priority_level(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < MC_ARRAY_LEN(priorities); i++)
+        if (strcmp(name, priorities[i]) == 0)
+            return (int)(MC_ARRAY_LEN(priorities) - 1 - i);
+    return 0;
+}
+
 static bool one_of(const char *s, const char *const *set, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -133,9 +143,11 @@ static PGresult *agent_of(mc_db *db, struct _u_response *resp, const char *ws, c
     return NULL;
 }
 
-/* Requests a task of agent (its row a) for the issue: read-model row and TaskRequested. */
+/* Requests a task of agent (its row a) for the issue: read-model row and TaskRequested, which
+ * carries the issue's priority (prio, its name) for the dispatcher's order. */
 static int request_task(mc_db *db, const char *issue, const char *ws, const char *agent,
-                        const PGresult *a, const char *user, char task[MC_UUID_STRLEN])
+                        const PGresult *a, const char *user, const char *prio,
+                        char task[MC_UUID_STRLEN])
 {
     mc_uuid_v7(task);
     const char *runtime = PQgetvalue(a, 0, 1);
@@ -143,10 +155,10 @@ static int request_task(mc_db *db, const char *issue, const char *ws, const char
     int rc = mc_db_exec(db, GW_TASK_REQUEST, 5, pt, NULL);
     if (rc != 0)
         return rc;
-    json_t *data =
-        json_pack("{ss ss ss ss ss s:s? si}", "task_id", task, "workspace_id", ws, "agent_id",
-                  agent, "runtime_id", runtime, "issue_id", issue, "requested_by", user,
-                  "agent_max_concurrent_tasks", atoi(PQgetvalue(a, 0, 2)));
+    json_t *data = json_pack("{ss ss ss ss ss s:s? si si}", "task_id", task, "workspace_id", ws,
+                             "agent_id", agent, "runtime_id", runtime, "issue_id", issue,
+                             "requested_by", user, "agent_max_concurrent_tasks",
+                             atoi(PQgetvalue(a, 0, 2)), "priority", priority_level(prio));
     return gw_outbox_add(db, MC_EV_TASK_REQUESTED, task, task, data);
 }
 
@@ -284,8 +296,12 @@ static int write_issue(mc_db *db, void *arg)
         rc = run_wanted(db, w->issue, status, agent, &wanted);
     if (rc == 0 && wanted && a == NULL && (a = agent_of(db, w->resp, w->ws, agent)) == NULL)
         return GW_ANSWERED;
-    if (rc == 0 && wanted)
-        rc = request_task(db, w->issue, w->ws, agent, a, w->user, w->task);
+    if (rc == 0 && wanted) {
+        /* The issue as written: its priority is the one the task is dispatched by. */
+        json_auto_t *row = PQntuples(w->out) ? json_loads(PQgetvalue(w->out, 0, 0), 0, NULL) : NULL;
+        const char *prio = json_string_value(json_object_get(row, "priority"));
+        rc = request_task(db, w->issue, w->ws, agent, a, w->user, prio, w->task);
+    }
     PQclear(a);
     return rc;
 }

@@ -1,10 +1,11 @@
 /* dispatch_loop.c: the thread that runs the timers and dispatches queued tasks.
  *
  * Every DISPATCH_INTERVAL, and right after a command batch committed, it calls each sweep
- * (silent runtimes, expired leases, silent running tasks, expired queued tasks) and then one
- * dispatch round, each a single SQL function in its own transaction together with the events
- * it produces. The functions lock with SKIP LOCKED, so any number of replicas can run this
- * loop at once without dispatching a task twice or overfilling a runtime. */
+ * (silent runtimes, expired leases, silent running tasks, expired queued tasks), then one
+ * dispatch round, then the wait reasons of what is still queued, each a single SQL function in
+ * its own transaction together with the events it produces. The functions lock with SKIP
+ * LOCKED, so any number of replicas can run this loop at once without dispatching a task twice
+ * or overfilling a runtime. */
 #include "dispatcher.h"
 #include "mc_log.h"
 
@@ -16,13 +17,19 @@
 #define STEP_LIMIT_TEXT "500"
 /* Least time between two warnings about failing steps. */
 #define WARN_EVERY_MS 5000
+/* Least time between two looks at why tasks wait: the look reads the whole queue, and the loop
+ * is kicked after every command batch (every few milliseconds under load), while a reason is
+ * only wanted after DISPATCH_WAIT_NOTICE (seconds). */
+#define WAITS_EVERY_MS 1000
 
 struct loop {
     struct td_dispatcher *td;
     mc_db *db;
     struct td_tx tx;
     char lease[48], window[48], running_timeout[48], ttl[48], max_attempts[24];
+    char aging[48], notice[48], workspace_max[24];
     int64_t warned_at;
+    int64_t waits_at; /* when note_waits last ran */
 };
 
 /* One state-machine call with its parameters. */
@@ -73,16 +80,24 @@ static void tick(struct loop *l)
     const char *leases[] = {STEP_LIMIT_TEXT};
     const char *running[] = {l->running_timeout, l->max_attempts, STEP_LIMIT_TEXT};
     const char *queued[] = {l->ttl, STEP_LIMIT_TEXT};
-    const char *dispatch[] = {l->lease, l->window, STEP_LIMIT_TEXT};
+    const char *dispatch[] = {l->lease, l->window, STEP_LIMIT_TEXT, l->aging, l->workspace_max};
+    const char *waits[] = {l->window, l->aging, l->workspace_max, l->notice, STEP_LIMIT_TEXT};
     /* Without a connection the remaining steps would fail the same way: wait for the tick. */
     bool up = step(l, TD_SWEEP_SILENT_RUNTIMES, 2, silent, &changed) != MC_EDBCONN &&
               step(l, TD_EXPIRE_LEASES, 1, leases, &changed) != MC_EDBCONN &&
               step(l, TD_TIME_OUT_RUNNING, 3, running, &changed) != MC_EDBCONN &&
               step(l, TD_EXPIRE_QUEUED, 2, queued, &changed) != MC_EDBCONN;
     /* A full round means more may be waiting: go again rather than wait for the next tick. */
-    while (up && step(l, TD_DISPATCH_TASKS, 3, dispatch, &changed) == 0 && changed >= STEP_LIMIT &&
+    while (up && step(l, TD_DISPATCH_ROUND, 5, dispatch, &changed) == 0 && changed >= STEP_LIMIT &&
            !stopping(l->td))
         ;
+    /* After the round, so that a task it dispatched is not said to wait. A reason seldom
+     * changes, so one call a second is enough: what it leaves over waits for the next. */
+    int64_t now = mc_now_mono_ms();
+    if (up && now - l->waits_at >= WAITS_EVERY_MS) {
+        l->waits_at = now;
+        step(l, TD_NOTE_WAITS, 5, waits, &changed);
+    }
 }
 
 static void interval(char *buf, size_t len, int64_t ms)
@@ -101,6 +116,9 @@ static void *dispatch_main(void *arg)
     interval(l.running_timeout, sizeof l.running_timeout, c->running_timeout_ms);
     interval(l.ttl, sizeof l.ttl, c->queued_ttl_ms);
     snprintf(l.max_attempts, sizeof l.max_attempts, "%lld", (long long)c->max_attempts);
+    interval(l.aging, sizeof l.aging, c->aging_ms);
+    interval(l.notice, sizeof l.notice, c->wait_notice_ms);
+    snprintf(l.workspace_max, sizeof l.workspace_max, "%lld", (long long)c->workspace_max);
     while (!stopping(l.td)) {
         tick(&l);
         mc_worker_wait(&l.td->dispatcher, c->dispatch_interval_ms);

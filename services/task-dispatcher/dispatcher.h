@@ -25,7 +25,8 @@ enum td_stmt {
     TD_UPSERT_AGENT,
     TD_RUNTIME_SEEN,
     TD_RUNTIME_OFFLINE,
-    TD_DISPATCH_TASKS,
+    TD_DISPATCH_ROUND,
+    TD_NOTE_WAITS,
     TD_EXPIRE_LEASES,
     TD_TIME_OUT_RUNNING,
     TD_EXPIRE_QUEUED,
@@ -52,6 +53,9 @@ struct td_settings {
     int64_t batch_max;
     int64_t batch_wait_ms;
     int64_t outbox_batch_max;
+    int64_t aging_ms;
+    int64_t workspace_max;
+    int64_t wait_notice_ms;
 };
 
 /* Statuses a transition can lead to, for the transitions counter (deleted included). */

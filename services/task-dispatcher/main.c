@@ -31,6 +31,13 @@ int main(int argc, char **argv)
          "longest a batch waits before it is applied"},
         {"OUTBOX_BATCH_MAX", MC_CFG_INT, "500", 1, 100000, &c->outbox_batch_max,
          "task events produced per relay round"},
+        {"DISPATCH_AGING_INTERVAL", MC_CFG_DURATION, "5m", 100, 7 * 86400000LL, &c->aging_ms,
+         "waiting this long counts as one priority level: a task of priority p is overtaken by no "
+         "task requested more than (4 - p) times this after it"},
+        {"WORKSPACE_MAX_CONCURRENT_TASKS", MC_CFG_INT, "0", 0, 1000000, &c->workspace_max,
+         "most tasks of one workspace dispatched or running at once (0: no cap)"},
+        {"DISPATCH_WAIT_NOTICE", MC_CFG_DURATION, "10s", 0, 86400000, &c->wait_notice_ms,
+         "a task queued this long gets its wait reason (and a TaskWaiting event per change)"},
     };
     if (mc_service_init(&svc, "task-dispatcher", "dispatch", 8081, vars, MC_ARRAY_LEN(vars), argc,
                         argv) != 0)

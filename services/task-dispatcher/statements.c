@@ -31,9 +31,12 @@ const struct mc_db_stmt td_stmts[] = {
     [TD_RUNTIME_OFFLINE] = {"td_runtime_offline",
                             "SELECT * FROM dispatch.runtime_offline($1::uuid, $2::uuid, "
                             "$3::timestamptz)"},
-    [TD_DISPATCH_TASKS] = {"td_dispatch_tasks",
-                           "SELECT * FROM dispatch.dispatch_tasks($1::interval, $2::interval, "
-                           "$3::integer)"},
+    [TD_DISPATCH_ROUND] = {"td_dispatch_round",
+                           "SELECT * FROM dispatch.dispatch_round($1::interval, $2::interval, "
+                           "$3::integer, $4::interval, $5::integer)"},
+    [TD_NOTE_WAITS] = {"td_note_waits",
+                       "SELECT * FROM dispatch.note_waits($1::interval, $2::interval, $3::integer, "
+                       "$4::interval, $5::integer)"},
     [TD_EXPIRE_LEASES] = {"td_expire_leases", "SELECT * FROM dispatch.expire_leases($1::integer)"},
     [TD_TIME_OUT_RUNNING] = {"td_time_out_running",
                              "SELECT * FROM dispatch.time_out_running($1::interval, $2::integer, "

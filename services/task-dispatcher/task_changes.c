@@ -20,11 +20,12 @@ static const struct {
     const char *event;
     const char *type;
 } event_types[] = {
-    {"queued", MC_EV_TASK_QUEUED},         {"dispatched", MC_EV_TASK_DISPATCHED},
-    {"started", MC_EV_TASK_STARTED},       {"progress", MC_EV_TASK_PROGRESS},
-    {"completed", MC_EV_TASK_COMPLETED},   {"failed", MC_EV_TASK_FAILED},
-    {"cancelled", MC_EV_TASK_CANCELLED},   {"requeued", MC_EV_TASK_REQUEUED},
-    {"reassigned", MC_EV_TASK_REASSIGNED}, {"deleted", MC_EV_TASK_DELETED},
+    {"queued", MC_EV_TASK_QUEUED},         {"waiting", MC_EV_TASK_WAITING},
+    {"dispatched", MC_EV_TASK_DISPATCHED}, {"started", MC_EV_TASK_STARTED},
+    {"progress", MC_EV_TASK_PROGRESS},     {"completed", MC_EV_TASK_COMPLETED},
+    {"failed", MC_EV_TASK_FAILED},         {"cancelled", MC_EV_TASK_CANCELLED},
+    {"requeued", MC_EV_TASK_REQUEUED},     {"reassigned", MC_EV_TASK_REASSIGNED},
+    {"deleted", MC_EV_TASK_DELETED},
 };
 
 const char *const td_refusals[] = {

@@ -105,9 +105,15 @@ void dt_heartbeat(const char *runtime, int max)
 void dt_request(const char *task, const char *agent, const char *runtime, const char *issue,
                 int agent_max)
 {
+    dt_request_prio(task, agent, runtime, issue, agent_max, 2);
+}
+
+void dt_request_prio(const char *task, const char *agent, const char *runtime, const char *issue,
+                     int agent_max, int priority)
+{
     json_t *d = json_pack("{ss ss ss ss s:s? ss si}", "task_id", task, "workspace_id", WS,
                           "agent_id", agent, "runtime_id", runtime, "issue_id", issue, "title",
-                          "fix the flaky test", "priority", 2);
+                          "fix the flaky test", "priority", priority);
     if (agent_max > 0)
         json_object_set_new(d, "agent_max_concurrent_tasks", json_integer(agent_max));
     dt_send_event(MC_TOPIC_TASK_COMMANDS, MC_EV_TASK_REQUESTED, task, d);
@@ -306,5 +312,6 @@ Suite *suite_dispatch(void)
     suite_add_tcase(s, dt_case_reclaim());
     suite_add_tcase(s, dt_case_outage());
     suite_add_tcase(s, dt_case_capacity());
+    suite_add_tcase(s, dt_case_fairness());
     return s;
 }

@@ -15,6 +15,7 @@ TCase *dt_case_lifecycle(void);
 TCase *dt_case_reclaim(void);
 TCase *dt_case_outage(void);
 TCase *dt_case_capacity(void);
+TCase *dt_case_fairness(void);
 
 /* Deterministic ids: runtimes, agents, issues and tasks each have their own prefix. */
 void dt_rt_id(char out[MC_UUID_STRLEN], unsigned long n);
@@ -55,6 +56,9 @@ void dt_heartbeat(const char *runtime, int max);
 /* A TaskRequested; issue may be NULL; agent_max > 0 adds agent_max_concurrent_tasks. */
 void dt_request(const char *task, const char *agent, const char *runtime, const char *issue,
                 int agent_max);
+/* The same with a priority (4 urgent .. 0 none) instead of 2. */
+void dt_request_prio(const char *task, const char *agent, const char *runtime, const char *issue,
+                     int agent_max, int priority);
 /* A report from a runtime: start, progress (seq, text), completion (text = result) or failure
  * (text = reason). */
 void dt_report(const char *type, const char *task, const char *runtime, int seq, const char *text);

@@ -183,8 +183,11 @@ START_TEST(two_dispatchers_keep_capacity_and_dispatch_each_task_once)
     dt_brokers = th_broker_start(8);
     dt_prod = tu_producer(dt_brokers);
     struct dispatcher d[2];
-    dt_start_dispatcher(&d[0], "dispatcher-0", NULL);
-    dt_start_dispatcher(&d[1], "dispatcher-1", NULL);
+    /* Each task's lifecycle is counted exactly below: no TaskWaiting (the fairness case's
+     * business) however long the tail of the queue waits on a slow machine. */
+    const char *quiet[] = {"DISPATCH_WAIT_NOTICE=24h", NULL};
+    dt_start_dispatcher(&d[0], "dispatcher-0", quiet);
+    dt_start_dispatcher(&d[1], "dispatcher-1", quiet);
     static struct fleet f;
     memset(&f, 0, sizeof f);
     static struct sampler s;

@@ -25,7 +25,7 @@ BEGIN
                version = version + 1,
                queued_at = CASE WHEN status = 'queued' THEN queued_at ELSE v_now END,
                lease_until = NULL, started_at = NULL, last_progress_at = NULL,
-               last_progress_seq = NULL, updated_at = v_now
+               last_progress_seq = NULL, wait_reason = NULL, updated_at = v_now
          WHERE task_id = t.task_id
         RETURNING * INTO t;
         RETURN NEXT dispatch.record(t, v_from, 'reassigned', 'agent_runtime_changed', v_old);

@@ -1,84 +1,9 @@
--- One dispatch round. For each online runtime with queued work whose row this caller can lock
--- (SKIP LOCKED: a runtime another replica is dispatching for is skipped, so its capacity is
--- only ever counted by one transaction at a time), the agents are locked the same way, and the
--- oldest queued tasks are dispatched within the runtime's free capacity, each agent's
--- max_concurrent_tasks, and at most one active task per (agent, issue).
+-- dispatch_round with the default aging (DISPATCH_AGING_INTERVAL's 5 minutes) and no
+-- workspace cap: the three-argument call operators make from psql.
 CREATE OR REPLACE FUNCTION dispatch.dispatch_tasks(p_lease interval, p_online_window interval,
                                         p_limit integer)
-RETURNS SETOF dispatch.task_change LANGUAGE plpgsql AS $$
-DECLARE
-    rt record;
-    t dispatch.agent_task_queue;
-    v_agents uuid[];
-    v_free integer;
-    v_left integer := p_limit;
-    v_now timestamptz;
-BEGIN
-    FOR rt IN
-        SELECT r.runtime_id, r.max_concurrency
-          FROM dispatch.runtimes r
-         WHERE r.offline_at IS NULL AND r.last_seen_at > clock_timestamp() - p_online_window
-           AND EXISTS (SELECT 1 FROM dispatch.agent_task_queue q
-                        WHERE q.runtime_id = r.runtime_id AND q.status = 'queued')
-         ORDER BY r.runtime_id
-           FOR UPDATE OF r SKIP LOCKED
-    LOOP
-        EXIT WHEN v_left <= 0;
-        -- Counted under the runtime's lock, in a statement that starts after it was taken:
-        -- every earlier dispatch for this runtime has committed and is seen here.
-        SELECT rt.max_concurrency - count(*) INTO v_free
-          FROM dispatch.agent_task_queue
-         WHERE runtime_id = rt.runtime_id AND status IN ('dispatched', 'running');
-        CONTINUE WHEN v_free <= 0;
-        -- An agent's tasks normally sit on one runtime, but a move in flight can leave them on
-        -- two: the agent's lock keeps its own limit exact even then.
-        SELECT coalesce(array_agg(l.agent_id), '{}') INTO v_agents
-          FROM (SELECT a.agent_id FROM dispatch.agents a
-                 WHERE a.agent_id IN (SELECT q.agent_id FROM dispatch.agent_task_queue q
-                                       WHERE q.runtime_id = rt.runtime_id AND q.status = 'queued')
-                 ORDER BY a.agent_id
-                   FOR UPDATE SKIP LOCKED) l;
-        FOR t IN
-            SELECT q.* FROM dispatch.agent_task_queue q
-             WHERE q.task_id IN (
-                   SELECT e.task_id
-                     FROM (SELECT c.task_id, c.created_at, c.free,
-                                  row_number() OVER (PARTITION BY c.agent_id
-                                                     ORDER BY c.created_at, c.task_id) AS agent_rank
-                             FROM (SELECT w.task_id, w.created_at, w.agent_id, w.issue_id,
-                                          a.max_concurrent_tasks
-                                          - (SELECT count(*) FROM dispatch.agent_task_queue x
-                                              WHERE x.agent_id = w.agent_id
-                                                AND x.status IN ('dispatched', 'running')) AS free,
-                                          row_number() OVER (PARTITION BY w.agent_id, w.issue_id
-                                                             ORDER BY w.created_at, w.task_id) AS issue_rank
-                                     FROM dispatch.agent_task_queue w
-                                     JOIN dispatch.agents a ON a.agent_id = w.agent_id
-                                    WHERE w.runtime_id = rt.runtime_id AND w.status = 'queued'
-                                      AND w.agent_id = ANY (v_agents)) c
-                            WHERE c.issue_id IS NULL
-                               OR (c.issue_rank = 1
-                                   AND NOT EXISTS (SELECT 1 FROM dispatch.agent_task_queue y
-                                                    WHERE y.agent_id = c.agent_id
-                                                      AND y.issue_id = c.issue_id
-                                                      AND y.status IN ('dispatched', 'running')))) e
-                    WHERE e.agent_rank <= e.free
-                    ORDER BY e.created_at, e.task_id
-                    LIMIT least(v_free, v_left))
-               AND q.status = 'queued' AND q.runtime_id = rt.runtime_id
-             ORDER BY q.created_at, q.task_id
-               FOR UPDATE OF q SKIP LOCKED
-        LOOP
-            v_now := clock_timestamp();
-            UPDATE dispatch.agent_task_queue
-               SET status = 'dispatched', version = version + 1, dispatched_at = v_now,
-                   lease_until = v_now + p_lease, updated_at = v_now
-             WHERE task_id = t.task_id
-            RETURNING * INTO t;
-            v_left := v_left - 1;
-            RETURN NEXT dispatch.record(t, 'queued', 'dispatched', NULL);
-        END LOOP;
-    END LOOP;
-END $$;
+RETURNS SETOF dispatch.task_change LANGUAGE sql AS $$
+    SELECT * FROM dispatch.dispatch_round(p_lease, p_online_window, p_limit, interval '5 minutes', 0)
+$$;
 COMMENT ON FUNCTION dispatch.dispatch_tasks(interval, interval, integer) IS
-    'Dispatches the oldest queued tasks to online runtimes within runtime capacity, agent concurrency and one active task per (agent, issue); safe to run from several replicas at once.';
+    'dispatch_round with 5 minutes of aging per priority level and no workspace cap.';

@@ -8,7 +8,7 @@ BEGIN
     UPDATE dispatch.agent_task_queue
        SET status = 'queued', version = version + 1, attempt = attempt + 1, queued_at = v_now,
            lease_until = NULL, started_at = NULL, last_progress_at = NULL,
-           last_progress_seq = NULL, updated_at = v_now
+           last_progress_seq = NULL, wait_reason = NULL, updated_at = v_now
      WHERE task_id = t.task_id
     RETURNING * INTO t;
     RETURN dispatch.record(t, v_from, 'requeued', p_reason);

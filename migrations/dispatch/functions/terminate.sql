@@ -8,7 +8,8 @@ DECLARE
 BEGIN
     UPDATE dispatch.agent_task_queue
        SET status = p_event, version = version + 1, completed_at = v_now, lease_until = NULL,
-           result = p_result, failure_reason = p_reason, updated_at = v_now
+           result = p_result, failure_reason = p_reason, wait_reason = NULL,
+           updated_at = v_now
      WHERE task_id = t.task_id
     RETURNING * INTO t;
     RETURN dispatch.record(t, v_from, p_event, p_reason);

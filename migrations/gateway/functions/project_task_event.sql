@@ -2,24 +2,28 @@
 -- it for WebSocket delivery, announcing the new log entry with NOTIFY so every gateway
 -- replica can push it to its own clients. Returns the log seq, or NULL for a replay.
 -- A new dispatch is not handed out yet and has no report (its claim and report are cleared);
--- a task that ended or went back to the queue takes its task tokens with it.
+-- a task that ended or went back to the queue takes its task tokens with it. TaskWaiting's
+-- reason is the wait reason (kept until the next event), never a failure reason.
 CREATE OR REPLACE FUNCTION gateway.project_task_event(p_event jsonb)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     d jsonb := p_event -> 'data';
     v bigint := (d ->> 'version')::bigint;
     s text := d ->> 'status';
+    waiting boolean := p_event ->> 'type' = 'multica.task.waiting.v1';
     at timestamptz := coalesce((d ->> 'at')::timestamptz, (p_event ->> 'time')::timestamptz);
     new_seq bigint;
     applied integer;
 BEGIN
     INSERT INTO gateway.tasks AS t (task_id, workspace_id, issue_id, agent_id, runtime_id, status,
                                     version, attempt, lease_until, result, failure_reason,
-                                    dispatched_at, started_at, completed_at, updated_at)
+                                    wait_reason, dispatched_at, started_at, completed_at,
+                                    updated_at)
     VALUES ((d ->> 'task_id')::uuid, (d ->> 'workspace_id')::uuid, (d ->> 'issue_id')::uuid,
             (d ->> 'agent_id')::uuid, (d ->> 'runtime_id')::uuid, s, v,
             coalesce((d ->> 'attempt')::integer, 0), (d ->> 'lease_until')::timestamptz,
-            d ->> 'result', d ->> 'reason',
+            d ->> 'result', CASE WHEN NOT waiting THEN d ->> 'reason' END,
+            CASE WHEN waiting THEN d ->> 'reason' END,
             CASE WHEN s = 'dispatched' THEN at END, CASE WHEN s = 'running' THEN at END,
             CASE WHEN s IN ('completed', 'failed', 'cancelled', 'deleted') THEN at END, now())
     ON CONFLICT (task_id) DO UPDATE
@@ -28,6 +32,7 @@ BEGIN
            lease_until = coalesce(EXCLUDED.lease_until, t.lease_until),
            result = coalesce(EXCLUDED.result, t.result),
            failure_reason = coalesce(EXCLUDED.failure_reason, t.failure_reason),
+           wait_reason = EXCLUDED.wait_reason,
            dispatched_at = coalesce(EXCLUDED.dispatched_at, t.dispatched_at),
            started_at = coalesce(t.started_at, EXCLUDED.started_at),
            completed_at = coalesce(EXCLUDED.completed_at, t.completed_at),
@@ -59,4 +64,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION gateway.project_task_event(jsonb) IS
-    'Applies a task event to the read model by version (clearing the claim of a new dispatch, deleting the task tokens of an ended or requeued task), logs it once, and NOTIFYs multica_task_events.';
+    'Applies a task event to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of an ended or requeued task), logs it once, and NOTIFYs multica_task_events.';

@@ -1,0 +1,1 @@
+ALTER TABLE gateway.tasks DROP COLUMN wait_reason;
