@@ -3,8 +3,8 @@
 # benchmarks need, then the tools that come from language registries into a cache
 # (MULTICA_CACHE, default ~/.cache/multica-c; never system-wide): Apache Kafka's broker from
 # Maven Central (tools/kafka fetch), a pinned clang-format, the OpenAPI validator and
-# schemathesis from PyPI, and helm with the
-# Kubernetes schemas the chart is validated against (tools/chart-tools.sh). Idempotent: when
+# schemathesis from PyPI, and helm with the Kubernetes schemas the chart is validated against
+# (tools/chart-tools.sh). Idempotent: when
 # everything is present it changes nothing and does not touch the network; otherwise it runs
 # `apt-get update` once, then one `apt-get install`.
 #
