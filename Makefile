@@ -48,6 +48,13 @@ $(BUILD)/gen/schemas_embedded.c: $(EMBED) $(SCHEMA_FILES)
 	@echo "  GEN  $@"
 	$(Q)$(EMBED) schemas $@ $(SCHEMA_FILES)
 
+# The gateway's web page (web/), compiled into the gateway alone.
+WEB_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
+$(BUILD)/gen/web_embedded.c: $(EMBED) $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	@echo "  GEN  $@"
+	$(Q)$(EMBED) web $@ $(WEB_FILES)
+
 # ---- the shared library archive ----
 LIB_SRC := $(wildcard libs/*/*.c)
 LIB_OBJ := $(patsubst %.c,$(OBJ)/%.o,$(LIB_SRC)) $(patsubst $(BUILD)/gen/%.c,$(OBJ)/gen/%.o,$(GEN_SRC))
@@ -77,6 +84,7 @@ $(BIN)/multica-$(2): $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(1)/$(2)/*.c)) $$(
 	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call binary,services,$(s))))
+$(BIN)/multica-api-gateway: $(OBJ)/gen/web_embedded.o
 $(foreach t,$(TOOLS),$(eval $(call binary,tools,$(t))))
 
 BINARIES := $(addprefix $(BIN)/multica-,$(SERVICES) $(TOOLS))

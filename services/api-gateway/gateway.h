@@ -67,7 +67,25 @@ enum {
     GW_USAGE_BY_HOUR_RAW,
     GW_USAGE_WORKSPACE,
     GW_USAGE_WORKSPACE_RAW,
-    GW_TZ_CHECK,
+    GW_DASHBOARD_DAILY,
+    GW_DASHBOARD_DAILY_RAW,
+    GW_DASHBOARD_BY_AGENT,
+    GW_DASHBOARD_BY_AGENT_RAW,
+    GW_USAGE_ISSUE,
+    GW_VIEWING_TZ,
+    GW_KNOWN_TZ,
+    GW_USER_SET_TZ,
+    GW_PROJECT_CREATE,
+    GW_PROJECT_LIST,
+    GW_PROJECT_GET,
+    GW_PROJECT_UPDATE,
+    GW_PROJECT_DELETE,
+    GW_PROJECT_RELEASE_ISSUES,
+    GW_PROJECT_IN_WORKSPACE,
+    GW_LEAD_IN_WORKSPACE,
+    GW_ISSUE_SET_PROJECT,
+    GW_PRICES_LIST,
+    GW_PRICES_PUT,
     GW_TASK_USAGE_HOLDER,
     GW_LOG_PRUNE,
     GW_OUTBOX_LOCK,
@@ -94,6 +112,7 @@ struct gw_ctx {
     bool allow_signup;
     bool disable_workspace_creation;
     char *google_client_id;
+    char *pricing_admins;
     char *resend_api_key;
     char *resend_api_url;
     char *mail_from;
@@ -177,6 +196,11 @@ int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const c
 int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
                       int stmt);
 
+/* The workspace a request names, as Multica's CLI names it: the {workspace_id} path
+ * parameter, ?workspace_id=, or the X-Workspace-ID header. Answers 400 and returns NULL when
+ * none is given or it is not a UUID. */
+const char *gw_workspace_of(const struct _u_request *req, struct _u_response *resp);
+
 /* A path parameter that must be a UUID (400 naming it otherwise). */
 const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name);
 /* A string field of a JSON body with length bounds; NULL when absent and optional. Answers
@@ -189,6 +213,11 @@ int gw_outbox_add(mc_db *db, const char *type, const char *subject, const char *
 void gw_outbox_kick(struct gw_ctx *ctx);
 int gw_outbox_start(struct gw_ctx *ctx);
 void gw_outbox_stop(struct gw_ctx *ctx);
+
+/* http_projects.c: writes IssueProjectChanged (the issue's project from now on, NULL for none,
+ * at the issue's project_version) to the outbox, in the caller's transaction. */
+int gw_issue_project_event(mc_db *db, const char *issue, const char *ws, const char *project,
+                           const char *version);
 
 /* projection.c: multica.task.events into the read model and the WebSocket log. */
 int gw_projection_start(struct gw_ctx *ctx);
@@ -249,6 +278,22 @@ int gw_get_runtime_usage(const struct _u_request *, struct _u_response *, void *
 int gw_get_runtime_usage_by_agent(const struct _u_request *, struct _u_response *, void *);
 int gw_get_runtime_usage_by_hour(const struct _u_request *, struct _u_response *, void *);
 int gw_get_workspace_usage(const struct _u_request *, struct _u_response *, void *);
+int gw_get_dashboard_usage_daily(const struct _u_request *, struct _u_response *, void *);
+int gw_get_dashboard_usage_by_agent(const struct _u_request *, struct _u_response *, void *);
+int gw_get_issue_usage(const struct _u_request *, struct _u_response *, void *);
+
+int gw_get_projects(const struct _u_request *, struct _u_response *, void *);
+int gw_post_project(const struct _u_request *, struct _u_response *, void *);
+int gw_get_project(const struct _u_request *, struct _u_response *, void *);
+int gw_put_project(const struct _u_request *, struct _u_response *, void *);
+int gw_delete_project(const struct _u_request *, struct _u_response *, void *);
+
+int gw_get_pricing(const struct _u_request *, struct _u_response *, void *);
+int gw_put_pricing(const struct _u_request *, struct _u_response *, void *);
+int gw_patch_me(const struct _u_request *, struct _u_response *, void *);
+
+/* web.c: the web page and the browser sign-in of the multica CLI (static files compiled in). */
+int gw_get_web(const struct _u_request *, struct _u_response *, void *);
 
 /* routes.c */
 int gw_register_routes(struct gw_ctx *ctx);

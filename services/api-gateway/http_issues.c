@@ -1,9 +1,9 @@
 /* http_issues.c: issues, assignment (which starts and stops tasks), and comments.
  *
- *   POST   /api/workspaces/{workspace_id}/issues {title, description}
+ *   POST   /api/workspaces/{workspace_id}/issues {title, description, project_id?}
  *   GET    /api/workspaces/{workspace_id}/issues?status=&assignee_id=&limit=&before=
  *   GET    /api/issues/{issue_id}
- *   PATCH  /api/issues/{issue_id} {title?, description?, status?}
+ *   PATCH  /api/issues/{issue_id} {title?, description?, status?, project_id? (null: none)}
  *   POST   /api/issues/{issue_id}/assign {agent_id} | {member_id} | {}
  *   DELETE /api/issues/{issue_id}
  *   POST   /api/issues/{issue_id}/comments {body}
@@ -11,7 +11,9 @@
  *
  * Assigning to an agent mints a task id and writes TaskRequested to the outbox in the same
  * transaction; unassigning (or reassigning) cancels the issue's active tasks, and deleting the
- * issue asks for its tasks to be deleted (TaskCancelRequested with delete=true). */
+ * issue asks for its tasks to be deleted (TaskCancelRequested with delete=true). An issue
+ * belongs to at most one project of its workspace; each change of it writes
+ * IssueProjectChanged to the outbox with the change, which moves the issue's usage. */
 #include "gateway.h"
 #include "mc_proto.h"
 
@@ -48,6 +50,54 @@ static PGresult *issue_for(mc_db *db, struct _u_response *resp, const char *issu
     return NULL;
 }
 
+/* A body's project_id: absent (*given false), null (no project) or a UUID; 400 otherwise. */
+static bool project_field(const json_t *body, struct _u_response *resp, bool *given,
+                          const char **project)
+{
+    const json_t *v = json_object_get(body, "project_id");
+    *given = v != NULL;
+    *project = json_string_value(v);
+    if (v == NULL || json_is_null(v) || (*project && mc_uuid_valid(*project)))
+        return true;
+    mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "project_id", "must be a project id or null");
+    return false;
+}
+
+/* Inside the caller's transaction: the project must be one of the workspace's (it is then
+ * locked against deletion until commit). 0, MC_ENOTFOUND (answered 400) or a database error. */
+static int check_project(mc_db *db, struct _u_response *resp, const char *ws, const char *project)
+{
+    PGresult *r = NULL;
+    const char *p[] = {project, ws};
+    int rc = project ? mc_db_exec(db, GW_PROJECT_IN_WORKSPACE, 2, p, &r) : 0;
+    if (rc == 0 && project && PQntuples(r) == 0) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "project_id",
+                      "no such project in this workspace");
+        rc = MC_ENOTFOUND;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Runs stmt in the open transaction, commits, and answers its JSON row with status. */
+static void commit_and_answer(struct gw_ctx *ctx, mc_db *db, struct _u_response *resp, int stmt,
+                              int n, const char *const *p, unsigned status)
+{
+    PGresult *r = NULL;
+    int rc = mc_db_exec(db, stmt, n, p, &r);
+    if (rc == 0 && PQntuples(r) == 0) {
+        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
+    } else if (rc != 0 || (rc = mc_db_commit(db)) != 0) {
+        gw_db_error(resp, db, rc);
+    } else {
+        gw_outbox_kick(ctx);
+        ulfius_set_string_body_response(resp, status, PQgetvalue(r, 0, 0));
+        u_map_put(resp->map_header, "Content-Type", "application/json");
+    }
+    PQclear(r);
+    mc_db_rollback(db);
+}
+
 int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
@@ -55,15 +105,23 @@ int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *
     json_t *body = ws ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
+    bool bad = false, given;
     mc_db *db = NULL;
+    const char *project = NULL;
     const char *title = gw_str_field(body, "title", 1, 500, true, resp, &bad);
     const char *desc = bad ? NULL : gw_str_field(body, "description", 0, 100000, false, resp, &bad);
-    if (!bad && (db = gw_db(ctx, resp)) != NULL && gw_require_member(resp, db, ws, false) == 0) {
+    if (!bad && project_field(body, resp, &given, &project) && (db = gw_db(ctx, resp)) != NULL &&
+        gw_require_member(resp, db, ws, false) == 0) {
         char id[MC_UUID_STRLEN];
         mc_uuid_v7(id);
-        const char *p[] = {id, ws, title, desc, gw_principal(resp)->user_id};
-        gw_answer_json(resp, db, GW_ISSUE_CREATE, 5, p, 201);
+        const char *p[] = {id, ws, title, desc, gw_principal(resp)->user_id, project};
+        int rc = mc_db_begin(db);
+        if (rc == 0 && (rc = check_project(db, resp, ws, project)) == 0 && project)
+            rc = gw_issue_project_event(db, id, ws, project, "1");
+        if (rc == 0)
+            commit_and_answer(ctx, db, resp, GW_ISSUE_CREATE, 6, p, 201);
+        else if (rc != MC_ENOTFOUND)
+            gw_db_error(resp, db, rc);
     }
     if (db)
         gw_db_release(ctx, db);
@@ -138,6 +196,19 @@ int gw_get_issue(const struct _u_request *req, struct _u_response *resp, void *u
     return U_CALLBACK_COMPLETE;
 }
 
+/* Moves the issue to project (NULL: none) and writes its IssueProjectChanged, in the open
+ * transaction; nothing when the issue is already there. */
+static int set_project(mc_db *db, const char *issue, const char *project)
+{
+    PGresult *r = NULL;
+    const char *p[] = {issue, project};
+    int rc = mc_db_exec(db, GW_ISSUE_SET_PROJECT, 2, p, &r);
+    if (rc == 0 && PQntuples(r) == 1)
+        rc = gw_issue_project_event(db, issue, PQgetvalue(r, 0, 0), project, PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return rc;
+}
+
 int gw_patch_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
@@ -156,9 +227,19 @@ int gw_patch_issue(const struct _u_request *req, struct _u_response *resp, void 
                       "must be backlog, todo, in_progress, in_review, done or cancelled");
         bad = true;
     }
-    if (!bad && (db = gw_db(ctx, resp)) != NULL && (r = issue_for(db, resp, issue)) != NULL) {
+    bool given = false;
+    const char *project = NULL;
+    if (!bad && project_field(body, resp, &given, &project) && (db = gw_db(ctx, resp)) != NULL &&
+        (r = issue_for(db, resp, issue)) != NULL) {
         const char *p[] = {issue, title, desc, status};
-        gw_answer_json(resp, db, GW_ISSUE_UPDATE, 4, p, 200);
+        const char *ws = PQgetvalue(r, 0, 0);
+        int rc = mc_db_begin(db);
+        if (rc == 0 && given && (rc = check_project(db, resp, ws, project)) == 0)
+            rc = set_project(db, issue, project);
+        if (rc == 0)
+            commit_and_answer(ctx, db, resp, GW_ISSUE_UPDATE, 4, p, 200);
+        else if (rc != MC_ENOTFOUND)
+            gw_db_error(resp, db, rc);
     }
     PQclear(r);
     if (db)

@@ -1,34 +1,55 @@
-/* http_usage_read.c: the usage dashboards' reads (members of the workspace only).
+/* http_usage_read.c: the usage reads (members of the workspace only), in Multica's routes and
+ * shapes, and one of ours.
  *
- *   GET /api/runtimes/{runtime_id}/usage?days=90&tz=Europe/Berlin     daily, by provider and model
+ *   GET /api/runtimes/{runtime_id}/usage?days=90&tz=      daily rows by provider and model
  *   GET /api/runtimes/{runtime_id}/usage/by-agent?days=30
- *   GET /api/runtimes/{runtime_id}/usage/by-hour?days=30
- *   GET /api/workspaces/{workspace_id}/usage?days=30&group_by=agent|runtime|model
+ *   GET /api/runtimes/{runtime_id}/usage/by-hour?days=30  hour of the day (0-23) in tz, by model
+ *   GET /api/dashboard/usage/daily?workspace_id=&days=30&project_id=
+ *   GET /api/dashboard/usage/by-agent?workspace_id=&days=30&project_id=
+ *   GET /api/issues/{issue_id}/usage                      the issue's totals, all time
+ *   GET /api/workspaces/{workspace_id}/usage?days=30&group_by=agent|runtime|project|model
  *
- * Every read takes ?format=csv for export and ?source=raw to compute the same answer from
- * task_usage instead of the hourly rollup (for verification; both must agree once the rollup
- * has run). Days are cut at local midnight in ?tz, else the user's time zone, else UTC. */
+ * Every row carries tokens and cost: Multica's cost_usd_ticks (what daemons reported) and
+ * uncosted_* (the tokens they did not price), our estimated_cost_usd_ticks (the catalogue's
+ * price of those), total_cost_usd_ticks and unpriced_tokens. Multica's routes behave as
+ * Multica's do: a days outside 1..365 (or not a number) reads as the default, and days are
+ * cut at local midnight in ?tz, else the user's stored zone, else UTC, an unknown zone falling
+ * through. The date series reach back `days` whole days before today (N+1 calendar days, as
+ * Multica's parseSinceParamInTZ), the dashboard's by-agent exactly `days` (its exact cutoff).
+ * The workspace read is ours and strict: a bad days or tz answers 400. Every read takes
+ * ?source=raw (the same answer from task_usage, for verification) and ?format=csv. */
 #include "gateway.h"
 
-#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+enum scope { RUNTIME, DASHBOARD, WORKSPACE };
+
 struct read_spec {
-    char scope; /* 'r' runtime, 'w' workspace */
+    enum scope scope;
     int rollup_stmt, raw_stmt;
-    const char *default_days;
+    int default_days;
+    bool exact;   /* the window holds `days` days including today, not `days` before it */
+    bool project; /* ?project_id filters */
 };
 
-static bool all_digits(const char *s)
+/* Multica's parse: an integer in 1..365, anything else the default. */
+static int lenient_days(const char *s, int def)
 {
-    if (s == NULL || *s == '\0' || strlen(s) > 6)
+    char *end = NULL;
+    errno = 0;
+    long v = s && *s ? strtol(s, &end, 10) : 0;
+    return s && *s && errno == 0 && *end == '\0' && v >= 1 && v <= 365 ? (int)v : def;
+}
+
+static bool strict_days(const char *s, int *out)
+{
+    if (s == NULL || strlen(s) > 3 || strspn(s, "0123456789") != strlen(s) || !*s)
         return false;
-    for (; *s; s++)
-        if (!isdigit((unsigned char)*s))
-            return false;
-    return true;
+    *out = atoi(s);
+    return *out >= 1 && *out <= 365;
 }
 
 /* RFC 4180: quote when the value holds a comma, a quote or a line break. */
@@ -47,8 +68,6 @@ static void csv_cell(FILE *f, const json_t *v)
             fputc(*s, f);
         }
         fputc('"', f);
-    } else if (json_is_integer(v)) {
-        fprintf(f, "%lld", (long long)json_integer_value(v));
     } else if (!json_is_null(v)) {
         char *t = json_dumps(v, JSON_ENCODE_ANY);
         fputs(t ? t : "", f);
@@ -56,16 +75,19 @@ static void csv_cell(FILE *f, const json_t *v)
     }
 }
 
-static void answer_csv(struct _u_response *resp, const json_t *rows)
+/* Rows (a JSON array of flat objects) as CSV; sums beyond 64 bits are read as reals. */
+static void answer_csv(struct _u_response *resp, const char *text)
 {
+    json_t *rows = json_loads(text, 0, NULL);
+    if (rows == NULL)
+        rows = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    const json_t *first = json_array_get(rows, 0);
     const char *key;
     json_t *v;
     bool sep = false;
-    json_object_foreach((json_t *)first, key, v)
+    json_object_foreach(json_array_get(rows, 0), key, v)
     {
         fprintf(f, "%s%s", sep ? "," : "", key);
         sep = true;
@@ -89,113 +111,143 @@ static void answer_csv(struct _u_response *resp, const json_t *rows)
     ulfius_set_binary_body_response(resp, 200, buf, len);
     u_map_put(resp->map_header, "Content-Type", "text/csv; charset=utf-8");
     free(buf);
+    json_decref(rows);
 }
 
-/* The caller's own time zone (UTC when unknown). */
-static void user_tz(mc_db *db, const char *user, char tz[65])
+/* The zone to cut days in. Strict: a ?tz that is no zone answers 400. A database error
+ * answers 503/500 (never "unknown time zone"). Returns 0 when tz is filled. */
+static int resolve_tz(struct _u_response *resp, mc_db *db, const char *tzq, bool strict,
+                      char tz[65])
 {
-    snprintf(tz, 65, "UTC");
     PGresult *r = NULL;
-    const char *p[] = {user};
-    if (mc_db_exec(db, GW_USER_BY_ID, 1, p, &r) == 0 && PQntuples(r) == 1) {
-        json_t *u = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-        const char *z = json_string_value(json_object_get(u, "time_zone"));
-        if (z && *z)
-            snprintf(tz, 65, "%s", z);
-        json_decref(u);
+    int rc;
+    if (strict && tzq != NULL) {
+        const char *p[] = {tzq};
+        if ((rc = mc_db_exec(db, GW_KNOWN_TZ, 1, p, &r)) != 0) {
+            PQclear(r);
+            return gw_db_error(resp, db, rc), rc;
+        }
+        bool known = strcmp(mc_db_value(r), "t") == 0;
+        PQclear(r);
+        if (!known) {
+            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "tz", "'%s' is not a known time zone",
+                          tzq);
+            return MC_EINVAL;
+        }
+        snprintf(tz, 65, "%s", tzq);
+        return 0;
     }
+    const char *p[] = {tzq, gw_principal(resp)->user_id};
+    if ((rc = mc_db_exec(db, GW_VIEWING_TZ, 2, p, &r)) != 0) {
+        PQclear(r);
+        return gw_db_error(resp, db, rc), rc;
+    }
+    snprintf(tz, 65, "%s", mc_db_value(r));
     PQclear(r);
+    return 0;
+}
+
+/* The workspace a read is about, or "" when the runtime does not exist. */
+static int workspace_of_runtime(mc_db *db, const char *runtime, char ws[MC_UUID_STRLEN])
+{
+    PGresult *r = NULL;
+    const char *p[] = {runtime};
+    int rc = mc_db_exec(db, GW_RUNTIME_WORKSPACE, 1, p, &r);
+    ws[0] = '\0';
+    if (rc == 0 && PQntuples(r) == 1)
+        snprintf(ws, MC_UUID_STRLEN, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return rc;
+}
+
+static int bad(struct _u_response *resp, const char *field, const char *message)
+{
+    mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, field, "%s", message);
+    return U_CALLBACK_COMPLETE;
 }
 
 static int usage_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
                       const struct read_spec *spec)
 {
-    const char *id = gw_uuid_param(req, resp, spec->scope == 'r' ? "runtime_id" : "workspace_id");
+    const char *id = spec->scope == RUNTIME     ? gw_uuid_param(req, resp, "runtime_id")
+                     : spec->scope == WORKSPACE ? gw_uuid_param(req, resp, "workspace_id")
+                                                : gw_workspace_of(req, resp);
     if (id == NULL)
         return U_CALLBACK_COMPLETE;
-    const char *days = u_map_get(req->map_url, "days");
+    const char *days_q = u_map_get(req->map_url, "days");
     const char *tzq = u_map_get(req->map_url, "tz");
     const char *source = u_map_get(req->map_url, "source");
     const char *format = u_map_get(req->map_url, "format");
     const char *group = u_map_get(req->map_url, "group_by");
-    if (days == NULL)
-        days = spec->default_days;
-    if (!all_digits(days) || atoi(days) < 1 || atoi(days) > 365)
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "days",
-                             "must be an integer between 1 and 365"),
-               U_CALLBACK_COMPLETE;
+    const char *project = spec->project ? u_map_get(req->map_url, "project_id") : NULL;
+    bool strict = spec->scope == WORKSPACE;
+    int days = spec->default_days;
+    if (strict && days_q != NULL && !strict_days(days_q, &days))
+        return bad(resp, "days", "must be an integer between 1 and 365");
+    if (!strict)
+        days = lenient_days(days_q, spec->default_days);
     if (source && strcmp(source, "rollup") != 0 && strcmp(source, "raw") != 0)
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "source", "must be rollup or raw"),
-               U_CALLBACK_COMPLETE;
+        return bad(resp, "source", "must be rollup or raw");
     if (format && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "format", "must be json or csv"),
-               U_CALLBACK_COMPLETE;
-    if (spec->scope == 'w' && group == NULL)
+        return bad(resp, "format", "must be json or csv");
+    if (strict && group == NULL)
         group = "model";
-    if (spec->scope == 'w' && strcmp(group, "agent") != 0 && strcmp(group, "runtime") != 0 &&
-        strcmp(group, "model") != 0)
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "group_by",
-                             "must be agent, runtime or model"),
-               U_CALLBACK_COMPLETE;
-    if (tzq && (strlen(tzq) == 0 || strlen(tzq) > 64))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "tz", "must be an IANA time zone"),
-               U_CALLBACK_COMPLETE;
+    if (strict && strcmp(group, "agent") != 0 && strcmp(group, "runtime") != 0 &&
+        strcmp(group, "project") != 0 && strcmp(group, "model") != 0)
+        return bad(resp, "group_by", "must be agent, runtime, project or model");
+    if (strict && tzq && (strlen(tzq) == 0 || strlen(tzq) > 64))
+        return bad(resp, "tz", "must be an IANA time zone");
+    if (!strict && tzq && strlen(tzq) > 64)
+        tzq = NULL; /* no zone is that long: read as unknown */
+    if (project && *project == '\0')
+        project = NULL;
+    if (project && !mc_uuid_valid(project))
+        return bad(resp, "project_id", "must be a UUID");
     mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
     PGresult *r = NULL;
     char ws[MC_UUID_STRLEN], tz[65];
     snprintf(ws, sizeof ws, "%s", id);
-    int rc = 0;
-    if (spec->scope == 'r') {
-        const char *p[] = {id};
-        rc = mc_db_exec(db, GW_RUNTIME_WORKSPACE, 1, p, &r);
-        if (rc == 0 && PQntuples(r) == 1)
-            snprintf(ws, sizeof ws, "%s", PQgetvalue(r, 0, 0));
-        else if (rc == 0)
-            ws[0] = '\0';
-        PQclear(r);
-        r = NULL;
-    }
+    int rc = spec->scope == RUNTIME ? workspace_of_runtime(db, id, ws) : 0;
     if (rc != 0) {
         gw_db_error(resp, db, rc);
         goto cleanup;
     }
     if (ws[0] == '\0') {
-        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
+        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "runtime not found");
         goto cleanup;
     }
-    if (gw_require_member(resp, db, ws, false) != 0)
+    if (gw_require_member(resp, db, ws, false) != 0 ||
+        resolve_tz(resp, db, tzq, strict, tz) != 0)
         goto cleanup;
-    if (tzq != NULL) {
-        const char *p[] = {tzq};
-        if (mc_db_exec(db, GW_TZ_CHECK, 1, p, NULL) != 0) {
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "tz", "'%s' is not a known time zone",
-                          tzq);
-            goto cleanup;
-        }
-        snprintf(tz, sizeof tz, "%s", tzq);
-    } else {
-        user_tz(db, gw_principal(resp)->user_id, tz);
-    }
     bool raw = source && strcmp(source, "raw") == 0;
-    const char *p[] = {id, days, tz, group};
-    if ((rc = mc_db_exec(db, raw ? spec->raw_stmt : spec->rollup_stmt, spec->scope == 'w' ? 4 : 3,
-                         p, &r)) != 0) {
+    char offset[8];
+    snprintf(offset, sizeof offset, "%d", spec->exact ? days - 1 : days);
+    const char *p[] = {id, offset, tz, strict ? group : project};
+    int nparams = strict || spec->project ? 4 : 3;
+    if ((rc = mc_db_exec(db, raw ? spec->raw_stmt : spec->rollup_stmt, nparams, p, &r)) != 0) {
         gw_db_error(resp, db, rc);
         goto cleanup;
     }
-    json_t *rows = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+    const char *rows = PQgetvalue(r, 0, 0);
     if (format && strcmp(format, "csv") == 0) {
         answer_csv(resp, rows);
-        json_decref(rows);
+    } else if (strict) {
+        /* The envelope around the rows as text: the rows are passed through as Postgres wrote
+         * them, whatever the size of their numbers. */
+        json_t *head = json_pack("{ss si ss ss ss}", "workspace_id", id, "days", days, "tz", tz,
+                                 "source", raw ? "raw" : "rollup", "group_by", group);
+        char *h = json_dumps(head, JSON_COMPACT);
+        json_decref(head);
+        char *body = mc_sprintf("%.*s,\"rows\":%s}", (int)strlen(h) - 1, h, rows);
+        ulfius_set_string_body_response(resp, 200, body);
+        u_map_put(resp->map_header, "Content-Type", "application/json");
+        free(body);
+        free(h);
     } else {
-        json_t *out =
-            json_pack("{ss si ss ss so}", spec->scope == 'r' ? "runtime_id" : "workspace_id", id,
-                      "days", atoi(days), "tz", tz, "source", raw ? "raw" : "rollup", "rows", rows);
-        if (spec->scope == 'w')
-            json_object_set_new(out, "group_by", json_string(group));
-        mc_http_json(resp, 200, out);
+        ulfius_set_string_body_response(resp, 200, rows);
+        u_map_put(resp->map_header, "Content-Type", "application/json");
     }
 cleanup:
     PQclear(r);
@@ -203,10 +255,18 @@ cleanup:
     return U_CALLBACK_COMPLETE;
 }
 
-static const struct read_spec daily = {'r', GW_USAGE_DAILY, GW_USAGE_DAILY_RAW, "90"};
-static const struct read_spec by_agent = {'r', GW_USAGE_BY_AGENT, GW_USAGE_BY_AGENT_RAW, "30"};
-static const struct read_spec by_hour = {'r', GW_USAGE_BY_HOUR, GW_USAGE_BY_HOUR_RAW, "30"};
-static const struct read_spec workspace = {'w', GW_USAGE_WORKSPACE, GW_USAGE_WORKSPACE_RAW, "30"};
+static const struct read_spec daily = {RUNTIME, GW_USAGE_DAILY, GW_USAGE_DAILY_RAW, 90, false,
+                                       false};
+static const struct read_spec by_agent = {RUNTIME, GW_USAGE_BY_AGENT, GW_USAGE_BY_AGENT_RAW, 30,
+                                          false, false};
+static const struct read_spec by_hour = {RUNTIME, GW_USAGE_BY_HOUR, GW_USAGE_BY_HOUR_RAW, 30,
+                                         false, false};
+static const struct read_spec dash_daily = {
+    DASHBOARD, GW_DASHBOARD_DAILY, GW_DASHBOARD_DAILY_RAW, 30, false, true};
+static const struct read_spec dash_by_agent = {
+    DASHBOARD, GW_DASHBOARD_BY_AGENT, GW_DASHBOARD_BY_AGENT_RAW, 30, true, true};
+static const struct read_spec workspace = {
+    WORKSPACE, GW_USAGE_WORKSPACE, GW_USAGE_WORKSPACE_RAW, 30, true, false};
 
 int gw_get_runtime_usage(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
@@ -223,7 +283,39 @@ int gw_get_runtime_usage_by_hour(const struct _u_request *req, struct _u_respons
     return usage_read(req, resp, ud, &by_hour);
 }
 
+int gw_get_dashboard_usage_daily(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    return usage_read(req, resp, ud, &dash_daily);
+}
+
+int gw_get_dashboard_usage_by_agent(const struct _u_request *req, struct _u_response *resp,
+                                    void *ud)
+{
+    return usage_read(req, resp, ud, &dash_by_agent);
+}
+
 int gw_get_workspace_usage(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     return usage_read(req, resp, ud, &workspace);
+}
+
+int gw_get_issue_usage(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    const char *issue = gw_uuid_param(req, resp, "issue_id");
+    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *r = NULL;
+    const char *p[] = {issue};
+    int rc = mc_db_exec(db, GW_ISSUE_GET, 1, p, &r);
+    if (rc != 0)
+        gw_db_error(resp, db, rc);
+    else if (PQntuples(r) == 0)
+        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "issue not found");
+    else if (gw_require_member(resp, db, PQgetvalue(r, 0, 0), false) == 0)
+        gw_answer_json(resp, db, GW_USAGE_ISSUE, 1, p, 200);
+    PQclear(r);
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
 }

@@ -140,6 +140,8 @@ int main(int argc, char **argv)
          &ctx.log_retention_ms, "how long task events stay replayable over WebSocket"},
         {"KAFKA_GROUP_ID", MC_CFG_STRING, "multica-api-gateway", 0, 0, &ctx.group_id,
          "consumer group projecting task events"},
+        {"PRICING_ADMIN_EMAILS", MC_CFG_STRING, "", 0, 0, &ctx.pricing_admins,
+         "emails (comma-separated) of the users who may change the default price catalogue"},
     };
     if (mc_service_init(&svc, "api-gateway", "gateway", 8080, vars, MC_ARRAY_LEN(vars)) != 0)
         return 2;
@@ -181,7 +183,7 @@ cleanup:
     mc_db_pool_free(ctx.pool);
     char **strings[] = {&ctx.app_env,          &ctx.jwt_secret,     &ctx.dev_code,
                         &ctx.google_client_id, &ctx.resend_api_key, &ctx.resend_api_url,
-                        &ctx.mail_from,        &ctx.group_id};
+                        &ctx.mail_from,        &ctx.group_id,       &ctx.pricing_admins};
     for (size_t i = 0; i < MC_ARRAY_LEN(strings); i++)
         free(*strings[i]);
     mc_service_close(&svc);

@@ -54,6 +54,26 @@ int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const c
     return U_CALLBACK_COMPLETE;
 }
 
+const char *gw_workspace_of(const struct _u_request *req, struct _u_response *resp)
+{
+    const char *ws = u_map_get(req->map_url, "workspace_id");
+    const char *field = "workspace_id";
+    if (ws == NULL || *ws == '\0') {
+        ws = u_map_get_case(req->map_header, "X-Workspace-ID");
+        field = "X-Workspace-ID";
+    }
+    if (ws == NULL || *ws == '\0') {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "workspace_id",
+                      "name the workspace: ?workspace_id= or the X-Workspace-ID header");
+        return NULL;
+    }
+    if (!mc_uuid_valid(ws)) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, field, "must be a UUID");
+        return NULL;
+    }
+    return ws;
+}
+
 const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name)
 {
     const char *v = u_map_get(req->map_url, name);

@@ -17,6 +17,7 @@ static const struct mc_http_route routes[] = {
     {"POST", "/api/auth/send-code", NONE, gw_post_send_code},
     {"POST", "/api/auth/verify-code", NONE, gw_post_verify_code},
     {"GET", "/api/me", USER, gw_get_me},
+    {"PATCH", "/api/me", USER, gw_patch_me},
 
     {"POST", "/api/workspaces", USER, gw_post_workspace},
     {"GET", "/api/workspaces", USER, gw_get_workspaces},
@@ -43,7 +44,18 @@ static const struct mc_http_route routes[] = {
     {"GET", "/api/runtimes/:runtime_id/usage", USER, gw_get_runtime_usage},
     {"GET", "/api/runtimes/:runtime_id/usage/by-agent", USER, gw_get_runtime_usage_by_agent},
     {"GET", "/api/runtimes/:runtime_id/usage/by-hour", USER, gw_get_runtime_usage_by_hour},
+    {"GET", "/api/dashboard/usage/daily", USER, gw_get_dashboard_usage_daily},
+    {"GET", "/api/dashboard/usage/by-agent", USER, gw_get_dashboard_usage_by_agent},
+    {"GET", "/api/issues/:issue_id/usage", USER, gw_get_issue_usage},
     {"GET", "/api/workspaces/:workspace_id/usage", USER, gw_get_workspace_usage},
+    {"GET", "/api/pricing", USER, gw_get_pricing},
+    {"PUT", "/api/pricing", USER, gw_put_pricing},
+
+    {"GET", "/api/projects", USER, gw_get_projects},
+    {"POST", "/api/projects", USER, gw_post_project},
+    {"GET", "/api/projects/:project_id", USER, gw_get_project},
+    {"PUT", "/api/projects/:project_id", USER, gw_put_project},
+    {"DELETE", "/api/projects/:project_id", USER, gw_delete_project},
 
     {"POST", "/api/daemon/register", NONE, gw_post_register},
     {"POST", "/api/daemon/heartbeat", RUNTIME, gw_post_heartbeat},
@@ -55,6 +67,11 @@ static const struct mc_http_route routes[] = {
     {"POST", "/api/daemon/usage", RUNTIME, gw_post_usage_batch},
 
     {"GET", "/api/ws", ANY, gw_ws_connect},
+
+    /* The web page: its files, and the browser sign-in that `multica login` opens. */
+    {"GET", "/", NONE, gw_get_web},
+    {"GET", "/login", NONE, gw_get_web},
+    {"GET", "/assets/:file", NONE, gw_get_web},
 };
 
 const char *gw_credential_name(int credential)

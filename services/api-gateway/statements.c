@@ -5,14 +5,21 @@
 #define ISSUE_JSON                                                                                 \
     "json_build_object('id', i.id, 'workspace_id', i.workspace_id, 'title', i.title, "             \
     "'description', i.description, 'status', i.status, 'assignee_type', i.assignee_type, "         \
-    "'assignee_id', i.assignee_id, 'created_by', i.created_by, 'created_at', i.created_at, "       \
-    "'updated_at', i.updated_at)"
+    "'assignee_id', i.assignee_id, 'project_id', i.project_id, 'created_by', i.created_by, "      \
+    "'created_at', i.created_at, 'updated_at', i.updated_at)"
 #define TASK_JSON                                                                                  \
     "json_build_object('id', t.task_id, 'workspace_id', t.workspace_id, 'issue_id', t.issue_id, "  \
     "'agent_id', t.agent_id, 'runtime_id', t.runtime_id, 'status', t.status, 'version', "          \
     "t.version, 'attempt', t.attempt, 'lease_until', t.lease_until, 'result', t.result, "          \
     "'failure_reason', t.failure_reason, 'requested_at', t.requested_at, 'dispatched_at', "        \
     "t.dispatched_at, 'started_at', t.started_at, 'completed_at', t.completed_at)"
+#define PROJECT_JSON                                                                               \
+    "json_build_object('id', p.id, 'workspace_id', p.workspace_id, 'title', p.title, "             \
+    "'description', p.description, 'icon', p.icon, 'status', p.status, 'priority', p.priority, "   \
+    "'lead_type', p.lead_type, 'lead_id', p.lead_id, 'start_date', p.start_date, 'due_date', "      \
+    "p.due_date, 'created_at', p.created_at, 'updated_at', p.updated_at, 'issue_count', (SELECT "  \
+    "count(*) FROM gateway.issues i WHERE i.project_id = p.id), 'done_count', (SELECT count(*) "   \
+    "FROM gateway.issues i WHERE i.project_id = p.id AND i.status = 'done'), 'resource_count', 0)"
 #define AGENT_JSON                                                                                 \
     "json_build_object('id', a.id, 'workspace_id', a.workspace_id, 'name', a.name, 'provider', "   \
     "a.provider, 'runtime_id', a.runtime_id, 'max_concurrent_tasks', a.max_concurrent_tasks, "     \
@@ -99,12 +106,15 @@ const struct mc_db_stmt gw_stmts[] = {
     [GW_RUNTIME_HEARTBEAT] = {"gw_runtime_heartbeat",
                               "UPDATE gateway.runtimes SET last_seen_at = now() WHERE id = $1 "
                               "RETURNING workspace_id, name, max_concurrency"},
+    /* usage_missing_tasks: completed tasks that never reported usage (the usage slice's flag). */
     [GW_RUNTIME_LIST] = {"gw_runtime_list",
                          "SELECT coalesce(json_agg(json_build_object('id', id, 'name', name, "
                          "'max_concurrency', max_concurrency, 'last_seen_at', last_seen_at, "
                          "'online', coalesce(last_seen_at > now() - interval '150 seconds', "
-                         "false), 'created_at', created_at) ORDER BY created_at), '[]')::text "
-                         "FROM gateway.runtimes WHERE workspace_id = $1"},
+                         "false), 'created_at', created_at, 'usage_missing_tasks', (SELECT "
+                         "count(*) FROM usage.task_attribution a WHERE a.usage_missing AND "
+                         "a.workspace_id = r.workspace_id AND a.runtime_id = r.id)) ORDER BY "
+                         "created_at), '[]')::text FROM gateway.runtimes r WHERE workspace_id = $1"},
     [GW_RUNTIME_WORKSPACE] = {"gw_runtime_workspace",
                               "SELECT workspace_id FROM gateway.runtimes WHERE id = $1"},
     [GW_AGENT_CREATE] = {"gw_agent_create",
@@ -122,10 +132,12 @@ const struct mc_db_stmt gw_stmts[] = {
                               "UPDATE gateway.agents a SET runtime_id = r.id FROM "
                               "gateway.runtimes r WHERE a.id = $1 AND r.id = $2 AND "
                               "r.workspace_id = a.workspace_id RETURNING " AGENT_JSON "::text"},
-    [GW_ISSUE_CREATE] =
-        {"gw_issue_create",
-         "INSERT INTO gateway.issues AS i (id, workspace_id, title, description, "
-         "created_by) VALUES ($1, $2, $3, coalesce($4, ''), $5) RETURNING " ISSUE_JSON "::text"},
+    /* With a project ($6) the issue's first project change is version 1. */
+    [GW_ISSUE_CREATE] = {"gw_issue_create",
+                         "INSERT INTO gateway.issues AS i (id, workspace_id, title, description, "
+                         "created_by, project_id, project_version) VALUES ($1, $2, $3, "
+                         "coalesce($4, ''), $5, $6, CASE WHEN $6::uuid IS NULL THEN 0 ELSE 1 END) "
+                         "RETURNING " ISSUE_JSON "::text"},
     /* Keyset pagination on the time-ordered id: newest first, ?before=<id of the last row>. */
     [GW_ISSUE_LIST] = {"gw_issue_list",
                        "SELECT coalesce(json_agg(j ORDER BY id DESC), '[]')::text FROM (SELECT "
@@ -169,8 +181,9 @@ const struct mc_db_stmt gw_stmts[] = {
                      "SELECT t.workspace_id, json_build_object('task', " TASK_JSON ", 'progress', "
                      "(SELECT coalesce(json_agg(json_build_object('seq', p.seq, 'text', p.text, "
                      "'at', p.created_at) ORDER BY p.seq), '[]') FROM gateway.task_progress p "
-                     "WHERE p.task_id = t.task_id))::text FROM gateway.tasks t WHERE "
-                     "t.task_id = $1"},
+                     "WHERE p.task_id = t.task_id), 'usage_missing', coalesce((SELECT "
+                     "a.usage_missing FROM usage.task_attribution a WHERE a.task_id = "
+                     "t.task_id), false))::text FROM gateway.tasks t WHERE t.task_id = $1"},
     [GW_TASK_HELD] = {"gw_task_held",
                       "SELECT status, runtime_id = $2 FROM gateway.tasks WHERE task_id = $1"},
     [GW_TASK_PROJECT] = {"gw_task_project", "SELECT gateway.project_task_event($1::jsonb)"},
@@ -189,7 +202,10 @@ const struct mc_db_stmt gw_stmts[] = {
                       "LIMIT $2"},
     [GW_LOG_MAX] = {"gw_log_max", "SELECT coalesce(max(seq), 0) FROM gateway.task_event_log"},
 #include "usage_sql.inc"
-    [GW_TZ_CHECK] = {"gw_tz_check", "SELECT now() AT TIME ZONE $1"},
+#include "project_sql.inc"
+    [GW_USER_SET_TZ] = {"gw_user_set_tz",
+                        "UPDATE gateway.users SET time_zone = coalesce($2, time_zone), name = "
+                        "coalesce($3, name) WHERE id = $1 RETURNING 1"},
     /* Usage may come from the runtime that holds the task or held it before a reassignment. */
     [GW_TASK_USAGE_HOLDER] = {"gw_task_usage_holder",
                               "SELECT EXISTS (SELECT 1 FROM gateway.tasks WHERE task_id = $1), "

@@ -67,6 +67,8 @@ int ui_run(struct ui_ingester *ing)
                 continue;
             }
         }
+        if (!ui_batch_applying(ing))
+            ui_missing_refresh(ing);
         ui_partitions_unblock(ing);
         struct ui_batch *b = &ing->batch;
         int timeout = 100;

@@ -17,6 +17,7 @@ enum {
     UI_APPLY_BATCH,
     UI_LOAD_OFFSETS,
     UI_PRUNE_EVENTS,
+    UI_MISSING_BY_RUNTIME,
 };
 extern const struct mc_db_stmt ui_stmts[];
 extern const size_t ui_nstmts;
@@ -43,9 +44,10 @@ struct ui_part {
  * offsets it advances. */
 struct ui_batch {
     struct mc_pgarr u_ids, u_tasks, u_prov, u_model, u_in, u_out, u_cr, u_cw, u_rep;
-    struct mc_pgarr t_ids, t_tasks, t_ws, t_agent, t_rt, t_issue, t_ver, t_del;
+    struct mc_pgarr t_ids, t_tasks, t_ws, t_agent, t_rt, t_issue, t_ver, t_del, t_done;
+    struct mc_pgarr i_ids, i_issue, i_ws, i_project, i_ver;
     struct mc_pgarr o_topics, o_parts, o_expected, o_next;
-    size_t nusage, ntask, nmessages;
+    size_t nusage, ntask, nissue, nmessages;
     /* Rejected messages, produced to the DLQ before the batch commits, and the index in the
      * partition table of the partition each came from (-1 when unknown). */
     struct mc_kmsg *dlq;
@@ -90,6 +92,14 @@ struct ui_ingester {
     struct ui_applier ap;
     bool stalled; /* database or DLQ unavailable: partitions paused, waiting to rewind */
     int64_t next_prune_ms;
+    /* completed tasks without usage per runtime, as /metrics last saw them (missing_usage.c) */
+    struct {
+        pthread_mutex_t mu;
+        char (*runtime)[MC_UUID_STRLEN];
+        int64_t *count;
+        size_t n;
+        int64_t next_ms;
+    } missing;
     struct {
         mc_metric *consumed_usage, *consumed_task, *rows, *attribution, *batches, *latency, *dlq,
             *fenced, *db_errors, *skipped, *gaps;
@@ -138,6 +148,12 @@ int ui_batch_complete(struct ui_ingester *ing);
 /* Completes the batch being applied, then applies the open batch and waits for it: the
  * synchronous path for a revocation and the orderly stop. Returns as ui_batch_complete. */
 int ui_batch_flush(struct ui_ingester *ing);
+
+/* missing_usage.c: the per-runtime count of completed tasks without usage, for /metrics.
+ * Refresh runs on the loop's connection, only while no batch is with the database thread. */
+void ui_missing_init(struct ui_ingester *ing);
+void ui_missing_refresh(struct ui_ingester *ing);
+void ui_missing_free(struct ui_ingester *ing);
 
 /* consumer_loop.c */
 int ui_run(struct ui_ingester *ing);

@@ -62,6 +62,7 @@ int main(void)
     ui_batch_init(&ing.batch);
     ui_batch_init(&ing.applying);
     register_metrics(&ing);
+    ui_missing_init(&ing);
     int status = 1;
     char err[512];
     ing.db = mc_db_new(svc.cfg.database_url, ui_stmts, ui_nstmts, "usage-ingester");
@@ -108,6 +109,7 @@ cleanup:
     ui_batch_free(&ing.applying);
     free(ing.parts);
     free(ing.group);
+    ui_missing_free(&ing);
     pthread_mutex_destroy(&ing.parts_mu);
     mc_service_close(&svc);
     return status;
