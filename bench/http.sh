@@ -216,19 +216,31 @@ SELECT indexdef FROM bench_idx \gexec
 
 SELECT clock_timestamp() AS hourly_start \gset
 INSERT INTO usage.task_usage_hourly AS h (workspace_id, runtime_id, agent_id, provider, model,
-       bucket_hour, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count)
+       bucket_hour, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count,
+       uncosted_input_tokens, uncosted_output_tokens, uncosted_cache_read_tokens,
+       uncosted_cache_write_tokens, estimated_cost_usd_ticks, unpriced_tokens)
 SELECT :'ws'::uuid, (:'agent_rts'::uuid[])[agent], (:'agents'::uuid[])[agent], provider, model,
        date_trunc('hour', created_at, 'UTC'), sum(input_tokens), sum(output_tokens),
-       sum(cache_read_tokens), sum(cache_write_tokens), count(*)
+       sum(cache_read_tokens), sum(cache_write_tokens), count(*), sum(input_tokens),
+       sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
+       sum(c.estimated_cost_usd_ticks), sum(c.unpriced_tokens)
   FROM bench_layer
+ CROSS JOIN LATERAL usage.row_cost(:'ws'::uuid, provider, model, created_at, input_tokens,
+       output_tokens, cache_read_tokens, cache_write_tokens, NULL) c
  GROUP BY agent, provider, model, date_trunc('hour', created_at, 'UTC')
  ORDER BY 6, 3, 4, 5
-ON CONFLICT (workspace_id, runtime_id, agent_id, provider, model, bucket_hour) DO UPDATE
+ON CONFLICT ON CONSTRAINT task_usage_hourly_key DO UPDATE
    SET input_tokens = h.input_tokens + EXCLUDED.input_tokens,
        output_tokens = h.output_tokens + EXCLUDED.output_tokens,
        cache_read_tokens = h.cache_read_tokens + EXCLUDED.cache_read_tokens,
        cache_write_tokens = h.cache_write_tokens + EXCLUDED.cache_write_tokens,
        task_count = h.task_count + EXCLUDED.task_count,
+       uncosted_input_tokens = h.uncosted_input_tokens + EXCLUDED.uncosted_input_tokens,
+       uncosted_output_tokens = h.uncosted_output_tokens + EXCLUDED.uncosted_output_tokens,
+       uncosted_cache_read_tokens = h.uncosted_cache_read_tokens + EXCLUDED.uncosted_cache_read_tokens,
+       uncosted_cache_write_tokens = h.uncosted_cache_write_tokens + EXCLUDED.uncosted_cache_write_tokens,
+       estimated_cost_usd_ticks = h.estimated_cost_usd_ticks + EXCLUDED.estimated_cost_usd_ticks,
+       unpriced_tokens = h.unpriced_tokens + EXCLUDED.unpriced_tokens,
        revision = nextval('usage.task_usage_hourly_revision_seq'), updated_at = now();
 SELECT extract(epoch FROM clock_timestamp() - :'hourly_start'::timestamptz);
 VACUUM ANALYZE usage.task_usage;
@@ -293,15 +305,15 @@ for rows in "${SIZE_LIST[@]}"; do
     t2=$(date +%s.%N)
     raw_once_s=$(awk -v a="$t1" -v b="$t0" 'BEGIN { print a - b }')
     raw_warm_s=$(awk -v a="$t2" -v b="$t1" 'BEGIN { print a - b }')
-    if ! jq -e --slurpfile raw "$TMP/raw.json" '.rows == $raw[0].rows and (.rows | length) > 0' \
+    if ! jq -e --slurpfile raw "$TMP/raw.json" '. == $raw[0] and length > 0' \
         "$TMP/rollup.json" >/dev/null; then
         fail "rollup and raw answers differ at $rows rows (see $TMP/rollup.json, $TMP/raw.json)"
     fi
-    window_rows=$(jq '[.rows[].task_count] | add' "$TMP/raw.json")
+    window_rows=$(jq '[.[].task_count] | add' "$TMP/raw.json")
     window_buckets=$(sql -v rt="$RT" -v days="$DAYS" <<'SQL'
 SELECT count(*) FROM usage.task_usage_hourly
  WHERE runtime_id = :'rt'::uuid
-   AND bucket_hour >= ((now() AT TIME ZONE 'UTC')::date - (:days::int - 1))::timestamp AT TIME ZONE 'UTC';
+   AND bucket_hour >= ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC';
 SQL
 )
     buckets=$(sql -c "SELECT count(*) FROM usage.task_usage_hourly WHERE workspace_id = '$WS'")

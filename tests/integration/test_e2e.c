@@ -11,37 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pid_t start_dispatcher(const char *brokers, const char *name, const char *const *extra)
-{
-    char *env[16];
-    int n = 0;
-    env[n++] = mc_sprintf("DATABASE_URL=%s", th_db_url_as("multica_dispatch"));
-    env[n++] = mc_sprintf("KAFKA_BROKERS=%s", brokers);
-    env[n++] = mc_sprintf("HTTP_PORT=%d", th_free_port());
-    env[n++] = mc_sprintf("HTTP_BIND=127.0.0.1");
-    env[n++] = mc_sprintf("KAFKA_CONFIG=session.timeout.ms=6000,heartbeat.interval.ms=500");
-    for (int i = 0; extra && extra[i] && n < 15; i++)
-        env[n++] = mc_sprintf("%s", extra[i]);
-    env[n] = NULL;
-    pid_t pid = th_spawn(th_bin("multica-task-dispatcher"), (const char *const *)env, name);
-    for (int i = 0; i < n; i++)
-        free(env[i]);
-    return pid;
-}
-
-static pid_t start_sim(const char *base, const char *runtime, const char *token, const char *name,
-                       const char *extra_arg)
-{
-    char *cmd =
-        mc_sprintf("exec %s --gateway %s --runtime-token %s --runtime-id %s --work-ms 60 "
-                   "--chunks 2 --heartbeat-ms 1000 --max-concurrency 2 %s",
-                   th_bin("multica-daemon-sim"), base, token, runtime, extra_arg ? extra_arg : "");
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    pid_t pid = th_spawn_argv(argv, NULL, name);
-    free(cmd);
-    return pid;
-}
-
 /* Polls a task until it reaches status (or the timeout passes); returns the task JSON. */
 static json_t *wait_task(const char *base, const char *token, const char *task, const char *status,
                          int timeout_ms)
@@ -70,7 +39,7 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
            "current_database(), '0'); END$$");
     const char *brokers = th_broker_start(3);
     const char *base = tg_start(brokers, NULL, NULL);
-    start_dispatcher(brokers, "dispatcher", NULL);
+    tg_start_dispatcher(brokers, "dispatcher", NULL);
     tu_start_ingester(brokers, th_free_port(), "ingester", NULL);
     char *alice = tg_login(base, "alice@example.com");
     char ws[37], runtime[37], agent[37];
@@ -92,7 +61,7 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     json_t *sub = json_pack("{ss ss}", "type", "subscribe", "issue_id", issue);
     ck_assert_int_eq(mc_wsclient_send(watcher, sub), 0);
     json_decref(sub);
-    start_sim(base, runtime, rt_token, "daemon", "--tasks 1");
+    tg_start_sim(base, runtime, rt_token, "daemon", "--tasks 1");
     snprintf(path, sizeof path, "/api/issues/%s/assign", issue);
     snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", agent);
     ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
@@ -170,7 +139,7 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     th_sql_int("SELECT usage.rollup_task_usage_hourly()");
     snprintf(path, sizeof path, "/api/runtimes/%s/usage?days=1", runtime);
     ck_assert_int_eq(tg_call(base, "GET", path, alice, NULL, &out), 200);
-    json_t *row = json_array_get(json_object_get(out, "rows"), 0);
+    json_t *row = json_array_get(out, 0); /* Multica's shape: the rows themselves */
     ck_assert_ptr_nonnull(row);
     ck_assert_int_eq(json_integer_value(json_object_get(row, "input_tokens")), 2000);
     ck_assert_int_eq(json_integer_value(json_object_get(row, "task_count")), 1);
@@ -195,8 +164,8 @@ START_TEST(a_thousand_tasks_across_ten_runtimes_with_two_dispatchers)
     th_db_new();
     const char *brokers = th_broker_start(6);
     const char *base = tg_start(brokers, NULL, NULL);
-    start_dispatcher(brokers, "dispatcher-1", NULL);
-    start_dispatcher(brokers, "dispatcher-2", NULL);
+    tg_start_dispatcher(brokers, "dispatcher-1", NULL);
+    tg_start_dispatcher(brokers, "dispatcher-2", NULL);
     char *alice = tg_login(base, "alice@example.com");
     json_t *out = NULL;
     ck_assert_int_eq(tg_call(base, "POST", "/api/workspaces", alice, "{\"name\":\"fleet\"}", &out),
@@ -216,7 +185,7 @@ START_TEST(a_thousand_tasks_across_ten_runtimes_with_two_dispatchers)
         char runtime[37], name[32];
         snprintf(runtime, sizeof runtime, "%s", tg_str(out, "runtime_id"));
         snprintf(name, sizeof name, "daemon-%d", r);
-        start_sim(base, runtime, tg_str(out, "runtime_token"), name, "--chunks 1 --work-ms 20");
+        tg_start_sim(base, runtime, tg_str(out, "runtime_token"), name, "--chunks 1 --work-ms 20");
         json_decref(out);
         snprintf(path, sizeof path, "/api/workspaces/%s/agents", ws);
         snprintf(body, sizeof body,
@@ -279,7 +248,7 @@ START_TEST(a_silent_daemon_s_task_is_reclaimed_by_another_runtime)
     const char *brokers = th_broker_start(2);
     const char *base = tg_start(brokers, NULL, NULL);
     const char *fast[] = {"DISPATCH_LEASE=2s", "RUNTIME_ONLINE_WINDOW=3s", NULL};
-    start_dispatcher(brokers, "dispatcher", fast);
+    tg_start_dispatcher(brokers, "dispatcher", fast);
     char *alice = tg_login(base, "alice@example.com");
     char ws[37], rt_a[37], agent[37], path[256], body[512];
     char *tok_a;
@@ -293,10 +262,10 @@ START_TEST(a_silent_daemon_s_task_is_reclaimed_by_another_runtime)
     ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/register", NULL, body, &out), 201);
     char rt_b[37];
     snprintf(rt_b, sizeof rt_b, "%s", tg_str(out, "runtime_id"));
-    start_sim(base, rt_b, tg_str(out, "runtime_token"), "daemon-b", "--tasks 1");
+    tg_start_sim(base, rt_b, tg_str(out, "runtime_token"), "daemon-b", "--tasks 1");
     json_decref(out);
     /* Daemon A takes the task and then says nothing: no start, no heartbeat. */
-    start_sim(base, rt_a, tok_a, "daemon-a", "--silent");
+    tg_start_sim(base, rt_a, tok_a, "daemon-a", "--silent");
     snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws);
     ck_assert_int_eq(tg_call(base, "POST", path, alice, "{\"title\":\"x\"}", &out), 201);
     snprintf(path, sizeof path, "/api/issues/%s/assign", tg_str(out, "id"));
@@ -339,7 +308,7 @@ START_TEST(unassigning_cancels_and_deleting_the_issue_deletes_the_usage)
     th_db_new();
     const char *brokers = th_broker_start(2);
     const char *base = tg_start(brokers, NULL, NULL);
-    start_dispatcher(brokers, "dispatcher", NULL);
+    tg_start_dispatcher(brokers, "dispatcher", NULL);
     tu_start_ingester(brokers, th_free_port(), "ingester", NULL);
     char *alice = tg_login(base, "alice@example.com");
     char ws[37], runtime[37], agent[37], path[256], body[256];

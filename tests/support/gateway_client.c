@@ -86,3 +86,34 @@ void tg_setup_workspace(const char *base, const char *token, const char *name, c
     snprintf(agent, 37, "%s", tg_str(out, "id"));
     json_decref(out);
 }
+
+pid_t tg_start_dispatcher(const char *brokers, const char *name, const char *const *extra)
+{
+    char *env[16];
+    int n = 0;
+    env[n++] = mc_sprintf("DATABASE_URL=%s", th_db_url_as("multica_dispatch"));
+    env[n++] = mc_sprintf("KAFKA_BROKERS=%s", brokers);
+    env[n++] = mc_sprintf("HTTP_PORT=%d", th_free_port());
+    env[n++] = mc_sprintf("HTTP_BIND=127.0.0.1");
+    env[n++] = mc_sprintf("KAFKA_CONFIG=session.timeout.ms=6000,heartbeat.interval.ms=500");
+    for (int i = 0; extra && extra[i] && n < 15; i++)
+        env[n++] = mc_sprintf("%s", extra[i]);
+    env[n] = NULL;
+    pid_t pid = th_spawn(th_bin("multica-task-dispatcher"), (const char *const *)env, name);
+    for (int i = 0; i < n; i++)
+        free(env[i]);
+    return pid;
+}
+
+pid_t tg_start_sim(const char *base, const char *runtime, const char *token, const char *name,
+                   const char *extra_arg)
+{
+    char *cmd =
+        mc_sprintf("exec %s --gateway %s --runtime-token %s --runtime-id %s --work-ms 60 "
+                   "--chunks 2 --heartbeat-ms 1000 --max-concurrency 2 %s",
+                   th_bin("multica-daemon-sim"), base, token, runtime, extra_arg ? extra_arg : "");
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    pid_t pid = th_spawn_argv(argv, NULL, name);
+    free(cmd);
+    return pid;
+}

@@ -25,4 +25,13 @@ const char *tg_str(const json_t *obj, const char *key);
 void tg_setup_workspace(const char *base, const char *token, const char *name, char ws[37],
                         char runtime[37], char **rt_token, char agent[37]);
 
+/* Starts multica-task-dispatcher against the current test database (extra "K=V" settings,
+ * NULL-terminated, may be NULL). */
+pid_t tg_start_dispatcher(const char *brokers, const char *name, const char *const *extra);
+
+/* Starts multica-daemon-sim as runtime (its token) against the gateway at base, with extra
+ * arguments (may be NULL): it runs what it is dispatched and reports usage. */
+pid_t tg_start_sim(const char *base, const char *runtime, const char *token, const char *name,
+                   const char *extra_arg);
+
 #endif

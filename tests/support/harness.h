@@ -34,6 +34,8 @@ Suite *suite_rollup(void);
 Suite *suite_auth(void);
 Suite *suite_e2e(void);
 Suite *suite_websocket(void);
+Suite *suite_web(void);
+Suite *suite_usage_api(void);
 Suite *suite_dispatch(void);
 Suite *suite_deploy(void);
 Suite *suite_broker(void);
