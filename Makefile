@@ -100,7 +100,7 @@ $(TEST_BIN): $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)) $(LIBMC)
 $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)): CFLAGS += -Itests/support $(shell pkg-config --cflags check)
 
 .PHONY: all build deps run stop demo test test-unit test-asan bench lint format clean image \
-        check-deploy check-docs
+        check-deploy check-docs screenshots
 all: build
 build: $(BINARIES)
 
@@ -121,6 +121,11 @@ demo: build
 test: deps
 	@$(MAKE) --no-print-directory build $(TEST_BIN)
 	@tools/run-tests.sh $(BUILD)
+
+# The web page's browser test alone, keeping its screenshots for the docs.
+screenshots: deps
+	@$(MAKE) --no-print-directory build $(TEST_BIN)
+	@CK_RUN_SUITE=web WEB_SCREENSHOTS=$(CURDIR)/docs/images tools/run-tests.sh $(BUILD)
 
 # Only the unit suites: no Postgres, no broker, no service binaries; a few seconds.
 test-unit: deps

@@ -19,11 +19,16 @@ BUILD=(
     libulfius-dev liborcania-dev libyder-dev libjansson-dev libmicrohttpd-dev
     libpq-dev librdkafka-dev uuid-dev libjwt-dev libgnutls28-dev
 )
-TEST=(check python3 python3-jsonschema postgresql-15-cron)
+# chromium: the web page's browser test (tools/web-test.sh drives it with playwright-core).
+TEST=(check python3 python3-jsonschema postgresql-15-cron chromium)
 STACK=(postgresql-15 postgresql-client-15 curl kcat procps)
 # Apache Kafka (tools/kafka) runs on a JVM and is fetched with Maven; installed only where
 # `java` or `mvn` is missing (CI images often bring their own JDK).
 JAVA=(default-jre-headless maven)
+# Node.js and npm for the web page's browser test (playwright-core from the npm registry);
+# installed only where `node` or `npm` is missing (NodeSource's nodejs bundles its own npm,
+# which Debian's npm package conflicts with).
+NODE=(nodejs npm)
 # Python's venv for the cached PyPI tools.
 PYTHON=(python3-venv)
 # lint, config and deployment checks (tools/check-deploy.sh, tools/check-docs.sh)
@@ -58,6 +63,9 @@ fi
 PACKAGES=("${BUILD[@]}" "${TEST[@]}" "${STACK[@]}" "${LINT[@]}" "${BENCH[@]}" "${PYTHON[@]}")
 if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
     PACKAGES+=("${JAVA[@]}")
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=("${NODE[@]}")
 fi
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,5 +1,7 @@
 DROP FUNCTION usage.prune_processed_events(interval, integer);
-DROP FUNCTION usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[], uuid[],
+-- apply_batch with the signature of the functions/ file before usage migration 10 (0010
+-- drops the newer one).
+DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[], uuid[],
     text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[], uuid[],
     uuid[], uuid[], uuid[], bigint[], boolean[]);
 DROP FUNCTION usage.enqueue_task_buckets(uuid[], uuid[], uuid[], uuid[]);

@@ -129,7 +129,8 @@ static int may_set_default(struct gw_ctx *ctx, mc_db *db, const char *user, bool
     json_t *u = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
     const char *email = json_string_value(json_object_get(u, "email"));
     char *list = mc_strdup(ctx->pricing_admins), *save = NULL;
-    for (char *t = strtok_r(list, ", ", &save); t && email && !*yes; t = strtok_r(NULL, ", ", &save))
+    for (char *t = strtok_r(list, ", ", &save); t && email && !*yes;
+         t = strtok_r(NULL, ", ", &save))
         *yes = strcasecmp(t, email) == 0;
     free(list);
     json_decref(u);

@@ -49,8 +49,7 @@ static bool valid_date(const char *s)
 
 /* The fields of a create or update body, validated (answers 400 and returns false). */
 struct project_fields {
-    const char *title, *description, *icon, *status, *priority, *lead_type, *lead_id, *start,
-        *due;
+    const char *title, *description, *icon, *status, *priority, *lead_type, *lead_id, *start, *due;
 };
 
 static bool read_fields(const json_t *body, bool create, struct _u_response *resp,
@@ -156,9 +155,9 @@ int gw_post_project(const struct _u_request *req, struct _u_response *resp, void
         gw_require_member(resp, db, ws, false) == 0 && lead_ok(db, resp, ws, &f)) {
         char id[MC_UUID_STRLEN];
         mc_uuid_v7(id);
-        const char *p[] = {id,         ws,        f.title,   f.description,
-                           f.icon,     f.status,  f.priority, f.lead_type,
-                           f.lead_id,  f.start,   f.due,     gw_principal(resp)->user_id};
+        const char *p[] = {id,        ws,       f.title,    f.description,
+                           f.icon,    f.status, f.priority, f.lead_type,
+                           f.lead_id, f.start,  f.due,      gw_principal(resp)->user_id};
         gw_answer_json(resp, db, GW_PROJECT_CREATE, 12, p, 201);
     }
     if (db)
@@ -233,9 +232,8 @@ int gw_put_project(const struct _u_request *req, struct _u_response *resp, void 
 int gw_issue_project_event(mc_db *db, const char *issue, const char *ws, const char *project,
                            const char *version)
 {
-    json_t *data = json_pack("{ss ss s:s? sI}", "issue_id", issue, "workspace_id", ws,
-                             "project_id", project, "version",
-                             (json_int_t)strtoll(version, NULL, 10));
+    json_t *data = json_pack("{ss ss s:s? sI}", "issue_id", issue, "workspace_id", ws, "project_id",
+                             project, "version", (json_int_t)strtoll(version, NULL, 10));
     return gw_outbox_add(db, MC_EV_ISSUE_PROJECT_CHANGED, issue, issue, data);
 }
 

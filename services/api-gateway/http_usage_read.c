@@ -21,6 +21,7 @@
 #include "gateway.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,9 @@ static void csv_cell(FILE *f, const json_t *v)
             fputc(*s, f);
         }
         fputc('"', f);
+    } else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v))) {
+        /* A whole number read as a real (a sum beyond 64 bits): printed whole. */
+        fprintf(f, "%.0f", json_real_value(v));
     } else if (!json_is_null(v)) {
         char *t = json_dumps(v, JSON_ENCODE_ANY);
         fputs(t ? t : "", f);
@@ -218,8 +222,7 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
         mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "runtime not found");
         goto cleanup;
     }
-    if (gw_require_member(resp, db, ws, false) != 0 ||
-        resolve_tz(resp, db, tzq, strict, tz) != 0)
+    if (gw_require_member(resp, db, ws, false) != 0 || resolve_tz(resp, db, tzq, strict, tz) != 0)
         goto cleanup;
     bool raw = source && strcmp(source, "raw") == 0;
     char offset[8];
@@ -255,12 +258,12 @@ cleanup:
     return U_CALLBACK_COMPLETE;
 }
 
-static const struct read_spec daily = {RUNTIME, GW_USAGE_DAILY, GW_USAGE_DAILY_RAW, 90, false,
-                                       false};
-static const struct read_spec by_agent = {RUNTIME, GW_USAGE_BY_AGENT, GW_USAGE_BY_AGENT_RAW, 30,
-                                          false, false};
-static const struct read_spec by_hour = {RUNTIME, GW_USAGE_BY_HOUR, GW_USAGE_BY_HOUR_RAW, 30,
-                                         false, false};
+static const struct read_spec daily = {RUNTIME, GW_USAGE_DAILY, GW_USAGE_DAILY_RAW,
+                                       90,      false,          false};
+static const struct read_spec by_agent = {
+    RUNTIME, GW_USAGE_BY_AGENT, GW_USAGE_BY_AGENT_RAW, 30, false, false};
+static const struct read_spec by_hour = {RUNTIME, GW_USAGE_BY_HOUR, GW_USAGE_BY_HOUR_RAW, 30, false,
+                                         false};
 static const struct read_spec dash_daily = {
     DASHBOARD, GW_DASHBOARD_DAILY, GW_DASHBOARD_DAILY_RAW, 30, false, true};
 static const struct read_spec dash_by_agent = {

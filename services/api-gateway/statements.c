@@ -5,7 +5,7 @@
 #define ISSUE_JSON                                                                                 \
     "json_build_object('id', i.id, 'workspace_id', i.workspace_id, 'title', i.title, "             \
     "'description', i.description, 'status', i.status, 'assignee_type', i.assignee_type, "         \
-    "'assignee_id', i.assignee_id, 'project_id', i.project_id, 'created_by', i.created_by, "      \
+    "'assignee_id', i.assignee_id, 'project_id', i.project_id, 'created_by', i.created_by, "       \
     "'created_at', i.created_at, 'updated_at', i.updated_at)"
 #define TASK_JSON                                                                                  \
     "json_build_object('id', t.task_id, 'workspace_id', t.workspace_id, 'issue_id', t.issue_id, "  \
@@ -16,7 +16,7 @@
 #define PROJECT_JSON                                                                               \
     "json_build_object('id', p.id, 'workspace_id', p.workspace_id, 'title', p.title, "             \
     "'description', p.description, 'icon', p.icon, 'status', p.status, 'priority', p.priority, "   \
-    "'lead_type', p.lead_type, 'lead_id', p.lead_id, 'start_date', p.start_date, 'due_date', "      \
+    "'lead_type', p.lead_type, 'lead_id', p.lead_id, 'start_date', p.start_date, 'due_date', "     \
     "p.due_date, 'created_at', p.created_at, 'updated_at', p.updated_at, 'issue_count', (SELECT "  \
     "count(*) FROM gateway.issues i WHERE i.project_id = p.id), 'done_count', (SELECT count(*) "   \
     "FROM gateway.issues i WHERE i.project_id = p.id AND i.status = 'done'), 'resource_count', 0)"
@@ -107,14 +107,15 @@ const struct mc_db_stmt gw_stmts[] = {
                               "UPDATE gateway.runtimes SET last_seen_at = now() WHERE id = $1 "
                               "RETURNING workspace_id, name, max_concurrency"},
     /* usage_missing_tasks: completed tasks that never reported usage (the usage slice's flag). */
-    [GW_RUNTIME_LIST] = {"gw_runtime_list",
-                         "SELECT coalesce(json_agg(json_build_object('id', id, 'name', name, "
-                         "'max_concurrency', max_concurrency, 'last_seen_at', last_seen_at, "
-                         "'online', coalesce(last_seen_at > now() - interval '150 seconds', "
-                         "false), 'created_at', created_at, 'usage_missing_tasks', (SELECT "
-                         "count(*) FROM usage.task_attribution a WHERE a.usage_missing AND "
-                         "a.workspace_id = r.workspace_id AND a.runtime_id = r.id)) ORDER BY "
-                         "created_at), '[]')::text FROM gateway.runtimes r WHERE workspace_id = $1"},
+    [GW_RUNTIME_LIST] =
+        {"gw_runtime_list",
+         "SELECT coalesce(json_agg(json_build_object('id', id, 'name', name, "
+         "'max_concurrency', max_concurrency, 'last_seen_at', last_seen_at, "
+         "'online', coalesce(last_seen_at > now() - interval '150 seconds', "
+         "false), 'created_at', created_at, 'usage_missing_tasks', (SELECT "
+         "count(*) FROM usage.task_attribution a WHERE a.usage_missing AND "
+         "a.workspace_id = r.workspace_id AND a.runtime_id = r.id)) ORDER BY "
+         "created_at), '[]')::text FROM gateway.runtimes r WHERE workspace_id = $1"},
     [GW_RUNTIME_WORKSPACE] = {"gw_runtime_workspace",
                               "SELECT workspace_id FROM gateway.runtimes WHERE id = $1"},
     [GW_AGENT_CREATE] = {"gw_agent_create",

@@ -39,7 +39,7 @@ const size_t ui_nstmts = MC_ARRAY_LEN(ui_stmts);
 #define ARRAYS(b)                                                                                  \
     &(b)->u_ids, &(b)->u_tasks, &(b)->u_prov, &(b)->u_model, &(b)->u_in, &(b)->u_out, &(b)->u_cr,  \
         &(b)->u_cw, &(b)->u_rep, &(b)->t_ids, &(b)->t_tasks, &(b)->t_ws, &(b)->t_agent,            \
-        &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del, &(b)->t_done, &(b)->i_ids,           \
+        &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del, &(b)->t_done, &(b)->i_ids,            \
         &(b)->i_issue, &(b)->i_ws, &(b)->i_project, &(b)->i_ver
 #define OFFSET_ARRAYS(b) &(b)->o_topics, &(b)->o_parts, &(b)->o_expected, &(b)->o_next
 

@@ -183,8 +183,8 @@ static void reads_agree(const char *base, const char *token, const char *const *
             char id[MC_UUID_STRLEN];
             ids(id, 0xb0000003, k);
             for (int e = 0; e < 3; e++)
-                paths[n++] = mc_sprintf("/api/runtimes/%s/%s?days=30&tz=%s", id, runtime_reads[e],
-                                        zones[z]);
+                paths[n++] =
+                    mc_sprintf("/api/runtimes/%s/%s?days=30&tz=%s", id, runtime_reads[e], zones[z]);
         }
         for (int w = 0; w < 3; w++) {
             char id[MC_UUID_STRLEN];
@@ -192,10 +192,10 @@ static void reads_agree(const char *base, const char *token, const char *const *
             for (int g = 0; g < 4; g++)
                 paths[n++] = mc_sprintf("/api/workspaces/%s/usage?days=30&tz=%s&group_by=%s", id,
                                         zones[z], groups[g]);
-            paths[n++] = mc_sprintf("/api/dashboard/usage/daily?workspace_id=%s&tz=%s", id,
-                                    zones[z]);
-            paths[n++] = mc_sprintf("/api/dashboard/usage/by-agent?workspace_id=%s&tz=%s", id,
-                                    zones[z]);
+            paths[n++] =
+                mc_sprintf("/api/dashboard/usage/daily?workspace_id=%s&tz=%s", id, zones[z]);
+            paths[n++] =
+                mc_sprintf("/api/dashboard/usage/by-agent?workspace_id=%s&tz=%s", id, zones[z]);
         }
         for (size_t i = 0; i < n; i++) {
             json_t *a = NULL, *b = NULL;
@@ -760,8 +760,8 @@ START_TEST(kafka_topics_rebuild_the_hourly_table)
             (long long)json_integer_value(json_object_get(d, "output_tokens")),
             (long long)json_integer_value(json_object_get(d, "cache_read_tokens")),
             (long long)json_integer_value(json_object_get(d, "cache_write_tokens")),
-            (long long)json_integer_value(json_object_get(d, "task_count")),
-            project ? "'" : "", project ? project : "NULL", project ? "'" : "",
+            (long long)json_integer_value(json_object_get(d, "task_count")), project ? "'" : "",
+            project ? project : "NULL", project ? "'" : "",
             (long long)json_integer_value(json_object_get(d, "cost_usd_ticks")),
             (long long)json_integer_value(json_object_get(d, "uncosted_input_tokens")),
             (long long)json_integer_value(json_object_get(d, "estimated_cost_usd_ticks")),

@@ -33,7 +33,8 @@ START_TEST(the_catalogue_is_served_and_changed_by_whom_it_may)
     }
     ck_assert(sonnet);
     json_decref(out);
-    const char *entry = "{\"provider\":\"acme\",\"model\":\"alpha\",\"input_ticks_per_mtok\":1,"
+    const char *entry = "{\"provider\":\"acme\",\"model\":\"alpha\",\"effective_from\":"
+                        "\"2000-01-01T00:00:00Z\",\"input_ticks_per_mtok\":1,"
                         "\"output_ticks_per_mtok\":2,\"cache_read_ticks_per_mtok\":3,"
                         "\"cache_write_ticks_per_mtok\":4}";
     char body[1024];
@@ -55,8 +56,8 @@ START_TEST(the_catalogue_is_served_and_changed_by_whom_it_may)
     ck_assert_int_eq(ua_call(&s, s.token, "PUT", body, NULL, "/api/pricing"), 200);
     char member[256];
     snprintf(member, sizeof member, "{\"email\":\"bob@example.com\",\"role\":\"member\"}");
-    ck_assert_int_eq(
-        ua_call(&s, s.token, "POST", member, NULL, "/api/workspaces/%s/members", s.ws), 201);
+    ck_assert_int_eq(ua_call(&s, s.token, "POST", member, NULL, "/api/workspaces/%s/members", s.ws),
+                     201);
     char *bob = tg_login(s.base, "bob@example.com");
     ck_assert_int_eq(ua_call(&s, bob, "PUT", body, NULL, "/api/pricing"), 403);
     ck_assert_int_eq(ua_call(&s, bob, "GET", NULL, &out, "/api/pricing?workspace_id=%s", s.ws),
@@ -106,8 +107,8 @@ START_TEST(the_catalogue_is_served_and_changed_by_whom_it_may)
 END_TEST
 
 /* One attributed usage row in the workspace at `at` (an SQL expression). */
-static void row(struct ua_stack *s, int n, const char *provider, const char *model,
-                const char *at, int64_t in, int64_t out, const char *reported)
+static void row(struct ua_stack *s, int n, const char *provider, const char *model, const char *at,
+                int64_t in, int64_t out, const char *reported)
 {
     char *sql = mc_sprintf(
         "WITH a AS (INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, "

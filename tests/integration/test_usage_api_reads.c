@@ -70,8 +70,8 @@ START_TEST(reads_fall_back_and_cut_days_in_the_viewers_zone)
     ck_assert_int_eq(tokens_of(ua_get(&s, "/api/runtimes/%s/usage?days=365", s.runtime)), 3210);
     const char *odd[] = {"0", "366", "abc", "-5", "", "12x"};
     for (size_t i = 0; i < MC_ARRAY_LEN(odd); i++)
-        ck_assert_int_eq(
-            tokens_of(ua_get(&s, "/api/runtimes/%s/usage?days=%s", s.runtime, odd[i])), 210);
+        ck_assert_int_eq(tokens_of(ua_get(&s, "/api/runtimes/%s/usage?days=%s", s.runtime, odd[i])),
+                         210);
     /* By hour: the hour of the day in the zone: ?tz, else the stored zone, else UTC. */
     int64_t utc = th_sql_int("SELECT extract(hour FROM (" TWO_DAYS_AGO ") AT TIME ZONE 'UTC')");
     int64_t kolkata =
@@ -136,9 +136,9 @@ START_TEST(reads_fall_back_and_cut_days_in_the_viewers_zone)
     row_at(&s, 4, "date_trunc('day', now(), 'UTC') - interval '1 hour'", 400000);
     row_at(&s, 5, "now()", 5000000);
     ua_rollup();
-    ck_assert_int_eq(tokens_of(ua_get(&s, "/api/dashboard/usage/daily?workspace_id=%s&days=1&tz=UTC",
-                                      s.ws)),
-                     5400000);
+    ck_assert_int_eq(
+        tokens_of(ua_get(&s, "/api/dashboard/usage/daily?workspace_id=%s&days=1&tz=UTC", s.ws)),
+        5400000);
     ck_assert_int_eq(
         tokens_of(ua_get(&s, "/api/dashboard/usage/by-agent?workspace_id=%s&days=1&tz=UTC", s.ws)),
         5000000);
@@ -177,8 +177,7 @@ START_TEST(sums_beyond_64_bits_are_answered)
         snprintf(path, sizeof path, paths[i], i == 1 ? s.ws : s.runtime);
         snprintf(url, sizeof url, "%s%s", s.base, path);
         ck_assert_int_eq(th_http("GET", url, headers, NULL, &body), 200);
-        ck_assert_msg(strstr(body, "18000000000000000000") || strstr(body, "1.8e+19"), "%s: %s",
-                      path, body);
+        ck_assert_msg(strstr(body, "18000000000000000000"), "%s: %s", path, body);
         free(body);
     }
     ua_stop(&s);

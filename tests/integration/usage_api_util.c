@@ -64,8 +64,8 @@ void ua_settle(struct ua_stack *s)
     /* What the gateway wrote (IssueProjectChanged) is on the usage topic once the outbox is
      * empty; count it with the usage events this test sent. */
     ck_assert(th_eventually(outbox_empty, NULL, 30000));
-    int64_t issues = th_sql_int_or("SELECT coalesce(sum(project_version), 0) FROM gateway.issues",
-                                   0);
+    int64_t issues =
+        th_sql_int_or("SELECT coalesce(sum(project_version), 0) FROM gateway.issues", 0);
     ck_assert(tu_wait_applied(MC_TOPIC_USAGE_EVENTS, (int64_t)g_sent_usage + issues, 60000));
     ck_assert(tu_wait_applied(MC_TOPIC_TASK_EVENTS, (int64_t)g_sent_task, 60000));
 }
