@@ -176,6 +176,10 @@ seed() {
         -v agents="$AGENTS_ARR" -v agent_rts="$AGENT_RT_ARR" -v prefix="$TASK_PREFIX" <<'SQL'
 SET work_mem = '256MB';
 SET maintenance_work_mem = '512MB';
+CREATE TEMP TABLE IF NOT EXISTS bench_pairs (n, provider, model) AS VALUES
+    (0, 'anthropic', 'claude-sonnet-4-5-20250929'), (1, 'anthropic', 'claude-opus-4-1-20250805'),
+    (2, 'openai', 'gpt-5-codex'), (3, 'openai', 'gpt-5-mini-2025-08-07'),
+    (4, 'google', 'gemini-2.5-pro'), (5, 'google', 'gemini-2.5-flash');
 CREATE TEMP VIEW bench_layer AS
 WITH t AS (
     SELECT i, 1 + abs(hashint8(i)::bigint) % cardinality(:'agents'::uuid[]) AS agent,
@@ -183,10 +187,7 @@ WITH t AS (
               (1 - ((i * 0.6180339887498949) - floor(i * 0.6180339887498949))) AS created,
            abs(hashint8(i * 3 + 1)::bigint) % 6 AS pair
       FROM generate_series(:lo::bigint, :hi::bigint - 1) AS i),
-pairs(n, provider, model) AS (VALUES
-    (0, 'anthropic', 'claude-sonnet-4-5-20250929'), (1, 'anthropic', 'claude-opus-4-1-20250805'),
-    (2, 'openai', 'gpt-5-codex'), (3, 'openai', 'gpt-5-mini-2025-08-07'),
-    (4, 'google', 'gemini-2.5-pro'), (5, 'google', 'gemini-2.5-flash'))
+pairs AS (SELECT * FROM bench_pairs)
 SELECT t.i, t.agent, p.provider, p.model,
        500 + abs(hashint8(t.i * 8 + k * 4)::bigint) % 150000 AS input_tokens,
        50 + abs(hashint8(t.i * 8 + k * 4 + 1)::bigint) % 16000 AS output_tokens,
@@ -219,15 +220,21 @@ INSERT INTO usage.task_usage_hourly AS h (workspace_id, runtime_id, agent_id, pr
        bucket_hour, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count,
        uncosted_input_tokens, uncosted_output_tokens, uncosted_cache_read_tokens,
        uncosted_cache_write_tokens, estimated_cost_usd_ticks, unpriced_tokens)
-SELECT :'ws'::uuid, (:'agent_rts'::uuid[])[agent], (:'agents'::uuid[])[agent], provider, model,
-       date_trunc('hour', created_at, 'UTC'), sum(input_tokens), sum(output_tokens),
-       sum(cache_read_tokens), sum(cache_write_tokens), count(*), sum(input_tokens),
-       sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
-       sum(c.estimated_cost_usd_ticks), sum(c.unpriced_tokens)
-  FROM bench_layer
- CROSS JOIN LATERAL usage.row_cost(:'ws'::uuid, provider, model, created_at, input_tokens,
-       output_tokens, cache_read_tokens, cache_write_tokens, NULL) c
- GROUP BY agent, provider, model, date_trunc('hour', created_at, 'UTC')
+SELECT :'ws'::uuid, (:'agent_rts'::uuid[])[l.agent], (:'agents'::uuid[])[l.agent], l.provider,
+       l.model, date_trunc('hour', l.created_at, 'UTC'), sum(l.input_tokens),
+       sum(l.output_tokens), sum(l.cache_read_tokens), sum(l.cache_write_tokens), count(*),
+       sum(l.input_tokens), sum(l.output_tokens), sum(l.cache_read_tokens),
+       sum(l.cache_write_tokens), sum(c.estimated_cost_usd_ticks), sum(c.unpriced_tokens)
+  FROM bench_layer l
+  LEFT JOIN (SELECT s.* FROM (SELECT array_agg(:'ws'::uuid) AS w, array_agg(provider) AS p,
+                                     array_agg(model) AS m FROM bench_pairs) k
+              CROSS JOIN LATERAL usage.price_segments(k.w, k.p, k.m) s) s
+    ON s.provider = l.provider AND s.model = l.model AND l.created_at >= s.valid_from
+   AND (s.valid_until IS NULL OR l.created_at < s.valid_until)
+ CROSS JOIN LATERAL usage.row_cost(l.input_tokens, l.output_tokens, l.cache_read_tokens,
+       l.cache_write_tokens, NULL, s.input_ticks_per_mtok, s.output_ticks_per_mtok,
+       s.cache_read_ticks_per_mtok, s.cache_write_ticks_per_mtok) c
+ GROUP BY l.agent, l.provider, l.model, date_trunc('hour', l.created_at, 'UTC')
  ORDER BY 6, 3, 4, 5
 ON CONFLICT ON CONSTRAINT task_usage_hourly_key DO UPDATE
    SET input_tokens = h.input_tokens + EXCLUDED.input_tokens,

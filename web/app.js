@@ -183,7 +183,7 @@ function stackedBars(fig, title, rows, valueOf, fmt) {
     el("span", {}, el("i", { style: `background:${PALETTE[k % PALETTE.length]}` }), m))));
 }
 
-function byAgentTable(rows) {
+function byAgentTable(rows, id) {
   const agents = new Map();
   for (const r of rows) {
     const a = agents.get(r.agent_id) || { tokens: 0, cost: 0 };
@@ -194,7 +194,7 @@ function byAgentTable(rows) {
   const list = [...agents.entries()].sort((x, y) => y[1].cost - x[1].cost || y[1].tokens - x[1].tokens);
   const max = Math.max(1, ...list.map(([, a]) => a.tokens));
   if (list.length === 0) return el("div", { class: "empty" }, "No usage yet");
-  return el("table", { class: "grid", id: "agents-table" },
+  return el("table", { class: "grid", id },
     el("thead", {}, el("tr", {}, el("th", {}, "Agent"), el("th", { class: "num" }, "Tokens"),
       el("th", { class: "num" }, "Cost"), el("th", {}, ""))),
     el("tbody", {}, ...list.map(([id, a]) => el("tr", { "data-agent": id,
@@ -250,7 +250,7 @@ async function loadWorkspace(ws) {
     el("div", { id: "total-unpriced", "data-value": String(unpriced) }, el("span", { class: "note" }, "Tokens without a price"), el("b", {}, tokensText(unpriced))));
   stackedBars($("chart-tokens"), "Tokens by model", rows, tokensOf, tokensText);
   stackedBars($("chart-cost"), "Cost by model", rows, (r) => r.total_cost_usd_ticks, usdText);
-  $("by-agent").replaceChildren(byAgentTable(byAgent));
+  $("by-agent").replaceChildren(byAgentTable(byAgent, "agents-table"));
   await loadRuntimes(ws, from);
   connect(ws);
   document.body.dataset.loaded = ws;
@@ -276,11 +276,14 @@ async function loadRuntimes(ws, from) {
   if (runtimes.length === 0) body.append(el("tr", {}, el("td", { colspan: 5, class: "empty" }, "No runtime yet")));
 }
 
-function runtimeDetail(rt, usage) {
+async function runtimeDetail(rt, usage) {
   show("runtime-detail");
   $("runtime-name").textContent = rt.name;
   stackedBars($("chart-runtime-tokens"), "Tokens by model", usage, tokensOf, tokensText);
   stackedBars($("chart-runtime-cost"), "Cost by model", usage, (r) => r.total_cost_usd_ticks, usdText);
+  const byAgent = await api("GET", `/api/runtimes/${rt.id}/usage/by-agent?${q()}`);
+  $("runtime-by-agent").replaceChildren(byAgentTable(byAgent, "runtime-agents-table"));
+  $("runtime-detail").dataset.runtime = rt.id;
 }
 
 // ---- tasks, live ----------------------------------------------------------------------------

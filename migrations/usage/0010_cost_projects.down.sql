@@ -8,8 +8,9 @@ DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], big
     bigint[]);
 DROP FUNCTION IF EXISTS usage.put_prices(uuid, uuid, jsonb);
 DROP FUNCTION IF EXISTS usage.enqueue_issue_buckets(uuid[]);
-DROP FUNCTION IF EXISTS usage.row_cost(uuid, text, text, timestamptz, bigint, bigint, bigint, bigint,
-                                       bigint);
+DROP FUNCTION IF EXISTS usage.row_cost(bigint, bigint, bigint, bigint, bigint, bigint, bigint,
+                                       bigint, bigint);
+DROP FUNCTION IF EXISTS usage.price_segments(uuid[], text[], text[]);
 DROP FUNCTION IF EXISTS usage.model_key(text);
 ALTER TABLE usage.task_attribution DROP COLUMN usage_missing, DROP COLUMN completed_at;
 ALTER TABLE usage.hourly_outbox

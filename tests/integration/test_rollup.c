@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 
 /* Rows of the hourly table that differ from the ground truth, both ways: tokens, the project
- * of the tasks' issue, and cost, as usage.row_cost prices each row. */
+ * of the tasks' issue, and cost, each row priced on its own (TU_PRICED_ROWS). */
 #define RAW_BUCKETS                                                                                \
     "SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id, u.provider, u.model, "        \
     "date_trunc('hour', u.created_at, 'UTC') AS bucket_hour, sum(u.input_tokens)::bigint, "        \
@@ -27,10 +27,8 @@
     "sum(c.uncosted_input_tokens)::bigint, sum(c.estimated_cost_usd_ticks)::bigint, "              \
     "sum(c.unpriced_tokens)::bigint FROM usage.task_usage u "                                      \
     "JOIN usage.task_attribution a ON a.task_id = u.task_id AND a.deleted_at IS NULL "             \
-    "LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id "                               \
-    "CROSS JOIN LATERAL usage.row_cost(a.workspace_id, u.provider, u.model, u.created_at, "        \
-    "u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, "                 \
-    "u.cost_usd_ticks) c GROUP BY 1, 2, 3, 4, 5, 6, 7"
+    "LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id " TU_PRICED_ROWS                \
+    "GROUP BY 1, 2, 3, 4, 5, 6, 7"
 #define ROLLUP_BUCKETS                                                                             \
     "SELECT workspace_id, runtime_id, agent_id, project_id, provider, model, bucket_hour, "        \
     "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count, "             \

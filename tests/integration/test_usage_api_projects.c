@@ -163,17 +163,8 @@ END_TEST
 /* Tokens of the workspace's usage in a project ("" for every project and none). */
 static int64_t in_project(struct ua_stack *s, const char *project)
 {
-    json_t *rows = ua_get(s, "/api/dashboard/usage/daily?workspace_id=%s%s%s", s->ws,
-                          *project ? "&project_id=" : "", project);
-    int64_t t = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r)
-    {
-        t += ua_tokens(r);
-    }
-    json_decref(rows);
-    return t;
+    return ua_tokens_of(ua_get(s, "/api/dashboard/usage/daily?workspace_id=%s%s%s", s->ws,
+                               *project ? "&project_id=" : "", project));
 }
 
 static int64_t no_project_buckets(struct ua_stack *s)

@@ -28,19 +28,6 @@ static void row_at(struct ua_stack *s, int n, const char *at, int64_t tokens)
     free(sql);
 }
 
-static int64_t tokens_of(json_t *rows)
-{
-    int64_t t = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r)
-    {
-        t += ua_tokens(r);
-    }
-    json_decref(rows);
-    return t;
-}
-
 /* The hour of the day of the row two days ago, as a by-hour read answers it. */
 static int64_t hour_seen(struct ua_stack *s, const char *query)
 {
@@ -65,13 +52,13 @@ START_TEST(reads_fall_back_and_cut_days_in_the_viewers_zone)
     row_at(&s, 3, "now() - interval '100 days'", 3000);
     ua_rollup();
     /* days outside 1..365, or not a number, read as the default (90 for a runtime). */
-    ck_assert_int_eq(tokens_of(ua_get(&s, "/api/runtimes/%s/usage", s.runtime)), 210);
-    ck_assert_int_eq(tokens_of(ua_get(&s, "/api/runtimes/%s/usage?days=30", s.runtime)), 10);
-    ck_assert_int_eq(tokens_of(ua_get(&s, "/api/runtimes/%s/usage?days=365", s.runtime)), 3210);
+    ck_assert_int_eq(ua_tokens_of(ua_get(&s, "/api/runtimes/%s/usage", s.runtime)), 210);
+    ck_assert_int_eq(ua_tokens_of(ua_get(&s, "/api/runtimes/%s/usage?days=30", s.runtime)), 10);
+    ck_assert_int_eq(ua_tokens_of(ua_get(&s, "/api/runtimes/%s/usage?days=365", s.runtime)), 3210);
     const char *odd[] = {"0", "366", "abc", "-5", "", "12x"};
     for (size_t i = 0; i < MC_ARRAY_LEN(odd); i++)
-        ck_assert_int_eq(tokens_of(ua_get(&s, "/api/runtimes/%s/usage?days=%s", s.runtime, odd[i])),
-                         210);
+        ck_assert_int_eq(
+            ua_tokens_of(ua_get(&s, "/api/runtimes/%s/usage?days=%s", s.runtime, odd[i])), 210);
     /* By hour: the hour of the day in the zone: ?tz, else the stored zone, else UTC. */
     int64_t utc = th_sql_int("SELECT extract(hour FROM (" TWO_DAYS_AGO ") AT TIME ZONE 'UTC')");
     int64_t kolkata =
@@ -137,11 +124,11 @@ START_TEST(reads_fall_back_and_cut_days_in_the_viewers_zone)
     row_at(&s, 5, "now()", 5000000);
     ua_rollup();
     ck_assert_int_eq(
-        tokens_of(ua_get(&s, "/api/dashboard/usage/daily?workspace_id=%s&days=1&tz=UTC", s.ws)),
+        ua_tokens_of(ua_get(&s, "/api/dashboard/usage/daily?workspace_id=%s&days=1&tz=UTC", s.ws)),
         5400000);
-    ck_assert_int_eq(
-        tokens_of(ua_get(&s, "/api/dashboard/usage/by-agent?workspace_id=%s&days=1&tz=UTC", s.ws)),
-        5000000);
+    ck_assert_int_eq(ua_tokens_of(ua_get(
+                         &s, "/api/dashboard/usage/by-agent?workspace_id=%s&days=1&tz=UTC", s.ws)),
+                     5000000);
     ck_assert_int_eq(ua_call(&s, s.token, "GET", NULL, &out,
                              "/api/dashboard/usage/daily?workspace_id=%s&project_id=x", s.ws),
                      400);

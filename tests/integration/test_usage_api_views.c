@@ -52,8 +52,8 @@ static json_t *sql_json(const char *sql)
     return j;
 }
 
-/* The raw rows of the workspace with their cost, grouped by an expression: {key: [tokens, cost]}
- * where key is the group's text (or "none"). */
+/* The raw rows of the workspace with their cost (each row priced on its own, TU_PRICED_ROWS),
+ * grouped by an expression: {key: [tokens, cost]} where key is the group's text (or "none"). */
 static json_t *truth(const char *ws, const char *key, const char *where)
 {
     char *sql = mc_sprintf(
@@ -62,10 +62,8 @@ static json_t *truth(const char *ws, const char *key, const char *where)
         "u.cache_read_tokens + u.cache_write_tokens)::bigint AS t, sum(c.cost_usd_ticks + "
         "c.estimated_cost_usd_ticks)::bigint AS c FROM usage.task_usage u JOIN "
         "usage.task_attribution a ON a.task_id = u.task_id AND a.deleted_at IS NULL LEFT JOIN "
-        "usage.issue_projects ip ON ip.issue_id = a.issue_id CROSS JOIN LATERAL "
-        "usage.row_cost(a.workspace_id, u.provider, u.model, u.created_at, u.input_tokens, "
-        "u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.cost_usd_ticks) c WHERE "
-        "a.workspace_id = '%s' AND %s GROUP BY 1) g",
+        "usage.issue_projects ip ON ip.issue_id = a.issue_id" TU_PRICED_ROWS
+        "WHERE a.workspace_id = '%s' AND %s GROUP BY 1) g",
         key, ws, where ? where : "true");
     json_t *j = sql_json(sql);
     free(sql);

@@ -3,8 +3,7 @@
  * browser signs in, checks every chart number against the API, watches a task this test
  * drives move to completed over the WebSocket, and signs the multica CLI in through /login.
  * WEB_SCREENSHOTS=<dir> keeps the page's screenshots there (make screenshots: docs/images). */
-#include "gateway_client.h"
-#include "usage_gen.h"
+#include "usage_api_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +29,7 @@ static void seed_usage(const char *ws, const char *runtime, const char *agent)
         ws, agent, runtime);
     th_sql(sql);
     free(sql);
-    th_sql("SET multica.rollup_safety_lag = '0'");
-    ck_assert_int_gt(th_sql_int("SELECT usage.rollup_task_usage_hourly()"), 0);
+    ck_assert_int_gt(ua_rollup(), 0);
 }
 
 static bool file_exists(void *path)
@@ -42,18 +40,11 @@ static bool file_exists(void *path)
 
 START_TEST(the_page_signs_in_shows_usage_and_watches_a_task)
 {
-    th_db_new();
-    th_sql("DO $$BEGIN EXECUTE format('ALTER DATABASE %I SET multica.rollup_safety_lag = %L', "
-           "current_database(), '0'); END$$");
-    const char *brokers = th_broker_start(3);
-    const char *base = tg_start(brokers, NULL, NULL);
-    tg_start_dispatcher(brokers, "dispatcher", NULL);
-    tu_start_ingester(brokers, th_free_port(), "ingester", NULL);
-    char *alice = tg_login(base, "alice@example.com");
-    char ws[37], runtime[37], agent[37];
-    char *rt_token;
-    tg_setup_workspace(base, alice, "acme", ws, runtime, &rt_token, agent);
-    seed_usage(ws, runtime, agent);
+    struct ua_stack s;
+    ua_start(&s);
+    tg_start_dispatcher(s.brokers, "dispatcher", NULL);
+    const char *base = s.base, *ws = s.ws;
+    seed_usage(ws, s.runtime, s.agent);
 
     char *ready = mc_sprintf("%s/web-ready", th_tmpdir());
     const char *shots = getenv("WEB_SCREENSHOTS");
@@ -79,12 +70,12 @@ START_TEST(the_page_signs_in_shows_usage_and_watches_a_task)
     char path[256], body[256];
     json_t *out = NULL;
     snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws);
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{\"title\":\"Watch me\"}", &out), 201);
+    ck_assert_int_eq(tg_call(base, "POST", path, s.token, "{\"title\":\"Watch me\"}", &out), 201);
     snprintf(path, sizeof path, "/api/issues/%s/assign", tg_str(out, "id"));
     json_decref(out);
-    tg_start_sim(base, runtime, rt_token, "daemon", "--tasks 1");
-    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", agent);
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, body, NULL), 200);
+    tg_start_sim(base, s.runtime, s.rt_token, "daemon", "--tasks 1");
+    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", s.agent);
+    ck_assert_int_eq(tg_call(base, "POST", path, s.token, body, NULL), 200);
 
     int status = th_wait_exit(web, 180000);
     ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
@@ -93,8 +84,7 @@ START_TEST(the_page_signs_in_shows_usage_and_watches_a_task)
         free(env[i]);
     free(script);
     free(ready);
-    free(rt_token);
-    free(alice);
+    ua_stop(&s);
 }
 END_TEST
 

@@ -146,3 +146,16 @@ Suite *suite_usage_api(void)
     suite_add_tcase(s, ua_case_reads());
     return s;
 }
+
+int64_t ua_tokens_of(json_t *rows)
+{
+    int64_t t = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        t += ua_tokens(r);
+    }
+    json_decref(rows);
+    return t;
+}

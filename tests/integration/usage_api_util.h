@@ -14,7 +14,8 @@ TCase *ua_case_projects(void);
 TCase *ua_case_reads(void);
 
 /* A running stack: broker, gateway (PRICING_ADMIN_EMAILS=admin@example.com), ingester, the
- * owner "alice@example.com" signed in, and her workspace with a runtime and an agent. */
+ * owner "alice@example.com" signed in, and her workspace with a runtime and an agent; with no
+ * rollup safety lag. (The web suite starts its stack with it too.) */
 struct ua_stack {
     const char *brokers;
     const char *base;
@@ -47,7 +48,8 @@ json_t *ua_get(struct ua_stack *s, const char *fmt, ...) __attribute__((format(p
 
 /* Sum of a numeric field over an array of objects. */
 int64_t ua_sum(const json_t *rows, const char *field);
-/* Tokens of a row: its four kinds added. */
+/* Tokens of a row: its four kinds added; of rows, all of theirs (and the rows are released). */
 int64_t ua_tokens(const json_t *row);
+int64_t ua_tokens_of(json_t *rows);
 
 #endif

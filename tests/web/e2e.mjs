@@ -120,6 +120,14 @@ await page.click(`#runtimes tr[data-runtime="${rows[0].id}"]`);
 const rtUsage = (await api(`/api/runtimes/${rows[0].id}/usage?days=${DAYS}&tz=${tz}`)).filter((r) => r.date >= from);
 const rtWant = rtUsage.reduce((s, r) => s + tokensOf(r), 0);
 assert.equal(Number(await page.getAttribute("#chart-runtime-tokens", "data-total")), rtWant, "the runtime's chart");
+await page.waitForSelector(`#runtime-detail[data-runtime="${rows[0].id}"]`);
+const rtAgents = new Map();
+for (const r of await api(`/api/runtimes/${rows[0].id}/usage/by-agent?days=${DAYS}&tz=${tz}`))
+  rtAgents.set(r.agent_id, (rtAgents.get(r.agent_id) || 0) + tokensOf(r));
+const rtShown = new Map(await page.$$eval("#runtime-agents-table tbody tr", (rs) =>
+  rs.map((r) => [r.dataset.agent, Number(r.dataset.tokens)])));
+assert.deepEqual([...rtShown.entries()].sort(), [...rtAgents.entries()].sort(), "the runtime's agents");
+assert.equal(rows[0].status, "online", "the runtime that just registered is online");
 await shot(page, "web-dashboard.png");
 
 // ---- a task, live ---------------------------------------------------------------------------

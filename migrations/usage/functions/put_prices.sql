@@ -3,9 +3,10 @@
 -- entry of (provider, model) from F governs usage created from F until the next entry of the
 -- same scope, so the buckets of that model (and provider, unless '*'; and workspace, for an
 -- override) in those hours are recomputed by the next rollup run and nothing else is. Entries
--- that do not change are skipped. One scan of the hourly table per call, whatever the number
--- of entries. The gateway validates the entries (fields, types) before calling; the table's
--- checks bound the rates. Returns {"changed": entries changed, "buckets_queued": n}.
+-- that do not change are skipped. Two scans of the hourly table per call (its model names,
+-- then their buckets), whatever the number of entries. The gateway validates the entries
+-- (fields, types) before calling; the table's checks bound the rates.
+-- Returns {"changed": entries changed, "buckets_queued": n}.
 CREATE OR REPLACE FUNCTION usage.put_prices(p_user uuid, p_workspace uuid, p_entries jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = usage, pg_temp AS $$
@@ -65,11 +66,18 @@ BEGIN
                    AND effective_from > e.effective_from);
     END LOOP;
     IF changed > 0 THEN
-        WITH touched AS (
+        -- The hourly table's model names that these entries price, found by their distinct
+        -- names (a regular expression per bucket would cost seconds at a million buckets).
+        WITH models AS (
+            SELECT m FROM (SELECT DISTINCT model AS m FROM usage.task_usage_hourly
+                            WHERE p_workspace IS NULL OR workspace_id = p_workspace) d
+             WHERE usage.model_key(m) IN (SELECT model FROM mc_price_ranges)
+        ), touched AS (
             SELECT h.workspace_id, h.runtime_id, h.agent_id, h.provider, h.model, h.bucket_hour,
                    h.project_id
               FROM usage.task_usage_hourly h
-             WHERE p_workspace IS NULL OR h.workspace_id = p_workspace
+             WHERE (p_workspace IS NULL OR h.workspace_id = p_workspace)
+               AND h.model IN (SELECT m FROM models)
             UNION
             SELECT q.workspace_id, q.runtime_id, q.agent_id, q.provider, q.model, q.bucket_hour,
                    q.project_id

@@ -2,7 +2,8 @@
 -- raw rows and replaces them. A bucket is (workspace, runtime, agent, provider, model, UTC
 -- hour, project); the project is the current one of the task's issue (NULL for none), and is
 -- compared NULL-safely, as Multica keys its hourly table. Each bucket carries its tokens and
--- its cost in the parts usage.row_cost gives per row.
+-- its cost in the parts usage.row_cost gives per row, at the rates usage.price_segments finds
+-- in force when each row was created.
 -- Made cheap for small windows (the 5-minute tick), with the same results:
 -- 1. jit = off. The plan is estimated from per-hour range joins whose row counts the planner
 --    cannot see (about 113,000 rows per hour estimated where 60 exist at 1M history rows), so
@@ -45,17 +46,34 @@ BEGIN
           FROM hours h
           JOIN usage.task_usage u
             ON u.created_at >= h.bucket_hour AND u.created_at < h.bucket_hour + interval '1 hour'
-    ), sums AS (
+    ), attributed AS MATERIALIZED (
         -- Attribution by one primary-key probe per row. The planner cannot see how few rows
         -- the dirty hours hold (it guesses about 1/9 of the table per hour), and as a plain
         -- join it hashed all of task_attribution: a cost that grew with history, not with the
         -- change. The materialized CTE and OFFSET 0 fix the order: rows first, then probes.
-        SELECT a.workspace_id, a.runtime_id, a.agent_id, u.provider, u.model, u.bucket_hour,
-               coalesce(a.project_id, '00000000-0000-0000-0000-000000000000') AS p0,
-               sum(u.input_tokens) AS input_tokens,
-               sum(u.output_tokens) AS output_tokens,
-               sum(u.cache_read_tokens) AS cache_read_tokens,
-               sum(u.cache_write_tokens) AS cache_write_tokens,
+        SELECT a.workspace_id, a.runtime_id, a.agent_id, a.project_id, u.*
+          FROM hour_rows u
+          CROSS JOIN LATERAL (
+                SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id
+                  FROM usage.task_attribution a
+                  LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id
+                 WHERE a.task_id = u.task_id AND a.deleted_at IS NULL
+                OFFSET 0) a
+    ), seg AS (
+        -- The catalogue's entries in force for the (workspace, provider, model) keys of these
+        -- rows, looked up once per key rather than once per row.
+        SELECT s.*
+          FROM (SELECT array_agg(workspace_id) AS w, array_agg(provider) AS p,
+                       array_agg(model) AS m
+                  FROM (SELECT DISTINCT workspace_id, provider, model FROM attributed) d) k
+          CROSS JOIN LATERAL usage.price_segments(k.w, k.p, k.m) s
+    ), sums AS (
+        SELECT x.workspace_id, x.runtime_id, x.agent_id, x.provider, x.model, x.bucket_hour,
+               coalesce(x.project_id, '00000000-0000-0000-0000-000000000000') AS p0,
+               sum(x.input_tokens) AS input_tokens,
+               sum(x.output_tokens) AS output_tokens,
+               sum(x.cache_read_tokens) AS cache_read_tokens,
+               sum(x.cache_write_tokens) AS cache_write_tokens,
                count(*)::integer AS task_count,
                sum(c.cost_usd_ticks) AS cost_usd_ticks,
                sum(c.uncosted_input_tokens) AS uncosted_input_tokens,
@@ -64,16 +82,15 @@ BEGIN
                sum(c.uncosted_cache_write_tokens) AS uncosted_cache_write_tokens,
                sum(c.estimated_cost_usd_ticks) AS estimated_cost_usd_ticks,
                sum(c.unpriced_tokens) AS unpriced_tokens
-          FROM hour_rows u
-          CROSS JOIN LATERAL (
-                SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id
-                  FROM usage.task_attribution a
-                  LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id
-                 WHERE a.task_id = u.task_id AND a.deleted_at IS NULL
-                OFFSET 0) a
-          CROSS JOIN LATERAL usage.row_cost(a.workspace_id, u.provider, u.model, u.created_at,
-                                            u.input_tokens, u.output_tokens, u.cache_read_tokens,
-                                            u.cache_write_tokens, u.cost_usd_ticks) c
+          FROM attributed x
+          LEFT JOIN seg s
+            ON s.workspace_id = x.workspace_id AND s.provider = x.provider AND s.model = x.model
+           AND x.created_at >= s.valid_from AND (s.valid_until IS NULL OR x.created_at < s.valid_until)
+          CROSS JOIN LATERAL usage.row_cost(x.input_tokens, x.output_tokens, x.cache_read_tokens,
+                                            x.cache_write_tokens, x.cost_usd_ticks,
+                                            s.input_ticks_per_mtok, s.output_ticks_per_mtok,
+                                            s.cache_read_ticks_per_mtok,
+                                            s.cache_write_ticks_per_mtok) c
          GROUP BY 1, 2, 3, 4, 5, 6, 7
     ), fresh AS (
         SELECT d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model, d.bucket_hour,
