@@ -143,14 +143,16 @@ START_TEST(sums_beyond_64_bits_are_answered)
 {
     struct ua_stack s;
     ua_start(&s);
-    /* Two buckets of 9 x 10^18 tokens and ticks each: 1.8 x 10^19 does not fit a bigint. */
+    /* Two buckets of 9 x 10^18 tokens and ticks each: 1.8 x 10^19 does not fit a bigint. Both
+     * in the current hour (one without a project, one with), so every read sums them into one
+     * row whatever the time of day. */
     char *sql = mc_sprintf(
         "INSERT INTO usage.task_usage_hourly (workspace_id, runtime_id, agent_id, provider, "
-        "model, bucket_hour, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
-        "task_count, estimated_cost_usd_ticks, uncosted_input_tokens) SELECT '%s', '%s', '%s', "
-        "'openai', 'gpt-5', date_trunc('hour', now(), 'UTC') - g * interval '1 hour', "
-        "9000000000000000000, 0, 0, 0, 1, 9000000000000000000, 9000000000000000000 "
-        "FROM generate_series(1, 2) g",
+        "model, bucket_hour, project_id, input_tokens, output_tokens, cache_read_tokens, "
+        "cache_write_tokens, task_count, estimated_cost_usd_ticks, uncosted_input_tokens) SELECT "
+        "'%s', '%s', '%s', 'openai', 'gpt-5', date_trunc('hour', now(), 'UTC'), CASE g WHEN 2 "
+        "THEN gen_random_uuid() END, 9000000000000000000, 0, 0, 0, 1, 9000000000000000000, "
+        "9000000000000000000 FROM generate_series(1, 2) g",
         s.ws, s.runtime, s.agent);
     th_sql(sql);
     free(sql);

@@ -69,15 +69,15 @@ BEGIN
         -- The hourly table's model names that these entries price, found by their distinct
         -- names (a regular expression per bucket would cost seconds at a million buckets).
         WITH models AS (
-            SELECT m FROM (SELECT DISTINCT model AS m FROM usage.task_usage_hourly
-                            WHERE p_workspace IS NULL OR workspace_id = p_workspace) d
-             WHERE usage.model_key(m) IN (SELECT model FROM mc_price_ranges)
+            SELECT d.name FROM (SELECT DISTINCT model AS name FROM usage.task_usage_hourly
+                                 WHERE p_workspace IS NULL OR workspace_id = p_workspace) d
+             WHERE usage.model_key(d.name) IN (SELECT model FROM mc_price_ranges)
         ), touched AS (
             SELECT h.workspace_id, h.runtime_id, h.agent_id, h.provider, h.model, h.bucket_hour,
                    h.project_id
               FROM usage.task_usage_hourly h
              WHERE (p_workspace IS NULL OR h.workspace_id = p_workspace)
-               AND h.model IN (SELECT m FROM models)
+               AND h.model IN (SELECT name FROM models)
             UNION
             SELECT q.workspace_id, q.runtime_id, q.agent_id, q.provider, q.model, q.bucket_hour,
                    q.project_id
