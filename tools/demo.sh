@@ -3,16 +3,17 @@
 # workspace, register a runtime played by multica-daemon-sim, create an agent, assign issues,
 # and watch the tasks complete and their token usage arrive.
 #
-#   make demo            (DEMO_TASKS=3 by default)
+#   make demo            (DEMO_TASKS=3 by default; MULTICA_RUN_DIR as for tools/devstack.sh)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -f "$ROOT/.run/env" ]; then
+RUN=${MULTICA_RUN_DIR:-$ROOT/.run}
+if [ ! -f "$RUN/env" ]; then
     echo "demo: the stack is not running; start it with 'make run'" >&2
     exit 1
 fi
 # shellcheck disable=SC1091
-. "$ROOT/.run/env"
+. "$RUN/env"
 G=$GATEWAY_URL
 TASKS=${DEMO_TASKS:-3}
 EMAIL=${DEMO_EMAIL:-demo@example.com}
@@ -22,7 +23,7 @@ step() { printf '\n== %s\n' "$*"; }
 step "log in as $EMAIL (the code is read from the gateway log: no mail provider in dev)"
 curl -fsS -X POST "$G/api/auth/send-code" -d "{\"email\":\"$EMAIL\"}" >/dev/null
 sleep 0.2
-CODE=$(grep -o "Verification code for $EMAIL: [0-9]*" "$ROOT/.run/logs/api-gateway.log" | tail -1 | awk '{print $NF}')
+CODE=$(grep -o "Verification code for $EMAIL: [0-9]*" "$RUN/logs/api-gateway.log" | tail -1 | awk '{print $NF}')
 TOKEN=$(curl -fsS -X POST "$G/api/auth/verify-code" -d "{\"email\":\"$EMAIL\",\"code\":\"$CODE\"}" | json '["token"]')
 AUTH="Authorization: Bearer $TOKEN"
 echo "logged in with code $CODE"
@@ -32,17 +33,17 @@ WS=$(curl -fsS -X POST "$G/api/workspaces" -H "$AUTH" -d '{"name":"Demo"}' | jso
 REG=$(curl -fsS -X POST "$G/api/workspaces/$WS/runtime-tokens" -H "$AUTH" | json '["registration_token"]')
 echo "workspace $WS"
 
-step "start a simulated daemon (logs in .run/logs/daemon-sim.log)"
+step "start a simulated daemon (logs in $RUN/logs/daemon-sim.log)"
 "$ROOT/build/bin/multica-daemon-sim" --gateway "$G" --registration-token "$REG" --name demo-laptop \
     --max-concurrency 2 --tasks "$TASKS" --work-ms 1500 --chunks 3 --heartbeat-ms 5000 \
-    >"$ROOT/.run/logs/daemon-sim.log" 2>&1 &
+    >"$RUN/logs/daemon-sim.log" 2>&1 &
 SIM=$!
 trap 'kill $SIM 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do
-    grep -q registered "$ROOT/.run/logs/daemon-sim.log" && break
+    grep -q registered "$RUN/logs/daemon-sim.log" && break
     sleep 0.1
 done
-RT=$(grep -o '"runtime_id":"[^"]*' "$ROOT/.run/logs/daemon-sim.log" | head -1 | cut -d'"' -f4)
+RT=$(grep -o '"runtime_id":"[^"]*' "$RUN/logs/daemon-sim.log" | head -1 | cut -d'"' -f4)
 echo "runtime $RT"
 
 step "create an agent on that runtime and assign $TASKS issues to it"
@@ -70,3 +71,4 @@ step "usage so far (?source=raw reads task_usage directly; the hourly rollup cat
 curl -fsS "$G/api/runtimes/$RT/usage?days=1&source=raw" -H "$AUTH" | python3 -m json.tool
 echo
 echo "demo done. Try: curl -s '$G/api/runtimes/$RT/usage?days=1' -H 'Authorization: Bearer $TOKEN'"
+echo "or open $G/ in a browser and sign in as $EMAIL (the code is in $RUN/logs/api-gateway.log)"

@@ -45,6 +45,9 @@ START_TEST(the_page_signs_in_shows_usage_and_watches_a_task)
     tg_start_dispatcher(s.brokers, "dispatcher", NULL);
     const char *base = s.base, *ws = s.ws;
     seed_usage(ws, s.runtime, s.agent);
+    /* A second workspace, empty, for the page's workspace picker. */
+    ck_assert_int_eq(
+        tg_call(base, "POST", "/api/workspaces", s.token, "{\"name\":\"Empty\"}", NULL), 201);
 
     char *ready = mc_sprintf("%s/web-ready", th_tmpdir());
     const char *shots = getenv("WEB_SCREENSHOTS");

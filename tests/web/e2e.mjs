@@ -52,9 +52,19 @@ async function signIn(page) {
 const page = await newPage();
 await page.goto(`${BASE}/`);
 await signIn(page);
-await page.waitForSelector(`body[data-loaded="${WORKSPACE}"]`, { timeout: 30000 });
+await page.waitForSelector("body[data-loaded]:not([data-loaded=''])", { timeout: 30000 });
 const token = await page.evaluate(() => localStorage.getItem("multica_token"));
 assert.ok(token, "the page keeps the session token");
+
+// Picking a workspace: the user has two (the test made an empty one too); each shows its own.
+const options = await page.$$eval("#workspace option", (os) => os.map((o) => o.value));
+assert.ok(options.includes(WORKSPACE) && options.length >= 2, `workspaces offered: ${options}`);
+const other = options.find((o) => o !== WORKSPACE);
+await page.selectOption("#workspace", other);
+await page.waitForSelector(`body[data-loaded="${other}"]`, { timeout: 30000 });
+assert.equal(Number(await page.getAttribute("#total-tokens", "data-value")), 0, "the empty workspace shows none");
+await page.selectOption("#workspace", WORKSPACE);
+await page.waitForSelector(`body[data-loaded="${WORKSPACE}"]`, { timeout: 30000 });
 
 async function api(path) {
   const res = await fetch(`${BASE}${path}`, { headers: { Authorization: `Bearer ${token}` } });
