@@ -1,5 +1,6 @@
 /* bench_util.c: process, clock, /proc CPU and libpq helpers for the benchmark programs. */
 #include "bench_util.h"
+#include "mc_common.h"
 #include "mc_client.h"
 
 #include <arpa/inet.h>
@@ -320,33 +321,59 @@ void bu_api_workspace(const char *base, const char *token, const char *name, cha
     json_decref(out);
 }
 
-void bu_api_runtime(const char *base, const char *token, const char *ws, const char *name,
-                    int capacity, struct bu_runtime *rt)
+char *bu_api_pat(const char *base, const char *token)
 {
-    char path[256], body[512];
     json_t *out = NULL;
-    snprintf(path, sizeof path, "/api/workspaces/%s/runtime-tokens", ws);
-    int st = bu_api(base, "POST", path, token, NULL, &out);
-    if (st != 201)
-        api_fail("runtime registration token", st, out);
-    snprintf(body, sizeof body,
-             "{\"registration_token\":\"%s\",\"name\":\"%s\",\"max_concurrency\":%d}",
-             bu_str(out, "registration_token"), name, capacity);
+    int st = bu_api(base, "POST", "/api/tokens", token, "{\"name\":\"bench daemon\"}", &out);
+    if (st != 201 || bu_str(out, "token")[0] == '\0')
+        api_fail("create a personal access token", st, out);
+    char *pat = strdup(bu_str(out, "token"));
     json_decref(out);
-    st = bu_api(base, "POST", "/api/daemon/register", NULL, body, &out);
-    if (st != 201)
+    return pat;
+}
+
+void bu_api_runtime(const char *base, const char *token, const char *pat, const char *ws,
+                    const char *name, int capacity, struct bu_runtime *rt)
+{
+    char path[256], body[768], daemon[MC_UUID_STRLEN];
+    json_t *out = NULL;
+    mc_uuid_v7(daemon);
+    snprintf(rt->daemon, sizeof rt->daemon, "%s", daemon);
+    snprintf(body, sizeof body,
+             "{\"workspace_id\":\"%s\",\"daemon_id\":\"%s\",\"device_name\":\"%s\","
+             "\"cli_version\":\"bench\",\"runtimes\":[{\"name\":\"%s\",\"type\":\"claude\","
+             "\"version\":\"bench\",\"status\":\"online\"}]}",
+             ws, daemon, name, name);
+    int st = bu_api(base, "POST", "/api/daemon/register", pat, body, &out);
+    json_t *first = json_array_get(json_object_get(out, "runtimes"), 0);
+    if (st != 200 || bu_str(first, "id")[0] == '\0')
         api_fail("register runtime", st, out);
-    snprintf(rt->id, sizeof rt->id, "%s", bu_str(out, "runtime_id"));
-    snprintf(rt->token, sizeof rt->token, "%s", bu_str(out, "runtime_token"));
+    snprintf(rt->id, sizeof rt->id, "%s", bu_str(first, "id"));
     json_decref(out);
-    snprintf(path, sizeof path, "/api/workspaces/%s/agents", ws);
+    snprintf(path, sizeof path, "/api/agents?workspace_id=%s", ws);
     snprintf(body, sizeof body,
-             "{\"name\":\"%s-agent\",\"provider\":\"claude\",\"runtime_id\":\"%s\","
-             "\"max_concurrent_tasks\":%d}",
-             name, rt->id, capacity > 1000 ? 1000 : capacity);
+             "{\"name\":\"%s-agent\",\"runtime_id\":\"%s\",\"max_concurrent_tasks\":%d}", name,
+             rt->id, capacity > 1000 ? 1000 : capacity);
     st = bu_api(base, "POST", path, token, body, &out);
     if (st != 201)
         api_fail("create agent", st, out);
     snprintf(rt->agent, sizeof rt->agent, "%s", bu_str(out, "id"));
     json_decref(out);
+}
+
+int bu_api_claim(const char *base, const char *pat, const char *runtime, int max, json_t *ids)
+{
+    char body[256];
+    json_t *out = NULL;
+    snprintf(body, sizeof body,
+             "{\"daemon_id\":\"bench\",\"runtime_ids\":[\"%s\"],\"max_tasks\":%d}", runtime, max);
+    int st = bu_api(base, "POST", "/api/daemon/tasks/claim", pat, body, &out);
+    if (st != 200)
+        api_fail("claim", st, out);
+    json_t *tasks = json_object_get(out, "tasks");
+    for (size_t i = 0; i < json_array_size(tasks); i++)
+        json_array_append_new(ids, json_string(bu_str(json_array_get(tasks, i), "id")));
+    int n = (int)json_array_size(tasks);
+    json_decref(out);
+    return n;
 }

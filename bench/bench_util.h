@@ -74,17 +74,25 @@ char *bu_api_login(const char *base, const char *email, const char *code);
 /* Creates a workspace; its id goes to ws (37 bytes). Exits on failure. */
 void bu_api_workspace(const char *base, const char *token, const char *name, char *ws);
 
-/* A registered runtime and the agent created on it. */
+/* Creates a personal access token (the daemon's credential) with a session token. Returns
+ * it (caller frees); exits on failure. */
+char *bu_api_pat(const char *base, const char *token);
+
+/* A runtime registered as Multica's daemon registers it, and the agent created on it. */
 struct bu_runtime {
     char id[40];
-    char token[160];
+    char daemon[40]; /* the registering daemon's id: a daemon-sim given it keeps this runtime */
     char agent[40];
 };
 
-/* Registers a runtime of capacity `capacity` in ws (a registration token, then
- * /api/daemon/register) and creates an agent on it allowed as many tasks at once. Exits on
+/* Registers a runtime in ws for a new daemon id (POST /api/daemon/register with pat) and
+ * creates an agent on it (with the session token) allowed `capacity` tasks at once. Exits on
  * failure. */
-void bu_api_runtime(const char *base, const char *token, const char *ws, const char *name,
-                    int capacity, struct bu_runtime *out);
+void bu_api_runtime(const char *base, const char *token, const char *pat, const char *ws,
+                    const char *name, int capacity, struct bu_runtime *out);
+
+/* Claims up to max tasks of runtime as its daemon (POST /api/daemon/tasks/claim); returns the
+ * number handed out and appends their ids to ids (a JSON array). Exits on failure. */
+int bu_api_claim(const char *base, const char *pat, const char *runtime, int max, json_t *ids);
 
 #endif

@@ -1,26 +1,29 @@
 /* dispatch.c: multica-bench-dispatch, tasks through their whole lifecycle against a running
- * stack, with simulated daemons: throughput, and how soon the task's first event reaches a
- * WebSocket watcher after it was enqueued.
+ * stack, with simulated daemons speaking Multica's daemon protocol: throughput, how soon the
+ * task's first event reaches a WebSocket watcher after it was enqueued, and how soon a daemon
+ * has it (woken by daemon:task_available, then its HTTP claim).
  *
  *   multica-bench-dispatch --gateway URL --db URL --sim PATH --logs DIR [--tasks 10000]
  *       [--runtimes 4] [--capacity 16] [--work-ms 20] [--chunks 1] [--threads 8]
  *       [--light 200] [--light-rate 20] [--code 888888] [--rep 1] [--timeout 300]
  *
- * Setup (not timed): log in, create a workspace, register `runtimes` runtimes of capacity
- * `capacity`, each with an agent allowed as many tasks and a multica-daemon-sim (PATH) playing
- * it (--work-ms, --chunks: a task is start, `chunks` progress and usage reports, complete;
- * logs in DIR), create `tasks` issues, and open a watcher: a user's WebSocket subscribed to
- * the workspace.
+ * Setup (not timed): log in, create a workspace and a personal access token, register
+ * `runtimes` runtimes, each with an agent allowed `capacity` tasks at once and a
+ * multica-daemon-sim (PATH) of `capacity` slots playing its daemon (--work-ms, --chunks: a
+ * task is claim, start, `chunks` message and usage reports, complete; logs in DIR), create
+ * `tasks` issues, and open a watcher: a user's WebSocket subscribed to the workspace.
  *
  * Light load first: `light` more issues are assigned one at a time at `light-rate` per second,
  * and all of them must complete: the latency of an unloaded system, the baseline of the
  * latency under the burst.
  *
  * The burst (timed): `threads` threads assign the `tasks` issues as fast as the gateway
- * answers. Issue i goes to runtime i % runtimes's agent; an assignment answered 200 is the
- * task's enqueue. The watcher notes when each task's first event (TaskQueued), its
- * TaskDispatched and its TaskCompleted arrive. tasks/s = tasks / (last completion seen - first
- * assignment sent); ws = first event - enqueue, dispatched = TaskDispatched - enqueue. A burst
+ * answers (PUT /api/issues/{id} with the agent as assignee). Issue i goes to runtime i %
+ * runtimes's agent; an assignment answered 200 is the task's enqueue. The watcher notes when
+ * each task's first event (TaskQueued), its TaskDispatched and its TaskCompleted arrive.
+ * tasks/s = tasks / (last completion seen - first assignment sent); ws = first event -
+ * enqueue, dispatched = TaskDispatched - enqueue, claimed = the claim that handed the task to
+ * its daemon - enqueue (both database times: gateway.tasks claimed_at - requested_at). A burst
  * queues: its latencies include the wait behind every task enqueued before.
  *
  * Checks: every task completed (the watcher saw it and dispatch.agent_task_queue says so);
@@ -30,8 +33,9 @@
  *   {"bench":"dispatch","rep":R,"tasks":N,"runtimes":K,"capacity":C,"work_ms":W,"chunks":H,
  *    "seconds":..,"tasks_per_s":..,"enqueue_per_s":..,"assign_p50_ms":..,"ws_p50_ms":..,
  *    "ws_p99_ms":..,"dispatched_p50_ms":..,"dispatched_p99_ms":..,"light_tasks":..,
- *    "light_rps":..,"light_ws_p50_ms":..,"light_ws_p99_ms":..,"light_dispatched_p50_ms":..,
- *    "light_dispatched_p99_ms":..,"requeues":..,"ws_reconnects":..}
+ *    "claimed_p50_ms":..,"claimed_p99_ms":..,"light_rps":..,"light_ws_p50_ms":..,
+ *    "light_ws_p99_ms":..,"light_dispatched_p50_ms":..,"light_dispatched_p99_ms":..,
+ *    "light_claimed_p50_ms":..,"light_claimed_p99_ms":..,"requeues":..,"ws_reconnects":..}
  * and exits 1 when a check fails. */
 #include "bench_util.h"
 #include "mc_client.h"
@@ -64,7 +68,7 @@ struct bench {
     int ntasks, nruntimes, capacity, work_ms, chunks, threads, rep, timeout_s;
     int nlight, light_rate; /* the light-load tasks come first: indices [0, nlight) */
     int ntotal;
-    char *user;
+    char *user, *pat;
     char ws[MC_UUID_STRLEN];
     struct bu_runtime rt[MAX_RUNTIMES];
     pid_t sims[MAX_RUNTIMES];
@@ -86,7 +90,7 @@ static void create_issue(int i, void *ud)
     struct bench *b = ud;
     char path[128], body[64];
     json_t *out = NULL;
-    snprintf(path, sizeof path, "/api/workspaces/%s/issues", b->ws);
+    snprintf(path, sizeof path, "/api/issues?workspace_id=%s", b->ws);
     snprintf(body, sizeof body, "{\"title\":\"dispatch %d\"}", i);
     int st = bu_api(b->gateway, "POST", path, b->user, body, &out);
     if (st != 201) {
@@ -109,10 +113,12 @@ static void start_sim(struct bench *b, int r)
     const char *argv[] = {b->sim,
                           "--gateway",
                           b->gateway,
-                          "--runtime-token",
-                          b->rt[r].token,
-                          "--runtime-id",
-                          b->rt[r].id,
+                          "--token",
+                          b->pat,
+                          "--workspace",
+                          b->ws,
+                          "--daemon-id",
+                          b->rt[r].daemon,
                           "--max-concurrency",
                           cap,
                           "--tasks",
@@ -123,6 +129,8 @@ static void start_sim(struct bench *b, int r)
                           chunks,
                           "--heartbeat-ms",
                           "5000",
+                          "--poll-ms",
+                          "30000",
                           NULL};
     FILE *f = fopen(log, "w"); /* a fresh log per repetition */
     if (f)
@@ -244,12 +252,13 @@ static void assign(int i, void *ud)
 {
     struct bench *b = ud;
     struct assign *a = &b->assigns[i];
-    char path[128], body[96];
+    char path[128], body[128];
     json_t *out = NULL;
-    snprintf(path, sizeof path, "/api/issues/%s/assign", a->issue);
-    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", b->rt[i % b->nruntimes].agent);
+    snprintf(path, sizeof path, "/api/issues/%s", a->issue);
+    snprintf(body, sizeof body, "{\"assignee_type\":\"agent\",\"assignee_id\":\"%s\"}",
+             b->rt[i % b->nruntimes].agent);
     a->sent = bu_now();
-    a->status = bu_api(b->gateway, "POST", path, b->user, body, &out);
+    a->status = bu_api(b->gateway, "PUT", path, b->user, body, &out);
     a->answered = bu_now();
     snprintf(a->task, MC_UUID_STRLEN, "%s", bu_str(out, "task_id"));
     json_decref(out);
@@ -289,11 +298,42 @@ static void wait_completed(struct bench *b, int want, double t0, double deadline
     }
 }
 
-/* Latency percentiles of tasks [from, to): enqueue to first event and to TaskDispatched. */
+/* Latency percentiles of tasks [from, to): enqueue to first event, to TaskDispatched, and to
+ * the claim that handed the task to its daemon. */
 struct lat {
-    double ws50, ws99, d50, d99;
+    double ws50, ws99, d50, d99, c50, c99;
     int missing;
 };
+
+/* Enqueue to claim of tasks [from, to), in milliseconds of database time, into l. */
+static void claim_latency(PGconn *c, const struct bench *b, int from, int to, struct lat *l)
+{
+    char *ids = malloc((size_t)(to - from + 1) * 40 + 8);
+    if (ids == NULL)
+        abort();
+    size_t n = (size_t)sprintf(ids, "{");
+    for (int i = from; i < to; i++)
+        if (b->assigns[i].task[0])
+            n += (size_t)sprintf(ids + n, "%s%s", n > 1 ? "," : "", b->assigns[i].task);
+    sprintf(ids + n, "}");
+    const char *p[] = {ids};
+    PGresult *r = PQexecParams(c,
+                               "SELECT extract(epoch FROM claimed_at - requested_at) * 1000 FROM "
+                               "gateway.tasks WHERE task_id = ANY ($1::uuid[]) AND claimed_at IS "
+                               "NOT NULL",
+                               1, NULL, p, NULL, NULL, 0);
+    int rows = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : 0;
+    double *ms = malloc((size_t)(rows ? rows : 1) * sizeof *ms);
+    if (ms == NULL)
+        abort();
+    for (int i = 0; i < rows; i++)
+        ms[i] = atof(PQgetvalue(r, i, 0));
+    l->c50 = bu_percentile(ms, rows, 50);
+    l->c99 = bu_percentile(ms, rows, 99);
+    free(ms);
+    PQclear(r);
+    free(ids);
+}
 
 static struct lat latencies(const struct bench *b, int from, int to)
 {
@@ -399,10 +439,11 @@ int main(int argc, char **argv)
     snprintf(email, sizeof email, "bench-dispatch-%d-%d@example.com", (int)getpid(), b.rep);
     b.user = bu_api_login(b.gateway, email, b.code);
     bu_api_workspace(b.gateway, b.user, "bench-dispatch", b.ws);
+    b.pat = bu_api_pat(b.gateway, b.user);
     for (int r = 0; r < b.nruntimes; r++) {
         char name[32];
         snprintf(name, sizeof name, "bench-rt-%d", r);
-        bu_api_runtime(b.gateway, b.user, b.ws, name, b.capacity, &b.rt[r]);
+        bu_api_runtime(b.gateway, b.user, b.pat, b.ws, name, b.capacity, &b.rt[r]);
         start_sim(&b, r);
     }
     double t = bu_now();
@@ -443,7 +484,10 @@ int main(int argc, char **argv)
     for (int r = 0; r < b.nruntimes; r++)
         bu_stop(b.sims[r], 10000);
 
+    struct lat light = latencies(&b, 0, b.nlight), burst = latencies(&b, b.nlight, b.ntotal);
     PGconn *c = bu_connect(b.db_url);
+    claim_latency(c, &b, 0, b.nlight, &light);
+    claim_latency(c, &b, b.nlight, b.ntotal, &burst);
     int64_t db_completed = db_int(c,
                                   "SELECT count(*) FROM dispatch.agent_task_queue WHERE "
                                   "workspace_id = $1 AND status = 'completed'",
@@ -460,20 +504,20 @@ int main(int argc, char **argv)
         abort();
     for (int i = 0; i < b.ntasks; i++)
         assign_ms[i] = (b.assigns[b.nlight + i].answered - b.assigns[b.nlight + i].sent) * 1000;
-    struct lat light = latencies(&b, 0, b.nlight), burst = latencies(&b, b.nlight, b.ntotal);
     double seconds = b.last_completed - t0;
     printf("{\"bench\":\"dispatch\",\"rep\":%d,\"tasks\":%d,\"runtimes\":%d,\"capacity\":%d,"
            "\"work_ms\":%d,\"chunks\":%d,\"seconds\":%.2f,\"tasks_per_s\":%.1f,"
            "\"enqueue_per_s\":%.1f,\"assign_p50_ms\":%.2f,\"ws_p50_ms\":%.2f,\"ws_p99_ms\":%.2f,"
-           "\"dispatched_p50_ms\":%.2f,\"dispatched_p99_ms\":%.2f,\"light_tasks\":%d,"
-           "\"light_rps\":%.1f,\"light_ws_p50_ms\":%.2f,\"light_ws_p99_ms\":%.2f,"
-           "\"light_dispatched_p50_ms\":%.2f,\"light_dispatched_p99_ms\":%.2f,\"requeues\":%lld,"
-           "\"ws_reconnects\":%d}\n",
+           "\"dispatched_p50_ms\":%.2f,\"dispatched_p99_ms\":%.2f,\"claimed_p50_ms\":%.2f,"
+           "\"claimed_p99_ms\":%.2f,\"light_tasks\":%d,\"light_rps\":%.1f,"
+           "\"light_ws_p50_ms\":%.2f,\"light_ws_p99_ms\":%.2f,\"light_dispatched_p50_ms\":%.2f,"
+           "\"light_dispatched_p99_ms\":%.2f,\"light_claimed_p50_ms\":%.2f,"
+           "\"light_claimed_p99_ms\":%.2f,\"requeues\":%lld,\"ws_reconnects\":%d}\n",
            b.rep, b.ntasks, b.nruntimes, b.capacity, b.work_ms, b.chunks, seconds,
            seconds > 0 ? b.ntasks / seconds : 0, b.ntasks / (enqueued - t0),
            bu_percentile(assign_ms, b.ntasks, 50), burst.ws50, burst.ws99, burst.d50, burst.d99,
-           b.nlight, light_rps, light.ws50, light.ws99, light.d50, light.d99, (long long)requeues,
-           atomic_load(&b.reconnects));
+           burst.c50, burst.c99, b.nlight, light_rps, light.ws50, light.ws99, light.d50, light.d99,
+           light.c50, light.c99, (long long)requeues, atomic_load(&b.reconnects));
     fflush(stdout);
     int rc = 0;
     int missing = light.missing + burst.missing;
@@ -489,5 +533,6 @@ int main(int argc, char **argv)
     free(b.seen);
     free(b.assigns);
     free(b.user);
+    free(b.pat);
     return rc;
 }

@@ -4,14 +4,15 @@
  *   multica-bench-e2e --gateway URL --db URL [--rate 200] [--seconds 20] [--tasks 100]
  *                     [--senders 8] [--code 888888] [--rep 1] [--timeout 60]
  *
- * Setup (not timed): log in (the development verification code), create a workspace, register
- * a runtime of capacity `tasks` with an agent on it, create and assign `tasks` issues, wait
- * until every task is dispatched to the runtime, and start them all: the program is now the
- * daemon holding `tasks` running tasks. A warm-up report must then reach the table (an
- * ingester still joining its group would otherwise count as lag).
+ * Setup (not timed): log in (the development verification code), create a workspace and a
+ * personal access token, register runtimes as Multica's daemon does (one per RUNTIME_TASKS
+ * tasks, what the gateway hands one runtime at once) with an agent on each, create `tasks`
+ * issues assigned to them, wait until every task is dispatched, claim and start them all: the
+ * program is now the daemon holding `tasks` running tasks. A warm-up report must then reach
+ * the table (an ingester still joining its group would otherwise count as lag).
  *
  * Load: report k (k = 0 .. rate*seconds-1) is due at t0 + k/rate and goes to task k % tasks as
- * POST /api/daemon/tasks/{id}/usage with one entry whose input_tokens is k + 1: cumulative
+ * POST /api/daemon/tasks/{id}/usage {"usage": [one entry whose input_tokens is k + 1]}: cumulative
  * totals that grow per task, each value naming its report. `senders` threads take the reports
  * in order and sleep until each one is due (open loop: a slow answer delays only its own
  * thread, and a report sent late is counted, never skipped). The time each 202 arrives is kept.
@@ -56,11 +57,16 @@ struct report {
     int status;
 };
 
+/* Tasks one runtime gets at once (the gateway's DAEMON_RUNTIME_CAPACITY default). */
+#define RUNTIME_TASKS 20
+#define MAX_RT        64
+
 struct e2e {
     const char *gateway, *db_url, *code;
-    char *user;
+    char *user, *pat;
     char ws[MC_UUID_STRLEN];
-    struct bu_runtime rt;
+    struct bu_runtime rt[MAX_RT];
+    int nrt;
     int ntasks, rate, seconds, nreports;
     struct task *tasks;
     struct report *reports;
@@ -86,24 +92,18 @@ static void sleep_until(double t)
 static void create_issue(int i, void *ud)
 {
     struct e2e *e = ud;
-    char path[128], body[64];
+    char path[128], body[160];
     json_t *out = NULL;
-    snprintf(path, sizeof path, "/api/workspaces/%s/issues", e->ws);
-    snprintf(body, sizeof body, "{\"title\":\"e2e %d\"}", i);
+    snprintf(path, sizeof path, "/api/issues?workspace_id=%s", e->ws);
+    snprintf(body, sizeof body,
+             "{\"title\":\"e2e %d\",\"assignee_type\":\"agent\",\"assignee_id\":\"%s\"}", i,
+             e->rt[i % e->nrt].agent);
     int st = bu_api(e->gateway, "POST", path, e->user, body, &out);
-    if (st != 201) {
-        fprintf(stderr, "multica-bench-e2e: create issue: HTTP %d\n", st);
+    if (st != 201 || bu_str(out, "task_id")[0] == '\0') {
+        fprintf(stderr, "multica-bench-e2e: create an assigned issue: HTTP %d\n", st);
         exit(1);
     }
     snprintf(e->tasks[i].issue, MC_UUID_STRLEN, "%s", bu_str(out, "id"));
-    json_decref(out);
-    snprintf(path, sizeof path, "/api/issues/%s/assign", e->tasks[i].issue);
-    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", e->rt.agent);
-    st = bu_api(e->gateway, "POST", path, e->user, body, &out);
-    if (st != 200 || bu_str(out, "task_id")[0] == '\0') {
-        fprintf(stderr, "multica-bench-e2e: assign: HTTP %d\n", st);
-        exit(1);
-    }
     snprintf(e->tasks[i].id, MC_UUID_STRLEN, "%s", bu_str(out, "task_id"));
     json_decref(out);
 }
@@ -113,21 +113,37 @@ static void start_task(int i, void *ud)
     struct e2e *e = ud;
     char path[128];
     snprintf(path, sizeof path, "/api/daemon/tasks/%s/start", e->tasks[i].id);
-    int st = bu_api(e->gateway, "POST", path, e->rt.token, NULL, NULL);
-    if (st != 202) {
+    int st = bu_api(e->gateway, "POST", path, e->pat, "{}", NULL);
+    if (st != 200) {
         fprintf(stderr, "multica-bench-e2e: start task: HTTP %d\n", st);
         exit(1);
     }
 }
 
-/* Waits until every task of the runtime has status in the gateway's read model. */
+/* Claims every dispatched task as the daemon of each runtime. */
+static void claim_all(struct e2e *e)
+{
+    json_t *ids = json_array();
+    double deadline = bu_now() + 60;
+    while ((int)json_array_size(ids) < e->ntasks && bu_now() < deadline)
+        for (int r = 0; r < e->nrt; r++)
+            bu_api_claim(e->gateway, e->pat, e->rt[r].id, RUNTIME_TASKS, ids);
+    if ((int)json_array_size(ids) < e->ntasks) {
+        fprintf(stderr, "multica-bench-e2e: claimed %zu of %d tasks\n", json_array_size(ids),
+                e->ntasks);
+        exit(1);
+    }
+    json_decref(ids);
+}
+
+/* Waits until every task of the workspace has status in the gateway's read model. */
 static void wait_status(PGconn *c, struct e2e *e, const char *status, int timeout_s)
 {
-    const char *p[] = {e->rt.id, status};
+    const char *p[] = {e->ws, status};
     double deadline = bu_now() + timeout_s;
     for (;;) {
         PGresult *r = PQexecParams(c,
-                                   "SELECT count(*) FROM gateway.tasks WHERE runtime_id = $1 "
+                                   "SELECT count(*) FROM gateway.tasks WHERE workspace_id = $1 "
                                    "AND status = $2",
                                    2, NULL, p, NULL, NULL, 0);
         long n = PQresultStatus(r) == PGRES_TUPLES_OK ? atol(PQgetvalue(r, 0, 0)) : -1;
@@ -149,18 +165,25 @@ static void setup(struct e2e *e, PGconn *c, int rep)
     snprintf(email, sizeof email, "bench-e2e-%d-%d@example.com", (int)getpid(), rep);
     e->user = bu_api_login(e->gateway, email, e->code);
     bu_api_workspace(e->gateway, e->user, "bench-e2e", e->ws);
-    bu_api_runtime(e->gateway, e->user, e->ws, "bench-e2e", e->ntasks, &e->rt);
+    e->pat = bu_api_pat(e->gateway, e->user);
+    e->nrt = (e->ntasks + RUNTIME_TASKS - 1) / RUNTIME_TASKS;
+    for (int r = 0; r < e->nrt; r++) {
+        char name[32];
+        snprintf(name, sizeof name, "bench-e2e-%d", r);
+        bu_api_runtime(e->gateway, e->user, e->pat, e->ws, name, RUNTIME_TASKS, &e->rt[r]);
+    }
     bu_parallel(8, e->ntasks, create_issue, e);
     wait_status(c, e, "dispatched", 60);
+    claim_all(e);
     bu_parallel(8, e->ntasks, start_task, e);
     wait_status(c, e, "running", 60);
     /* Warm-up: one report (input_tokens 0, below every measured value) must reach the table,
      * so the clock never runs while an ingester is still joining its group. */
     char path[128];
     snprintf(path, sizeof path, "/api/daemon/tasks/%s/usage", e->tasks[0].id);
-    int st = bu_api(e->gateway, "POST", path, e->rt.token,
-                    "[{\"provider\":\"anthropic\",\"model\":\"claude-sonnet-4\","
-                    "\"input_tokens\":0,\"output_tokens\":0}]",
+    int st = bu_api(e->gateway, "POST", path, e->pat,
+                    "{\"usage\":[{\"provider\":\"anthropic\",\"model\":\"claude-sonnet-4\","
+                    "\"input_tokens\":0,\"output_tokens\":0}]}",
                     NULL);
     const char *p[] = {e->tasks[0].id};
     double deadline = bu_now() + 120;
@@ -193,11 +216,11 @@ static void *sender(void *arg)
         sleep_until(r->due);
         snprintf(path, sizeof path, "/api/daemon/tasks/%s/usage", t->id);
         snprintf(body, sizeof body,
-                 "[{\"provider\":\"anthropic\",\"model\":\"claude-sonnet-4\","
-                 "\"input_tokens\":%d,\"output_tokens\":%d}]",
+                 "{\"usage\":[{\"provider\":\"anthropic\",\"model\":\"claude-sonnet-4\","
+                 "\"input_tokens\":%d,\"output_tokens\":%d}]}",
                  k + 1, (k + 1) / 4);
         r->sent = bu_now();
-        r->status = bu_api(e->gateway, "POST", path, e->rt.token, body, NULL);
+        r->status = bu_api(e->gateway, "POST", path, e->pat, body, NULL);
         r->acked = bu_now();
     }
     return NULL;
@@ -333,9 +356,9 @@ int main(int argc, char **argv)
     setup(&e, c, rep);
     PQfinish(c);
     fprintf(stderr,
-            "multica-bench-e2e: %d tasks running on runtime %s; offering %d reports/s "
+            "multica-bench-e2e: %d tasks running on %d runtimes; offering %d reports/s "
             "for %d s\n",
-            e.ntasks, e.rt.id, e.rate, e.seconds);
+            e.ntasks, e.nrt, e.rate, e.seconds);
 
     pthread_t prober, *send = calloc((size_t)senders, sizeof *send);
     if (send == NULL || pthread_create(&prober, NULL, probe, &e) != 0)
@@ -408,5 +431,6 @@ int main(int argc, char **argv)
     free(lag);
     free(acc);
     free(e.user);
+    free(e.pat);
     return 0;
 }

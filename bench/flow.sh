@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # flow.sh: the benchmarks of `make bench` that drive the whole running stack over HTTP and
-# WebSocket: end-to-end usage lag (bench/e2e.c) and task dispatch (bench/dispatch.c).
+# WebSocket, as Multica's daemon protocol does: end-to-end usage lag (bench/e2e.c) and task
+# dispatch with simulated daemons (bench/dispatch.c, multica-daemon-sim).
 # bench/run.sh calls it after starting the stack (tools/devstack.sh, development mode) and
 # sourcing its env file. Measurements go to stdout as JSON lines, one per repetition;
 # progress goes to stderr. Exits non-zero when a check fails (a report refused or never
@@ -27,9 +28,10 @@
 #   {"bench":"dispatch","rep":R,"tasks":..,"runtimes":..,"capacity":..,"work_ms":..,
 #    "chunks":..,"seconds":..,"tasks_per_s":..,"enqueue_per_s":..,"assign_p50_ms":..,
 #    "ws_p50_ms":..,"ws_p99_ms":..,"dispatched_p50_ms":..,"dispatched_p99_ms":..,
-#    "light_tasks":..,"light_rps":..,"light_ws_p50_ms":..,"light_ws_p99_ms":..,
-#    "light_dispatched_p50_ms":..,"light_dispatched_p99_ms":..,"requeues":..,
-#    "ws_reconnects":..,"kafka_config":"...","ok":true}
+#    "claimed_p50_ms":..,"claimed_p99_ms":..,"light_tasks":..,"light_rps":..,
+#    "light_ws_p50_ms":..,"light_ws_p99_ms":..,"light_dispatched_p50_ms":..,
+#    "light_dispatched_p99_ms":..,"light_claimed_p50_ms":..,"light_claimed_p99_ms":..,
+#    "requeues":..,"ws_reconnects":..,"kafka_config":"...","ok":true}
 # ok is false when that program's checks failed (the script then exits 1 at the end).
 # batch_wait_ms is the ingester's INGEST_BATCH_WAIT as its log reports it (the lag's floor).
 set -euo pipefail

@@ -127,18 +127,18 @@ log "log in as $EMAIL, create a workspace, $RUNTIMES runtimes, $((RUNTIMES * AGE
 api POST /api/auth/send-code "{\"email\":\"$EMAIL\"}" >/dev/null
 TOKEN=$(api POST /api/auth/verify-code "{\"email\":\"$EMAIL\",\"code\":\"888888\"}" | jq -r .token)
 WS=$(api POST /api/workspaces '{"name":"Bench usage reads"}' | jq -r .id)
+PAT=$(api POST /api/tokens '{"name":"bench daemon"}' | jq -r .token)
 RUNTIME_IDS=()
 AGENT_IDS=()
 for r in $(seq 1 "$RUNTIMES"); do
-    reg=$(api POST "/api/workspaces/$WS/runtime-tokens" | jq -r .registration_token)
-    rt=$(TOKEN='' api POST /api/daemon/register \
-        "{\"registration_token\":\"$reg\",\"name\":\"bench-runtime-$r\",\"max_concurrency\":4}" |
-        jq -r .runtime_id)
+    # As Multica's daemon registers a runtime: its personal access token, a daemon id.
+    rt=$(TOKEN=$PAT api POST /api/daemon/register \
+        "{\"workspace_id\":\"$WS\",\"daemon_id\":\"bench-daemon-$r\",\"runtimes\":[{\"name\":\"bench-runtime-$r\",\"type\":\"claude\"}]}" |
+        jq -r '.runtimes[0].id')
     RUNTIME_IDS+=("$rt")
     for a in $(seq 1 "$AGENTS_PER_RUNTIME"); do
-        AGENT_IDS+=("$(api POST "/api/workspaces/$WS/agents" \
-            "{\"name\":\"bench-agent-$r-$a\",\"provider\":\"claude\",\"runtime_id\":\"$rt\"}" |
-            jq -r .id)")
+        AGENT_IDS+=("$(api POST "/api/agents?workspace_id=$WS" \
+            "{\"name\":\"bench-agent-$r-$a\",\"runtime_id\":\"$rt\"}" | jq -r .id)")
     done
 done
 RT=${RUNTIME_IDS[0]}

@@ -20,20 +20,24 @@
 #             --list` (run from BIN) prints exactly mc_topics, multica.usage.hourly compacted
 #   probes    every probe, health check and scrape path is a route of libs/http/http.c;
 #             the chart probes startup/readiness on /healthz and liveness on /health
-#   chart     templates are Go templates, not YAML, and no renderer runs here: they are
-#             checked at grep/awk level (balanced blocks, defined includes, existing
-#             .Values paths, hooks, the HPA guard), and values.yaml with yq: every variable
-#             the code reads is in a service's ConfigMap or Secret, each Job sets what its
-#             program reads, HPA max <= partitions, every consumer gets its static group
-#             membership id from its pod name
-#   image     the Dockerfile ships exactly the services and tools the entrypoint dispatches
-#             to, the entrypoint reaches each binary (run against BIN), every shared library
-#             `ldd` finds in BIN comes from the runtime package list or its dependencies
+#   chart     tools/check-chart.sh renders the chart with the real helm for each flag
+#             combination and validates every object against Kubernetes' strict schemas and
+#             the CRDs, Pod Security "restricted", replicas, PDBs, KEDA/HPA exclusivity and
+#             caps, the ServiceMonitor's job and the alert rules (its header says more); the
+#             templates and values.yaml are also checked at grep/yq level: every variable the
+#             code reads is in a service's ConfigMap or Secret, each Job sets what its program
+#             reads, every consumer gets its static group membership id from its pod name
+#   image     hadolint passes the Dockerfile; the Dockerfile ships exactly the services and
+#             tools the entrypoint dispatches to, the entrypoint reaches each binary (run
+#             against BIN), every shared library `ldd` finds in BIN comes from the runtime
+#             package list or its dependencies; every binary answers --version
 #   secret    every Secret key the chart reads is in the `kubectl create secret` of
 #             docs/SELF_HOSTING.md
 #   grafana   the dashboard's data sources are provisioned and its Prometheus queries name
 #             metrics the code registers (its SQL runs in tests/integration/test_deploy.c);
-#             promtool validates prometheus.yml and alerts.yml, whose metrics must exist too
+#             promtool validates prometheus.yml and alerts.yml, whose metrics must exist too;
+#             no metric has a label named job or instance (Prometheus' own, which would turn
+#             it into exported_job)
 # This script reports with `test && ok ... || fail ...`: ok always succeeds, so the || branch
 # runs only when the test failed (SC2015); jq programs are single-quoted on purpose (SC2016).
 # shellcheck disable=SC2015,SC2016,SC2013
@@ -47,34 +51,11 @@ BIN=${BIN:-$ROOT/build/bin}
 CHART=charts/multica
 COMPOSE=docker-compose.yml
 
-failures=0
-checks=0
-ok() {
-    checks=$((checks + 1))
-    printf 'ok   %s\n' "$*"
-}
-fail() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    printf 'FAIL %s\n' "$*"
-}
-section() { printf '\n== %s\n' "$*"; }
-# check DESCRIPTION COMMAND...: ok when the command succeeds, else FAIL with its output.
-check() {
-    local what=$1 out
-    shift
-    if out=$("$@" 2>&1); then
-        ok "$what"
-    else
-        fail "$what"
-        [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/     /'
-    fi
-}
+# shellcheck source=tools/check-lib.sh
+. "$ROOT/tools/check-lib.sh"
 # contains "a b c" x: word membership
 contains() { [[ " $1 " == *" $2 "* ]]; }
 
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
 
 for tool in yamllint shellcheck yq jq docker-compose openssl perl apt-cache dpkg ldd promtool; do
     if ! command -v "$tool" >/dev/null; then
@@ -107,11 +88,8 @@ done < <(grep -hoE 'mc_service_init\(&svc, "[a-z-]+", "[a-z]+", [0-9]+' services
 CONSUMERS=$(for s in $SERVICES; do grep -lq 'mc_consumer_new(' services/"$s"/*.c 2>/dev/null && echo "$s"; done | tr '\n' ' ')
 ROUTES=$(grep -oE '\{"GET", "/[^"]*"' libs/http/http.c |
     sed -E 's/.*"(\/[^"]*)"$/\1/' | sort -u | tr '\n' ' ')
-# mc_topics: the macro names in the array, resolved through mc_kafka.h
-TOPICS=$(perl -0777 -ne 'print "$1\n" if /mc_topics\[\]\s*=\s*\{(.*?)\}/s' libs/kafka/*.c |
-    grep -oE 'MC_TOPIC_[A-Z_]+' | while read -r m; do
-        sed -nE "s/^#define $m +\"([^\"]+)\"/\1/p" libs/kafka/mc_kafka.h
-    done | tr '\n' ' ')
+# mc_topics: every topic the code names (the MC_TOPIC_ macros of mc_kafka.h)
+TOPICS=$(sed -nE 's/^#define MC_TOPIC_[A-Z_]+ +"([^"]+)"/\1/p' libs/kafka/mc_kafka.h | tr '\n' ' ')
 
 section "what the code reads"
 printf '     %s variables (%s pending) in %s scopes; routes: %s\n' "$(wc -l <"$TMP/vars")" \
@@ -347,7 +325,17 @@ for s in $SERVICES; do
 done
 
 # ------------------------------------------------------------------ chart
-section "chart (templates checked at grep/awk level: no Go-template renderer runs here)"
+section "chart (rendered by helm: tools/check-chart.sh)"
+if out=$(tools/check-chart.sh 2>&1); then
+    n=$(sed -nE 's/^check-chart: ([0-9]+) checks.*/\1/p' <<<"$out")
+    checks=$((checks + ${n:-0} - 1))
+    ok "tools/check-chart.sh: all ${n:-?} render checks passed"
+    grep -E '^(ok|FAIL)' <<<"$out" | sed 's/^/     /'
+else
+    printf '%s\n' "$out" | grep -vE '^ok ' | sed 's/^/     /'
+    fail "tools/check-chart.sh: $(tail -n1 <<<"$out")"
+fi
+section "chart (templates and values at grep/yq level)"
 V=$TMP/values.json
 yq . "$CHART/values.yaml" >"$V"
 [ "$(yq -r .apiVersion "$CHART/Chart.yaml")" = v2 ] && [ "$(yq -r .name "$CHART/Chart.yaml")" = multica ] &&
@@ -459,6 +447,14 @@ ok "templates cover Deployment, Service, PodDisruptionBudget, HPA, Ingress, Conf
 
 # ------------------------------------------------------------------ image
 section "image"
+HADOLINT=${MULTICA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/multica-c}/venv-deploy/bin/hadolint
+if [ -x "$HADOLINT" ]; then
+    # DL3008: apt packages come unpinned from tools/deps.sh's lists, per release, on purpose.
+    check "hadolint Dockerfile ($("$HADOLINT" --version | grep -oE '[0-9]+\.[0-9.]+' | head -n1))" \
+        "$HADOLINT" --no-color --ignore DL3008 Dockerfile
+else
+    fail "hadolint is missing ($HADOLINT): run 'make deps'"
+fi
 grep -qE '^FROM debian:\$\{DEBIAN_RELEASE\} AS build' Dockerfile && grep -qE '^ARG DEBIAN_RELEASE=bookworm' Dockerfile &&
     grep -qE '^FROM debian:\$\{DEBIAN_RELEASE\}-slim AS runtime' Dockerfile &&
     ok "Dockerfile: debian:bookworm build stage, debian:bookworm-slim runtime stage" || fail "Dockerfile stages"
@@ -480,6 +476,8 @@ for c in $SERVICES $TOOLS_SHIPPED; do
     rc=$?
     [ "$rc" = 2 ] && [[ $out == *"multica-$c"*DATABASE_URL* ]] && ok "entrypoint '$c' runs multica-$c (exit 2 without DATABASE_URL)" ||
         fail "entrypoint '$c': exit $rc: $out"
+    out=$(env -i PATH="$PATH" ASAN_OPTIONS=detect_leaks=0 MULTICA_BIN_DIR="$BIN" sh deploy/docker-entrypoint.sh "$c" --version 2>&1)
+    [[ $out == "multica-$c "*" (commit "* ]] && ok "entrypoint '$c --version': $out" || fail "entrypoint '$c --version': $out"
 done
 runtime=$(tools/deps.sh --list runtime | tr '\n' ' ')
 # shellcheck disable=SC2046,SC2086 # one word per package
@@ -490,6 +488,19 @@ else
         apt-cache show "$p" >/dev/null 2>&1 || fail "package $p is unknown to apt"
     done
 fi
+# Every supported release has every group, and the runtime lists name the same libraries
+# (only the package names differ); their names were checked against each archive once
+# (tools/deps.sh's header; `tools/check-release.sh trixie` repeats it with the network).
+bad=""
+for r in bookworm trixie noble; do
+    for g in build test stack lint bench runtime; do
+        n=$(tools/deps.sh --list "$g" --release "$r" 2>/dev/null | grep -c .)
+        [ "$n" -gt 0 ] || bad="$bad $r/$g"
+    done
+    [ "$(tools/deps.sh --list runtime --release "$r" | wc -l)" = "$(echo "$runtime" | wc -w)" ] || bad="$bad $r/runtime-length"
+done
+[ -z "$bad" ] && ok "tools/deps.sh lists every group for bookworm, trixie and noble (runtime: $(tools/deps.sh --list runtime --release trixie | tr '\n' ' '))" ||
+    fail "tools/deps.sh --list failed or differs for:$bad"
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
     --no-enhances $runtime 2>/dev/null | grep -oE '^[a-z0-9][a-z0-9.+-]+|(Pre)?Depends: [a-z0-9][a-z0-9.+-]+' |
@@ -544,8 +555,8 @@ done
 ok "every data source of the dashboard is provisioned ($(echo "$provisioned" | tr '\n' ' '))"
 jq -r '.. | objects | select(has("rawSql")) | .rawSql' "$D" | grep -q 'usage.task_usage_hourly' &&
     ok "the dashboard reads usage.task_usage_hourly" || fail "the dashboard does not read usage.task_usage_hourly"
-metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|gauge_family_fn|histogram)\("multica_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
-for mname in $(jq -r '.. | objects | select(has("expr")) | .expr' "$D" | grep -oE 'multica_[a-z_]+' | sort -u); do
+metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|gauge_family_fn|counter_fn|histogram)\("(multica|process)_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
+for mname in $(jq -r '.. | objects | select(has("expr")) | .expr' "$D" | grep -oE '(multica|process)_[a-z_]+' | sort -u); do
     base=$(echo "$mname" | sed -E 's/_(bucket|sum|count)$//')
     grep -qxE "$mname|$base" <<<"$metrics" || fail "dashboard query uses $mname, which no service registers"
 done
@@ -558,15 +569,19 @@ sed 's|/etc/prometheus/alerts.yml|alerts.yml|' deploy/prometheus/prometheus.yml 
 check "promtool check config deploy/prometheus/prometheus.yml" promtool check config "$TMP/prom/prometheus.yml"
 grep -q 'deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml' "$COMPOSE" && grep -q '/etc/prometheus/alerts.yml' deploy/prometheus/prometheus.yml &&
     ok "compose mounts the alert rules where prometheus.yml loads them" || fail "alerts.yml is not mounted where prometheus.yml loads it"
-for mname in $(grep -oE 'multica_[a-z_]+' deploy/prometheus/alerts.yml | sort -u); do
+for mname in $(grep -oE '(multica|process)_[a-z_]+' deploy/prometheus/alerts.yml | sort -u); do
     base=$(echo "$mname" | sed -E 's/_(bucket|sum|count)$//')
     grep -qxE "$mname|$base" <<<"$metrics" || fail "alerts.yml uses $mname, which no service registers"
 done
 ok "every metric the alert rules use is registered by a service"
+# Label sets are C strings such as "job_name=\"...\",status=\"...\"": look for job= or
+# instance= at the start of one or after a comma.
+clash=$(grep -rhoE '[",](job|instance)=\\"' services libs | sort -u | tr '\n' ' ')
+[ -z "${clash// /}" ] && ok "no metric has a label named job or instance (the scheduler's is job_name)" ||
+    fail "metric labels clash with Prometheus' target labels (renamed exported_*): $clash"
 yq -r '.providers[].options.path' deploy/grafana/provisioning/dashboards/*.yml | while read -r p; do
     grep -q "deploy/grafana/dashboards:$p" "$COMPOSE" || echo "missing $p"
 done | grep -q missing && fail "the dashboards provider path is not where compose mounts deploy/grafana/dashboards" ||
     ok "compose mounts deploy/grafana/dashboards where the provider reads"
 
-printf '\ncheck-deploy: %d checks, %d failed\n' "$checks" "$failures"
-[ "$failures" = 0 ]
+summary check-deploy

@@ -27,21 +27,8 @@ cd "$ROOT" || exit 2
 ADV=docs/SELF_HOSTING_ADVANCED.md
 DOCS=(README.md docs/*.md)
 
-failures=0
-checks=0
-ok() {
-    checks=$((checks + 1))
-    printf 'ok   %s\n' "$*"
-}
-fail() {
-    checks=$((checks + 1))
-    failures=$((failures + 1))
-    printf 'FAIL %s\n' "$*"
-}
-section() { printf '\n== %s\n' "$*"; }
-
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# shellcheck source=tools/check-lib.sh
+. "$ROOT/tools/check-lib.sh"
 
 # code_of FILE: the code of a markdown file, one item per line: each line of a fenced block
 # and each inline `span` outside blocks, prefixed with "FILE:LINE: ".
@@ -246,7 +233,7 @@ for f in "${DOCS[@]}"; do
         grep -vE '\.(schema_migrations)$')
 done
 ok "$no schema objects named in the docs exist in migrations/"
-metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|gauge_family_fn|histogram)\("multica_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
+metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|gauge_family_fn|counter_fn|histogram)\("multica_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
 roles="multica_gateway multica_dispatch multica_usage multica_scheduler multica_grafana"
 nmet=0
 for f in "${DOCS[@]}"; do
@@ -259,5 +246,4 @@ for f in "${DOCS[@]}"; do
 done
 ok "$nmet metric names in the docs are registered by the services"
 
-printf '\ncheck-docs: %d checks, %d failed\n' "$checks" "$failures"
-[ "$failures" = 0 ]
+summary check-docs

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # demo.sh: a guided tour of a running local stack (after `make run`): log in, create a
-# workspace, register a runtime played by multica-daemon-sim, create an agent, assign issues,
-# and watch the tasks complete and their token usage arrive.
+# workspace and a personal access token, start a daemon played by multica-daemon-sim (it
+# speaks Multica's daemon protocol, as `multica daemon start` would), create an agent on its
+# runtime, assign issues, and watch the tasks complete and their token usage arrive.
 #
 #   make demo            (DEMO_TASKS=3 by default; MULTICA_RUN_DIR as for tools/devstack.sh)
+#
+# With Multica's own CLI, the same token connects it: see docs/MULTICA_CLI.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,15 +31,15 @@ TOKEN=$(curl -fsS -X POST "$G/api/auth/verify-code" -d "{\"email\":\"$EMAIL\",\"
 AUTH="Authorization: Bearer $TOKEN"
 echo "logged in with code $CODE"
 
-step "create a workspace and a runtime registration token"
+step "create a workspace and a personal access token (what 'multica login --token' takes)"
 WS=$(curl -fsS -X POST "$G/api/workspaces" -H "$AUTH" -d '{"name":"Demo"}' | json '["id"]')
-REG=$(curl -fsS -X POST "$G/api/workspaces/$WS/runtime-tokens" -H "$AUTH" | json '["registration_token"]')
-echo "workspace $WS"
+PAT=$(curl -fsS -X POST "$G/api/tokens" -H "$AUTH" -d '{"name":"demo daemon"}' | json '["token"]')
+echo "workspace $WS, token ${PAT:0:12}..."
 
 step "start a simulated daemon (logs in $RUN/logs/daemon-sim.log)"
-"$ROOT/build/bin/multica-daemon-sim" --gateway "$G" --registration-token "$REG" --name demo-laptop \
-    --max-concurrency 2 --tasks "$TASKS" --work-ms 1500 --chunks 3 --heartbeat-ms 5000 \
-    >"$RUN/logs/daemon-sim.log" 2>&1 &
+"$ROOT/build/bin/multica-daemon-sim" --gateway "$G" --token "$PAT" --workspace "$WS" \
+    --name demo-laptop --max-concurrency 2 --tasks "$TASKS" --work-ms 1500 --chunks 3 \
+    --heartbeat-ms 5000 >"$RUN/logs/daemon-sim.log" 2>&1 &
 SIM=$!
 trap 'kill $SIM 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do
@@ -47,22 +50,21 @@ RT=$(grep -o '"runtime_id":"[^"]*' "$RUN/logs/daemon-sim.log" | head -1 | cut -d
 echo "runtime $RT"
 
 step "create an agent on that runtime and assign $TASKS issues to it"
-AGENT=$(curl -fsS -X POST "$G/api/workspaces/$WS/agents" -H "$AUTH" \
-    -d "{\"name\":\"Claude\",\"provider\":\"claude\",\"runtime_id\":\"$RT\",\"max_concurrent_tasks\":2}" | json '["id"]')
+AGENT=$(curl -fsS -X POST "$G/api/agents?workspace_id=$WS" -H "$AUTH" \
+    -d "{\"name\":\"Claude\",\"runtime_id\":\"$RT\",\"max_concurrent_tasks\":2}" | json '["id"]')
 ISSUES=()
 for i in $(seq 1 "$TASKS"); do
-    ISSUE=$(curl -fsS -X POST "$G/api/workspaces/$WS/issues" -H "$AUTH" -d "{\"title\":\"Demo issue $i\"}" | json '["id"]')
-    curl -fsS -X POST "$G/api/issues/$ISSUE/assign" -H "$AUTH" -d "{\"agent_id\":\"$AGENT\"}" >/dev/null
+    ISSUE=$(curl -fsS -X POST "$G/api/issues?workspace_id=$WS" -H "$AUTH" \
+        -d "{\"title\":\"Demo issue $i\",\"assignee_type\":\"agent\",\"assignee_id\":\"$AGENT\"}" | json '["identifier"]')
     ISSUES+=("$ISSUE")
 done
-echo "agent $AGENT, issues assigned"
+echo "agent $AGENT, issues ${ISSUES[*]} assigned"
 
 step "watch the tasks"
 for _ in $(seq 1 120); do
-    STATES=$(for i in "${ISSUES[@]}"; do curl -fsS "$G/api/issues/$i/tasks" -H "$AUTH" | json '[0]["status"]'; done | sort | uniq -c | tr '\n' ' ')
+    STATES=$(for i in "${ISSUES[@]}"; do curl -fsS "$G/api/issues/$i/task-runs" -H "$AUTH" -H "X-Workspace-ID: $WS" | json '[0]["status"]'; done | sort | uniq -c | tr '\n' ' ')
     printf '\r  %s' "$STATES"
-    echo "$STATES" | grep -qv completed || break
-    [ "$(echo "$STATES" | grep -c completed)" = 1 ] && ! echo "$STATES" | grep -qE 'queued|dispatched|running|requested' && break
+    echo "$STATES" | grep -qE 'requested|queued|dispatched|running' || break
     sleep 0.5
 done
 echo

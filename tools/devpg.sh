@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# devpg.sh: a private PostgreSQL 15 cluster for local runs and tests (never for production).
+# devpg.sh: a private PostgreSQL cluster for local runs and tests (never for production), run
+# by the newest PostgreSQL installed (/usr/lib/postgresql/<major>: 15 on Debian 12, 16 on
+# Ubuntu 24.04, 17 on Debian 13; PGBIN overrides it). When DEV_PG_PRELOAD names pg_cron, the
+# newest major that has pg_cron installed.
 #
 #   tools/devpg.sh start | stop | destroy | status | url | psql [args]
 #
@@ -18,7 +21,20 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${DEV_PG_DIR:-$ROOT/.run/pg}
 PORT=${DEV_PG_PORT:-55432}
-PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null || dirname "$(command -v pg_ctl)")}
+# newest_pgbin: the bin directory of the newest installed major (with pg_cron when preloaded).
+newest_pgbin() {
+    local d
+    for d in $(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort -rV); do
+        [ -x "$d/bin/pg_ctl" ] || continue
+        if [[ ${DEV_PG_PRELOAD:-} == *pg_cron* ]] && [ ! -e "$d/lib/pg_cron.so" ]; then continue; fi
+        echo "$d/bin"
+        return
+    done
+    command -v pg_ctl >/dev/null && dirname "$(command -v pg_ctl)" && return
+    echo "devpg: no PostgreSQL server found under /usr/lib/postgresql; run tools/deps.sh" >&2
+    exit 2
+}
+PGBIN=${PGBIN:-$(newest_pgbin)}
 DB=multica
 ROLES=(multica_gateway multica_dispatch multica_usage multica_scheduler)
 

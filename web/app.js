@@ -233,7 +233,7 @@ const q = (extra) => `days=${DAYS}&tz=${encodeURIComponent(state.tz)}${extra || 
 async function loadWorkspace(ws) {
   state.workspace = ws;
   document.body.dataset.loaded = "";
-  const agents = await api("GET", `/api/workspaces/${ws}/agents`);
+  const agents = await api("GET", `/api/agents?workspace_id=${ws}`);
   state.agents = Object.fromEntries(agents.map((a) => [a.id, a]));
   const from = firstDay();
   const [daily, byAgent] = await Promise.all([
@@ -257,7 +257,7 @@ async function loadWorkspace(ws) {
 }
 
 async function loadRuntimes(ws, from) {
-  const runtimes = await api("GET", `/api/workspaces/${ws}/runtimes`);
+  const runtimes = await api("GET", `/api/runtimes?workspace_id=${ws}`);
   const body = $("runtimes").querySelector("tbody");
   body.replaceChildren();
   show("runtime-detail", false);

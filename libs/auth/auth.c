@@ -18,19 +18,15 @@ int mc_auth_sha256_hex(const void *data, size_t len, char out[65])
 
 int mc_auth_random_token(const char *prefix, char *out, size_t outlen)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     size_t plen = strlen(prefix);
-    if (outlen < plen + 44)
+    if (outlen < plen + 41)
         return MC_EINVAL;
-    unsigned char raw[43];
+    unsigned char raw[20];
     if (mc_random_bytes(raw, sizeof raw) != 0)
         return MC_EIO;
     memcpy(out, prefix, plen);
-    /* 43 characters of 6 bits each: 258 bits drawn, 256 of them used at full strength. */
     for (size_t i = 0; i < sizeof raw; i++)
-        out[plen + i] = alphabet[raw[i] & 63];
-    out[plen + 43] = '\0';
+        snprintf(out + plen + 2 * i, 3, "%02x", raw[i]);
     return 0;
 }
 

@@ -114,9 +114,7 @@ static void closed(const struct _u_request *req, struct _websocket_manager *wsm,
 
 mc_wsclient *mc_wsclient_open(const char *http_url, const char *bearer)
 {
-    mc_wsclient *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return NULL;
+    mc_wsclient *c = mc_calloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     c->queue = json_array();

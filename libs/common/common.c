@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,20 +196,6 @@ int mc_parse_rfc3339(const char *s, int64_t *out_us)
     return 0;
 }
 
-void mc_sleep_ms_interruptible(int64_t ms, volatile const int *stop)
-{
-    int64_t deadline = mc_now_mono_ms() + ms;
-    while (stop == NULL || !*stop) {
-        int64_t left = deadline - mc_now_mono_ms();
-        if (left <= 0)
-            return;
-        if (left > 50)
-            left = 50;
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = left * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
-
 size_t mc_utf8_len(const char *s)
 {
     size_t n = 0;
@@ -229,24 +214,4 @@ void mc_abstime_after(int64_t ms, struct timespec *out)
         out->tv_sec++;
         out->tv_nsec -= 1000000000L;
     }
-}
-
-char *mc_strdup(const char *s)
-{
-    if (s == NULL)
-        return NULL;
-    char *d = strdup(s);
-    if (d == NULL)
-        abort();
-    return d;
-}
-
-char *mc_sprintf(const char *fmt, ...)
-{
-    va_list ap;
-    char *out = NULL;
-    va_start(ap, fmt);
-    int rc = vasprintf(&out, fmt, ap);
-    va_end(ap);
-    return rc < 0 ? NULL : out;
 }

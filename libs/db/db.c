@@ -24,18 +24,20 @@ struct mc_db {
 
 mc_db *mc_db_new(const char *url, const struct mc_db_stmt *stmts, size_t nstmts, const char *app)
 {
-    mc_db *db = calloc(1, sizeof *db);
-    if (db == NULL)
-        return NULL;
+    /* The tables are indexed by enums and checked for their length when they compile
+     * (MC_STATIC_ASSERT_LEN); an entry forgotten in the middle leaves a hole only this sees. */
+    for (size_t i = 0; i < nstmts; i++) {
+        if (stmts[i].name == NULL || stmts[i].sql == NULL) {
+            MC_LOG_ERROR_AT(json_pack("{si}", "index", (int)i), "statement table has a hole");
+            abort();
+        }
+    }
+    mc_db *db = mc_calloc(1, sizeof *db);
     db->url = mc_strdup(url);
     db->app = mc_strdup(app ? app : "multica");
     db->stmts = stmts;
     db->nstmts = nstmts;
-    db->prepared = calloc(nstmts ? nstmts : 1, sizeof(bool));
-    if (db->prepared == NULL) {
-        mc_db_free(db);
-        return NULL;
-    }
+    db->prepared = mc_calloc(nstmts, sizeof(bool));
     return db;
 }
 
@@ -92,7 +94,7 @@ static int connect_once(mc_db *db)
     if (c == NULL)
         return MC_ENOMEM;
     if (PQstatus(c) != CONNECTION_OK) {
-        set_error(db, "08001", PQerrorMessage(c));
+        set_error(db, MC_SQLSTATE_UNABLE_TO_CONNECT, PQerrorMessage(c));
         PQfinish(c);
         return MC_EDBCONN;
     }
@@ -156,8 +158,10 @@ static int classify(mc_db *db, PGresult *r)
     const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(db->conn);
     set_error(db, state, msg && *msg ? msg : PQerrorMessage(db->conn));
     bool lost = PQstatus(db->conn) != CONNECTION_OK || state == NULL ||
-                strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
-                strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0;
+                mc_db_failed_with(db, MC_SQLSTATE_CONNECTION_EXCEPTION) ||
+                mc_db_failed_with(db, MC_SQLSTATE_ADMIN_SHUTDOWN) ||
+                mc_db_failed_with(db, MC_SQLSTATE_CRASH_SHUTDOWN) ||
+                mc_db_failed_with(db, MC_SQLSTATE_CANNOT_CONNECT_NOW);
     if (lost) {
         if (db->was_connected)
             mc_log_warn(json_pack("{ss ss}", "app", db->app, "error", db->errmsg),
@@ -214,16 +218,6 @@ int mc_db_exec_sql(mc_db *db, const char *sql, PGresult **res)
     if (mc_db_ensure(db, 0) != 0)
         return MC_EDBCONN;
     return finish(db, PQexec(db->conn, sql), res);
-}
-
-int mc_db_begin(mc_db *db)
-{
-    return mc_db_exec_sql(db, "BEGIN", NULL);
-}
-
-int mc_db_commit(mc_db *db)
-{
-    return mc_db_exec_sql(db, "COMMIT", NULL);
 }
 
 void mc_db_rollback(mc_db *db)

@@ -36,9 +36,7 @@ const char *mc_check_state_name(enum mc_check_state s)
 
 mc_dbhealth *mc_dbhealth_new(const char *url, const struct mc_slice *slice, const char *app)
 {
-    mc_dbhealth *h = calloc(1, sizeof *h);
-    if (h == NULL)
-        return NULL;
+    mc_dbhealth *h = mc_calloc(1, sizeof *h);
     pthread_mutex_init(&h->mu, NULL);
     /* The schema name is a compile-time constant of the slice table. */
     h->version_sql =
@@ -49,10 +47,6 @@ mc_dbhealth *mc_dbhealth_new(const char *url, const struct mc_slice *slice, cons
     h->db = mc_db_new(url, h->stmts, 2, app);
     h->db_state = MC_CHECK_UNKNOWN;
     h->mig_state = MC_CHECK_UNKNOWN;
-    if (h->version_sql == NULL || h->db == NULL) {
-        mc_dbhealth_free(h);
-        return NULL;
-    }
     return h;
 }
 
@@ -79,7 +73,7 @@ static void refresh(mc_dbhealth *h)
     if (rc == 0) {
         int have = atoi(mc_db_value(r) ? mc_db_value(r) : "0");
         h->mig_state = have >= h->expected ? MC_CHECK_OK : MC_CHECK_OUT_OF_DATE;
-    } else if (rc == MC_EDB && strcmp(mc_db_sqlstate(h->db), "42P01") == 0) {
+    } else if (rc == MC_EDB && mc_db_failed_with(h->db, MC_SQLSTATE_UNDEFINED_TABLE)) {
         h->mig_state = MC_CHECK_OUT_OF_DATE; /* no schema_migrations yet: nothing applied */
     } else {
         h->mig_state = rc == MC_EDBCONN ? MC_CHECK_UNKNOWN : MC_CHECK_ERROR;

@@ -20,7 +20,7 @@ typedef struct mc_db mc_db;
 
 /* Creates a handle for url using the statement table stmts (borrowed; must outlive the
  * handle). It does not connect: mc_db_ensure does, so a service can start while the
- * database is down. Returns NULL only when memory is exhausted. */
+ * database is down. Never NULL (allocations abort when memory is exhausted). */
 mc_db *mc_db_new(const char *url, const struct mc_db_stmt *stmts, size_t nstmts,
                  const char *application_name);
 
@@ -42,17 +42,76 @@ bool mc_db_connected(const mc_db *db);
 int mc_db_exec(mc_db *db, int stmt, int nparams, const char *const *params, PGresult **res);
 
 /* Runs a constant SQL text (never text built from input) through the simple protocol:
- * BEGIN, COMMIT, migration files. Same results as mc_db_exec. */
+ * migration files, LISTEN. Same results as mc_db_exec. */
 int mc_db_exec_sql(mc_db *db, const char *sql, PGresult **res);
 
-int mc_db_begin(mc_db *db);
-int mc_db_commit(mc_db *db);
-/* Rolls back; harmless when no transaction is open or the connection is gone. */
+/* Transactions start and commit only in mc_db_run_tx (below). This rolls back; harmless when
+ * no transaction is open or the connection is gone. */
 void mc_db_rollback(mc_db *db);
 
 /* SQLSTATE and message of the last failed call ("" when none). */
 const char *mc_db_sqlstate(const mc_db *db);
 const char *mc_db_errmsg(const mc_db *db);
+
+/* ---- SQLSTATE names ----
+ * Every SQLSTATE the code looks at, by its PostgreSQL condition name (the manual's Appendix A),
+ * and the ones our own SQL raises (class MC), so no code compares against a bare "40001". */
+#define MC_SQLSTATE_CONNECTION_EXCEPTION  "08" /* the class: the connection is gone */
+#define MC_SQLSTATE_UNABLE_TO_CONNECT     "08001"
+#define MC_SQLSTATE_SERIALIZATION_FAILURE "40001"
+#define MC_SQLSTATE_DEADLOCK_DETECTED     "40P01"
+#define MC_SQLSTATE_UNDEFINED_TABLE       "42P01"
+#define MC_SQLSTATE_UNIQUE_VIOLATION      "23505"
+#define MC_SQLSTATE_QUERY_CANCELED        "57014" /* statement_timeout as well */
+#define MC_SQLSTATE_ADMIN_SHUTDOWN        "57P01"
+#define MC_SQLSTATE_CRASH_SHUTDOWN        "57P02"
+#define MC_SQLSTATE_CANNOT_CONNECT_NOW    "57P03"
+/* Raised by usage.apply_batch: another consumer already applied the batch's offset range. */
+#define MC_SQLSTATE_FENCED "MCF01"
+
+/* True when the last call failed with state: a full SQLSTATE, or a class (two characters). */
+bool mc_db_failed_with(const mc_db *db, const char *state);
+
+/* ---- transactions ---- */
+
+/* A transaction's work: the statements between BEGIN and COMMIT. Returns 0 to commit, or an
+ * error (MC_EDB/MC_EDBCONN from mc_db_exec, or its own) to roll back. It runs again from the
+ * start when the runner retries, so it resets whatever it gathers in ctx at its start, and
+ * its effects outside the database (metrics, wake-ups, replies) wait until the runner has
+ * returned 0; the one exception is the outbox relay, whose produce may repeat. */
+typedef int (*mc_db_tx_body)(mc_db *db, void *ctx);
+
+/* Attempts a transaction gets before a serialization failure or deadlock is returned. */
+#define MC_DB_TX_ATTEMPTS 4
+
+/* The one way a transaction runs, after GNU Taler's TEH_DB_run_transaction: BEGIN, body,
+ * COMMIT. A serialization failure or deadlock (40001, 40P01), in the body or at COMMIT, says
+ * nothing about the work: the runner rolls back and runs the body again, up to
+ * MC_DB_TX_ATTEMPTS times in all, logging each retry at debug under name. Returns 0
+ * (committed), or the error of the attempt that failed, rolled back: the body's own, MC_EDB
+ * (mc_db_sqlstate says which; 40001 or 40P01 once the attempts are spent) or MC_EDBCONN. */
+int mc_db_run_tx(mc_db *db, const char *name, mc_db_tx_body body, void *ctx);
+
+/* ---- advisory locks ----
+ * The one registry of the advisory-lock ids the code and its SQL take. Statements in C build
+ * their SQL from these names (MC_STR); SQL functions created by migrations write the number,
+ * and the migrate suite checks that every advisory lock taken in the SQL files is listed in
+ * mc_advisory_locks for SQL, and every SQL lock listed is taken in its schema's files. */
+#define MC_LOCK_MIGRATIONS       4240 /* class; object hashtext(schema): one migration runner */
+#define MC_LOCK_ROLLUP           4246 /* usage.rollup_task_usage_hourly: one scheduled rollup */
+#define MC_LOCK_ROLLUP_RECOMPUTE 4247 /* usage: bucket recomputations take turns */
+#define MC_LOCK_PRICES           4248 /* usage.put_prices: one writer of the price catalogue */
+#define MC_LOCK_DISPATCH_RELAY   4250 /* class; object 1: one relay of dispatch.outbox */
+#define MC_LOCK_GATEWAY_RELAY    4251 /* one relay of gateway.outbox */
+
+struct mc_advisory_lock {
+    const char *name; /* the macro above */
+    long id;
+    const char *schema; /* whose SQL files take it; NULL when only C statements do */
+    const char *purpose;
+};
+extern const struct mc_advisory_lock mc_advisory_locks[];
+extern const size_t mc_nadvisory_locks;
 
 /* The underlying libpq connection (NULL when not connected), for COPY and tests. */
 PGconn *mc_db_conn(mc_db *db);
@@ -64,7 +123,7 @@ const char *mc_db_value(const PGresult *res);
  * thread per HTTP connection). */
 typedef struct mc_db_pool mc_db_pool;
 
-/* Returns NULL when memory is exhausted. Connections are opened lazily. */
+/* Never NULL. Connections are opened lazily. */
 mc_db_pool *mc_db_pool_new(const char *url, const struct mc_db_stmt *stmts, size_t nstmts,
                            const char *application_name, int size);
 void mc_db_pool_free(mc_db_pool *pool);

@@ -10,7 +10,6 @@
 
 #define NO_TX_MARKER "-- mc:no-transaction"
 
-/* 4240 is the class of every migration lock; the schema's hash is the object. */
 enum {
     M_LOCK,
     M_UNLOCK,
@@ -27,11 +26,15 @@ enum {
     M_FN_CHECKSUMS,
     M_FN_RECORD,
     M_FN_FORGET,
+    M_NSTMTS
 };
 
 static const struct mc_db_stmt migrate_stmts[] = {
-    [M_LOCK] = {"mig_lock", "SELECT pg_try_advisory_lock(4240, hashtext($1))"},
-    [M_UNLOCK] = {"mig_unlock", "SELECT pg_advisory_unlock(4240, hashtext($1))"},
+    /* MC_LOCK_MIGRATIONS is the class of every migration lock; the schema's hash the object. */
+    [M_LOCK] = {"mig_lock",
+                "SELECT pg_try_advisory_lock(" MC_STR(MC_LOCK_MIGRATIONS) ", hashtext($1))"},
+    [M_UNLOCK] = {"mig_unlock",
+                  "SELECT pg_advisory_unlock(" MC_STR(MC_LOCK_MIGRATIONS) ", hashtext($1))"},
     [M_SET_ROLE] = {"mig_set_role", "SELECT set_config('role', $1, false)"},
     [M_SET_PATH] = {"mig_set_path", "SELECT set_config('search_path', $1, false)"},
     [M_SCHEMA_EXISTS] = {"mig_schema_exists",
@@ -64,6 +67,7 @@ static const struct mc_db_stmt migrate_stmts[] = {
                           "SELECT format('DROP INDEX CONCURRENTLY IF EXISTS %I.%I', "
                           "coalesce($1, current_schema()), $2::text)"},
 };
+MC_STATIC_ASSERT_LEN(migrate_stmts, M_NSTMTS);
 
 /* A CREATE INDEX CONCURRENTLY that was interrupted (a crash, a cancelled deploy, a duplicate
  * key) leaves an invalid index behind, and "IF NOT EXISTS" would then take it for done: the
@@ -184,8 +188,6 @@ static int open_slice(const char *url, const struct mc_slice *slice, bool as_own
                       char *err, size_t errlen)
 {
     mc_db *db = mc_db_new(url, migrate_stmts, MC_ARRAY_LEN(migrate_stmts), "multica-migrate");
-    if (db == NULL)
-        return MC_ENOMEM;
     *out = db;
     int rc = mc_db_ensure(db, mc_now_mono_ms() + 30000);
     if (rc != 0)
@@ -295,35 +297,51 @@ static int read_applied(mc_db *db, const struct mc_slice *slice, bool *applied, 
     return 0;
 }
 
+/* One migration file and the statement that records (or unrecords) it. */
+struct file_run {
+    const char *sql;
+    int record_stmt;
+    int nparams;
+    const char *const *params;
+};
+
+static int apply_file(mc_db *db, void *arg)
+{
+    const struct file_run *f = arg;
+    int rc = mc_db_exec_sql(db, f->sql, NULL);
+    if (rc == 0)
+        rc = mc_db_exec(db, f->record_stmt, f->nparams, f->params, NULL);
+    return rc;
+}
+
 static int run_file(mc_db *db, const char *sql, bool no_tx, int record_stmt, int nparams,
                     const char *const *params)
 {
-    int rc;
-    if (no_tx) {
-        char err[256] = "";
-        if ((rc = drop_invalid_indexes(db, sql, err, sizeof err)) != 0) {
-            if (err[0])
-                mc_log_error(json_pack("{ss}", "error", err), "migration stopped");
-            return rc;
-        }
-        if ((rc = mc_db_exec_sql(db, sql, NULL)) != 0)
-            return rc;
-        return mc_db_exec(db, record_stmt, nparams, params, NULL);
-    }
-    if ((rc = mc_db_begin(db)) != 0)
-        return rc;
-    if ((rc = mc_db_exec_sql(db, sql, NULL)) != 0 ||
-        (rc = mc_db_exec(db, record_stmt, nparams, params, NULL)) != 0 ||
-        (rc = mc_db_commit(db)) != 0) {
-        mc_db_rollback(db);
+    struct file_run f = {sql, record_stmt, nparams, params};
+    if (!no_tx)
+        return mc_db_run_tx(db, "migration", apply_file, &f);
+    char err[256] = "";
+    int rc = drop_invalid_indexes(db, sql, err, sizeof err);
+    if (rc != 0) {
+        if (err[0])
+            mc_log_error(json_pack("{ss}", "error", err), "migration stopped");
         return rc;
     }
-    return 0;
+    return apply_file(db, &f);
 }
 
 /* Applies the slice's function files whose text the database does not hold yet, each in its
  * own transaction with its checksum. Bodies are not checked at creation (as pg_dump restores
  * them), so the files' order does not matter; a call finds any mistake. */
+/* One function file and its checksum record, in the transaction of mc_db_run_tx. */
+static int apply_function(mc_db *db, void *arg)
+{
+    int rc = mc_db_exec_sql(db, "SET LOCAL check_function_bodies = off", NULL);
+    if (rc == 0)
+        rc = apply_file(db, arg);
+    return rc;
+}
+
 static int apply_functions(mc_db *db, const struct mc_slice *slice, char *err, size_t errlen)
 {
     PGresult *r = NULL;
@@ -342,13 +360,9 @@ static int apply_functions(mc_db *db, const struct mc_slice *slice, char *err, s
         if (current)
             continue;
         const char *params[] = {f->name, sum};
-        if ((rc = mc_db_begin(db)) == 0 &&
-            (rc = mc_db_exec_sql(db, "SET LOCAL check_function_bodies = off", NULL)) == 0 &&
-            (rc = mc_db_exec_sql(db, f->sql, NULL)) == 0 &&
-            (rc = mc_db_exec(db, M_FN_RECORD, 2, params, NULL)) == 0)
-            rc = mc_db_commit(db);
+        struct file_run run = {f->sql, M_FN_RECORD, 2, params};
+        rc = mc_db_run_tx(db, "function", apply_function, &run);
         if (rc != 0) {
-            mc_db_rollback(db);
             char what[200];
             snprintf(what, sizeof what, "%s/functions/%s.sql", slice->schema, f->name);
             fail(db, rc, err, errlen, what);
@@ -367,9 +381,9 @@ int mc_migrate_up(const char *url, const struct mc_slice *slice, int target, boo
                   char *err, size_t errlen)
 {
     mc_db *db = NULL;
-    bool *applied = calloc(slice->count + 1, sizeof(bool));
+    bool *applied = mc_calloc(slice->count + 1, sizeof(bool));
     int max_version = 0;
-    int rc = applied ? open_slice(url, slice, as_owner, &db, err, errlen) : MC_ENOMEM;
+    int rc = open_slice(url, slice, as_owner, &db, err, errlen);
     if (rc != 0)
         goto cleanup;
     if ((rc = read_applied(db, slice, applied, &max_version, true)) != 0) {
@@ -411,9 +425,9 @@ int mc_migrate_down(const char *url, const struct mc_slice *slice, int steps, bo
                     char *err, size_t errlen)
 {
     mc_db *db = NULL;
-    bool *applied = calloc(slice->count + 1, sizeof(bool));
+    bool *applied = mc_calloc(slice->count + 1, sizeof(bool));
     int max_version = 0;
-    int rc = applied ? open_slice(url, slice, as_owner, &db, err, errlen) : MC_ENOMEM;
+    int rc = open_slice(url, slice, as_owner, &db, err, errlen);
     if (rc != 0)
         goto cleanup;
     if ((rc = read_applied(db, slice, applied, &max_version, true)) != 0) {
@@ -452,13 +466,12 @@ int mc_migrate_current(const char *url, const struct mc_slice *slice, int *versi
                        size_t errlen)
 {
     mc_db *db = mc_db_new(url, migrate_stmts, MC_ARRAY_LEN(migrate_stmts), "multica-migrate");
-    bool *applied = calloc(slice->count + 1, sizeof(bool));
-    int rc = (db && applied) ? mc_db_ensure(db, mc_now_mono_ms() + 10000) : MC_ENOMEM;
+    bool *applied = mc_calloc(slice->count + 1, sizeof(bool));
+    int rc = mc_db_ensure(db, mc_now_mono_ms() + 10000);
     long exists = 0;
     *version = 0;
     if (rc != 0) {
-        if (db)
-            fail(db, rc, err, errlen, "connect");
+        fail(db, rc, err, errlen, "connect");
         goto cleanup;
     }
     if ((rc = count_of(db, M_TABLE_EXISTS, slice->schema, &exists)) != 0 || !exists) {

@@ -1,5 +1,6 @@
 /* pgarr.c: builds PostgreSQL array literals for batch parameters. */
 #include "mc_db.h"
+#include "mc_common.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,10 +14,7 @@ static void reserve(struct mc_pgarr *a, size_t extra)
     size_t cap = a->cap ? a->cap : 256;
     while (cap < a->len + extra + 2)
         cap *= 2;
-    char *b = realloc(a->buf, cap);
-    if (b == NULL)
-        abort(); /* a batch buffer cannot be degraded gracefully */
-    a->buf = b;
+    a->buf = mc_realloc(a->buf, cap);
     a->cap = cap;
 }
 

@@ -19,26 +19,17 @@ struct mc_db_pool {
 mc_db_pool *mc_db_pool_new(const char *url, const struct mc_db_stmt *stmts, size_t nstmts,
                            const char *app, int size)
 {
-    mc_db_pool *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return NULL;
+    mc_db_pool *p = mc_calloc(1, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->size = size;
-    p->all = calloc((size_t)size, sizeof(mc_db *));
-    p->free_list = calloc((size_t)size, sizeof(mc_db *));
-    if (p->all == NULL || p->free_list == NULL)
-        goto fail;
+    p->all = mc_calloc((size_t)size, sizeof(mc_db *));
+    p->free_list = mc_calloc((size_t)size, sizeof(mc_db *));
     for (int i = 0; i < size; i++) {
         p->all[i] = mc_db_new(url, stmts, nstmts, app);
-        if (p->all[i] == NULL)
-            goto fail;
         p->free_list[p->nfree++] = p->all[i];
     }
     return p;
-fail:
-    mc_db_pool_free(p);
-    return NULL;
 }
 
 void mc_db_pool_free(mc_db_pool *p)

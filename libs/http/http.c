@@ -1,6 +1,7 @@
 /* http.c: the ulfius server every service runs: health, readiness and metrics routes, route
  * tables with their guard, the header budget and the terminal 404/405 handler. */
 #include "mc_http.h"
+#include "http_internal.h"
 #include "mc_common.h"
 #include "mc_log.h"
 
@@ -35,6 +36,8 @@ struct binding {
 
 struct mc_http {
     struct _u_instance inst;
+    struct route_metrics **route_sets; /* one per mc_http_add_routes call (reqmetrics.c) */
+    size_t nroute_sets;
     struct sockaddr_in addr; /* ulfius keeps a pointer to it, so it lives here */
     unsigned port;
     bool started;
@@ -299,11 +302,7 @@ static int cb_close(const struct _u_request *req, struct _u_response *resp, void
 mc_http *mc_http_new(const char *bind_addr, unsigned port, mc_dbhealth *dbh, char *err,
                      size_t errlen)
 {
-    mc_http *h = calloc(1, sizeof *h);
-    if (h == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    mc_http *h = mc_calloc(1, sizeof *h);
     h->addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     if (bind_addr == NULL || *bind_addr == '\0')
         bind_addr = "0.0.0.0";
@@ -340,7 +339,10 @@ void mc_http_add_checks(mc_http *h, const struct mc_health_check *checks, size_t
         h->checks[h->nchecks++] = checks[i];
 }
 
-static int add_route(mc_http *h, const struct mc_http_route *r, mc_http_guard guard, void *ud)
+/* Registers one route: ulfius calls the measuring wrapper (reqmetrics.c), which runs the
+ * binding (the credential guard, then the handler) and counts the request by route pattern. */
+static int add_route(mc_http *h, const struct mc_http_route *r, mc_http_guard guard, void *ud,
+                     struct route_metrics *rm, size_t i)
 {
     if (h->nroutes == MC_HTTP_MAX_ROUTES) {
         mc_log_error(json_pack("{ss ss si}", "method", r->method, "path", r->path, "max",
@@ -355,9 +357,10 @@ static int add_route(mc_http *h, const struct mc_http_route *r, mc_http_guard gu
     }
     struct binding *b = &h->routes[h->nroutes];
     *b = (struct binding){.route = r, .guard = guard, .user_data = ud};
+    mc_http_route_metrics_bind(rm, i, cb_route, b);
     unsigned priority = MC_HTTP_PRIORITY_ROUTES + (unsigned)h->nroutes;
-    if (ulfius_add_endpoint_by_val(&h->inst, r->method, NULL, r->path, priority, cb_route, b) !=
-        U_OK) {
+    if (ulfius_add_endpoint_by_val(&h->inst, r->method, NULL, r->path, priority, mc_http_measured,
+                                   mc_http_route_metrics_at(rm, i)) != U_OK) {
         mc_log_error(json_pack("{ss ss}", "method", r->method, "path", r->path),
                      "cannot register route");
         return MC_EINVAL;
@@ -369,8 +372,13 @@ static int add_route(mc_http *h, const struct mc_http_route *r, mc_http_guard gu
 int mc_http_add_routes(mc_http *h, const struct mc_http_route *routes, size_t n,
                        mc_http_guard guard, void *user_data)
 {
+    struct route_metrics *rm = mc_http_route_metrics_new(routes, n, user_data);
+    /* Every handler runs through the measuring wrapper (reqmetrics.c), so requests are counted
+     * and timed by route pattern in this one place. */
+    h->route_sets = mc_realloc(h->route_sets, (h->nroute_sets + 1) * sizeof *h->route_sets);
+    h->route_sets[h->nroute_sets++] = rm;
     for (size_t i = 0; i < n; i++) {
-        int rc = add_route(h, &routes[i], guard, user_data);
+        int rc = add_route(h, &routes[i], guard, user_data, rm, i);
         if (rc != 0)
             return rc;
     }
@@ -419,5 +427,8 @@ void mc_http_free(mc_http *h)
     if (h->started)
         ulfius_stop_framework(&h->inst);
     ulfius_clean_instance(&h->inst);
+    for (size_t i = 0; i < h->nroute_sets; i++)
+        mc_http_route_metrics_free(h->route_sets[i]);
+    free(h->route_sets);
     free(h);
 }

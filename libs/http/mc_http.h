@@ -45,8 +45,8 @@ int mc_json_int64(const json_t *v, int64_t *out);
 
 /* Callback priorities, named as Glewlwyd names its own: ulfius runs every callback whose method
  * and path match a request in ascending priority until one completes. */
-#define MC_HTTP_PRIORITY_CHECKS 0u /* what every request passes first: the header budget */
-#define MC_HTTP_PRIORITY_ROUTES 1u /* route rows, in registration order: the first match wins */
+#define MC_HTTP_PRIORITY_CHECKS 0u          /* what every request passes first: the header budget */
+#define MC_HTTP_PRIORITY_ROUTES 1u          /* row i of all rows registered is at ROUTES + i */
 #define MC_HTTP_PRIORITY_CLOSE  0x7fffffffu /* the terminal handler: 404, or 405 with Allow */
 
 /* What a route needs from its caller, read by the service's guard (mc_http_add_routes).
@@ -67,7 +67,7 @@ typedef int (*mc_http_guard)(const struct _u_request *, struct _u_response *, vo
  * two rows match one request (a literal segment where another row has a parameter), the row
  * registered first wins: put the literal row first. */
 struct mc_http_route {
-    const char *method; /* "GET", "POST", ... */
+    const char *method; /* "GET", "POST", ... or "*" for any */
     const char *path;   /* ulfius format: "/api/tasks/:task_id/usage" */
     int credential;     /* MC_HTTP_PUBLIC or a value the service's guard knows */
     mc_http_handler handler;
@@ -110,16 +110,18 @@ void mc_http_free(mc_http *h);
 typedef struct mc_metric mc_metric;
 
 /* Registers a counter, gauge or histogram. labels is a preformatted label set without
- * braces (for example "topic=\"multica.usage.events\"") or NULL. Returns NULL only on
- * exhausted memory. Registration takes a lock; updates are lock-free. */
+ * braces (for example "topic=\"multica.usage.events\"") or NULL. Never NULL.
+ * Registration takes a lock; updates are lock-free. */
 mc_metric *mc_counter(const char *name, const char *help, const char *labels);
 mc_metric *mc_gauge(const char *name, const char *help, const char *labels);
 mc_metric *mc_histogram(const char *name, const char *help, const char *labels,
                         const double *bounds, size_t nbounds);
 
-/* A gauge computed at scrape time by fn(ctx). */
+/* A gauge, or a counter that only grows (CPU seconds), computed at scrape time by fn(ctx). */
 mc_metric *mc_gauge_fn(const char *name, const char *help, const char *labels,
                        double (*fn)(void *ctx), void *ctx);
+mc_metric *mc_counter_fn(const char *name, const char *help, const char *labels,
+                         double (*fn)(void *ctx), void *ctx);
 
 /* A gauge family whose series are known only at scrape time (one per runtime, say): fn calls
  * emit(sink, labels, value) once per series, labels preformatted without braces

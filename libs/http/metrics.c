@@ -37,9 +37,7 @@ static struct mc_metric *g_head, *g_tail;
 
 static mc_metric *add(enum kind kind, const char *name, const char *help, const char *labels)
 {
-    mc_metric *m = calloc(1, sizeof *m);
-    if (m == NULL)
-        return NULL;
+    mc_metric *m = mc_calloc(1, sizeof *m);
     m->kind = kind;
     m->name = mc_strdup(name);
     m->help = mc_strdup(help);
@@ -66,10 +64,10 @@ mc_metric *mc_gauge(const char *name, const char *help, const char *labels)
     return add(GAUGE, name, help, labels);
 }
 
-mc_metric *mc_gauge_fn(const char *name, const char *help, const char *labels, double (*fn)(void *),
-                       void *ctx)
+static mc_metric *add_fn(enum kind kind, const char *name, const char *help, const char *labels,
+                         double (*fn)(void *), void *ctx)
 {
-    mc_metric *m = add(GAUGE, name, help, labels);
+    mc_metric *m = add(kind, name, help, labels);
     if (m) {
         m->fn = fn;
         m->ctx = ctx;
@@ -88,16 +86,24 @@ mc_metric *mc_gauge_family_fn(const char *name, const char *help,
     return m;
 }
 
+mc_metric *mc_gauge_fn(const char *name, const char *help, const char *labels, double (*fn)(void *),
+                       void *ctx)
+{
+    return add_fn(GAUGE, name, help, labels, fn, ctx);
+}
+
+mc_metric *mc_counter_fn(const char *name, const char *help, const char *labels,
+                         double (*fn)(void *), void *ctx)
+{
+    return add_fn(COUNTER, name, help, labels, fn, ctx);
+}
+
 mc_metric *mc_histogram(const char *name, const char *help, const char *labels,
                         const double *bounds, size_t nbounds)
 {
     mc_metric *m = add(HISTOGRAM, name, help, labels);
-    if (m == NULL)
-        return NULL;
-    m->bounds = calloc(nbounds, sizeof(double));
-    m->buckets = calloc(nbounds + 1, sizeof(*m->buckets));
-    if (m->bounds == NULL || m->buckets == NULL)
-        abort();
+    m->bounds = mc_calloc(nbounds, sizeof(double));
+    m->buckets = mc_calloc(nbounds + 1, sizeof(*m->buckets));
     memcpy(m->bounds, bounds, nbounds * sizeof(double));
     m->nbounds = nbounds;
     return m;

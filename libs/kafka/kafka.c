@@ -4,15 +4,12 @@
 #include "mc_log.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 
-#define STR_(x)       #x
-#define STR(x)        STR_(x)
-#define MAX_BYTES_STR STR(MC_KAFKA_MAX_MESSAGE_BYTES)
+#define MAX_BYTES_STR MC_STR(MC_KAFKA_MAX_MESSAGE_BYTES)
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
@@ -94,8 +91,7 @@ rd_kafka_conf_t *mc_kafka_conf_new(const char *brokers, const char *client_id, c
 
 struct mc_producer {
     rd_kafka_t *rk;
-    pthread_t poller;
-    atomic_int stop;
+    struct mc_worker poller; /* serves delivery reports */
 };
 
 /* A synchronous batch lives on the sender's stack until its last delivery report. */
@@ -129,7 +125,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 static void *poll_loop(void *arg)
 {
     mc_producer *p = arg;
-    while (!atomic_load(&p->stop))
+    while (!mc_worker_stopping(&p->poller))
         rd_kafka_poll(p->rk, 100);
     return NULL;
 }
@@ -151,18 +147,16 @@ mc_producer *mc_producer_new(const char *brokers, const char *client_id, int mes
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    mc_producer *p = calloc(1, sizeof *p);
-    if (p == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
+    mc_producer *p = mc_calloc(1, sizeof *p);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
     if (p->rk == NULL) {
         rd_kafka_conf_destroy(conf);
         free(p);
         return NULL;
     }
-    if (pthread_create(&p->poller, NULL, poll_loop, p) != 0) {
+    mc_worker_init(&p->poller);
+    if (mc_worker_start(&p->poller, poll_loop, p) != 0) {
+        mc_worker_stop(&p->poller);
         rd_kafka_destroy(p->rk);
         free(p);
         snprintf(err, errlen, "cannot start the delivery-report thread");
@@ -180,8 +174,7 @@ void mc_producer_free(mc_producer *p, int flush_ms)
     if (left > 0)
         mc_log_warn(json_pack("{si}", "undelivered", left),
                     "producer closed with messages still queued");
-    atomic_store(&p->stop, 1);
-    pthread_join(p->poller, NULL);
+    mc_worker_stop(&p->poller);
     rd_kafka_destroy(p->rk);
     free(p);
 }
@@ -197,9 +190,7 @@ int mc_producer_send(mc_producer *p, struct mc_kmsg *msgs, size_t n)
         return MC_EINVAL;
     if (n == 0)
         return 0;
-    struct slot *slots = calloc(n, sizeof *slots);
-    if (slots == NULL)
-        return MC_ENOMEM;
+    struct slot *slots = mc_calloc(n, sizeof *slots);
     struct batch b = {.pending = 0};
     pthread_mutex_init(&b.mu, NULL);
     pthread_cond_init(&b.cv, NULL);
@@ -302,9 +293,7 @@ static void track_assignment(mc_consumer *c, const rd_kafka_topic_partition_list
     c->assigned =
         parts ? rd_kafka_topic_partition_list_copy(parts) : rd_kafka_topic_partition_list_new(0);
     free(c->since);
-    c->since = calloc((size_t)c->assigned->cnt + 1, sizeof *c->since);
-    if (c->since == NULL)
-        abort();
+    c->since = mc_calloc((size_t)c->assigned->cnt + 1, sizeof *c->since);
     int64_t now = mc_now_mono_ms();
     for (int i = 0; i < c->assigned->cnt; i++) {
         /* -1: the group's committed offset (asked for next); BEGINNING stays. */
@@ -385,11 +374,7 @@ mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char 
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    mc_consumer *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
+    mc_consumer *c = mc_calloc(1, sizeof *c);
     if (hooks != NULL)
         c->hooks = *hooks;
     pthread_mutex_init(&c->mu, NULL);
@@ -432,9 +417,26 @@ rd_kafka_message_t *mc_consumer_poll(mc_consumer *c, int timeout_ms)
     return NULL;
 }
 
-int mc_consumer_commit(mc_consumer *c, const rd_kafka_topic_partition_list_t *offsets, bool async)
+void mc_offsets_done(rd_kafka_topic_partition_list_t **done, const char *topic, int32_t partition,
+                     int64_t next)
 {
-    /* The service is done with these offsets, whatever becomes of the commit itself. */
+    if (*done == NULL)
+        *done = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(*done, topic, partition);
+    if (p == NULL)
+        p = rd_kafka_topic_partition_list_add(*done, topic, partition);
+    if (p->offset < next)
+        p->offset = next;
+}
+
+void mc_offsets_done_msg(rd_kafka_topic_partition_list_t **done, const rd_kafka_message_t *m)
+{
+    mc_offsets_done(done, rd_kafka_topic_name(m->rkt), m->partition, m->offset + 1);
+}
+
+/* The service is done with these offsets, whatever becomes of the commit itself. */
+static void track_done(mc_consumer *c, const rd_kafka_topic_partition_list_t *offsets)
+{
     pthread_mutex_lock(&c->mu);
     int64_t now = mc_now_mono_ms();
     for (int i = 0; i < offsets->cnt; i++) {
@@ -446,8 +448,37 @@ int mc_consumer_commit(mc_consumer *c, const rd_kafka_topic_partition_list_t *of
         }
     }
     pthread_mutex_unlock(&c->mu);
-    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, offsets, async ? 1 : 0);
+}
+
+int mc_consumer_commit(mc_consumer *c, rd_kafka_topic_partition_list_t **done, bool async)
+{
+    if (*done == NULL)
+        return 0;
+    if ((*done)->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(*done);
+        *done = NULL;
+        return 0;
+    }
+    track_done(c, *done);
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, *done, async ? 1 : 0);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        mc_log_warn(json_pack("{ss si}", "error", rd_kafka_err2name(e), "partitions", (*done)->cnt),
+                    "offset commit refused; those messages will be delivered again");
+    rd_kafka_topic_partition_list_destroy(*done);
+    *done = NULL;
     return e == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : MC_EKAFKA;
+}
+
+void mc_consumer_pause(mc_consumer *c, bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (rd_kafka_assignment(c->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || l == NULL)
+        return;
+    if (l->cnt > 0 && pause)
+        rd_kafka_pause_partitions(c->rk, l);
+    else if (l->cnt > 0)
+        rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 void mc_consumer_progress(mc_consumer *c, struct mc_consumer_state *out)

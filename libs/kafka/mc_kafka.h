@@ -132,10 +132,28 @@ mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char 
  * timeout. Partition EOF and transient errors are logged and swallowed. */
 rd_kafka_message_t *mc_consumer_poll(mc_consumer *c, int timeout_ms);
 
-/* Commits offsets (next offsets to read) to the group, asynchronously when async. The
- * service calls it once its own work for them is done (for the ingester: after the database
- * commit that holds the true offsets), which is also what counts as progress below. */
-int mc_consumer_commit(mc_consumer *c, const rd_kafka_topic_partition_list_t *offsets, bool async);
+/* Committing consumed offsets, the one way every consumer does it: gather what is finished
+ * with mc_offsets_done (per partition, the next offset to read: the one after the last message
+ * finished), then mc_consumer_commit once the service's own work for them is done (for the
+ * ingester: after the database commit that holds the true offsets), which is also what counts
+ * as progress below. */
+
+/* Notes in *done (a list created on first use) that the messages of topic/partition before
+ * next are finished; a next lower than one already noted for the partition changes nothing. */
+void mc_offsets_done(rd_kafka_topic_partition_list_t **done, const char *topic, int32_t partition,
+                     int64_t next);
+/* The same for one consumed message: everything up to and including it is finished. */
+void mc_offsets_done_msg(rd_kafka_topic_partition_list_t **done, const rd_kafka_message_t *m);
+
+/* Commits *done to the group, asynchronously when async, and releases the list (*done becomes
+ * NULL; a NULL or empty list commits nothing). A refusal is logged at warning: those messages
+ * are delivered again after a rebalance or restart, which every consumer here absorbs.
+ * Returns 0 or MC_EKAFKA. */
+int mc_consumer_commit(mc_consumer *c, rd_kafka_topic_partition_list_t **done, bool async);
+
+/* Pauses (or resumes) fetching from every partition assigned to this member: while what the
+ * service writes to is away, nothing more is fetched, and the group keeps the member. */
+void mc_consumer_pause(mc_consumer *c, bool pause);
 
 /* What readiness and metrics say about a consumer: partitions assigned to this member,
  * messages in them the service has not finished with (from the watermarks of the last fetch),

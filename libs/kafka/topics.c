@@ -9,13 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Every topic, in the order of mc_kafka.h: the definitions below must cover each one. */
-static const char *const mc_topics[] = {
-    MC_TOPIC_TASK_COMMANDS,        MC_TOPIC_TASK_EVENTS, MC_TOPIC_RUNTIME_EVENTS,
-    MC_TOPIC_USAGE_EVENTS,         MC_TOPIC_USAGE_DLQ,   MC_TOPIC_USAGE_HOURLY,
-    MC_TOPIC_SCHEDULER_EXECUTIONS,
-};
-
 /* Retention follows what reads each topic: commands and events are consumed within seconds,
  * and seven days cover the longest outage a consumer group rides out (the ingester's
  * PROCESSED_EVENTS_RETENTION is seven days too); heartbeats are worthless after a day; the
@@ -45,8 +38,6 @@ const struct mc_topic_def mc_topic_defs[] = {
      "finished scheduler runs"},
 };
 const size_t mc_ntopic_defs = MC_ARRAY_LEN(mc_topic_defs);
-_Static_assert(MC_ARRAY_LEN(mc_topic_defs) == MC_ARRAY_LEN(mc_topics),
-               "every topic has a definition");
 
 /* ---- names ---- */
 
@@ -95,13 +86,9 @@ const char *mc_topic(const char *base)
     while (n != NULL && strcmp(n->base, base) != 0)
         n = n->next;
     if (n == NULL) {
-        n = calloc(1, sizeof *n);
-        if (n == NULL)
-            abort();
+        n = mc_calloc(1, sizeof *n);
         n->base = mc_strdup(base);
         n->full = mc_sprintf("%s%s", g_prefix, base);
-        if (n->full == NULL)
-            abort();
         n->next = g_names;
         g_names = n;
     }

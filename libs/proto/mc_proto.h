@@ -119,6 +119,7 @@ struct mc_usage_reported {
     int64_t output_tokens;
     int64_t cache_read_tokens;
     int64_t cache_write_tokens;
+    int64_t cost_usd_ticks; /* -1 when the report carried no cost */
     char reported_at[40];
 };
 

@@ -167,6 +167,8 @@ int mc_usage_reported_from(const struct mc_event *ev, struct mc_usage_reported *
     out->output_tokens = json_integer_value(json_object_get(d, "output_tokens"));
     out->cache_read_tokens = json_integer_value(json_object_get(d, "cache_read_tokens"));
     out->cache_write_tokens = json_integer_value(json_object_get(d, "cache_write_tokens"));
+    const json_t *cost = json_object_get(d, "cost_usd_ticks");
+    out->cost_usd_ticks = json_is_integer(cost) ? json_integer_value(cost) : -1;
     return 0;
 }
 

@@ -76,11 +76,7 @@ static int check_keywords(const json_t *schema, const char *where)
 
 static void load_all(void)
 {
-    g_docs = calloc(mc_nschema_files, sizeof(json_t *));
-    if (g_docs == NULL) {
-        g_load_failed = 1;
-        return;
-    }
+    g_docs = mc_calloc(mc_nschema_files, sizeof(json_t *));
     for (size_t i = 0; i < mc_nschema_files; i++) {
         json_error_t e;
         g_docs[i] = json_loads(mc_schema_files[i].text, 0, &e);

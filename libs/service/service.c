@@ -4,6 +4,7 @@
 #include "mc_kafka.h"
 #include "mc_log.h"
 
+#include <orcania.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,32 +12,63 @@
 
 #define KAFKA_CHECK_CACHE_MS 2000
 
-static volatile int g_stop;
+/* The process's stop request: raised by SIGTERM and SIGINT (mc_stop is lock-free, so the
+ * handler may) or by mc_service_request_stop. */
+static mc_stop g_stop;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    g_stop = 1;
+    mc_stop_raise(&g_stop);
 }
 
 bool mc_service_stopping(void)
 {
-    return g_stop != 0;
+    return mc_stop_raised(&g_stop);
+}
+
+bool mc_service_keep_trying(void *ctx)
+{
+    (void)ctx;
+    return !mc_stop_raised(&g_stop);
 }
 
 void mc_service_request_stop(void)
 {
-    g_stop = 1;
+    mc_stop_raise(&g_stop);
 }
 
-volatile const int *mc_service_stop_flag(void)
+const mc_stop *mc_service_stop_flag(void)
 {
     return &g_stop;
 }
 
+void mc_outage_begin(struct mc_outage *o, json_t *fields)
+{
+    if (o->active) {
+        json_decref(fields);
+        return;
+    }
+    o->active = true;
+    o->since_ms = mc_now_mono_ms();
+    mc_log_warn(fields, "database unavailable; consumption paused, the batch waits");
+}
+
+bool mc_outage_over(struct mc_outage *o, mc_db *db, int (*resume)(void *ctx), void *ctx)
+{
+    if (!o->active)
+        return true;
+    if (mc_db_ensure(db, 0) != 0 || resume(ctx) != 0)
+        return false;
+    o->active = false;
+    mc_log_info(json_pack("{sI}", "paused_ms", (json_int_t)(mc_now_mono_ms() - o->since_ms)),
+                "database available again; consumption resumed");
+    return true;
+}
+
 void mc_service_wait(void)
 {
-    while (!g_stop)
+    while (!mc_stop_raised(&g_stop))
         mc_sleep_ms_interruptible(200, &g_stop);
 }
 
@@ -61,15 +93,9 @@ static enum mc_check_state kafka_check(void *ctx)
     return s;
 }
 
-int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
-                    int64_t default_port, const struct mc_config_var *extra, size_t nextra)
+/* The settings every service reads, filling svc->cfg. */
+static void common_vars(struct mc_service *svc)
 {
-    memset(svc, 0, sizeof *svc);
-    svc->name = name;
-    svc->slice = slice;
-    pthread_mutex_init(&svc->kafka_mu, NULL);
-    char port[16];
-    snprintf(port, sizeof port, "%lld", (long long)default_port);
     struct mc_service_config *c = &svc->cfg;
     const struct mc_config_var common[] = {
         {"DATABASE_URL", MC_CFG_STRING, NULL, 0, 0, &c->database_url,
@@ -83,20 +109,29 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
         {"KAFKA_STALL_TIMEOUT", MC_CFG_DURATION, "30s", 1000, 3600000, &c->kafka_stall_ms,
          "how long a consumer may sit on waiting messages before it is reported unready"},
         {"HTTP_BIND", MC_CFG_STRING, "0.0.0.0", 0, 0, &c->http_bind, "HTTP listen address"},
-        {"HTTP_PORT", MC_CFG_INT, port, 1, 65535, &c->http_port, "HTTP listen port"},
+        {"HTTP_PORT", MC_CFG_INT, svc->default_port, 1, 65535, &c->http_port, "HTTP listen port"},
         {"LOG_LEVEL", MC_CFG_STRING, "info", 0, 0, &c->log_level, "error, warning, info or debug"},
         {"MIGRATE_ON_START", MC_CFG_BOOL, "true", 0, 0, &c->migrate_on_start,
          "apply this service's schema migrations at start"},
         {"SHUTDOWN_GRACE", MC_CFG_DURATION, "10s", 100, 600000, &c->shutdown_grace,
          "longest orderly stop on SIGTERM"},
     };
-    char err[512];
-    if (mc_config_load(common, MC_ARRAY_LEN(common), err, sizeof err) != 0 ||
-        (extra != NULL && mc_config_load(extra, nextra, err, sizeof err) != 0)) {
-        fprintf(stderr, "multica-%s: configuration error: %s\n", name, err);
-        mc_config_free(common, MC_ARRAY_LEN(common));
-        return MC_EINVAL;
-    }
+    MC_STATIC_ASSERT_LEN(common, MC_SERVICE_NVARS);
+    memcpy(svc->vars, common, sizeof common);
+}
+
+static void free_settings(struct mc_service *svc)
+{
+    mc_config_free(svc->vars, MC_SERVICE_NVARS);
+    if (svc->extra != NULL)
+        mc_config_free(svc->extra, svc->nextra);
+}
+
+/* The settings that need more than their table's bounds. Returns 0 or MC_EINVAL (printed). */
+static int check_settings(struct mc_service *svc)
+{
+    struct mc_service_config *c = &svc->cfg;
+    const char *name = svc->name;
     if (mc_kafka_set_prefix(c->kafka_prefix) != 0) {
         fprintf(stderr,
                 "multica-%s: configuration error: KAFKA_PREFIX: only letters, digits, '.', '_' "
@@ -118,6 +153,75 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
                 name, c->log_level);
         return MC_EINVAL;
     }
+    return 0;
+}
+
+/* Variables libraries read with getenv rather than a table: listed by --help only. */
+static const struct mc_config_var lib_vars[] = {
+    {"KAFKA_CONFIG", MC_CFG_STRING, "", 0, 0, NULL,
+     "extra librdkafka settings, k=v,k=v (TLS and SASL to Kafka)"},
+};
+
+/* --help and --version exit 0 at once; any other argument is refused (returns MC_EINVAL). */
+static int command_line(const char *name, int argc, char **argv, const struct mc_config_var *common,
+                        size_t ncommon, const struct mc_config_var *extra, size_t nextra)
+{
+    char program[64], synopsis[128];
+    snprintf(program, sizeof program, "multica-%s", name);
+    snprintf(synopsis, sizeof synopsis, "%s [--help | --version]", program);
+    const struct mc_config_usage u = {
+        program, synopsis,
+        "A Multica-C service (README.md): it serves /health, /healthz and /metrics on "
+        "HTTP_PORT and reads every setting from the environment; SIGTERM stops it cleanly."};
+    const struct mc_config_table tables[] = {
+        {"settings of this service", extra, extra ? nextra : 0},
+        {"settings every service reads", common, ncommon},
+        {"read by the Kafka client", lib_vars, MC_ARRAY_LEN(lib_vars)},
+    };
+    if (mc_config_cli(argc, argv, &u, tables, MC_ARRAY_LEN(tables)))
+        exit(0);
+    if (argc > 1) {
+        fprintf(stderr,
+                "%s: unknown argument '%s' (settings come from the environment; see --help)\n",
+                program, argv[1]);
+        return MC_EINVAL;
+    }
+    return 0;
+}
+
+int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
+                    int64_t default_port, const struct mc_config_var *extra, size_t nextra,
+                    int argc, char **argv)
+{
+    /* The one out-of-memory policy reaches the JSON and HTTP libraries too (ulfius hands
+     * orcania's functions on to jansson), so they abort where they would return NULL. */
+    o_set_alloc_funcs(mc_malloc, mc_realloc, free);
+    json_set_alloc_funcs(mc_malloc, free);
+    memset(svc, 0, sizeof *svc);
+    svc->name = name;
+    svc->slice = slice;
+    pthread_mutex_init(&svc->kafka_mu, NULL);
+    snprintf(svc->default_port, sizeof svc->default_port, "%lld", (long long)default_port);
+    common_vars(svc);
+    if (command_line(name, argc, argv, svc->vars, MC_SERVICE_NVARS, extra, nextra) != 0)
+        return MC_EINVAL;
+    struct mc_service_config *c = &svc->cfg;
+    char err[512];
+    if (mc_config_load(svc->vars, MC_SERVICE_NVARS, err, sizeof err) != 0) {
+        fprintf(stderr, "multica-%s: configuration error: %s\n", name, err);
+        return MC_EINVAL;
+    }
+    if (extra != NULL && mc_config_load(extra, nextra, err, sizeof err) != 0) {
+        fprintf(stderr, "multica-%s: configuration error: %s\n", name, err);
+        free_settings(svc);
+        return MC_EINVAL;
+    }
+    svc->extra = extra;
+    svc->nextra = nextra;
+    if (check_settings(svc) != 0) {
+        free_settings(svc);
+        return MC_EINVAL;
+    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -127,14 +231,19 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
     const struct mc_slice *s = mc_slice_find(slice);
     if (s == NULL) {
         fprintf(stderr, "multica-%s: no migrations compiled in for slice %s\n", name, slice);
+        free_settings(svc);
         return MC_EINVAL;
     }
     svc->dbh = mc_dbhealth_new(c->database_url, s, name);
     svc->http = mc_http_new(c->http_bind, (unsigned)c->http_port, svc->dbh, err, sizeof err);
-    if (svc->dbh == NULL || svc->http == NULL) {
-        fprintf(stderr, "multica-%s: %s\n", name, svc->http ? "out of memory" : err);
+    if (svc->http == NULL) {
+        fprintf(stderr, "multica-%s: %s\n", name, err);
+        mc_dbhealth_free(svc->dbh);
+        svc->dbh = NULL;
+        free_settings(svc);
         return MC_EINVAL;
     }
+    mc_service_register_process_metrics();
     static struct mc_health_check kafka;
     kafka = (struct mc_health_check){"kafka", kafka_check, svc};
     mc_http_add_checks(svc->http, &kafka, 1);
@@ -244,14 +353,8 @@ void mc_service_close(struct mc_service *svc)
     svc->http = NULL;
     mc_dbhealth_free(svc->dbh);
     svc->dbh = NULL;
-    struct mc_service_config *c = &svc->cfg;
-    free(c->database_url);
-    free(c->kafka_brokers);
-    free(c->kafka_prefix);
-    free(c->kafka_instance);
-    free(c->http_bind);
-    free(c->log_level);
-    memset(c, 0, sizeof *c);
+    free_settings(svc);
+    memset(&svc->cfg, 0, sizeof svc->cfg);
     mc_log_info(NULL, "stopped");
     mc_log_close();
     pthread_mutex_destroy(&svc->kafka_mu);

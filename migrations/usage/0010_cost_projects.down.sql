@@ -3,9 +3,9 @@
 -- apply_batch as the functions/ file defines it now takes this migration's columns; the
 -- next up applies every function file again.
 DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[],
-    uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[],
-    uuid[], uuid[], uuid[], uuid[], bigint[], boolean[], boolean[], uuid[], uuid[], uuid[], uuid[],
-    bigint[]);
+    uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], bigint[], timestamptz[],
+    uuid[], uuid[], uuid[], uuid[], uuid[], uuid[], bigint[], boolean[], boolean[], uuid[], uuid[],
+    uuid[], uuid[], bigint[]);
 DROP FUNCTION IF EXISTS usage.put_prices(uuid, uuid, jsonb);
 DROP FUNCTION IF EXISTS usage.enqueue_issue_buckets(uuid[]);
 DROP FUNCTION IF EXISTS usage.row_cost(bigint, bigint, bigint, bigint, bigint, bigint, bigint,

@@ -1,5 +1,5 @@
-/* auth.c: the guard every route with a credential passes (the credential column of routes.c),
- * JWTs, runtime tokens, and workspace membership. */
+/* auth.c: the guard every route with a credential passes (the credential column of routes.c):
+ * session JWTs, personal access tokens (mul_), task tokens (mat_), and workspace membership. */
 #include "gateway.h"
 #include "mc_auth.h"
 #include "mc_log.h"
@@ -9,8 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-#define RUNTIME_TOKEN_PREFIX "mcr_"
-#define JWT_ISSUER           "multica"
+#define PAT_PREFIX        "mul_"
+#define TASK_TOKEN_PREFIX "mat_"
+#define JWT_ISSUER        "multica"
 
 static const struct gw_principal anonymous = {.kind = GW_ANONYMOUS};
 
@@ -56,36 +57,65 @@ static int jwt_verify(const struct gw_ctx *ctx, const char *token, char user_id[
     return rc;
 }
 
+/* Runs the lookup statement of a hashed token (personal access or task token). Returns the
+ * row (caller clears), NULL with *rc = MC_EINVAL when unknown, or NULL with MC_EDBCONN. */
+static PGresult *lookup(struct gw_ctx *ctx, int stmt, const char *token, int *rc)
+{
+    char hash[65];
+    *rc = MC_EINVAL;
+    if (mc_auth_sha256_hex(token, strlen(token), hash) != 0)
+        return NULL;
+    int err = 0;
+    mc_db *db = mc_db_pool_acquire(ctx->pool, 2000, &err);
+    if (db == NULL) {
+        *rc = MC_EDBCONN;
+        return NULL;
+    }
+    PGresult *r = NULL;
+    const char *p[] = {hash};
+    if (mc_db_exec(db, stmt, 1, p, &r) != 0) {
+        *rc = MC_EDBCONN;
+    } else if (PQntuples(r) == 1) {
+        *rc = 0;
+    }
+    mc_db_pool_release(ctx->pool, db);
+    if (*rc != 0) {
+        PQclear(r);
+        r = NULL;
+    }
+    return r;
+}
+
+static void copy_col(char out[MC_UUID_STRLEN], const PGresult *r, int col)
+{
+    snprintf(out, MC_UUID_STRLEN, "%s", PQgetisnull(r, 0, col) ? "" : PQgetvalue(r, 0, col));
+}
+
+/* Resolves a bearer token: 0, MC_EINVAL (unknown, expired or revoked) or MC_EDBCONN. */
 static int resolve_token(struct gw_ctx *ctx, const char *token, struct gw_principal *out)
 {
     memset(out, 0, sizeof *out);
-    if (strncmp(token, RUNTIME_TOKEN_PREFIX, strlen(RUNTIME_TOKEN_PREFIX)) != 0) {
-        if (jwt_verify(ctx, token, out->user_id) != 0)
-            return MC_EINVAL;
-        out->kind = GW_USER;
-        return 0;
-    }
-    char hash[65];
-    if (mc_auth_sha256_hex(token, strlen(token), hash) != 0)
-        return MC_EINVAL;
-    int err = 0;
-    mc_db *db = mc_db_pool_acquire(ctx->pool, 2000, &err);
-    if (db == NULL)
-        return MC_EDBCONN;
+    int rc = MC_EINVAL;
     PGresult *r = NULL;
-    const char *p[] = {hash};
-    int rc = mc_db_exec(db, GW_RUNTIME_BY_TOKEN, 1, p, &r);
-    if (rc == 0 && PQntuples(r) == 1) {
-        out->kind = GW_RUNTIME;
-        snprintf(out->runtime_id, sizeof out->runtime_id, "%s", PQgetvalue(r, 0, 0));
-        snprintf(out->workspace_id, sizeof out->workspace_id, "%s", PQgetvalue(r, 0, 1));
-    } else if (rc == 0) {
-        rc = MC_EINVAL;
-    } else {
-        rc = MC_EDBCONN;
+    if (strncmp(token, PAT_PREFIX, strlen(PAT_PREFIX)) == 0) {
+        if ((r = lookup(ctx, GW_PAT_AUTH, token, &rc)) != NULL) {
+            out->kind = GW_USER;
+            copy_col(out->pat_id, r, 0);
+            copy_col(out->user_id, r, 1);
+        }
+    } else if (strncmp(token, TASK_TOKEN_PREFIX, strlen(TASK_TOKEN_PREFIX)) == 0) {
+        if ((r = lookup(ctx, GW_TASK_TOKEN_AUTH, token, &rc)) != NULL) {
+            out->kind = GW_TASK;
+            copy_col(out->task_id, r, 0);
+            copy_col(out->workspace_id, r, 1);
+            copy_col(out->issue_id, r, 2);
+            copy_col(out->agent_id, r, 3);
+            copy_col(out->user_id, r, 4);
+        }
+    } else if ((rc = jwt_verify(ctx, token, out->user_id)) == 0) {
+        out->kind = GW_USER;
     }
     PQclear(r);
-    mc_db_pool_release(ctx->pool, db);
     return rc;
 }
 
@@ -109,10 +139,8 @@ static bool fits(int credential, enum gw_principal_kind kind)
     switch (credential) {
     case GW_CRED_USER:
         return kind == GW_USER;
-    case GW_CRED_RUNTIME:
-        return kind == GW_RUNTIME;
-    case GW_CRED_ANY:
-        return kind == GW_USER || kind == GW_RUNTIME;
+    case GW_CRED_MEMBER:
+        return kind == GW_USER || kind == GW_TASK;
     default:
         return false;
     }
@@ -125,11 +153,10 @@ int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void
     const char *token = bearer(req);
     if (token == NULL) {
         mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "Authorization",
-                      credential == GW_CRED_RUNTIME ? "a runtime token (Bearer mcr_...) is required"
-                                                    : "a bearer token is required");
+                      "a bearer token is required (a session or mul_ personal access token)");
         return U_CALLBACK_COMPLETE;
     }
-    struct gw_principal *p = calloc(1, sizeof *p);
+    struct gw_principal *p = mc_calloc(1, sizeof *p);
     int rc = resolve_token(ctx, token, p);
     if (rc == MC_EDBCONN) {
         free(p);
@@ -138,14 +165,14 @@ int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void
     }
     if (rc != 0) {
         free(p);
-        mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "Authorization", "invalid or expired token");
+        mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "Authorization",
+                      "invalid, expired or revoked token");
         return U_CALLBACK_COMPLETE;
     }
     if (!fits(credential, p->kind)) {
         free(p);
-        mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "Authorization",
-                      credential == GW_CRED_RUNTIME ? "this route needs a runtime token"
-                                                    : "this route needs a user token");
+        mc_http_error(resp, 403, MC_HTTP_FORBIDDEN, "Authorization",
+                      "a task token cannot do this; use a session or personal access token");
         return U_CALLBACK_COMPLETE;
     }
     ulfius_set_response_shared_data(resp, p, free);
@@ -157,14 +184,22 @@ int gw_member_role(mc_db *db, const char *workspace_id, const char *user_id, cha
     PGresult *r = NULL;
     const char *p[] = {workspace_id, user_id};
     int rc = mc_db_exec(db, GW_MEMBER_ROLE, 2, p, &r);
-    if (rc == 0) {
-        if (PQntuples(r) == 1)
-            snprintf(role, 16, "%s", PQgetvalue(r, 0, 0));
-        else
-            rc = MC_ENOTFOUND;
+    if (rc != 0) {
+        PQclear(r);
+        return rc;
     }
+    if (PQntuples(r) == 0)
+        rc = MC_ENOTFOUND;
+    else
+        snprintf(role, 16, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     return rc;
+}
+
+/* Owners and admins manage a workspace's members and runtimes. */
+static bool manages(const char *role)
+{
+    return strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0;
 }
 
 int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace_id,
@@ -172,8 +207,12 @@ int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace
 {
     const struct gw_principal *me = gw_principal(resp);
     char role[16];
-    int rc =
-        me->kind == GW_USER ? gw_member_role(db, workspace_id, me->user_id, role) : MC_ENOTFOUND;
+    int rc = MC_ENOTFOUND;
+    /* A task token acts in its own workspace only. */
+    bool in_scope =
+        me->kind == GW_USER || (me->kind == GW_TASK && strcmp(workspace_id, me->workspace_id) == 0);
+    if (in_scope)
+        rc = gw_member_role(db, workspace_id, me->user_id, role);
     if (rc == MC_ENOTFOUND) {
         mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
         return rc;
@@ -182,7 +221,7 @@ int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace
         gw_db_error(resp, db, rc);
         return rc;
     }
-    if (admin_only && strcmp(role, "owner") != 0 && strcmp(role, "admin") != 0) {
+    if (admin_only && (me->kind != GW_USER || !manages(role))) {
         mc_http_error(resp, 403, MC_HTTP_FORBIDDEN, NULL, "only owners and admins may do this");
         return MC_ESTATE;
     }

@@ -11,18 +11,23 @@
 #include "mc_db.h"
 #include "mc_http.h"
 #include "mc_kafka.h"
+#include "mc_outbox.h"
 #include "mc_service.h"
 
-/* Prepared statements of the gateway (statements.c). */
+/* Prepared statements of the gateway (statements.c, with the usage, issue and task
+ * statements in usage_sql.inc, issue_sql.inc and task_sql.inc). */
 enum {
-    GW_RUNTIME_BY_TOKEN,
+    GW_PAT_AUTH,
+    GW_TASK_TOKEN_AUTH,
+    GW_PAT_CREATE,
+    GW_PAT_LIST,
+    GW_PAT_REVOKE,
+    GW_PAT_RENEW,
     GW_USER_BY_ID,
     GW_USER_BY_EMAIL,
     GW_USER_CREATE,
-    GW_CODE_SEND,
-    GW_CODE_CHECK,
-    GW_CODE_FAIL,
-    GW_CODE_CONSUME,
+    GW_CODE_REQUEST,
+    GW_CODE_VERIFY,
     GW_MEMBER_ROLE,
     GW_WORKSPACE_CREATE,
     GW_WORKSPACE_LIST,
@@ -30,29 +35,40 @@ enum {
     GW_MEMBER_LIST,
     GW_MEMBER_ADD,
     GW_MEMBER_REMOVE,
-    GW_REGTOKEN_CREATE,
-    GW_RUNTIME_REGISTER,
-    GW_RUNTIME_HEARTBEAT,
+    GW_RUNTIME_UPSERT,
+    GW_RUNTIME_SEEN,
+    GW_RUNTIME_OFFLINE,
     GW_RUNTIME_LIST,
     GW_RUNTIME_WORKSPACE,
     GW_AGENT_CREATE,
     GW_AGENT_LIST,
     GW_AGENT_GET,
-    GW_AGENT_SET_RUNTIME,
+    GW_AGENT_UPDATE,
     GW_ISSUE_CREATE,
     GW_ISSUE_LIST,
     GW_ISSUE_GET,
+    GW_ISSUE_BY_KEY,
     GW_ISSUE_UPDATE,
     GW_ISSUE_ASSIGN,
     GW_ISSUE_DELETE,
-    GW_ISSUE_ACTIVE_TASKS,
+    GW_ISSUE_AGENT_ACTIVE,
     GW_ISSUE_ALL_TASKS,
     GW_COMMENT_CREATE,
     GW_COMMENT_LIST,
     GW_TASK_REQUEST,
     GW_TASK_LIST_BY_ISSUE,
     GW_TASK_GET,
-    GW_TASK_HELD,
+    GW_TASK_STATE,
+    GW_TASK_REPORTED,
+    GW_TASK_SESSION,
+    GW_TASK_CLAIM,
+    GW_TASK_EXTEND_CLAIM,
+    GW_TASK_RELEASE_CLAIMS,
+    GW_TASK_RUNNING_ON,
+    GW_TASK_MESSAGES_RECORD,
+    GW_TASK_MESSAGES_RANGE,
+    GW_TASK_MESSAGES_LIST,
+    GW_CLAIMABLE_RUNTIMES,
     GW_TASK_PROJECT,
     GW_OUTBOX_INSERT,
     GW_OUTBOX_TAKE,
@@ -94,12 +110,14 @@ enum {
 extern const struct mc_db_stmt gw_stmts[];
 
 struct gw_ws_hub;
+struct gw_daemon_hub;
 
 struct gw_ctx {
     struct mc_service *svc;
     mc_db_pool *pool;
     mc_producer *producer;
     struct gw_ws_hub *hub;
+    struct gw_daemon_hub *daemons;
     /* settings */
     int64_t usage_max_entries;
     int64_t db_pool_size;
@@ -119,32 +137,40 @@ struct gw_ctx {
     int64_t code_ttl_ms;
     int64_t code_max_attempts;
     int64_t code_sends_per_hour;
+    int64_t code_sends_per_client;
+    char *client_ip_header;
     int64_t ws_queue_limit;
     int64_t log_retention_ms;
+    int64_t claim_lease_ms;
+    int64_t daemon_runtime_capacity;
     char *group_id;
-    /* the outbox relay */
-    pthread_t relay;
-    pthread_mutex_t relay_mu;
-    pthread_cond_t relay_cv;
-    bool relay_wake;
-    bool relay_running;
+    /* the outbox relay (the shared one of libs/outbox) */
+    struct mc_outbox_def relay_def;
+    mc_outbox *relay;
     /* the task-event projection consumer */
-    pthread_t projector;
-    bool projector_running;
+    struct mc_worker projector;
     mc_consumer *consumer;
     struct {
         mc_metric *usage_accepted, *usage_rejected, *produce_failures, *logins, *login_failures,
-            *outbox_published, *projected, *ws_clients, *ws_sent, *ws_dropped;
+            *outbox_published, *projected, *ws_clients, *ws_sent, *ws_dropped, *daemon_clients,
+            *claimed, *claims;
     } m;
 };
 
-/* Who is calling, set by the authentication callback for the handlers after it. */
-enum gw_principal_kind { GW_ANONYMOUS, GW_RUNTIME, GW_USER };
+/* Who is calling, set by the authentication guard for the handlers after it. A person signs
+ * in with a session JWT or a personal access token (mul_); an agent run calls with the task
+ * token (mat_) its daemon got at claim: it acts as the daemon's user, confined to the task's
+ * workspace, and what it writes is attributed to the agent. */
+enum gw_principal_kind { GW_ANONYMOUS, GW_USER, GW_TASK };
 struct gw_principal {
     enum gw_principal_kind kind;
-    char runtime_id[MC_UUID_STRLEN];
-    char workspace_id[MC_UUID_STRLEN]; /* the runtime's workspace */
     char user_id[MC_UUID_STRLEN];
+    char pat_id[MC_UUID_STRLEN]; /* the personal access token used, "" for a JWT */
+    /* GW_TASK: the token's task and scope */
+    char task_id[MC_UUID_STRLEN];
+    char workspace_id[MC_UUID_STRLEN];
+    char agent_id[MC_UUID_STRLEN];
+    char issue_id[MC_UUID_STRLEN];
 };
 
 /* The principal of a request (never NULL: anonymous when no credential was given). */
@@ -152,12 +178,11 @@ const struct gw_principal *gw_principal(const struct _u_response *resp);
 
 /* What a route needs from its caller: the credential column of the route table (routes.c). */
 enum gw_credential {
-    GW_CRED_NONE = MC_HTTP_PUBLIC, /* nothing: login, config, the daemon's registration */
-    GW_CRED_USER,                  /* a user session (a JWT from verify-code) */
-    GW_CRED_RUNTIME,               /* a runtime token (mcr_...) */
-    GW_CRED_ANY,                   /* either of the two: the WebSocket */
+    GW_CRED_NONE = MC_HTTP_PUBLIC, /* nothing: login, config */
+    GW_CRED_USER,   /* a person: a session JWT or a personal access token (the daemon's) */
+    GW_CRED_MEMBER, /* a person, or an agent run's task token confined to its workspace */
 };
-/* The credential's name, as --routes prints it ("none", "user", "runtime", "any"). */
+/* The credential's name, as --routes prints it ("none", "user", "member"). */
 const char *gw_credential_name(int credential);
 
 /* auth.c: the guard of every route that needs a credential (an mc_http_guard), and tokens. */
@@ -171,9 +196,9 @@ char *gw_jwt_issue(const struct gw_ctx *ctx, const char *user_id, const char *em
  * database error. */
 int gw_member_role(mc_db *db, const char *workspace_id, const char *user_id, char role[16]);
 
-/* For workspace-scoped routes: checks that the caller (a user) is a member of workspace_id,
- * answering 404/503 itself. admin_only also requires owner or admin (403). Returns 0 when the
- * handler may go on. */
+/* For workspace-scoped routes: checks that the caller is a member of workspace_id (a task
+ * token: that it is its own workspace), answering 404/503 itself. admin_only also requires
+ * owner or admin (403; never a task token). Returns 0 when the handler may go on. */
 int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace_id,
                       bool admin_only);
 
@@ -181,38 +206,99 @@ int gw_require_member(struct _u_response *resp, mc_db *db, const char *workspace
 
 /* Takes a pooled connection or answers 503 itself and returns NULL. */
 mc_db *gw_db(struct gw_ctx *ctx, struct _u_response *resp);
+/* Returns a connection to the pool; NULL ok. */
 void gw_db_release(struct gw_ctx *ctx, mc_db *db);
 
-/* Answers the error of a failed database call (503 when the database is gone, 500 else). */
+/* Answers the error of a failed database call (503 when the database is gone, 500 else).
+ * Returns U_CALLBACK_COMPLETE. */
 int gw_db_error(struct _u_response *resp, mc_db *db, int rc);
+
+/* Answers a JSON text (a column the database built) with status. */
+void gw_answer_text(struct _u_response *resp, unsigned status, const char *json_text);
 
 /* Runs a statement returning one JSON text column and answers it with status (404 when no
  * row). Returns U_CALLBACK_COMPLETE. */
 int gw_answer_json(struct _u_response *resp, mc_db *db, int stmt, int n, const char *const *p,
                    unsigned status);
 
-/* The common read of a workspace-scoped collection: the {workspace_id} parameter, membership,
- * then stmt($1 = workspace_id) answered as JSON. */
+/* A pooled connection for a request about workspace ws, once the caller is a member of it
+ * (gw_require_member); answers 503/404/403 itself and returns NULL otherwise. */
+mc_db *gw_member_db(struct gw_ctx *ctx, struct _u_response *resp, const char *ws, bool admin_only);
+
+/* A read of the caller's own: stmt($1 = the caller's user id) answered as JSON. */
+int gw_user_read(struct _u_response *resp, struct gw_ctx *ctx, int stmt);
+
+/* The common read of a workspace-scoped collection: the workspace (gw_workspace_of),
+ * membership, then stmt($1 = workspace_id) answered as JSON. */
 int gw_workspace_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
                       int stmt);
 
 /* The workspace a request names, as Multica's CLI names it: the {workspace_id} path
- * parameter, ?workspace_id=, or the X-Workspace-ID header. Answers 400 and returns NULL when
- * none is given or it is not a UUID. */
+ * parameter, ?workspace_id=, or the X-Workspace-ID header; a task token's own workspace when
+ * none is named. Answers 400 and returns NULL when none is given or it is not a UUID. */
 const char *gw_workspace_of(const struct _u_request *req, struct _u_response *resp);
+
+/* Answers 400 invalid_field naming field, and returns MC_EINVAL. */
+int gw_invalid(struct _u_response *resp, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* A path parameter that must be a UUID (400 naming it otherwise). */
 const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name);
-/* A string field of a JSON body with length bounds; NULL when absent and optional. Answers
- * 400 and sets *bad when invalid. */
-const char *gw_str_field(const json_t *body, const char *name, size_t min, size_t max,
-                         bool required, struct _u_response *resp, bool *bad);
+/* A JSON string of the first max characters of s (whole UTF-8 sequences). */
+json_t *gw_json_prefix(const char *s, size_t max);
+/* The body of a POST whose body is optional (the daemon sends {} or nothing): an empty body
+ * reads as {}. Answers 400 itself and returns NULL when it is not a JSON object. */
+json_t *gw_optional_body(const struct _u_request *req, struct _u_response *resp);
 
-/* outbox.c: events written with the change they announce, produced by a relay thread. */
+/* The read model's state of a task for a caller acting on it: a row of (status, runtime_id,
+ * workspace_id, reported, member, issue_id) for the caller to clear, or NULL after answering
+ * 404 "task not found" (unknown, in a workspace the caller does not belong to, or deleted
+ * unless deleted_ok) or the database error. */
+PGresult *gw_task_state(mc_db *db, const char *task, struct _u_response *resp, bool deleted_ok);
+
+/* Multica's daemon reads "task not found" and "runtime not found" in a 404 as news about its
+ * task or runtime: these answer exactly that, and only handlers that know it is so call them. */
+int gw_task_not_found(struct _u_response *resp);
+int gw_runtime_not_found(struct _u_response *resp);
+
+/* A string field of a JSON body with length bounds in characters: *out is the string, or NULL
+ * when absent (or null) and optional. Returns 0, or MC_EINVAL after answering 400 naming it. */
+int gw_str_field(struct _u_response *resp, const json_t *body, const char *name, size_t min,
+                 size_t max, bool required, const char **out);
+
+/* An optional integer field between min and max: *out keeps its value when the field is
+ * absent. Returns 0, or MC_EINVAL after answering 400 naming it. */
+int gw_int_field(struct _u_response *resp, const json_t *body, const char *name, int64_t min,
+                 int64_t max, int64_t *out);
+
+/* The client's address for per-client limits: the first entry of CLIENT_IP_HEADER when the
+ * operator names one (a trusted proxy sets it), otherwise the peer's address. */
+void gw_client_address(const struct gw_ctx *ctx, const struct _u_request *req, char *out,
+                       size_t outlen);
+
+/* outbox.c: events written in the transaction of the change they announce (gw_outbox_add),
+ * then produced by the shared relay, which gw_outbox_kick wakes once that transaction has
+ * committed. gw_outbox_new creates ctx->relay (kicks are safe from then on); main starts it
+ * (mc_outbox_start) once the schema is migrated, and mc_outbox_free drains and frees it. */
 int gw_outbox_add(mc_db *db, const char *type, const char *subject, const char *key, json_t *data);
 void gw_outbox_kick(struct gw_ctx *ctx);
-int gw_outbox_start(struct gw_ctx *ctx);
-void gw_outbox_stop(struct gw_ctx *ctx);
+void gw_outbox_new(struct gw_ctx *ctx);
+
+/* What a transaction body returns once it has answered the request itself (a client fault). */
+#define GW_ANSWERED MC_ESTATE
+
+/* Runs a handler's transaction (mc_db_run_tx: a deadlock or serialization failure runs the
+ * body again). A body meeting a client fault answers it and returns GW_ANSWERED; any other
+ * error is answered here (gw_db_error). Once committed, wakes the relay for the events the
+ * body wrote with gw_outbox_add. Returns 0 when committed (the handler then answers), or the
+ * error, already answered. */
+int gw_outbox_tx(struct gw_ctx *ctx, struct _u_response *resp, mc_db *db, const char *name,
+                 mc_db_tx_body body, void *arg);
+
+/* A heartbeat of runtime from user: liveness in the read model and a RuntimeHeartbeat event,
+ * in one transaction. 0, MC_ENOTFOUND (no such runtime, or not the user's to touch), or a
+ * database error (http_runtimes.c; the WebSocket heartbeat uses it too). */
+int gw_runtime_heartbeat(struct gw_ctx *ctx, mc_db *db, const char *runtime, const char *user);
 
 /* http_projects.c: writes IssueProjectChanged (the issue's project from now on, NULL for none,
  * at the issue's project_version) to the outbox, in the caller's transaction. */
@@ -223,21 +309,44 @@ int gw_issue_project_event(mc_db *db, const char *issue, const char *ws, const c
 int gw_projection_start(struct gw_ctx *ctx);
 void gw_projection_stop(struct gw_ctx *ctx);
 
-/* ws.c: WebSocket hub. */
+/* ws.c: the WebSocket hub of people watching tasks (/api/ws). */
 int gw_ws_start(struct gw_ctx *ctx);
 /* Tells connections to finish (before the HTTP server stops); gw_ws_stop then frees the hub. */
 void gw_ws_quiesce(struct gw_ctx *ctx);
 void gw_ws_stop(struct gw_ctx *ctx);
 int gw_ws_connect(const struct _u_request *req, struct _u_response *resp, void *ud);
 
+/* daemon_ws.c: daemons' wake-up connections (/api/daemon/ws): daemon:task_available when a
+ * runtime of theirs has a task to claim, daemon:heartbeat_ack to each heartbeat. */
+int gw_daemon_ws_start(struct gw_ctx *ctx);
+void gw_daemon_ws_quiesce(struct gw_ctx *ctx);
+void gw_daemon_ws_stop(struct gw_ctx *ctx);
+int gw_daemon_ws_connect(const struct _u_request *req, struct _u_response *resp, void *ud);
+/* Wakes the daemons connected for runtime (task may be NULL): called by the hub's listener for
+ * each logged dispatch. */
+void gw_daemon_ws_task_available(struct gw_ctx *ctx, const char *runtime, const char *task);
+/* Wakes the daemons of every runtime that has a dispatched task no claim holds (a claim whose
+ * lease ran out, a daemon that missed a wake-up); the listener calls it every few seconds. */
+void gw_daemon_ws_sweep(struct gw_ctx *ctx, mc_db *db);
+
 /* mail.c: delivers a login code (Resend when configured, else the log). */
 int gw_mail_code(struct gw_ctx *ctx, const char *email, const char *code);
+
+/* http_issues.c: the issue a path names ({issue_id}: a UUID or a key such as ABC-12) if the
+ * caller may see it: a row of (workspace_id, assignee_type, assignee_id, issue JSON, id) for
+ * the caller to clear, or NULL after answering 400, 404 or 503. */
+PGresult *gw_issue_for(const struct _u_request *req, struct _u_response *resp, mc_db *db);
 
 /* Handlers, by file. */
 int gw_get_config(const struct _u_request *, struct _u_response *, void *);
 int gw_post_send_code(const struct _u_request *, struct _u_response *, void *);
 int gw_post_verify_code(const struct _u_request *, struct _u_response *, void *);
 int gw_get_me(const struct _u_request *, struct _u_response *, void *);
+
+int gw_post_token(const struct _u_request *, struct _u_response *, void *);
+int gw_get_tokens(const struct _u_request *, struct _u_response *, void *);
+int gw_delete_token(const struct _u_request *, struct _u_response *, void *);
+int gw_post_token_renew(const struct _u_request *, struct _u_response *, void *);
 
 int gw_post_workspace(const struct _u_request *, struct _u_response *, void *);
 int gw_get_workspaces(const struct _u_request *, struct _u_response *, void *);
@@ -246,30 +355,44 @@ int gw_get_members(const struct _u_request *, struct _u_response *, void *);
 int gw_post_member(const struct _u_request *, struct _u_response *, void *);
 int gw_delete_member(const struct _u_request *, struct _u_response *, void *);
 
-int gw_post_runtime_token(const struct _u_request *, struct _u_response *, void *);
 int gw_get_runtimes(const struct _u_request *, struct _u_response *, void *);
 int gw_post_register(const struct _u_request *, struct _u_response *, void *);
+int gw_post_deregister(const struct _u_request *, struct _u_response *, void *);
 int gw_post_heartbeat(const struct _u_request *, struct _u_response *, void *);
+int gw_get_runtime_profiles(const struct _u_request *, struct _u_response *, void *);
+int gw_post_recover_orphans(const struct _u_request *, struct _u_response *, void *);
+
+int gw_post_claim(const struct _u_request *, struct _u_response *, void *);
+int gw_post_runtime_claim(const struct _u_request *, struct _u_response *, void *);
+int gw_post_prepare_lease(const struct _u_request *, struct _u_response *, void *);
+
+int gw_post_task_start(const struct _u_request *, struct _u_response *, void *);
+int gw_post_task_progress(const struct _u_request *, struct _u_response *, void *);
+int gw_post_task_complete(const struct _u_request *, struct _u_response *, void *);
+int gw_post_task_fail(const struct _u_request *, struct _u_response *, void *);
+int gw_post_task_cancel_ack(const struct _u_request *, struct _u_response *, void *);
+int gw_get_task_status(const struct _u_request *, struct _u_response *, void *);
+int gw_post_task_session(const struct _u_request *, struct _u_response *, void *);
+int gw_post_task_messages(const struct _u_request *, struct _u_response *, void *);
 
 int gw_post_agent(const struct _u_request *, struct _u_response *, void *);
 int gw_get_agents(const struct _u_request *, struct _u_response *, void *);
-int gw_patch_agent(const struct _u_request *, struct _u_response *, void *);
+int gw_get_agent(const struct _u_request *, struct _u_response *, void *);
+int gw_put_agent(const struct _u_request *, struct _u_response *, void *);
 
 int gw_post_issue(const struct _u_request *, struct _u_response *, void *);
 int gw_get_issues(const struct _u_request *, struct _u_response *, void *);
 int gw_get_issue(const struct _u_request *, struct _u_response *, void *);
-int gw_patch_issue(const struct _u_request *, struct _u_response *, void *);
-int gw_post_assign(const struct _u_request *, struct _u_response *, void *);
+int gw_put_issue(const struct _u_request *, struct _u_response *, void *);
 int gw_delete_issue(const struct _u_request *, struct _u_response *, void *);
 int gw_post_comment(const struct _u_request *, struct _u_response *, void *);
 int gw_get_comments(const struct _u_request *, struct _u_response *, void *);
 
 int gw_get_issue_tasks(const struct _u_request *, struct _u_response *, void *);
 int gw_get_task(const struct _u_request *, struct _u_response *, void *);
-int gw_post_task_start(const struct _u_request *, struct _u_response *, void *);
-int gw_post_task_progress(const struct _u_request *, struct _u_response *, void *);
-int gw_post_task_complete(const struct _u_request *, struct _u_response *, void *);
-int gw_post_task_fail(const struct _u_request *, struct _u_response *, void *);
+int gw_get_task_messages(const struct _u_request *, struct _u_response *, void *);
+int gw_post_task_cancel(const struct _u_request *, struct _u_response *, void *);
+int gw_post_issue_task_cancel(const struct _u_request *, struct _u_response *, void *);
 
 int gw_post_task_usage(const struct _u_request *, struct _u_response *, void *);
 int gw_post_usage_batch(const struct _u_request *, struct _u_response *, void *);

@@ -1,6 +1,6 @@
 /* http_auth.c: login by email code, the public configuration, and the caller's profile.
  *
- *   GET  /api/config                    allow_signup, disable_workspace_creation, google_client_id
+ *   GET  /api/config                    allow_signup, workspace_creation_disabled, google_client_id
  *   POST /api/auth/send-code {email}    a fresh 6-digit code (rate limited per email)
  *   POST /api/auth/verify-code {email, code}  -> {token, user}
  *   GET  /api/me
@@ -17,14 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Multica's shape (its handler/config.go): allow_signup always, google_client_id when set,
+ * workspace_creation_disabled only when true. */
 int gw_get_config(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     (void)req;
     struct gw_ctx *ctx = ud;
-    mc_http_json(resp, 200,
-                 json_pack("{sb sb ss}", "allow_signup", ctx->allow_signup,
-                           "disable_workspace_creation", ctx->disable_workspace_creation,
-                           "google_client_id", ctx->google_client_id));
+    json_t *cfg = json_pack("{sb}", "allow_signup", ctx->allow_signup);
+    if (ctx->google_client_id[0] != '\0')
+        json_object_set_new(cfg, "google_client_id", json_string(ctx->google_client_id));
+    if (ctx->disable_workspace_creation)
+        json_object_set_new(cfg, "workspace_creation_disabled", json_true());
+    mc_http_json(resp, 200, cfg);
     return U_CALLBACK_COMPLETE;
 }
 
@@ -81,8 +85,10 @@ static int signup_allowed(struct gw_ctx *ctx, mc_db *db, const char *email,
     int rc = mc_db_exec(db, GW_USER_BY_EMAIL, 1, p, &r);
     int rows = rc == 0 ? PQntuples(r) : 0;
     PQclear(r);
-    if (rc != 0)
-        return gw_db_error(resp, db, rc), rc;
+    if (rc != 0) {
+        gw_db_error(resp, db, rc);
+        return rc;
+    }
     if (rows == 0) {
         mc_http_error(resp, 403, MC_HTTP_FORBIDDEN, "email", "sign-up is disabled on this server");
         return MC_ESTATE;
@@ -98,7 +104,10 @@ int gw_post_send_code(const struct _u_request *req, struct _u_response *resp, vo
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     mc_db *db = NULL;
-    if (email_field(body, resp, email) == NULL || (db = gw_db(ctx, resp)) == NULL)
+    if (email_field(body, resp, email) == NULL)
+        goto cleanup;
+    db = gw_db(ctx, resp);
+    if (db == NULL)
         goto cleanup;
     if (signup_allowed(ctx, db, email, resp) != 0)
         goto cleanup;
@@ -110,64 +119,77 @@ int gw_post_send_code(const struct _u_request *req, struct _u_response *resp, vo
         mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "cannot hash the code");
         goto cleanup;
     }
-    char ttl[24], limit[24];
+    char ttl[24], limit[24], client_limit[24], client[64];
     snprintf(ttl, sizeof ttl, "%lld", (long long)ctx->code_ttl_ms);
     snprintf(limit, sizeof limit, "%lld", (long long)ctx->code_sends_per_hour);
-    const char *p[] = {email, hash, ttl, limit};
+    snprintf(client_limit, sizeof client_limit, "%lld", (long long)ctx->code_sends_per_client);
+    gw_client_address(ctx, req, client, sizeof client);
+    const char *p[] = {email, hash, ttl, limit, client, client_limit};
     PGresult *r = NULL;
-    int rc = mc_db_exec(db, GW_CODE_SEND, 4, p, &r);
-    int rows = rc == 0 ? PQntuples(r) : 0;
-    PQclear(r);
+    int rc = mc_db_exec(db, GW_CODE_REQUEST, 6, p, &r);
+    const char *outcome = rc == 0 ? mc_db_value(r) : NULL;
     if (rc != 0) {
         gw_db_error(resp, db, rc);
-    } else if (rows == 0) {
+    } else if (strcmp(outcome, "email_limited") == 0) {
         mc_http_error(resp, 429, MC_HTTP_RATE_LIMITED, "email",
                       "too many codes sent to this address; try again later");
+    } else if (strcmp(outcome, "client_limited") == 0) {
+        mc_http_error(resp, 429, MC_HTTP_RATE_LIMITED, NULL,
+                      "too many codes requested from this client; try again later");
     } else if (gw_mail_code(ctx, email, code) != 0) {
         mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "the code could not be sent");
     } else {
         mc_http_json(resp, 200, json_pack("{sb}", "sent", 1));
     }
+    PQclear(r);
 cleanup:
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
 
-/* Checks the code; returns 0 when it is right, or answers the failure itself. */
+/* The fixed development code: never in production, and only when one is configured. */
+static bool dev_code_accepted(const struct gw_ctx *ctx, const char *code)
+{
+    if (ctx->production)
+        return false;
+    if (ctx->dev_code[0] == '\0')
+        return false;
+    return mc_auth_equal(code, ctx->dev_code);
+}
+
+/* Checks the code; returns 0 when it is right, or answers the failure itself. The guess is
+ * judged and counted in one locked statement (gateway.verify_code), so concurrent guesses
+ * cannot be judged against a code whose attempts they have used up. */
 static int check_code(struct gw_ctx *ctx, mc_db *db, const char *email, const char *code,
                       struct _u_response *resp)
 {
-    if (!ctx->production && ctx->dev_code[0] != '\0' && mc_auth_equal(code, ctx->dev_code))
+    if (dev_code_accepted(ctx, code))
         return 0;
     char hash[65], max[16];
-    if (code_hash(ctx, email, code, hash) != 0)
-        return mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "cannot hash the code"), MC_EIO;
+    if (code_hash(ctx, email, code, hash) != 0) {
+        mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "cannot hash the code");
+        return MC_EIO;
+    }
     snprintf(max, sizeof max, "%lld", (long long)ctx->code_max_attempts);
     const char *p[] = {email, hash, max};
     PGresult *r = NULL;
-    int rc = mc_db_exec(db, GW_CODE_CONSUME, 3, p, &r);
-    int ok = rc == 0 && PQntuples(r) == 1;
+    int rc = mc_db_exec(db, GW_CODE_VERIFY, 3, p, &r);
+    if (rc != 0) {
+        PQclear(r);
+        gw_db_error(resp, db, rc);
+        return rc;
+    }
+    char outcome[16];
+    snprintf(outcome, sizeof outcome, "%s", mc_db_value(r));
     PQclear(r);
-    if (rc != 0)
-        return gw_db_error(resp, db, rc), rc;
-    if (ok)
+    if (strcmp(outcome, "ok") == 0)
         return 0;
     mc_metric_add(ctx->m.login_failures, 1);
-    const char *pe[] = {email};
-    rc = mc_db_exec(db, GW_CODE_CHECK, 1, pe, &r);
-    bool live = rc == 0 && PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    long failed = rc == 0 && PQntuples(r) == 1 ? atol(PQgetvalue(r, 0, 1)) : 0;
-    PQclear(r);
-    if (live && failed < ctx->code_max_attempts) {
-        mc_db_exec(db, GW_CODE_FAIL, 1, pe, NULL);
-        failed++;
-    }
-    if (!live)
+    if (strcmp(outcome, "none") == 0)
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "code",
                       "no valid code for this address; request a new one");
-    else if (failed >= ctx->code_max_attempts)
+    else if (strcmp(outcome, "exhausted") == 0)
         mc_http_error(resp, 429, MC_HTTP_RATE_LIMITED, "code",
                       "too many wrong codes; request a new one");
     else
@@ -190,8 +212,12 @@ int gw_post_verify_code(const struct _u_request *req, struct _u_response *resp, 
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "code", "must be 6 digits");
         goto cleanup;
     }
-    if ((db = gw_db(ctx, resp)) == NULL || signup_allowed(ctx, db, email, resp) != 0 ||
-        check_code(ctx, db, email, code, resp) != 0)
+    db = gw_db(ctx, resp);
+    if (db == NULL)
+        goto cleanup;
+    if (signup_allowed(ctx, db, email, resp) != 0)
+        goto cleanup;
+    if (check_code(ctx, db, email, code, resp) != 0)
         goto cleanup;
     char id[MC_UUID_STRLEN];
     mc_uuid_v7(id);
@@ -216,8 +242,7 @@ int gw_post_verify_code(const struct _u_request *req, struct _u_response *resp, 
                  json_pack("{ss s{ss ss}}", "token", token, "user", "id", id, "email", email));
     free(token);
 cleanup:
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
@@ -225,12 +250,5 @@ cleanup:
 int gw_get_me(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     (void)req;
-    struct gw_ctx *ctx = ud;
-    mc_db *db = gw_db(ctx, resp);
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    const char *p[] = {gw_principal(resp)->user_id};
-    gw_answer_json(resp, db, GW_USER_BY_ID, 1, p, 200);
-    gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
+    return gw_user_read(resp, ud, GW_USER_BY_ID);
 }

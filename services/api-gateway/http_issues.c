@@ -1,44 +1,96 @@
-/* http_issues.c: issues, assignment (which starts and stops tasks), and comments.
+/* http_issues.c: issues, in Multica's routes and shape; assigning one to an agent starts a
+ * task.
  *
- *   POST   /api/workspaces/{workspace_id}/issues {title, description, project_id?}
- *   GET    /api/workspaces/{workspace_id}/issues?status=&assignee_id=&limit=&before=
- *   GET    /api/issues/{issue_id}
- *   PATCH  /api/issues/{issue_id} {title?, description?, status?, project_id? (null: none)}
- *   POST   /api/issues/{issue_id}/assign {agent_id} | {member_id} | {}
+ *   POST   /api/issues {title, description?, status?, priority?, assignee_type?, assignee_id?,
+ *                       project_id?}
+ *   GET    /api/issues?workspace_id=&status=&priority=&assignee_id=&limit=&offset=
+ *                                        -> {issues, total}, newest first
+ *   GET    /api/issues/{issue_id}        a UUID or the issue's key (ABC-12)
+ *   PUT    /api/issues/{issue_id}        any of the fields above; assignee_id null unassigns
  *   DELETE /api/issues/{issue_id}
- *   POST   /api/issues/{issue_id}/comments {body}
- *   GET    /api/issues/{issue_id}/comments
+ *   GET    /api/issues/{issue_id}/task-runs
  *
+ * The workspace comes from ?workspace_id= or X-Workspace-ID (a task token's own otherwise).
  * Assigning to an agent mints a task id and writes TaskRequested to the outbox in the same
- * transaction; unassigning (or reassigning) cancels the issue's active tasks, and deleting the
- * issue asks for its tasks to be deleted (TaskCancelRequested with delete=true). An issue
- * belongs to at most one project of its workspace; each change of it writes
- * IssueProjectChanged to the outbox with the change, which moves the issue's usage. */
+ * transaction (the answer carries it as task_id) when Multica would start a run (its
+ * WillEnqueueRun); a change of assignee never cancels a run under way; deleting the issue
+ * deletes its tasks (TaskCancelRequested with delete=true). An agent run (task token) creates
+ * and updates issues as its agent. An issue belongs to at most one project of its workspace
+ * (project_id; null takes it out): each change writes IssueProjectChanged to the outbox with
+ * the change, which moves the issue's usage to the project at the next rollup. */
 #include "gateway.h"
 #include "mc_proto.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const statuses[] = {"backlog",   "todo", "in_progress",
-                                       "in_review", "done", "cancelled"};
+static const char *const statuses[] = {"backlog", "todo",    "in_progress", "in_review",
+                                       "done",    "blocked", "cancelled"};
+static const char *const priorities[] = {"urgent", "high", "medium", "low", "none"};
 
-static bool valid_status(const char *s)
+static bool one_of(const char *s, const char *const *set, size_t n)
 {
-    for (size_t i = 0; i < MC_ARRAY_LEN(statuses); i++)
-        if (strcmp(s, statuses[i]) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, set[i]) == 0)
             return true;
     return false;
 }
 
-/* Loads an issue the caller may see (row: workspace_id, assignee_type, assignee_id, json), or
- * answers 404/503 and returns NULL. */
-static PGresult *issue_for(mc_db *db, struct _u_response *resp, const char *issue)
+/* An optional enumerated field of a body: *out is NULL when absent. Returns 0, or MC_EINVAL
+ * after answering 400 naming it when it is not one of set. */
+static int enum_field(struct _u_response *resp, const json_t *body, const char *name,
+                      const char *const *set, size_t n, const char **out)
 {
+    if (gw_str_field(resp, body, name, 1, 32, false, out) != 0)
+        return MC_EINVAL;
+    if (*out == NULL || one_of(*out, set, n))
+        return 0;
+    char allowed[160] = "";
+    for (size_t i = 0; i < n; i++)
+        snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s%s", i ? ", " : "",
+                 set[i]);
+    return gw_invalid(resp, name, "must be one of %s", allowed);
+}
+
+/* Splits an issue key ("ABC-12") into its prefix and number; false when ref is not one. */
+static bool issue_key(const char *ref, char prefix[11], char number[12])
+{
+    const char *dash = strrchr(ref, '-');
+    size_t plen = dash ? (size_t)(dash - ref) : 0;
+    size_t nlen = dash ? strlen(dash + 1) : 0;
+    if (plen == 0 || plen > 10 || nlen == 0 || nlen > 9 || strspn(dash + 1, "0123456789") != nlen)
+        return false;
+    for (size_t i = 0; i < plen; i++)
+        if (!isalnum((unsigned char)ref[i]) || (unsigned char)ref[i] >= 0x80)
+            return false;
+    snprintf(prefix, 11, "%.*s", (int)plen, ref);
+    snprintf(number, 12, "%s", dash + 1);
+    return true;
+}
+
+PGresult *gw_issue_for(const struct _u_request *req, struct _u_response *resp, mc_db *db)
+{
+    const char *ref = u_map_get(req->map_url, "issue_id");
+    const struct gw_principal *me = gw_principal(resp);
+    char prefix[11], number[12];
     PGresult *r = NULL;
-    const char *p[] = {issue};
-    int rc = mc_db_exec(db, GW_ISSUE_GET, 1, p, &r);
+    int rc;
+    if (ref != NULL && mc_uuid_valid(ref)) {
+        const char *p[] = {ref};
+        rc = mc_db_exec(db, GW_ISSUE_GET, 1, p, &r);
+    } else if (ref != NULL && issue_key(ref, prefix, number)) {
+        const char *ws = u_map_get_case(req->map_header, "X-Workspace-ID");
+        if (ws == NULL || !mc_uuid_valid(ws))
+            ws = me->kind == GW_TASK ? me->workspace_id : NULL;
+        const char *p[] = {prefix, number, me->user_id, ws};
+        rc = mc_db_exec(db, GW_ISSUE_BY_KEY, 4, p, &r);
+    } else {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "issue_id",
+                      "must be an issue UUID or key (ABC-12)");
+        return NULL;
+    }
     if (rc != 0) {
         gw_db_error(resp, db, rc);
     } else if (PQntuples(r) == 0) {
@@ -48,204 +100,6 @@ static PGresult *issue_for(mc_db *db, struct _u_response *resp, const char *issu
     }
     PQclear(r);
     return NULL;
-}
-
-/* A body's project_id: absent (*given false), null (no project) or a UUID; 400 otherwise. */
-static bool project_field(const json_t *body, struct _u_response *resp, bool *given,
-                          const char **project)
-{
-    const json_t *v = json_object_get(body, "project_id");
-    *given = v != NULL;
-    *project = json_string_value(v);
-    if (v == NULL || json_is_null(v) || (*project && mc_uuid_valid(*project)))
-        return true;
-    mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "project_id", "must be a project id or null");
-    return false;
-}
-
-/* Inside the caller's transaction: the project must be one of the workspace's (it is then
- * locked against deletion until commit). 0, MC_ENOTFOUND (answered 400) or a database error. */
-static int check_project(mc_db *db, struct _u_response *resp, const char *ws, const char *project)
-{
-    PGresult *r = NULL;
-    const char *p[] = {project, ws};
-    int rc = project ? mc_db_exec(db, GW_PROJECT_IN_WORKSPACE, 2, p, &r) : 0;
-    if (rc == 0 && project && PQntuples(r) == 0) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "project_id",
-                      "no such project in this workspace");
-        rc = MC_ENOTFOUND;
-    }
-    PQclear(r);
-    return rc;
-}
-
-/* Runs stmt in the open transaction, commits, and answers its JSON row with status. */
-static void commit_and_answer(struct gw_ctx *ctx, mc_db *db, struct _u_response *resp, int stmt,
-                              int n, const char *const *p, unsigned status)
-{
-    PGresult *r = NULL;
-    int rc = mc_db_exec(db, stmt, n, p, &r);
-    if (rc == 0 && PQntuples(r) == 0) {
-        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
-    } else if (rc != 0 || (rc = mc_db_commit(db)) != 0) {
-        gw_db_error(resp, db, rc);
-    } else {
-        gw_outbox_kick(ctx);
-        ulfius_set_string_body_response(resp, status, PQgetvalue(r, 0, 0));
-        u_map_put(resp->map_header, "Content-Type", "application/json");
-    }
-    PQclear(r);
-    mc_db_rollback(db);
-}
-
-int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    struct gw_ctx *ctx = ud;
-    const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    json_t *body = ws ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
-    if (body == NULL)
-        return U_CALLBACK_COMPLETE;
-    bool bad = false, given;
-    mc_db *db = NULL;
-    const char *project = NULL;
-    const char *title = gw_str_field(body, "title", 1, 500, true, resp, &bad);
-    const char *desc = bad ? NULL : gw_str_field(body, "description", 0, 100000, false, resp, &bad);
-    if (!bad && project_field(body, resp, &given, &project) && (db = gw_db(ctx, resp)) != NULL &&
-        gw_require_member(resp, db, ws, false) == 0) {
-        char id[MC_UUID_STRLEN];
-        mc_uuid_v7(id);
-        const char *p[] = {id, ws, title, desc, gw_principal(resp)->user_id, project};
-        int rc = mc_db_begin(db);
-        if (rc == 0 && (rc = check_project(db, resp, ws, project)) == 0 && project)
-            rc = gw_issue_project_event(db, id, ws, project, "1");
-        if (rc == 0)
-            commit_and_answer(ctx, db, resp, GW_ISSUE_CREATE, 6, p, 201);
-        else if (rc != MC_ENOTFOUND)
-            gw_db_error(resp, db, rc);
-    }
-    if (db)
-        gw_db_release(ctx, db);
-    json_decref(body);
-    return U_CALLBACK_COMPLETE;
-}
-
-int gw_get_issues(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    struct gw_ctx *ctx = ud;
-    const char *ws = gw_uuid_param(req, resp, "workspace_id");
-    if (ws == NULL)
-        return U_CALLBACK_COMPLETE;
-    const char *status = u_map_get(req->map_url, "status");
-    const char *assignee = u_map_get(req->map_url, "assignee_id");
-    const char *before = u_map_get(req->map_url, "before");
-    const char *limit_s = u_map_get(req->map_url, "limit");
-    long limit = limit_s ? strtol(limit_s, NULL, 10) : 50;
-    if (status && !valid_status(status))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "status",
-                             "must be backlog, todo, in_progress, in_review, done or cancelled"),
-               U_CALLBACK_COMPLETE;
-    if (assignee && !mc_uuid_valid(assignee))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "assignee_id", "must be a UUID"),
-               U_CALLBACK_COMPLETE;
-    if (before && !mc_uuid_valid(before))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "before", "must be an issue id"),
-               U_CALLBACK_COMPLETE;
-    if (limit < 1 || limit > 200)
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "limit",
-                             "must be an integer between 1 and 200"),
-               U_CALLBACK_COMPLETE;
-    mc_db *db = gw_db(ctx, resp);
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    if (gw_require_member(resp, db, ws, false) == 0) {
-        char lim[16];
-        snprintf(lim, sizeof lim, "%ld", limit);
-        const char *p[] = {ws, status, assignee, lim, before};
-        PGresult *r = NULL;
-        int rc = mc_db_exec(db, GW_ISSUE_LIST, 5, p, &r);
-        if (rc != 0) {
-            gw_db_error(resp, db, rc);
-        } else {
-            json_t *issues = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-            size_t n = json_array_size(issues);
-            json_t *last = n > 0 ? json_object_get(json_array_get(issues, n - 1), "id") : NULL;
-            mc_http_json(resp, 200,
-                         json_pack("{so so}", "issues", issues, "next_before",
-                                   n == (size_t)limit && last ? json_incref(last) : json_null()));
-        }
-        PQclear(r);
-    }
-    gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
-}
-
-int gw_get_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    struct gw_ctx *ctx = ud;
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
-    if (db == NULL)
-        return U_CALLBACK_COMPLETE;
-    PGresult *r = issue_for(db, resp, issue);
-    if (r != NULL) {
-        ulfius_set_string_body_response(resp, 200, PQgetvalue(r, 0, 3));
-        u_map_put(resp->map_header, "Content-Type", "application/json");
-    }
-    PQclear(r);
-    gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
-}
-
-/* Moves the issue to project (NULL: none) and writes its IssueProjectChanged, in the open
- * transaction; nothing when the issue is already there. */
-static int set_project(mc_db *db, const char *issue, const char *project)
-{
-    PGresult *r = NULL;
-    const char *p[] = {issue, project};
-    int rc = mc_db_exec(db, GW_ISSUE_SET_PROJECT, 2, p, &r);
-    if (rc == 0 && PQntuples(r) == 1)
-        rc = gw_issue_project_event(db, issue, PQgetvalue(r, 0, 0), project, PQgetvalue(r, 0, 1));
-    PQclear(r);
-    return rc;
-}
-
-int gw_patch_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    struct gw_ctx *ctx = ud;
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    json_t *body = issue ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
-    if (body == NULL)
-        return U_CALLBACK_COMPLETE;
-    bool bad = false;
-    mc_db *db = NULL;
-    PGresult *r = NULL;
-    const char *title = gw_str_field(body, "title", 1, 500, false, resp, &bad);
-    const char *desc = bad ? NULL : gw_str_field(body, "description", 0, 100000, false, resp, &bad);
-    const char *status = bad ? NULL : gw_str_field(body, "status", 1, 32, false, resp, &bad);
-    if (!bad && status && !valid_status(status)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "status",
-                      "must be backlog, todo, in_progress, in_review, done or cancelled");
-        bad = true;
-    }
-    bool given = false;
-    const char *project = NULL;
-    if (!bad && project_field(body, resp, &given, &project) && (db = gw_db(ctx, resp)) != NULL &&
-        (r = issue_for(db, resp, issue)) != NULL) {
-        const char *p[] = {issue, title, desc, status};
-        const char *ws = PQgetvalue(r, 0, 0);
-        int rc = mc_db_begin(db);
-        if (rc == 0 && given && (rc = check_project(db, resp, ws, project)) == 0)
-            rc = set_project(db, issue, project);
-        if (rc == 0)
-            commit_and_answer(ctx, db, resp, GW_ISSUE_UPDATE, 4, p, 200);
-        else if (rc != MC_ENOTFOUND)
-            gw_db_error(resp, db, rc);
-    }
-    PQclear(r);
-    if (db)
-        gw_db_release(ctx, db);
-    json_decref(body);
-    return U_CALLBACK_COMPLETE;
 }
 
 /* Writes TaskCancelRequested for every task of the issue that stmt returns. */
@@ -263,167 +117,450 @@ static int cancel_tasks(mc_db *db, const char *issue, int stmt, bool delete, con
     return rc;
 }
 
-/* Requests a task of agent for the issue: read-model row and TaskRequested. */
-static int request_task(mc_db *db, const char *issue, const char *ws, const char *agent,
-                        struct _u_response *resp, char task[MC_UUID_STRLEN])
+/* The agent's row (workspace_id, runtime_id, max_concurrent_tasks) when it is an agent of
+ * workspace ws; answers 400 (or the database error) and returns NULL otherwise. */
+static PGresult *agent_of(mc_db *db, struct _u_response *resp, const char *ws, const char *agent)
 {
     PGresult *a = NULL;
-    const char *pa[] = {agent};
-    int rc = mc_db_exec(db, GW_AGENT_GET, 1, pa, &a);
-    if (rc == 0 && (PQntuples(a) == 0 || strcmp(PQgetvalue(a, 0, 0), ws) != 0)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "agent_id",
-                      "no such agent in this workspace");
-        PQclear(a);
-        return MC_ENOTFOUND;
-    }
+    const char *p[] = {agent};
+    int rc = mc_db_exec(db, GW_AGENT_GET, 1, p, &a);
     if (rc != 0) {
-        PQclear(a);
-        return rc;
+        gw_db_error(resp, db, rc);
+    } else if (PQntuples(a) == 0 || strcmp(PQgetvalue(a, 0, 0), ws) != 0) {
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "assignee_id",
+                      "no such agent in this workspace");
+    } else {
+        return a;
     }
+    PQclear(a);
+    return NULL;
+}
+
+/* Requests a task of agent (its row a) for the issue: read-model row and TaskRequested. */
+static int request_task(mc_db *db, const char *issue, const char *ws, const char *agent,
+                        const PGresult *a, const char *user, char task[MC_UUID_STRLEN])
+{
     mc_uuid_v7(task);
     const char *runtime = PQgetvalue(a, 0, 1);
     const char *pt[] = {task, ws, issue, agent, runtime};
-    rc = mc_db_exec(db, GW_TASK_REQUEST, 5, pt, NULL);
-    if (rc == 0) {
-        json_t *data = json_pack("{ss ss ss ss ss s:s? si}", "task_id", task, "workspace_id", ws,
-                                 "agent_id", agent, "runtime_id", runtime, "issue_id", issue,
-                                 "requested_by", gw_principal(resp)->user_id,
-                                 "agent_max_concurrent_tasks", atoi(PQgetvalue(a, 0, 2)));
-        rc = gw_outbox_add(db, MC_EV_TASK_REQUESTED, task, task, data);
+    int rc = mc_db_exec(db, GW_TASK_REQUEST, 5, pt, NULL);
+    if (rc != 0)
+        return rc;
+    json_t *data =
+        json_pack("{ss ss ss ss ss s:s? si}", "task_id", task, "workspace_id", ws, "agent_id",
+                  agent, "runtime_id", runtime, "issue_id", issue, "requested_by", user,
+                  "agent_max_concurrent_tasks", atoi(PQgetvalue(a, 0, 2)));
+    return gw_outbox_add(db, MC_EV_TASK_REQUESTED, task, task, data);
+}
+
+/* Whether agent should start a run of the issue, as Multica decides it (its WillEnqueueRun):
+ * never in backlog, which is the parking lot, and not when that agent already has a run of the
+ * issue under way (a second one would work unaware of the first). */
+static int run_wanted(mc_db *db, const char *issue, const char *status, const char *agent,
+                      bool *wanted)
+{
+    *wanted = false;
+    if (agent == NULL || strcmp(status, "backlog") == 0)
+        return 0;
+    PGresult *r = NULL;
+    const char *p[] = {issue, agent};
+    int rc = mc_db_exec(db, GW_ISSUE_AGENT_ACTIVE, 2, p, &r);
+    if (rc == 0)
+        *wanted = strcmp(mc_db_value(r), "0") == 0;
+    PQclear(r);
+    return rc;
+}
+
+/* The assignee a body asks for. *given is false when the body names none (the assignment
+ * stays); type and id are NULL to unassign, which takes an explicit null: a mistyped value
+ * never reads as "unassign". Returns 0, or MC_EINVAL after answering 400. */
+static int assignee_of(struct _u_response *resp, const json_t *body, bool *given, const char **type,
+                       const char **id)
+{
+    const json_t *t = json_object_get(body, "assignee_type");
+    const json_t *v = json_object_get(body, "assignee_id");
+    *given = t != NULL || v != NULL;
+    *type = json_string_value(t);
+    *id = json_string_value(v);
+    if (!*given || (json_is_null(v) && (t == NULL || json_is_null(t)))) {
+        *type = *id = NULL;
+        return 0;
     }
+    if (*id == NULL || !mc_uuid_valid(*id))
+        return gw_invalid(resp, "assignee_id",
+                          "must be a UUID (null, with assignee_type null, "
+                          "unassigns)");
+    if (*type == NULL || (strcmp(*type, "agent") != 0 && strcmp(*type, "member") != 0))
+        return gw_invalid(resp, "assignee_type",
+                          "must be agent or member with an assignee_id (both null to unassign)");
+    return 0;
+}
+
+/* The fields POST and PUT take; for POST the title is required. */
+struct issue_fields {
+    const char *title, *desc, *status, *prio, *atype, *aid, *project;
+    bool assignee_given, project_given;
+};
+
+/* A body's project_id: absent (*given false), null (no project) or a UUID. Returns 0, or
+ * MC_EINVAL after answering 400. */
+static int project_of(struct _u_response *resp, const json_t *body, bool *given,
+                      const char **project)
+{
+    const json_t *v = json_object_get(body, "project_id");
+    *given = v != NULL;
+    *project = json_string_value(v);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (*project == NULL || !mc_uuid_valid(*project))
+        return gw_invalid(resp, "project_id", "must be a project id or null");
+    return 0;
+}
+
+/* Reads them. Returns 0, or MC_EINVAL after answering 400 naming the first bad one. */
+static int read_fields(struct _u_response *resp, const json_t *body, bool create,
+                       struct issue_fields *f)
+{
+    memset(f, 0, sizeof *f);
+    if (gw_str_field(resp, body, "title", 1, 500, create, &f->title) != 0)
+        return MC_EINVAL;
+    if (gw_str_field(resp, body, "description", 0, 100000, false, &f->desc) != 0)
+        return MC_EINVAL;
+    if (enum_field(resp, body, "status", statuses, MC_ARRAY_LEN(statuses), &f->status) != 0)
+        return MC_EINVAL;
+    if (enum_field(resp, body, "priority", priorities, MC_ARRAY_LEN(priorities), &f->prio) != 0)
+        return MC_EINVAL;
+    if (project_of(resp, body, &f->project_given, &f->project) != 0)
+        return MC_EINVAL;
+    return assignee_of(resp, body, &f->assignee_given, &f->atype, &f->aid);
+}
+
+/* A write of an issue, run by gw_outbox_tx: the row (create or update), then the assignment
+ * when asked for, then the run Multica would start (task filled when one was requested). The
+ * new assignee is checked even when no run starts; a change of assignee never cancels a run
+ * under way, the previous assignee's included (Multica removed that in its #4963: a handoff is
+ * not an interruption); a run stops when it is cancelled or its issue deleted. */
+struct issue_write {
+    int stmt; /* GW_ISSUE_CREATE or GW_ISSUE_UPDATE */
+    const char *const *params;
+    int nparams;
+    const char *issue, *ws, *user;
+    const struct issue_fields *f;
+    bool assign;            /* the body changes the assignee */
+    const char *was_status; /* before an update; NULL for a new issue */
+    const char *kept_agent; /* the agent assigned before an update, when not reassigned */
+    struct _u_response *resp;
+    char task[MC_UUID_STRLEN];
+    PGresult *out;
+};
+
+/* The agent a write leaves assigned, and whether it is newly so. */
+static const char *agent_after(const struct issue_write *w, bool *fresh)
+{
+    *fresh = w->assign;
+    if (w->assign)
+        return w->f->atype != NULL && strcmp(w->f->atype, "agent") == 0 ? w->f->aid : NULL;
+    return w->kept_agent;
+}
+
+/* The issue's project, in the write's transaction: the project must be one of the workspace's
+ * (locked against deletion until commit). An existing issue moves now, taking its next
+ * project_version, so the row the update returns shows it; a new one was created in it at
+ * version 1. Either writes IssueProjectChanged; moving to where it is changes nothing. */
+static int write_project(mc_db *db, struct issue_write *w, bool created)
+{
+    PGresult *r = NULL;
+    const char *project = w->f->project;
+    const char *pc[] = {project, w->ws};
+    int rc = project ? mc_db_exec(db, GW_PROJECT_IN_WORKSPACE, 2, pc, &r) : 0;
+    bool known = rc == 0 && (project == NULL || PQntuples(r) == 1);
+    PQclear(r);
+    r = NULL;
+    if (rc != 0)
+        return rc;
+    if (!known)
+        return gw_invalid(w->resp, "project_id", "no such project in this workspace"), GW_ANSWERED;
+    if (created)
+        return project ? gw_issue_project_event(db, w->issue, w->ws, project, "1") : 0;
+    const char *ps[] = {w->issue, project};
+    rc = mc_db_exec(db, GW_ISSUE_SET_PROJECT, 2, ps, &r);
+    if (rc == 0 && PQntuples(r) == 1)
+        rc = gw_issue_project_event(db, w->issue, w->ws, project, PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return rc;
+}
+
+static int write_issue(mc_db *db, void *arg)
+{
+    struct issue_write *w = arg;
+    PQclear(w->out);
+    w->out = NULL;
+    w->task[0] = '\0';
+    bool created = w->was_status == NULL;
+    int rc = 0;
+    if (w->f->project_given && !created)
+        rc = write_project(db, w, false);
+    if (rc != 0)
+        return rc;
+    rc = mc_db_exec(db, w->stmt, w->nparams, w->params, &w->out);
+    if (rc == 0 && w->f->project_given && created)
+        rc = write_project(db, w, true);
+    if (rc != 0)
+        return rc;
+    if (w->assign && w->f->atype != NULL && strcmp(w->f->atype, "member") == 0) {
+        char role[16];
+        rc = gw_member_role(db, w->ws, w->f->aid, role);
+        if (rc == MC_ENOTFOUND)
+            return gw_invalid(w->resp, "assignee_id", "no such member in this workspace"),
+                   GW_ANSWERED;
+        if (rc != 0)
+            return rc;
+    }
+    bool fresh;
+    const char *agent = agent_after(w, &fresh);
+    PGresult *a = NULL;
+    if (agent != NULL && fresh && (a = agent_of(db, w->resp, w->ws, agent)) == NULL)
+        return GW_ANSWERED;
+    if (w->assign) {
+        PQclear(w->out);
+        w->out = NULL;
+        const char *p[] = {w->issue, w->f->atype, w->f->aid};
+        rc = mc_db_exec(db, GW_ISSUE_ASSIGN, 3, p, &w->out);
+    }
+    /* A run starts on a new agent assignee, or when the issue leaves the backlog for a status
+     * that is neither done nor cancelled (as in Multica). */
+    const char *status = w->f->status ? w->f->status : w->was_status ? w->was_status : "todo";
+    bool moved = w->was_status != NULL && w->f->status != NULL &&
+                 strcmp(w->was_status, "backlog") == 0 && strcmp(status, "backlog") != 0 &&
+                 strcmp(status, "done") != 0 && strcmp(status, "cancelled") != 0;
+    bool wanted = false;
+    if (rc == 0 && agent != NULL && (fresh || moved))
+        rc = run_wanted(db, w->issue, status, agent, &wanted);
+    if (rc == 0 && wanted && a == NULL && (a = agent_of(db, w->resp, w->ws, agent)) == NULL)
+        return GW_ANSWERED;
+    if (rc == 0 && wanted)
+        rc = request_task(db, w->issue, w->ws, agent, a, w->user, w->task);
     PQclear(a);
     return rc;
 }
 
-int gw_post_assign(const struct _u_request *req, struct _u_response *resp, void *ud)
+/* Runs the write and answers the issue's JSON with the task it started (null when none). */
+static void answer_write(struct gw_ctx *ctx, mc_db *db, struct issue_write *w, unsigned status)
+{
+    if (gw_outbox_tx(ctx, w->resp, db, "write issue", write_issue, w) == 0) {
+        json_t *issue = json_loads(PQgetvalue(w->out, 0, 0), 0, NULL);
+        json_object_set_new(issue, "task_id", w->task[0] ? json_string(w->task) : json_null());
+        mc_http_json(w->resp, status, issue);
+    }
+    PQclear(w->out);
+}
+
+int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    json_t *body = issue ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    const char *ws = gw_workspace_of(req, resp);
+    if (ws == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
+    struct issue_fields f;
     mc_db *db = NULL;
-    PGresult *cur = NULL;
-    const char *agent = json_string_value(json_object_get(body, "agent_id"));
-    const char *member = json_string_value(json_object_get(body, "member_id"));
-    if ((agent && !mc_uuid_valid(agent)) || (member && !mc_uuid_valid(member)) ||
-        (agent && member)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, agent ? "agent_id" : "member_id",
-                      agent && member ? "give agent_id or member_id, not both" : "must be a UUID");
+    if (read_fields(resp, body, true, &f) != 0)
         goto cleanup;
-    }
-    if ((db = gw_db(ctx, resp)) == NULL || (cur = issue_for(db, resp, issue)) == NULL)
+    db = gw_member_db(ctx, resp, ws, false);
+    if (db == NULL)
         goto cleanup;
-    const char *ws = PQgetvalue(cur, 0, 0);
-    char role[16], task[MC_UUID_STRLEN] = "";
-    int rc = 0;
-    if (member && (rc = gw_member_role(db, ws, member, role)) != 0) {
-        if (rc == MC_ENOTFOUND)
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "member_id",
-                          "no such member in this workspace");
-        else
-            gw_db_error(resp, db, rc);
-        goto cleanup;
-    }
-    const char *pi[] = {issue, agent ? "agent" : member ? "member" : NULL, agent ? agent : member};
-    PGresult *out = NULL;
-    if ((rc = mc_db_begin(db)) != 0 ||
-        (rc = cancel_tasks(db, issue, GW_ISSUE_ACTIVE_TASKS, false, "issue reassigned")) != 0 ||
-        (agent && (rc = request_task(db, issue, ws, agent, resp, task)) != 0) ||
-        (rc = mc_db_exec(db, GW_ISSUE_ASSIGN, 3, pi, &out)) != 0 || (rc = mc_db_commit(db)) != 0) {
-        if (rc != MC_ENOTFOUND)
-            gw_db_error(resp, db, rc);
-        PQclear(out);
-        goto cleanup;
-    }
-    gw_outbox_kick(ctx);
-    json_t *issue_json = json_loads(PQgetvalue(out, 0, 0), 0, NULL);
-    json_object_set_new(issue_json, "task_id", task[0] ? json_string(task) : json_null());
-    mc_http_json(resp, 200, issue_json);
-    PQclear(out);
+    const struct gw_principal *me = gw_principal(resp);
+    bool agent = me->kind == GW_TASK;
+    char id[MC_UUID_STRLEN];
+    mc_uuid_v7(id);
+    const char *p[] = {id,
+                       ws,
+                       f.title,
+                       f.desc,
+                       f.status,
+                       f.prio,
+                       me->user_id,
+                       agent ? "agent" : "member",
+                       agent ? me->agent_id : NULL,
+                       f.project};
+    struct issue_write w = {GW_ISSUE_CREATE, p,    10,   id,   ws, me->user_id, &f,
+                            f.atype != NULL, NULL, NULL, resp, "", NULL};
+    answer_write(ctx, db, &w, 201);
 cleanup:
-    PQclear(cur);
-    if (db) {
-        mc_db_rollback(db);
-        gw_db_release(ctx, db);
-    }
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
+}
+
+/* A non-negative integer query parameter within [min, max], def when absent. Returns 0, or
+ * MC_EINVAL after answering 400. */
+static int query_int(const struct _u_request *req, struct _u_response *resp, const char *name,
+                     long min, long max, long def, long *out)
+{
+    const char *v = u_map_get(req->map_url, name);
+    char *end = NULL;
+    *out = v ? strtol(v, &end, 10) : def;
+    if (v != NULL && (*v == '\0' || *end != '\0' || *out < min || *out > max))
+        return gw_invalid(resp, name, "must be an integer between %ld and %ld", min, max);
+    return 0;
+}
+
+/* Checks the list's query parameters; answers 400 naming the first bad one. */
+static int list_params_ok(const struct _u_request *req, struct _u_response *resp, long *limit,
+                          long *offset)
+{
+    const char *status = u_map_get(req->map_url, "status");
+    const char *prio = u_map_get(req->map_url, "priority");
+    const char *assignee = u_map_get(req->map_url, "assignee_id");
+    if (status != NULL && !one_of(status, statuses, MC_ARRAY_LEN(statuses)))
+        return gw_invalid(resp, "status",
+                          "must be backlog, todo, in_progress, in_review, done, "
+                          "blocked or cancelled");
+    if (prio != NULL && !one_of(prio, priorities, MC_ARRAY_LEN(priorities)))
+        return gw_invalid(resp, "priority", "must be urgent, high, medium, low or none");
+    if (assignee != NULL && !mc_uuid_valid(assignee))
+        return gw_invalid(resp, "assignee_id", "must be a UUID");
+    if (query_int(req, resp, "limit", 1, 200, 50, limit) != 0)
+        return MC_EINVAL;
+    return query_int(req, resp, "offset", 0, 1000000000, 0, offset);
+}
+
+int gw_get_issues(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    const char *ws = gw_workspace_of(req, resp);
+    if (ws == NULL)
+        return U_CALLBACK_COMPLETE;
+    long limit = 50, offset = 0;
+    if (list_params_ok(req, resp, &limit, &offset) != 0)
+        return U_CALLBACK_COMPLETE;
+    mc_db *db = gw_member_db(ctx, resp, ws, false);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    char lim[16], off[16];
+    snprintf(lim, sizeof lim, "%ld", limit);
+    snprintf(off, sizeof off, "%ld", offset);
+    const char *p[] = {
+        ws,  u_map_get(req->map_url, "status"),  u_map_get(req->map_url, "assignee_id"), lim,
+        off, u_map_get(req->map_url, "priority")};
+    gw_answer_json(resp, db, GW_ISSUE_LIST, 6, p, 200);
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
+}
+
+int gw_get_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *r = gw_issue_for(req, resp, db);
+    if (r != NULL)
+        gw_answer_text(resp, 200, PQgetvalue(r, 0, 3));
+    PQclear(r);
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
+}
+
+/* Whether the body asks for the assignee the issue (row cur) already has. */
+static bool same_assignee(const PGresult *cur, const char *type, const char *id)
+{
+    if (type == NULL || id == NULL)
+        return PQgetisnull(cur, 0, 1);
+    return !PQgetisnull(cur, 0, 1) && strcmp(PQgetvalue(cur, 0, 1), type) == 0 &&
+           strcmp(PQgetvalue(cur, 0, 2), id) == 0;
+}
+
+/* The issue's assigned agent, or NULL (cur is the issue's row from gw_issue_for). */
+static const char *assigned_agent(const PGresult *cur)
+{
+    if (PQgetisnull(cur, 0, 1) || strcmp(PQgetvalue(cur, 0, 1), "agent") != 0)
+        return NULL;
+    return PQgetvalue(cur, 0, 2);
+}
+
+int gw_put_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
+    if (body == NULL)
+        return U_CALLBACK_COMPLETE;
+    struct issue_fields f;
+    mc_db *db = NULL;
+    PGresult *cur = NULL;
+    if (read_fields(resp, body, false, &f) != 0)
+        goto cleanup;
+    db = gw_db(ctx, resp);
+    if (db == NULL)
+        goto cleanup;
+    cur = gw_issue_for(req, resp, db);
+    if (cur == NULL)
+        goto cleanup;
+    const char *issue = PQgetvalue(cur, 0, 4);
+    const char *p[] = {issue, f.title, f.desc, f.status, f.prio};
+    bool assign = f.assignee_given && !same_assignee(cur, f.atype, f.aid);
+    struct issue_write w = {GW_ISSUE_UPDATE,
+                            p,
+                            5,
+                            issue,
+                            PQgetvalue(cur, 0, 0),
+                            gw_principal(resp)->user_id,
+                            &f,
+                            assign,
+                            PQgetvalue(cur, 0, 5),
+                            assigned_agent(cur),
+                            resp,
+                            "",
+                            NULL};
+    answer_write(ctx, db, &w, 200);
+cleanup:
+    PQclear(cur);
+    gw_db_release(ctx, db);
+    json_decref(body);
+    return U_CALLBACK_COMPLETE;
+}
+
+/* Deleting an issue, run by gw_outbox_tx: its tasks are deleted too. */
+static int delete_issue(mc_db *db, void *arg)
+{
+    const char *const *p = arg;
+    int rc = cancel_tasks(db, p[0], GW_ISSUE_ALL_TASKS, true, "issue deleted");
+    if (rc != 0)
+        return rc;
+    return mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL);
 }
 
 int gw_delete_issue(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
-    PGresult *cur = db ? issue_for(db, resp, issue) : NULL;
-    if (cur != NULL) {
-        const char *p[] = {issue};
-        int rc;
-        if ((rc = mc_db_begin(db)) != 0 ||
-            (rc = cancel_tasks(db, issue, GW_ISSUE_ALL_TASKS, true, "issue deleted")) != 0 ||
-            (rc = mc_db_exec(db, GW_ISSUE_DELETE, 1, p, NULL)) != 0 ||
-            (rc = mc_db_commit(db)) != 0) {
-            mc_db_rollback(db);
-            gw_db_error(resp, db, rc);
-        } else {
-            gw_outbox_kick(ctx);
-            ulfius_set_empty_body_response(resp, 204);
-        }
-    }
-    PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
-    return U_CALLBACK_COMPLETE;
-}
-
-int gw_post_comment(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    struct gw_ctx *ctx = ud;
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    json_t *body = issue ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
-    if (body == NULL)
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
-    mc_db *db = NULL;
-    PGresult *cur = NULL;
-    const char *text = gw_str_field(body, "body", 1, 100000, true, resp, &bad);
-    if (!bad && (db = gw_db(ctx, resp)) != NULL && (cur = issue_for(db, resp, issue)) != NULL) {
-        char id[MC_UUID_STRLEN];
-        mc_uuid_v7(id);
-        const char *p[] = {id, issue, gw_principal(resp)->user_id, text};
-        gw_answer_json(resp, db, GW_COMMENT_CREATE, 4, p, 201);
-    }
-    PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
-    json_decref(body);
-    return U_CALLBACK_COMPLETE;
-}
-
-/* A read of something of an issue the caller may see: stmt($1 = issue_id) as JSON. */
-static int issue_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
-                      int stmt)
-{
-    const char *issue = gw_uuid_param(req, resp, "issue_id");
-    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
-    PGresult *cur = db ? issue_for(db, resp, issue) : NULL;
+    PGresult *cur = gw_issue_for(req, resp, db);
     if (cur != NULL) {
-        const char *p[] = {issue};
-        gw_answer_json(resp, db, stmt, 1, p, 200);
+        const char *p[] = {PQgetvalue(cur, 0, 4)};
+        if (gw_outbox_tx(ctx, resp, db, "delete issue", delete_issue, (void *)p) == 0)
+            ulfius_set_empty_body_response(resp, 204);
     }
     PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
-}
-
-int gw_get_comments(const struct _u_request *req, struct _u_response *resp, void *ud)
-{
-    return issue_read(req, resp, ud, GW_COMMENT_LIST);
 }
 
 int gw_get_issue_tasks(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
-    return issue_read(req, resp, ud, GW_TASK_LIST_BY_ISSUE);
+    struct gw_ctx *ctx = ud;
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *cur = gw_issue_for(req, resp, db);
+    if (cur != NULL) {
+        const char *p[] = {PQgetvalue(cur, 0, 4)};
+        gw_answer_json(resp, db, GW_TASK_LIST_BY_ISSUE, 1, p, 200);
+    }
+    PQclear(cur);
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
 }

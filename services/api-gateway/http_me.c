@@ -9,43 +9,50 @@
 
 #include <string.h>
 
+/* Whether tz is a zone Postgres knows: 0 when it is, or MC_EINVAL after answering 400, or the
+ * database error, answered. */
+static int known_zone(struct _u_response *resp, mc_db *db, const char *tz)
+{
+    PGresult *r = NULL;
+    const char *p[] = {tz};
+    int rc = mc_db_exec(db, GW_KNOWN_TZ, 1, p, &r);
+    bool known = rc == 0 && strcmp(mc_db_value(r), "t") == 0;
+    PQclear(r);
+    if (rc != 0) {
+        gw_db_error(resp, db, rc);
+        return rc;
+    }
+    if (!known)
+        return gw_invalid(resp, "timezone", "'%s' is not a known time zone", tz);
+    return 0;
+}
+
 int gw_patch_me(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
     json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    bool bad = false;
     mc_db *db = NULL;
-    PGresult *r = NULL;
-    const char *tz = gw_str_field(body, "timezone", 0, 64, false, resp, &bad);
-    const char *name = bad ? NULL : gw_str_field(body, "name", 1, 200, false, resp, &bad);
-    if (bad || (db = gw_db(ctx, resp)) == NULL)
+    const char *tz = NULL, *name = NULL;
+    if (gw_str_field(resp, body, "timezone", 0, 64, false, &tz) != 0)
+        goto cleanup;
+    if (gw_str_field(resp, body, "name", 1, 200, false, &name) != 0)
+        goto cleanup;
+    db = gw_db(ctx, resp);
+    if (db == NULL)
+        goto cleanup;
+    if (tz != NULL && *tz != '\0' && known_zone(resp, db, tz) != 0)
         goto cleanup;
     const char *me = gw_principal(resp)->user_id;
-    int rc = 0;
-    if (tz != NULL && *tz != '\0') {
-        const char *p[] = {tz};
-        if ((rc = mc_db_exec(db, GW_KNOWN_TZ, 1, p, &r)) != 0) {
-            gw_db_error(resp, db, rc);
-            goto cleanup;
-        }
-        if (strcmp(mc_db_value(r), "t") != 0) {
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "timezone",
-                          "'%s' is not a known time zone", tz);
-            goto cleanup;
-        }
-    }
-    const char *p[] = {me, tz && *tz == '\0' ? "UTC" : tz, name};
-    if ((tz || name) && (rc = mc_db_exec(db, GW_USER_SET_TZ, 3, p, NULL)) != 0) {
+    const char *p[] = {me, tz != NULL && *tz == '\0' ? "UTC" : tz, name};
+    int rc = tz != NULL || name != NULL ? mc_db_exec(db, GW_USER_SET_TZ, 3, p, NULL) : 0;
+    if (rc != 0)
         gw_db_error(resp, db, rc);
-        goto cleanup;
-    }
-    gw_answer_json(resp, db, GW_USER_BY_ID, 1, p, 200);
+    else
+        gw_answer_json(resp, db, GW_USER_BY_ID, 1, p, 200);
 cleanup:
-    PQclear(r);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }

@@ -47,53 +47,54 @@ static bool valid_date(const char *s)
     return back.tm_year == y - 1900 && back.tm_mon == m - 1 && back.tm_mday == d;
 }
 
-/* The fields of a create or update body, validated (answers 400 and returns false). */
+/* The fields of a create or update body. */
 struct project_fields {
     const char *title, *description, *icon, *status, *priority, *lead_type, *lead_id, *start, *due;
 };
 
-static bool read_fields(const json_t *body, bool create, struct _u_response *resp,
-                        struct project_fields *f)
+/* An optional day field, YYYY-MM-DD ("" clears it). Returns 0, or MC_EINVAL after answering
+ * 400 naming it. */
+static int date_field(struct _u_response *resp, const json_t *body, const char *name,
+                      const char **out)
 {
-    bool bad = false;
-    f->title = gw_str_field(body, "title", 1, 500, create, resp, &bad);
-    if (!bad)
-        f->description = gw_str_field(body, "description", 0, 100000, false, resp, &bad);
-    if (!bad)
-        f->icon = gw_str_field(body, "icon", 0, 64, false, resp, &bad);
-    if (!bad)
-        f->status = gw_str_field(body, "status", 1, 32, false, resp, &bad);
-    if (!bad)
-        f->priority = gw_str_field(body, "priority", 1, 32, false, resp, &bad);
-    if (!bad)
-        f->lead_type = gw_str_field(body, "lead_type", 1, 16, false, resp, &bad);
-    if (!bad)
-        f->lead_id = gw_str_field(body, "lead_id", 36, 36, false, resp, &bad);
-    if (!bad)
-        f->start = gw_str_field(body, "start_date", 0, 10, false, resp, &bad);
-    if (!bad)
-        f->due = gw_str_field(body, "due_date", 0, 10, false, resp, &bad);
-    if (bad)
-        return false;
-    const char *field = NULL, *why = NULL;
-    if (f->status && !one_of(f->status, statuses, MC_ARRAY_LEN(statuses)))
-        field = "status", why = "must be planned, in_progress, paused, completed or cancelled";
-    else if (f->priority && !one_of(f->priority, priorities, MC_ARRAY_LEN(priorities)))
-        field = "priority", why = "must be urgent, high, medium, low or none";
-    else if (f->lead_type && strcmp(f->lead_type, "member") != 0 &&
-             strcmp(f->lead_type, "agent") != 0)
-        field = "lead_type", why = "must be member or agent";
-    else if (f->lead_id && !mc_uuid_valid(f->lead_id))
-        field = "lead_id", why = "must be a UUID";
-    else if ((f->lead_type == NULL) != (f->lead_id == NULL))
-        field = f->lead_type ? "lead_id" : "lead_type", why = "give lead_type and lead_id together";
-    else if (f->start && !valid_date(f->start))
-        field = "start_date", why = "must be a day, YYYY-MM-DD";
-    else if (f->due && !valid_date(f->due))
-        field = "due_date", why = "must be a day, YYYY-MM-DD";
-    if (field != NULL)
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, field, "%s", why);
-    return field == NULL;
+    if (gw_str_field(resp, body, name, 0, 10, false, out) != 0)
+        return MC_EINVAL;
+    if (*out != NULL && !valid_date(*out))
+        return gw_invalid(resp, name, "must be a day, YYYY-MM-DD");
+    return 0;
+}
+
+/* Reads and checks the fields. Returns 0, or MC_EINVAL after answering 400 naming the first
+ * bad one. */
+static int read_fields(struct _u_response *resp, const json_t *body, bool create,
+                       struct project_fields *f)
+{
+    memset(f, 0, sizeof *f);
+    if (gw_str_field(resp, body, "title", 1, 500, create, &f->title) != 0 ||
+        gw_str_field(resp, body, "description", 0, 100000, false, &f->description) != 0 ||
+        gw_str_field(resp, body, "icon", 0, 64, false, &f->icon) != 0 ||
+        gw_str_field(resp, body, "status", 1, 32, false, &f->status) != 0 ||
+        gw_str_field(resp, body, "priority", 1, 32, false, &f->priority) != 0 ||
+        gw_str_field(resp, body, "lead_type", 1, 16, false, &f->lead_type) != 0 ||
+        gw_str_field(resp, body, "lead_id", 36, 36, false, &f->lead_id) != 0 ||
+        date_field(resp, body, "start_date", &f->start) != 0 ||
+        date_field(resp, body, "due_date", &f->due) != 0)
+        return MC_EINVAL;
+    if (f->status != NULL && !one_of(f->status, statuses, MC_ARRAY_LEN(statuses)))
+        return gw_invalid(resp, "status",
+                          "must be planned, in_progress, paused, completed or cancelled");
+    if (f->priority != NULL && !one_of(f->priority, priorities, MC_ARRAY_LEN(priorities)))
+        return gw_invalid(resp, "priority", "must be urgent, high, medium, low or none");
+    if (f->lead_type != NULL && strcmp(f->lead_type, "member") != 0 &&
+        strcmp(f->lead_type, "agent") != 0)
+        return gw_invalid(resp, "lead_type", "must be member or agent");
+    if (f->lead_id != NULL && !mc_uuid_valid(f->lead_id))
+        return gw_invalid(resp, "lead_id", "must be a UUID");
+    if (f->lead_type == NULL && f->lead_id != NULL)
+        return gw_invalid(resp, "lead_type", "give lead_type and lead_id together");
+    if (f->lead_type != NULL && f->lead_id == NULL)
+        return gw_invalid(resp, "lead_id", "give lead_type and lead_id together");
+    return 0;
 }
 
 /* The lead must be a member or an agent of the workspace (400 otherwise). */
@@ -110,8 +111,7 @@ static bool lead_ok(mc_db *db, struct _u_response *resp, const char *ws,
     if (rc != 0)
         gw_db_error(resp, db, rc);
     else if (!ok)
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "lead_id", "no such %s in this workspace",
-                      f->lead_type);
+        gw_invalid(resp, "lead_id", "no such %s in this workspace", f->lead_type);
     return ok;
 }
 
@@ -123,21 +123,19 @@ int gw_get_projects(const struct _u_request *req, struct _u_response *resp, void
         return U_CALLBACK_COMPLETE;
     const char *status = u_map_get(req->map_url, "status");
     const char *priority = u_map_get(req->map_url, "priority");
-    if (status && !one_of(status, statuses, MC_ARRAY_LEN(statuses)))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "status",
-                             "must be planned, in_progress, paused, completed or cancelled"),
-               U_CALLBACK_COMPLETE;
-    if (priority && !one_of(priority, priorities, MC_ARRAY_LEN(priorities)))
-        return mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "priority",
-                             "must be urgent, high, medium, low or none"),
-               U_CALLBACK_COMPLETE;
-    mc_db *db = gw_db(ctx, resp);
+    if (status != NULL && !one_of(status, statuses, MC_ARRAY_LEN(statuses))) {
+        gw_invalid(resp, "status", "must be planned, in_progress, paused, completed or cancelled");
+        return U_CALLBACK_COMPLETE;
+    }
+    if (priority != NULL && !one_of(priority, priorities, MC_ARRAY_LEN(priorities))) {
+        gw_invalid(resp, "priority", "must be urgent, high, medium, low or none");
+        return U_CALLBACK_COMPLETE;
+    }
+    mc_db *db = gw_member_db(ctx, resp, ws, false);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
-    if (gw_require_member(resp, db, ws, false) == 0) {
-        const char *p[] = {ws, status, priority};
-        gw_answer_json(resp, db, GW_PROJECT_LIST, 3, p, 200);
-    }
+    const char *p[] = {ws, status, priority};
+    gw_answer_json(resp, db, GW_PROJECT_LIST, 3, p, 200);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
@@ -146,22 +144,26 @@ int gw_post_project(const struct _u_request *req, struct _u_response *resp, void
 {
     struct gw_ctx *ctx = ud;
     const char *ws = gw_workspace_of(req, resp);
-    json_t *body = ws ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (ws == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    struct project_fields f = {0};
+    struct project_fields f;
     mc_db *db = NULL;
-    if (read_fields(body, true, resp, &f) && (db = gw_db(ctx, resp)) != NULL &&
-        gw_require_member(resp, db, ws, false) == 0 && lead_ok(db, resp, ws, &f)) {
-        char id[MC_UUID_STRLEN];
-        mc_uuid_v7(id);
-        const char *p[] = {id,        ws,       f.title,    f.description,
-                           f.icon,    f.status, f.priority, f.lead_type,
-                           f.lead_id, f.start,  f.due,      gw_principal(resp)->user_id};
-        gw_answer_json(resp, db, GW_PROJECT_CREATE, 12, p, 201);
-    }
-    if (db)
-        gw_db_release(ctx, db);
+    if (read_fields(resp, body, true, &f) != 0)
+        goto cleanup;
+    db = gw_member_db(ctx, resp, ws, false);
+    if (db == NULL || !lead_ok(db, resp, ws, &f))
+        goto cleanup;
+    char id[MC_UUID_STRLEN];
+    mc_uuid_v7(id);
+    const char *p[] = {id,        ws,       f.title,    f.description,
+                       f.icon,    f.status, f.priority, f.lead_type,
+                       f.lead_id, f.start,  f.due,      gw_principal(resp)->user_id};
+    gw_answer_json(resp, db, GW_PROJECT_CREATE, 12, p, 201);
+cleanup:
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
@@ -192,14 +194,14 @@ int gw_get_project(const struct _u_request *req, struct _u_response *resp, void 
 {
     struct gw_ctx *ctx = ud;
     const char *project = gw_uuid_param(req, resp, "project_id");
-    mc_db *db = project ? gw_db(ctx, resp) : NULL;
+    if (project == NULL)
+        return U_CALLBACK_COMPLETE;
+    mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
     PGresult *r = project_for(req, resp, db, project, false);
-    if (r != NULL) {
-        ulfius_set_string_body_response(resp, 200, PQgetvalue(r, 0, 1));
-        u_map_put(resp->map_header, "Content-Type", "application/json");
-    }
+    if (r != NULL)
+        gw_answer_text(resp, 200, PQgetvalue(r, 0, 1));
     PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
@@ -209,22 +211,28 @@ int gw_put_project(const struct _u_request *req, struct _u_response *resp, void 
 {
     struct gw_ctx *ctx = ud;
     const char *project = gw_uuid_param(req, resp, "project_id");
-    json_t *body = project ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
+    if (project == NULL)
+        return U_CALLBACK_COMPLETE;
+    json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
-    struct project_fields f = {0};
+    struct project_fields f;
     mc_db *db = NULL;
     PGresult *cur = NULL;
-    if (read_fields(body, false, resp, &f) && (db = gw_db(ctx, resp)) != NULL &&
-        (cur = project_for(req, resp, db, project, false)) != NULL &&
-        lead_ok(db, resp, PQgetvalue(cur, 0, 0), &f)) {
-        const char *p[] = {project,    f.title,     f.description, f.icon,  f.status,
-                           f.priority, f.lead_type, f.lead_id,     f.start, f.due};
-        gw_answer_json(resp, db, GW_PROJECT_UPDATE, 10, p, 200);
-    }
+    if (read_fields(resp, body, false, &f) != 0)
+        goto cleanup;
+    db = gw_db(ctx, resp);
+    if (db == NULL)
+        goto cleanup;
+    cur = project_for(req, resp, db, project, false);
+    if (cur == NULL || !lead_ok(db, resp, PQgetvalue(cur, 0, 0), &f))
+        goto cleanup;
+    const char *p[] = {project,    f.title,     f.description, f.icon,  f.status,
+                       f.priority, f.lead_type, f.lead_id,     f.start, f.due};
+    gw_answer_json(resp, db, GW_PROJECT_UPDATE, 10, p, 200);
+cleanup:
     PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }
@@ -237,36 +245,38 @@ int gw_issue_project_event(mc_db *db, const char *issue, const char *ws, const c
     return gw_outbox_add(db, MC_EV_ISSUE_PROJECT_CHANGED, issue, issue, data);
 }
 
+/* Deleting a project, run by gw_outbox_tx: its issues leave it first, each with its
+ * IssueProjectChanged, so their usage moves to "no project" at the next rollup run. */
+static int delete_project(mc_db *db, void *arg)
+{
+    const char *const *p = arg;
+    PGresult *issues = NULL;
+    int rc = mc_db_exec(db, GW_PROJECT_RELEASE_ISSUES, 1, p, &issues);
+    for (int i = 0; rc == 0 && i < PQntuples(issues); i++)
+        rc = gw_issue_project_event(db, PQgetvalue(issues, i, 0), PQgetvalue(issues, i, 1), NULL,
+                                    PQgetvalue(issues, i, 2));
+    PQclear(issues);
+    if (rc != 0)
+        return rc;
+    return mc_db_exec(db, GW_PROJECT_DELETE, 1, p, NULL);
+}
+
 int gw_delete_project(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
     const char *project = gw_uuid_param(req, resp, "project_id");
-    mc_db *db = project ? gw_db(ctx, resp) : NULL;
-    PGresult *cur = db ? project_for(req, resp, db, project, true) : NULL;
+    if (project == NULL)
+        return U_CALLBACK_COMPLETE;
+    mc_db *db = gw_db(ctx, resp);
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *cur = project_for(req, resp, db, project, true);
     if (cur != NULL) {
         const char *p[] = {project};
-        PGresult *issues = NULL;
-        int rc = mc_db_begin(db);
-        if (rc == 0)
-            rc = mc_db_exec(db, GW_PROJECT_RELEASE_ISSUES, 1, p, &issues);
-        for (int i = 0; rc == 0 && i < PQntuples(issues); i++)
-            rc = gw_issue_project_event(db, PQgetvalue(issues, i, 0), PQgetvalue(issues, i, 1),
-                                        NULL, PQgetvalue(issues, i, 2));
-        if (rc == 0)
-            rc = mc_db_exec(db, GW_PROJECT_DELETE, 1, p, NULL);
-        if (rc == 0)
-            rc = mc_db_commit(db);
-        if (rc != 0) {
-            mc_db_rollback(db);
-            gw_db_error(resp, db, rc);
-        } else {
-            gw_outbox_kick(ctx);
+        if (gw_outbox_tx(ctx, resp, db, "delete project", delete_project, (void *)p) == 0)
             ulfius_set_empty_body_response(resp, 204);
-        }
-        PQclear(issues);
     }
     PQclear(cur);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }

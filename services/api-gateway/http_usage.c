@@ -1,12 +1,18 @@
 /* http_usage.c: daemons report token usage; each entry becomes one UsageReported event.
  *
- *   POST /api/daemon/tasks/{task_id}/usage   [{provider, model, input_tokens, ...}, ...]
+ *   POST /api/daemon/tasks/{task_id}/usage   {"usage": [{provider, model, input_tokens,
+ *                                              output_tokens, cache_read_tokens,
+ *                                              cache_write_tokens, cost_usd_ticks?}, ...]}
+ *                                             (a bare list works too)
  *   POST /api/daemon/usage                   [{task_id, provider, model, ...}, ...]
  *
- * Totals are cumulative for the task so far. The gateway answers 202 only once the broker has
- * acknowledged every event (503 when it cannot), so an accepted report is never lost. Usage
- * is taken from the runtime that holds the task or held it before a reassignment: 409 when
- * the task is unknown here, 403 when the caller never held it. */
+ * Totals are cumulative for the task so far (Multica's daemon reports once, after the run, one
+ * entry per model). cost_usd_ticks, the agent CLI's own price in 1e-10 USD, travels with the
+ * event when given. The gateway answers 202 only once the broker has acknowledged every event
+ * (503 when it cannot), so an accepted report is never lost. Usage is taken from members of
+ * the task's workspace and attributed to the runtime holding the task: 409 when the task is
+ * unknown here, 403 when the caller is not a member of its workspace. The batch route is this
+ * gateway's own (Multica's daemon reports per task). */
 #include "gateway.h"
 #include "mc_log.h"
 #include "mc_proto.h"
@@ -47,7 +53,39 @@ static int check_name(const json_t *entry, const char *key, size_t max, const ch
     return 0;
 }
 
-/* Validates one entry into an event body. The body holds task_id and runtime_id too. */
+/* The task_id of an entry of the batch route. */
+static const char *entry_task(const json_t *entry, const char *prefix, struct problem *p)
+{
+    const json_t *t = json_object_get(entry, "task_id");
+    if (t == NULL) {
+        fail(p, prefix, "task_id", "is required");
+        return NULL;
+    }
+    if (!json_is_string(t) || !mc_uuid_valid(json_string_value(t))) {
+        fail(p, prefix, "task_id", "must be a UUID");
+        return NULL;
+    }
+    return json_string_value(t);
+}
+
+/* Reads the count token_fields[i] of an entry into *n. */
+static int read_count(const json_t *entry, size_t i, const char *prefix, struct problem *p,
+                      int64_t *n)
+{
+    const json_t *v = json_object_get(entry, token_fields[i]);
+    bool optional = i >= 2; /* providers without a prompt cache report no cache counts */
+    if (v == NULL && optional)
+        return 0;
+    if (v == NULL)
+        return fail(p, prefix, token_fields[i], "is required");
+    if (mc_json_int64(v, n) != 0 || *n < 0 || *n > MC_TOKENS_MAX)
+        return fail(p, prefix, token_fields[i],
+                    "must be an integer between 0 and 10000000000 (the most tokens of one kind a "
+                    "report may carry)");
+    return 0;
+}
+
+/* Validates one entry into an event body, which holds task_id and runtime_id (when known) too. */
 static json_t *parse_entry(const json_t *entry, const char *task_id, const char *runtime_id,
                            const char *prefix, struct problem *p)
 {
@@ -62,6 +100,7 @@ static json_t *parse_entry(const json_t *entry, const char *task_id, const char 
     json_object_foreach((json_t *)entry, key, val)
     {
         bool known = strcmp(key, "provider") == 0 || strcmp(key, "model") == 0 ||
+                     strcmp(key, "cost_usd_ticks") == 0 ||
                      (task_id == NULL && strcmp(key, "task_id") == 0);
         for (size_t i = 0; i < MC_ARRAY_LEN(token_fields); i++)
             known = known || strcmp(key, token_fields[i]) == 0;
@@ -71,15 +110,13 @@ static json_t *parse_entry(const json_t *entry, const char *task_id, const char 
         }
     }
     if (task_id == NULL) {
-        const json_t *t = json_object_get(entry, "task_id");
-        if (!json_is_string(t) || !mc_uuid_valid(json_string_value(t))) {
-            fail(p, prefix, "task_id", t ? "must be a UUID" : "is required");
+        task_id = entry_task(entry, prefix, p);
+        if (task_id == NULL)
             return NULL;
-        }
-        task_id = json_string_value(t);
     }
-    if (check_name(entry, "provider", MC_PROVIDER_MAX, prefix, p) != 0 ||
-        check_name(entry, "model", MC_MODEL_MAX, prefix, p) != 0)
+    if (check_name(entry, "provider", MC_PROVIDER_MAX, prefix, p) != 0)
+        return NULL;
+    if (check_name(entry, "model", MC_MODEL_MAX, prefix, p) != 0)
         return NULL;
     char now[40];
     mc_format_rfc3339(mc_now_wall_us(), now, sizeof now);
@@ -87,27 +124,26 @@ static json_t *parse_entry(const json_t *entry, const char *task_id, const char 
     snprintf(task, sizeof task, "%s", task_id);
     for (char *c = task; *c; c++)
         *c = (char)(*c >= 'A' && *c <= 'F' ? *c + 32 : *c);
-    json_t *body = json_pack("{ss ss sO sO ss}", "task_id", task, "runtime_id", runtime_id,
+    json_t *body = json_pack("{ss s:s* sO sO ss}", "task_id", task, "runtime_id", runtime_id,
                              "provider", json_object_get(entry, "provider"), "model",
                              json_object_get(entry, "model"), "reported_at", now);
     for (size_t i = 0; i < MC_ARRAY_LEN(token_fields); i++) {
-        const json_t *v = json_object_get(entry, token_fields[i]);
-        bool optional = i >= 2; /* providers without a prompt cache report no cache counts */
-        if (v == NULL && optional) {
-            json_object_set_new(body, token_fields[i], json_integer(0));
-            continue;
-        }
-        int64_t n = -1;
-        if (v == NULL || mc_json_int64(v, &n) != 0 || n < 0 || n > MC_TOKENS_MAX) {
-            fail(p, prefix, token_fields[i],
-                 v == NULL ? "is required"
-                           : "must be an integer between 0 and 10000000000 (the most tokens of "
-                             "one kind a report may carry)");
+        int64_t n = 0;
+        if (read_count(entry, i, prefix, p, &n) != 0) {
             json_decref(body);
             return NULL;
         }
         json_object_set_new(body, token_fields[i], json_integer(n));
     }
+    const json_t *cost = json_object_get(entry, "cost_usd_ticks");
+    int64_t ticks = -1;
+    if (cost != NULL && !json_is_null(cost) && (mc_json_int64(cost, &ticks) != 0 || ticks < 0)) {
+        fail(p, prefix, "cost_usd_ticks", "must be an integer >= 0 (1e-10 USD)");
+        json_decref(body);
+        return NULL;
+    }
+    if (ticks >= 0)
+        json_object_set_new(body, "cost_usd_ticks", json_integer(ticks));
     return body;
 }
 
@@ -121,9 +157,7 @@ static const json_t *entries_of(const json_t *body)
 static int produce(struct gw_ctx *ctx, char **values, char (*keys)[MC_UUID_STRLEN], size_t n,
                    bool *delivered)
 {
-    struct mc_kmsg *msgs = calloc(n ? n : 1, sizeof *msgs);
-    if (msgs == NULL)
-        return MC_ENOMEM;
+    struct mc_kmsg *msgs = mc_calloc(n, sizeof *msgs);
     for (size_t i = 0; i < n; i++)
         msgs[i] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_EVENTS,
                                    .key = keys[i],
@@ -143,17 +177,24 @@ static int produce(struct gw_ctx *ctx, char **values, char (*keys)[MC_UUID_STRLE
     return rc;
 }
 
-/* 0 when runtime may report usage for task, else the HTTP status refusing it (409, 403), or
- * 503 when the database cannot answer. */
-static unsigned holder_status(mc_db *db, const char *task, const char *runtime)
+/* 0 when user may report usage for task (filling runtime, the task's holder), else the HTTP
+ * status refusing it (409 unknown task, 403 not a member of its workspace), or 503 when the
+ * database cannot answer. */
+static unsigned holder_status(mc_db *db, const char *task, const char *user,
+                              char runtime[MC_UUID_STRLEN])
 {
     PGresult *r = NULL;
-    const char *p[] = {task, runtime};
+    const char *p[] = {task, user};
     int rc = mc_db_exec(db, GW_TASK_USAGE_HOLDER, 2, p, &r);
-    unsigned status = rc != 0                                 ? 503
-                      : strcmp(PQgetvalue(r, 0, 0), "t") != 0 ? 409
-                      : strcmp(PQgetvalue(r, 0, 1), "t") != 0 ? 403
-                                                              : 0;
+    unsigned status = 0;
+    if (rc != 0)
+        status = 503;
+    else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+        status = 409; /* not known here */
+    else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0)
+        status = 403; /* not in a workspace of the caller's */
+    else
+        snprintf(runtime, MC_UUID_STRLEN, "%s", PQgetvalue(r, 0, 2));
     PQclear(r);
     return status;
 }
@@ -161,7 +202,7 @@ static unsigned holder_status(mc_db *db, const char *task, const char *runtime)
 static const char *holder_message(unsigned status)
 {
     return status == 409   ? "this task is not known here"
-           : status == 403 ? "this task is not held by this runtime"
+           : status == 403 ? "this task is not in a workspace of yours"
                            : "database unavailable";
 }
 
@@ -196,24 +237,23 @@ int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, v
 {
     struct gw_ctx *ctx = ud;
     const struct gw_principal *who = gw_principal(resp);
-    const char *task_id = u_map_get(req->map_url, "task_id");
-    if (task_id == NULL || !mc_uuid_valid(task_id)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "task_id", "must be a UUID");
+    const char *task_id = gw_uuid_param(req, resp, "task_id");
+    if (task_id == NULL)
         return U_CALLBACK_COMPLETE;
-    }
     const json_t *list = NULL;
     json_t *body = read_entries(req, resp, ctx, &list);
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     size_t n = json_array_size(list);
-    char **values = calloc(n, sizeof *values);
-    char(*keys)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
-    char(*ids)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
-    bool *delivered = calloc(n, sizeof *delivered);
+    char **values = mc_calloc(n, sizeof *values);
+    char(*keys)[MC_UUID_STRLEN] = mc_calloc(n, MC_UUID_STRLEN);
+    char(*ids)[MC_UUID_STRLEN] = mc_calloc(n, MC_UUID_STRLEN);
+    bool *delivered = mc_calloc(n, sizeof *delivered);
     mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         goto cleanup;
-    unsigned refused = holder_status(db, task_id, who->runtime_id);
+    char runtime[MC_UUID_STRLEN] = "";
+    unsigned refused = holder_status(db, task_id, who->user_id, runtime);
     gw_db_release(ctx, db);
     if (refused) {
         mc_http_error(resp, refused,
@@ -227,7 +267,7 @@ int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, v
         struct problem p;
         char prefix[32];
         snprintf(prefix, sizeof prefix, "usage[%zu].", i);
-        json_t *data = parse_entry(json_array_get(list, i), task_id, who->runtime_id, prefix, &p);
+        json_t *data = parse_entry(json_array_get(list, i), task_id, runtime, prefix, &p);
         if (data == NULL) {
             mc_metric_add(ctx->m.usage_rejected, 1);
             mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, p.field, "%s", p.message);
@@ -269,11 +309,11 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
     if (body == NULL)
         return U_CALLBACK_COMPLETE;
     size_t n = json_array_size(list), nvalid = 0;
-    char **values = calloc(n, sizeof *values);
-    char(*keys)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
-    char(*ids)[MC_UUID_STRLEN] = calloc(n, MC_UUID_STRLEN);
-    size_t *index = calloc(n, sizeof *index);
-    bool *delivered = calloc(n, sizeof *delivered);
+    char **values = mc_calloc(n, sizeof *values);
+    char(*keys)[MC_UUID_STRLEN] = mc_calloc(n, MC_UUID_STRLEN);
+    char(*ids)[MC_UUID_STRLEN] = mc_calloc(n, MC_UUID_STRLEN);
+    size_t *index = mc_calloc(n, sizeof *index);
+    bool *delivered = mc_calloc(n, sizeof *delivered);
     json_t *results = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(results, json_pack("{sI}", "index", (json_int_t)i));
@@ -288,7 +328,7 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
         struct problem p;
         char prefix[32];
         snprintf(prefix, sizeof prefix, "usage[%zu].", i);
-        json_t *data = parse_entry(json_array_get(list, i), NULL, who->runtime_id, prefix, &p);
+        json_t *data = parse_entry(json_array_get(list, i), NULL, NULL, prefix, &p);
         json_t *res = json_array_get(results, i);
         if (data == NULL) {
             mc_metric_add(ctx->m.usage_rejected, 1);
@@ -298,8 +338,11 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
                                           p.field, "message", p.message));
             continue;
         }
-        unsigned refused =
-            holder_status(db, json_string_value(json_object_get(data, "task_id")), who->runtime_id);
+        char runtime[MC_UUID_STRLEN] = "";
+        unsigned refused = holder_status(db, json_string_value(json_object_get(data, "task_id")),
+                                         who->user_id, runtime);
+        if (refused == 0)
+            json_object_set_new(data, "runtime_id", json_string(runtime));
         if (refused) {
             json_object_set_new(res, "status", json_integer(refused));
             json_object_set_new(res, "error",

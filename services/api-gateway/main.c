@@ -34,6 +34,12 @@ static void register_metrics(struct gw_ctx *ctx)
                                 "Messages sent to WebSocket clients.", NULL);
     ctx->m.ws_dropped = mc_counter("multica_gateway_websocket_overflows_total",
                                    "Clients disconnected for falling behind.", NULL);
+    ctx->m.daemon_clients = mc_gauge("multica_gateway_daemon_connections",
+                                     "Daemons connected to /api/daemon/ws.", NULL);
+    ctx->m.claims =
+        mc_counter("multica_gateway_claims_total", "Claim requests answered to daemons.", NULL);
+    ctx->m.claimed = mc_counter("multica_gateway_claimed_tasks_total",
+                                "Tasks handed out to daemons by claims.", NULL);
 }
 
 /* APP_ENV is production or development, in any case and with surrounding blanks, as Multica
@@ -126,6 +132,10 @@ int main(int argc, char **argv)
          "lifetime of a login code"},
         {"VERIFICATION_MAX_ATTEMPTS", MC_CFG_INT, "5", 1, 100, &ctx.code_max_attempts,
          "wrong codes before a code dies"},
+        {"VERIFICATION_SENDS_PER_CLIENT_PER_HOUR", MC_CFG_INT, "20", 1, 100000,
+         &ctx.code_sends_per_client, "login codes one client may request per hour"},
+        {"CLIENT_IP_HEADER", MC_CFG_STRING, "", 0, 0, &ctx.client_ip_header,
+         "header a trusted proxy sets to the client's address (first entry); empty: the peer"},
         {"VERIFICATION_SENDS_PER_HOUR", MC_CFG_INT, "5", 1, 1000, &ctx.code_sends_per_hour,
          "codes sent to one email per hour"},
         {"GATEWAY_DB_POOL", MC_CFG_INT, "16", 1, 500, &ctx.db_pool_size,
@@ -138,12 +148,17 @@ int main(int argc, char **argv)
          "messages queued for one WebSocket before it is disconnected"},
         {"TASK_EVENT_LOG_RETENTION", MC_CFG_DURATION, "7d", 60000, 366LL * 86400000,
          &ctx.log_retention_ms, "how long task events stay replayable over WebSocket"},
+        {"CLAIM_LEASE", MC_CFG_DURATION, "60s", 1000, 3600000, &ctx.claim_lease_ms,
+         "a claimed task not started within this (renewed by prepare-lease) is offered again"},
+        {"DAEMON_RUNTIME_CAPACITY", MC_CFG_INT, "20", 1, 10000, &ctx.daemon_runtime_capacity,
+         "tasks dispatched to one runtime of a daemon at once"},
         {"KAFKA_GROUP_ID", MC_CFG_STRING, "multica-api-gateway", 0, 0, &ctx.group_id,
          "consumer group projecting task events"},
         {"PRICING_ADMIN_EMAILS", MC_CFG_STRING, "", 0, 0, &ctx.pricing_admins,
          "emails (comma-separated) of the users who may change the default price catalogue"},
     };
-    if (mc_service_init(&svc, "api-gateway", "gateway", 8080, vars, MC_ARRAY_LEN(vars)) != 0)
+    if (mc_service_init(&svc, "api-gateway", "gateway", 8080, vars, MC_ARRAY_LEN(vars), argc,
+                        argv) != 0)
         return 2;
     int status = 1;
     char err[512];
@@ -156,15 +171,17 @@ int main(int argc, char **argv)
                               (int)ctx.db_pool_size);
     ctx.producer = mc_producer_new(svc.cfg.kafka_brokers, "multica-api-gateway",
                                    (int)ctx.produce_timeout_ms, err, sizeof err);
-    if (ctx.pool == NULL || ctx.producer == NULL) {
-        fprintf(stderr, "multica-api-gateway: %s\n", ctx.producer ? "out of memory" : err);
+    if (ctx.producer == NULL) {
+        fprintf(stderr, "multica-api-gateway: %s\n", err);
         goto cleanup;
     }
+    gw_outbox_new(&ctx);
     mc_service_watch_kafka(&svc, mc_producer_handle(ctx.producer));
-    if (gw_register_routes(&ctx) != 0 || gw_ws_start(&ctx) != 0 || mc_http_start(svc.http) != 0)
+    if (gw_register_routes(&ctx) != 0 || gw_daemon_ws_start(&ctx) != 0 || gw_ws_start(&ctx) != 0 ||
+        mc_http_start(svc.http) != 0)
         goto cleanup;
     mc_service_migrate(&svc);
-    if (gw_outbox_start(&ctx) != 0 || gw_projection_start(&ctx) != 0)
+    if (mc_outbox_start(ctx.relay) != 0 || gw_projection_start(&ctx) != 0)
         goto cleanup;
     mc_log_info(json_pack("{ss sb}", "app_env", ctx.app_env, "mail", ctx.resend_api_key[0] != '\0'),
                 "serving");
@@ -174,18 +191,15 @@ int main(int argc, char **argv)
 cleanup:
     /* Stop accepting requests and let in-flight ones finish before their resources go. */
     gw_ws_quiesce(&ctx);
+    gw_daemon_ws_quiesce(&ctx);
     mc_http_free(svc.http);
     svc.http = NULL;
     gw_ws_stop(&ctx);
+    gw_daemon_ws_stop(&ctx);
     gw_projection_stop(&ctx);
-    gw_outbox_stop(&ctx);
+    mc_outbox_free(ctx.relay);
     mc_producer_free(ctx.producer, (int)svc.cfg.shutdown_grace);
     mc_db_pool_free(ctx.pool);
-    char **strings[] = {&ctx.app_env,          &ctx.jwt_secret,     &ctx.dev_code,
-                        &ctx.google_client_id, &ctx.resend_api_key, &ctx.resend_api_url,
-                        &ctx.mail_from,        &ctx.group_id,       &ctx.pricing_admins};
-    for (size_t i = 0; i < MC_ARRAY_LEN(strings); i++)
-        free(*strings[i]);
     mc_service_close(&svc);
     return status;
 }

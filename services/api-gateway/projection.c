@@ -19,18 +19,10 @@
 /* Commits, per partition, the offset after the last message of the batch. */
 static void commit(struct gw_ctx *ctx, rd_kafka_message_t *const *msgs, size_t n)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
-    for (size_t i = 0; i < n; i++) {
-        const char *topic = rd_kafka_topic_name(msgs[i]->rkt);
-        rd_kafka_topic_partition_t *tp =
-            rd_kafka_topic_partition_list_find(l, topic, msgs[i]->partition);
-        if (tp == NULL)
-            tp = rd_kafka_topic_partition_list_add(l, topic, msgs[i]->partition);
-        if (msgs[i]->offset + 1 > tp->offset)
-            tp->offset = msgs[i]->offset + 1;
-    }
-    mc_consumer_commit(ctx->consumer, l, true);
-    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_topic_partition_list_t *done = NULL;
+    for (size_t i = 0; i < n; i++)
+        mc_offsets_done_msg(&done, msgs[i]);
+    mc_consumer_commit(ctx->consumer, &done, true);
 }
 
 /* The event as compact JSON for gateway.project_task_event, or NULL (logged) when the message
@@ -51,18 +43,21 @@ static char *task_event_text(const rd_kafka_message_t *m)
     return text;
 }
 
-static int apply_once(mc_db *db, char *const *texts, size_t n)
+/* The events of a batch (NULL where one was skipped). */
+struct texts {
+    char *const *v;
+    size_t n;
+};
+
+static int project(mc_db *db, void *arg)
 {
-    int rc = mc_db_begin(db);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        const char *p[] = {texts[i]};
-        if (texts[i] != NULL)
+    const struct texts *t = arg;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < t->n; i++) {
+        const char *p[] = {t->v[i]};
+        if (t->v[i] != NULL)
             rc = mc_db_exec(db, GW_TASK_PROJECT, 1, p, NULL);
     }
-    if (rc == 0)
-        rc = mc_db_commit(db);
-    if (rc != 0)
-        mc_db_rollback(db);
     return rc;
 }
 
@@ -74,14 +69,15 @@ static void apply(struct gw_ctx *ctx, mc_db *db, rd_kafka_message_t *const *msgs
     size_t good = 0;
     for (size_t i = 0; i < n; i++)
         good += (texts[i] = task_event_text(msgs[i])) != NULL;
-    while (good > 0 && ctx->projector_running) {
-        if (apply_once(db, texts, n) == 0) {
+    struct texts t = {texts, n};
+    while (good > 0 && !mc_worker_stopping(&ctx->projector)) {
+        if (mc_db_run_tx(db, "projection", project, &t) == 0) {
             mc_metric_add(ctx->m.projected, (double)good);
             break;
         }
         mc_log_warn(json_pack("{ss si}", "error", mc_db_errmsg(db), "events", (int)n),
                     "cannot project task events; retrying");
-        mc_sleep_ms_interruptible(500, NULL);
+        mc_worker_wait(&ctx->projector, 500);
     }
     for (size_t i = 0; i < n; i++)
         free(texts[i]);
@@ -93,7 +89,7 @@ static void *project_loop(void *arg)
     mc_db *db =
         mc_db_new(ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway-projection");
     int64_t next_prune = mc_now_mono_ms() + PRUNE_EVERY_MS;
-    while (ctx->projector_running) {
+    while (!mc_worker_stopping(&ctx->projector)) {
         rd_kafka_message_t *msgs[PROJECT_BATCH_MAX];
         size_t n = 0;
         msgs[0] = mc_consumer_poll(ctx->consumer, 200);
@@ -103,7 +99,7 @@ static void *project_loop(void *arg)
                 if ((msgs[n] = mc_consumer_poll(ctx->consumer, 0)) == NULL)
                     break;
             apply(ctx, db, msgs, n);
-            if (ctx->projector_running)
+            if (!mc_worker_stopping(&ctx->projector))
                 commit(ctx, msgs, n);
             for (size_t i = 0; i < n; i++)
                 rd_kafka_message_destroy(msgs[i]);
@@ -130,20 +126,13 @@ int gw_projection_start(struct gw_ctx *ctx)
         return MC_EKAFKA;
     }
     mc_service_watch_consumer(ctx->svc, ctx->consumer);
-    ctx->projector_running = true;
-    if (pthread_create(&ctx->projector, NULL, project_loop, ctx) != 0) {
-        ctx->projector_running = false;
-        return MC_ENOMEM;
-    }
-    return 0;
+    mc_worker_init(&ctx->projector);
+    return mc_worker_start(&ctx->projector, project_loop, ctx);
 }
 
 void gw_projection_stop(struct gw_ctx *ctx)
 {
-    if (ctx->projector_running) {
-        ctx->projector_running = false;
-        pthread_join(ctx->projector, NULL);
-    }
+    mc_worker_stop(&ctx->projector);
     mc_service_watch_consumer(ctx->svc, NULL);
     mc_consumer_close(ctx->consumer);
     ctx->consumer = NULL;

@@ -1,12 +1,18 @@
-/* ws.c: the WebSocket hub behind GET /api/ws.
+/* ws.c: the WebSocket hub behind GET /api/ws, and the listener that also wakes daemons.
  *
- * Clients (a user's JWT, or a runtime token) subscribe to a workspace, an issue or a task and
- * receive task events as they happen: {"type":"event","seq":N,"event":{CloudEvent}}. A runtime's
- * connection receives every event of the tasks on that runtime (TaskDispatched above all).
- * Events reach every gateway replica through Postgres: the projection writes the log and
- * NOTIFYs; each replica's listener reads the log in seq order and queues matching events on
- * its own connections. A reconnecting client passes the last seq it saw ("since") and gets
- * what it missed from the log, possibly with duplicates it drops by seq.
+ * People (a session or personal access token) subscribe to a workspace, an issue or a task and
+ * receive task events as they happen, {"type":"event","seq":N,"event":{CloudEvent}}, and what
+ * the task's agent streams, {"type":"task_message","message":{task_id, issue_id, seq, type,
+ * content, ...}}. Events reach every gateway replica through Postgres: the projection writes
+ * the log and NOTIFYs; each replica's listener reads the log in seq order and queues matching
+ * events on its own connections. A reconnecting client passes the last seq it saw ("since")
+ * and gets what it missed from the log, possibly with duplicates it drops by seq. Messages are
+ * announced on their own channel (gateway.record_task_messages) and read from
+ * gateway.task_messages, so that they add no writer to the log: a second writer would commit
+ * seqs out of order, and a listener reading past the highest seq it saw would skip the late
+ * ones. A client that missed messages reads them with GET /api/tasks/{id}/messages. The same
+ * listener tells daemons (daemon_ws.c) when a runtime of theirs got a task: at each logged
+ * dispatch, and every SWEEP_MS for tasks no claim holds.
  *
  * Each connection has a bounded queue drained by its own thread, and nobody else ever waits for
  * it. Events arrive in bursts (the projection commits what it has fetched in one transaction),
@@ -16,6 +22,7 @@
  * drains a burst in milliseconds. */
 #include "gateway.h"
 #include "mc_log.h"
+#include "mc_proto.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -26,6 +33,7 @@
 #define LOG_PAGE       "500"
 #define WS_BEHIND_MS   2000
 #define WS_HARD_FACTOR 4
+#define SWEEP_MS       5000
 
 struct sub {
     char kind; /* 'w' workspace, 'i' issue, 't' task */
@@ -50,9 +58,7 @@ struct client {
 struct gw_ws_hub {
     pthread_mutex_t mu;
     struct client *clients;
-    pthread_t listener;
-    volatile int stop;
-    bool started;
+    struct mc_worker listener; /* its stop request also tells connections to finish */
     int64_t last_seq;
 };
 
@@ -89,7 +95,7 @@ static void enqueue(struct client *c, const char *text)
     }
     if (c->len == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
-        char **q = calloc(cap, sizeof *q);
+        char **q = mc_calloc(cap, sizeof *q);
         for (size_t i = 0; i < c->len; i++)
             q[i] = c->queue[(c->head + i) % c->cap];
         free(c->queue);
@@ -125,14 +131,11 @@ static void send_json(struct client *c, json_t *msg)
 /* ---- matching ---- */
 
 struct logrow {
-    const char *seq, *workspace, *issue, *task, *runtime, *old_runtime, *event;
+    const char *seq, *workspace, *issue, *task, *runtime, *old_runtime, *event, *type;
 };
 
 static bool wants(const struct client *c, const struct logrow *r)
 {
-    if (c->who.kind == GW_RUNTIME)
-        return strcmp(r->runtime, c->who.runtime_id) == 0 ||
-               (r->old_runtime && strcmp(r->old_runtime, c->who.runtime_id) == 0);
     for (int i = 0; i < c->nsubs; i++) {
         const struct sub *s = &c->subs[i];
         const char *v = s->kind == 'w' ? r->workspace : s->kind == 'i' ? r->issue : r->task;
@@ -155,7 +158,8 @@ static struct logrow row_at(const PGresult *res, int i)
                        PQgetvalue(res, i, 3),
                        PQgetvalue(res, i, 4),
                        PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5),
-                       PQgetvalue(res, i, 6)};
+                       PQgetvalue(res, i, 6),
+                       PQgetvalue(res, i, 7)};
     return r;
 }
 
@@ -189,7 +193,7 @@ static void replay(struct client *c, mc_db *db, long long since)
 
 /* ---- the listener: NOTIFY -> log -> queues ---- */
 
-static void deliver_new(struct gw_ws_hub *hub, mc_db *db)
+static void deliver_new(struct gw_ctx *ctx, struct gw_ws_hub *hub, mc_db *db)
 {
     char from[24];
     for (;;) {
@@ -213,6 +217,8 @@ static void deliver_new(struct gw_ws_hub *hub, mc_db *db)
                 enqueue(c, m);
             }
             free(m);
+            if (strcmp(row.type, MC_EV_TASK_DISPATCHED) == 0)
+                gw_daemon_ws_task_available(ctx, row.runtime, row.task);
         }
         pthread_mutex_unlock(&hub->mu);
         int n = PQntuples(r);
@@ -220,6 +226,36 @@ static void deliver_new(struct gw_ws_hub *hub, mc_db *db)
         if (n < atoi(LOG_PAGE))
             return;
     }
+}
+
+/* Passes the messages a NOTIFY announced ("task workspace issue|- lo hi") to their watchers. */
+static void deliver_messages(struct gw_ws_hub *hub, mc_db *db, const char *payload)
+{
+    char task[MC_UUID_STRLEN], ws[MC_UUID_STRLEN], issue[MC_UUID_STRLEN], lo[12], hi[12];
+    if (sscanf(payload, "%36s %36s %36s %11s %11s", task, ws, issue, lo, hi) != 5)
+        return;
+    struct logrow who = {.workspace = ws, .issue = strcmp(issue, "-") ? issue : NULL, .task = task};
+    pthread_mutex_lock(&hub->mu);
+    bool wanted = false;
+    for (struct client *c = hub->clients; c && !wanted; c = c->next)
+        wanted = wants(c, &who);
+    pthread_mutex_unlock(&hub->mu);
+    if (!wanted)
+        return; /* nobody watches: spare the read */
+    const char *p[] = {task, lo, hi};
+    PGresult *r = NULL;
+    if (mc_db_exec(db, GW_TASK_MESSAGES_RANGE, 3, p, &r) == 0) {
+        pthread_mutex_lock(&hub->mu);
+        for (int i = 0; i < PQntuples(r); i++) {
+            char *m = mc_sprintf("{\"type\":\"task_message\",\"message\":%s}", PQgetvalue(r, i, 0));
+            for (struct client *c = hub->clients; c; c = c->next)
+                if (wants(c, &who))
+                    enqueue(c, m);
+            free(m);
+        }
+        pthread_mutex_unlock(&hub->mu);
+    }
+    PQclear(r);
 }
 
 /* A client that got a burst and then fell behind gets no further enqueue to notice it: the
@@ -242,13 +278,14 @@ static void *listen_loop(void *arg)
     struct gw_ws_hub *hub = ctx->hub;
     mc_db *db = mc_db_new(ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway-ws");
     bool listening = false;
-    int64_t next_poll = 0;
-    while (!hub->stop) {
+    int64_t next_poll = 0, next_sweep = 0;
+    while (!mc_worker_stopping(&hub->listener)) {
         if (!mc_db_connected(db) || !listening) {
             listening = false;
             if (mc_db_ensure(db, 0) != 0 ||
-                mc_db_exec_sql(db, "LISTEN multica_task_events", NULL) != 0) {
-                mc_sleep_ms_interruptible(500, &hub->stop);
+                mc_db_exec_sql(db, "LISTEN multica_task_events", NULL) != 0 ||
+                mc_db_exec_sql(db, "LISTEN multica_task_messages", NULL) != 0) {
+                mc_worker_wait(&hub->listener, 500);
                 continue;
             }
             listening = true;
@@ -258,7 +295,7 @@ static void *listen_loop(void *arg)
                     hub->last_seq = atoll(mc_db_value(r));
                 PQclear(r);
             }
-            deliver_new(hub, db); /* what was logged while we were not listening */
+            deliver_new(ctx, hub, db); /* what was logged while we were not listening */
         }
         PGconn *conn = mc_db_conn(db);
         struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
@@ -271,14 +308,21 @@ static void *listen_loop(void *arg)
             }
             PGnotify *n;
             while ((n = PQnotifies(conn)) != NULL) {
-                notified = true;
+                if (strcmp(n->relname, "multica_task_messages") == 0)
+                    deliver_messages(hub, db, n->extra);
+                else
+                    notified = true;
                 PQfreemem(n);
             }
         }
         /* Notifications are the fast path; a slow poll covers any that were lost. */
         if (notified || mc_now_mono_ms() >= next_poll) {
-            deliver_new(hub, db);
+            deliver_new(ctx, hub, db);
             next_poll = mc_now_mono_ms() + 2000;
+        }
+        if (mc_now_mono_ms() >= next_sweep) {
+            gw_daemon_ws_sweep(ctx, db);
+            next_sweep = mc_now_mono_ms() + SWEEP_MS;
         }
         sweep_stalled(hub);
     }
@@ -288,21 +332,17 @@ static void *listen_loop(void *arg)
 
 int gw_ws_start(struct gw_ctx *ctx)
 {
-    struct gw_ws_hub *hub = calloc(1, sizeof *hub);
-    if (hub == NULL)
-        return MC_ENOMEM;
+    struct gw_ws_hub *hub = mc_calloc(1, sizeof *hub);
     pthread_mutex_init(&hub->mu, NULL);
     ctx->hub = hub;
-    if (pthread_create(&hub->listener, NULL, listen_loop, ctx) != 0)
-        return MC_ENOMEM;
-    hub->started = true;
-    return 0;
+    mc_worker_init(&hub->listener);
+    return mc_worker_start(&hub->listener, listen_loop, ctx);
 }
 
 void gw_ws_quiesce(struct gw_ctx *ctx)
 {
     if (ctx->hub != NULL)
-        ctx->hub->stop = 1;
+        mc_worker_request_stop(&ctx->hub->listener);
 }
 
 void gw_ws_stop(struct gw_ctx *ctx)
@@ -310,9 +350,7 @@ void gw_ws_stop(struct gw_ctx *ctx)
     struct gw_ws_hub *hub = ctx->hub;
     if (hub == NULL)
         return;
-    hub->stop = 1;
-    if (hub->started)
-        pthread_join(hub->listener, NULL);
+    mc_worker_stop(&hub->listener);
     pthread_mutex_destroy(&hub->mu);
     free(hub);
     ctx->hub = NULL;
@@ -377,10 +415,7 @@ static void on_message(const struct _u_request *req, struct _websocket_manager *
         json_t *since_v = json_object_get(in, "since");
         int err = 0;
         mc_db *db = NULL;
-        if (c->who.kind != GW_USER) {
-            send_json(c, json_pack("{ss ss}", "type", "error", "message",
-                                   "runtime connections receive their tasks without subscribing"));
-        } else if (id == NULL || !mc_uuid_valid(id)) {
+        if (id == NULL || !mc_uuid_valid(id)) {
             send_json(c, json_pack("{ss ss ss}", "type", "error", "field", "workspace_id",
                                    "message", "give workspace_id, issue_id or task_id (a UUID)"));
         } else if ((db = mc_db_pool_acquire(c->ctx->pool, 2000, &err)) == NULL) {
@@ -409,6 +444,7 @@ static void on_message(const struct _u_request *req, struct _websocket_manager *
 
 static void manage(const struct _u_request *req, struct _websocket_manager *wsm, void *ud)
 {
+    (void)req;
     struct client *c = ud;
     struct gw_ws_hub *hub = c->ctx->hub;
     wsm->keep_messages = U_WEBSOCKET_KEEP_NONE;
@@ -418,19 +454,9 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
     c->registered = true;
     pthread_mutex_unlock(&hub->mu);
     mc_metric_add(c->ctx->m.ws_clients, 1);
-    /* A runtime catches up on its tasks from ?since= right away. */
-    const char *since = u_map_get(req->map_url, "since");
-    if (c->who.kind == GW_RUNTIME && since != NULL) {
-        int err;
-        mc_db *db = mc_db_pool_acquire(c->ctx->pool, 2000, &err);
-        if (db != NULL) {
-            replay(c, db, atoll(since));
-            mc_db_pool_release(c->ctx->pool, db);
-        }
-    }
-    send_json(c, json_pack("{ss ss}", "type", "hello", "principal",
-                           c->who.kind == GW_RUNTIME ? "runtime" : "user"));
-    while (!hub->stop && ulfius_websocket_status(wsm) == U_WEBSOCKET_STATUS_OPEN) {
+    send_json(c, json_pack("{ss ss}", "type", "hello", "principal", "user"));
+    while (!mc_worker_stopping(&hub->listener) &&
+           ulfius_websocket_status(wsm) == U_WEBSOCKET_STATUS_OPEN) {
         pthread_mutex_lock(&c->mu);
         if (c->len == 0 && !c->overflow) {
             struct timespec until;
@@ -441,8 +467,7 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
         char *m = overflow ? NULL : dequeue(c);
         pthread_mutex_unlock(&c->mu);
         if (overflow) {
-            mc_log_info(json_pack("{ss}", "principal",
-                                  c->who.kind == GW_RUNTIME ? c->who.runtime_id : c->who.user_id),
+            mc_log_info(json_pack("{ss}", "principal", c->who.user_id),
                         "websocket client too slow; disconnecting it");
             ulfius_websocket_send_close_signal(wsm);
             break;
@@ -459,10 +484,8 @@ static void manage(const struct _u_request *req, struct _websocket_manager *wsm,
                     mc_metric_add(c->ctx->m.ws_dropped, 1);
                 }
                 pthread_mutex_unlock(&c->mu);
-                mc_log_info(
-                    json_pack("{ss}", "principal",
-                              c->who.kind == GW_RUNTIME ? c->who.runtime_id : c->who.user_id),
-                    "websocket send failed (client not reading); disconnecting it");
+                mc_log_info(json_pack("{ss}", "principal", c->who.user_id),
+                            "websocket send failed (client not reading); disconnecting it");
                 ulfius_websocket_send_close_signal(wsm);
                 break;
             }
@@ -494,11 +517,7 @@ int gw_ws_connect(const struct _u_request *req, struct _u_response *resp, void *
 {
     (void)req;
     struct gw_ctx *ctx = ud;
-    struct client *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "out of memory");
-        return U_CALLBACK_COMPLETE;
-    }
+    struct client *c = mc_calloc(1, sizeof *c);
     c->ctx = ctx;
     c->who = *gw_principal(resp);
     pthread_mutex_init(&c->mu, NULL);

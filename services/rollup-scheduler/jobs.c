@@ -5,9 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The lock the rollup SQL function takes; recorded with each run for operators. */
-#define ROLLUP_LOCK_ID 4246
-
 /* Set from configuration in main before the first tick. */
 int64_t rs_rollup_interval_ms;
 
@@ -48,7 +45,7 @@ static int job_rollup(struct rs_ctx *ctx, mc_db *db, json_t **result)
                      "usage.rollup_quarantine)");
     *result = json_pack("{sI si s:s? s:s? sI}", "changed_buckets",
                         (json_int_t)strtoll(changed ? changed : "0", NULL, 10), "advisory_lock_id",
-                        ROLLUP_LOCK_ID, "watermark_before", before, "watermark_after", after,
+                        MC_LOCK_ROLLUP, "watermark_before", before, "watermark_after", after,
                         "quarantined_buckets", (json_int_t)q);
 cleanup:
     free(before);

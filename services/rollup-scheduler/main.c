@@ -9,11 +9,13 @@
 
 static void register_metrics(struct rs_ctx *ctx)
 {
-    const char *job = "job=\"rollup_task_usage_hourly\"";
+    /* job_name, as the column of scheduler.sys_cron_executions: a label named job would clash
+     * with the job Prometheus sets for the scrape (and be renamed exported_job). */
+    const char *job = "job_name=\"rollup_task_usage_hourly\"";
     ctx->m.success = mc_counter("multica_scheduler_runs_total", "Plans this replica ran.",
-                                "job=\"rollup_task_usage_hourly\",status=\"success\"");
+                                "job_name=\"rollup_task_usage_hourly\",status=\"success\"");
     ctx->m.failure = mc_counter("multica_scheduler_runs_total", "Plans this replica ran.",
-                                "job=\"rollup_task_usage_hourly\",status=\"failed\"");
+                                "job_name=\"rollup_task_usage_hourly\",status=\"failed\"");
     ctx->m.lost = mc_counter("multica_scheduler_leases_lost_total",
                              "Runs discarded because another replica took the plan over.", job);
     ctx->m.last_success = mc_gauge("multica_scheduler_last_success_timestamp_seconds",
@@ -38,7 +40,7 @@ static void refresh_lag(struct rs_ctx *ctx)
     PQclear(r);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     struct mc_service svc;
     struct rs_ctx ctx = {.svc = &svc};
@@ -57,7 +59,8 @@ int main(void)
         {"SCHEDULER_MAX_ATTEMPTS", MC_CFG_INT, "3", 1, 100, &ctx.max_attempts, "attempts per plan"},
         {"RUNNER_ID", MC_CFG_STRING, "", 0, 0, &runner, "this replica's name (default host:pid)"},
     };
-    if (mc_service_init(&svc, "rollup-scheduler", "scheduler", 8083, vars, MC_ARRAY_LEN(vars)) != 0)
+    if (mc_service_init(&svc, "rollup-scheduler", "scheduler", 8083, vars, MC_ARRAY_LEN(vars), argc,
+                        argv) != 0)
         return 2;
     if (rs_backoff_literal(ctx.backoff, ctx.backoff_sql, sizeof ctx.backoff_sql) != 0) {
         fprintf(stderr,
@@ -106,8 +109,6 @@ cleanup:
     svc.http = NULL;
     mc_producer_free(ctx.producer, (int)svc.cfg.shutdown_grace);
     mc_db_free(ctx.db);
-    free(ctx.backoff);
-    free(runner);
     mc_service_close(&svc);
     return status;
 }

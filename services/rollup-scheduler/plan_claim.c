@@ -7,18 +7,15 @@
 #include "scheduler.h"
 #include "mc_log.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct heartbeat {
-    pthread_t thread;
+    struct mc_worker w;
     struct rs_ctx *ctx;
     char id[32];
     char lease[MC_UUID_STRLEN];
-    atomic_int stop;
 };
 
 static void *beat(void *arg)
@@ -29,12 +26,7 @@ static void *beat(void *arg)
     char extend[48];
     snprintf(extend, sizeof extend, "%lld milliseconds", (long long)hb->ctx->lease_ms);
     int64_t every = hb->ctx->lease_ms / 4 > 0 ? hb->ctx->lease_ms / 4 : 1;
-    while (!atomic_load(&hb->stop)) {
-        int64_t until = mc_now_mono_ms() + every;
-        while (!atomic_load(&hb->stop) && mc_now_mono_ms() < until)
-            mc_sleep_ms_interruptible(20, NULL);
-        if (atomic_load(&hb->stop))
-            break;
+    while (!mc_worker_wait(&hb->w, every)) {
         PGresult *r = NULL;
         const char *p[] = {hb->id, hb->lease, extend};
         if (mc_db_exec(db, RS_HEARTBEAT, 3, p, &r) == 0 && mc_db_value(r) &&
@@ -60,32 +52,40 @@ static bool finish(mc_db *db, const char *id, const char *lease, const char *sta
     return ok;
 }
 
+/* One run of a job: its claim, and the result it leaves. */
+struct run {
+    struct rs_ctx *ctx;
+    const struct rs_job *job;
+    const char *id, *lease;
+    json_t *result;
+};
+
+/* The job and its SUCCESS in one transaction: MC_ECONFLICT when the lease was lost. */
+static int run_body(mc_db *db, void *arg)
+{
+    struct run *r = arg;
+    char timeout[32];
+    snprintf(timeout, sizeof timeout, "%lld", (long long)r->ctx->run_timeout_ms);
+    const char *p[] = {timeout};
+    json_decref(r->result);
+    r->result = NULL;
+    int rc = mc_db_exec(db, RS_STATEMENT_TIMEOUT, 1, p, NULL);
+    if (rc == 0)
+        rc = r->job->run(r->ctx, db, &r->result);
+    if (rc == 0 && !finish(db, r->id, r->lease, "SUCCESS", r->result, NULL, NULL, NULL))
+        rc = MC_ECONFLICT;
+    return rc;
+}
+
 /* Runs the job in a transaction that also writes SUCCESS. Returns 0, MC_ECONFLICT when the
  * lease was lost (everything rolled back), or the job's error with sqlstate/msg filled. */
-static int run_in_transaction(struct rs_ctx *ctx, const struct rs_job *job, const char *id,
-                              const char *lease, json_t **result, char *sqlstate, char *msg)
+static int run_in_transaction(struct rs_ctx *ctx, struct run *r, char *sqlstate, char *msg)
 {
-    mc_db *db = ctx->db;
-    char timeout[32];
-    snprintf(timeout, sizeof timeout, "%lld", (long long)ctx->run_timeout_ms);
-    const char *p[] = {timeout};
-    int rc;
-    if ((rc = mc_db_begin(db)) != 0 ||
-        (rc = mc_db_exec(db, RS_STATEMENT_TIMEOUT, 1, p, NULL)) != 0 ||
-        (rc = job->run(ctx, db, result)) != 0) {
-        snprintf(sqlstate, 6, "%s", mc_db_sqlstate(db));
+    int rc = mc_db_run_tx(ctx->db, r->job->name, run_body, r);
+    if (rc != 0 && rc != MC_ECONFLICT) {
+        snprintf(sqlstate, 6, "%s", mc_db_sqlstate(ctx->db));
         snprintf(msg, 1024, "%s",
-                 rc == MC_EDB || rc == MC_EDBCONN ? mc_db_errmsg(db) : mc_strerror(rc));
-        mc_db_rollback(db);
-        return rc;
-    }
-    if (!finish(db, id, lease, "SUCCESS", *result, NULL, NULL, NULL)) {
-        mc_db_rollback(db);
-        return MC_ECONFLICT;
-    }
-    if ((rc = mc_db_commit(db)) != 0) {
-        snprintf(sqlstate, 6, "%s", mc_db_sqlstate(db));
-        snprintf(msg, 1024, "%s", mc_db_errmsg(db));
+                 rc == MC_EDB || rc == MC_EDBCONN ? mc_db_errmsg(ctx->db) : mc_strerror(rc));
     }
     return rc;
 }
@@ -115,16 +115,16 @@ bool rs_run_job_once(struct rs_ctx *ctx, const struct rs_job *job)
                               PQgetvalue(r, 0, 1), "attempt", PQgetvalue(r, 0, 2));
     PQclear(r);
     mc_log_info(json_incref(claim), "plan claimed");
-    bool beating = pthread_create(&hb.thread, NULL, beat, &hb) == 0;
+    mc_worker_init(&hb.w);
+    mc_worker_start(&hb.w, beat, &hb);
 
     int64_t t0 = mc_now_mono_ms();
-    json_t *result = NULL;
+    struct run run = {ctx, job, hb.id, hb.lease, NULL};
     char sqlstate[6] = "", msg[1024] = "";
-    int rc = run_in_transaction(ctx, job, hb.id, hb.lease, &result, sqlstate, msg);
+    int rc = run_in_transaction(ctx, &run, sqlstate, msg);
+    json_t *result = run.result;
     double secs = (double)(mc_now_mono_ms() - t0) / 1000.0;
-    atomic_store(&hb.stop, 1);
-    if (beating)
-        pthread_join(hb.thread, NULL);
+    mc_worker_stop(&hb.w);
     mc_metric_observe(ctx->m.run_seconds, secs);
 
     if (rc == 0) {
@@ -137,7 +137,8 @@ bool rs_run_job_once(struct rs_ctx *ctx, const struct rs_job *job)
         mc_log_warn(json_incref(claim), "plan result discarded: the lease was lost");
     } else {
         mc_metric_add(ctx->m.failure, 1);
-        const char *code = strcmp(sqlstate, "57014") == 0 ? "run_timeout" : "handler_error";
+        const char *code =
+            strcmp(sqlstate, MC_SQLSTATE_QUERY_CANCELED) == 0 ? "run_timeout" : "handler_error";
         bool recorded = finish(ctx->db, hb.id, hb.lease, "FAILED", NULL, code, msg,
                                sqlstate[0] ? sqlstate : NULL);
         json_object_set_new(claim, "sqlstate", json_string(sqlstate));

@@ -125,10 +125,10 @@ int rs_publish_hourly(struct rs_ctx *ctx)
             break;
         }
         int n = PQntuples(r);
-        char **values = calloc((size_t)n, sizeof *values);
-        char **keys = calloc((size_t)n, sizeof *keys);
-        struct mc_kmsg *msgs = calloc((size_t)n, sizeof *msgs);
-        bool *tomb = calloc((size_t)n, sizeof *tomb);
+        char **values = mc_calloc((size_t)n, sizeof *values);
+        char **keys = mc_calloc((size_t)n, sizeof *keys);
+        struct mc_kmsg *msgs = mc_calloc((size_t)n, sizeof *msgs);
+        bool *tomb = mc_calloc((size_t)n, sizeof *tomb);
         long long max_seq = page_to_events(r, values, keys, tomb);
         PQclear(r);
         int ok = 1;

@@ -37,3 +37,4 @@ const struct mc_db_stmt rs_stmts[] = {
                                        "unpriced_tokens FROM usage.hourly_changes($1)"},
     [RS_ACK] = {"rs_ack", "SELECT usage.ack_hourly_changes($1)"},
 };
+MC_STATIC_ASSERT_LEN(rs_stmts, RS_NSTMTS);

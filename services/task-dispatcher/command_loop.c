@@ -14,9 +14,7 @@ static void batch_add(struct td_batch *b, const rd_kafka_message_t *m)
 {
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 64;
-        b->msgs = realloc(b->msgs, b->cap * sizeof *b->msgs);
-        if (b->msgs == NULL)
-            abort();
+        b->msgs = mc_realloc(b->msgs, b->cap * sizeof *b->msgs);
     }
     td_command_decode(&b->msgs[b->n], m);
     if (b->n++ == 0)
@@ -42,45 +40,40 @@ void td_batch_free(struct td_batch *b)
 }
 
 /* Commits, per partition, the offset after the last of the first k messages; synchronously
- * when the partitions are about to change hands or the process to stop. */
+ * when the partitions are about to change hands or the process to stop. A command redelivered
+ * after a refused commit changes nothing. */
 static void commit_offsets(struct td_dispatcher *td, size_t k, bool sync)
 {
-    if (k == 0)
-        return;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    rd_kafka_topic_partition_list_t *done = NULL;
     for (size_t i = 0; i < k; i++) {
         const struct td_msg *m = &td->batch.msgs[i];
-        rd_kafka_topic_partition_t *p =
-            rd_kafka_topic_partition_list_find(l, m->topic, m->partition);
-        if (p == NULL)
-            p = rd_kafka_topic_partition_list_add(l, m->topic, m->partition);
-        if (p->offset < m->offset + 1)
-            p->offset = m->offset + 1;
+        mc_offsets_done(&done, m->topic, m->partition, m->offset + 1);
     }
-    if (mc_consumer_commit(td->consumer, l, !sync) != 0)
-        mc_log_warn(NULL, "offset commit refused; the commands will be redelivered and ignored");
-    rd_kafka_topic_partition_list_destroy(l);
+    mc_consumer_commit(td->consumer, &done, !sync);
 }
 
-/* Applies messages [from, to) of the batch in one transaction. */
-static int apply_range(struct td_dispatcher *td, struct td_tx *tx, size_t from, size_t to)
+/* Messages [from, to) of the batch. */
+struct range {
+    const struct td_batch *batch;
+    size_t from, to;
+};
+
+static int apply_commands(mc_db *db, struct td_tx *tx, void *arg)
 {
-    int rc = mc_db_begin(td->db);
-    for (size_t i = from; rc == 0 && i < to; i++)
-        rc = td_command_apply(td->db, &td->batch.msgs[i], tx);
-    if (rc == 0) {
-        rc = td_tx_commit(td, td->db, tx);
-    } else {
-        mc_db_rollback(td->db);
-        td_tx_reset(tx);
-    }
+    const struct range *r = arg;
+    int rc = 0;
+    for (size_t i = r->from; rc == 0 && i < r->to; i++)
+        rc = td_command_apply(db, &r->batch->msgs[i], tx);
     return rc;
 }
 
-/* A deadlock or serialization failure says nothing about the command: try it again. */
-static bool transient(const mc_db *db)
+/* Applies messages [from, to) of the batch in one transaction. Two replicas' batches can lock
+ * the same rows in opposite orders (a move of an agent against reports on its tasks); the
+ * database breaks such a deadlock by failing one of them, which the runner simply runs again. */
+static int apply_range(struct td_dispatcher *td, struct td_tx *tx, size_t from, size_t to)
 {
-    return strcmp(mc_db_sqlstate(db), "40P01") == 0 || strcmp(mc_db_sqlstate(db), "40001") == 0;
+    struct range r = {&td->batch, from, to};
+    return td_tx_run(td, td->db, "commands", apply_commands, &r, tx);
 }
 
 /* After the whole batch failed on an SQL error, applies it one command at a time, so that a
@@ -92,8 +85,6 @@ static int apply_one_by_one(struct td_dispatcher *td, struct td_tx *tx, bool syn
     int rc = 0;
     while (i < td->batch.n) {
         rc = apply_range(td, tx, i, i + 1);
-        for (int tries = 0; rc == MC_EDB && transient(td->db) && tries < 3; tries++)
-            rc = apply_range(td, tx, i, i + 1);
         if (rc == MC_EDBCONN)
             break;
         if (rc != 0) {
@@ -128,11 +119,6 @@ static int flush(struct td_dispatcher *td, bool sync)
     /* An agent the database refused to record fails its command below, where it is handled. */
     if (rc != MC_EDBCONN)
         rc = apply_range(td, &tx, 0, td->batch.n);
-    /* Two replicas' batches can still lock the same rows in opposite orders (a move of an
-     * agent against reports on its tasks); the database breaks such a deadlock by failing
-     * one of them, which then simply goes again. */
-    for (int tries = 0; rc == MC_EDB && transient(td->db) && tries < 2; tries++)
-        rc = apply_range(td, &tx, 0, td->batch.n);
     if (rc != 0 && rc != MC_EDBCONN) {
         mc_log_warn(
             json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(td->db), "error", mc_db_errmsg(td->db)),
@@ -147,31 +133,10 @@ static int flush(struct td_dispatcher *td, bool sync)
     batch_drop(&td->batch, td->batch.n);
     mc_metric_observe(td->m.batch_seconds, (double)(mc_now_mono_ms() - t0) / 1000.0);
     /* Completions free capacity and new tasks wait: dispatch now, not at the next tick. */
-    td_signal_kick(&td->dispatch_kick);
+    mc_worker_kick(&td->dispatcher);
 cleanup:
     td_tx_free(&tx);
     return rc;
-}
-
-static void set_paused(struct td_dispatcher *td, bool pause)
-{
-    rd_kafka_t *rk = mc_consumer_handle(td->consumer);
-    rd_kafka_topic_partition_list_t *l = NULL;
-    if (rd_kafka_assignment(rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR || l == NULL)
-        return;
-    if (l->cnt > 0) {
-        if (pause)
-            rd_kafka_pause_partitions(rk, l);
-        else
-            rd_kafka_resume_partitions(rk, l);
-    }
-    rd_kafka_topic_partition_list_destroy(l);
-}
-
-bool td_keep_trying(void *ctx)
-{
-    (void)ctx;
-    return !mc_service_stopping();
 }
 
 int td_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts)
@@ -192,15 +157,25 @@ void td_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts)
                     "partitions revoked with a batch not applied; the next owner applies it");
         batch_drop(&td->batch, td->batch.n);
     }
-    td->stalled = false;
+    td->outage.active = false;
+}
+
+/* The end of an outage: the kept batch applied, consumption resumes. */
+static int catch_up(void *ctx)
+{
+    struct td_dispatcher *td = ctx;
+    int rc = flush(td, false);
+    if (rc == 0)
+        mc_consumer_pause(td->consumer, false);
+    return rc;
 }
 
 int td_run_commands(struct td_dispatcher *td)
 {
     struct td_batch *b = &td->batch;
     while (!mc_service_stopping()) {
-        int timeout = td->stalled ? 200 : 100;
-        if (!td->stalled && b->n > 0) {
+        int timeout = td->outage.active ? MC_OUTAGE_POLL_MS : 100;
+        if (!td->outage.active && b->n > 0) {
             int64_t left = b->started_ms + td->cfg.batch_wait_ms - mc_now_mono_ms();
             timeout = left < 0 ? 0 : (int)left;
         }
@@ -209,25 +184,17 @@ int td_run_commands(struct td_dispatcher *td)
             batch_add(b, m);
             rd_kafka_message_destroy(m);
         }
-        if (td->stalled) {
-            if (mc_db_ensure(td->db, 0) == 0 && flush(td, false) == 0) {
-                td->stalled = false;
-                set_paused(td, false);
-                mc_log_info(NULL, "database available again; consumption resumed");
-            }
+        if (!mc_outage_over(&td->outage, td->db, catch_up, td))
             continue;
-        }
         bool due = b->n > 0 && ((int64_t)b->n >= td->cfg.batch_max ||
                                 mc_now_mono_ms() - b->started_ms >= td->cfg.batch_wait_ms);
         if (due && flush(td, false) != 0) {
-            mc_log_warn(json_pack("{si}", "messages", (int)b->n),
-                        "database unavailable; consumption paused, the batch waits");
-            td->stalled = true;
-            set_paused(td, true);
+            mc_consumer_pause(td->consumer, true);
+            mc_outage_begin(&td->outage, json_pack("{si}", "messages", (int)b->n));
         }
     }
     /* Orderly stop: apply what was consumed, then the caller leaves the group. */
-    if (b->n > 0 && (td->stalled || flush(td, true) != 0))
+    if (b->n > 0 && (td->outage.active || flush(td, true) != 0))
         mc_log_warn(json_pack("{si}", "messages", (int)b->n),
                     "stopping with commands not applied; they will be consumed again");
     batch_drop(b, b->n);

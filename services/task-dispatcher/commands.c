@@ -111,7 +111,7 @@ static const struct {
     const char *topic;
     const char *label;
     apply_fn apply;
-} commands[TD_NCOMMANDS] = {
+} commands[] = {
     {MC_EV_TASK_REQUESTED, MC_TOPIC_TASK_COMMANDS, "task_requested", task_requested},
     {MC_EV_TASK_START_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_start_reported", start_reported},
     {MC_EV_TASK_PROGRESS_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_progress_reported",
@@ -128,6 +128,7 @@ static const struct {
     {MC_EV_RUNTIME_HEARTBEAT, MC_TOPIC_RUNTIME_EVENTS, "runtime_heartbeat", runtime_seen},
     {MC_EV_RUNTIME_OFFLINE, MC_TOPIC_RUNTIME_EVENTS, "runtime_offline", runtime_offline},
 };
+MC_STATIC_ASSERT_LEN(commands, TD_NCOMMANDS);
 
 void td_commands_register_metrics(struct td_dispatcher *td)
 {

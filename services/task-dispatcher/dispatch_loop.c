@@ -25,23 +25,27 @@ struct loop {
     int64_t warned_at;
 };
 
+/* One state-machine call with its parameters. */
+struct call {
+    int stmt;
+    int nparams;
+    const char *const *params;
+};
+
+static int run_call(mc_db *db, struct td_tx *tx, void *arg)
+{
+    const struct call *c = arg;
+    return td_tx_apply(db, c->stmt, c->nparams, c->params, NULL, tx);
+}
+
 /* Runs one state-machine call in its own transaction; *changed receives how many tasks
  * changed. Returns 0 or the database error. */
 static int step(struct loop *l, int stmt, int nparams, const char *const *params, size_t *changed)
 {
-    *changed = 0;
-    int rc = mc_db_begin(l->db);
-    if (rc == 0)
-        rc = td_tx_apply(l->db, stmt, nparams, params, NULL, &l->tx);
+    struct call c = {stmt, nparams, params};
+    int rc = td_tx_run(l->td, l->db, td_stmts[stmt].name, run_call, &c, &l->tx);
+    *changed = rc == 0 ? l->tx.nevents : 0;
     if (rc != 0) {
-        mc_db_rollback(l->db);
-        td_tx_reset(&l->tx);
-    } else {
-        *changed = l->tx.nevents;
-        rc = td_tx_commit(l->td, l->db, &l->tx);
-    }
-    if (rc != 0) {
-        *changed = 0;
         mc_metric_add(l->td->m.db_errors, 1);
         int64_t now = mc_now_mono_ms();
         /* A lost connection is logged by mc_db itself, once each way. */
@@ -53,6 +57,13 @@ static int step(struct loop *l, int stmt, int nparams, const char *const *params
         }
     }
     return rc;
+}
+
+/* The loop ends at the service's stop request (it need not finish the command batch first)
+ * or when main stops its worker. */
+static bool stopping(struct td_dispatcher *td)
+{
+    return mc_service_stopping() || mc_worker_stopping(&td->dispatcher);
 }
 
 static void tick(struct loop *l)
@@ -70,7 +81,7 @@ static void tick(struct loop *l)
               step(l, TD_EXPIRE_QUEUED, 2, queued, &changed) != MC_EDBCONN;
     /* A full round means more may be waiting: go again rather than wait for the next tick. */
     while (up && step(l, TD_DISPATCH_TASKS, 3, dispatch, &changed) == 0 && changed >= STEP_LIMIT &&
-           !mc_service_stopping())
+           !stopping(l->td))
         ;
 }
 
@@ -85,21 +96,15 @@ static void *dispatch_main(void *arg)
     const struct td_settings *c = &l.td->cfg;
     td_tx_init(&l.tx);
     l.db = mc_db_new(l.td->svc->cfg.database_url, td_stmts, td_nstmts, "task-dispatcher-dispatch");
-    if (l.db == NULL) {
-        MC_LOG_ERROR_AT(NULL, "out of memory starting the dispatch loop");
-        mc_service_request_stop();
-        goto cleanup;
-    }
     interval(l.lease, sizeof l.lease, c->lease_ms);
     interval(l.window, sizeof l.window, c->online_window_ms);
     interval(l.running_timeout, sizeof l.running_timeout, c->running_timeout_ms);
     interval(l.ttl, sizeof l.ttl, c->queued_ttl_ms);
     snprintf(l.max_attempts, sizeof l.max_attempts, "%lld", (long long)c->max_attempts);
-    while (!mc_service_stopping()) {
+    while (!stopping(l.td)) {
         tick(&l);
-        td_signal_wait(&l.td->dispatch_kick, c->dispatch_interval_ms);
+        mc_worker_wait(&l.td->dispatcher, c->dispatch_interval_ms);
     }
-cleanup:
     td_tx_free(&l.tx);
     mc_db_free(l.db);
     return NULL;
@@ -107,16 +112,5 @@ cleanup:
 
 int td_dispatch_start(struct td_dispatcher *td)
 {
-    int rc = pthread_create(&td->dispatch_thread, NULL, dispatch_main, td) == 0 ? 0 : MC_ENOMEM;
-    td->dispatch_running = rc == 0;
-    return rc;
-}
-
-void td_dispatch_join(struct td_dispatcher *td)
-{
-    if (td->dispatch_running) {
-        td_signal_kick(&td->dispatch_kick);
-        pthread_join(td->dispatch_thread, NULL);
-        td->dispatch_running = false;
-    }
+    return mc_worker_start(&td->dispatcher, dispatch_main, td);
 }

@@ -2,8 +2,6 @@
 #ifndef TD_DISPATCHER_H
 #define TD_DISPATCHER_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -11,6 +9,7 @@
 #include "mc_db.h"
 #include "mc_http.h"
 #include "mc_kafka.h"
+#include "mc_outbox.h"
 #include "mc_proto.h"
 #include "mc_service.h"
 
@@ -36,6 +35,7 @@ enum td_stmt {
     TD_OUTBOX_FETCH,
     TD_OUTBOX_DELETE,
     TD_OUTBOX_BACKLOG,
+    TD_NSTMTS
 };
 extern const struct mc_db_stmt td_stmts[];
 extern const size_t td_nstmts;
@@ -58,9 +58,16 @@ struct td_settings {
 enum { TD_NSTATUS = 7 };
 extern const char *const td_statuses[TD_NSTATUS];
 
-/* Why a command was refused, for the refused counter. */
-enum td_refusal { TD_REFUSED_ILLEGAL, TD_REFUSED_RUNTIME, TD_REFUSED_UNKNOWN, TD_REFUSED_DELETED };
-enum { TD_NREFUSALS = 4 };
+/* Why a command was refused, for the refused counter; td_refusals names each (the reason the
+ * state machine returns, and the metric's label). */
+enum td_refusal {
+    TD_REFUSED_ILLEGAL,
+    TD_REFUSED_RUNTIME,
+    TD_REFUSED_UNKNOWN,
+    TD_REFUSED_DELETED,
+    TD_NREFUSALS
+};
+extern const char *const td_refusals[TD_NREFUSALS];
 
 /* Command types the dispatcher consumes (commands.c keeps the table in this order). */
 enum { TD_NCOMMANDS = 10 };
@@ -80,19 +87,6 @@ struct td_metrics {
     mc_metric *batch_seconds;
     mc_metric *db_errors;
 };
-
-/* A wake-up between threads: td_signal_kick makes the next (or current) td_signal_wait
- * return at once. */
-struct td_signal {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool pending;
-};
-void td_signal_init(struct td_signal *s);
-void td_signal_destroy(struct td_signal *s);
-void td_signal_kick(struct td_signal *s);
-/* Waits up to ms for a kick; returns true when kicked. */
-bool td_signal_wait(struct td_signal *s, int64_t ms);
 
 /* One consumed command, decoded as it arrives: ev.root is NULL when it failed validation, and
  * reason then says why. */
@@ -119,12 +113,10 @@ struct td_dispatcher {
     mc_consumer *consumer;
     mc_producer *producer;
     struct td_batch batch;
-    bool stalled; /* database unreachable: partitions paused, batch kept */
-    struct td_signal dispatch_kick;
-    struct td_signal relay_kick;
-    atomic_int relay_stop; /* set once commands and dispatching have stopped */
-    pthread_t dispatch_thread, relay_thread;
-    bool dispatch_running, relay_running;
+    struct mc_outage outage;     /* database unreachable: partitions paused, batch kept */
+    struct mc_worker dispatcher; /* the dispatch loop, kicked after each command batch */
+    struct mc_outbox_def relay_def;
+    mc_outbox *relay; /* dispatch.outbox to multica.task.events */
 };
 
 /* ---- task_changes.c: one transaction's applied changes, events and metrics ---- */
@@ -143,7 +135,6 @@ struct td_tx {
     json_t *notes; /* info lines (refusals, skipped messages) to log once committed */
 };
 void td_tx_init(struct td_tx *tx);
-void td_tx_reset(struct td_tx *tx);
 void td_tx_free(struct td_tx *tx);
 
 /* Queues an info line (fields stolen) to be logged once tx commits: a command retried after a
@@ -157,9 +148,16 @@ void td_tx_note(struct td_tx *tx, const char *msg, json_t *fields);
 int td_tx_apply(mc_db *db, int stmt, int nparams, const char *const *params, const char *reporter,
                 struct td_tx *tx);
 
-/* Writes tx's events to dispatch.outbox and commits; on success applies tx's metrics and
- * wakes the relay. On failure rolls back. tx is reset either way. Returns 0 or the error. */
-int td_tx_commit(struct td_dispatcher *td, mc_db *db, struct td_tx *tx);
+/* The work of one transaction: state-machine calls (td_tx_apply) queuing their events in tx. */
+typedef int (*td_tx_work)(mc_db *db, struct td_tx *tx, void *ctx);
+
+/* Runs work in one transaction (mc_db_run_tx, so a deadlock or serialization failure runs it
+ * again) together with the dispatch.outbox write of the events it queued; once committed,
+ * applies tx's metrics, logs its notes and wakes the relay. tx starts empty for every attempt
+ * and afterwards describes the committed transaction (nevents) until the next run. Returns 0
+ * or the error (everything rolled back). */
+int td_tx_run(struct td_dispatcher *td, mc_db *db, const char *name, td_tx_work work, void *ctx,
+              struct td_tx *tx);
 
 /* ---- commands.c ---- */
 
@@ -186,7 +184,6 @@ int td_command_apply(mc_db *db, const struct td_msg *msg, struct td_tx *tx);
 /* Rebalance hooks for the command consumer. */
 int td_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts);
 void td_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts);
-bool td_keep_trying(void *ctx);
 
 /* Consumes multica.task.commands and multica.runtime.events until a stop is requested, then
  * applies what it holds and returns 0. */
@@ -195,17 +192,16 @@ void td_batch_free(struct td_batch *b);
 
 /* ---- dispatch_loop.c ---- */
 
-/* Starts the thread that sweeps timers and dispatches every DISPATCH_INTERVAL or when kicked;
- * it stops when a stop is requested. Returns 0 or MC_ENOMEM. */
+/* Starts the thread that sweeps timers and dispatches every DISPATCH_INTERVAL or when kicked
+ * (td->dispatcher); it stops when a stop is requested. Returns 0 or MC_ENOMEM. */
 int td_dispatch_start(struct td_dispatcher *td);
-void td_dispatch_join(struct td_dispatcher *td);
 
 /* ---- outbox_relay.c ---- */
 
-/* Starts the thread that produces outbox rows to multica.task.events; it runs until
- * relay_stop is set, then drains what is left within SHUTDOWN_GRACE. */
-int td_relay_start(struct td_dispatcher *td);
-void td_relay_join(struct td_dispatcher *td);
+/* Creates td->relay, the shared outbox relay (mc_outbox) over dispatch.outbox: task events to
+ * multica.task.events in order. main starts it once the schema is migrated; mc_outbox_free
+ * drains what is left within half of SHUTDOWN_GRACE. */
+void td_relay_new(struct td_dispatcher *td);
 
 /* ---- metrics.c ---- */
 

@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-int main(void)
+int main(int argc, char **argv)
 {
     struct mc_service svc;
     struct td_dispatcher td = {.svc = &svc};
@@ -32,26 +32,27 @@ int main(void)
         {"OUTBOX_BATCH_MAX", MC_CFG_INT, "500", 1, 100000, &c->outbox_batch_max,
          "task events produced per relay round"},
     };
-    if (mc_service_init(&svc, "task-dispatcher", "dispatch", 8081, vars, MC_ARRAY_LEN(vars)) != 0)
+    if (mc_service_init(&svc, "task-dispatcher", "dispatch", 8081, vars, MC_ARRAY_LEN(vars), argc,
+                        argv) != 0)
         return 2;
-    td_signal_init(&td.dispatch_kick);
-    td_signal_init(&td.relay_kick);
+    mc_worker_init(&td.dispatcher);
     td_metrics_register(&td);
     int status = 1;
     char err[512];
     td.db = mc_db_new(svc.cfg.database_url, td_stmts, td_nstmts, "task-dispatcher");
     td.producer =
         mc_producer_new(svc.cfg.kafka_brokers, "multica-task-dispatcher", 10000, err, sizeof err);
-    if (td.db == NULL || td.producer == NULL) {
-        fprintf(stderr, "multica-task-dispatcher: kafka: %s\n",
-                td.producer ? "out of memory" : err);
+    if (td.producer == NULL) {
+        fprintf(stderr, "multica-task-dispatcher: kafka: %s\n", err);
         goto cleanup;
     }
+    td_relay_new(&td);
     if (mc_http_start(svc.http) != 0)
         goto cleanup;
     mc_service_migrate(&svc);
     const char *topics[] = {MC_TOPIC_TASK_COMMANDS, MC_TOPIC_RUNTIME_EVENTS};
-    const struct mc_consumer_hooks hooks = {td_on_assign, td_on_revoke, td_keep_trying, &td};
+    const struct mc_consumer_hooks hooks = {td_on_assign, td_on_revoke, mc_service_keep_trying,
+                                            &td};
     td.consumer =
         mc_consumer_new(svc.cfg.kafka_brokers, c->group, topics, 2, &hooks, err, sizeof err);
     if (td.consumer == NULL) {
@@ -60,7 +61,7 @@ int main(void)
     }
     mc_service_watch_kafka(&svc, mc_consumer_handle(td.consumer));
     mc_service_watch_consumer(&svc, td.consumer);
-    if (td_relay_start(&td) != 0 || td_dispatch_start(&td) != 0)
+    if (mc_outbox_start(td.relay) != 0 || td_dispatch_start(&td) != 0)
         goto cleanup;
     mc_log_info(json_pack("{ss sI sI sI sI sI}", "group", c->group, "dispatch_interval_ms",
                           (json_int_t)c->dispatch_interval_ms, "lease_ms", (json_int_t)c->lease_ms,
@@ -76,17 +77,14 @@ cleanup:
     mc_http_free(svc.http);
     svc.http = NULL;
     mc_service_request_stop();
-    td_dispatch_join(&td);
-    td_relay_join(&td);
+    mc_worker_stop(&td.dispatcher);
+    mc_outbox_free(td.relay);
     mc_service_watch_kafka(&svc, NULL);
     mc_service_watch_consumer(&svc, NULL);
     mc_consumer_close(td.consumer);
     mc_producer_free(td.producer, (int)svc.cfg.shutdown_grace);
     mc_db_free(td.db);
     td_batch_free(&td.batch);
-    td_signal_destroy(&td.relay_kick);
-    td_signal_destroy(&td.dispatch_kick);
-    mc_config_free(vars, MC_ARRAY_LEN(vars));
     mc_service_close(&svc);
     return status;
 }

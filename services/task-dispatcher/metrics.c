@@ -7,13 +7,6 @@
 static const double latency_buckets[] = {0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,    10,
                                          30,   60,  120,  300, 900, 1800, 3600, 7200};
 
-static const char *const refusal_labels[TD_NREFUSALS] = {
-    [TD_REFUSED_ILLEGAL] = "illegal_transition",
-    [TD_REFUSED_RUNTIME] = "runtime_mismatch",
-    [TD_REFUSED_UNKNOWN] = "unknown_task",
-    [TD_REFUSED_DELETED] = "deleted",
-};
-
 void td_metrics_register(struct td_dispatcher *td)
 {
     struct td_metrics *m = &td->m;
@@ -28,7 +21,7 @@ void td_metrics_register(struct td_dispatcher *td)
         mc_counter("multica_dispatcher_illegal_transitions_total",
                    "Commands refused because the state machine does not allow them.", NULL);
     for (int i = 0; i < TD_NREFUSALS; i++) {
-        snprintf(labels, sizeof labels, "reason=\"%s\"", refusal_labels[i]);
+        snprintf(labels, sizeof labels, "reason=\"%s\"", td_refusals[i]);
         m->refused[i] = mc_counter("multica_dispatcher_refused_commands_total",
                                    "Commands refused, by reason.", labels);
     }

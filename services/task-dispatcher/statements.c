@@ -1,9 +1,9 @@
 /* statements.c: every SQL statement the dispatcher prepares, by id. */
 #include "dispatcher.h"
 
-/* Advisory lock (class 4250, object 1) that makes one relay at a time produce the outbox, so
- * events leave in seq order and per-task order holds across replicas. */
-#define RELAY_LOCK "4250, 1"
+/* The advisory lock (class MC_LOCK_DISPATCH_RELAY, object 1) that makes one relay at a time
+ * produce the outbox, so events leave in seq order and per-task order holds across replicas. */
+#define RELAY_LOCK MC_STR(MC_LOCK_DISPATCH_RELAY) ", 1"
 
 const struct mc_db_stmt td_stmts[] = {
     [TD_REQUEST_TASK] = {"td_request_task",
@@ -57,3 +57,4 @@ const struct mc_db_stmt td_stmts[] = {
     [TD_OUTBOX_BACKLOG] = {"td_outbox_backlog", "SELECT count(*) FROM dispatch.outbox"},
 };
 const size_t td_nstmts = MC_ARRAY_LEN(td_stmts);
+MC_STATIC_ASSERT_LEN(td_stmts, TD_NSTMTS);

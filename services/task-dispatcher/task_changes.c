@@ -11,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const td_statuses[TD_NSTATUS] = {"queued", "dispatched", "running", "completed",
-                                             "failed", "cancelled",  "deleted"};
+const char *const td_statuses[] = {"queued", "dispatched", "running", "completed",
+                                   "failed", "cancelled",  "deleted"};
+MC_STATIC_ASSERT_LEN(td_statuses, TD_NSTATUS);
 
 /* Short event names of dispatch.task_change.event and their CloudEvents types. */
 static const struct {
@@ -26,19 +27,20 @@ static const struct {
     {"reassigned", MC_EV_TASK_REASSIGNED}, {"deleted", MC_EV_TASK_DELETED},
 };
 
-static const char *const refusal_names[TD_NREFUSALS] = {
+const char *const td_refusals[] = {
     [TD_REFUSED_ILLEGAL] = "illegal_transition",
     [TD_REFUSED_RUNTIME] = "runtime_mismatch",
     [TD_REFUSED_UNKNOWN] = "unknown_task",
     [TD_REFUSED_DELETED] = "deleted",
 };
+MC_STATIC_ASSERT_LEN(td_refusals, TD_NREFUSALS);
 
 void td_tx_init(struct td_tx *tx)
 {
     memset(tx, 0, sizeof *tx);
 }
 
-void td_tx_reset(struct td_tx *tx)
+static void tx_reset(struct td_tx *tx)
 {
     mc_pgarr_reset(&tx->keys);
     mc_pgarr_reset(&tx->payloads);
@@ -188,9 +190,7 @@ static void count_change(struct td_tx *tx, const PGresult *r, int row, const str
         tx->dispatches++;
         if (tx->nwaits == tx->capwaits) {
             tx->capwaits = tx->capwaits ? tx->capwaits * 2 : 64;
-            tx->waits = realloc(tx->waits, tx->capwaits * sizeof *tx->waits);
-            if (tx->waits == NULL)
-                abort();
+            tx->waits = mc_realloc(tx->waits, tx->capwaits * sizeof *tx->waits);
         }
         const char *w = val(r, row, c->waited_ms);
         tx->waits[tx->nwaits++] = w ? strtod(w, NULL) / 1000.0 : 0;
@@ -234,7 +234,7 @@ static void log_refusal(struct td_tx *tx, const PGresult *r, int row, const stru
     const char *to = val(r, row, c->status);
     int kind = -1;
     for (int i = 0; i < TD_NREFUSALS; i++)
-        if (strcmp(refusal_names[i], reason) == 0)
+        if (strcmp(td_refusals[i], reason) == 0)
             kind = i;
     if (kind >= 0)
         tx->refused[kind]++;
@@ -317,23 +317,36 @@ static void account(struct td_dispatcher *td, const struct td_tx *tx)
     }
 }
 
-int td_tx_commit(struct td_dispatcher *td, mc_db *db, struct td_tx *tx)
+struct tx_run {
+    td_tx_work work;
+    void *ctx;
+    struct td_tx *tx;
+};
+
+/* One attempt: the work, then its events into dispatch.outbox in the same transaction. */
+static int tx_body(mc_db *db, void *arg)
 {
-    int rc = 0;
-    if (tx->nevents > 0) {
-        const char *params[] = {mc_pgarr_str(&tx->keys), mc_pgarr_str(&tx->payloads)};
+    struct tx_run *t = arg;
+    tx_reset(t->tx);
+    int rc = t->work(db, t->tx, t->ctx);
+    if (rc == 0 && t->tx->nevents > 0) {
+        const char *params[] = {mc_pgarr_str(&t->tx->keys), mc_pgarr_str(&t->tx->payloads)};
         rc = mc_db_exec(db, TD_OUTBOX_WRITE, 2, params, NULL);
     }
-    if (rc == 0)
-        rc = mc_db_commit(db);
+    return rc;
+}
+
+int td_tx_run(struct td_dispatcher *td, mc_db *db, const char *name, td_tx_work work, void *ctx,
+              struct td_tx *tx)
+{
+    struct tx_run t = {work, ctx, tx};
+    int rc = mc_db_run_tx(db, name, tx_body, &t);
     if (rc != 0) {
-        mc_db_rollback(db);
-        goto cleanup;
+        tx_reset(tx);
+        return rc;
     }
     account(td, tx);
     if (tx->nevents > 0)
-        td_signal_kick(&td->relay_kick);
-cleanup:
-    td_tx_reset(tx);
-    return rc;
+        mc_outbox_kick(td->relay);
+    return 0;
 }

@@ -8,25 +8,40 @@
 #define PRUNE_EVERY_MS (10 * 60 * 1000)
 #define PRUNE_LIMIT    "10000"
 
-/* While the database (or the DLQ) is unavailable the partitions stay paused at the stored
+/* While the database does not take the batches the partitions stay paused at the stored
  * offsets; when it answers again they are repositioned there and resumed, so the batch that
  * failed is consumed and applied again, not skipped. */
-static void recover(struct ui_ingester *ing)
+static int catch_up(void *ctx)
 {
-    if (mc_db_ensure(ing->db, 0) != 0)
-        return;
-    if (ui_partitions_resync(ing) != 0)
-        return;
-    ing->stalled = false;
-    mc_log_info(NULL, "database available again; consumption resumed");
+    return ui_partitions_resync(ctx);
 }
 
 /* Only after ui_batch_complete failed, so nothing is with the database thread. */
-static void stall(struct ui_ingester *ing)
+static void stall(struct ui_ingester *ing, int rc)
 {
     ui_batch_reset(ing);
     ui_partitions_rewind(ing, true);
-    ing->stalled = true;
+    mc_outage_begin(&ing->outage, json_pack("{ss}", "error", mc_strerror(rc)));
+}
+
+/* Acts on the outcome of a batch (ui_batch_complete): the open batch follows a dropped one,
+ * so it is dropped too and every partition read again from its stored offset. Returns true
+ * when the loop may hand the database the next batch. */
+static bool settle(struct ui_ingester *ing, int rc)
+{
+    if (rc == 0)
+        return true;
+    ui_batch_reset(ing);
+    if (rc == MC_ESTATE) {
+        /* Only the partitions whose dead letters failed wait; the others go on at once. */
+        ui_partitions_rewind(ing, false);
+    } else if (rc == MC_ECONFLICT) {
+        if (ui_partitions_resync(ing) != 0)
+            stall(ing, MC_EDBCONN);
+    } else {
+        stall(ing, rc);
+    }
+    return false;
 }
 
 static void prune(struct ui_ingester *ing)
@@ -52,21 +67,17 @@ static void prune(struct ui_ingester *ing)
 int ui_run(struct ui_ingester *ing)
 {
     while (!mc_service_stopping()) {
-        if (ing->stalled) {
-            rd_kafka_message_t *m = mc_consumer_poll(ing->consumer, 200);
+        if (ing->outage.active) {
+            rd_kafka_message_t *m = mc_consumer_poll(ing->consumer, MC_OUTAGE_POLL_MS);
             if (m != NULL)
                 rd_kafka_message_destroy(m); /* refetched after the rewind */
-            recover(ing);
+            mc_outage_over(&ing->outage, ing->db, catch_up, ing);
             continue;
         }
         /* Take the outcome of the batch the database thread finished, as soon as it is in. */
-        if (ui_batch_applying(ing) && ui_batch_applied(ing)) {
-            int rc = ui_batch_complete(ing);
-            if (rc != 0 && rc != MC_ECONFLICT && rc != MC_ESTATE) {
-                stall(ing);
-                continue;
-            }
-        }
+        if (ui_batch_applying(ing) && ui_batch_applied(ing) &&
+            !settle(ing, ui_batch_complete(ing)) && ing->outage.active)
+            continue;
         if (!ui_batch_applying(ing))
             ui_missing_refresh(ing);
         ui_partitions_unblock(ing);
@@ -89,17 +100,14 @@ int ui_run(struct ui_ingester *ing)
         if (due) {
             /* One batch at a time with the database: wait for the previous one, then hand
              * this one over and go on decoding the next while it is applied. */
-            int rc = ui_batch_complete(ing);
-            if (rc == 0)
+            if (settle(ing, ui_batch_complete(ing)))
                 ui_batch_dispatch(ing);
-            else if (rc != MC_ECONFLICT && rc != MC_ESTATE)
-                stall(ing);
         } else if (b->nmessages == 0 && !ui_batch_applying(ing)) {
             prune(ing);
         }
     }
     /* Orderly stop: finish the batches, then leave the group. */
-    if (!ing->stalled && ui_batch_flush(ing) != 0)
+    if (!ing->outage.active && ui_batch_flush(ing) != 0)
         mc_log_warn(NULL, "last batch not applied; it will be consumed again after restart");
     ui_batch_reset(ing);
     return 0;

@@ -13,12 +13,7 @@
 #include "mc_service.h"
 
 /* Prepared statements of the ingester. */
-enum {
-    UI_APPLY_BATCH,
-    UI_LOAD_OFFSETS,
-    UI_PRUNE_EVENTS,
-    UI_MISSING_BY_RUNTIME,
-};
+enum { UI_APPLY_BATCH, UI_LOAD_OFFSETS, UI_PRUNE_EVENTS, UI_MISSING_BY_RUNTIME, UI_NSTMTS };
 extern const struct mc_db_stmt ui_stmts[];
 extern const size_t ui_nstmts;
 
@@ -43,7 +38,7 @@ struct ui_part {
 /* Messages of a batch, kept as array literals for usage.apply_batch, and (once sealed) the
  * offsets it advances. */
 struct ui_batch {
-    struct mc_pgarr u_ids, u_tasks, u_prov, u_model, u_in, u_out, u_cr, u_cw, u_rep;
+    struct mc_pgarr u_ids, u_tasks, u_prov, u_model, u_in, u_out, u_cr, u_cw, u_cost, u_rep;
     struct mc_pgarr t_ids, t_tasks, t_ws, t_agent, t_rt, t_issue, t_ver, t_del, t_done;
     struct mc_pgarr i_ids, i_issue, i_ws, i_project, i_ver;
     struct mc_pgarr o_topics, o_parts, o_expected, o_next;
@@ -84,13 +79,15 @@ struct ui_ingester {
     mc_db *db;
     mc_consumer *consumer;
     mc_producer *dlq_producer;
-    pthread_mutex_t parts_mu; /* the HTTP thread reads the table for the lag gauge */
+    /* The partition table (partitions.c). Only the poll thread writes it, always under parts_mu,
+     * because the HTTP thread reads it for the lag gauge; the poll thread reads it unlocked. */
+    pthread_mutex_t parts_mu;
     struct ui_part *parts;
     size_t nparts, capparts;
     struct ui_batch batch;    /* open: filled by the poll loop */
     struct ui_batch applying; /* sealed: with the database thread */
     struct ui_applier ap;
-    bool stalled; /* database or DLQ unavailable: partitions paused, waiting to rewind */
+    struct mc_outage outage; /* the database refused a batch: partitions paused and rewound */
     int64_t next_prune_ms;
     /* completed tasks without usage per runtime, as /metrics last saw them (missing_usage.c) */
     struct {
@@ -106,10 +103,14 @@ struct ui_ingester {
     } m;
 };
 
-/* partitions.c */
-int ui_partitions_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts);
-void ui_partitions_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts);
+/* partitions.c: the partition table and the stored offsets; below the batch, knowing nothing
+ * of it. */
 struct ui_part *ui_part_find(struct ui_ingester *ing, const char *topic, int32_t partition);
+/* Reads the stored offsets of newly assigned partitions into the table and sets each entry's
+ * offset to where consumption starts. Returns 0 or the database error. */
+int ui_partitions_load(struct ui_ingester *ing, rd_kafka_topic_partition_list_t *parts);
+/* Marks revoked partitions as no longer assigned. */
+void ui_partitions_revoked(struct ui_ingester *ing, const rd_kafka_topic_partition_list_t *parts);
 /* Re-reads the stored offsets of every assigned partition and seeks to them. */
 int ui_partitions_resync(struct ui_ingester *ing);
 /* Seeks every assigned partition to its expected offset and pauses them (pause) or resumes
@@ -118,8 +119,18 @@ void ui_partitions_rewind(struct ui_ingester *ing, bool pause);
 /* Resumes the partitions whose wait for the DLQ is over, from their stored offsets. */
 void ui_partitions_unblock(struct ui_ingester *ing);
 double ui_partitions_lag(void *ctx);
+/* What the batch does to the table: a message of p added to the open batch (next: the offset
+ * after it); the open batch sealed (its partitions' ends become the applying ones); a batch
+ * forgotten (the open one, or the applying one when applying); the applying batch committed
+ * (the stored offsets advance, and *done gathers them for Kafka); the partition at index
+ * made to wait for the DLQ with a growing backoff (error: why the DLQ refused). */
+void ui_part_batched(struct ui_ingester *ing, struct ui_part *p, int64_t next);
+void ui_parts_sealed(struct ui_ingester *ing);
+void ui_parts_forget(struct ui_ingester *ing, bool applying);
+void ui_parts_applied(struct ui_ingester *ing, rd_kafka_topic_partition_list_t **done);
+void ui_part_block(struct ui_ingester *ing, size_t index, const char *error);
 
-/* usage_batch.c */
+/* usage_batch.c: the batches, built on the partition table. */
 void ui_batch_init(struct ui_batch *b);
 /* Empties the open batch. */
 void ui_batch_reset(struct ui_ingester *ing);
@@ -139,11 +150,11 @@ bool ui_batch_applying(struct ui_ingester *ing);
 bool ui_batch_applied(struct ui_ingester *ing);
 /* Waits for the batch with the database thread, if any, and takes its outcome: on success the
  * stored offsets advance and Kafka's copy is committed. Returns 0 (also when nothing was
- * being applied), MC_ECONFLICT when another consumer had applied the range (that batch and the
- * open one are dropped and the partitions resynchronised), MC_ESTATE when the DLQ refused
- * some dead letters (both batches are dropped, the partitions they came from wait, the others
- * are rewound and go on), or MC_EDB/MC_EDBCONN/MC_EKAFKA (the batch is dropped; the caller
- * rewinds to the stored offsets). */
+ * being applied), MC_ECONFLICT when another consumer had applied the range (the batch is
+ * dropped; the caller drops the open one and resynchronises the partitions), MC_ESTATE when
+ * the DLQ refused some dead letters (the batch is dropped and the partitions they came from
+ * wait; the caller drops the open one and rewinds the others), or MC_EDB/MC_EDBCONN/MC_EKAFKA
+ * (the batch is dropped; the caller rewinds to the stored offsets). */
 int ui_batch_complete(struct ui_ingester *ing);
 /* Completes the batch being applied, then applies the open batch and waits for it: the
  * synchronous path for a revocation and the orderly stop. Returns as ui_batch_complete. */
@@ -154,6 +165,9 @@ int ui_batch_flush(struct ui_ingester *ing);
 void ui_missing_init(struct ui_ingester *ing);
 void ui_missing_refresh(struct ui_ingester *ing);
 void ui_missing_free(struct ui_ingester *ing);
+/* rebalance.c: the consumer's rebalance hooks. */
+int ui_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts);
+void ui_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts);
 
 /* consumer_loop.c */
 int ui_run(struct ui_ingester *ing);

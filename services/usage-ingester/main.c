@@ -6,12 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static bool keep_trying(void *ctx)
-{
-    (void)ctx;
-    return !mc_service_stopping();
-}
-
 static void register_metrics(struct ui_ingester *ing)
 {
     ing->m.consumed_usage = mc_counter("multica_ingester_events_consumed_total",
@@ -42,7 +36,7 @@ static void register_metrics(struct ui_ingester *ing)
                 ui_partitions_lag, ing);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     struct mc_service svc;
     struct ui_ingester ing = {.svc = &svc};
@@ -56,7 +50,8 @@ int main(void)
         {"PROCESSED_EVENTS_RETENTION", MC_CFG_DURATION, "7d", 60000, 365LL * 86400000,
          &ing.retention_ms, "how long applied event ids are remembered for deduplication"},
     };
-    if (mc_service_init(&svc, "usage-ingester", "usage", 8082, vars, MC_ARRAY_LEN(vars)) != 0)
+    if (mc_service_init(&svc, "usage-ingester", "usage", 8082, vars, MC_ARRAY_LEN(vars), argc,
+                        argv) != 0)
         return 2;
     pthread_mutex_init(&ing.parts_mu, NULL);
     ui_batch_init(&ing.batch);
@@ -80,8 +75,8 @@ int main(void)
         goto cleanup;
     mc_service_migrate(&svc);
     const char *topics[] = {MC_TOPIC_USAGE_EVENTS, MC_TOPIC_TASK_EVENTS};
-    const struct mc_consumer_hooks hooks = {ui_partitions_on_assign, ui_partitions_on_revoke,
-                                            keep_trying, &ing};
+    const struct mc_consumer_hooks hooks = {ui_on_assign, ui_on_revoke, mc_service_keep_trying,
+                                            &ing};
     ing.consumer =
         mc_consumer_new(svc.cfg.kafka_brokers, ing.group, topics, 2, &hooks, err, sizeof err);
     if (ing.consumer == NULL) {
@@ -108,7 +103,6 @@ cleanup:
     ui_batch_free(&ing.batch);
     ui_batch_free(&ing.applying);
     free(ing.parts);
-    free(ing.group);
     ui_missing_free(&ing);
     pthread_mutex_destroy(&ing.parts_mu);
     mc_service_close(&svc);

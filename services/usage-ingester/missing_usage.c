@@ -45,10 +45,8 @@ void ui_missing_refresh(struct ui_ingester *ing)
         return; /* the last snapshot stays; the next batch notices an outage */
     }
     size_t n = (size_t)PQntuples(r);
-    char(*runtime)[MC_UUID_STRLEN] = calloc(n ? n : 1, sizeof *runtime);
-    int64_t *count = calloc(n ? n : 1, sizeof *count);
-    if (runtime == NULL || count == NULL)
-        abort();
+    char(*runtime)[MC_UUID_STRLEN] = mc_calloc(n, sizeof *runtime);
+    int64_t *count = mc_calloc(n, sizeof *count);
     for (size_t i = 0; i < n; i++) {
         snprintf(runtime[i], MC_UUID_STRLEN, "%s", PQgetvalue(r, (int)i, 0));
         count[i] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);

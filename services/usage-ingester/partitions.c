@@ -1,9 +1,13 @@
-/* partitions.c: the ingester's assigned partitions and their offsets stored in Postgres.
+/* partitions.c: the ingester's partition table and the offsets stored in Postgres.
  *
  * The database, not Kafka, says where to resume: on assignment each partition is positioned
  * at usage.consumer_offsets.next_offset (or the beginning when the database has never applied
  * anything from it), so a batch applied before a crash is never applied again and one that
- * was not applied is never skipped. */
+ * was not applied is never skipped.
+ *
+ * This file owns the table: every write happens here, under parts_mu, because the HTTP thread
+ * reads the table for the lag gauge; the poll thread, the only writer, reads it without the
+ * lock. It knows nothing of batches (usage_batch.c builds on it, never the reverse). */
 #include "ingester.h"
 #include "mc_log.h"
 
@@ -25,10 +29,7 @@ static struct ui_part *part_get(struct ui_ingester *ing, const char *topic, int3
         return p;
     if (ing->nparts == ing->capparts) {
         size_t cap = ing->capparts ? ing->capparts * 2 : 16;
-        struct ui_part *np = realloc(ing->parts, cap * sizeof *np);
-        if (np == NULL)
-            abort();
-        ing->parts = np;
+        ing->parts = mc_realloc(ing->parts, cap * sizeof *ing->parts);
         ing->capparts = cap;
     }
     p = &ing->parts[ing->nparts++];
@@ -84,46 +85,95 @@ static void check_beyond_end(struct ui_ingester *ing, struct ui_part *p)
         mc_log_warn(json_pack("{ss si sI sI}", "topic", p->topic, "partition", p->partition,
                               "stored_offset", (json_int_t)p->expected, "log_end", (json_int_t)hi),
                     "stored offset is beyond the end of the partition; reading it from the start");
+        pthread_mutex_lock(&ing->parts_mu);
         p->floor = 0;
+        pthread_mutex_unlock(&ing->parts_mu);
     }
 }
 
-int ui_partitions_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts)
+int ui_partitions_load(struct ui_ingester *ing, rd_kafka_topic_partition_list_t *parts)
 {
-    struct ui_ingester *ing = ctx;
-    /* A revocation always comes first and finishes every batch; this only makes sure the
-     * database thread is not using the connection. Its outcome does not matter here: the
-     * offsets are read back from the database just below. */
-    if (ui_batch_applying(ing) && ui_batch_complete(ing) != 0)
-        ui_batch_reset(ing);
     int rc = load_offsets(ing, parts);
-    if (rc != 0) {
-        mc_log_warn(json_pack("{ss}", "error", mc_db_errmsg(ing->db)),
-                    "cannot read stored offsets; retrying the assignment");
+    if (rc != 0)
         return rc;
-    }
     for (int i = 0; i < parts->cnt; i++) {
         struct ui_part *p = ui_part_find(ing, parts->elems[i].topic, parts->elems[i].partition);
         check_beyond_end(ing, p);
         parts->elems[i].offset = p->floor >= 0 ? p->floor : RD_KAFKA_OFFSET_BEGINNING;
     }
-    ing->stalled = false;
     return 0;
 }
 
-void ui_partitions_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts)
+void ui_partitions_revoked(struct ui_ingester *ing, const rd_kafka_topic_partition_list_t *parts)
 {
-    struct ui_ingester *ing = ctx;
-    /* Finish the batch being applied and the open one while the partitions are still ours;
-     * if that fails the next owner starts from the stored offsets, so dropping them loses
-     * nothing. */
-    if (ui_batch_flush(ing) != 0)
-        ui_batch_reset(ing);
     pthread_mutex_lock(&ing->parts_mu);
     for (int i = 0; i < parts->cnt; i++) {
         struct ui_part *p = ui_part_find(ing, parts->elems[i].topic, parts->elems[i].partition);
         if (p != NULL)
             p->assigned = false;
+    }
+    pthread_mutex_unlock(&ing->parts_mu);
+}
+
+void ui_part_batched(struct ui_ingester *ing, struct ui_part *p, int64_t next)
+{
+    pthread_mutex_lock(&ing->parts_mu);
+    p->batch_next = next;
+    pthread_mutex_unlock(&ing->parts_mu);
+}
+
+void ui_parts_sealed(struct ui_ingester *ing)
+{
+    pthread_mutex_lock(&ing->parts_mu);
+    for (size_t i = 0; i < ing->nparts; i++) {
+        struct ui_part *p = &ing->parts[i];
+        if (p->batch_next < 0)
+            continue;
+        p->applying_next = p->batch_next;
+        p->batch_next = -1;
+    }
+    pthread_mutex_unlock(&ing->parts_mu);
+}
+
+void ui_parts_forget(struct ui_ingester *ing, bool applying)
+{
+    pthread_mutex_lock(&ing->parts_mu);
+    for (size_t i = 0; i < ing->nparts; i++) {
+        if (applying)
+            ing->parts[i].applying_next = -1;
+        else
+            ing->parts[i].batch_next = -1;
+    }
+    pthread_mutex_unlock(&ing->parts_mu);
+}
+
+void ui_parts_applied(struct ui_ingester *ing, rd_kafka_topic_partition_list_t **done)
+{
+    pthread_mutex_lock(&ing->parts_mu);
+    for (size_t i = 0; i < ing->nparts; i++) {
+        struct ui_part *p = &ing->parts[i];
+        if (p->applying_next < 0)
+            continue;
+        p->expected = p->floor = p->applying_next;
+        p->block_backoff_ms = 0;
+        mc_offsets_done(done, p->topic, p->partition, p->expected);
+    }
+    pthread_mutex_unlock(&ing->parts_mu);
+}
+
+void ui_part_block(struct ui_ingester *ing, size_t index, const char *error)
+{
+    int64_t now = mc_now_mono_ms();
+    pthread_mutex_lock(&ing->parts_mu);
+    struct ui_part *p = &ing->parts[index];
+    if (p->blocked_until <= now) {
+        p->block_backoff_ms = p->block_backoff_ms ? p->block_backoff_ms * 2 : 1000;
+        if (p->block_backoff_ms > 30000)
+            p->block_backoff_ms = 30000;
+        p->blocked_until = now + p->block_backoff_ms;
+        mc_log_warn(json_pack("{ss si ss sI}", "topic", p->topic, "partition", p->partition,
+                              "error", error, "retry_in_ms", (json_int_t)p->block_backoff_ms),
+                    "dead letter not accepted by the DLQ; this partition waits");
     }
     pthread_mutex_unlock(&ing->parts_mu);
 }

@@ -19,7 +19,8 @@ const struct mc_db_stmt ui_stmts[] = {
     [UI_APPLY_BATCH] = {"ui_apply_batch",
                         "SELECT usage_rows, attribution_rows FROM usage.apply_batch("
                         "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-                        "$15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"},
+                        "$15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, "
+                        "$29)"},
     [UI_LOAD_OFFSETS] = {"ui_load_offsets",
                          "SELECT topic, partition, next_offset FROM usage.consumer_offsets "
                          "WHERE group_id = $1"},
@@ -30,6 +31,7 @@ const struct mc_db_stmt ui_stmts[] = {
                                "WHERE usage_missing GROUP BY 1 ORDER BY 1"},
 };
 const size_t ui_nstmts = MC_ARRAY_LEN(ui_stmts);
+MC_STATIC_ASSERT_LEN(ui_stmts, UI_NSTMTS);
 
 /* How much of a rejected message a dead letter keeps (see reject). */
 #define DLQ_KEEP_BYTES 65536
@@ -38,9 +40,9 @@ const size_t ui_nstmts = MC_ARRAY_LEN(ui_stmts);
 
 #define ARRAYS(b)                                                                                  \
     &(b)->u_ids, &(b)->u_tasks, &(b)->u_prov, &(b)->u_model, &(b)->u_in, &(b)->u_out, &(b)->u_cr,  \
-        &(b)->u_cw, &(b)->u_rep, &(b)->t_ids, &(b)->t_tasks, &(b)->t_ws, &(b)->t_agent,            \
-        &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del, &(b)->t_done, &(b)->i_ids,            \
-        &(b)->i_issue, &(b)->i_ws, &(b)->i_project, &(b)->i_ver
+        &(b)->u_cw, &(b)->u_cost, &(b)->u_rep, &(b)->t_ids, &(b)->t_tasks, &(b)->t_ws,             \
+        &(b)->t_agent, &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del, &(b)->t_done,          \
+        &(b)->i_ids, &(b)->i_issue, &(b)->i_ws, &(b)->i_project, &(b)->i_ver
 #define OFFSET_ARRAYS(b) &(b)->o_topics, &(b)->o_parts, &(b)->o_expected, &(b)->o_next
 
 void ui_batch_init(struct ui_batch *b)
@@ -70,16 +72,14 @@ static void empty(struct ui_batch *b)
 void ui_batch_reset(struct ui_ingester *ing)
 {
     empty(&ing->batch);
-    for (size_t i = 0; i < ing->nparts; i++)
-        ing->parts[i].batch_next = -1;
+    ui_parts_forget(ing, false);
 }
 
 /* Forgets the batch the database thread had (after its outcome was read). */
 static void drop_applying(struct ui_ingester *ing)
 {
     empty(&ing->applying);
-    for (size_t i = 0; i < ing->nparts; i++)
-        ing->parts[i].applying_next = -1;
+    ui_parts_forget(ing, true);
 }
 
 void ui_batch_free(struct ui_batch *b)
@@ -101,11 +101,7 @@ static char *base64(const void *data, size_t len)
         return mc_strdup("");
     if (!o_base64_encode_alloc(data, len, &d))
         return NULL;
-    char *out = malloc(d.size + 1);
-    if (out != NULL) {
-        memcpy(out, d.data, d.size);
-        out[d.size] = '\0';
-    }
+    char *out = mc_strndup((const char *)d.data, d.size);
     o_free(d.data);
     return out;
 }
@@ -144,20 +140,11 @@ static void reject(struct ui_ingester *ing, const rd_kafka_message_t *msg, const
     }
     if (b->ndlq == b->capdlq) {
         b->capdlq = b->capdlq ? b->capdlq * 2 : 16;
-        b->dlq = realloc(b->dlq, b->capdlq * sizeof *b->dlq);
-        b->dlq_values = realloc(b->dlq_values, b->capdlq * sizeof *b->dlq_values);
-        b->dlq_from = realloc(b->dlq_from, b->capdlq * sizeof *b->dlq_from);
-        if (b->dlq == NULL || b->dlq_values == NULL || b->dlq_from == NULL)
-            abort();
+        b->dlq = mc_realloc(b->dlq, b->capdlq * sizeof *b->dlq);
+        b->dlq_values = mc_realloc(b->dlq_values, b->capdlq * sizeof *b->dlq_values);
+        b->dlq_from = mc_realloc(b->dlq_from, b->capdlq * sizeof *b->dlq_from);
     }
-    char *kcopy = NULL;
-    if (msg->key != NULL) {
-        kcopy = malloc(keylen + 1);
-        if (kcopy == NULL)
-            abort();
-        memcpy(kcopy, msg->key, keylen);
-        kcopy[keylen] = '\0';
-    }
+    char *kcopy = msg->key != NULL ? mc_strndup(msg->key, keylen) : NULL;
     b->dlq_values[b->ndlq] = value;
     b->dlq[b->ndlq] = (struct mc_kmsg){.topic = MC_TOPIC_USAGE_DLQ,
                                        .key = kcopy,
@@ -184,6 +171,10 @@ static void add_usage(struct ui_batch *b, const struct mc_event *ev)
     mc_pgarr_add_int(&b->u_out, u.output_tokens);
     mc_pgarr_add_int(&b->u_cr, u.cache_read_tokens);
     mc_pgarr_add_int(&b->u_cw, u.cache_write_tokens);
+    if (u.cost_usd_ticks >= 0)
+        mc_pgarr_add_int(&b->u_cost, u.cost_usd_ticks);
+    else
+        mc_pgarr_add_raw(&b->u_cost, "NULL");
     mc_pgarr_add_raw(&b->u_rep, u.reported_at);
     b->nusage++;
 }
@@ -249,7 +240,7 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
     if (b->nmessages == 0)
         b->started_ms = mc_now_mono_ms();
     b->nmessages++;
-    p->batch_next = msg->offset + 1;
+    ui_part_batched(ing, p, msg->offset + 1);
 
     bool usage_topic = mc_topic_is(topic, MC_TOPIC_USAGE_EVENTS);
     mc_metric_add(usage_topic ? ing->m.consumed_usage : ing->m.consumed_task, 1);
@@ -279,7 +270,7 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
 static void seal(struct ui_ingester *ing, struct ui_batch *b)
 {
     for (size_t i = 0; i < ing->nparts; i++) {
-        struct ui_part *p = &ing->parts[i];
+        const struct ui_part *p = &ing->parts[i];
         if (p->batch_next < 0)
             continue;
         mc_pgarr_add_text(&b->o_topics, p->topic);
@@ -289,12 +280,27 @@ static void seal(struct ui_ingester *ing, struct ui_batch *b)
         else
             mc_pgarr_add_raw(&b->o_expected, "NULL");
         mc_pgarr_add_int(&b->o_next, p->batch_next);
-        p->applying_next = p->batch_next;
-        p->batch_next = -1;
     }
+    ui_parts_sealed(ing);
 }
 
-/* On the database thread: the DLQ first, then the batch with its offsets in one call. */
+/* The batch with its offsets: one call of usage.apply_batch, its own transaction. */
+static int apply_batch(mc_db *db, void *arg)
+{
+    struct ui_ingester *ing = arg;
+    struct ui_batch *b = &ing->applying;
+    const char *params[29] = {ing->group, mc_pgarr_str(&b->o_topics), mc_pgarr_str(&b->o_parts),
+                              mc_pgarr_str(&b->o_expected), mc_pgarr_str(&b->o_next)};
+    struct mc_pgarr *arrays[] = {ARRAYS(b)};
+    for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
+        params[5 + i] = mc_pgarr_str(arrays[i]);
+    PQclear(ing->ap.res);
+    ing->ap.res = NULL;
+    return mc_db_exec(db, UI_APPLY_BATCH, 29, params, &ing->ap.res);
+}
+
+/* On the database thread: the DLQ first, then the batch. Two ingesters applying overlapping
+ * tasks after a rebalance can deadlock; the runner applies the loser again. */
 static void apply(struct ui_ingester *ing)
 {
     struct ui_batch *b = &ing->applying;
@@ -308,12 +314,7 @@ static void apply(struct ui_ingester *ing)
         ap->dlq_sent = b->ndlq;
         drop_dlq(b);
     }
-    const char *params[28] = {ing->group, mc_pgarr_str(&b->o_topics), mc_pgarr_str(&b->o_parts),
-                              mc_pgarr_str(&b->o_expected), mc_pgarr_str(&b->o_next)};
-    struct mc_pgarr *arrays[] = {ARRAYS(b)};
-    for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
-        params[5 + i] = mc_pgarr_str(arrays[i]);
-    ap->rc = mc_db_exec(ing->db, UI_APPLY_BATCH, 28, params, &ap->res);
+    ap->rc = mc_db_run_tx(ing->db, "usage batch", apply_batch, ing);
 }
 
 static void *applier_main(void *arg)
@@ -409,23 +410,10 @@ void ui_batch_dispatch(struct ui_ingester *ing)
  * stop the rest. */
 static void block_dlq_sources(struct ui_ingester *ing)
 {
-    struct ui_batch *b = &ing->applying;
-    int64_t now = mc_now_mono_ms();
-    pthread_mutex_lock(&ing->parts_mu);
-    for (size_t i = 0; i < b->ndlq; i++) {
-        struct ui_part *p = b->dlq_from[i] >= 0 ? &ing->parts[b->dlq_from[i]] : NULL;
-        if (b->dlq[i].err == RD_KAFKA_RESP_ERR_NO_ERROR || p == NULL || p->blocked_until > now)
-            continue;
-        p->block_backoff_ms = p->block_backoff_ms ? p->block_backoff_ms * 2 : 1000;
-        if (p->block_backoff_ms > 30000)
-            p->block_backoff_ms = 30000;
-        p->blocked_until = now + p->block_backoff_ms;
-        mc_log_warn(json_pack("{ss si ss sI}", "topic", p->topic, "partition", p->partition,
-                              "error", rd_kafka_err2name(b->dlq[i].err), "retry_in_ms",
-                              (json_int_t)p->block_backoff_ms),
-                    "dead letter not accepted by the DLQ; this partition waits");
-    }
-    pthread_mutex_unlock(&ing->parts_mu);
+    const struct ui_batch *b = &ing->applying;
+    for (size_t i = 0; i < b->ndlq; i++)
+        if (b->dlq[i].err != RD_KAFKA_RESP_ERR_NO_ERROR && b->dlq_from[i] >= 0)
+            ui_part_block(ing, (size_t)b->dlq_from[i], rd_kafka_err2name(b->dlq[i].err));
 }
 
 int ui_batch_complete(struct ui_ingester *ing)
@@ -441,6 +429,7 @@ int ui_batch_complete(struct ui_ingester *ing)
     PGresult *r = ap->res;
     ap->res = NULL;
     bool blocked = rc == MC_EKAFKA && ing->applying.ndlq > 0;
+    bool fenced = rc == MC_EDB && mc_db_failed_with(ing->db, MC_SQLSTATE_FENCED);
     if (ap->dlq_sent > 0)
         mc_metric_add(ing->m.dlq, (double)ap->dlq_sent);
     if (rc == 0) {
@@ -449,20 +438,12 @@ int ui_batch_complete(struct ui_ingester *ing)
         mc_metric_add(ing->m.batches, 1);
         mc_metric_observe(ing->m.latency, (double)(mc_now_mono_ms() - ap->started_ms) / 1000.0);
         /* The database holds the truth; Kafka's copy only feeds lag dashboards. */
-        rd_kafka_topic_partition_list_t *commit = rd_kafka_topic_partition_list_new(4);
-        for (size_t i = 0; i < ing->nparts; i++) {
-            struct ui_part *p = &ing->parts[i];
-            if (p->applying_next < 0)
-                continue;
-            p->expected = p->floor = p->applying_next;
-            p->block_backoff_ms = 0;
-            rd_kafka_topic_partition_list_add(commit, p->topic, p->partition)->offset = p->expected;
-        }
-        mc_consumer_commit(ing->consumer, commit, true);
-        rd_kafka_topic_partition_list_destroy(commit);
+        rd_kafka_topic_partition_list_t *done = NULL;
+        ui_parts_applied(ing, &done);
+        mc_consumer_commit(ing->consumer, &done, true);
     } else if (blocked) {
         block_dlq_sources(ing);
-    } else if (rc == MC_EDB && strcmp(mc_db_sqlstate(ing->db), "MCF01") == 0) {
+    } else if (fenced) {
         mc_metric_add(ing->m.fenced, 1);
         mc_log_warn(json_pack("{ss}", "reason", mc_db_errmsg(ing->db)),
                     "batch dropped: its range was applied by another consumer");
@@ -477,21 +458,7 @@ int ui_batch_complete(struct ui_ingester *ing)
     pthread_mutex_lock(&ap->mu);
     ap->state = UI_IDLE;
     pthread_mutex_unlock(&ap->mu);
-    if (blocked) {
-        /* Only the partitions whose dead letters failed wait; the others go on at once from
-         * their stored offsets. */
-        ui_batch_reset(ing);
-        ui_partitions_rewind(ing, false);
-        rc = MC_ESTATE;
-    } else if (rc == MC_EDB && strcmp(mc_db_sqlstate(ing->db), "MCF01") == 0) {
-        /* The open batch follows the dropped one: both are read again from the stored
-         * offsets. */
-        ui_batch_reset(ing);
-        if (ui_partitions_resync(ing) != 0)
-            ing->stalled = true;
-        rc = MC_ECONFLICT;
-    }
-    return rc;
+    return blocked ? MC_ESTATE : fenced ? MC_ECONFLICT : rc;
 }
 
 int ui_batch_flush(struct ui_ingester *ing)

@@ -4,6 +4,7 @@
 #include "gateway_client.h"
 
 #include <jwt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,94 @@ START_TEST(codes_expire_cap_attempts_and_rate_limit_sends)
 }
 END_TEST
 
+struct guess {
+    const char *base, *email;
+    char code[8];
+    int status;
+};
+
+static void *guess_main(void *arg)
+{
+    struct guess *g = arg;
+    g->status = verify(g->base, g->email, g->code);
+    return NULL;
+}
+
+enum { GUESSES = 40, ROUNDS = 8 };
+
+START_TEST(concurrent_guesses_cannot_outrun_the_attempt_cap)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(1);
+    const char *extra[] = {"MULTICA_DEV_VERIFICATION_CODE=",
+                           "JWT_SECRET=" SECRET,
+                           "GATEWAY_DB_POOL=48",
+                           "VERIFICATION_SENDS_PER_HOUR=100",
+                           "VERIFICATION_SENDS_PER_CLIENT_PER_HOUR=100",
+                           NULL};
+    const char *base = tg_start(brokers, extra, NULL);
+    /* Each round: 40 wrong guesses at once, then the right code while they run. Exactly four
+     * are judged wrong (400) before the fifth uses the cap up (429), and the right code never
+     * logs in: once, 4 to 18 were judged against a live code and it logged in 2 rounds of 16. */
+    for (int round = 0; round < ROUNDS; round++) {
+        char email[64], code[7];
+        snprintf(email, sizeof email, "race%d@example.com", round);
+        ck_assert_int_eq(send_code(base, email), 200);
+        logged_code(email, code);
+        static struct guess g[GUESSES + 1];
+        pthread_t t[GUESSES + 1];
+        for (int i = 0; i <= GUESSES; i++) {
+            g[i] = (struct guess){.base = base, .email = email};
+            if (i < GUESSES)
+                snprintf(g[i].code, sizeof g[i].code, "%06d", (atoi(code) + 1 + i) % 1000000);
+            else
+                snprintf(g[i].code, sizeof g[i].code, "%s", code);
+            ck_assert_int_eq(pthread_create(&t[i], NULL, guess_main, &g[i]), 0);
+        }
+        int wrong = 0, capped = 0;
+        for (int i = 0; i <= GUESSES; i++) {
+            pthread_join(t[i], NULL);
+            ck_assert_msg(g[i].status != 200, "round %d: guess %d logged in", round, i);
+            wrong += g[i].status == 400;
+            capped += g[i].status == 429;
+        }
+        ck_assert_int_eq(wrong, 4);
+        ck_assert_int_eq(capped, GUESSES + 1 - 4);
+    }
+}
+END_TEST
+
+START_TEST(sending_codes_is_limited_per_client_too)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(1);
+    const char *extra[] = {"VERIFICATION_SENDS_PER_CLIENT_PER_HOUR=3",
+                           "CLIENT_IP_HEADER=X-Forwarded-For", NULL};
+    const char *base = tg_start(brokers, extra, NULL);
+    /* One client, many addresses: the fourth is refused, whatever the address. */
+    for (int i = 0; i < 3; i++) {
+        char email[64];
+        snprintf(email, sizeof email, "spray%d@example.com", i);
+        ck_assert_int_eq(send_code(base, email), 200);
+    }
+    json_t *out = NULL;
+    ck_assert_int_eq(tg_call(base, "POST", "/api/auth/send-code", NULL,
+                             "{\"email\":\"spray9@example.com\"}", &out),
+                     429);
+    ck_assert_ptr_nonnull(strstr(tg_str(json_object_get(out, "error"), "message"), "client"));
+    json_decref(out);
+    /* Behind a trusted proxy, each client (its forwarded address) has its own budget. */
+    char url[160], *body = NULL;
+    snprintf(url, sizeof url, "%s/api/auth/send-code", base);
+    const char *h1[] = {"X-Forwarded-For: 203.0.113.7, 10.0.0.1", NULL};
+    ck_assert_int_eq(th_http("POST", url, h1, "{\"email\":\"other@example.com\"}", &body), 200);
+    free(body);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM gateway.code_send_clients WHERE client = "
+                                "'203.0.113.7'"),
+                     1);
+}
+END_TEST
+
 static char *forge(const char *secret, const char *sub, long exp, jwt_alg_t alg)
 {
     jwt_t *jwt = NULL;
@@ -129,8 +218,13 @@ START_TEST(tampered_expired_and_unsigned_tokens_are_refused)
         ck_assert_msg(tg_call(base, "GET", "/api/me", bad[i], NULL, NULL) == 401, "token %zu", i);
     ck_assert_int_eq(tg_call(base, "GET", "/api/me", good, NULL, NULL), 200);
     ck_assert_int_eq(tg_call(base, "GET", "/api/me", NULL, NULL, NULL), 401);
-    /* A runtime token is not a user token, and the other way round. */
-    ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/heartbeat", token, NULL, NULL), 401);
+    /* Tokens of the right shape that were never issued are refused like any other. */
+    const char *unknown[] = {"mul_0000000000000000000000000000000000000000",
+                             "mat_0000000000000000000000000000000000000000"};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
+        ck_assert_int_eq(tg_call(base, "GET", "/api/me", unknown[i], NULL, NULL), 401);
+    /* A session token works for a daemon too (Multica's daemon accepts either). */
+    ck_assert_int_eq(tg_call(base, "GET", "/api/daemon/workspaces", token, NULL, NULL), 200);
     json_decref(me);
     free(tampered);
     free(expired);
@@ -195,7 +289,8 @@ START_TEST(signup_and_workspace_switches)
     json_t *cfg = NULL;
     ck_assert_int_eq(tg_call(base, "GET", "/api/config", NULL, NULL, &cfg), 200);
     ck_assert(json_is_false(json_object_get(cfg, "allow_signup")));
-    ck_assert(json_is_true(json_object_get(cfg, "disable_workspace_creation")));
+    ck_assert(json_is_true(json_object_get(cfg, "workspace_creation_disabled")));
+    ck_assert_ptr_null(json_object_get(cfg, "disable_workspace_creation"));
     ck_assert_str_eq(tg_str(cfg, "google_client_id"), "abc.apps.example");
     json_decref(cfg);
     ck_assert_int_eq(send_code(base, "stranger@example.com"), 403);
@@ -239,31 +334,27 @@ START_TEST(a_member_of_a_sees_nothing_of_b_on_any_route)
     const char *base = tg_start(brokers, NULL, NULL);
     char *alice = tg_login(base, "alice@example.com");
     char *bob = tg_login(base, "bob@example.com");
-    char ws_a[37], rt_a[37], ag_a[37], ws_b[37], rt_b[37], ag_b[37];
-    char *rtok_a, *rtok_b;
-    tg_setup_workspace(base, alice, "a", ws_a, rt_a, &rtok_a, ag_a);
-    tg_setup_workspace(base, bob, "b", ws_b, rt_b, &rtok_b, ag_b);
+    char ws_a[37], rt_a[37], ag_a[37], ws_b[37], rt_b[37], ag_b[37], issue_b[37], task_b[37];
+    char *pat_a, *pat_b;
+    tg_setup_workspace(base, alice, "a", ws_a, rt_a, &pat_a, ag_a);
+    tg_setup_workspace(base, bob, "b", ws_b, rt_b, &pat_b, ag_b);
     json_t *out = NULL;
     char path[512];
-    snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws_b);
-    ck_assert_int_eq(tg_call(base, "POST", path, bob, "{\"title\":\"B's secret\"}", &out), 201);
-    char issue_b[37];
-    snprintf(issue_b, sizeof issue_b, "%s", tg_str(out, "id"));
-    json_decref(out);
-    snprintf(path, sizeof path, "/api/issues/%s/assign", issue_b);
-    char body[256];
-    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", ag_b);
-    ck_assert_int_eq(tg_call(base, "POST", path, bob, body, &out), 200);
-    char task_b[37];
-    snprintf(task_b, sizeof task_b, "%s", tg_str(out, "task_id"));
-    json_decref(out);
+    tg_issue(base, bob, ws_b, "B's secret", issue_b);
+    ck_assert_int_eq(tg_assign(base, bob, issue_b, ag_b, task_b), 200);
     json_t *me = NULL;
     tg_call(base, "GET", "/api/me", bob, NULL, &me);
     char bob_id[37];
     snprintf(bob_id, sizeof bob_id, "%s", tg_str(me, "id"));
     json_decref(me);
+    json_t *tokens = NULL;
+    ck_assert_int_eq(tg_call(base, "GET", "/api/tokens", bob, NULL, &tokens), 200);
+    char token_b[37];
+    snprintf(token_b, sizeof token_b, "%s", tg_str(json_array_get(tokens, 0), "id"));
+    json_decref(tokens);
     const char *ids[][2] = {{"workspace_id", ws_b}, {"issue_id", issue_b}, {"agent_id", ag_b},
-                            {"task_id", task_b},    {"runtime_id", rt_b},  {"user_id", bob_id}};
+                            {"task_id", task_b},    {"runtime_id", rt_b},  {"user_id", bob_id},
+                            {"token_id", token_b}};
     /* Every route the gateway registered, from the binary itself. */
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s --routes", th_bin("multica-api-gateway"));
@@ -276,20 +367,22 @@ START_TEST(a_member_of_a_sees_nothing_of_b_on_any_route)
         ck_assert_int_eq(sscanf(line, "%15s %199s %15s", method, pattern, credential), 3);
         if (strchr(pattern, ':') == NULL)
             continue; /* not scoped to a resource: /api/me, /api/workspaces, login, ... */
-        fill(pattern, path, sizeof path, ids, 6);
-        const char *token = strcmp(credential, "runtime") == 0 ? rtok_a : alice;
+        fill(pattern, path, sizeof path, ids, 7);
+        /* A's session, and (on the daemon's routes) A's daemon token: neither reaches B. */
+        const char *token = strncmp(pattern, "/api/daemon/", 12) == 0 ? pat_a : alice;
         const char *payload = strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0
                                   ? NULL
-                                  : "{\"name\":\"x\",\"title\":\"x\",\"body\":\"x\",\"email\":"
+                                  : "{\"name\":\"x\",\"title\":\"x\",\"content\":\"x\",\"email\":"
                                     "\"mallory@example.com\",\"runtime_id\":\"00000000-0000-7000-"
-                                    "8000-000000000000\",\"provider\":\"x\",\"seq\":1,\"text\":"
-                                    "\"x\",\"reason\":\"x\"}";
+                                    "8000-000000000000\",\"summary\":\"x\",\"step\":1,\"output\":"
+                                    "\"x\",\"error\":\"x\",\"messages\":[]}";
         if (strstr(pattern, "/usage") && strncmp(pattern, "/api/daemon/", 12) == 0)
             payload =
                 "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1}]";
         int status = tg_call(base, method, path, token, payload, NULL);
         ck_assert_msg(status == 403 || status == 404 || status == 409,
-                      "%s %s answered %d to a member of another workspace", method, path, status);
+                      "%s %s answered %d to a member of another workspace (%s)", method, path,
+                      status, credential);
         /* The refusal is about membership, not a missing route: B itself may read. */
         if (strcmp(method, "GET") == 0)
             ck_assert_msg(tg_call(base, method, path, bob, NULL, NULL) == 200,
@@ -309,8 +402,8 @@ START_TEST(a_member_of_a_sees_nothing_of_b_on_any_route)
     json_decref(out);
     free(alice);
     free(bob);
-    free(rtok_a);
-    free(rtok_b);
+    free(pat_a);
+    free(pat_b);
 }
 END_TEST
 
@@ -320,6 +413,8 @@ Suite *suite_auth(void)
     TCase *tc = tcase_create("gateway");
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, codes_expire_cap_attempts_and_rate_limit_sends);
+    tcase_add_test(tc, concurrent_guesses_cannot_outrun_the_attempt_cap);
+    tcase_add_test(tc, sending_codes_is_limited_per_client_too);
     tcase_add_test(tc, tampered_expired_and_unsigned_tokens_are_refused);
     tcase_add_test(tc, production_refuses_the_dev_code_and_weak_secrets);
     tcase_add_test(tc, signup_and_workspace_switches);

@@ -268,17 +268,27 @@ START_TEST(gateway_readiness_follows_its_projection)
 }
 END_TEST
 
-#define RT_TOKEN "mcr_broker-test-token-0123456789abcdefghijklmnop"
+#define RT_TOKEN "mul_b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
 enum { KILL_REPORTS = 240 };
 
 START_TEST(a_broker_killed_mid_stream_loses_and_doubles_nothing)
 {
     th_db_new();
+    /* A daemon's user and personal access token, a member of the tasks' workspace. */
+    th_sql("INSERT INTO gateway.users (id, email) VALUES "
+           "('0195f1c2-0000-7000-8000-0000000000d1', 'daemon@example.com')");
     th_sql("INSERT INTO gateway.workspaces (id, name) VALUES "
            "('0195f1c2-0000-7000-8000-0000000000b1', 'acme')");
-    th_sql("INSERT INTO gateway.runtimes (id, workspace_id, name, token_hash) VALUES "
+    th_sql("INSERT INTO gateway.members (workspace_id, user_id, role) VALUES "
+           "('0195f1c2-0000-7000-8000-0000000000b1', '0195f1c2-0000-7000-8000-0000000000d1', "
+           "'owner')");
+    th_sql("INSERT INTO gateway.personal_access_tokens (id, user_id, name, token_hash, "
+           "token_prefix) VALUES ('0195f1c2-0000-7000-8000-0000000000e1', "
+           "'0195f1c2-0000-7000-8000-0000000000d1', 'daemon', encode(sha256('" RT_TOKEN "'), "
+           "'hex'), 'mul_b0b0b0b0')");
+    th_sql("INSERT INTO gateway.runtimes (id, workspace_id, name) VALUES "
            "('0195f1c2-0000-7000-8000-00000000000a', '0195f1c2-0000-7000-8000-0000000000b1', "
-           "'laptop', encode(sha256('" RT_TOKEN "'), 'hex'))");
+           "'laptop')");
     th_sql("INSERT INTO gateway.tasks (task_id, workspace_id, agent_id, runtime_id, status) "
            "SELECT ('b0000005-0000-7000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, "
            "'0195f1c2-0000-7000-8000-0000000000b1', '0195f1c2-0000-7000-8000-0000000000c1', "

@@ -11,31 +11,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-/* Runs a shell command with stderr folded into stdout; returns the exit status (-1 when it
- * did not exit normally) and the output (heap string, caller frees). */
-static int run(const char *cmd, char **out)
-{
-    FILE *p = popen(cmd, "r");
-    ck_assert_msg(p != NULL, "popen %s", cmd);
-    size_t len = 0, cap = 4096;
-    char *buf = malloc(cap);
-    ck_assert_ptr_nonnull(buf);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 1024) {
-            char *bigger = realloc(buf, cap * 2);
-            ck_assert_ptr_nonnull(bigger);
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    buf[len] = '\0';
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* The FAIL lines of a check script's output (they name what disagrees), for the message. */
 static char *fail_lines(const char *out)
 {
@@ -61,7 +36,7 @@ static int run_tool(const char *script, char *log, size_t loglen, char **out)
     const char *bin = getenv("MC_TEST_BIN") ? getenv("MC_TEST_BIN") : "build/bin";
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "cd '%s' && BIN='%s' tools/%s.sh 2>&1", th_root(), bin, script);
-    int rc = run(cmd, out);
+    int rc = th_run(cmd, out);
     snprintf(log, loglen, "%s/%s.log", th_tmpdir(), script);
     FILE *f = fopen(log, "w");
     if (f != NULL) {
@@ -114,7 +89,7 @@ static int psql(const char *url, const char *args, char **out)
 {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "psql '%s' -X -q -v ON_ERROR_STOP=1 %s 2>&1", url, args);
-    return run(cmd, out);
+    return th_run(cmd, out);
 }
 
 START_TEST(grafana_role_runs_the_dashboard_and_nothing_else)
@@ -153,7 +128,7 @@ START_TEST(grafana_role_runs_the_dashboard_and_nothing_else)
     snprintf(cmd, sizeof cmd,
              "bash '%s' '%s/deploy/grafana/dashboards/multica-usage.json' '%s' 2>&1", script,
              th_root(), url);
-    int rc = run(cmd, &out);
+    int rc = th_run(cmd, &out);
     ck_assert_msg(rc == 0, "dashboard queries as multica_grafana: %s", out);
     ck_assert_msg(strstr(out, "anthropic") != NULL, "the provider panel did not see the row: %s",
                   out);
@@ -244,7 +219,7 @@ START_TEST(compose_environment_runs_the_stack)
     fclose(f);
     snprintf(cmd, sizeof cmd, "bash '%s' '%s' '%s' '%s' %d '%s' 2>&1", script, th_root(),
              th_tmpdir(), dbname, pgport, brokers);
-    ck_assert_msg(run(cmd, &out) == 0, "resolving the compose environment: %s", out);
+    ck_assert_msg(th_run(cmd, &out) == 0, "resolving the compose environment: %s", out);
     free(out);
 
     char path[700];

@@ -256,6 +256,50 @@ START_TEST(cancel_with_delete_emits_task_deleted)
 }
 END_TEST
 
+/* A daemon may fail a task it claimed and never started (Multica's daemon does when the task's
+ * runtime is not one it registered, or preparing failed): the task ends failed and is not
+ * dispatched again. Before, the failure was refused and the task went round until its TTL. */
+START_TEST(a_dispatched_task_fails_before_it_starts)
+{
+    dt_setup(2);
+    struct dispatcher d;
+    const char *fast[] = {"DISPATCH_LEASE=1s", NULL};
+    dt_start_dispatcher(&d, "dispatcher", fast);
+    char r1[MC_UUID_STRLEN], r2[MC_UUID_STRLEN], agent[MC_UUID_STRLEN], task[MC_UUID_STRLEN];
+    dt_rt_id(r1, 1);
+    dt_rt_id(r2, 2);
+    dt_agent_id(agent, 1);
+    dt_task_id(task, 1);
+    dt_heartbeat(r1, 1);
+    dt_request(task, agent, r1, NULL, 0);
+    dt_wait_task(task, "dispatched", 2, 20000);
+    dt_report(MC_EV_TASK_COMPLETION_REPORTED, task, r1, 0, "done"); /* never started: refused */
+    dt_report(MC_EV_TASK_FAILURE_REPORTED, task, r2, 0, "not mine");
+    dt_report(MC_EV_TASK_FAILURE_REPORTED, task, r1, 0, "runtime_offline");
+    dt_wait_task(task, "failed", 3, 20000);
+    ck_assert_int_eq(dt_task_int(task, "(failure_reason = 'runtime_offline')::int"), 1);
+    ck_assert_int_eq(dt_task_int(task, "(completed_at IS NOT NULL AND lease_until IS NULL)::int"),
+                     1);
+    /* Past the lease, with the runtime still online: nothing requeues or dispatches it. */
+    dt_heartbeat(r1, 1);
+    usleep(2500 * 1000);
+    ck_assert_int_eq(dt_task_int(task, "version"), 3);
+    json_t *all = dt_all_events();
+    json_t *evs = dt_events_of(all, task);
+    ck_assert_uint_eq(json_array_size(evs), 3);
+    dt_expect_event(evs, 2, MC_EV_TASK_FAILED, 3, "failed", r1);
+    ck_assert_str_eq(dt_dstr(json_array_get(evs, 2), "reason"), "runtime_offline");
+    ck_assert_int_eq(dt_log_lines(d.name, "illegal transition refused", task,
+                                  "\"from\":\"dispatched\",\"to\":\"completed\""),
+                     1);
+    ck_assert_int_eq(dt_log_lines(d.name, "held by another runtime", task, r2), 1);
+    json_decref(evs);
+    json_decref(all);
+    dt_teardown_producer();
+    dt_stop_dispatcher(&d);
+}
+END_TEST
+
 TCase *dt_case_lifecycle(void)
 {
     TCase *tc = tcase_create("lifecycle");
@@ -264,5 +308,6 @@ TCase *dt_case_lifecycle(void)
     tcase_add_test(tc, reports_only_from_the_holder_and_progress_is_idempotent);
     tcase_add_test(tc, illegal_transition_and_malformed_commands_are_refused);
     tcase_add_test(tc, cancel_with_delete_emits_task_deleted);
+    tcase_add_test(tc, a_dispatched_task_fails_before_it_starts);
     return tc;
 }

@@ -1,6 +1,7 @@
-/* test_e2e.c: the whole product over HTTP and WebSocket with every service running: a task's
- * life from assignment to usage in the dashboards, 1,000 tasks across 10 runtimes with two
- * dispatchers, and the reclaim of a task from a daemon that went silent. */
+/* test_e2e.c: the whole product over HTTP and WebSocket with every service running, daemons
+ * played by multica-daemon-sim speaking Multica's daemon protocol: a task's life from
+ * assignment to usage in the dashboards, 1,000 tasks across 10 runtimes with two dispatchers,
+ * and the reclaim of a task from a daemon that went silent. */
 #include "gateway_client.h"
 #include "mc_kafka.h"
 #include "mc_proto.h"
@@ -11,25 +12,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Polls a task until it reaches status (or the timeout passes); returns the task JSON. */
-static json_t *wait_task(const char *base, const char *token, const char *task, const char *status,
-                         int timeout_ms)
+/* Starts a simulated daemon in ws (its runtime id in runtime) with the suite's pace. */
+static pid_t start_sim(const char *base, const char *pat, const char *ws, const char *name,
+                       const char *extra_arg, char runtime[37])
 {
-    char path[128];
-    snprintf(path, sizeof path, "/api/tasks/%s", task);
-    int64_t deadline = mc_now_mono_ms() + timeout_ms;
+    char daemon[37], *args;
+    mc_uuid_v7(daemon);
+    args = mc_sprintf("--work-ms 60 --chunks 2 --heartbeat-ms 1000 --poll-ms 1000 "
+                      "--max-concurrency 2 %s",
+                      extra_arg ? extra_arg : "");
+    pid_t pid = tg_start_sim(base, pat, ws, daemon, args, name, runtime);
+    free(args);
+    return pid;
+}
+
+/* A workspace of alice's with a personal access token for her daemons. */
+static void workspace(const char *base, const char *alice, const char *name, char ws[37],
+                      char **pat)
+{
+    char body[256];
     json_t *out = NULL;
-    while (mc_now_mono_ms() < deadline) {
-        json_decref(out);
-        out = NULL;
-        if (tg_call(base, "GET", path, token, NULL, &out) == 200 &&
-            strcmp(tg_str(json_object_get(out, "task"), "status"), status) == 0)
-            return out;
-        usleep(100 * 1000);
-    }
-    ck_abort_msg("task %s did not reach %s: %s", task, status,
-                 out ? json_dumps(out, JSON_COMPACT) : "(no answer)");
-    return NULL;
+    snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
+    ck_assert_int_eq(tg_call(base, "POST", "/api/workspaces", alice, body, &out), 201);
+    snprintf(ws, 37, "%s", tg_str(out, "id"));
+    json_decref(out);
+    *pat = tg_pat(base, alice);
 }
 
 START_TEST(a_task_from_assignment_to_the_usage_dashboard)
@@ -42,17 +49,13 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     tg_start_dispatcher(brokers, "dispatcher", NULL);
     tu_start_ingester(brokers, th_free_port(), "ingester", NULL);
     char *alice = tg_login(base, "alice@example.com");
-    char ws[37], runtime[37], agent[37];
-    char *rt_token;
-    tg_setup_workspace(base, alice, "acme", ws, runtime, &rt_token, agent);
-    char path[256], body[256];
+    char ws[37], runtime[37], agent[37], issue[37], task[37], path[256];
+    char *pat;
     json_t *out = NULL;
-    snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws);
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{\"title\":\"Fix the build\"}", &out),
-                     201);
-    char issue[37];
-    snprintf(issue, sizeof issue, "%s", tg_str(out, "id"));
-    json_decref(out);
+    workspace(base, alice, "acme", ws, &pat);
+    start_sim(base, pat, ws, "daemon", "--tasks 1", runtime);
+    tg_agent(base, alice, ws, "acme-agent", runtime, 1, agent);
+    tg_issue(base, alice, ws, "Fix the build", issue);
     /* A second client watches the issue before anything happens. */
     char url[256];
     snprintf(url, sizeof url, "%s/api/ws", base);
@@ -61,14 +64,10 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     json_t *sub = json_pack("{ss ss}", "type", "subscribe", "issue_id", issue);
     ck_assert_int_eq(mc_wsclient_send(watcher, sub), 0);
     json_decref(sub);
-    tg_start_sim(base, runtime, rt_token, "daemon", "--tasks 1");
-    snprintf(path, sizeof path, "/api/issues/%s/assign", issue);
-    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", agent);
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
-    char task[37];
-    snprintf(task, sizeof task, "%s", tg_str(out, "task_id"));
-    json_decref(out);
-    json_t *done = wait_task(base, alice, task, "completed", 60000);
+    usleep(200 * 1000);
+    ck_assert_int_eq(tg_assign(base, alice, issue, agent, task), 200);
+    ck_assert_uint_eq(strlen(task), 36);
+    json_t *done = tg_wait_task(base, alice, task, "completed", 60000);
     json_t *t = json_object_get(done, "task");
     ck_assert_str_eq(tg_str(t, "runtime_id"), runtime);
     ck_assert_ptr_nonnull(json_string_value(json_object_get(t, "completed_at")));
@@ -77,13 +76,23 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     /* The watcher saw every event of the task, in order. */
     const char *expected[] = {"queued",   "dispatched", "started",
                               "progress", "progress",   "completed"};
-    size_t seen = 0;
+    size_t seen = 0, streamed = 0;
     long long last_version = 0, last_seq = 0;
     int64_t deadline = mc_now_mono_ms() + 10000;
-    while (seen < 6 && mc_now_mono_ms() < deadline) {
+    while ((seen < 6 || streamed < 2) && mc_now_mono_ms() < deadline) {
         json_t *m = mc_wsclient_next(watcher, 500);
         if (m == NULL)
             continue;
+        /* What the agent streamed reaches the watcher too, between the task's events. */
+        if (strcmp(json_string_value(json_object_get(m, "type")), "task_message") == 0) {
+            json_t *msg = json_object_get(m, "message");
+            ck_assert_str_eq(tg_str(msg, "task_id"), task);
+            ck_assert_str_eq(tg_str(msg, "issue_id"), issue);
+            ck_assert_str_eq(tg_str(msg, "type"), "text");
+            ck_assert_int_eq(json_integer_value(json_object_get(msg, "seq")),
+                             (json_int_t)streamed + 1);
+            streamed++;
+        }
         if (strcmp(json_string_value(json_object_get(m, "type")), "event") == 0) {
             json_t *ev = json_object_get(m, "event");
             char want[64];
@@ -101,6 +110,7 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
         json_decref(m);
     }
     ck_assert_uint_eq(seen, 6);
+    ck_assert_uint_eq(streamed, 2);
     mc_wsclient_close(watcher);
     /* A client reconnecting with the last seq it saw gets what it missed, and only that. */
     watcher = mc_wsclient_open(url, alice);
@@ -139,7 +149,7 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     th_sql_int("SELECT usage.rollup_task_usage_hourly()");
     snprintf(path, sizeof path, "/api/runtimes/%s/usage?days=1", runtime);
     ck_assert_int_eq(tg_call(base, "GET", path, alice, NULL, &out), 200);
-    json_t *row = json_array_get(out, 0); /* Multica's shape: the rows themselves */
+    json_t *row = json_array_get(json_object_get(out, "rows"), 0);
     ck_assert_ptr_nonnull(row);
     ck_assert_int_eq(json_integer_value(json_object_get(row, "input_tokens")), 2000);
     ck_assert_int_eq(json_integer_value(json_object_get(row, "task_count")), 1);
@@ -154,7 +164,7 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
         json_decref(msgs);
     }
     free(alice);
-    free(rt_token);
+    free(pat);
 }
 END_TEST
 
@@ -167,43 +177,25 @@ START_TEST(a_thousand_tasks_across_ten_runtimes_with_two_dispatchers)
     tg_start_dispatcher(brokers, "dispatcher-1", NULL);
     tg_start_dispatcher(brokers, "dispatcher-2", NULL);
     char *alice = tg_login(base, "alice@example.com");
-    json_t *out = NULL;
-    ck_assert_int_eq(tg_call(base, "POST", "/api/workspaces", alice, "{\"name\":\"fleet\"}", &out),
-                     201);
     char ws[37], path[256], body[512];
-    snprintf(ws, sizeof ws, "%s", tg_str(out, "id"));
-    json_decref(out);
+    char *pat;
+    workspace(base, alice, "fleet", ws, &pat);
+    /* Each daemon has CAPACITY slots and one agent allowed CAPACITY tasks at once. */
     char agents[RUNTIMES][37];
     for (int r = 0; r < RUNTIMES; r++) {
-        snprintf(path, sizeof path, "/api/workspaces/%s/runtime-tokens", ws);
-        ck_assert_int_eq(tg_call(base, "POST", path, alice, NULL, &out), 201);
-        snprintf(body, sizeof body,
-                 "{\"registration_token\":\"%s\",\"name\":\"r%d\",\"max_concurrency\":%d}",
-                 tg_str(out, "registration_token"), r, CAPACITY);
-        json_decref(out);
-        ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/register", NULL, body, &out), 201);
         char runtime[37], name[32];
-        snprintf(runtime, sizeof runtime, "%s", tg_str(out, "runtime_id"));
         snprintf(name, sizeof name, "daemon-%d", r);
-        tg_start_sim(base, runtime, tg_str(out, "runtime_token"), name, "--chunks 1 --work-ms 20");
-        json_decref(out);
-        snprintf(path, sizeof path, "/api/workspaces/%s/agents", ws);
-        snprintf(body, sizeof body,
-                 "{\"name\":\"agent-%d\",\"provider\":\"claude\",\"runtime_id\":\"%s\","
-                 "\"max_concurrent_tasks\":%d}",
-                 r, runtime, CAPACITY);
-        ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 201);
-        snprintf(agents[r], 37, "%s", tg_str(out, "id"));
-        json_decref(out);
+        start_sim(base, pat, ws, name, "--chunks 1 --work-ms 20", runtime);
+        snprintf(name, sizeof name, "agent-%d", r);
+        tg_agent(base, alice, ws, name, runtime, CAPACITY, agents[r]);
     }
+    /* Each issue is created assigned: one request, as `multica issue create --assignee`. */
+    snprintf(path, sizeof path, "/api/issues?workspace_id=%s", ws);
     for (int i = 0; i < TASKS; i++) {
-        snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws);
-        snprintf(body, sizeof body, "{\"title\":\"task %d\"}", i);
-        ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 201);
-        snprintf(path, sizeof path, "/api/issues/%s/assign", tg_str(out, "id"));
-        json_decref(out);
-        snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", agents[i % RUNTIMES]);
-        ck_assert_int_eq(tg_call(base, "POST", path, alice, body, NULL), 200);
+        snprintf(body, sizeof body,
+                 "{\"title\":\"task %d\",\"assignee_type\":\"agent\",\"assignee_id\":\"%s\"}", i,
+                 agents[i % RUNTIMES]);
+        ck_assert_int_eq(tg_call(base, "POST", path, alice, body, NULL), 201);
     }
     int64_t deadline = mc_now_mono_ms() + 240000;
     int64_t completed = 0;
@@ -238,7 +230,11 @@ START_TEST(a_thousand_tasks_across_ten_runtimes_with_two_dispatchers)
         usleep(200 * 1000);
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM gateway.tasks WHERE status = 'completed'"),
                      TASKS);
+    /* Each task was handed out once, with one task token. */
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM gateway.tasks WHERE claimed_at IS NOT NULL"),
+                     TASKS);
     free(alice);
+    free(pat);
 }
 END_TEST
 
@@ -250,32 +246,16 @@ START_TEST(a_silent_daemon_s_task_is_reclaimed_by_another_runtime)
     const char *fast[] = {"DISPATCH_LEASE=2s", "RUNTIME_ONLINE_WINDOW=3s", NULL};
     tg_start_dispatcher(brokers, "dispatcher", fast);
     char *alice = tg_login(base, "alice@example.com");
-    char ws[37], rt_a[37], agent[37], path[256], body[512];
-    char *tok_a;
-    tg_setup_workspace(base, alice, "acme", ws, rt_a, &tok_a, agent);
-    json_t *out = NULL;
-    snprintf(path, sizeof path, "/api/workspaces/%s/runtime-tokens", ws);
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, NULL, &out), 201);
-    snprintf(body, sizeof body, "{\"registration_token\":\"%s\",\"name\":\"b\"}",
-             tg_str(out, "registration_token"));
-    json_decref(out);
-    ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/register", NULL, body, &out), 201);
-    char rt_b[37];
-    snprintf(rt_b, sizeof rt_b, "%s", tg_str(out, "runtime_id"));
-    tg_start_sim(base, rt_b, tg_str(out, "runtime_token"), "daemon-b", "--tasks 1");
-    json_decref(out);
-    /* Daemon A takes the task and then says nothing: no start, no heartbeat. */
-    tg_start_sim(base, rt_a, tok_a, "daemon-a", "--silent");
-    snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws);
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{\"title\":\"x\"}", &out), 201);
-    snprintf(path, sizeof path, "/api/issues/%s/assign", tg_str(out, "id"));
-    json_decref(out);
-    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", agent);
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
-    char task[37];
-    snprintf(task, sizeof task, "%s", tg_str(out, "task_id"));
-    json_decref(out);
-    json_decref(wait_task(base, alice, task, "dispatched", 30000));
+    char ws[37], rt_a[37], rt_b[37], agent[37], issue[37], task[37], path[256], body[512];
+    char *pat;
+    workspace(base, alice, "acme", ws, &pat);
+    start_sim(base, pat, ws, "daemon-b", "--tasks 1", rt_b);
+    /* Daemon A claims the task and then says nothing: no start, no heartbeat. */
+    start_sim(base, pat, ws, "daemon-a", "--silent", rt_a);
+    tg_agent(base, alice, ws, "acme-agent", rt_a, 1, agent);
+    tg_issue(base, alice, ws, "x", issue);
+    ck_assert_int_eq(tg_assign(base, alice, issue, agent, task), 200);
+    json_decref(tg_wait_task(base, alice, task, "dispatched", 30000));
     /* The lease runs out: the task goes back to the queue. */
     char sql[256];
     snprintf(sql, sizeof sql,
@@ -289,8 +269,8 @@ START_TEST(a_silent_daemon_s_task_is_reclaimed_by_another_runtime)
     /* The agent moves to runtime B, which completes the task. */
     snprintf(path, sizeof path, "/api/agents/%s", agent);
     snprintf(body, sizeof body, "{\"runtime_id\":\"%s\"}", rt_b);
-    ck_assert_int_eq(tg_call(base, "PATCH", path, alice, body, NULL), 200);
-    json_t *done = wait_task(base, alice, task, "completed", 60000);
+    ck_assert_int_eq(tg_call(base, "PUT", path, alice, body, NULL), 200);
+    json_t *done = tg_wait_task(base, alice, task, "completed", 60000);
     ck_assert_str_eq(tg_str(json_object_get(done, "task"), "runtime_id"), rt_b);
     json_decref(done);
     snprintf(sql, sizeof sql,
@@ -299,11 +279,11 @@ START_TEST(a_silent_daemon_s_task_is_reclaimed_by_another_runtime)
              task);
     ck_assert_int_ge(th_sql_int(sql), 1);
     free(alice);
-    free(tok_a);
+    free(pat);
 }
 END_TEST
 
-START_TEST(unassigning_cancels_and_deleting_the_issue_deletes_the_usage)
+START_TEST(unassigning_keeps_the_run_and_deleting_the_issue_deletes_the_usage)
 {
     th_db_new();
     const char *brokers = th_broker_start(2);
@@ -311,37 +291,38 @@ START_TEST(unassigning_cancels_and_deleting_the_issue_deletes_the_usage)
     tg_start_dispatcher(brokers, "dispatcher", NULL);
     tu_start_ingester(brokers, th_free_port(), "ingester", NULL);
     char *alice = tg_login(base, "alice@example.com");
-    char ws[37], runtime[37], agent[37], path[256], body[256];
-    char *rt_token;
-    tg_setup_workspace(base, alice, "acme", ws, runtime, &rt_token, agent);
+    char ws[37], runtime[37], agent[37], issue[37], path[256], body[256];
+    char *pat;
+    tg_setup_workspace(base, alice, "acme", ws, runtime, &pat, agent);
     json_t *out = NULL;
-    snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws);
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{\"title\":\"x\"}", &out), 201);
-    char issue[37];
-    snprintf(issue, sizeof issue, "%s", tg_str(out, "id"));
-    json_decref(out);
-    /* Assigned (no daemon runs: the task waits, dispatched), then unassigned: cancelled. */
-    snprintf(path, sizeof path, "/api/issues/%s/assign", issue);
-    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", agent);
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
-    char first[37];
-    snprintf(first, sizeof first, "%s", tg_str(out, "task_id"));
-    json_decref(out);
-    json_decref(wait_task(base, alice, first, "dispatched", 30000));
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, "{}", NULL), 200);
-    json_decref(wait_task(base, alice, first, "cancelled", 30000));
-    /* Assigned again: the runtime starts it and reports usage. */
-    ck_assert_int_eq(tg_call(base, "POST", path, alice, body, &out), 200);
+    tg_issue(base, alice, ws, "x", issue);
+    /* Assigned (no daemon claims: the task waits, dispatched), then unassigned: as in Multica
+     * (its #4963), a change of assignee does not interrupt the run. */
     char second[37];
-    snprintf(second, sizeof second, "%s", tg_str(out, "task_id"));
+    ck_assert_int_eq(tg_assign(base, alice, issue, agent, second), 200);
+    json_decref(tg_wait_task(base, alice, second, "dispatched", 30000));
+    char none[37];
+    ck_assert_int_eq(tg_assign(base, alice, issue, NULL, none), 200);
+    ck_assert_str_eq(none, "");
+    usleep(1500 * 1000);
+    json_decref(tg_wait_task(base, alice, second, "dispatched", 1000));
+    /* Assigned again to the agent whose run is under way: no second, unaware run. */
+    char again[37];
+    ck_assert_int_eq(tg_assign(base, alice, issue, agent, again), 200);
+    ck_assert_str_eq(again, "");
+    /* The daemon claims it, starts it and reports usage. */
+    snprintf(body, sizeof body, "{\"daemon_id\":\"d\",\"runtime_ids\":[\"%s\"],\"max_tasks\":5}",
+             runtime);
+    ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/tasks/claim", pat, body, &out), 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(out, "tasks")), 1);
+    ck_assert_str_eq(tg_str(json_array_get(json_object_get(out, "tasks"), 0), "id"), second);
     json_decref(out);
-    json_decref(wait_task(base, alice, second, "dispatched", 30000));
     snprintf(path, sizeof path, "/api/daemon/tasks/%s/start", second);
-    ck_assert_int_eq(tg_call(base, "POST", path, rt_token, NULL, NULL), 202);
+    ck_assert_int_eq(tg_call(base, "POST", path, pat, "{}", NULL), 200);
     snprintf(path, sizeof path, "/api/daemon/tasks/%s/usage", second);
-    ck_assert_int_eq(tg_call(base, "POST", path, rt_token,
-                             "[{\"provider\":\"openai\",\"model\":\"gpt-5\","
-                             "\"input_tokens\":10,\"output_tokens\":20}]",
+    ck_assert_int_eq(tg_call(base, "POST", path, pat,
+                             "{\"usage\":[{\"provider\":\"openai\",\"model\":\"gpt-5\","
+                             "\"input_tokens\":10,\"output_tokens\":20}]}",
                              NULL),
                      202);
     char sql[256];
@@ -364,7 +345,70 @@ START_TEST(unassigning_cancels_and_deleting_the_issue_deletes_the_usage)
              second);
     ck_assert_int_eq(th_sql_int(sql), 1);
     free(alice);
-    free(rt_token);
+    free(pat);
+}
+END_TEST
+
+START_TEST(a_bad_assign_body_changes_nothing_and_backlog_starts_nothing)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(2);
+    const char *base = tg_start(brokers, NULL, NULL);
+    tg_start_dispatcher(brokers, "dispatcher", NULL);
+    char *alice = tg_login(base, "alice@example.com");
+    char ws[37], runtime[37], agent[37], issue[37], path[256], body[256];
+    char *pat;
+    tg_setup_workspace(base, alice, "acme", ws, runtime, &pat, agent);
+    json_t *out = NULL;
+    tg_issue(base, alice, ws, "x", issue);
+    char task[37];
+    ck_assert_int_eq(tg_assign(base, alice, issue, agent, task), 200);
+    json_decref(tg_wait_task(base, alice, task, "dispatched", 30000));
+    /* A mistyped assignee is refused before anything changes: it never reads as "unassign". */
+    struct {
+        const char *body, *field;
+    } bad[] = {
+        {"{\"assignee_id\":5}", "assignee_id"},
+        {"{\"assignee_type\":\"agent\",\"assignee_id\":[\"x\"]}", "assignee_id"},
+        {"{\"assignee_type\":\"agent\",\"assignee_id\":null}", "assignee_id"},
+        {"{\"assignee_type\":\"robot\",\"assignee_id\":\"0195f1c2-0000-7000-8000-0000000000c1\"}",
+         "assignee_type"},
+        {"{\"assignee_type\":\"agent\",\"assignee_id\":\"0195f1c2-0000-7000-8000-0000000000c1\"}",
+         "assignee_id"},
+        {"{\"status\":\"nope\"}", "status"},
+    };
+    snprintf(path, sizeof path, "/api/issues/%s", issue);
+    for (size_t i = 0; i < MC_ARRAY_LEN(bad); i++) {
+        ck_assert_int_eq(tg_call(base, "PUT", path, alice, bad[i].body, &out), 400);
+        json_t *err = json_object_get(out, "error");
+        ck_assert_msg(err && strcmp(tg_str(err, "field"), bad[i].field) == 0, "%s", bad[i].body);
+        json_decref(out);
+    }
+    ck_assert_int_eq(tg_call(base, "GET", path, alice, NULL, &out), 200);
+    ck_assert_str_eq(tg_str(out, "assignee_id"), agent);
+    json_decref(out);
+    usleep(1000 * 1000);
+    json_decref(tg_wait_task(base, alice, task, "dispatched", 1000));
+    /* Backlog is the parking lot (Multica's WillEnqueueRun): assigning into it starts
+     * nothing; leaving it starts the assignee's run. */
+    char parked[37], none[37];
+    tg_issue(base, alice, ws, "parked", parked);
+    snprintf(path, sizeof path, "/api/issues/%s", parked);
+    ck_assert_int_eq(tg_call(base, "PUT", path, alice, "{\"status\":\"backlog\"}", NULL), 200);
+    ck_assert_int_eq(tg_assign(base, alice, parked, agent, none), 200);
+    ck_assert_str_eq(none, "");
+    ck_assert_int_eq(tg_call(base, "PUT", path, alice, "{\"title\":\"still parked\"}", &out), 200);
+    ck_assert(json_is_null(json_object_get(out, "task_id")));
+    json_decref(out);
+    ck_assert_int_eq(tg_call(base, "PUT", path, alice, "{\"status\":\"todo\"}", &out), 200);
+    char started[37];
+    snprintf(started, sizeof started, "%s", tg_str(out, "task_id"));
+    json_decref(out);
+    /* Queued behind the first run (the agent takes one at a time). */
+    json_decref(tg_wait_task(base, alice, started, "queued", 30000));
+    (void)body;
+    free(alice);
+    free(pat);
 }
 END_TEST
 
@@ -375,7 +419,8 @@ Suite *suite_e2e(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, a_task_from_assignment_to_the_usage_dashboard);
     tcase_add_test(tc, a_silent_daemon_s_task_is_reclaimed_by_another_runtime);
-    tcase_add_test(tc, unassigning_cancels_and_deleting_the_issue_deletes_the_usage);
+    tcase_add_test(tc, unassigning_keeps_the_run_and_deleting_the_issue_deletes_the_usage);
+    tcase_add_test(tc, a_bad_assign_body_changes_nothing_and_backlog_starts_nothing);
     tcase_add_test(tc, a_thousand_tasks_across_ten_runtimes_with_two_dispatchers);
     suite_add_tcase(s, tc);
     return s;

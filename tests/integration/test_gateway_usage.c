@@ -1,6 +1,7 @@
-/* test_gateway_usage.c: the daemon usage endpoints end to end: validation naming the field,
- * 202 only after the broker acknowledged, 207 per-entry answers, 503 while the broker is down,
- * and the produced events against their schema. */
+/* test_gateway_usage.c: the daemon usage endpoints end to end, called with a daemon's personal
+ * access token: validation naming the field, 202 only after the broker acknowledged, 207
+ * per-entry answers, 503 while the broker is down, cost_usd_ticks kept, and the produced
+ * events against their schema. */
 #include "harness.h"
 #include "mc_kafka.h"
 #include "usage_gen.h"
@@ -10,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOKEN "mcr_gateway-usage-test-token-0123456789abcdefgh"
+#define TOKEN "mul_0123456789abcdef0123456789abcdef01234567"
 #define TASK  "0195f1c2-7a3b-7c4d-8e5f-0123456789ab"
 
 static char g_base[64];
@@ -36,14 +37,25 @@ static pid_t start_gateway(const char *brokers, int port)
     return pid;
 }
 
+/* A daemon's user (a member of workspace b1, not of b2) with a personal access token, its
+ * runtime, and tasks the read model knows (normally from task events): four in b1, one in b2. */
 static void seed_runtime(void)
 {
+    th_sql("INSERT INTO gateway.users (id, email) VALUES "
+           "('0195f1c2-0000-7000-8000-0000000000d1', 'daemon@example.com')");
     th_sql("INSERT INTO gateway.workspaces (id, name) VALUES "
-           "('0195f1c2-0000-7000-8000-0000000000b1', 'acme')");
-    th_sql("INSERT INTO gateway.runtimes (id, workspace_id, name, token_hash) VALUES "
+           "('0195f1c2-0000-7000-8000-0000000000b1', 'acme'), "
+           "('0195f1c2-0000-7000-8000-0000000000b2', 'others')");
+    th_sql("INSERT INTO gateway.members (workspace_id, user_id, role) VALUES "
+           "('0195f1c2-0000-7000-8000-0000000000b1', '0195f1c2-0000-7000-8000-0000000000d1', "
+           "'owner')");
+    th_sql("INSERT INTO gateway.personal_access_tokens (id, user_id, name, token_hash, "
+           "token_prefix) VALUES ('0195f1c2-0000-7000-8000-0000000000e1', "
+           "'0195f1c2-0000-7000-8000-0000000000d1', 'daemon', encode(sha256('" TOKEN "'), "
+           "'hex'), 'mul_01234567')");
+    th_sql("INSERT INTO gateway.runtimes (id, workspace_id, name) VALUES "
            "('0195f1c2-0000-7000-8000-00000000000a', '0195f1c2-0000-7000-8000-0000000000b1', "
-           "'laptop', encode(sha256('" TOKEN "'), 'hex'))");
-    /* The read model knows which runtime holds which task (normally from task events). */
+           "'laptop')");
     th_sql("INSERT INTO gateway.tasks (task_id, workspace_id, agent_id, runtime_id, status) "
            "SELECT t::uuid, '0195f1c2-0000-7000-8000-0000000000b1', "
            "'0195f1c2-0000-7000-8000-0000000000c1', '0195f1c2-0000-7000-8000-00000000000a', "
@@ -51,7 +63,7 @@ static void seed_runtime(void)
            "'0195f1c2-7a3b-7c4d-8e5f-0000000000b3', '0195f1c2-7a3b-7c4d-8e5f-0000000000b4']) t");
     th_sql(
         "INSERT INTO gateway.tasks (task_id, workspace_id, agent_id, runtime_id, status) "
-        "VALUES ('0195f1c2-7a3b-7c4d-8e5f-0000000000b5', '0195f1c2-0000-7000-8000-0000000000b1', "
+        "VALUES ('0195f1c2-7a3b-7c4d-8e5f-0000000000b5', '0195f1c2-0000-7000-8000-0000000000b2', "
         "'0195f1c2-0000-7000-8000-0000000000c1', '0195f1c2-0000-7000-8000-0000000000ff', "
         "'running')");
 }
@@ -115,6 +127,10 @@ START_TEST(bad_input_is_refused_naming_the_field)
         {task_path,
          "[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1},3]",
          "usage[1]", "must be an object"},
+        {task_path,
+         "{\"usage\":[{\"provider\":\"p\",\"model\":\"m\",\"input_tokens\":1,\"output_tokens\":1,"
+         "\"cost_usd_ticks\":-5}]}",
+         "usage[0].cost_usd_ticks", "must be an integer >= 0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *body = NULL;
@@ -145,7 +161,7 @@ START_TEST(bad_input_is_refused_naming_the_field)
     ck_assert_int_eq(post(task_path, NULL, "[]", &body), 401);
     ck_assert_ptr_nonnull(strstr(body, "\"field\":\"Authorization\""));
     free(body);
-    ck_assert_int_eq(post(task_path, "mcr_unknown", "[]", NULL), 401);
+    ck_assert_int_eq(post(task_path, "mul_unknown", "[]", NULL), 401);
     /* Nothing reached the topic. */
     json_t *all = th_consume_all(brokers, MC_TOPIC_USAGE_EVENTS);
     ck_assert_uint_eq(json_array_size(all), 0);
@@ -166,12 +182,13 @@ START_TEST(accepted_reports_reach_task_usage)
     start_gateway(brokers, th_free_port());
     tu_start_ingester(brokers, th_free_port(), "ingester", NULL);
     char *body = NULL;
-    int status = post("/api/daemon/tasks/" TASK "/usage", TOKEN,
-                      "{\"usage\":[{\"provider\":\"Anthropic\",\"model\":\"claude-sonnet-4\","
-                      "\"input_tokens\":100,\"output_tokens\":50,\"cache_read_tokens\":1000,"
-                      "\"cache_write_tokens\":10},{\"provider\":\"openai\",\"model\":\"gpt-5\","
-                      "\"input_tokens\":7,\"output_tokens\":3}]}",
-                      &body);
+    int status =
+        post("/api/daemon/tasks/" TASK "/usage", TOKEN,
+             "{\"usage\":[{\"provider\":\"Anthropic\",\"model\":\"claude-sonnet-4\","
+             "\"input_tokens\":100,\"output_tokens\":50,\"cache_read_tokens\":1000,"
+             "\"cache_write_tokens\":10,\"cost_usd_ticks\":31400000},{\"provider\":\"openai\","
+             "\"model\":\"gpt-5\",\"input_tokens\":7,\"output_tokens\":3}]}",
+             &body);
     ck_assert_msg(status == 202, "%d %s", status, body);
     ck_assert_ptr_nonnull(strstr(body, "\"accepted\":2"));
     free(body);
@@ -213,6 +230,13 @@ START_TEST(accepted_reports_reach_task_usage)
                                 "cache_write_tokens FROM usage.task_usage WHERE provider = "
                                 "'anthropic'"),
                      1160);
+    /* The agent CLI's own price travels with the usage; a report without one stores none. */
+    ck_assert_int_eq(th_sql_int("SELECT cost_usd_ticks FROM usage.task_usage WHERE provider = "
+                                "'anthropic'"),
+                     31400000);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage WHERE provider = 'openai' "
+                                "AND model = 'gpt-5' AND cost_usd_ticks IS NULL"),
+                     2);
     /* What the gateway produced is what the schema promises. */
     json_t *produced = th_consume_all(brokers, MC_TOPIC_USAGE_EVENTS);
     ck_assert_uint_eq(json_array_size(produced), 4);

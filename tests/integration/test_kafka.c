@@ -1,5 +1,6 @@
-/* test_kafka.c: produce/consume through Apache Kafka with a consumer group of two members,
- * and a producer facing a broker outage. */
+/* test_kafka.c: produce/consume through Apache Kafka with a consumer group of two members
+ * (committing with mc_offsets_done and mc_consumer_commit), a producer facing a broker outage,
+ * and the gathering of offsets to commit. */
 #include "harness.h"
 #include "mc_kafka.h"
 
@@ -34,11 +35,9 @@ static void *consume(void *arg)
         m->partitions_seen[msg->partition] = 1;
         m->count++;
         atomic_fetch_add(m->total, 1);
-        rd_kafka_topic_partition_list_t *off = rd_kafka_topic_partition_list_new(1);
-        rd_kafka_topic_partition_list_add(off, rd_kafka_topic_name(msg->rkt), msg->partition)
-            ->offset = msg->offset + 1;
-        mc_consumer_commit(m->c, off, true);
-        rd_kafka_topic_partition_list_destroy(off);
+        rd_kafka_topic_partition_list_t *done = NULL;
+        mc_offsets_done_msg(&done, msg);
+        mc_consumer_commit(m->c, &done, true);
         rd_kafka_message_destroy(msg);
     }
     return NULL;
@@ -127,6 +126,23 @@ START_TEST(producer_reports_an_outage_and_recovers)
 }
 END_TEST
 
+START_TEST(offsets_done_keep_the_next_offset_per_partition)
+{
+    rd_kafka_topic_partition_list_t *done = NULL;
+    mc_offsets_done(&done, "t", 0, 10);
+    mc_offsets_done(&done, "t", 0, 7); /* lower: changes nothing */
+    mc_offsets_done(&done, "t", 1, 3);
+    mc_offsets_done(&done, "u", 0, 5);
+    mc_offsets_done(&done, "t", 0, 12);
+    ck_assert_ptr_nonnull(done);
+    ck_assert_int_eq(done->cnt, 3);
+    ck_assert_int_eq(rd_kafka_topic_partition_list_find(done, "t", 0)->offset, 12);
+    ck_assert_int_eq(rd_kafka_topic_partition_list_find(done, "t", 1)->offset, 3);
+    ck_assert_int_eq(rd_kafka_topic_partition_list_find(done, "u", 0)->offset, 5);
+    rd_kafka_topic_partition_list_destroy(done);
+}
+END_TEST
+
 Suite *suite_kafka(void)
 {
     Suite *s = suite_create("kafka");
@@ -135,5 +151,8 @@ Suite *suite_kafka(void)
     tcase_add_test(tc, group_of_two_shares_partitions);
     tcase_add_test(tc, producer_reports_an_outage_and_recovers);
     suite_add_tcase(s, tc);
+    TCase *offsets = tcase_create("offsets");
+    tcase_add_test(offsets, offsets_done_keep_the_next_offset_per_partition);
+    suite_add_tcase(s, offsets);
     return s;
 }

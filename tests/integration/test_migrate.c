@@ -1,9 +1,15 @@
-/* test_migrate.c: the migration runner against a real Postgres: up, re-run, down, concurrent
- * runners, the no-transaction file, a failing file, and every slice's down files. */
+/* test_migrate.c: libs/db against a real Postgres: the migration runner (up, re-run, down,
+ * concurrent runners, the no-transaction file, a failing file, every slice's down files), the
+ * transaction runner's retries, and the named constants (advisory-lock ids, SQLSTATEs)
+ * against the SQL files and the C sources. */
 #include "harness.h"
 #include "mc_db.h"
 
+#include <ctype.h>
+#include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -277,6 +283,219 @@ START_TEST(failing_file_rolls_back_and_names_itself)
 }
 END_TEST
 
+/* ---- the transaction runner (mc_db_run_tx) ---- */
+
+enum { T_FAIL, T_INSERT, T_NSTMTS };
+static const struct mc_db_stmt tx_stmts[] = {
+    [T_FAIL] = {"t_fail", "SELECT public.tx_fail($1)"},
+    [T_INSERT] = {"t_insert", "INSERT INTO public.tx_rows VALUES ($1::integer)"},
+};
+MC_STATIC_ASSERT_LEN(tx_stmts, T_NSTMTS);
+
+/* A body that writes a row, then fails with code on its first `failures` attempts. */
+struct flaky {
+    int attempts, failures;
+    const char *code;
+    int own_error; /* returned instead of failing in SQL, when not 0 */
+};
+
+static int flaky_body(mc_db *db, void *arg)
+{
+    struct flaky *f = arg;
+    char n[16];
+    snprintf(n, sizeof n, "%d", ++f->attempts);
+    const char *pi[] = {n};
+    int rc = mc_db_exec(db, T_INSERT, 1, pi, NULL);
+    if (rc != 0 || f->attempts > f->failures)
+        return rc;
+    if (f->own_error != 0)
+        return f->own_error;
+    const char *pf[] = {f->code};
+    return mc_db_exec(db, T_FAIL, 1, pf, NULL);
+}
+
+static mc_db *tx_db(void)
+{
+    const char *url = th_db_new();
+    th_sql("CREATE TABLE public.tx_rows (n integer)");
+    th_sql("CREATE FUNCTION public.tx_fail(code text) RETURNS void LANGUAGE plpgsql AS "
+           "$$ BEGIN RAISE EXCEPTION 'failing on purpose' USING ERRCODE = code; END $$");
+    return mc_db_new(url, tx_stmts, T_NSTMTS, "test-tx");
+}
+
+START_TEST(serialization_failures_and_deadlocks_run_the_transaction_again)
+{
+    mc_db *db = tx_db();
+    struct flaky twice = {.failures = 2, .code = MC_SQLSTATE_SERIALIZATION_FAILURE};
+    ck_assert_int_eq(mc_db_run_tx(db, "test", flaky_body, &twice), 0);
+    ck_assert_int_eq(twice.attempts, 3);
+    /* Only the attempt that committed left its row. */
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM public.tx_rows"), 1);
+    ck_assert_int_eq(th_sql_int("SELECT n FROM public.tx_rows"), 3);
+
+    th_sql("DELETE FROM public.tx_rows");
+    struct flaky always = {.failures = 1000, .code = MC_SQLSTATE_DEADLOCK_DETECTED};
+    ck_assert_int_eq(mc_db_run_tx(db, "test", flaky_body, &always), MC_EDB);
+    ck_assert_int_eq(always.attempts, MC_DB_TX_ATTEMPTS);
+    ck_assert(mc_db_failed_with(db, MC_SQLSTATE_DEADLOCK_DETECTED));
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM public.tx_rows"), 0);
+    mc_db_free(db);
+}
+END_TEST
+
+START_TEST(other_errors_end_the_transaction_at_once)
+{
+    mc_db *db = tx_db();
+    struct flaky sql = {.failures = 1000, .code = "23505"}; /* unique_violation */
+    ck_assert_int_eq(mc_db_run_tx(db, "test", flaky_body, &sql), MC_EDB);
+    ck_assert_int_eq(sql.attempts, 1);
+    ck_assert_str_eq(mc_db_sqlstate(db), "23505");
+    struct flaky own = {.failures = 1000, .own_error = MC_ECONFLICT};
+    ck_assert_int_eq(mc_db_run_tx(db, "test", flaky_body, &own), MC_ECONFLICT);
+    ck_assert_int_eq(own.attempts, 1);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM public.tx_rows"), 0);
+    /* The connection is usable afterwards: nothing was left open. */
+    struct flaky fine = {.failures = 0};
+    ck_assert_int_eq(mc_db_run_tx(db, "test", flaky_body, &fine), 0);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM public.tx_rows"), 1);
+    mc_db_free(db);
+}
+END_TEST
+
+/* ---- named constants: the advisory-lock registry and the SQLSTATE names ---- */
+
+static const struct mc_advisory_lock *lock_entry(long id)
+{
+    for (size_t i = 0; i < mc_nadvisory_locks; i++)
+        if (mc_advisory_locks[i].id == id)
+            return &mc_advisory_locks[i];
+    return NULL;
+}
+
+/* What the walk found: the registry entries SQL takes, and every disagreement. */
+static struct {
+    bool sql_has[16];
+    char errors[4096];
+} g_found;
+
+static void disagree(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void disagree(const char *fmt, ...)
+{
+    size_t len = strlen(g_found.errors);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_found.errors + len, sizeof g_found.errors - len, fmt, ap);
+    va_end(ap);
+}
+
+/* True when path lies in a folder named folder (migrations/usage/..., for the usage schema). */
+static bool in_folder(const char *path, const char *folder)
+{
+    char part[64];
+    snprintf(part, sizeof part, "/%s/", folder);
+    return strstr(path, part) != NULL;
+}
+
+/* Every advisory-lock call: in SQL its id must be registered for the file's schema; in C it
+ * must be spelled by name (MC_STR(MC_LOCK_...)), never as a number. */
+static void scan_locks(const char *path, const char *text, bool sql)
+{
+    for (const char *p = strstr(text, "advisory_"); p != NULL; p = strstr(p + 1, "advisory_")) {
+        const char *open = p;
+        while (isalnum((unsigned char)*open) || *open == '_')
+            open++;
+        const char *lock = strstr(p, "lock");
+        if (*open != '(' || lock == NULL || lock > open)
+            continue;
+        const char *arg = open + 1;
+        while (*arg == ' ')
+            arg++;
+        long id = isdigit((unsigned char)*arg) ? strtol(arg, NULL, 10) : -1;
+        const struct mc_advisory_lock *e = id >= 0 ? lock_entry(id) : NULL;
+        if (!sql && id >= 0)
+            disagree("%s: advisory lock %ld written as a number; use its MC_LOCK_ name\n", path,
+                     id);
+        else if (sql && e == NULL)
+            disagree("%s: advisory lock %ld is not in mc_advisory_locks\n", path, id);
+        else if (sql && (e->schema == NULL || !in_folder(path, e->schema)))
+            disagree("%s: advisory lock %ld is registered for another schema\n", path, id);
+        else if (sql)
+            g_found.sql_has[e - mc_advisory_locks] = true;
+    }
+}
+
+/* q at an opening quote: a five-character SQLSTATE such as "40001" or "MCF01" follows. */
+static bool quotes_a_code(const char *q)
+{
+    return strspn(q + 1, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 5 && q[6] == '"' &&
+           strcspn(q + 1, "0123456789") < 5;
+}
+
+/* A C line about a state (an SQLSTATE compared or set) names the code (MC_SQLSTATE_...)
+ * instead of quoting it. */
+static void scan_sqlstates(const char *path, const char *text)
+{
+    const char *line = text;
+    while (*line != '\0') {
+        const char *end = strchrnul(line, '\n');
+        char buf[512];
+        snprintf(buf, sizeof buf, "%.*s", (int)(end - line), line);
+        if (strcasestr(buf, "state") != NULL && strstr(buf, "#define MC_SQLSTATE_") == NULL)
+            for (const char *q = strchr(buf, '"'); q != NULL; q = strchr(q + 1, '"'))
+                if (quotes_a_code(q))
+                    disagree("%s: SQLSTATE %.5s quoted; use its MC_SQLSTATE_ name\n", path, q + 1);
+        line = *end ? end + 1 : end;
+    }
+}
+
+static int visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    const char *base = path + ftw->base;
+    if (type == FTW_D && (strcmp(base, "build") == 0 || base[0] == '.') && ftw->level > 0)
+        return FTW_SKIP_SUBTREE;
+    size_t len = strlen(path);
+    bool sql = len > 4 && strcmp(path + len - 4, ".sql") == 0;
+    bool c = len > 2 && (strcmp(path + len - 2, ".c") == 0 || strcmp(path + len - 2, ".h") == 0) &&
+             (strstr(path, "/libs/") || strstr(path, "/services/") || strstr(path, "/tools/"));
+    if (type != FTW_F || (!sql && !c))
+        return FTW_CONTINUE;
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    scan_locks(path, text, sql);
+    if (c)
+        scan_sqlstates(path, text);
+    return FTW_CONTINUE;
+}
+
+START_TEST(named_constants_agree_with_sql_and_c)
+{
+    memset(&g_found, 0, sizeof g_found);
+    ck_assert_int_le(mc_nadvisory_locks, MC_ARRAY_LEN(g_found.sql_has));
+    for (size_t i = 0; i < mc_nadvisory_locks; i++)
+        for (size_t k = i + 1; k < mc_nadvisory_locks; k++)
+            ck_assert_msg(mc_advisory_locks[i].id != mc_advisory_locks[k].id, "%s and %s share %ld",
+                          mc_advisory_locks[i].name, mc_advisory_locks[k].name,
+                          mc_advisory_locks[i].id);
+    ck_assert_int_eq(nftw(th_root(), visit, 16, FTW_PHYS | FTW_ACTIONRETVAL), 0);
+    ck_assert_msg(g_found.errors[0] == '\0', "%s", g_found.errors);
+    /* The other way: what the registry says SQL takes is taken there. */
+    for (size_t i = 0; i < mc_nadvisory_locks; i++)
+        ck_assert_msg(mc_advisory_locks[i].schema == NULL || g_found.sql_has[i],
+                      "%s (%ld) is registered for %s but no SQL file there takes it",
+                      mc_advisory_locks[i].name, mc_advisory_locks[i].id,
+                      mc_advisory_locks[i].schema);
+    /* The locks only C statements take are registered as such. */
+    ck_assert_ptr_null(lock_entry(MC_LOCK_DISPATCH_RELAY)->schema);
+    ck_assert_ptr_null(lock_entry(MC_LOCK_GATEWAY_RELAY)->schema);
+    ck_assert_ptr_null(lock_entry(MC_LOCK_MIGRATIONS)->schema);
+}
+END_TEST
+
 Suite *suite_migrate(void)
 {
     Suite *s = suite_create("migrate");
@@ -292,5 +511,13 @@ Suite *suite_migrate(void)
     tcase_add_test(tc, functions_are_applied_once_and_again_when_they_change);
     tcase_add_test(tc, a_rewritten_migration_records_its_new_checksum);
     suite_add_tcase(s, tc);
+    TCase *tx = tcase_create("transactions");
+    tcase_set_timeout(tx, 30);
+    tcase_add_test(tx, serialization_failures_and_deadlocks_run_the_transaction_again);
+    tcase_add_test(tx, other_errors_end_the_transaction_at_once);
+    suite_add_tcase(s, tx);
+    TCase *reg = tcase_create("registry");
+    tcase_add_test(reg, named_constants_agree_with_sql_and_c);
+    suite_add_tcase(s, reg);
     return s;
 }

@@ -161,10 +161,9 @@ static void seed_gateway(void)
            "lpad(to_hex(g), 12, '0'))::uuid, 'w' || g FROM generate_series(0, 2) g");
     th_sql("INSERT INTO gateway.members (workspace_id, user_id, role) SELECT id, "
            "'b0000009-0000-7000-8000-000000000001', 'member' FROM gateway.workspaces");
-    th_sql("INSERT INTO gateway.runtimes (id, workspace_id, name, token_hash) SELECT "
+    th_sql("INSERT INTO gateway.runtimes (id, workspace_id, name) SELECT "
            "('b0000003-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
-           "'b0000001-0000-7000-8000-000000000000', 'r' || g, encode(sha256(('t' || g)::bytea), "
-           "'hex') FROM generate_series(0, 3) g");
+           "'b0000001-0000-7000-8000-000000000000', 'r' || g FROM generate_series(0, 3) g");
 }
 
 /* Every usage read answers the same from the rollup and from task_usage: Multica's runtime
@@ -795,8 +794,8 @@ START_TEST(pg_cron_and_the_scheduler_together_never_double)
     const char *setup[] = {
         "ALTER DATABASE crontest SET multica.rollup_safety_lag = '0'",
         "CREATE EXTENSION pg_cron",
-        "SELECT cron.schedule('rollup_task_usage_hourly', '* * * * *', "
-        "'SELECT usage.rollup_task_usage_hourly()')",
+        ("SELECT cron.schedule('rollup_task_usage_hourly', '* * * * *', "
+         "'SELECT usage.rollup_task_usage_hourly()')"),
     };
     for (size_t i = 0; i < sizeof setup / sizeof setup[0]; i++) {
         r = PQexec(c, setup[i]);

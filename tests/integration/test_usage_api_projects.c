@@ -28,7 +28,7 @@ static char *new_issue(struct ua_stack *s, const char *ws, const char *project, 
     else
         snprintf(body, sizeof body, "{\"title\":\"An issue\"}");
     json_t *out = NULL;
-    ck_assert_int_eq(ua_call(s, s->token, "POST", body, &out, "/api/workspaces/%s/issues", ws),
+    ck_assert_int_eq(ua_call(s, s->token, "POST", body, &out, "/api/issues?workspace_id=%s", ws),
                      want);
     char *id = want == 201 ? mc_strdup(tg_str(out, "id")) : NULL;
     json_decref(out);
@@ -104,7 +104,7 @@ START_TEST(projects_are_created_listed_changed_and_deleted)
     tg_setup_workspace(s.base, s.token, "other", ws2, rt2, &tok2, agent2);
     free(new_issue(&s, ws2, alpha, 400));
     ck_assert_int_eq(
-        ua_call(&s, s.token, "PATCH", "{\"project_id\":\"nope\"}", &out, "/api/issues/%s", issue),
+        ua_call(&s, s.token, "PUT", "{\"project_id\":\"nope\"}", &out, "/api/issues/%s", issue),
         400);
     ck_assert_str_eq(tg_str(json_object_get(out, "error"), "field"), "project_id");
     json_decref(out);
@@ -201,7 +201,7 @@ START_TEST(moving_an_issue_moves_its_usage_after_the_next_tick)
     /* To B: the dashboards follow at the next rollup run, not before. */
     char body[128];
     snprintf(body, sizeof body, "{\"project_id\":\"%s\"}", b);
-    ck_assert_int_eq(ua_call(&s, s.token, "PATCH", body, NULL, "/api/issues/%s", issue), 200);
+    ck_assert_int_eq(ua_call(&s, s.token, "PUT", body, NULL, "/api/issues/%s", issue), 200);
     ua_settle(&s);
     ck_assert_int_eq(in_project(&s, a), 1100);
     ua_rollup();
@@ -211,14 +211,14 @@ START_TEST(moving_an_issue_moves_its_usage_after_the_next_tick)
     ck_assert_int_eq(no_project_buckets(&s), 1);
     /* Out of every project: one bucket of no project for both tasks, found NULL-safely. */
     ck_assert_int_eq(
-        ua_call(&s, s.token, "PATCH", "{\"project_id\":null}", NULL, "/api/issues/%s", issue), 200);
+        ua_call(&s, s.token, "PUT", "{\"project_id\":null}", NULL, "/api/issues/%s", issue), 200);
     ua_settle(&s);
     ua_rollup();
     ck_assert_int_eq(in_project(&s, b), 0);
     ck_assert_int_eq(no_project_buckets(&s), 2);
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_hourly"), 1);
     /* Back into B, then B is deleted: its issue and usage leave it. */
-    ck_assert_int_eq(ua_call(&s, s.token, "PATCH", body, NULL, "/api/issues/%s", issue), 200);
+    ck_assert_int_eq(ua_call(&s, s.token, "PUT", body, NULL, "/api/issues/%s", issue), 200);
     ua_settle(&s);
     ua_rollup();
     ck_assert_int_eq(in_project(&s, b), 1100);

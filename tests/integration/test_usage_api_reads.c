@@ -229,7 +229,7 @@ END_TEST
 
 static int64_t missing_in_runtimes(struct ua_stack *s)
 {
-    json_t *rts = ua_get(s, "/api/workspaces/%s/runtimes", s->ws);
+    json_t *rts = ua_get(s, "/api/runtimes?workspace_id=%s", s->ws);
     int64_t n = ua_sum(rts, "usage_missing_tasks");
     json_decref(rts);
     return n;

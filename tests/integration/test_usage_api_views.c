@@ -256,7 +256,7 @@ static void make_world(struct world *w)
             snprintf(body, sizeof body, "{\"title\":\"Issue %d\",\"project_id\":\"%s\"}", i,
                      w->projects[i % N_PROJECTS]);
         ck_assert_int_eq(
-            ua_call(s, s->token, "POST", body, &out, "/api/workspaces/%s/issues", s->ws), 201);
+            ua_call(s, s->token, "POST", body, &out, "/api/issues?workspace_id=%s", s->ws), 201);
         snprintf(w->issues[i], MC_UUID_STRLEN, "%s", tg_str(out, "id"));
         json_decref(out);
     }
@@ -318,8 +318,7 @@ static void random_phase(struct world *w, uint64_t *seed)
             else
                 snprintf(body, sizeof body, "{\"project_id\":\"%s\"}", w->projects[p]);
             ck_assert_int_eq(
-                ua_call(&w->s, w->s.token, "PATCH", body, NULL, "/api/issues/%s", w->issues[i]),
-                200);
+                ua_call(&w->s, w->s.token, "PUT", body, NULL, "/api/issues/%s", w->issues[i]), 200);
         }
     }
     ua_settle(&w->s);

@@ -69,16 +69,18 @@ START_TEST(the_page_signs_in_shows_usage_and_watches_a_task)
     ck_assert_msg(th_eventually(file_exists, ready, 240000),
                   "the page did not get to watching tasks; see %s/web.log", th_tmpdir());
 
-    /* Now the page watches: a task runs from assignment to completion. */
-    char path[256], body[256];
-    json_t *out = NULL;
-    snprintf(path, sizeof path, "/api/workspaces/%s/issues", ws);
-    ck_assert_int_eq(tg_call(base, "POST", path, s.token, "{\"title\":\"Watch me\"}", &out), 201);
-    snprintf(path, sizeof path, "/api/issues/%s/assign", tg_str(out, "id"));
-    json_decref(out);
-    tg_start_sim(base, s.runtime, s.rt_token, "daemon", "--tasks 1");
-    snprintf(body, sizeof body, "{\"agent_id\":\"%s\"}", s.agent);
-    ck_assert_int_eq(tg_call(base, "POST", path, s.token, body, NULL), 200);
+    /* Now the page watches: a daemon registers a runtime of its own, an agent there is
+     * assigned an issue, and the task runs from assignment to completion. */
+    char daemon[MC_UUID_STRLEN], runtime[MC_UUID_STRLEN], agent[MC_UUID_STRLEN];
+    char issue[MC_UUID_STRLEN], task[MC_UUID_STRLEN];
+    mc_uuid_v7(daemon);
+    tg_start_sim(base, s.rt_token, ws, daemon,
+                 "--tasks 1 --work-ms 300 --chunks 2 --heartbeat-ms 1000 --poll-ms 500", "daemon",
+                 runtime);
+    tg_agent(base, s.token, ws, "watched-agent", runtime, 1, agent);
+    tg_issue(base, s.token, ws, "Watch me", issue);
+    ck_assert_int_eq(tg_assign(base, s.token, issue, agent, task), 200);
+    ck_assert_uint_eq(strlen(task), 36);
 
     int status = th_wait_exit(web, 180000);
     ck_assert_msg(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,

@@ -56,8 +56,8 @@ START_TEST(a_slow_client_is_dropped_and_blocks_nobody)
     const char *base = tg_start(brokers, extra, NULL);
     char *alice = tg_login(base, "alice@example.com");
     char ws[37], runtime[37], agent[37];
-    char *rt_token;
-    tg_setup_workspace(base, alice, "acme", ws, runtime, &rt_token, agent);
+    char *pat;
+    tg_setup_workspace(base, alice, "acme", ws, runtime, &pat, agent);
     char sub[200];
     snprintf(sub, sizeof sub, "{\"type\":\"subscribe\",\"workspace_id\":\"%s\"}", ws);
     int port = atoi(strrchr(base, ':') + 1);
@@ -127,7 +127,7 @@ START_TEST(a_slow_client_is_dropped_and_blocks_nobody)
         free(events[i]);
     free(text);
     free(alice);
-    free(rt_token);
+    free(pat);
 }
 END_TEST
 

@@ -22,7 +22,7 @@ struct ua_stack {
     int ingester_port;
     char *token;
     char ws[MC_UUID_STRLEN], runtime[MC_UUID_STRLEN], agent[MC_UUID_STRLEN];
-    char *rt_token;
+    char *rt_token; /* the personal access token the workspace's daemon registered with */
     mc_producer *producer;
 };
 void ua_start(struct ua_stack *s);

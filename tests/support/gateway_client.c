@@ -59,32 +59,131 @@ char *tg_login(const char *base, const char *email)
     return token;
 }
 
-void tg_setup_workspace(const char *base, const char *token, const char *name, char ws[37],
-                        char runtime[37], char **rt_token, char agent[37])
+char *tg_pat(const char *base, const char *session)
 {
-    char body[512], path[256];
+    json_t *out = NULL;
+    ck_assert_int_eq(
+        tg_call(base, "POST", "/api/tokens", session, "{\"name\":\"test daemon\"}", &out), 201);
+    char *pat = mc_strdup(tg_str(out, "token"));
+    json_decref(out);
+    return pat;
+}
+
+void tg_register(const char *base, const char *pat, const char *ws, const char *daemon_id,
+                 char runtime[37])
+{
+    char body[512];
+    json_t *out = NULL;
+    snprintf(body, sizeof body,
+             "{\"workspace_id\":\"%s\",\"daemon_id\":\"%s\",\"device_name\":\"test-host\","
+             "\"cli_version\":\"test\",\"runtimes\":[{\"name\":\"Claude (test-host)\","
+             "\"type\":\"claude\",\"version\":\"2.1.220\",\"status\":\"online\"}]}",
+             ws, daemon_id);
+    ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/register", pat, body, &out), 200);
+    json_t *rt = json_array_get(json_object_get(out, "runtimes"), 0);
+    ck_assert_str_eq(tg_str(rt, "provider"), "claude");
+    snprintf(runtime, 37, "%s", tg_str(rt, "id"));
+    json_decref(out);
+}
+
+void tg_agent(const char *base, const char *token, const char *ws, const char *name,
+              const char *runtime, int max_concurrent_tasks, char agent[37])
+{
+    char body[512], path[128];
+    json_t *out = NULL;
+    snprintf(path, sizeof path, "/api/agents?workspace_id=%s", ws);
+    snprintf(body, sizeof body,
+             "{\"name\":\"%s\",\"runtime_id\":\"%s\",\"max_concurrent_tasks\":%d,"
+             "\"instructions\":\"Be brief.\"}",
+             name, runtime, max_concurrent_tasks);
+    ck_assert_int_eq(tg_call(base, "POST", path, token, body, &out), 201);
+    snprintf(agent, 37, "%s", tg_str(out, "id"));
+    json_decref(out);
+}
+
+void tg_issue(const char *base, const char *token, const char *ws, const char *title,
+              char issue[37])
+{
+    char body[512], path[128];
+    json_t *out = NULL;
+    snprintf(path, sizeof path, "/api/issues?workspace_id=%s", ws);
+    snprintf(body, sizeof body, "{\"title\":\"%s\"}", title);
+    ck_assert_int_eq(tg_call(base, "POST", path, token, body, &out), 201);
+    snprintf(issue, 37, "%s", tg_str(out, "id"));
+    json_decref(out);
+}
+
+int tg_assign(const char *base, const char *token, const char *issue, const char *agent,
+              char task[37])
+{
+    char body[256], path[128];
+    json_t *out = NULL;
+    snprintf(path, sizeof path, "/api/issues/%s", issue);
+    if (agent != NULL)
+        snprintf(body, sizeof body, "{\"assignee_type\":\"agent\",\"assignee_id\":\"%s\"}", agent);
+    else
+        snprintf(body, sizeof body, "{\"assignee_type\":null,\"assignee_id\":null}");
+    int status = tg_call(base, "PUT", path, token, body, &out);
+    if (task != NULL) {
+        const char *t = json_string_value(json_object_get(out, "task_id"));
+        snprintf(task, 37, "%s", t ? t : "");
+    }
+    json_decref(out);
+    return status;
+}
+
+void tg_setup_workspace(const char *base, const char *token, const char *name, char ws[37],
+                        char runtime[37], char **pat, char agent[37])
+{
+    char body[512], daemon[37], agent_name[128];
     json_t *out = NULL;
     snprintf(body, sizeof body, "{\"name\":\"%s\"}", name);
     ck_assert_int_eq(tg_call(base, "POST", "/api/workspaces", token, body, &out), 201);
     snprintf(ws, 37, "%s", tg_str(out, "id"));
     json_decref(out);
-    snprintf(path, sizeof path, "/api/workspaces/%s/runtime-tokens", ws);
-    ck_assert_int_eq(tg_call(base, "POST", path, token, NULL, &out), 201);
-    snprintf(body, sizeof body,
-             "{\"registration_token\":\"%s\",\"name\":\"%s-runtime\",\"max_concurrency\":2}",
-             tg_str(out, "registration_token"), name);
+    *pat = tg_pat(base, token);
+    mc_uuid_v7(daemon);
+    tg_register(base, *pat, ws, daemon, runtime);
+    snprintf(agent_name, sizeof agent_name, "%s-agent", name);
+    tg_agent(base, token, ws, agent_name, runtime, 1, agent);
+}
+
+/* The id of the runtime daemon_id registered in ws, or "" while there is none. */
+static void runtime_of(const char *base, const char *pat, const char *ws, const char *daemon_id,
+                       char runtime[37])
+{
+    char path[128];
+    json_t *out = NULL;
+    runtime[0] = '\0';
+    snprintf(path, sizeof path, "/api/runtimes?workspace_id=%s", ws);
+    if (tg_call(base, "GET", path, pat, NULL, &out) == 200)
+        for (size_t i = 0; i < json_array_size(out); i++) {
+            const json_t *rt = json_array_get(out, i);
+            const char *d = json_string_value(json_object_get(rt, "daemon_id"));
+            if (d != NULL && strcmp(d, daemon_id) == 0)
+                snprintf(runtime, 37, "%s", tg_str(rt, "id"));
+        }
     json_decref(out);
-    ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/register", NULL, body, &out), 201);
-    snprintf(runtime, 37, "%s", tg_str(out, "runtime_id"));
-    *rt_token = mc_strdup(tg_str(out, "runtime_token"));
-    json_decref(out);
-    snprintf(path, sizeof path, "/api/workspaces/%s/agents", ws);
-    snprintf(body, sizeof body,
-             "{\"name\":\"%s-agent\",\"provider\":\"claude\",\"runtime_id\":\"%s\"}", name,
-             runtime);
-    ck_assert_int_eq(tg_call(base, "POST", path, token, body, &out), 201);
-    snprintf(agent, 37, "%s", tg_str(out, "id"));
-    json_decref(out);
+}
+
+pid_t tg_start_sim(const char *base, const char *pat, const char *ws, const char *daemon_id,
+                   const char *extra_args, const char *name, char runtime[37])
+{
+    char *cmd = mc_sprintf("exec %s --gateway %s --token %s --workspace %s --daemon-id %s "
+                           "--name %s %s",
+                           th_bin("multica-daemon-sim"), base, pat, ws, daemon_id, name,
+                           extra_args ? extra_args : "");
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    pid_t pid = th_spawn_argv(argv, NULL, name);
+    free(cmd);
+    int64_t deadline = mc_now_mono_ms() + 30000;
+    runtime_of(base, pat, ws, daemon_id, runtime);
+    while (runtime[0] == '\0' && mc_now_mono_ms() < deadline) {
+        usleep(50 * 1000);
+        runtime_of(base, pat, ws, daemon_id, runtime);
+    }
+    ck_assert_msg(runtime[0] != '\0', "daemon %s did not register", name);
+    return pid;
 }
 
 pid_t tg_start_dispatcher(const char *brokers, const char *name, const char *const *extra)
@@ -105,15 +204,23 @@ pid_t tg_start_dispatcher(const char *brokers, const char *name, const char *con
     return pid;
 }
 
-pid_t tg_start_sim(const char *base, const char *runtime, const char *token, const char *name,
-                   const char *extra_arg)
+/* Polls a task until it reaches status (or the timeout passes); returns the task JSON. */
+json_t *tg_wait_task(const char *base, const char *token, const char *task, const char *status,
+                     int timeout_ms)
 {
-    char *cmd =
-        mc_sprintf("exec %s --gateway %s --runtime-token %s --runtime-id %s --work-ms 60 "
-                   "--chunks 2 --heartbeat-ms 1000 --max-concurrency 2 %s",
-                   th_bin("multica-daemon-sim"), base, token, runtime, extra_arg ? extra_arg : "");
-    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    pid_t pid = th_spawn_argv(argv, NULL, name);
-    free(cmd);
-    return pid;
+    char path[128];
+    snprintf(path, sizeof path, "/api/tasks/%s", task);
+    int64_t deadline = mc_now_mono_ms() + timeout_ms;
+    json_t *out = NULL;
+    while (mc_now_mono_ms() < deadline) {
+        json_decref(out);
+        out = NULL;
+        if (tg_call(base, "GET", path, token, NULL, &out) == 200 &&
+            strcmp(tg_str(json_object_get(out, "task"), "status"), status) == 0)
+            return out;
+        usleep(100 * 1000);
+    }
+    ck_abort_msg("task %s did not reach %s: %s", task, status,
+                 out ? json_dumps(out, JSON_COMPACT) : "(no answer)");
+    return NULL;
 }

@@ -1,4 +1,5 @@
-/* gateway_client.h: starting a gateway in a test and talking to it as a user or a runtime. */
+/* gateway_client.h: starting a gateway in a test and talking to it as a person, as a daemon
+ * (Multica's protocol, with a personal access token) or as an agent run (a task token). */
 #ifndef MC_TEST_GATEWAY_CLIENT_H
 #define MC_TEST_GATEWAY_CLIENT_H
 
@@ -13,6 +14,9 @@ const char *tg_start(const char *brokers, const char *const *extra, pid_t *pid);
 /* Logs in with the dev code and returns the JWT (heap string). */
 char *tg_login(const char *base, const char *email);
 
+/* Creates a personal access token (mul_...) with a session token; returns it (heap string). */
+char *tg_pat(const char *base, const char *session);
+
 /* Request helpers returning the status; *out (may be NULL) gets the JSON body. */
 int tg_call(const char *base, const char *method, const char *path, const char *token,
             const char *body, json_t **out);
@@ -20,18 +24,42 @@ int tg_call(const char *base, const char *method, const char *path, const char *
 /* A string member of a JSON object (asserts it exists). */
 const char *tg_str(const json_t *obj, const char *key);
 
-/* Creates a workspace, a runtime (registered with a one-time token) and an agent on it.
- * Fills ids and the runtime token (heap strings in *rt_token). */
-void tg_setup_workspace(const char *base, const char *token, const char *name, char ws[37],
-                        char runtime[37], char **rt_token, char agent[37]);
+/* Registers a runtime of provider claude for daemon daemon_id in ws, as the daemon does; fills
+ * its id. */
+void tg_register(const char *base, const char *pat, const char *ws, const char *daemon_id,
+                 char runtime[37]);
 
-/* Starts multica-task-dispatcher against the current test database (extra "K=V" settings,
- * NULL-terminated, may be NULL). */
+/* Creates an agent on runtime; fills its id. */
+void tg_agent(const char *base, const char *token, const char *ws, const char *name,
+              const char *runtime, int max_concurrent_tasks, char agent[37]);
+
+/* Creates an issue in ws; fills its id. */
+void tg_issue(const char *base, const char *token, const char *ws, const char *title,
+              char issue[37]);
+
+/* Assigns an issue to an agent (PUT /api/issues/{id}; agent NULL unassigns) and returns the
+ * status; fills task (may be NULL) with the task the assignment started ("" for none). */
+int tg_assign(const char *base, const char *token, const char *issue, const char *agent,
+              char task[37]);
+
+/* Creates a workspace, a personal access token, a runtime registered with it by a daemon, and
+ * an agent on the runtime. Fills the ids and the token (heap string in *pat). */
+void tg_setup_workspace(const char *base, const char *token, const char *name, char ws[37],
+                        char runtime[37], char **pat, char agent[37]);
+
+/* Starts multica-daemon-sim as daemon daemon_id in ws with extra arguments (a string for the
+ * shell, may be NULL), logging to name, and returns its pid once its runtime exists (its id in
+ * runtime). */
+pid_t tg_start_sim(const char *base, const char *pat, const char *ws, const char *daemon_id,
+                   const char *extra_args, const char *name, char runtime[37]);
+
+/* Starts a task dispatcher on the current test database with extra "K=V" settings (may be
+ * NULL), logging to name. */
 pid_t tg_start_dispatcher(const char *brokers, const char *name, const char *const *extra);
 
-/* Starts multica-daemon-sim as runtime (its token) against the gateway at base, with extra
- * arguments (may be NULL): it runs what it is dispatched and reports usage. */
-pid_t tg_start_sim(const char *base, const char *runtime, const char *token, const char *name,
-                   const char *extra_arg);
+/* Polls GET /api/tasks/{task} until the task reaches status (fails the test after timeout_ms);
+ * returns the task JSON for the caller to decref. */
+json_t *tg_wait_task(const char *base, const char *token, const char *task, const char *status,
+                     int timeout_ms);
 
 #endif

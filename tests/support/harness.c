@@ -225,6 +225,14 @@ int64_t th_sql_int_or(const char *sql, int64_t fallback)
     return v;
 }
 
+int64_t th_sql_wait(const char *sql, int64_t want, int timeout_ms)
+{
+    int64_t deadline = mc_now_mono_ms() + timeout_ms, got;
+    while ((got = th_sql_int_or(sql, -1)) != want && mc_now_mono_ms() < deadline)
+        usleep(100 * 1000);
+    return got;
+}
+
 void th_sql(const char *sql)
 {
     PGresult *r = PQexec(th_pg(), sql);
@@ -665,4 +673,27 @@ bool th_eventually(bool (*pred)(void *), void *arg, int timeout_ms)
             return false;
         usleep(50 * 1000);
     }
+}
+
+int th_run(const char *cmd, char **out)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_msg(p != NULL, "popen %s", cmd);
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 1024) {
+            char *bigger = realloc(buf, cap * 2);
+            ck_assert_ptr_nonnull(bigger);
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    buf[len] = '\0';
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

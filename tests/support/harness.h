@@ -32,12 +32,16 @@ Suite *suite_ingest(void);
 Suite *suite_gateway_usage(void);
 Suite *suite_rollup(void);
 Suite *suite_auth(void);
+Suite *suite_routes(void);
 Suite *suite_e2e(void);
+Suite *suite_daemon(void);
+Suite *suite_official_cli(void);
 Suite *suite_websocket(void);
 Suite *suite_web(void);
 Suite *suite_usage_api(void);
 Suite *suite_dispatch(void);
 Suite *suite_deploy(void);
+Suite *suite_shipping(void);
 Suite *suite_broker(void);
 Suite *suite_devstack(void);
 Suite *suite_contract(void);
@@ -87,6 +91,9 @@ int64_t th_sql_int(const char *sql);
 
 /* Like th_sql_int, but returns fallback when the query yields no row or NULL. */
 int64_t th_sql_int_or(const char *sql, int64_t fallback);
+
+/* Polls th_sql_int_or(sql, -1) until it is want or timeout_ms passes; returns the last value. */
+int64_t th_sql_wait(const char *sql, int64_t want, int timeout_ms);
 
 /* Runs SQL and fails the test on error. */
 void th_sql(const char *sql);
@@ -160,6 +167,11 @@ int th_http(const char *method, const char *url, const char *const *headers, con
 
 /* Polls url until it answers 200 or timeout_ms passes; returns the last status. */
 int th_wait_http_ok(const char *url, int timeout_ms);
+
+/* Runs a shell command through popen: returns its exit status (-1 when it did not exit
+ * normally) and what it printed on stdout (heap string, caller frees; stderr as the command
+ * redirects it). */
+int th_run(const char *cmd, char **out);
 
 /* Polls until pred(arg) is true or timeout_ms passes; returns the predicate's last value. */
 bool th_eventually(bool (*pred)(void *), void *arg, int timeout_ms);

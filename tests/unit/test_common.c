@@ -1,4 +1,5 @@
-/* test_common.c: UUIDs, RFC 3339 parsing and formatting, error names, UTF-8 length, clocks. */
+/* test_common.c: UUIDs, RFC 3339 parsing and formatting, error names, UTF-8 length, clocks,
+ * durations, the allocator, and stop requests, wake-ups and workers. */
 #include "harness.h"
 #include "mc_common.h"
 
@@ -160,13 +161,97 @@ START_TEST(strings_and_clocks)
     ck_assert_int_ge(diff_ms, 1999);
     ck_assert_int_lt(diff_ms, 2500);
     /* A raised stop flag ends an interruptible sleep at once; none sleeps the full time. */
-    int stop = 1;
+    mc_stop stop = {0};
+    mc_stop_raise(&stop);
     int64_t t0 = mc_now_mono_ms();
     mc_sleep_ms_interruptible(5000, &stop);
     ck_assert_int_lt(mc_now_mono_ms() - t0, 1000);
     t0 = mc_now_mono_ms();
     mc_sleep_ms_interruptible(120, NULL);
     ck_assert_int_ge(mc_now_mono_ms() - t0, 120);
+}
+END_TEST
+
+START_TEST(allocator_never_returns_null)
+{
+    void *zero = mc_calloc(0, 8);
+    ck_assert_ptr_nonnull(zero);
+    free(zero);
+    char *grown = mc_realloc(NULL, 0);
+    ck_assert_ptr_nonnull(grown);
+    grown = mc_realloc(grown, 64);
+    memset(grown, 'x', 64);
+    free(grown);
+    ck_assert_ptr_null(mc_strdup(NULL));
+    char *part = mc_strndup("abcdef", 3);
+    ck_assert_str_eq(part, "abc");
+    free(part);
+    char *s = mc_sprintf("%s-%d", "seq", 7);
+    ck_assert_str_eq(s, "seq-7");
+    free(s);
+}
+END_TEST
+
+START_TEST(wakeup_returns_on_a_kick_or_after_its_time)
+{
+    struct mc_wakeup w;
+    mc_wakeup_init(&w);
+    int64_t t0 = mc_now_mono_ms();
+    ck_assert(!mc_wakeup_wait(&w, 60));
+    ck_assert_int_ge(mc_now_mono_ms() - t0, 55);
+    /* A kick before the wait is kept; two kicks wake one wait. */
+    mc_wakeup_kick(&w);
+    mc_wakeup_kick(&w);
+    t0 = mc_now_mono_ms();
+    ck_assert(mc_wakeup_wait(&w, 5000));
+    ck_assert(!mc_wakeup_wait(&w, 10));
+    ck_assert_int_lt(mc_now_mono_ms() - t0, 1000);
+    mc_wakeup_destroy(&w);
+
+    mc_stop stop = {0};
+    ck_assert(!mc_stop_raised(&stop));
+    mc_stop_raise(&stop);
+    t0 = mc_now_mono_ms();
+    mc_sleep_ms_interruptible(5000, &stop);
+    ck_assert_int_lt(mc_now_mono_ms() - t0, 1000);
+}
+END_TEST
+
+struct counter {
+    struct mc_worker w;
+    atomic_int woken, ended;
+};
+
+static void *count_wakeups(void *arg)
+{
+    struct counter *c = arg;
+    while (!mc_worker_stopping(&c->w))
+        if (mc_worker_wait(&c->w, 10000))
+            atomic_fetch_add(&c->woken, 1);
+    atomic_store(&c->ended, 1);
+    return NULL;
+}
+
+START_TEST(worker_is_kicked_and_stopped)
+{
+    struct counter c = {0};
+    mc_worker_stop(&c.w); /* a zeroed worker: nothing to stop */
+    mc_worker_init(&c.w);
+    mc_worker_kick(&c.w); /* before the thread runs: kept for its first wait */
+    ck_assert_int_eq(mc_worker_start(&c.w, count_wakeups, &c), 0);
+    int64_t deadline = mc_now_mono_ms() + 2000;
+    while (atomic_load(&c.woken) < 1 && mc_now_mono_ms() < deadline)
+        usleep(1000);
+    ck_assert_int_eq(atomic_load(&c.woken), 1);
+    mc_worker_kick(&c.w);
+    while (atomic_load(&c.woken) < 2 && mc_now_mono_ms() < deadline)
+        usleep(1000);
+    ck_assert_int_eq(atomic_load(&c.woken), 2);
+    int64_t t0 = mc_now_mono_ms();
+    mc_worker_stop(&c.w); /* the 10 s wait ends at once */
+    ck_assert_int_lt(mc_now_mono_ms() - t0, 1000);
+    ck_assert_int_eq(atomic_load(&c.ended), 1);
+    mc_worker_stop(&c.w); /* twice: a no-op */
 }
 END_TEST
 
@@ -184,5 +269,12 @@ Suite *suite_common(void)
     tcase_add_test(tc, utf8_length_counts_code_points);
     tcase_add_test(tc, strings_and_clocks);
     suite_add_tcase(s, tc);
+    TCase *mem = tcase_create("memory");
+    tcase_add_test(mem, allocator_never_returns_null);
+    suite_add_tcase(s, mem);
+    TCase *threads = tcase_create("threads");
+    tcase_add_test(threads, wakeup_returns_on_a_kick_or_after_its_time);
+    tcase_add_test(threads, worker_is_kicked_and_stopped);
+    suite_add_tcase(s, threads);
     return s;
 }

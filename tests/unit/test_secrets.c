@@ -17,20 +17,19 @@ START_TEST(sha256_known_answers)
 }
 END_TEST
 
-START_TEST(random_tokens_are_prefixed_base64url)
+START_TEST(random_tokens_are_prefixed_hex)
 {
     char a[64], b[64];
-    ck_assert_int_eq(mc_auth_random_token("mrt_", a, sizeof a), 0);
-    ck_assert_int_eq(mc_auth_random_token("mrt_", b, sizeof b), 0);
-    ck_assert_uint_eq(strlen(a), 4 + 43);
-    ck_assert_int_eq(strncmp(a, "mrt_", 4), 0);
-    ck_assert_uint_eq(strspn(a + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                    "0123456789-_"),
-                      43);
+    ck_assert_int_eq(mc_auth_random_token("mul_", a, sizeof a), 0);
+    ck_assert_int_eq(mc_auth_random_token("mul_", b, sizeof b), 0);
+    ck_assert_uint_eq(strlen(a), 4 + 40);
+    ck_assert_int_eq(strncmp(a, "mul_", 4), 0);
+    ck_assert_uint_eq(strspn(a + 4, "0123456789abcdef"), 40);
     ck_assert_str_ne(a, b);
-    /* The buffer must hold the prefix, 43 characters and the NUL. */
-    ck_assert_int_eq(mc_auth_random_token("mrt_", a, 4 + 43), MC_EINVAL);
-    ck_assert_int_eq(mc_auth_random_token("mrt_", a, 4 + 44), 0);
+    /* The buffer must hold the prefix, 40 characters and the NUL. */
+    ck_assert_int_eq(mc_auth_random_token("mul_", a, 4 + 40), MC_EINVAL);
+    ck_assert_int_eq(mc_auth_random_token("mul_", a, 4 + 41), 0);
+    ck_assert_uint_eq(strlen(a), 4 + 40);
 }
 END_TEST
 
@@ -50,7 +49,7 @@ Suite *suite_secrets(void)
     Suite *s = suite_create("secrets");
     TCase *tc = tcase_create("auth");
     tcase_add_test(tc, sha256_known_answers);
-    tcase_add_test(tc, random_tokens_are_prefixed_base64url);
+    tcase_add_test(tc, random_tokens_are_prefixed_hex);
     tcase_add_test(tc, equal_compares_whole_strings);
     suite_add_tcase(s, tc);
     return s;

@@ -37,13 +37,27 @@ static const struct mc_db_stmt stmts[] = {
     [B_WINDOW] = {"bf_window", "SELECT usage.rollup_task_usage_hourly_window($1, $2)"},
     [B_STAMP] = {"bf_stamp", "SELECT usage.stamp_rollup_watermark($1)"},
 };
+MC_STATIC_ASSERT_LEN(stmts, B_NSTMTS);
+
+static char *g_url;
+static const struct mc_config_var vars[] = {
+    {"DATABASE_URL", MC_CFG_STRING, NULL, 0, 0, &g_url,
+     "the usage role's (multica_usage) or an administrator's database URL"},
+};
+
+#define SYNOPSIS                                                                                   \
+    "multica-backfill-usage [--from TIME] [--to TIME] [--sleep-between-slices=DURATION] "          \
+    "[--dry-run]\n       multica-backfill-usage --help | --version"
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: multica-backfill-usage [--from TIME] [--to TIME] "
-                    "[--sleep-between-slices=DURATION] [--dry-run]\n"
-                    "  DATABASE_URL  the usage role's (or an administrator's) database URL\n");
+    fprintf(stderr, "usage: " SYNOPSIS "\n");
 }
+
+static const struct mc_config_usage cli = {
+    "multica-backfill-usage", SYNOPSIS,
+    "Rebuilds usage.task_usage_hourly from all of usage.task_usage in monthly slices, then "
+    "stamps the rollup watermark (docs/USAGE_ROLLUP.md)."};
 
 static const char *value_of(const char *arg, const char *name, int *i, int argc, char **argv)
 {
@@ -69,6 +83,9 @@ int main(int argc, char **argv)
     const char *from = NULL, *to = NULL, *v;
     int64_t sleep_ms = 0;
     bool dry = false;
+    const struct mc_config_table tables[] = {{"settings", vars, MC_ARRAY_LEN(vars)}};
+    if (mc_config_cli(argc, argv, &cli, tables, MC_ARRAY_LEN(tables)))
+        return 0;
     for (int i = 1; i < argc; i++) {
         if ((v = value_of(argv[i], "--from", &i, argc, argv)) != NULL)
             from = v;
@@ -89,12 +106,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    const char *url = getenv("DATABASE_URL");
-    if (url == NULL || *url == '\0') {
-        fprintf(stderr, "multica-backfill-usage: DATABASE_URL: is required and not set\n");
+    char err[512];
+    if (mc_config_load(vars, MC_ARRAY_LEN(vars), err, sizeof err) != 0) {
+        fprintf(stderr, "multica-backfill-usage: %s\n", err);
         return 2;
     }
-    mc_db *db = mc_db_new(url, stmts, B_NSTMTS, "multica-backfill-usage");
+    mc_db *db = mc_db_new(g_url, stmts, B_NSTMTS, "multica-backfill-usage");
     if (mc_db_ensure(db, mc_now_mono_ms() + 30000) != 0) {
         fprintf(stderr, "multica-backfill-usage: cannot connect: %s\n", mc_db_errmsg(db));
         mc_db_free(db);

@@ -11,6 +11,7 @@
  * migrating its own slice). MULTICA_<SLICE>_DB_PASSWORD sets the password of a role this
  * tool creates (for example MULTICA_USAGE_DB_PASSWORD). */
 #include "mc_common.h"
+#include "mc_config.h"
 #include "mc_db.h"
 #include "mc_log.h"
 #include "migrate.h"
@@ -20,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { S_ROLE_EXISTS, S_CREATE_ROLE_SQL, S_ALTER_PASSWORD_SQL, S_CAN_CREATE_ROLES };
+enum { S_ROLE_EXISTS, S_CREATE_ROLE_SQL, S_ALTER_PASSWORD_SQL, S_CAN_CREATE_ROLES, S_NSTMTS };
 
 static const struct mc_db_stmt stmts[] = {
     [S_ROLE_EXISTS] = {"role_exists",
@@ -38,6 +39,7 @@ static const struct mc_db_stmt stmts[] = {
                             "SELECT rolsuper OR rolcreaterole FROM pg_catalog.pg_roles "
                             "WHERE rolname = current_user"},
 };
+MC_STATIC_ASSERT_LEN(stmts, S_NSTMTS);
 
 static const char *password_for(const char *schema)
 {
@@ -67,10 +69,10 @@ static int exec_generated(mc_db *db, int stmt, int n, const char *const *params)
 static int ensure_roles(const char *url)
 {
     mc_db *db = mc_db_new(url, stmts, MC_ARRAY_LEN(stmts), "multica-migrate");
-    int rc = db ? mc_db_ensure(db, mc_now_mono_ms() + 30000) : MC_ENOMEM;
+    int rc = mc_db_ensure(db, mc_now_mono_ms() + 30000);
     PGresult *r = NULL;
     if (rc != 0) {
-        fprintf(stderr, "multica-migrate: cannot connect: %s\n", db ? mc_db_errmsg(db) : "");
+        fprintf(stderr, "multica-migrate: cannot connect: %s\n", mc_db_errmsg(db));
         goto cleanup;
     }
     if ((rc = mc_db_exec(db, S_CAN_CREATE_ROLES, 0, NULL, &r)) != 0)
@@ -133,14 +135,55 @@ static int status(const char *url)
     return rc;
 }
 
+static char *g_url, *g_log_level;
+
+/* The settings of up, down and status; topics has its own (topics.c). */
+static const struct mc_config_var vars[] = {
+    {"DATABASE_URL", MC_CFG_STRING, NULL, 0, 0, &g_url,
+     "administrator URL of the Multica database (a superuser or a role that may create roles)"},
+    {"LOG_LEVEL", MC_CFG_STRING, "info", 0, 0, &g_log_level, "error, warning, info or debug"},
+};
+
+#define SYNOPSIS                                                                                   \
+    "multica-migrate [up|down|status] [--schema S] [--target N] [--steps N] [--no-set-role]\n"     \
+    "       multica-migrate topics [--partitions N] [--replication-factor N] [--wait SECONDS] | "  \
+    "--list\n"                                                                                     \
+    "       multica-migrate --help | --version"
+
 static void usage(void)
 {
-    fprintf(stderr, "usage: multica-migrate [up|down|status] [--schema S] [--target N] [--steps N] "
-                    "[--no-set-role]\n"
-                    "       multica-migrate topics [--partitions N] [--replication-factor N] "
-                    "[--wait SECONDS] | --list\n"
-                    "  DATABASE_URL   administrator URL of the Multica database (required)\n"
-                    "  KAFKA_BROKERS  Kafka bootstrap servers (topics)\n");
+    fprintf(stderr, "usage: " SYNOPSIS "\n");
+}
+
+/* --help lists both tables and the role passwords, whose names come from the slices. */
+static int command_line(int argc, char **argv)
+{
+    static char names[8][64];
+    struct mc_config_var pw[8];
+    size_t n = 0;
+    for (; n < mc_nslices && n < MC_ARRAY_LEN(pw); n++) {
+        snprintf(names[n], sizeof names[n], "MULTICA_%s_DB_PASSWORD", mc_slices[n].schema);
+        for (char *p = names[n]; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
+        pw[n] = (struct mc_config_var){names[n],
+                                       MC_CFG_STRING,
+                                       "",
+                                       0,
+                                       0,
+                                       NULL,
+                                       "password given to the slice's login role (up); empty "
+                                       "creates the role without a password"};
+    }
+    const struct mc_config_usage u = {
+        "multica-migrate", SYNOPSIS,
+        "Creates the login roles and schemas and applies the migrations compiled into it (up, "
+        "down, status), or creates the Kafka topics from their one definition (topics)."};
+    const struct mc_config_table tables[] = {
+        {"up, down and status", vars, MC_ARRAY_LEN(vars)},
+        {"up: role passwords", pw, n},
+        {"topics", mg_topics_vars, mg_ntopics_vars},
+    };
+    return mc_config_cli(argc, argv, &u, tables, MC_ARRAY_LEN(tables));
 }
 
 int main(int argc, char **argv)
@@ -149,6 +192,8 @@ int main(int argc, char **argv)
     int target = -1, steps = 1;
     bool set_role = true;
     int i = 1;
+    if (command_line(argc, argv))
+        return 0;
     if (argc > 1 && argv[1][0] != '-')
         cmd = argv[i++];
     if (strcmp(cmd, "topics") == 0)
@@ -167,12 +212,13 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    const char *url = getenv("DATABASE_URL");
-    if (url == NULL || *url == '\0') {
-        fprintf(stderr, "multica-migrate: DATABASE_URL: is required and not set\n");
+    char cfg_err[512];
+    if (mc_config_load(vars, MC_ARRAY_LEN(vars), cfg_err, sizeof cfg_err) != 0) {
+        fprintf(stderr, "multica-migrate: %s\n", cfg_err);
         return 2;
     }
-    if (mc_log_init("multica-migrate", getenv("LOG_LEVEL")) != 0) {
+    const char *url = g_url;
+    if (mc_log_init("multica-migrate", g_log_level) != 0) {
         fprintf(stderr, "multica-migrate: LOG_LEVEL: must be error, warning, info or debug\n");
         return 2;
     }

@@ -16,6 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+static char *g_brokers, *g_prefix;
+
+/* KAFKA_CONFIG is read by libs/kafka itself (getenv): listed for --help, never loaded here. */
+const struct mc_config_var mg_topics_vars[] = {
+    {"KAFKA_BROKERS", MC_CFG_STRING, NULL, 0, 0, &g_brokers, "Kafka bootstrap servers"},
+    {"KAFKA_PREFIX", MC_CFG_STRING, "", 0, 0, &g_prefix,
+     "prefix of every topic name, as the services use it"},
+    {"KAFKA_CONFIG", MC_CFG_STRING, "", 0, 0, NULL,
+     "extra librdkafka settings, k=v,k=v (TLS and SASL to Kafka)"},
+};
+const size_t mg_ntopics_vars = MC_ARRAY_LEN(mg_topics_vars);
+
 static void print_line(void *ctx, const char *line)
 {
     (void)ctx;
@@ -47,7 +59,8 @@ static int positive(const char *flag, const char *text, int *out)
 int mg_topics(int argc, char **argv)
 {
     int partitions = 0, replication = 1, wait_s = 120;
-    for (int i = 0; i < argc; i++) {
+    /* Flags come alone (--list) or with one value, so the index moves by one or two. */
+    for (int i = 0; i < argc; i += 2) {
         if (strcmp(argv[i], "--list") == 0)
             return list();
         int *dest = strcmp(argv[i], "--partitions") == 0           ? &partitions
@@ -61,20 +74,19 @@ int mg_topics(int argc, char **argv)
         }
         if (positive(argv[i], argv[i + 1], dest) != 0)
             return 2;
-        i++;
     }
-    const char *brokers = getenv("KAFKA_BROKERS");
-    if (brokers == NULL || *brokers == '\0') {
-        fprintf(stderr, "multica-migrate: KAFKA_BROKERS: is required and not set\n");
+    char err[512];
+    if (mc_config_load(mg_topics_vars, 2, err, sizeof err) != 0) {
+        fprintf(stderr, "multica-migrate: %s\n", err);
         return 2;
     }
-    if (mc_kafka_set_prefix(getenv("KAFKA_PREFIX")) != 0) {
+    const char *brokers = g_brokers;
+    if (mc_kafka_set_prefix(g_prefix) != 0) {
         fprintf(stderr, "multica-migrate: KAFKA_PREFIX: only letters, digits, '.', '_' and '-'\n");
         return 2;
     }
     /* The broker may still be starting (Compose starts both at once): retry until --wait. */
     int64_t deadline = mc_now_mono_ms() + (int64_t)wait_s * 1000;
-    char err[512];
     for (;;) {
         int rc = mc_kafka_ensure_topics(brokers, partitions, replication, print_line, NULL, err,
                                         sizeof err);

@@ -54,7 +54,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- fail "kafka.partitions must be at least 1" }}
 {{- end }}
 {{- $ing := index .Values.services "usage-ingester" }}
-{{- if $ing.autoscaling.enabled }}
+{{- if and $ing.autoscaling.enabled $ing.keda.enabled }}
+{{- fail "services.usage-ingester: autoscaling.enabled (HPA on CPU) and keda.enabled (KEDA on consumer lag) are both true: two autoscalers would fight over the replica count; enable one" }}
+{{- end }}
+{{- if $ing.keda.enabled }}
+{{- if gt (int $ing.keda.maxReplicaCount) $partitions }}
+{{- fail (printf "services.usage-ingester.keda.maxReplicaCount (%d) must not exceed kafka.partitions (%d): an ingester beyond the partition count gets no partition and sits idle" (int $ing.keda.maxReplicaCount) $partitions) }}
+{{- end }}
+{{- if gt (int $ing.keda.minReplicaCount) (int $ing.keda.maxReplicaCount) }}
+{{- fail "services.usage-ingester.keda.minReplicaCount must not exceed maxReplicaCount" }}
+{{- end }}
+{{- else if $ing.autoscaling.enabled }}
 {{- if gt (int $ing.autoscaling.maxReplicas) $partitions }}
 {{- fail (printf "services.usage-ingester.autoscaling.maxReplicas (%d) must not exceed kafka.partitions (%d): an ingester beyond the partition count of multica.usage.events gets no partition and sits idle" (int $ing.autoscaling.maxReplicas) $partitions) }}
 {{- end }}

@@ -1,4 +1,5 @@
--- TaskCompletionReported / TaskFailureReported: running -> completed | failed.
+-- TaskCompletionReported / TaskFailureReported: running -> completed | failed, and
+-- dispatched -> failed (a daemon fails a task it claimed and could not start).
 CREATE OR REPLACE FUNCTION dispatch.finish_task(p_task uuid, p_runtime uuid, p_event text, p_result text,
                                      p_reason text)
 RETURNS SETOF dispatch.task_change LANGUAGE plpgsql AS $$
@@ -18,4 +19,4 @@ BEGIN
     RETURN NEXT dispatch.terminate(t, p_event, p_reason, p_result);
 END $$;
 COMMENT ON FUNCTION dispatch.finish_task(uuid, uuid, text, text, text) IS
-    'TaskCompletionReported (completed, with result) or TaskFailureReported (failed, with reason) from the runtime holding the task.';
+    'TaskCompletionReported (completed, with result) or TaskFailureReported (failed, with reason, also before the start) from the runtime holding the task.';

@@ -1,6 +1,8 @@
 -- Projects one task event into the read model (only when newer than what is held) and logs
 -- it for WebSocket delivery, announcing the new log entry with NOTIFY so every gateway
 -- replica can push it to its own clients. Returns the log seq, or NULL for a replay.
+-- A new dispatch is not handed out yet and has no report (its claim and report are cleared);
+-- a task that ended or went back to the queue takes its task tokens with it.
 CREATE OR REPLACE FUNCTION gateway.project_task_event(p_event jsonb)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
@@ -9,6 +11,7 @@ DECLARE
     s text := d ->> 'status';
     at timestamptz := coalesce((d ->> 'at')::timestamptz, (p_event ->> 'time')::timestamptz);
     new_seq bigint;
+    applied integer;
 BEGIN
     INSERT INTO gateway.tasks AS t (task_id, workspace_id, issue_id, agent_id, runtime_id, status,
                                     version, attempt, lease_until, result, failure_reason,
@@ -28,8 +31,16 @@ BEGIN
            dispatched_at = coalesce(EXCLUDED.dispatched_at, t.dispatched_at),
            started_at = coalesce(t.started_at, EXCLUDED.started_at),
            completed_at = coalesce(EXCLUDED.completed_at, t.completed_at),
+           claimed_at = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL ELSE t.claimed_at END,
+           claim_until = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL ELSE t.claim_until END,
+           claimed_by = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL ELSE t.claimed_by END,
+           reported = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL ELSE t.reported END,
            updated_at = now()
      WHERE t.version < EXCLUDED.version;
+    GET DIAGNOSTICS applied = ROW_COUNT;
+    IF applied > 0 AND s IN ('completed', 'failed', 'cancelled', 'deleted', 'queued') THEN
+        DELETE FROM gateway.task_tokens WHERE task_id = (d ->> 'task_id')::uuid;
+    END IF;
     IF p_event ->> 'type' = 'multica.task.progress.v1' AND d ? 'seq' THEN
         INSERT INTO gateway.task_progress (task_id, seq, text)
         VALUES ((d ->> 'task_id')::uuid, (d ->> 'seq')::bigint, coalesce(d ->> 'text', ''))
@@ -48,4 +59,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION gateway.project_task_event(jsonb) IS
-    'Applies a task event to the read model by version, logs it once, and NOTIFYs multica_task_events.';
+    'Applies a task event to the read model by version (clearing the claim of a new dispatch, deleting the task tokens of an ended or requeued task), logs it once, and NOTIFYs multica_task_events.';

@@ -4,16 +4,21 @@
 -- (moving and deleting usage and enqueueing the affected buckets), upserts usage
 -- last-write-wins on reported_at, and keeps usage_missing true exactly for the completed
 -- tasks that have no usage row.
--- Returns the number of usage rows changed and attribution rows changed.
+-- Returns the number of usage rows changed and attribution rows changed. u_cost holds the
+-- reported cost in 1e-10 USD, NULL where a report carried none.
+-- Earlier signatures: before cost and projects, and with cost only.
 DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[],
     uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[],
     uuid[], uuid[], uuid[], uuid[], bigint[], boolean[]);
+DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[],
+    uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], bigint[], timestamptz[],
+    uuid[], uuid[], uuid[], uuid[], uuid[], uuid[], bigint[], boolean[]);
 CREATE OR REPLACE FUNCTION usage.apply_batch(
     p_group text,
     p_topics text[], p_partitions integer[], p_expected bigint[], p_next bigint[],
     u_event_ids uuid[], u_task_ids uuid[], u_providers text[], u_models text[],
     u_input bigint[], u_output bigint[], u_cache_read bigint[], u_cache_write bigint[],
-    u_reported_at timestamptz[],
+    u_cost bigint[], u_reported_at timestamptz[],
     t_event_ids uuid[], t_task_ids uuid[], t_workspace uuid[], t_agent uuid[], t_runtime uuid[],
     t_issue uuid[], t_version bigint[], t_deleted boolean[], t_completed boolean[],
     i_event_ids uuid[], i_issue_ids uuid[], i_workspace uuid[], i_project uuid[],
@@ -141,10 +146,10 @@ BEGIN
     ), ev AS (
         SELECT DISTINCT ON (u.task_id, u.provider, u.model) u.*
           FROM unnest(u_event_ids, u_task_ids, u_providers, u_models, u_input, u_output,
-                      u_cache_read, u_cache_write, u_reported_at)
+                      u_cache_read, u_cache_write, u_cost, u_reported_at)
                  WITH ORDINALITY AS u(event_id, task_id, provider, model, input_tokens,
                                       output_tokens, cache_read_tokens, cache_write_tokens,
-                                      reported_at, ord)
+                                      cost_usd_ticks, reported_at, ord)
           JOIN fresh f ON f.event_id = u.event_id
          WHERE NOT EXISTS (SELECT 1 FROM usage.task_attribution a
                             WHERE a.task_id = u.task_id AND a.deleted_at IS NOT NULL)
@@ -152,21 +157,22 @@ BEGIN
     )
     INSERT INTO usage.task_usage AS t
            (task_id, provider, model, input_tokens, output_tokens, cache_read_tokens,
-            cache_write_tokens, reported_at, created_at, updated_at)
+            cache_write_tokens, cost_usd_ticks, reported_at, created_at, updated_at)
     SELECT task_id, provider, model, input_tokens, output_tokens, cache_read_tokens,
-           cache_write_tokens, reported_at, reported_at, now()
+           cache_write_tokens, cost_usd_ticks, reported_at, reported_at, now()
       FROM ev
     ON CONFLICT (task_id, provider, model) DO UPDATE
        SET input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
            cache_read_tokens = EXCLUDED.cache_read_tokens,
            cache_write_tokens = EXCLUDED.cache_write_tokens,
+           cost_usd_ticks = EXCLUDED.cost_usd_ticks,
            reported_at = EXCLUDED.reported_at, updated_at = now()
      WHERE EXCLUDED.reported_at > t.reported_at
         OR (EXCLUDED.reported_at = t.reported_at
             AND (EXCLUDED.input_tokens, EXCLUDED.output_tokens, EXCLUDED.cache_read_tokens,
-                 EXCLUDED.cache_write_tokens)
+                 EXCLUDED.cache_write_tokens, EXCLUDED.cost_usd_ticks)
                 IS DISTINCT FROM (t.input_tokens, t.output_tokens, t.cache_read_tokens,
-                                  t.cache_write_tokens));
+                                  t.cache_write_tokens, t.cost_usd_ticks));
     GET DIAGNOSTICS usage_rows = ROW_COUNT;
 
     -- 5. usage_missing: a completed (not deleted) task without any usage row. Only the tasks
@@ -182,7 +188,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[], uuid[],
-    text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[], uuid[],
-    uuid[], uuid[], uuid[], bigint[], boolean[], boolean[], uuid[], uuid[], uuid[], uuid[],
-    bigint[]) IS
+    text[], text[], bigint[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[],
+    uuid[], uuid[], uuid[], uuid[], uuid[], bigint[], boolean[], boolean[], uuid[], uuid[],
+    uuid[], uuid[], bigint[]) IS
     'One ingester batch in one transaction: fenced offsets, event-id dedup, issue projects and task attribution by version, last-write-wins usage, usage_missing.';

@@ -1,0 +1,1 @@
+DELETE FROM dispatch.state_machine WHERE from_status = 'dispatched' AND event = 'failed';

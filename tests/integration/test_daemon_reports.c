@@ -1,0 +1,297 @@
+/* test_daemon_reports.c: Multica's daemon protocol, what the daemon reports about a task: a
+ * cancel reaches a running task through the status poll, a task can fail before it started,
+ * complete, fail and cancel-ack answer 2xx when repeated (and send one command), a deleted
+ * task's status poll says "task not found", the magic phrases appear nowhere else, and an
+ * agent run's task token works in its own workspace only and dies with its task. */
+#include "daemon_util.h"
+#include "mc_kafka.h"
+#include "mc_proto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void claim_one(struct dp *p, const char *task, char token[64])
+{
+    json_t *tasks = NULL;
+    ck_assert_int_eq(dp_claim(p, 1, &tasks), 200);
+    ck_assert_uint_eq(json_array_size(tasks), 1);
+    ck_assert_str_eq(tg_str(json_array_get(tasks, 0), "id"), task);
+    if (token != NULL)
+        snprintf(token, 64, "%s", tg_str(json_array_get(tasks, 0), "auth_token"));
+    json_decref(tasks);
+}
+
+static int64_t transitions(const char *task, const char *to)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM dispatch.task_transitions WHERE task_id = '%s' AND to_status = "
+             "'%s'",
+             task, to);
+    return th_sql_int(sql);
+}
+
+START_TEST(a_cancel_reaches_a_running_task_through_the_status_poll)
+{
+    struct dp p;
+    dp_setup(&p, NULL);
+    char task[37], issue[37];
+    dp_task(&p, "long job", task, issue);
+    claim_one(&p, task, NULL);
+    ck_assert_int_eq(dp_report(&p, task, "start", NULL, NULL), 200);
+    ck_assert(dp_wait_status(&p, task, 200, "\"running\"", 30000));
+    /* A member cancels it; the daemon's next status poll says so. */
+    char path[256];
+    json_t *out = NULL;
+    snprintf(path, sizeof path, "/api/tasks/%s/cancel", task);
+    ck_assert_int_eq(tg_call(p.base, "POST", path, p.alice, NULL, &out), 202);
+    ck_assert(json_is_true(json_object_get(out, "cancel_requested")));
+    json_decref(out);
+    ck_assert(dp_wait_status(&p, task, 200, "\"cancelled\"", 30000));
+    /* The daemon stops the agent and acknowledges, as often as its retries make it. */
+    ck_assert_int_eq(dp_report(&p, task, "cancel-ack", NULL, NULL), 200);
+    ck_assert_int_eq(dp_report(&p, task, "cancel-ack", "{\"branch_name\":\"x\"}", NULL), 200);
+    /* A late completion changes nothing and is not an error for the daemon. */
+    ck_assert_int_eq(dp_report(&p, task, "complete", "{\"output\":\"late\"}", NULL), 200);
+    ck_assert_int_eq(dp_report(&p, task, "fail", "{\"error\":\"late\"}", NULL), 200);
+    usleep(1000 * 1000);
+    ck_assert(dp_wait_status(&p, task, 200, "\"cancelled\"", 1000));
+    ck_assert_int_eq(transitions(task, "completed"), 0);
+    ck_assert_int_eq(transitions(task, "failed"), 0);
+    /* Cancelling what already ended is refused; so is a task of another issue's route. */
+    ck_assert_int_eq(tg_call(p.base, "POST", path, p.alice, NULL, NULL), 409);
+    char other[37];
+    dp_task(&p, "second", other, NULL);
+    snprintf(path, sizeof path, "/api/issues/%s/tasks/%s/cancel", issue, other);
+    ck_assert_int_eq(tg_call(p.base, "POST", path, p.alice, NULL, NULL), 404);
+    /* The issue's own route cancels a dispatched task the daemon never claimed. */
+    char third[37], issue3[37];
+    dp_task(&p, "third", third, issue3);
+    snprintf(path, sizeof path, "/api/issues/%s/tasks/%s/cancel", issue3, third);
+    ck_assert_int_eq(tg_call(p.base, "POST", path, p.alice, NULL, NULL), 202);
+    ck_assert(dp_wait_status(&p, third, 200, "\"cancelled\"", 30000));
+    dp_free(&p);
+}
+END_TEST
+
+START_TEST(a_task_fails_before_it_started_and_stays_failed)
+{
+    struct dp p;
+    dp_setup(&p, NULL);
+    char task[37];
+    dp_task(&p, "the daemon cannot run this", task, NULL);
+    claim_one(&p, task, NULL);
+    /* The daemon fails it without starting it (its runtime is unknown to it, say). */
+    ck_assert_int_eq(dp_report(&p, task, "fail",
+                               "{\"error\":\"runtime is not registered by this daemon\","
+                               "\"failure_reason\":\"runtime_offline\"}",
+                               NULL),
+                     200);
+    ck_assert_int_eq(dp_report(&p, task, "fail", "{\"error\":\"again\"}", NULL), 200);
+    ck_assert(dp_wait_queue(task, "failed", 30000));
+    ck_assert(dp_wait_status(&p, task, 200, "\"failed\"", 30000));
+    /* Failed for good: not dispatched again, and the reason says why. */
+    usleep(1500 * 1000);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM dispatch.task_transitions WHERE task_id = '%s' AND event = "
+             "'dispatched'",
+             task);
+    ck_assert_int_eq(th_sql_int(sql), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM dispatch.agent_task_queue WHERE task_id = '%s' AND "
+             "failure_reason = 'runtime_offline: runtime is not registered by this daemon'",
+             task);
+    ck_assert_int_eq(th_sql_int(sql), 1);
+    ck_assert_int_eq(dp_report(&p, task, "complete", "{\"output\":\"no\"}", NULL), 200);
+    ck_assert_int_eq(dp_report(&p, task, "start", NULL, NULL), 409);
+    ck_assert_int_eq(transitions(task, "completed"), 0);
+    dp_free(&p);
+}
+END_TEST
+
+/* Counts the commands of a type about task on multica.task.commands. */
+static size_t commands(const struct dp *p, const char *task, const char *type)
+{
+    json_t *all = th_consume_all(p->brokers, MC_TOPIC_TASK_COMMANDS);
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(all); i++) {
+        const char *v = json_string_value(json_object_get(json_array_get(all, i), "value"));
+        n += v && strstr(v, task) && strstr(v, type);
+    }
+    th_capture(all);
+    json_decref(all);
+    return n;
+}
+
+START_TEST(a_run_reports_once_and_its_task_token_lives_as_long_as_it)
+{
+    struct dp p;
+    dp_setup(&p, NULL);
+    char task[37], issue[37], mat[64], path[256];
+    dp_task(&p, "Fix the build", task, issue);
+    claim_one(&p, task, mat);
+    ck_assert_int_eq(dp_report(&p, task, "start", NULL, NULL), 200);
+    ck_assert_int_eq(dp_report(&p, task, "start", NULL, NULL), 200);
+    ck_assert(dp_wait_status(&p, task, 200, "\"running\"", 30000));
+    /* The agent's own multica calls: its issue, a comment as the agent, who it runs as. */
+    snprintf(path, sizeof path, "/api/issues/%s", issue);
+    json_t *out = NULL;
+    ck_assert_int_eq(tg_call(p.base, "GET", path, mat, NULL, &out), 200);
+    ck_assert_str_eq(tg_str(out, "title"), "Fix the build");
+    ck_assert_str_eq(tg_str(out, "identifier"), "ACM-1");
+    json_decref(out);
+    ck_assert_int_eq(tg_call(p.base, "GET", "/api/issues/ACM-1", mat, NULL, NULL), 200);
+    snprintf(path, sizeof path, "/api/issues/%s/comments", issue);
+    ck_assert_int_eq(tg_call(p.base, "POST", path, mat, "{\"content\":\"Done: it builds.\"}", &out),
+                     201);
+    ck_assert_str_eq(tg_str(out, "author_type"), "agent");
+    ck_assert_str_eq(tg_str(out, "author_id"), p.agent);
+    ck_assert_str_eq(tg_str(out, "source_task_id"), task);
+    json_decref(out);
+    ck_assert_int_eq(tg_call(p.base, "GET", "/api/me", mat, NULL, NULL), 200);
+    /* ...within its workspace only, and never a person's business. */
+    char *bob = tg_login(p.base, "bob@example.com");
+    json_t *ws = NULL;
+    ck_assert_int_eq(tg_call(p.base, "POST", "/api/workspaces", bob, "{\"name\":\"Bob\"}", &ws),
+                     201);
+    snprintf(path, sizeof path, "/api/issues?workspace_id=%s", tg_str(ws, "id"));
+    ck_assert_int_eq(tg_call(p.base, "GET", path, mat, NULL, NULL), 404);
+    ck_assert_int_eq(tg_call(p.base, "POST", "/api/tokens", mat, "{}", NULL), 403);
+    ck_assert_int_eq(tg_call(p.base, "GET", "/api/daemon/workspaces", mat, NULL, NULL), 403);
+    json_decref(ws);
+    free(bob);
+    /* What the run streams and reports. */
+    ck_assert_int_eq(dp_report(&p, task, "progress",
+                               "{\"summary\":\"Launching claude\",\"step\":1,\"total\":2}", NULL),
+                     200);
+    const char *batch = "{\"messages\":[{\"seq\":1,\"type\":\"text\",\"content\":\"Looking\"},"
+                        "{\"seq\":2,\"type\":\"tool_use\",\"tool\":\"Bash\",\"input\":"
+                        "{\"command\":\"make\"}},{\"seq\":3,\"type\":\"tool_result\",\"tool\":"
+                        "\"Bash\",\"output\":\"ok\"}]}";
+    ck_assert_int_eq(dp_report(&p, task, "messages", batch, NULL), 200);
+    ck_assert_int_eq(dp_report(&p, task, "messages", batch, NULL), 200); /* kept once */
+    ck_assert_int_eq(dp_report(&p, task, "messages", "{\"messages\":[{\"seq\":\"x\"}]}", NULL),
+                     400);
+    ck_assert_int_eq(
+        dp_report(&p, task, "session", "{\"session_id\":\"sess-1\",\"work_dir\":\"/w/1\"}", NULL),
+        200);
+    ck_assert_int_eq(
+        dp_report(&p, task, "usage",
+                  "{\"usage\":[{\"provider\":\"claude\",\"model\":\"claude-sonnet-4-5\","
+                  "\"input_tokens\":2000,\"output_tokens\":200,\"cache_read_tokens\":"
+                  "7000,\"cache_write_tokens\":300,\"cost_usd_ticks\":123000000}]}",
+                  NULL),
+        202);
+    /* Complete, and complete again: the daemon retries when it lost an answer. */
+    ck_assert_int_eq(dp_report(&p, task, "complete", "{\"output\":\"It builds now.\"}", NULL), 200);
+    ck_assert_int_eq(dp_report(&p, task, "complete", "{\"output\":\"It builds now.\"}", NULL), 200);
+    ck_assert(dp_wait_status(&p, task, 200, "\"completed\"", 30000));
+    ck_assert_int_eq(dp_report(&p, task, "complete", "{\"output\":\"again\"}", NULL), 200);
+    ck_assert_int_eq(dp_report(&p, task, "fail", "{\"error\":\"late\"}", NULL), 200);
+    ck_assert_int_eq(dp_report(&p, task, "cancel-ack", NULL, NULL), 200);
+    ck_assert_int_eq(transitions(task, "completed"), 1);
+    ck_assert_int_eq(transitions(task, "failed"), 0);
+    ck_assert_uint_eq(commands(&p, task, MC_EV_TASK_COMPLETION_REPORTED), 1);
+    ck_assert_uint_eq(commands(&p, task, MC_EV_TASK_FAILURE_REPORTED), 0);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM gateway.tasks WHERE task_id = '%s' AND result = 'It builds "
+             "now.' AND session_id = 'sess-1' AND work_dir = '/w/1'",
+             task);
+    ck_assert_int_eq(th_sql_int(sql), 1);
+    snprintf(path, sizeof path, "/api/tasks/%s/messages", task);
+    ck_assert_int_eq(tg_call(p.base, "GET", path, p.alice, NULL, &out), 200);
+    ck_assert_uint_eq(json_array_size(out), 3);
+    ck_assert_str_eq(tg_str(json_array_get(out, 1), "tool"), "Bash");
+    json_decref(out);
+    snprintf(sql, sizeof sql,
+             "SELECT cost_usd_ticks FROM usage.task_usage WHERE task_id = '%s' AND input_tokens = "
+             "2000",
+             task);
+    ck_assert_int_eq(th_sql_wait(sql, 123000000, 30000), 123000000);
+    /* The task ended: its token is gone with it. */
+    snprintf(path, sizeof path, "/api/issues/%s", issue);
+    ck_assert_int_eq(tg_call(p.base, "GET", path, mat, NULL, NULL), 401);
+    dp_free(&p);
+}
+END_TEST
+
+START_TEST(only_a_deleted_task_or_runtime_is_not_found)
+{
+    struct dp p;
+    dp_setup(&p, NULL);
+    char task[37], issue[37], path[256];
+    dp_task(&p, "to be deleted", task, issue);
+    claim_one(&p, task, NULL);
+    ck_assert_int_eq(dp_report(&p, task, "start", NULL, NULL), 200);
+    ck_assert(dp_wait_status(&p, task, 200, "\"running\"", 30000));
+    snprintf(path, sizeof path, "/api/issues/%s", issue);
+    ck_assert_int_eq(tg_call(p.base, "DELETE", path, p.alice, NULL, NULL), 204);
+    /* The daemon's next poll stops the agent; its acknowledgement is still welcome. */
+    ck_assert(dp_wait_status(&p, task, 404, "task not found", 30000));
+    ck_assert_int_eq(dp_report(&p, task, "cancel-ack", NULL, NULL), 200);
+    ck_assert_int_eq(dp_status(&p, "0195f1c2-0000-7000-8000-00000000dead", NULL), 404);
+    ck_assert(
+        dp_wait_status(&p, "0195f1c2-0000-7000-8000-00000000dead", 404, "task not found", 1000));
+    /* Heartbeats: the runtime is found, an unknown one is not. */
+    char body[256];
+    json_t *out = NULL;
+    snprintf(body, sizeof body, "{\"runtime_id\":\"%s\",\"supports_batch_import\":true}",
+             p.runtime);
+    ck_assert_int_eq(tg_call(p.base, "POST", "/api/daemon/heartbeat", p.pat, body, &out), 200);
+    ck_assert_str_eq(tg_str(out, "runtime_id"), p.runtime);
+    ck_assert_str_eq(tg_str(out, "status"), "ok");
+    json_decref(out);
+    char url[256], auth[128], *text = NULL;
+    snprintf(url, sizeof url, "%s/api/daemon/heartbeat", p.base);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", p.pat);
+    const char *headers[] = {auth, NULL};
+    ck_assert_int_eq(th_http("POST", url, headers,
+                             "{\"runtime_id\":\"0195f1c2-0000-7000-8000-00000000dead\"}", &text),
+                     404);
+    ck_assert(dp_contains(text, "runtime not found"));
+    free(text);
+    /* No other 404 or 405 says either phrase, nor the one that sends the daemon's GC to its
+     * legacy route. */
+    struct {
+        const char *method, *path;
+    } unknown[] = {
+        {"GET", "/api/daemon/nothing"},
+        {"POST", "/api/daemon/tasks/%s/unknown"},
+        {"GET", "/api/daemon/tasks/%s/gc-check"},
+        {"POST", "/api/daemon/workspaces/%s/issues/gc-check"},
+        {"POST", "/api/daemon/runtimes/%s/update/x/result"},
+        {"POST", "/api/daemon/tasks/%s/status"},
+        {"GET", "/api/daemon/tasks/%s/start"},
+        {"DELETE", "/api/daemon/heartbeat"},
+        {"GET", "/api/issues/%s/nothing"},
+    };
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
+        char p_[256];
+        snprintf(p_, sizeof p_, unknown[i].path, task);
+        snprintf(url, sizeof url, "%s%s", p.base, p_);
+        text = NULL;
+        int status = th_http(unknown[i].method, url, headers, "{}", &text);
+        ck_assert_msg(status == 404 || status == 405, "%s %s: %d", unknown[i].method, p_, status);
+        ck_assert_msg(!dp_contains(text, "task not found") &&
+                          !dp_contains(text, "runtime not found") &&
+                          !dp_contains(text, "404 page not found"),
+                      "%s %s: %s", unknown[i].method, p_, text);
+        free(text);
+    }
+    dp_free(&p);
+}
+END_TEST
+
+TCase *dp_case_reports(void)
+{
+    TCase *tc = tcase_create("reports");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, a_cancel_reaches_a_running_task_through_the_status_poll);
+    tcase_add_test(tc, a_task_fails_before_it_started_and_stays_failed);
+    tcase_add_test(tc, a_run_reports_once_and_its_task_token_lives_as_long_as_it);
+    tcase_add_test(tc, only_a_deleted_task_or_runtime_is_not_found);
+    return tc;
+}
