@@ -242,6 +242,10 @@ const char *gw_workspace_of(const struct _u_request *req, struct _u_response *re
 int gw_invalid(struct _u_response *resp, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Whether tz is a time zone Postgres knows (http_me.c): 0 when it is, MC_EINVAL after answering
+ * 400 naming field, or the database error, answered (503 in an outage, never "unknown"). */
+int gw_known_zone(struct _u_response *resp, mc_db *db, const char *tz, const char *field);
+
 /* A path parameter that must be a UUID (400 naming it otherwise). */
 const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name);
 /* A JSON string of the first max characters of s (whole UTF-8 sequences). */

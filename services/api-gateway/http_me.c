@@ -9,9 +9,7 @@
 
 #include <string.h>
 
-/* Whether tz is a zone Postgres knows: 0 when it is, or MC_EINVAL after answering 400, or the
- * database error, answered. */
-static int known_zone(struct _u_response *resp, mc_db *db, const char *tz)
+int gw_known_zone(struct _u_response *resp, mc_db *db, const char *tz, const char *field)
 {
     PGresult *r = NULL;
     const char *p[] = {tz};
@@ -23,7 +21,7 @@ static int known_zone(struct _u_response *resp, mc_db *db, const char *tz)
         return rc;
     }
     if (!known)
-        return gw_invalid(resp, "timezone", "'%s' is not a known time zone", tz);
+        return gw_invalid(resp, field, "'%s' is not a known time zone", tz);
     return 0;
 }
 
@@ -42,7 +40,7 @@ int gw_patch_me(const struct _u_request *req, struct _u_response *resp, void *ud
     db = gw_db(ctx, resp);
     if (db == NULL)
         goto cleanup;
-    if (tz != NULL && *tz != '\0' && known_zone(resp, db, tz) != 0)
+    if (tz != NULL && *tz != '\0' && gw_known_zone(resp, db, tz, "timezone") != 0)
         goto cleanup;
     const char *me = gw_principal(resp)->user_id;
     const char *p[] = {me, tz != NULL && *tz == '\0' ? "UTC" : tz, name};

@@ -126,25 +126,18 @@ static int resolve_tz(struct _u_response *resp, mc_db *db, const char *tzq, bool
     PGresult *r = NULL;
     int rc;
     if (strict && tzq != NULL) {
-        const char *p[] = {tzq};
-        if ((rc = mc_db_exec(db, GW_KNOWN_TZ, 1, p, &r)) != 0) {
-            PQclear(r);
-            return gw_db_error(resp, db, rc), rc;
-        }
-        bool known = strcmp(mc_db_value(r), "t") == 0;
-        PQclear(r);
-        if (!known) {
-            mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "tz", "'%s' is not a known time zone",
-                          tzq);
-            return MC_EINVAL;
-        }
+        rc = gw_known_zone(resp, db, tzq, "tz");
+        if (rc != 0)
+            return rc;
         snprintf(tz, 65, "%s", tzq);
         return 0;
     }
     const char *p[] = {tzq, gw_principal(resp)->user_id};
-    if ((rc = mc_db_exec(db, GW_VIEWING_TZ, 2, p, &r)) != 0) {
+    rc = mc_db_exec(db, GW_VIEWING_TZ, 2, p, &r);
+    if (rc != 0) {
         PQclear(r);
-        return gw_db_error(resp, db, rc), rc;
+        gw_db_error(resp, db, rc);
+        return rc;
     }
     snprintf(tz, 65, "%s", mc_db_value(r));
     PQclear(r);
@@ -166,16 +159,26 @@ static int workspace_of_runtime(mc_db *db, const char *runtime, char ws[MC_UUID_
 
 static int bad(struct _u_response *resp, const char *field, const char *message)
 {
-    mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, field, "%s", message);
+    gw_invalid(resp, field, "%s", message);
     return U_CALLBACK_COMPLETE;
+}
+
+/* The id a read is about: the runtime or workspace in the path, or the dashboard's workspace
+ * (?workspace_id= or X-Workspace-ID). Answers 400 and returns NULL when it is not a UUID. */
+static const char *read_subject(const struct _u_request *req, struct _u_response *resp,
+                                enum scope scope)
+{
+    if (scope == RUNTIME)
+        return gw_uuid_param(req, resp, "runtime_id");
+    if (scope == WORKSPACE)
+        return gw_uuid_param(req, resp, "workspace_id");
+    return gw_workspace_of(req, resp);
 }
 
 static int usage_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
                       const struct read_spec *spec)
 {
-    const char *id = spec->scope == RUNTIME     ? gw_uuid_param(req, resp, "runtime_id")
-                     : spec->scope == WORKSPACE ? gw_uuid_param(req, resp, "workspace_id")
-                                                : gw_workspace_of(req, resp);
+    const char *id = read_subject(req, resp, spec->scope);
     if (id == NULL)
         return U_CALLBACK_COMPLETE;
     const char *days_q = u_map_get(req->map_url, "days");
