@@ -185,6 +185,17 @@ async function expectCallback(state) {
   const me = await fetch(`${BASE}/api/me`, { headers: { Authorization: `Bearer ${got.searchParams.get("token")}` } });
   assert.equal(me.status, 200, "the token handed to the CLI works");
   assert.equal((await me.json()).email, EMAIL);
+  // What `multica login` does next: trade it for a personal access token, and check that.
+  const pat = await fetch(`${BASE}/api/tokens`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${got.searchParams.get("token")}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "CLI (e2e)", expires_in_days: 90 }),
+  });
+  assert.equal(pat.status, 201, "the CLI gets its personal access token");
+  const { token } = await pat.json();
+  assert.ok(token.startsWith("mul_"), "a Multica personal access token");
+  const again = await fetch(`${BASE}/api/me`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal((await again.json()).email, EMAIL, "the CLI's token is the user's");
 }
 
 // A link to anywhere but this machine or a private address is refused.
