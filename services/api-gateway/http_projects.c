@@ -14,6 +14,7 @@
 #include "gateway.h"
 #include "mc_proto.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,15 +71,29 @@ static int read_fields(struct _u_response *resp, const json_t *body, bool create
                        struct project_fields *f)
 {
     memset(f, 0, sizeof *f);
-    if (gw_str_field(resp, body, "title", 1, 500, create, &f->title) != 0 ||
-        gw_str_field(resp, body, "description", 0, 100000, false, &f->description) != 0 ||
-        gw_str_field(resp, body, "icon", 0, 64, false, &f->icon) != 0 ||
-        gw_str_field(resp, body, "status", 1, 32, false, &f->status) != 0 ||
-        gw_str_field(resp, body, "priority", 1, 32, false, &f->priority) != 0 ||
-        gw_str_field(resp, body, "lead_type", 1, 16, false, &f->lead_type) != 0 ||
-        gw_str_field(resp, body, "lead_id", 36, 36, false, &f->lead_id) != 0 ||
-        date_field(resp, body, "start_date", &f->start) != 0 ||
-        date_field(resp, body, "due_date", &f->due) != 0)
+    static const struct {
+        const char *name;
+        size_t min, max;
+        size_t at; /* offset of the field in struct project_fields */
+    } strings[] = {
+        {"title", 1, 500, offsetof(struct project_fields, title)},
+        {"description", 0, 100000, offsetof(struct project_fields, description)},
+        {"icon", 0, 64, offsetof(struct project_fields, icon)},
+        {"status", 1, 32, offsetof(struct project_fields, status)},
+        {"priority", 1, 32, offsetof(struct project_fields, priority)},
+        {"lead_type", 1, 16, offsetof(struct project_fields, lead_type)},
+        {"lead_id", 36, 36, offsetof(struct project_fields, lead_id)},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(strings); i++) {
+        const char **out = (const char **)((char *)f + strings[i].at);
+        bool required = create && i == 0; /* the title, when creating */
+        if (gw_str_field(resp, body, strings[i].name, strings[i].min, strings[i].max, required,
+                         out) != 0)
+            return MC_EINVAL;
+    }
+    if (date_field(resp, body, "start_date", &f->start) != 0)
+        return MC_EINVAL;
+    if (date_field(resp, body, "due_date", &f->due) != 0)
         return MC_EINVAL;
     if (f->status != NULL && !one_of(f->status, statuses, MC_ARRAY_LEN(statuses)))
         return gw_invalid(resp, "status",

@@ -225,7 +225,9 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
         mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "runtime not found");
         goto cleanup;
     }
-    if (gw_require_member(resp, db, ws, false) != 0 || resolve_tz(resp, db, tzq, strict, tz) != 0)
+    if (gw_require_member(resp, db, ws, false) != 0)
+        goto cleanup;
+    if (resolve_tz(resp, db, tzq, strict, tz) != 0)
         goto cleanup;
     bool raw = source && strcmp(source, "raw") == 0;
     char offset[8];
