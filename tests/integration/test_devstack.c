@@ -117,7 +117,7 @@ static const char *page_and_reads_are_served(int port, char why[512])
     char base[64], *text = NULL;
     snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
     static const char *const files[][2] = {
-        {"/", "/assets/app.js"}, {"/assets/app.js", "/api/ws"}, {"/login", "cli_callback"}};
+        {"/", "/assets/app.js"}, {"/login", "/assets/app.js"}, {"/assets/app.js", "cli_callback"}};
     for (size_t i = 0; i < MC_ARRAY_LEN(files); i++) {
         int status = call(base, "GET", files[i][0], NULL, NULL, &text);
         bool ok = status == 200 && text && strstr(text, files[i][1]);
