@@ -165,8 +165,10 @@ static int edit_agent(mc_db *db, void *arg)
                         e->f->instructions, e->f->runtime, e->f->has_max ? maxs : NULL};
     if ((rc = mc_db_exec(db, GW_AGENT_UPDATE, 6, pu, &e->upd)) != 0)
         return rc;
-    if (PQntuples(e->upd) == 0)
-        return gw_invalid(e->resp, "runtime_id", "no such runtime in this workspace"), GW_ANSWERED;
+    if (PQntuples(e->upd) == 0) {
+        gw_invalid(e->resp, "runtime_id", "no such runtime in this workspace");
+        return GW_ANSWERED;
+    }
     const char *was = PQgetvalue(e->cur, 0, 1);
     if (e->f->runtime == NULL || strcmp(was, e->f->runtime) == 0)
         return 0;

@@ -17,13 +17,18 @@ int gw_post_comment(const struct _u_request *req, struct _u_response *resp, void
     mc_db *db = NULL;
     PGresult *cur = NULL, *r = NULL;
     const char *content = NULL;
-    bool bad = gw_str_field(resp, body, "content", 1, 100000, true, &content) != 0;
+    if (gw_str_field(resp, body, "content", 1, 100000, true, &content) != 0)
+        goto cleanup;
     const char *parent = json_string_value(json_object_get(body, "parent_id"));
-    if (!bad && parent != NULL && !mc_uuid_valid(parent)) {
-        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "parent_id", "must be a comment id");
-        bad = true;
+    if (parent != NULL && !mc_uuid_valid(parent)) {
+        gw_invalid(resp, "parent_id", "must be a comment id");
+        goto cleanup;
     }
-    if (bad || (db = gw_db(ctx, resp)) == NULL || (cur = gw_issue_for(req, resp, db)) == NULL)
+    db = gw_db(ctx, resp);
+    if (db == NULL)
+        goto cleanup;
+    cur = gw_issue_for(req, resp, db);
+    if (cur == NULL)
         goto cleanup;
     const struct gw_principal *me = gw_principal(resp);
     bool agent = me->kind == GW_TASK;
@@ -47,8 +52,7 @@ int gw_post_comment(const struct _u_request *req, struct _u_response *resp, void
 cleanup:
     PQclear(cur);
     PQclear(r);
-    if (db)
-        gw_db_release(ctx, db);
+    gw_db_release(ctx, db);
     json_decref(body);
     return U_CALLBACK_COMPLETE;
 }

@@ -310,9 +310,10 @@ static int write_issue(mc_db *db, void *arg)
     if (w->assign && w->f->atype != NULL && strcmp(w->f->atype, "member") == 0) {
         char role[16];
         rc = gw_member_role(db, w->ws, w->f->aid, role);
-        if (rc == MC_ENOTFOUND)
-            return gw_invalid(w->resp, "assignee_id", "no such member in this workspace"),
-                   GW_ANSWERED;
+        if (rc == MC_ENOTFOUND) {
+            gw_invalid(w->resp, "assignee_id", "no such member in this workspace");
+            return GW_ANSWERED;
+        }
         if (rc != 0)
             return rc;
     }
