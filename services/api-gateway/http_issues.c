@@ -278,8 +278,10 @@ static int write_project(mc_db *db, struct issue_write *w, bool created)
     r = NULL;
     if (rc != 0)
         return rc;
-    if (!known)
-        return gw_invalid(w->resp, "project_id", "no such project in this workspace"), GW_ANSWERED;
+    if (!known) {
+        gw_invalid(w->resp, "project_id", "no such project in this workspace");
+        return GW_ANSWERED;
+    }
     if (created)
         return project ? gw_issue_project_event(db, w->issue, w->ws, project, "1") : 0;
     const char *ps[] = {w->issue, project};
