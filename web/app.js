@@ -308,6 +308,20 @@ function connect(ws) {
   };
 }
 
+// An agent created since the workspace was loaded: fetch the agents again (once at a time) and
+// name it wherever the task list shows it.
+let agentsLoading = null;
+function refreshAgents() {
+  if (agentsLoading) return;
+  const ws = state.workspace;
+  agentsLoading = api("GET", `/api/agents?workspace_id=${ws}`).then((agents) => {
+    if (state.workspace !== ws) return;
+    state.agents = Object.fromEntries(agents.map((a) => [a.id, a]));
+    for (const td of document.querySelectorAll("#tasks td[data-agent-name]"))
+      td.textContent = agentName(td.dataset.agentName);
+  }).catch(() => {}).finally(() => { agentsLoading = null; });
+}
+
 function taskEvent(ev) {
   const d = ev.data || {};
   if (!d.task_id) return;
@@ -316,8 +330,9 @@ function taskEvent(ev) {
   let tr = body.querySelector(`tr[data-task="${d.task_id}"]`);
   if (!tr) {
     tr = el("tr", { "data-task": d.task_id }, el("td", {}, d.task_id.slice(0, 8)),
-      el("td", {}, agentName(d.agent_id || "")), el("td", {}), el("td", {}));
+      el("td", { "data-agent-name": d.agent_id || "" }, agentName(d.agent_id || "")), el("td", {}), el("td", {}));
     body.prepend(tr);
+    if (d.agent_id && !state.agents[d.agent_id]) refreshAgents();
   }
   const version = Number(d.version || 0);
   if (version < Number(tr.dataset.version || 0)) return; // an older event, replayed
