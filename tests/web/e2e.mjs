@@ -161,6 +161,10 @@ log("statuses seen live:", statuses.join(" -> "));
 assert.equal(statuses.at(-1), "completed");
 assert.ok(statuses.length >= 2 && statuses.some((s) => s === "running" || s === "dispatched"),
   "the task was seen moving, not only finished");
+// The agent was created after the page loaded: the list names it all the same.
+await page.waitForFunction(() =>
+  document.querySelector('#tasks tr[data-status="completed"] td[data-agent-name]').textContent === "watched-agent",
+null, { timeout: 10000 });
 await shot(page, "web-tasks.png");
 
 // ---- the multica CLI's browser sign-in ------------------------------------------------------
