@@ -48,6 +48,12 @@ $(BUILD)/gen/schemas_embedded.c: $(EMBED) $(SCHEMA_FILES)
 	@echo "  GEN  $@"
 	$(Q)$(EMBED) schemas $@ $(SCHEMA_FILES)
 
+# The gateway's web page (web/), compiled into the gateway alone.
+WEB_FILES := $(sort $(wildcard web/*.html web/*.js web/*.css web/*.svg))
+$(BUILD)/gen/web_embedded.c: $(EMBED) $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	@echo "  GEN  $@"
+	$(Q)$(EMBED) web $@ $(WEB_FILES)
 # ---- the version: `git describe` of the checkout, "unknown" outside git (a tarball) ----
 # The Dockerfile passes VERSION and COMMIT (its context holds no .git). The header is rewritten
 # only when the text changes, so an unchanged version rebuilds nothing.
@@ -92,6 +98,7 @@ $(BIN)/multica-$(2): $$(patsubst %.c,$$(OBJ)/%.o,$$(wildcard $(1)/$(2)/*.c)) $$(
 	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call binary,services,$(s))))
+$(BIN)/multica-api-gateway: $(OBJ)/gen/web_embedded.o
 $(foreach t,$(TOOLS),$(eval $(call binary,tools,$(t))))
 
 BINARIES := $(addprefix $(BIN)/multica-,$(SERVICES) $(TOOLS))
@@ -107,7 +114,7 @@ $(TEST_BIN): $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)) $(LIBMC)
 $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)): CFLAGS += -Itests/support $(shell pkg-config --cflags check)
 
 .PHONY: all build deps run stop demo test test-unit test-asan bench lint format clean image \
-        check-deploy check-docs check-clang install help version
+        check-deploy check-docs check-clang install help version screenshots
 all: build
 # `make help` lists every target whose line carries a "## " comment, with that comment.
 build: $(BINARIES) ## all binaries into build/bin (-Wall -Wextra -Werror, C11)
@@ -135,6 +142,11 @@ demo: build ## a scripted walk through the API against the running stack
 test: deps ## unit and integration tests against a real Postgres and Apache Kafka
 	@$(MAKE) --no-print-directory build $(TEST_BIN)
 	@tools/run-tests.sh $(BUILD)
+
+# The web page's browser test alone, keeping its screenshots for the docs.
+screenshots: deps ## the web page's browser test alone, keeping its screenshots in docs/images
+	@$(MAKE) --no-print-directory build $(TEST_BIN)
+	@CK_RUN_SUITE=web WEB_SCREENSHOTS=$(CURDIR)/docs/images tools/run-tests.sh $(BUILD)
 
 # Only the unit suites: no Postgres, no broker, no service binaries; a few seconds.
 test-unit: deps ## the unit suites alone (no Postgres, no broker), in about a second

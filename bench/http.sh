@@ -176,6 +176,10 @@ seed() {
         -v agents="$AGENTS_ARR" -v agent_rts="$AGENT_RT_ARR" -v prefix="$TASK_PREFIX" <<'SQL'
 SET work_mem = '256MB';
 SET maintenance_work_mem = '512MB';
+CREATE TEMP TABLE IF NOT EXISTS bench_pairs (n, provider, model) AS VALUES
+    (0, 'anthropic', 'claude-sonnet-4-5-20250929'), (1, 'anthropic', 'claude-opus-4-1-20250805'),
+    (2, 'openai', 'gpt-5-codex'), (3, 'openai', 'gpt-5-mini-2025-08-07'),
+    (4, 'google', 'gemini-2.5-pro'), (5, 'google', 'gemini-2.5-flash');
 CREATE TEMP VIEW bench_layer AS
 WITH t AS (
     SELECT i, 1 + abs(hashint8(i)::bigint) % cardinality(:'agents'::uuid[]) AS agent,
@@ -183,10 +187,7 @@ WITH t AS (
               (1 - ((i * 0.6180339887498949) - floor(i * 0.6180339887498949))) AS created,
            abs(hashint8(i * 3 + 1)::bigint) % 6 AS pair
       FROM generate_series(:lo::bigint, :hi::bigint - 1) AS i),
-pairs(n, provider, model) AS (VALUES
-    (0, 'anthropic', 'claude-sonnet-4-5-20250929'), (1, 'anthropic', 'claude-opus-4-1-20250805'),
-    (2, 'openai', 'gpt-5-codex'), (3, 'openai', 'gpt-5-mini-2025-08-07'),
-    (4, 'google', 'gemini-2.5-pro'), (5, 'google', 'gemini-2.5-flash'))
+pairs AS (SELECT * FROM bench_pairs)
 SELECT t.i, t.agent, p.provider, p.model,
        500 + abs(hashint8(t.i * 8 + k * 4)::bigint) % 150000 AS input_tokens,
        50 + abs(hashint8(t.i * 8 + k * 4 + 1)::bigint) % 16000 AS output_tokens,
@@ -216,19 +217,37 @@ SELECT indexdef FROM bench_idx \gexec
 
 SELECT clock_timestamp() AS hourly_start \gset
 INSERT INTO usage.task_usage_hourly AS h (workspace_id, runtime_id, agent_id, provider, model,
-       bucket_hour, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count)
-SELECT :'ws'::uuid, (:'agent_rts'::uuid[])[agent], (:'agents'::uuid[])[agent], provider, model,
-       date_trunc('hour', created_at, 'UTC'), sum(input_tokens), sum(output_tokens),
-       sum(cache_read_tokens), sum(cache_write_tokens), count(*)
-  FROM bench_layer
- GROUP BY agent, provider, model, date_trunc('hour', created_at, 'UTC')
+       bucket_hour, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count,
+       uncosted_input_tokens, uncosted_output_tokens, uncosted_cache_read_tokens,
+       uncosted_cache_write_tokens, estimated_cost_usd_ticks, unpriced_tokens)
+SELECT :'ws'::uuid, (:'agent_rts'::uuid[])[l.agent], (:'agents'::uuid[])[l.agent], l.provider,
+       l.model, date_trunc('hour', l.created_at, 'UTC'), sum(l.input_tokens),
+       sum(l.output_tokens), sum(l.cache_read_tokens), sum(l.cache_write_tokens), count(*),
+       sum(l.input_tokens), sum(l.output_tokens), sum(l.cache_read_tokens),
+       sum(l.cache_write_tokens), sum(c.estimated_cost_usd_ticks), sum(c.unpriced_tokens)
+  FROM bench_layer l
+  LEFT JOIN (SELECT s.* FROM (SELECT array_agg(:'ws'::uuid) AS w, array_agg(provider) AS p,
+                                     array_agg(model) AS m FROM bench_pairs) k
+              CROSS JOIN LATERAL usage.price_segments(k.w, k.p, k.m) s) s
+    ON s.provider = l.provider AND s.model = l.model AND l.created_at >= s.valid_from
+   AND (s.valid_until IS NULL OR l.created_at < s.valid_until)
+ CROSS JOIN LATERAL usage.row_cost(l.input_tokens, l.output_tokens, l.cache_read_tokens,
+       l.cache_write_tokens, NULL, s.input_ticks_per_mtok, s.output_ticks_per_mtok,
+       s.cache_read_ticks_per_mtok, s.cache_write_ticks_per_mtok) c
+ GROUP BY l.agent, l.provider, l.model, date_trunc('hour', l.created_at, 'UTC')
  ORDER BY 6, 3, 4, 5
-ON CONFLICT (workspace_id, runtime_id, agent_id, provider, model, bucket_hour) DO UPDATE
+ON CONFLICT ON CONSTRAINT task_usage_hourly_key DO UPDATE
    SET input_tokens = h.input_tokens + EXCLUDED.input_tokens,
        output_tokens = h.output_tokens + EXCLUDED.output_tokens,
        cache_read_tokens = h.cache_read_tokens + EXCLUDED.cache_read_tokens,
        cache_write_tokens = h.cache_write_tokens + EXCLUDED.cache_write_tokens,
        task_count = h.task_count + EXCLUDED.task_count,
+       uncosted_input_tokens = h.uncosted_input_tokens + EXCLUDED.uncosted_input_tokens,
+       uncosted_output_tokens = h.uncosted_output_tokens + EXCLUDED.uncosted_output_tokens,
+       uncosted_cache_read_tokens = h.uncosted_cache_read_tokens + EXCLUDED.uncosted_cache_read_tokens,
+       uncosted_cache_write_tokens = h.uncosted_cache_write_tokens + EXCLUDED.uncosted_cache_write_tokens,
+       estimated_cost_usd_ticks = h.estimated_cost_usd_ticks + EXCLUDED.estimated_cost_usd_ticks,
+       unpriced_tokens = h.unpriced_tokens + EXCLUDED.unpriced_tokens,
        revision = nextval('usage.task_usage_hourly_revision_seq'), updated_at = now();
 SELECT extract(epoch FROM clock_timestamp() - :'hourly_start'::timestamptz);
 VACUUM ANALYZE usage.task_usage;
@@ -293,15 +312,15 @@ for rows in "${SIZE_LIST[@]}"; do
     t2=$(date +%s.%N)
     raw_once_s=$(awk -v a="$t1" -v b="$t0" 'BEGIN { print a - b }')
     raw_warm_s=$(awk -v a="$t2" -v b="$t1" 'BEGIN { print a - b }')
-    if ! jq -e --slurpfile raw "$TMP/raw.json" '.rows == $raw[0].rows and (.rows | length) > 0' \
+    if ! jq -e --slurpfile raw "$TMP/raw.json" '. == $raw[0] and length > 0' \
         "$TMP/rollup.json" >/dev/null; then
         fail "rollup and raw answers differ at $rows rows (see $TMP/rollup.json, $TMP/raw.json)"
     fi
-    window_rows=$(jq '[.rows[].task_count] | add' "$TMP/raw.json")
+    window_rows=$(jq '[.[].task_count] | add' "$TMP/raw.json")
     window_buckets=$(sql -v rt="$RT" -v days="$DAYS" <<'SQL'
 SELECT count(*) FROM usage.task_usage_hourly
  WHERE runtime_id = :'rt'::uuid
-   AND bucket_hour >= ((now() AT TIME ZONE 'UTC')::date - (:days::int - 1))::timestamp AT TIME ZONE 'UTC';
+   AND bucket_hour >= ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC';
 SQL
 )
     buckets=$(sql -c "SELECT count(*) FROM usage.task_usage_hourly WHERE workspace_id = '$WS'")

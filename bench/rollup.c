@@ -72,20 +72,39 @@ static const char *const gen_usage_sql =
     "  JOIN pairs p ON p.n = (t.pair + k * 3) % 6";
 
 /* The baseline: every bucket from scratch in one GROUP BY over all of history, inserted in
- * primary-key order (twice as fast as unordered here) into the empty hourly table. The rollup's own
- * window primitive over '-infinity'..now() does the same work through per-hour range scans and is
+ * key order (twice as fast as unordered here) into the empty hourly table, with the same
+ * project and cost the rollup computes (the catalogue's segments for every workspace and
+ * model, usage.row_cost per row). The rollup's own window
+ * primitive over '-infinity'..now() does the same work through per-hour range scans and is
  * much slower than this, so this is the stricter baseline. Returns the number of buckets. */
 static const char *const full_sql =
-    "WITH ins AS ("
-    " INSERT INTO usage.task_usage_hourly (workspace_id, runtime_id, agent_id, provider, model, "
-    "        bucket_hour, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
-    "        task_count) "
-    " SELECT a.workspace_id, a.runtime_id, a.agent_id, u.provider, u.model, "
+    "WITH seg AS ("
+    " SELECT s.* FROM (SELECT array_agg(w) AS w, array_agg(p) AS p, array_agg(m) AS m "
+    "   FROM (SELECT DISTINCT workspace_id AS w FROM usage.task_attribution) ws, "
+    "        (SELECT DISTINCT provider AS p, model AS m FROM usage.task_usage) pm) k "
+    " CROSS JOIN LATERAL usage.price_segments(k.w, k.p, k.m) s), "
+    "ins AS ("
+    " INSERT INTO usage.task_usage_hourly (workspace_id, runtime_id, agent_id, project_id, "
+    "        provider, model, bucket_hour, input_tokens, output_tokens, cache_read_tokens, "
+    "        cache_write_tokens, task_count, cost_usd_ticks, uncosted_input_tokens, "
+    "        uncosted_output_tokens, uncosted_cache_read_tokens, uncosted_cache_write_tokens, "
+    "        estimated_cost_usd_ticks, unpriced_tokens) "
+    " SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id, u.provider, u.model, "
     "        date_trunc('hour', u.created_at, 'UTC'), sum(u.input_tokens), sum(u.output_tokens), "
-    "        sum(u.cache_read_tokens), sum(u.cache_write_tokens), count(*) "
+    "        sum(u.cache_read_tokens), sum(u.cache_write_tokens), count(*), "
+    "        sum(c.cost_usd_ticks), sum(c.uncosted_input_tokens), sum(c.uncosted_output_tokens), "
+    "        sum(c.uncosted_cache_read_tokens), sum(c.uncosted_cache_write_tokens), "
+    "        sum(c.estimated_cost_usd_ticks), sum(c.unpriced_tokens) "
     "   FROM usage.task_usage u "
     "   JOIN usage.task_attribution a ON a.task_id = u.task_id AND a.deleted_at IS NULL "
-    "  GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6 "
+    "   LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id "
+    "   LEFT JOIN seg s ON s.workspace_id = a.workspace_id AND s.provider = u.provider "
+    "        AND s.model = u.model AND u.created_at >= s.valid_from "
+    "        AND (s.valid_until IS NULL OR u.created_at < s.valid_until) "
+    "  CROSS JOIN LATERAL usage.row_cost(u.input_tokens, u.output_tokens, u.cache_read_tokens, "
+    "        u.cache_write_tokens, u.cost_usd_ticks, s.input_ticks_per_mtok, "
+    "        s.output_ticks_per_mtok, s.cache_read_ticks_per_mtok, s.cache_write_ticks_per_mtok) c "
+    "  GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 5, 6, 7, 4 "
     " RETURNING 1) "
     "SELECT count(*) FROM ins";
 

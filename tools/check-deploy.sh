@@ -555,7 +555,7 @@ done
 ok "every data source of the dashboard is provisioned ($(echo "$provisioned" | tr '\n' ' '))"
 jq -r '.. | objects | select(has("rawSql")) | .rawSql' "$D" | grep -q 'usage.task_usage_hourly' &&
     ok "the dashboard reads usage.task_usage_hourly" || fail "the dashboard does not read usage.task_usage_hourly"
-metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|counter_fn|histogram)\("(multica|process)_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
+metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|gauge_family_fn|counter_fn|histogram)\("(multica|process)_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
 for mname in $(jq -r '.. | objects | select(has("expr")) | .expr' "$D" | grep -oE '(multica|process)_[a-z_]+' | sort -u); do
     base=$(echo "$mname" | sed -E 's/_(bucket|sum|count)$//')
     grep -qxE "$mname|$base" <<<"$metrics" || fail "dashboard query uses $mname, which no service registers"

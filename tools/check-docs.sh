@@ -233,7 +233,7 @@ for f in "${DOCS[@]}"; do
         grep -vE '\.(schema_migrations)$')
 done
 ok "$no schema objects named in the docs exist in migrations/"
-metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|histogram)\("multica_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
+metrics=$(grep -rhoE 'mc_(counter|gauge|gauge_fn|gauge_family_fn|counter_fn|histogram)\("multica_[a-z_]+"' services libs | cut -d'"' -f2 | sort -u)
 roles="multica_gateway multica_dispatch multica_usage multica_scheduler multica_grafana"
 nmet=0
 for f in "${DOCS[@]}"; do

@@ -4,7 +4,7 @@
 # speaks Multica's daemon protocol, as `multica daemon start` would), create an agent on its
 # runtime, assign issues, and watch the tasks complete and their token usage arrive.
 #
-#   make demo            (DEMO_TASKS=3 by default)
+#   make demo            (DEMO_TASKS=3 by default; MULTICA_RUN_DIR as for tools/devstack.sh)
 #
 # With Multica's own CLI, the same token connects it: see docs/MULTICA_CLI.md.
 set -euo pipefail
@@ -73,3 +73,4 @@ step "usage so far (?source=raw reads task_usage directly; the hourly rollup cat
 curl -fsS "$G/api/runtimes/$RT/usage?days=1&source=raw" -H "$AUTH" | python3 -m json.tool
 echo
 echo "demo done. Try: curl -s '$G/api/runtimes/$RT/usage?days=1' -H 'Authorization: Bearer $TOKEN'"
+echo "or open $G/ in a browser and sign in as $EMAIL (the code is in $RUN/logs/api-gateway.log)"

@@ -44,14 +44,19 @@ ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 case "$RELEASE" in
 bookworm)
     PG=15
+    BROWSER=(chromium)
     LIBS=(libulfius2.7 libyder2.0 libmicrohttpd12 libgnutls30 libjwt0)
     ;;
 trixie)
     PG=17
+    BROWSER=(chromium)
     LIBS=(libulfius2.7t64 libyder2.0t64 libmicrohttpd12t64 libgnutls30t64 libjwt2)
     ;;
 noble)
     PG=16
+    # Ubuntu ships Chromium as a snap only: the web suite needs a chromium at /usr/bin/chromium
+    # from elsewhere there (tools/web-test.sh says so when it is missing).
+    BROWSER=()
     yder=libyder2.0t64
     [ "$ARCH" = amd64 ] && yder=libyder2.0
     LIBS=(libulfius2.7t64 "$yder" libmicrohttpd12t64 libgnutls30t64 libjwt2)
@@ -68,13 +73,18 @@ BUILD=(
     libulfius-dev liborcania-dev libyder-dev libjansson-dev libmicrohttpd-dev
     libpq-dev librdkafka-dev uuid-dev libjwt-dev libgnutls28-dev
 )
-TEST=(check python3 python3-jsonschema "postgresql-$PG-cron")
+# chromium: the web page's browser test (tools/web-test.sh drives it with playwright-core).
+TEST=(check python3 python3-jsonschema "postgresql-$PG-cron" "${BROWSER[@]}")
 # tools/devpg.sh runs the newest PostgreSQL installed, so any major works; this is the
 # release's own.
 STACK=("postgresql-$PG" "postgresql-client-$PG" curl kcat procps)
 # Apache Kafka (tools/kafka) runs on a JVM and is fetched with Maven; installed only where
 # `java` or `mvn` is missing (CI images often bring their own JDK).
 JAVA=(default-jre-headless maven)
+# Node.js and npm for the web page's browser test (playwright-core from the npm registry);
+# installed only where `node` or `npm` is missing (NodeSource's nodejs bundles its own npm,
+# which Debian's npm package conflicts with).
+NODE=(nodejs npm)
 # Python's venv for the cached PyPI tools.
 PYTHON=(python3-venv)
 # Go, for helm (tools/chart-tools.sh); installed only where no `go` is on the PATH.
@@ -112,6 +122,9 @@ fi
 PACKAGES=("${BUILD[@]}" "${TEST[@]}" "${STACK[@]}" "${LINT[@]}" "${BENCH[@]}" "${PYTHON[@]}")
 if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
     PACKAGES+=("${JAVA[@]}")
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=("${NODE[@]}")
 fi
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
     PACKAGES+=("${GO[@]}")

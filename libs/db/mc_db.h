@@ -100,6 +100,7 @@ int mc_db_run_tx(mc_db *db, const char *name, mc_db_tx_body body, void *ctx);
 #define MC_LOCK_MIGRATIONS         4240 /* class; object hashtext(schema): one migration runner */
 #define MC_LOCK_ROLLUP             4246 /* usage.rollup_task_usage_hourly: one scheduled rollup */
 #define MC_LOCK_ROLLUP_RECOMPUTE   4247 /* usage: bucket recomputations take turns */
+#define MC_LOCK_PRICES             4248 /* usage.put_prices: one writer of the price catalogue */
 #define MC_LOCK_DISPATCH_RELAY     4250 /* class; object 1: one relay of dispatch.outbox */
 #define MC_LOCK_GATEWAY_RELAY      4251 /* one relay of gateway.outbox */
 #define MC_LOCK_DISPATCH_WORKSPACE 4252 /* class; object hashtext(workspace): the workspace cap */

@@ -45,6 +45,8 @@ const struct mc_advisory_lock mc_advisory_locks[] = {
      "usage.rollup_task_usage_hourly: a second caller returns 0 at once"},
     {"MC_LOCK_ROLLUP_RECOMPUTE", MC_LOCK_ROLLUP_RECOMPUTE, "usage",
      "recomputations of hour buckets take turns (scheduler, backfill, external cron)"},
+    {"MC_LOCK_PRICES", MC_LOCK_PRICES, "usage",
+     "usage.put_prices: one writer of the price catalogue, so each entry's next is settled"},
     {"MC_LOCK_DISPATCH_RELAY", MC_LOCK_DISPATCH_RELAY, NULL,
      "one replica relays dispatch.outbox at a time (object 1), per round"},
     {"MC_LOCK_GATEWAY_RELAY", MC_LOCK_GATEWAY_RELAY, NULL,

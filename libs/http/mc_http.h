@@ -123,6 +123,13 @@ mc_metric *mc_gauge_fn(const char *name, const char *help, const char *labels,
 mc_metric *mc_counter_fn(const char *name, const char *help, const char *labels,
                          double (*fn)(void *ctx), void *ctx);
 
+/* A gauge family whose series are known only at scrape time (one per runtime, say): fn calls
+ * emit(sink, labels, value) once per series, labels preformatted without braces
+ * ("runtime_id=\"...\""). fn runs under the registry's lock: it must not register metrics. */
+typedef void (*mc_series_emit)(void *sink, const char *labels, double value);
+mc_metric *mc_gauge_family_fn(const char *name, const char *help,
+                              void (*fn)(void *ctx, mc_series_emit emit, void *sink), void *ctx);
+
 void mc_metric_add(mc_metric *m, double v);     /* counters and gauges */
 void mc_metric_set(mc_metric *m, double v);     /* gauges */
 void mc_metric_observe(mc_metric *m, double v); /* histograms */

@@ -18,6 +18,7 @@ struct mc_metric {
     char *labels;
     _Atomic double value;
     double (*fn)(void *);
+    void (*family)(void *ctx, mc_series_emit emit, void *sink);
     void *ctx;
     double *bounds;
     size_t nbounds;
@@ -69,6 +70,17 @@ static mc_metric *add_fn(enum kind kind, const char *name, const char *help, con
     mc_metric *m = add(kind, name, help, labels);
     if (m) {
         m->fn = fn;
+        m->ctx = ctx;
+    }
+    return m;
+}
+
+mc_metric *mc_gauge_family_fn(const char *name, const char *help,
+                              void (*fn)(void *ctx, mc_series_emit emit, void *sink), void *ctx)
+{
+    mc_metric *m = add(GAUGE, name, help, NULL);
+    if (m) {
+        m->family = fn;
         m->ctx = ctx;
     }
     return m;
@@ -153,8 +165,24 @@ static void series(FILE *f, const char *name, const char *suffix, const char *la
     fputc('\n', f);
 }
 
+struct family_sink {
+    FILE *f;
+    const char *name;
+};
+
+static void emit_series(void *sink, const char *labels, double value)
+{
+    struct family_sink *s = sink;
+    series(s->f, s->name, "", labels, NULL, value);
+}
+
 static void render_one(FILE *f, mc_metric *m)
 {
+    if (m->family) {
+        struct family_sink sink = {f, m->name};
+        m->family(m->ctx, emit_series, &sink);
+        return;
+    }
     if (m->kind != HISTOGRAM) {
         double v = m->fn ? m->fn(m->ctx) : atomic_load(&m->value);
         series(f, m->name, "", m->labels, NULL, v);

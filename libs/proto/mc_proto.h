@@ -26,6 +26,7 @@
 #define MC_EV_USAGE_REJECTED          "multica.usage.rejected.v1"
 #define MC_EV_USAGE_HOUR_CHANGED      "multica.usage.hour_changed.v1"
 #define MC_EV_CRON_EXECUTION_FINISHED "multica.scheduler.execution_finished.v1"
+#define MC_EV_ISSUE_PROJECT_CHANGED   "multica.issue.project_changed.v1"
 
 #define MC_EV_TASK_REQUESTED           "multica.task.requested.v1"
 #define MC_EV_TASK_START_REPORTED      "multica.task.start_reported.v1"
@@ -134,10 +135,22 @@ struct mc_task_attr {
     char runtime_id[MC_UUID_STRLEN];
     char issue_id[MC_UUID_STRLEN]; /* "" when the task has no issue */
     int64_t version;
-    bool deleted; /* TaskDeleted */
+    bool deleted;   /* TaskDeleted */
+    bool completed; /* TaskCompleted */
 };
 
 /* Reads the attribution of a validated task event. Returns 0 or MC_EINVAL. */
 int mc_task_attr_from(const struct mc_event *ev, struct mc_task_attr *out);
+
+/* IssueProjectChanged: the project an issue belongs to from now on, by per-issue version. */
+struct mc_issue_project {
+    char issue_id[MC_UUID_STRLEN];
+    char workspace_id[MC_UUID_STRLEN];
+    char project_id[MC_UUID_STRLEN]; /* "" when the issue has no project any more */
+    int64_t version;
+};
+
+/* Reads a validated IssueProjectChanged body. Returns 0 or MC_EINVAL. */
+int mc_issue_project_from(const struct mc_event *ev, struct mc_issue_project *out);
 
 #endif

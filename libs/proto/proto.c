@@ -14,6 +14,7 @@ const struct mc_event_type mc_event_types[] = {
     {MC_EV_USAGE_HOUR_CHANGED, "usage_hour_changed.schema.json", MC_TOPIC_USAGE_HOURLY},
     {MC_EV_CRON_EXECUTION_FINISHED, "cron_execution_finished.schema.json",
      MC_TOPIC_SCHEDULER_EXECUTIONS},
+    {MC_EV_ISSUE_PROJECT_CHANGED, "issue_project_changed.schema.json", MC_TOPIC_USAGE_EVENTS},
     {MC_EV_TASK_REQUESTED, "task_requested.schema.json", MC_TOPIC_TASK_COMMANDS},
     {MC_EV_TASK_START_REPORTED, "task_start_reported.schema.json", MC_TOPIC_TASK_COMMANDS},
     {MC_EV_TASK_PROGRESS_REPORTED, "task_progress_reported.schema.json", MC_TOPIC_TASK_COMMANDS},
@@ -186,5 +187,19 @@ int mc_task_attr_from(const struct mc_event *ev, struct mc_task_attr *out)
     copy_str(out->issue_id, sizeof out->issue_id, str(d, "issue_id"));
     out->version = json_integer_value(json_object_get(d, "version"));
     out->deleted = strcmp(ev->type, MC_EV_TASK_DELETED) == 0;
+    out->completed = strcmp(ev->type, MC_EV_TASK_COMPLETED) == 0;
+    return 0;
+}
+
+int mc_issue_project_from(const struct mc_event *ev, struct mc_issue_project *out)
+{
+    if (ev == NULL || ev->type == NULL || strcmp(ev->type, MC_EV_ISSUE_PROJECT_CHANGED) != 0)
+        return MC_EINVAL;
+    const json_t *d = ev->data;
+    memset(out, 0, sizeof *out);
+    copy_str(out->issue_id, sizeof out->issue_id, str(d, "issue_id"));
+    copy_str(out->workspace_id, sizeof out->workspace_id, str(d, "workspace_id"));
+    copy_str(out->project_id, sizeof out->project_id, str(d, "project_id"));
+    out->version = json_integer_value(json_object_get(d, "version"));
     return 0;
 }

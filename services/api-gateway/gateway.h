@@ -83,7 +83,25 @@ enum {
     GW_USAGE_BY_HOUR_RAW,
     GW_USAGE_WORKSPACE,
     GW_USAGE_WORKSPACE_RAW,
-    GW_TZ_CHECK,
+    GW_DASHBOARD_DAILY,
+    GW_DASHBOARD_DAILY_RAW,
+    GW_DASHBOARD_BY_AGENT,
+    GW_DASHBOARD_BY_AGENT_RAW,
+    GW_USAGE_ISSUE,
+    GW_VIEWING_TZ,
+    GW_KNOWN_TZ,
+    GW_USER_SET_TZ,
+    GW_PROJECT_CREATE,
+    GW_PROJECT_LIST,
+    GW_PROJECT_GET,
+    GW_PROJECT_UPDATE,
+    GW_PROJECT_DELETE,
+    GW_PROJECT_RELEASE_ISSUES,
+    GW_PROJECT_IN_WORKSPACE,
+    GW_LEAD_IN_WORKSPACE,
+    GW_ISSUE_SET_PROJECT,
+    GW_PRICES_LIST,
+    GW_PRICES_PUT,
     GW_TASK_USAGE_HOLDER,
     GW_LOG_PRUNE,
     GW_OUTBOX_LOCK,
@@ -113,6 +131,7 @@ struct gw_ctx {
     bool allow_signup;
     bool disable_workspace_creation;
     char *google_client_id;
+    char *pricing_admins;
     char *resend_api_key;
     char *resend_api_url;
     char *mail_from;
@@ -225,6 +244,10 @@ const char *gw_workspace_of(const struct _u_request *req, struct _u_response *re
 int gw_invalid(struct _u_response *resp, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Whether tz is a time zone Postgres knows (http_me.c): 0 when it is, MC_EINVAL after answering
+ * 400 naming field, or the database error, answered (503 in an outage, never "unknown"). */
+int gw_known_zone(struct _u_response *resp, mc_db *db, const char *tz, const char *field);
+
 /* A path parameter that must be a UUID (400 naming it otherwise). */
 const char *gw_uuid_param(const struct _u_request *req, struct _u_response *resp, const char *name);
 /* A JSON string of the first max characters of s (whole UTF-8 sequences). */
@@ -287,6 +310,11 @@ int gw_outbox_tx(struct gw_ctx *ctx, struct _u_response *resp, mc_db *db, const 
  * in one transaction. 0, MC_ENOTFOUND (no such runtime, or not the user's to touch), or a
  * database error (http_runtimes.c; the WebSocket heartbeat uses it too). */
 int gw_runtime_heartbeat(struct gw_ctx *ctx, mc_db *db, const char *runtime, const char *user);
+
+/* http_projects.c: writes IssueProjectChanged (the issue's project from now on, NULL for none,
+ * at the issue's project_version) to the outbox, in the caller's transaction. */
+int gw_issue_project_event(mc_db *db, const char *issue, const char *ws, const char *project,
+                           const char *version);
 
 /* projection.c: multica.task.events into the read model and the WebSocket log. */
 int gw_projection_start(struct gw_ctx *ctx);
@@ -421,6 +449,22 @@ int gw_get_runtime_usage(const struct _u_request *, struct _u_response *, void *
 int gw_get_runtime_usage_by_agent(const struct _u_request *, struct _u_response *, void *);
 int gw_get_runtime_usage_by_hour(const struct _u_request *, struct _u_response *, void *);
 int gw_get_workspace_usage(const struct _u_request *, struct _u_response *, void *);
+int gw_get_dashboard_usage_daily(const struct _u_request *, struct _u_response *, void *);
+int gw_get_dashboard_usage_by_agent(const struct _u_request *, struct _u_response *, void *);
+int gw_get_issue_usage(const struct _u_request *, struct _u_response *, void *);
+
+int gw_get_projects(const struct _u_request *, struct _u_response *, void *);
+int gw_post_project(const struct _u_request *, struct _u_response *, void *);
+int gw_get_project(const struct _u_request *, struct _u_response *, void *);
+int gw_put_project(const struct _u_request *, struct _u_response *, void *);
+int gw_delete_project(const struct _u_request *, struct _u_response *, void *);
+
+int gw_get_pricing(const struct _u_request *, struct _u_response *, void *);
+int gw_put_pricing(const struct _u_request *, struct _u_response *, void *);
+int gw_patch_me(const struct _u_request *, struct _u_response *, void *);
+
+/* web.c: the web page and the browser sign-in of the multica CLI (static files compiled in). */
+int gw_get_web(const struct _u_request *, struct _u_response *, void *);
 
 /* routes.c */
 int gw_register_routes(struct gw_ctx *ctx);

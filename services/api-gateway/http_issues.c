@@ -1,7 +1,8 @@
 /* http_issues.c: issues, in Multica's routes and shape; assigning one to an agent starts a
  * task.
  *
- *   POST   /api/issues {title, description?, status?, priority?, assignee_type?, assignee_id?}
+ *   POST   /api/issues {title, description?, status?, priority?, assignee_type?, assignee_id?,
+ *                       project_id?}
  *   GET    /api/issues?workspace_id=&status=&priority=&assignee_id=&limit=&offset=
  *                                        -> {issues, total}, newest first
  *   GET    /api/issues/{issue_id}        a UUID or the issue's key (ABC-12)
@@ -14,7 +15,9 @@
  * transaction (the answer carries it as task_id) when Multica would start a run (its
  * WillEnqueueRun); a change of assignee never cancels a run under way; deleting the issue
  * deletes its tasks (TaskCancelRequested with delete=true). An agent run (task token) creates
- * and updates issues as its agent. */
+ * and updates issues as its agent. An issue belongs to at most one project of its workspace
+ * (project_id; null takes it out): each change writes IssueProjectChanged to the outbox with
+ * the change, which moves the issue's usage to the project at the next rollup. */
 #include "gateway.h"
 #include "mc_proto.h"
 
@@ -207,9 +210,24 @@ static int assignee_of(struct _u_response *resp, const json_t *body, bool *given
 
 /* The fields POST and PUT take; for POST the title is required. */
 struct issue_fields {
-    const char *title, *desc, *status, *prio, *atype, *aid;
-    bool assignee_given;
+    const char *title, *desc, *status, *prio, *atype, *aid, *project;
+    bool assignee_given, project_given;
 };
+
+/* A body's project_id: absent (*given false), null (no project) or a UUID. Returns 0, or
+ * MC_EINVAL after answering 400. */
+static int project_of(struct _u_response *resp, const json_t *body, bool *given,
+                      const char **project)
+{
+    const json_t *v = json_object_get(body, "project_id");
+    *given = v != NULL;
+    *project = json_string_value(v);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (*project == NULL || !mc_uuid_valid(*project))
+        return gw_invalid(resp, "project_id", "must be a project id or null");
+    return 0;
+}
 
 /* Reads them. Returns 0, or MC_EINVAL after answering 400 naming the first bad one. */
 static int read_fields(struct _u_response *resp, const json_t *body, bool create,
@@ -223,6 +241,8 @@ static int read_fields(struct _u_response *resp, const json_t *body, bool create
     if (enum_field(resp, body, "status", statuses, MC_ARRAY_LEN(statuses), &f->status) != 0)
         return MC_EINVAL;
     if (enum_field(resp, body, "priority", priorities, MC_ARRAY_LEN(priorities), &f->prio) != 0)
+        return MC_EINVAL;
+    if (project_of(resp, body, &f->project_given, &f->project) != 0)
         return MC_EINVAL;
     return assignee_of(resp, body, &f->assignee_given, &f->atype, &f->aid);
 }
@@ -255,13 +275,50 @@ static const char *agent_after(const struct issue_write *w, bool *fresh)
     return w->kept_agent;
 }
 
+/* The issue's project, in the write's transaction: the project must be one of the workspace's
+ * (locked against deletion until commit). An existing issue moves now, taking its next
+ * project_version, so the row the update returns shows it; a new one was created in it at
+ * version 1. Either writes IssueProjectChanged; moving to where it is changes nothing. */
+static int write_project(mc_db *db, struct issue_write *w, bool created)
+{
+    PGresult *r = NULL;
+    const char *project = w->f->project;
+    const char *pc[] = {project, w->ws};
+    int rc = project ? mc_db_exec(db, GW_PROJECT_IN_WORKSPACE, 2, pc, &r) : 0;
+    bool known = rc == 0 && (project == NULL || PQntuples(r) == 1);
+    PQclear(r);
+    r = NULL;
+    if (rc != 0)
+        return rc;
+    if (!known) {
+        gw_invalid(w->resp, "project_id", "no such project in this workspace");
+        return GW_ANSWERED;
+    }
+    if (created)
+        return project ? gw_issue_project_event(db, w->issue, w->ws, project, "1") : 0;
+    const char *ps[] = {w->issue, project};
+    rc = mc_db_exec(db, GW_ISSUE_SET_PROJECT, 2, ps, &r);
+    if (rc == 0 && PQntuples(r) == 1)
+        rc = gw_issue_project_event(db, w->issue, w->ws, project, PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return rc;
+}
+
 static int write_issue(mc_db *db, void *arg)
 {
     struct issue_write *w = arg;
     PQclear(w->out);
     w->out = NULL;
     w->task[0] = '\0';
-    int rc = mc_db_exec(db, w->stmt, w->nparams, w->params, &w->out);
+    bool created = w->was_status == NULL;
+    int rc = 0;
+    if (w->f->project_given && !created)
+        rc = write_project(db, w, false);
+    if (rc != 0)
+        return rc;
+    rc = mc_db_exec(db, w->stmt, w->nparams, w->params, &w->out);
+    if (rc == 0 && w->f->project_given && created)
+        rc = write_project(db, w, true);
     if (rc != 0)
         return rc;
     if (w->assign && w->f->atype != NULL && strcmp(w->f->atype, "member") == 0) {
@@ -345,8 +402,9 @@ int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *
                        f.prio,
                        me->user_id,
                        agent ? "agent" : "member",
-                       agent ? me->agent_id : NULL};
-    struct issue_write w = {GW_ISSUE_CREATE, p,    9,    id,   ws, me->user_id, &f,
+                       agent ? me->agent_id : NULL,
+                       f.project};
+    struct issue_write w = {GW_ISSUE_CREATE, p,    10,   id,   ws, me->user_id, &f,
                             f.atype != NULL, NULL, NULL, resp, "", NULL};
     answer_write(ctx, db, &w, 201);
 cleanup:

@@ -1,34 +1,56 @@
-/* http_usage_read.c: the usage dashboards' reads (members of the workspace only).
+/* http_usage_read.c: the usage reads (members of the workspace only), in Multica's routes and
+ * shapes, and one of ours.
  *
- *   GET /api/runtimes/{runtime_id}/usage?days=90&tz=Europe/Berlin     daily, by provider and model
+ *   GET /api/runtimes/{runtime_id}/usage?days=90&tz=      daily rows by provider and model
  *   GET /api/runtimes/{runtime_id}/usage/by-agent?days=30
- *   GET /api/runtimes/{runtime_id}/usage/by-hour?days=30
- *   GET /api/workspaces/{workspace_id}/usage?days=30&group_by=agent|runtime|model
+ *   GET /api/runtimes/{runtime_id}/usage/by-hour?days=30  hour of the day (0-23) in tz, by model
+ *   GET /api/dashboard/usage/daily?workspace_id=&days=30&project_id=
+ *   GET /api/dashboard/usage/by-agent?workspace_id=&days=30&project_id=
+ *   GET /api/issues/{issue_id}/usage                      the issue's totals, all time
+ *   GET /api/workspaces/{workspace_id}/usage?days=30&group_by=agent|runtime|project|model
  *
- * Every read takes ?format=csv for export and ?source=raw to compute the same answer from
- * task_usage instead of the hourly rollup (for verification; both must agree once the rollup
- * has run). Days are cut at local midnight in ?tz, else the user's time zone, else UTC. */
+ * Every row carries tokens and cost: Multica's cost_usd_ticks (what daemons reported) and
+ * uncosted_* (the tokens they did not price), our estimated_cost_usd_ticks (the catalogue's
+ * price of those), total_cost_usd_ticks and unpriced_tokens. Multica's routes behave as
+ * Multica's do: a days outside 1..365 (or not a number) reads as the default, and days are
+ * cut at local midnight in ?tz, else the user's stored zone, else UTC, an unknown zone falling
+ * through. The date series reach back `days` whole days before today (N+1 calendar days, as
+ * Multica's parseSinceParamInTZ), the dashboard's by-agent exactly `days` (its exact cutoff).
+ * The workspace read is ours and strict: a bad days or tz answers 400. Every read takes
+ * ?source=raw (the same answer from task_usage, for verification) and ?format=csv. */
 #include "gateway.h"
 
-#include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+enum scope { RUNTIME, DASHBOARD, WORKSPACE };
+
 struct read_spec {
-    char scope; /* 'r' runtime, 'w' workspace */
+    enum scope scope;
     int rollup_stmt, raw_stmt;
-    const char *default_days;
+    int default_days;
+    bool exact;   /* the window holds `days` days including today, not `days` before it */
+    bool project; /* ?project_id filters */
 };
 
-static bool all_digits(const char *s)
+/* Multica's parse: an integer in 1..365, anything else the default. */
+static int lenient_days(const char *s, int def)
 {
-    if (s == NULL || *s == '\0' || strlen(s) > 6)
+    char *end = NULL;
+    errno = 0;
+    long v = s && *s ? strtol(s, &end, 10) : 0;
+    return s && *s && errno == 0 && *end == '\0' && v >= 1 && v <= 365 ? (int)v : def;
+}
+
+static bool strict_days(const char *s, int *out)
+{
+    if (s == NULL || strlen(s) > 3 || strspn(s, "0123456789") != strlen(s) || !*s)
         return false;
-    for (; *s; s++)
-        if (!isdigit((unsigned char)*s))
-            return false;
-    return true;
+    *out = atoi(s);
+    return *out >= 1 && *out <= 365;
 }
 
 /* RFC 4180: quote when the value holds a comma, a quote or a line break. */
@@ -47,8 +69,9 @@ static void csv_cell(FILE *f, const json_t *v)
             fputc(*s, f);
         }
         fputc('"', f);
-    } else if (json_is_integer(v)) {
-        fprintf(f, "%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v))) {
+        /* A whole number read as a real (a sum beyond 64 bits): printed whole. */
+        fprintf(f, "%.0f", json_real_value(v));
     } else if (!json_is_null(v)) {
         char *t = json_dumps(v, JSON_ENCODE_ANY);
         fputs(t ? t : "", f);
@@ -56,16 +79,19 @@ static void csv_cell(FILE *f, const json_t *v)
     }
 }
 
-static void answer_csv(struct _u_response *resp, const json_t *rows)
+/* Rows (a JSON array of flat objects) as CSV; sums beyond 64 bits are read as reals. */
+static void answer_csv(struct _u_response *resp, const char *text)
 {
+    json_t *rows = json_loads(text, 0, NULL);
+    if (rows == NULL)
+        rows = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    const json_t *first = json_array_get(rows, 0);
     const char *key;
     json_t *v;
     bool sep = false;
-    json_object_foreach((json_t *)first, key, v)
+    json_object_foreach(json_array_get(rows, 0), key, v)
     {
         fprintf(f, "%s%s", sep ? "," : "", key);
         sep = true;
@@ -89,158 +115,166 @@ static void answer_csv(struct _u_response *resp, const json_t *rows)
     ulfius_set_binary_body_response(resp, 200, buf, len);
     u_map_put(resp->map_header, "Content-Type", "text/csv; charset=utf-8");
     free(buf);
+    json_decref(rows);
 }
 
-/* The caller's own time zone (UTC when unknown). */
-static void user_tz(mc_db *db, const char *user, char tz[65])
+/* The zone to cut days in. Strict: a ?tz that is no zone answers 400. A database error
+ * answers 503/500 (never "unknown time zone"). Returns 0 when tz is filled. */
+static int resolve_tz(struct _u_response *resp, mc_db *db, const char *tzq, bool strict,
+                      char tz[65])
 {
-    snprintf(tz, 65, "UTC");
     PGresult *r = NULL;
-    const char *p[] = {user};
-    int rc = mc_db_exec(db, GW_USER_BY_ID, 1, p, &r);
-    if (rc != 0 || PQntuples(r) == 0) {
-        PQclear(r);
-        return;
+    int rc;
+    if (strict && tzq != NULL) {
+        rc = gw_known_zone(resp, db, tzq, "tz");
+        if (rc != 0)
+            return rc;
+        snprintf(tz, 65, "%s", tzq);
+        return 0;
     }
-    json_t *u = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-    const char *z = json_string_value(json_object_get(u, "time_zone"));
-    if (z != NULL && *z != '\0')
-        snprintf(tz, 65, "%s", z);
-    json_decref(u);
+    const char *p[] = {tzq, gw_principal(resp)->user_id};
+    rc = mc_db_exec(db, GW_VIEWING_TZ, 2, p, &r);
+    if (rc != 0) {
+        PQclear(r);
+        gw_db_error(resp, db, rc);
+        return rc;
+    }
+    snprintf(tz, 65, "%s", mc_db_value(r));
     PQclear(r);
-}
-
-/* The query of a read, checked. */
-struct read_query {
-    const char *days, *tz, *source, *format, *group;
-};
-
-static bool one_of(const char *s, const char *a, const char *b, const char *c)
-{
-    return strcmp(s, a) == 0 || strcmp(s, b) == 0 || (c != NULL && strcmp(s, c) == 0);
-}
-
-/* Reads and checks the query; answers 400 naming the first bad parameter. */
-static int read_query(const struct _u_request *req, struct _u_response *resp,
-                      const struct read_spec *spec, struct read_query *q)
-{
-    q->days = u_map_get(req->map_url, "days");
-    q->tz = u_map_get(req->map_url, "tz");
-    q->source = u_map_get(req->map_url, "source");
-    q->format = u_map_get(req->map_url, "format");
-    q->group = u_map_get(req->map_url, "group_by");
-    if (q->days == NULL)
-        q->days = spec->default_days;
-    if (spec->scope == 'w' && q->group == NULL)
-        q->group = "model";
-    if (!all_digits(q->days) || atoi(q->days) < 1 || atoi(q->days) > 365)
-        return gw_invalid(resp, "days", "must be an integer between 1 and 365");
-    if (q->source != NULL && !one_of(q->source, "rollup", "raw", NULL))
-        return gw_invalid(resp, "source", "must be rollup or raw");
-    if (q->format != NULL && !one_of(q->format, "json", "csv", NULL))
-        return gw_invalid(resp, "format", "must be json or csv");
-    if (spec->scope == 'w' && !one_of(q->group, "agent", "runtime", "model"))
-        return gw_invalid(resp, "group_by", "must be agent, runtime or model");
-    if (q->tz != NULL && (strlen(q->tz) == 0 || strlen(q->tz) > 64))
-        return gw_invalid(resp, "tz", "must be an IANA time zone");
     return 0;
 }
 
-/* The workspace a read is about: the workspace itself, or the runtime's. Answers 404 (or the
- * database error) itself. */
-static int read_workspace(mc_db *db, struct _u_response *resp, const struct read_spec *spec,
-                          const char *id, char ws[MC_UUID_STRLEN])
+/* The workspace a read is about, or "" when the runtime does not exist. */
+static int workspace_of_runtime(mc_db *db, const char *runtime, char ws[MC_UUID_STRLEN])
 {
-    snprintf(ws, MC_UUID_STRLEN, "%s", id);
-    if (spec->scope != 'r')
-        return 0;
     PGresult *r = NULL;
-    const char *p[] = {id};
+    const char *p[] = {runtime};
     int rc = mc_db_exec(db, GW_RUNTIME_WORKSPACE, 1, p, &r);
-    if (rc != 0) {
-        gw_db_error(resp, db, rc);
-    } else if (PQntuples(r) == 0) {
-        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "not found");
-        rc = MC_ENOTFOUND;
-    } else {
+    ws[0] = '\0';
+    if (rc == 0 && PQntuples(r) == 1)
         snprintf(ws, MC_UUID_STRLEN, "%s", PQgetvalue(r, 0, 0));
-    }
     PQclear(r);
     return rc;
 }
 
-/* The time zone days are cut in: ?tz when the database knows it (400 otherwise), else the
- * caller's own. */
-static int read_tz(mc_db *db, struct _u_response *resp, const char *tzq, char tz[65])
+static int bad(struct _u_response *resp, const char *field, const char *message)
 {
-    if (tzq == NULL) {
-        user_tz(db, gw_principal(resp)->user_id, tz);
-        return 0;
-    }
-    const char *p[] = {tzq};
-    if (mc_db_exec(db, GW_TZ_CHECK, 1, p, NULL) != 0)
-        return gw_invalid(resp, "tz", "'%s' is not a known time zone", tzq);
-    snprintf(tz, 65, "%s", tzq);
-    return 0;
+    gw_invalid(resp, field, "%s", message);
+    return U_CALLBACK_COMPLETE;
 }
 
-static void answer_rows(struct _u_response *resp, const struct read_spec *spec,
-                        const struct read_query *q, const char *id, const char *tz, bool raw,
-                        const char *rows_text)
+/* The id a read is about: the runtime or workspace in the path, or the dashboard's workspace
+ * (?workspace_id= or X-Workspace-ID). Answers 400 and returns NULL when it is not a UUID. */
+static const char *read_subject(const struct _u_request *req, struct _u_response *resp,
+                                enum scope scope)
 {
-    json_t *rows = json_loads(rows_text, 0, NULL);
-    if (q->format != NULL && strcmp(q->format, "csv") == 0) {
-        answer_csv(resp, rows);
-        json_decref(rows);
-        return;
-    }
-    json_t *out =
-        json_pack("{ss si ss ss so}", spec->scope == 'r' ? "runtime_id" : "workspace_id", id,
-                  "days", atoi(q->days), "tz", tz, "source", raw ? "raw" : "rollup", "rows", rows);
-    if (spec->scope == 'w')
-        json_object_set_new(out, "group_by", json_string(q->group));
-    mc_http_json(resp, 200, out);
+    if (scope == RUNTIME)
+        return gw_uuid_param(req, resp, "runtime_id");
+    if (scope == WORKSPACE)
+        return gw_uuid_param(req, resp, "workspace_id");
+    return gw_workspace_of(req, resp);
 }
 
 static int usage_read(const struct _u_request *req, struct _u_response *resp, struct gw_ctx *ctx,
                       const struct read_spec *spec)
 {
-    const char *id = gw_uuid_param(req, resp, spec->scope == 'r' ? "runtime_id" : "workspace_id");
+    const char *id = read_subject(req, resp, spec->scope);
     if (id == NULL)
         return U_CALLBACK_COMPLETE;
-    struct read_query q;
-    if (read_query(req, resp, spec, &q) != 0)
-        return U_CALLBACK_COMPLETE;
+    const char *days_q = u_map_get(req->map_url, "days");
+    const char *tzq = u_map_get(req->map_url, "tz");
+    const char *source = u_map_get(req->map_url, "source");
+    const char *format = u_map_get(req->map_url, "format");
+    const char *group = u_map_get(req->map_url, "group_by");
+    const char *project = spec->project ? u_map_get(req->map_url, "project_id") : NULL;
+    bool strict = spec->scope == WORKSPACE;
+    int days = spec->default_days;
+    if (strict && days_q != NULL && !strict_days(days_q, &days))
+        return bad(resp, "days", "must be an integer between 1 and 365");
+    if (!strict)
+        days = lenient_days(days_q, spec->default_days);
+    if (source && strcmp(source, "rollup") != 0 && strcmp(source, "raw") != 0)
+        return bad(resp, "source", "must be rollup or raw");
+    if (format && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
+        return bad(resp, "format", "must be json or csv");
+    if (strict && group == NULL)
+        group = "model";
+    if (strict && strcmp(group, "agent") != 0 && strcmp(group, "runtime") != 0 &&
+        strcmp(group, "project") != 0 && strcmp(group, "model") != 0)
+        return bad(resp, "group_by", "must be agent, runtime, project or model");
+    if (strict && tzq && (strlen(tzq) == 0 || strlen(tzq) > 64))
+        return bad(resp, "tz", "must be an IANA time zone");
+    if (!strict && tzq && strlen(tzq) > 64)
+        tzq = NULL; /* no zone is that long: read as unknown */
+    if (project && *project == '\0')
+        project = NULL;
+    if (project && !mc_uuid_valid(project))
+        return bad(resp, "project_id", "must be a UUID");
     mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
     PGresult *r = NULL;
     char ws[MC_UUID_STRLEN], tz[65];
-    if (read_workspace(db, resp, spec, id, ws) != 0)
-        goto cleanup;
-    if (gw_require_member(resp, db, ws, false) != 0)
-        goto cleanup;
-    if (read_tz(db, resp, q.tz, tz) != 0)
-        goto cleanup;
-    bool raw = q.source != NULL && strcmp(q.source, "raw") == 0;
-    const char *p[] = {id, q.days, tz, q.group};
-    int rc =
-        mc_db_exec(db, raw ? spec->raw_stmt : spec->rollup_stmt, spec->scope == 'w' ? 4 : 3, p, &r);
+    snprintf(ws, sizeof ws, "%s", id);
+    int rc = spec->scope == RUNTIME ? workspace_of_runtime(db, id, ws) : 0;
     if (rc != 0) {
         gw_db_error(resp, db, rc);
         goto cleanup;
     }
-    answer_rows(resp, spec, &q, id, tz, raw, PQgetvalue(r, 0, 0));
+    if (ws[0] == '\0') {
+        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "runtime not found");
+        goto cleanup;
+    }
+    if (gw_require_member(resp, db, ws, false) != 0)
+        goto cleanup;
+    if (resolve_tz(resp, db, tzq, strict, tz) != 0)
+        goto cleanup;
+    bool raw = source && strcmp(source, "raw") == 0;
+    char offset[8];
+    snprintf(offset, sizeof offset, "%d", spec->exact ? days - 1 : days);
+    const char *p[] = {id, offset, tz, strict ? group : project};
+    int nparams = strict || spec->project ? 4 : 3;
+    if ((rc = mc_db_exec(db, raw ? spec->raw_stmt : spec->rollup_stmt, nparams, p, &r)) != 0) {
+        gw_db_error(resp, db, rc);
+        goto cleanup;
+    }
+    const char *rows = PQgetvalue(r, 0, 0);
+    if (format && strcmp(format, "csv") == 0) {
+        answer_csv(resp, rows);
+    } else if (strict) {
+        /* The envelope around the rows as text: the rows are passed through as Postgres wrote
+         * them, whatever the size of their numbers. */
+        json_t *head = json_pack("{ss si ss ss ss}", "workspace_id", id, "days", days, "tz", tz,
+                                 "source", raw ? "raw" : "rollup", "group_by", group);
+        char *h = json_dumps(head, JSON_COMPACT);
+        json_decref(head);
+        char *body = mc_sprintf("%.*s,\"rows\":%s}", (int)strlen(h) - 1, h, rows);
+        ulfius_set_string_body_response(resp, 200, body);
+        u_map_put(resp->map_header, "Content-Type", "application/json");
+        free(body);
+        free(h);
+    } else {
+        ulfius_set_string_body_response(resp, 200, rows);
+        u_map_put(resp->map_header, "Content-Type", "application/json");
+    }
 cleanup:
     PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
 
-static const struct read_spec daily = {'r', GW_USAGE_DAILY, GW_USAGE_DAILY_RAW, "90"};
-static const struct read_spec by_agent = {'r', GW_USAGE_BY_AGENT, GW_USAGE_BY_AGENT_RAW, "30"};
-static const struct read_spec by_hour = {'r', GW_USAGE_BY_HOUR, GW_USAGE_BY_HOUR_RAW, "30"};
-static const struct read_spec workspace = {'w', GW_USAGE_WORKSPACE, GW_USAGE_WORKSPACE_RAW, "30"};
+static const struct read_spec daily = {RUNTIME, GW_USAGE_DAILY, GW_USAGE_DAILY_RAW,
+                                       90,      false,          false};
+static const struct read_spec by_agent = {
+    RUNTIME, GW_USAGE_BY_AGENT, GW_USAGE_BY_AGENT_RAW, 30, false, false};
+static const struct read_spec by_hour = {RUNTIME, GW_USAGE_BY_HOUR, GW_USAGE_BY_HOUR_RAW, 30, false,
+                                         false};
+static const struct read_spec dash_daily = {
+    DASHBOARD, GW_DASHBOARD_DAILY, GW_DASHBOARD_DAILY_RAW, 30, false, true};
+static const struct read_spec dash_by_agent = {
+    DASHBOARD, GW_DASHBOARD_BY_AGENT, GW_DASHBOARD_BY_AGENT_RAW, 30, true, true};
+static const struct read_spec workspace = {
+    WORKSPACE, GW_USAGE_WORKSPACE, GW_USAGE_WORKSPACE_RAW, 30, true, false};
 
 int gw_get_runtime_usage(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
@@ -257,7 +291,39 @@ int gw_get_runtime_usage_by_hour(const struct _u_request *req, struct _u_respons
     return usage_read(req, resp, ud, &by_hour);
 }
 
+int gw_get_dashboard_usage_daily(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    return usage_read(req, resp, ud, &dash_daily);
+}
+
+int gw_get_dashboard_usage_by_agent(const struct _u_request *req, struct _u_response *resp,
+                                    void *ud)
+{
+    return usage_read(req, resp, ud, &dash_by_agent);
+}
+
 int gw_get_workspace_usage(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     return usage_read(req, resp, ud, &workspace);
+}
+
+int gw_get_issue_usage(const struct _u_request *req, struct _u_response *resp, void *ud)
+{
+    struct gw_ctx *ctx = ud;
+    const char *issue = gw_uuid_param(req, resp, "issue_id");
+    mc_db *db = issue ? gw_db(ctx, resp) : NULL;
+    if (db == NULL)
+        return U_CALLBACK_COMPLETE;
+    PGresult *r = NULL;
+    const char *p[] = {issue};
+    int rc = mc_db_exec(db, GW_ISSUE_GET, 1, p, &r);
+    if (rc != 0)
+        gw_db_error(resp, db, rc);
+    else if (PQntuples(r) == 0)
+        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "issue not found");
+    else if (gw_require_member(resp, db, PQgetvalue(r, 0, 0), false) == 0)
+        gw_answer_json(resp, db, GW_USAGE_ISSUE, 1, p, 200);
+    PQclear(r);
+    gw_db_release(ctx, db);
+    return U_CALLBACK_COMPLETE;
 }

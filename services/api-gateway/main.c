@@ -154,6 +154,8 @@ int main(int argc, char **argv)
          "tasks dispatched to one runtime of a daemon at once"},
         {"KAFKA_GROUP_ID", MC_CFG_STRING, "multica-api-gateway", 0, 0, &ctx.group_id,
          "consumer group projecting task events"},
+        {"PRICING_ADMIN_EMAILS", MC_CFG_STRING, "", 0, 0, &ctx.pricing_admins,
+         "emails (comma-separated) of the users who may change the default price catalogue"},
     };
     if (mc_service_init(&svc, "api-gateway", "gateway", 8080, vars, MC_ARRAY_LEN(vars), argc,
                         argv) != 0)

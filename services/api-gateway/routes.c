@@ -19,6 +19,7 @@ static const struct mc_http_route routes[] = {
     {"POST", "/api/auth/send-code", NONE, gw_post_send_code},
     {"POST", "/api/auth/verify-code", NONE, gw_post_verify_code},
     {"GET", "/api/me", MEMBER, gw_get_me},
+    {"PATCH", "/api/me", USER, gw_patch_me},
 
     {"POST", "/api/tokens", USER, gw_post_token},
     {"GET", "/api/tokens", USER, gw_get_tokens},
@@ -52,7 +53,18 @@ static const struct mc_http_route routes[] = {
     {"GET", "/api/runtimes/:runtime_id/usage", USER, gw_get_runtime_usage},
     {"GET", "/api/runtimes/:runtime_id/usage/by-agent", USER, gw_get_runtime_usage_by_agent},
     {"GET", "/api/runtimes/:runtime_id/usage/by-hour", USER, gw_get_runtime_usage_by_hour},
+    {"GET", "/api/dashboard/usage/daily", USER, gw_get_dashboard_usage_daily},
+    {"GET", "/api/dashboard/usage/by-agent", USER, gw_get_dashboard_usage_by_agent},
+    {"GET", "/api/issues/:issue_id/usage", USER, gw_get_issue_usage},
     {"GET", "/api/workspaces/:workspace_id/usage", USER, gw_get_workspace_usage},
+    {"GET", "/api/pricing", USER, gw_get_pricing},
+    {"PUT", "/api/pricing", USER, gw_put_pricing},
+
+    {"GET", "/api/projects", USER, gw_get_projects},
+    {"POST", "/api/projects", USER, gw_post_project},
+    {"GET", "/api/projects/:project_id", USER, gw_get_project},
+    {"PUT", "/api/projects/:project_id", USER, gw_put_project},
+    {"DELETE", "/api/projects/:project_id", USER, gw_delete_project},
 
     {"GET", "/api/daemon/workspaces", USER, gw_get_workspaces},
     {"GET", "/api/daemon/workspaces/:workspace_id/runtime-profiles", USER, gw_get_runtime_profiles},
@@ -78,6 +90,11 @@ static const struct mc_http_route routes[] = {
     {"GET", "/api/daemon/ws", USER, gw_daemon_ws_connect},
 
     {"GET", "/api/ws", USER, gw_ws_connect},
+
+    /* The web page: its files, and the browser sign-in that `multica login` opens. */
+    {"GET", "/", NONE, gw_get_web},
+    {"GET", "/login", NONE, gw_get_web},
+    {"GET", "/assets/:file", NONE, gw_get_web},
 };
 
 const char *gw_credential_name(int credential)

@@ -4,6 +4,13 @@
  * usage_sql.inc. */
 #include "gateway.h"
 
+#define PROJECT_JSON                                                                               \
+    "json_build_object('id', p.id, 'workspace_id', p.workspace_id, 'title', p.title, "             \
+    "'description', p.description, 'icon', p.icon, 'status', p.status, 'priority', p.priority, "   \
+    "'lead_type', p.lead_type, 'lead_id', p.lead_id, 'start_date', p.start_date, 'due_date', "     \
+    "p.due_date, 'created_at', p.created_at, 'updated_at', p.updated_at, 'issue_count', (SELECT "  \
+    "count(*) FROM gateway.issues i WHERE i.project_id = p.id), 'done_count', (SELECT count(*) "   \
+    "FROM gateway.issues i WHERE i.project_id = p.id AND i.status = 'done'), 'resource_count', 0)"
 #define AGENT_JSON                                                                                 \
     "json_build_object('id', a.id, 'workspace_id', a.workspace_id, 'name', a.name, "               \
     "'description', a.description, 'instructions', a.instructions, 'provider', a.provider, "       \
@@ -132,6 +139,7 @@ const struct mc_db_stmt gw_stmts[] = {
                             "AND " IS_MEMBER(
                                 "r.workspace_id",
                                 "$2") " RETURNING workspace_id, name, max_concurrency"},
+    /* usage_missing_tasks: completed tasks that never reported usage (the usage slice's flag). */
     [GW_RUNTIME_LIST] = {"gw_runtime_list",
                          "SELECT coalesce(json_agg(json_build_object('id', r.id, 'workspace_id', "
                          "r.workspace_id, 'name', r.name, 'provider', r.provider, 'runtime_mode', "
@@ -140,9 +148,11 @@ const struct mc_db_stmt gw_stmts[] = {
                          "'cli_version', r.cli_version, 'owner_id', r.owner_id, "
                          "'max_concurrency', r.max_concurrency, 'last_seen_at', r.last_seen_at, "
                          "'status', CASE WHEN " RUNTIME_ONLINE " THEN 'online' ELSE 'offline' "
-                         "END, 'online', " RUNTIME_ONLINE ", 'created_at', r.created_at) ORDER BY "
-                         "r.created_at), '[]')::text FROM gateway.runtimes r WHERE "
-                         "r.workspace_id = $1"},
+                         "END, 'online', " RUNTIME_ONLINE ", 'created_at', r.created_at, "
+                         "'usage_missing_tasks', (SELECT count(*) FROM usage.task_attribution a "
+                         "WHERE a.usage_missing AND a.workspace_id = r.workspace_id AND "
+                         "a.runtime_id = r.id)) ORDER BY r.created_at), '[]')::text FROM "
+                         "gateway.runtimes r WHERE r.workspace_id = $1"},
     [GW_RUNTIME_WORKSPACE] = {"gw_runtime_workspace",
                               "SELECT workspace_id FROM gateway.runtimes WHERE id = $1"},
     /* An agent runs the agent CLI of its runtime: its provider is the runtime's. */
@@ -185,7 +195,10 @@ const struct mc_db_stmt gw_stmts[] = {
                       "LIMIT $2"},
     [GW_LOG_MAX] = {"gw_log_max", "SELECT coalesce(max(seq), 0) FROM gateway.task_event_log"},
 #include "usage_sql.inc"
-    [GW_TZ_CHECK] = {"gw_tz_check", "SELECT now() AT TIME ZONE $1"},
+#include "project_sql.inc"
+    [GW_USER_SET_TZ] = {"gw_user_set_tz",
+                        "UPDATE gateway.users SET time_zone = coalesce($2, time_zone), name = "
+                        "coalesce($3, name) WHERE id = $1 RETURNING 1"},
     /* One relay at a time across replicas keeps the outbox's order per key. */
     [GW_OUTBOX_LOCK] = {"gw_outbox_lock",
                         "SELECT pg_try_advisory_xact_lock(" MC_STR(MC_LOCK_GATEWAY_RELAY) ")"},

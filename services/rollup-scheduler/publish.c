@@ -52,16 +52,39 @@ void rs_publish_execution(struct rs_ctx *ctx, const char *execution_id)
     PQclear(r);
 }
 
+static json_int_t int_at(const PGresult *r, int row, int col)
+{
+    return (json_int_t)strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* The cost parts of a bucket (columns 15 to 21 of rs_changes) join its event's data. */
+static void add_cost(json_t *data, const PGresult *r, int i)
+{
+    static const char *const names[] = {"cost_usd_ticks",
+                                        "uncosted_input_tokens",
+                                        "uncosted_output_tokens",
+                                        "uncosted_cache_read_tokens",
+                                        "uncosted_cache_write_tokens",
+                                        "estimated_cost_usd_ticks",
+                                        "unpriced_tokens"};
+    for (int k = 0; k < (int)MC_ARRAY_LEN(names); k++)
+        json_object_set_new(data, names[k], json_integer(int_at(r, i, 15 + k)));
+}
+
 /* One page of outbox rows as events; returns the highest seq, or -1 when there is none. A
  * bucket that became empty is a tombstone (tomb[i], no value): on the compacted topic that
- * removes its key for good, where an event saying "deleted" would keep it forever. */
+ * removes its key for good, where an event saying "deleted" would keep it forever. A bucket
+ * of a project has the project as the last segment of its key; buckets without one keep the
+ * key they had before projects existed. */
 static long long page_to_events(const PGresult *r, char **values, char **keys, bool *tomb)
 {
     long long max_seq = -1;
     for (int i = 0; i < PQntuples(r); i++) {
-        char *key = mc_sprintf("%s/%s/%s/%s/%s/%s", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+        bool project = !PQgetisnull(r, i, 14);
+        char *key = mc_sprintf("%s/%s/%s/%s/%s/%s%s%s", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
                                PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5),
-                               PQgetvalue(r, i, 6));
+                               PQgetvalue(r, i, 6), project ? "/" : "",
+                               project ? PQgetvalue(r, i, 14) : "");
         json_t *data = json_pack(
             "{ss ss ss ss ss ss sI sI sI sI si sb sI}", "workspace_id", PQgetvalue(r, i, 1),
             "runtime_id", PQgetvalue(r, i, 2), "agent_id", PQgetvalue(r, i, 3), "provider",
@@ -72,6 +95,9 @@ static long long page_to_events(const PGresult *r, char **values, char **keys, b
             (json_int_t)strtoll(PQgetvalue(r, i, 10), NULL, 10), "task_count",
             atoi(PQgetvalue(r, i, 11)), "deleted", strcmp(PQgetvalue(r, i, 12), "t") == 0,
             "revision", (json_int_t)strtoll(PQgetvalue(r, i, 13), NULL, 10));
+        json_object_set_new(data, "project_id",
+                            project ? json_string(PQgetvalue(r, i, 14)) : json_null());
+        add_cost(data, r, i);
         tomb[i] = strcmp(PQgetvalue(r, i, 12), "t") == 0;
         if (tomb[i])
             json_decref(data);

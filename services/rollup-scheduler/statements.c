@@ -30,8 +30,11 @@ const struct mc_db_stmt rs_stmts[] = {
     [RS_CHANGES] = {"rs_changes",
                     "SELECT seq, workspace_id, runtime_id, agent_id, provider, model, " RFC3339(
                         "bucket_hour") ", input_tokens, output_tokens, cache_read_tokens, "
-                                       "cache_write_tokens, task_count, deleted, revision "
-                                       "FROM usage.hourly_changes($1)"},
+                                       "cache_write_tokens, task_count, deleted, revision, "
+                                       "project_id, cost_usd_ticks, uncosted_input_tokens, "
+                                       "uncosted_output_tokens, uncosted_cache_read_tokens, "
+                                       "uncosted_cache_write_tokens, estimated_cost_usd_ticks, "
+                                       "unpriced_tokens FROM usage.hourly_changes($1)"},
     [RS_ACK] = {"rs_ack", "SELECT usage.ack_hourly_changes($1)"},
 };
 MC_STATIC_ASSERT_LEN(rs_stmts, RS_NSTMTS);

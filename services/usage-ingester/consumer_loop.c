@@ -78,6 +78,8 @@ int ui_run(struct ui_ingester *ing)
         if (ui_batch_applying(ing) && ui_batch_applied(ing) &&
             !settle(ing, ui_batch_complete(ing)) && ing->outage.active)
             continue;
+        if (!ui_batch_applying(ing))
+            ui_missing_refresh(ing);
         ui_partitions_unblock(ing);
         struct ui_batch *b = &ing->batch;
         int timeout = 100;

@@ -13,7 +13,7 @@
 #include "mc_service.h"
 
 /* Prepared statements of the ingester. */
-enum { UI_APPLY_BATCH, UI_LOAD_OFFSETS, UI_PRUNE_EVENTS, UI_NSTMTS };
+enum { UI_APPLY_BATCH, UI_LOAD_OFFSETS, UI_PRUNE_EVENTS, UI_MISSING_BY_RUNTIME, UI_NSTMTS };
 extern const struct mc_db_stmt ui_stmts[];
 extern const size_t ui_nstmts;
 
@@ -39,9 +39,10 @@ struct ui_part {
  * offsets it advances. */
 struct ui_batch {
     struct mc_pgarr u_ids, u_tasks, u_prov, u_model, u_in, u_out, u_cr, u_cw, u_cost, u_rep;
-    struct mc_pgarr t_ids, t_tasks, t_ws, t_agent, t_rt, t_issue, t_ver, t_del;
+    struct mc_pgarr t_ids, t_tasks, t_ws, t_agent, t_rt, t_issue, t_ver, t_del, t_done;
+    struct mc_pgarr i_ids, i_issue, i_ws, i_project, i_ver;
     struct mc_pgarr o_topics, o_parts, o_expected, o_next;
-    size_t nusage, ntask, nmessages;
+    size_t nusage, ntask, nissue, nmessages;
     /* Rejected messages, produced to the DLQ before the batch commits, and the index in the
      * partition table of the partition each came from (-1 when unknown). */
     struct mc_kmsg *dlq;
@@ -88,6 +89,14 @@ struct ui_ingester {
     struct ui_applier ap;
     struct mc_outage outage; /* the database refused a batch: partitions paused and rewound */
     int64_t next_prune_ms;
+    /* completed tasks without usage per runtime, as /metrics last saw them (missing_usage.c) */
+    struct {
+        pthread_mutex_t mu;
+        char (*runtime)[MC_UUID_STRLEN];
+        int64_t *count;
+        size_t n;
+        int64_t next_ms;
+    } missing;
     struct {
         mc_metric *consumed_usage, *consumed_task, *rows, *attribution, *batches, *latency, *dlq,
             *fenced, *db_errors, *skipped, *gaps;
@@ -151,6 +160,11 @@ int ui_batch_complete(struct ui_ingester *ing);
  * synchronous path for a revocation and the orderly stop. Returns as ui_batch_complete. */
 int ui_batch_flush(struct ui_ingester *ing);
 
+/* missing_usage.c: the per-runtime count of completed tasks without usage, for /metrics.
+ * Refresh runs on the loop's connection, only while no batch is with the database thread. */
+void ui_missing_init(struct ui_ingester *ing);
+void ui_missing_refresh(struct ui_ingester *ing);
+void ui_missing_free(struct ui_ingester *ing);
 /* rebalance.c: the consumer's rebalance hooks. */
 int ui_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts);
 void ui_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts);

@@ -57,6 +57,7 @@ int main(int argc, char **argv)
     ui_batch_init(&ing.batch);
     ui_batch_init(&ing.applying);
     register_metrics(&ing);
+    ui_missing_init(&ing);
     int status = 1;
     char err[512];
     ing.db = mc_db_new(svc.cfg.database_url, ui_stmts, ui_nstmts, "usage-ingester");
@@ -102,6 +103,7 @@ cleanup:
     ui_batch_free(&ing.batch);
     ui_batch_free(&ing.applying);
     free(ing.parts);
+    ui_missing_free(&ing);
     pthread_mutex_destroy(&ing.parts_mu);
     mc_service_close(&svc);
     return status;

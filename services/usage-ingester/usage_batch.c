@@ -19,12 +19,16 @@ const struct mc_db_stmt ui_stmts[] = {
     [UI_APPLY_BATCH] = {"ui_apply_batch",
                         "SELECT usage_rows, attribution_rows FROM usage.apply_batch("
                         "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-                        "$15, $16, $17, $18, $19, $20, $21, $22, $23)"},
+                        "$15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, "
+                        "$29)"},
     [UI_LOAD_OFFSETS] = {"ui_load_offsets",
                          "SELECT topic, partition, next_offset FROM usage.consumer_offsets "
                          "WHERE group_id = $1"},
     [UI_PRUNE_EVENTS] = {"ui_prune_events",
                          "SELECT usage.prune_processed_events($1::interval, $2)"},
+    [UI_MISSING_BY_RUNTIME] = {"ui_missing_by_runtime",
+                               "SELECT runtime_id, count(*) FROM usage.task_attribution "
+                               "WHERE usage_missing GROUP BY 1 ORDER BY 1"},
 };
 const size_t ui_nstmts = MC_ARRAY_LEN(ui_stmts);
 MC_STATIC_ASSERT_LEN(ui_stmts, UI_NSTMTS);
@@ -37,7 +41,8 @@ MC_STATIC_ASSERT_LEN(ui_stmts, UI_NSTMTS);
 #define ARRAYS(b)                                                                                  \
     &(b)->u_ids, &(b)->u_tasks, &(b)->u_prov, &(b)->u_model, &(b)->u_in, &(b)->u_out, &(b)->u_cr,  \
         &(b)->u_cw, &(b)->u_cost, &(b)->u_rep, &(b)->t_ids, &(b)->t_tasks, &(b)->t_ws,             \
-        &(b)->t_agent, &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del
+        &(b)->t_agent, &(b)->t_rt, &(b)->t_issue, &(b)->t_ver, &(b)->t_del, &(b)->t_done,          \
+        &(b)->i_ids, &(b)->i_issue, &(b)->i_ws, &(b)->i_project, &(b)->i_ver
 #define OFFSET_ARRAYS(b) &(b)->o_topics, &(b)->o_parts, &(b)->o_expected, &(b)->o_next
 
 void ui_batch_init(struct ui_batch *b)
@@ -60,7 +65,7 @@ static void empty(struct ui_batch *b)
     for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
         mc_pgarr_reset(arrays[i]);
     drop_dlq(b);
-    b->nusage = b->ntask = b->nmessages = 0;
+    b->nusage = b->ntask = b->nissue = b->nmessages = 0;
     b->started_ms = 0;
 }
 
@@ -186,7 +191,20 @@ static void add_task(struct ui_batch *b, const struct mc_event *ev)
     mc_pgarr_add_raw(&b->t_issue, a.issue_id[0] ? a.issue_id : "NULL");
     mc_pgarr_add_int(&b->t_ver, a.version);
     mc_pgarr_add_raw(&b->t_del, a.deleted ? "t" : "f");
+    mc_pgarr_add_raw(&b->t_done, a.completed ? "t" : "f");
     b->ntask++;
+}
+
+static void add_issue(struct ui_batch *b, const struct mc_event *ev)
+{
+    struct mc_issue_project ip;
+    mc_issue_project_from(ev, &ip);
+    mc_pgarr_add_raw(&b->i_ids, ev->id);
+    mc_pgarr_add_raw(&b->i_issue, ip.issue_id);
+    mc_pgarr_add_raw(&b->i_ws, ip.workspace_id);
+    mc_pgarr_add_raw(&b->i_project, ip.project_id[0] ? ip.project_id : "NULL");
+    mc_pgarr_add_int(&b->i_ver, ip.version);
+    b->nissue++;
 }
 
 void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
@@ -237,6 +255,8 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
     if (!mc_topic_is(topic, t->topic)) {
         snprintf(reason, sizeof reason, "type: %s does not belong on %s", ev.type, topic);
         reject(ing, msg, reason);
+    } else if (strcmp(ev.type, MC_EV_ISSUE_PROJECT_CHANGED) == 0) {
+        add_issue(b, &ev);
     } else if (usage_topic) {
         add_usage(b, &ev);
     } else {
@@ -269,14 +289,14 @@ static int apply_batch(mc_db *db, void *arg)
 {
     struct ui_ingester *ing = arg;
     struct ui_batch *b = &ing->applying;
-    const char *params[23] = {ing->group, mc_pgarr_str(&b->o_topics), mc_pgarr_str(&b->o_parts),
+    const char *params[29] = {ing->group, mc_pgarr_str(&b->o_topics), mc_pgarr_str(&b->o_parts),
                               mc_pgarr_str(&b->o_expected), mc_pgarr_str(&b->o_next)};
     struct mc_pgarr *arrays[] = {ARRAYS(b)};
     for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
         params[5 + i] = mc_pgarr_str(arrays[i]);
     PQclear(ing->ap.res);
     ing->ap.res = NULL;
-    return mc_db_exec(db, UI_APPLY_BATCH, 23, params, &ing->ap.res);
+    return mc_db_exec(db, UI_APPLY_BATCH, 29, params, &ing->ap.res);
 }
 
 /* On the database thread: the DLQ first, then the batch. Two ingesters applying overlapping

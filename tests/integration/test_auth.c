@@ -337,9 +337,15 @@ START_TEST(a_member_of_a_sees_nothing_of_b_on_any_route)
     char token_b[37];
     snprintf(token_b, sizeof token_b, "%s", tg_str(json_array_get(tokens, 0), "id"));
     json_decref(tokens);
-    const char *ids[][2] = {{"workspace_id", ws_b}, {"issue_id", issue_b}, {"agent_id", ag_b},
-                            {"task_id", task_b},    {"runtime_id", rt_b},  {"user_id", bob_id},
-                            {"token_id", token_b}};
+    char project_b[37];
+    snprintf(path, sizeof path, "/api/projects?workspace_id=%s", ws_b);
+    ck_assert_int_eq(tg_call(base, "POST", path, bob, "{\"title\":\"B's plan\"}", &out), 201);
+    snprintf(project_b, sizeof project_b, "%s", tg_str(out, "id"));
+    json_decref(out);
+    out = NULL;
+    const char *ids[][2] = {{"workspace_id", ws_b}, {"issue_id", issue_b},    {"agent_id", ag_b},
+                            {"task_id", task_b},    {"runtime_id", rt_b},     {"user_id", bob_id},
+                            {"token_id", token_b},  {"project_id", project_b}};
     /* Every route the gateway registered, from the binary itself. */
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s --routes", th_bin("multica-api-gateway"));
@@ -352,7 +358,9 @@ START_TEST(a_member_of_a_sees_nothing_of_b_on_any_route)
         ck_assert_int_eq(sscanf(line, "%15s %199s %15s", method, pattern, credential), 3);
         if (strchr(pattern, ':') == NULL)
             continue; /* not scoped to a resource: /api/me, /api/workspaces, login, ... */
-        fill(pattern, path, sizeof path, ids, 7);
+        if (strcmp(credential, "none") == 0)
+            continue; /* public: the web page's files hold nothing of anyone's */
+        fill(pattern, path, sizeof path, ids, 8);
         /* A's session, and (on the daemon's routes) A's daemon token: neither reaches B. */
         const char *token = strncmp(pattern, "/api/daemon/", 12) == 0 ? pat_a : alice;
         const char *payload = strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0

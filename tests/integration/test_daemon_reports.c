@@ -211,6 +211,18 @@ START_TEST(a_run_reports_once_and_its_task_token_lives_as_long_as_it)
              "2000",
              task);
     ck_assert_int_eq(th_sql_wait(sql, 123000000, 30000), 123000000);
+    /* The reads report that cost as the daemon gave it: nothing re-prices it. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM usage.task_attribution WHERE task_id = '%s' AND issue_id = "
+             "'%s'",
+             task, issue);
+    ck_assert_int_eq(th_sql_wait(sql, 1, 30000), 1);
+    snprintf(path, sizeof path, "/api/issues/%s/usage", issue);
+    ck_assert_int_eq(tg_call(p.base, "GET", path, p.alice, NULL, &out), 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(out, "cost_usd_ticks")), 123000000);
+    ck_assert_int_eq(json_integer_value(json_object_get(out, "total_cost_usd_ticks")), 123000000);
+    ck_assert_int_eq(json_integer_value(json_object_get(out, "uncosted_input_tokens")), 0);
+    json_decref(out);
     /* The task ended: its token is gone with it. */
     snprintf(path, sizeof path, "/api/issues/%s", issue);
     ck_assert_int_eq(tg_call(p.base, "GET", path, mat, NULL, NULL), 401);

@@ -1,6 +1,7 @@
 /* test_devstack.c: `make run` (tools/devstack.sh) tells the truth: a port held by another
- * process stops the start before anything runs, and a part that fails to start takes down
- * what that start brought up. Each case starts its own stack on free ports in its own folder. */
+ * process stops the start before anything runs, a part that fails to start takes down what
+ * that start brought up, and what a good start brings up serves the web page and the usage
+ * reads behind it. Each case starts its own stack on free ports in its own folder. */
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -90,19 +91,87 @@ START_TEST(a_port_answered_by_another_process_stops_the_start)
 }
 END_TEST
 
+/* A request to the stack make run started; returns its status, and the body in out (freed by
+ * the caller) when out is not NULL. No assertion here: the stack must be stopped first. */
+static int call(const char *base, const char *method, const char *path, const char *token,
+                const char *body, char **out)
+{
+    char url[512], auth[1200];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token ? token : "");
+    const char *headers[] = {"Content-Type: application/json", token ? auth : NULL, NULL};
+    char *text = NULL;
+    int status = th_http(method, url, headers, body, &text);
+    if (out)
+        *out = text;
+    else
+        free(text);
+    return status;
+}
+
+/* The gateway make run started serves the page, its script and the CLI's sign-in page, and, to
+ * a user signed in with the dev code, the reads the page draws. Returns what went wrong, or
+ * NULL. */
+static const char *page_and_reads_are_served(int port, char why[512])
+{
+    char base[64], *text = NULL;
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    static const char *const files[][2] = {
+        {"/", "/assets/app.js"}, {"/login", "/assets/app.js"}, {"/assets/app.js", "cli_callback"}};
+    for (size_t i = 0; i < MC_ARRAY_LEN(files); i++) {
+        int status = call(base, "GET", files[i][0], NULL, NULL, &text);
+        bool ok = status == 200 && text && strstr(text, files[i][1]);
+        free(text);
+        if (!ok) {
+            snprintf(why, 512, "GET %s: %d, or without %s", files[i][0], status, files[i][1]);
+            return why;
+        }
+    }
+    call(base, "POST", "/api/auth/send-code", NULL, "{\"email\":\"dev@example.com\"}", NULL);
+    call(base, "POST", "/api/auth/verify-code", NULL,
+         "{\"email\":\"dev@example.com\",\"code\":\"424242\"}", &text);
+    json_t *login = json_loads(text ? text : "", 0, NULL);
+    free(text);
+    char *token = mc_strdup(json_string_value(json_object_get(login, "token")));
+    json_decref(login);
+    call(base, "POST", "/api/workspaces", token, "{\"name\":\"dev\"}", &text);
+    json_t *ws = json_loads(text ? text : "", 0, NULL);
+    free(text);
+    const char *id = json_string_value(json_object_get(ws, "id"));
+    const char *reads[] = {"/api/dashboard/usage/daily", "/api/dashboard/usage/by-agent",
+                           "/api/projects", "/api/pricing"};
+    const char *failed = NULL;
+    for (size_t i = 0; i < MC_ARRAY_LEN(reads) && failed == NULL; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s?workspace_id=%s", reads[i], id ? id : "none");
+        int status = call(base, "GET", path, token, NULL, NULL);
+        if (status != 200) {
+            snprintf(why, 512, "GET %s: %d", path, status);
+            failed = why;
+        }
+    }
+    json_decref(ws);
+    free(token);
+    return failed;
+}
+
 START_TEST(a_part_that_fails_stops_what_the_start_brought_up)
 {
     char env[2048];
-    stack_env(env, sizeof env, th_free_port());
+    int port = th_free_port();
+    stack_env(env, sizeof env, port);
     /* Postgres and Kafka start, then every service refuses its configuration. */
     ck_assert_int_ne(devstack(env, "start", "LOG_LEVEL=bogus"), 0);
     ck_assert(!output_has("start", "Multica-C is running"));
     ck_assert(output_has("start", "stopping what this run started"));
     assert_all_stopped(env);
     /* And a good start afterwards works and says so; stop takes everything down. */
-    ck_assert_int_eq(devstack(env, "start", NULL), 0);
+    ck_assert_int_eq(devstack(env, "start", "MULTICA_DEV_VERIFICATION_CODE=424242"), 0);
     ck_assert(output_has("start", "Multica-C is running"));
+    char why[512];
+    const char *failed = page_and_reads_are_served(port, why);
     ck_assert_int_eq(devstack(env, "stop", NULL), 0);
+    ck_assert_msg(failed == NULL, "make run: %s", failed);
     assert_all_stopped(env);
 }
 END_TEST

@@ -161,8 +161,10 @@ START_TEST(unknown_paths_404_and_wrong_methods_405_with_allow)
     snprintf(ws_path, sizeof ws_path, "/api/workspaces/%s/members", ws);
     expect(base, "PUT", ws_path, alice, 405, "GET, POST");
     expect(base, "PATCH", "/api/workspaces", alice, 405, "POST, GET");
-    /* Outside /api: unknown paths are JSON 404s, the health routes take GET only. */
-    expect(base, "GET", "/", NULL, 404, NULL);
+    /* Outside /api: the web page's paths (/, /login, /assets/...) answer GET only, an asset it
+     * does not have and other unknown paths are JSON 404s, the health routes take GET only. */
+    expect(base, "POST", "/", NULL, 405, "GET");
+    expect(base, "GET", "/assets/nope.js", NULL, 404, NULL);
     expect(base, "GET", "/nope", NULL, 404, NULL);
     expect(base, "GET", "/api", NULL, 404, NULL);
     expect(base, "GET", "/api/", alice, 404, NULL);
@@ -179,6 +181,11 @@ START_TEST(unknown_paths_404_and_wrong_methods_405_with_allow)
     ck_assert_int_eq(tg_call(base, "POST", "/api/daemon/heartbeat", pat, beat, NULL), 200);
     ck_assert_int_eq(tg_call(base, "GET", "/api/config", NULL, NULL, NULL), 200);
     ck_assert_int_eq(tg_call(base, "GET", "/healthz", NULL, NULL, NULL), 200);
+    char url[128], *page = NULL;
+    snprintf(url, sizeof url, "%s/", base);
+    ck_assert_int_eq(th_http("GET", url, NULL, NULL, &page), 200);
+    ck_assert_ptr_nonnull(strstr(page, "<html"));
+    free(page);
     free(alice);
     free(pat);
 }

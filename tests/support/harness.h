@@ -37,6 +37,8 @@ Suite *suite_e2e(void);
 Suite *suite_daemon(void);
 Suite *suite_official_cli(void);
 Suite *suite_websocket(void);
+Suite *suite_web(void);
+Suite *suite_usage_api(void);
 Suite *suite_dispatch(void);
 Suite *suite_deploy(void);
 Suite *suite_shipping(void);

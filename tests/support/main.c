@@ -22,10 +22,10 @@ static const suite_fn unit_suites[] = {
 
 /* Suites that run against the run's Postgres and broker and the built services. */
 static const suite_fn integration_suites[] = {
-    suite_migrate,  suite_kafka,     suite_service, suite_ingest,       suite_gateway_usage,
-    suite_dispatch, suite_rollup,    suite_auth,    suite_routes,       suite_daemon,
-    suite_e2e,      suite_websocket, suite_broker,  suite_official_cli, suite_devstack,
-    suite_deploy,   suite_shipping,
+    suite_migrate,      suite_kafka,    suite_service,   suite_ingest,   suite_gateway_usage,
+    suite_dispatch,     suite_rollup,   suite_usage_api, suite_auth,     suite_routes,
+    suite_daemon,       suite_e2e,      suite_websocket, suite_web,      suite_broker,
+    suite_official_cli, suite_devstack, suite_deploy,    suite_shipping,
 };
 
 static void add_all(SRunner *sr, const suite_fn *suites, size_t n)

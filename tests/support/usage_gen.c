@@ -41,7 +41,9 @@ char *tu_usage_event(const char *task, const char *provider, const char *model, 
 char *tu_task_event(const char *type, const char *task, const char *workspace, const char *agent,
                     const char *runtime, const char *issue, int64_t version)
 {
-    const char *status = strcmp(type, MC_EV_TASK_DELETED) == 0 ? "deleted" : "queued";
+    const char *status = strcmp(type, MC_EV_TASK_DELETED) == 0     ? "deleted"
+                         : strcmp(type, MC_EV_TASK_COMPLETED) == 0 ? "completed"
+                                                                   : "queued";
     json_t *data = json_pack("{ss ss ss ss s:s? sI ss}", "task_id", task, "workspace_id", workspace,
                              "agent_id", agent, "runtime_id", runtime, "issue_id", issue, "version",
                              (json_int_t)version, "status", status);

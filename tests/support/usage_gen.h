@@ -37,6 +37,21 @@ int64_t tu_expect_mismatches(void);
 /* Deterministic UUIDs for tests: prefix (8 hex digits) and a number. */
 void tu_uuid(char out[MC_UUID_STRLEN], unsigned prefix, unsigned long n);
 
+/* The cost parts (c.*) of each row u of usage.task_usage attributed by a (usage.task_attribution):
+ * its rates looked up row by row, as the catalogue defines them (the workspace's override
+ * first, an exact provider before '*', the latest effective_from not after the row's
+ * created_at), then usage.row_cost. An oracle the rollup and the reads, which find the rates
+ * per key with usage.price_segments, are checked against. Append after the joins of u and a. */
+#define TU_PRICED_ROWS                                                                             \
+    " LEFT JOIN LATERAL (SELECT e.input_ticks_per_mtok AS ri, e.output_ticks_per_mtok AS ro, "     \
+    "e.cache_read_ticks_per_mtok AS rr, e.cache_write_ticks_per_mtok AS rw FROM "                  \
+    "usage.model_prices e WHERE e.model = usage.model_key(u.model) AND e.provider IN "             \
+    "(u.provider, '*') AND (e.workspace_id IS NULL OR e.workspace_id = a.workspace_id) AND "       \
+    "e.effective_from <= u.created_at ORDER BY e.workspace_id IS NULL, e.provider = '*', "         \
+    "e.effective_from DESC LIMIT 1) rate ON true CROSS JOIN LATERAL "                              \
+    "usage.row_cost(u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, "  \
+    "u.cost_usd_ticks, rate.ri, rate.ro, rate.rr, rate.rw) c "
+
 /* A small deterministic generator (xorshift) so failures reproduce. */
 uint64_t tu_rand(uint64_t *state);
 

@@ -10,6 +10,13 @@ static double answer(void *ctx)
     return *(double *)ctx;
 }
 
+static void two_runtimes(void *ctx, mc_series_emit emit, void *sink)
+{
+    (void)ctx;
+    emit(sink, "runtime_id=\"r1\"", 3);
+    emit(sink, "runtime_id=\"r2\"", 0);
+}
+
 START_TEST(renders_prometheus_text)
 {
     mc_metric *c1 = mc_counter("t_events_total", "Events seen.", "topic=\"a\"");
@@ -17,6 +24,7 @@ START_TEST(renders_prometheus_text)
     mc_metric *g = mc_gauge("t_lag", "Lag.", NULL);
     static double fortytwo = 42;
     mc_gauge_fn("t_computed", "Computed at scrape.", NULL, answer, &fortytwo);
+    mc_gauge_family_fn("t_missing", "Series known at scrape.", two_runtimes, NULL);
     const double bounds[] = {0.1, 1};
     mc_metric *h = mc_histogram("t_latency_seconds", "Latency.", NULL, bounds, 2);
     mc_metric_add(c1, 3);
@@ -33,6 +41,7 @@ START_TEST(renders_prometheus_text)
         "t_events_total{topic=\"a\"} 3\nt_events_total{topic=\"b\"} 2\n",
         "# TYPE t_lag gauge\nt_lag 2.5\n",
         "t_computed 42\n",
+        "# TYPE t_missing gauge\nt_missing{runtime_id=\"r1\"} 3\nt_missing{runtime_id=\"r2\"} 0\n",
         "# TYPE t_latency_seconds histogram\n"
         "t_latency_seconds_bucket{le=\"0.1\"} 1\n"
         "t_latency_seconds_bucket{le=\"1\"} 2\n"

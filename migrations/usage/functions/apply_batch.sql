@@ -1,12 +1,18 @@
 -- Applies one ingester batch atomically: checks and advances the stored offsets (a consumer
 -- that lost its partitions fails here with SQLSTATE MCF01 and its batch rolls back), skips
--- event ids seen before, projects task attribution by version (moving and deleting usage and
--- enqueueing the affected buckets), and upserts usage last-write-wins on reported_at.
+-- event ids seen before, projects the projects of issues and task attribution by version
+-- (moving and deleting usage and enqueueing the affected buckets), upserts usage
+-- last-write-wins on reported_at, and keeps usage_missing true exactly for the completed
+-- tasks that have no usage row.
 -- Returns the number of usage rows changed and attribution rows changed. u_cost holds the
 -- reported cost in 1e-10 USD, NULL where a report carried none.
+-- Earlier signatures: before cost and projects, and with cost only.
 DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[],
     uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[],
     uuid[], uuid[], uuid[], uuid[], bigint[], boolean[]);
+DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[],
+    uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], bigint[], timestamptz[],
+    uuid[], uuid[], uuid[], uuid[], uuid[], uuid[], bigint[], boolean[]);
 CREATE OR REPLACE FUNCTION usage.apply_batch(
     p_group text,
     p_topics text[], p_partitions integer[], p_expected bigint[], p_next bigint[],
@@ -14,7 +20,9 @@ CREATE OR REPLACE FUNCTION usage.apply_batch(
     u_input bigint[], u_output bigint[], u_cache_read bigint[], u_cache_write bigint[],
     u_cost bigint[], u_reported_at timestamptz[],
     t_event_ids uuid[], t_task_ids uuid[], t_workspace uuid[], t_agent uuid[], t_runtime uuid[],
-    t_issue uuid[], t_version bigint[], t_deleted boolean[],
+    t_issue uuid[], t_version bigint[], t_deleted boolean[], t_completed boolean[],
+    i_event_ids uuid[], i_issue_ids uuid[], i_workspace uuid[], i_project uuid[],
+    i_version bigint[],
     OUT usage_rows integer, OUT attribution_rows integer)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -41,10 +49,42 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- 2. Task events not seen before, newest version per task, newer than what is stored.
+    -- 2. Issue events not seen before, newest version per issue, newer than what is stored:
+    -- the buckets of an issue that changes project are queued under the old project, the
+    -- project changes, and they are queued under the new one.
+    CREATE TEMP TABLE IF NOT EXISTS mc_batch_issue (
+        issue_id uuid PRIMARY KEY, workspace_id uuid, project_id uuid, version bigint,
+        moved boolean
+    ) ON COMMIT DELETE ROWS;
+    WITH fresh AS (
+        INSERT INTO usage.processed_events (event_id)
+        SELECT e FROM unnest(i_event_ids) AS e
+        ON CONFLICT DO NOTHING
+        RETURNING event_id
+    ), ev AS (
+        SELECT DISTINCT ON (i.issue_id) i.*
+          FROM unnest(i_event_ids, i_issue_ids, i_workspace, i_project, i_version)
+                 AS i(event_id, issue_id, workspace_id, project_id, version)
+          JOIN fresh f ON f.event_id = i.event_id
+         ORDER BY i.issue_id, i.version DESC
+    )
+    INSERT INTO mc_batch_issue
+    SELECT ev.issue_id, ev.workspace_id, ev.project_id, ev.version,
+           ev.project_id IS DISTINCT FROM p.project_id
+      FROM ev LEFT JOIN usage.issue_projects p ON p.issue_id = ev.issue_id
+     WHERE p.issue_id IS NULL OR ev.version > p.version;
+    PERFORM usage.enqueue_issue_buckets(array_agg(issue_id)) FROM mc_batch_issue WHERE moved;
+    INSERT INTO usage.issue_projects AS p (issue_id, workspace_id, project_id, version, updated_at)
+    SELECT issue_id, workspace_id, project_id, version, now() FROM mc_batch_issue
+    ON CONFLICT (issue_id) DO UPDATE
+       SET workspace_id = EXCLUDED.workspace_id, project_id = EXCLUDED.project_id,
+           version = EXCLUDED.version, updated_at = now();
+    PERFORM usage.enqueue_issue_buckets(array_agg(issue_id)) FROM mc_batch_issue WHERE moved;
+
+    -- 3. Task events not seen before, newest version per task, newer than what is stored.
     CREATE TEMP TABLE IF NOT EXISTS mc_batch_attr (
         task_id uuid PRIMARY KEY, workspace_id uuid, agent_id uuid, runtime_id uuid,
-        issue_id uuid, version bigint, deleted boolean,
+        issue_id uuid, version bigint, deleted boolean, completed boolean,
         old_workspace uuid, old_agent uuid, old_runtime uuid, old_deleted boolean, existed boolean
     ) ON COMMIT DELETE ROWS;
     WITH fresh AS (
@@ -55,14 +95,15 @@ BEGIN
     ), ev AS (
         SELECT DISTINCT ON (t.task_id) t.*
           FROM unnest(t_event_ids, t_task_ids, t_workspace, t_agent, t_runtime, t_issue,
-                      t_version, t_deleted)
-                 AS t(event_id, task_id, workspace_id, agent_id, runtime_id, issue_id, version, deleted)
+                      t_version, t_deleted, t_completed)
+                 AS t(event_id, task_id, workspace_id, agent_id, runtime_id, issue_id, version,
+                      deleted, completed)
           JOIN fresh f ON f.event_id = t.event_id
          ORDER BY t.task_id, t.version DESC
     )
     INSERT INTO mc_batch_attr
     SELECT ev.task_id, ev.workspace_id, ev.agent_id, ev.runtime_id, ev.issue_id, ev.version,
-           ev.deleted, a.workspace_id, a.agent_id, a.runtime_id, a.deleted_at IS NOT NULL,
+           ev.deleted, coalesce(ev.completed, false), a.workspace_id, a.agent_id, a.runtime_id, a.deleted_at IS NOT NULL,
            a.task_id IS NOT NULL
       FROM ev LEFT JOIN usage.task_attribution a ON a.task_id = ev.task_id
      WHERE a.task_id IS NULL OR (ev.version > a.version AND a.deleted_at IS NULL);
@@ -73,26 +114,29 @@ BEGIN
        FROM mc_batch_attr
       WHERE existed AND (deleted OR (workspace_id, agent_id, runtime_id)
                                     IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
-    -- Buckets under the new attribution: a move, or usage that waited for its attribution.
+    DELETE FROM usage.task_usage u USING mc_batch_attr b WHERE b.deleted AND u.task_id = b.task_id;
+
+    INSERT INTO usage.task_attribution AS a
+           (task_id, workspace_id, agent_id, runtime_id, issue_id, version, deleted_at,
+            completed_at, updated_at)
+    SELECT task_id, workspace_id, agent_id, runtime_id, issue_id, version,
+           CASE WHEN deleted THEN now() END, CASE WHEN completed THEN now() END, now()
+      FROM mc_batch_attr
+    ON CONFLICT (task_id) DO UPDATE
+       SET workspace_id = EXCLUDED.workspace_id, agent_id = EXCLUDED.agent_id,
+           runtime_id = EXCLUDED.runtime_id, issue_id = EXCLUDED.issue_id,
+           version = EXCLUDED.version, deleted_at = EXCLUDED.deleted_at,
+           completed_at = coalesce(a.completed_at, EXCLUDED.completed_at), updated_at = now();
+    GET DIAGNOSTICS attribution_rows = ROW_COUNT;
+    -- Buckets under the new attribution (a move, or usage that waited for its attribution),
+    -- once it is stored, so that they take the project of the task's issue.
     PERFORM usage.enqueue_task_buckets(array_agg(task_id), array_agg(workspace_id),
                                        array_agg(runtime_id), array_agg(agent_id))
        FROM mc_batch_attr
       WHERE NOT deleted AND (NOT existed OR (workspace_id, agent_id, runtime_id)
                                             IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
-    DELETE FROM usage.task_usage u USING mc_batch_attr b WHERE b.deleted AND u.task_id = b.task_id;
 
-    INSERT INTO usage.task_attribution AS a
-           (task_id, workspace_id, agent_id, runtime_id, issue_id, version, deleted_at, updated_at)
-    SELECT task_id, workspace_id, agent_id, runtime_id, issue_id, version,
-           CASE WHEN deleted THEN now() END, now()
-      FROM mc_batch_attr
-    ON CONFLICT (task_id) DO UPDATE
-       SET workspace_id = EXCLUDED.workspace_id, agent_id = EXCLUDED.agent_id,
-           runtime_id = EXCLUDED.runtime_id, issue_id = EXCLUDED.issue_id,
-           version = EXCLUDED.version, deleted_at = EXCLUDED.deleted_at, updated_at = now();
-    GET DIAGNOSTICS attribution_rows = ROW_COUNT;
-
-    -- 3. Usage events not seen before: newest report per key within the batch (later in the
+    -- 4. Usage events not seen before: newest report per key within the batch (later in the
     -- batch wins a tie), then last-write-wins against the table. Deleted tasks take no usage.
     WITH fresh AS (
         INSERT INTO usage.processed_events (event_id)
@@ -130,9 +174,21 @@ BEGIN
                 IS DISTINCT FROM (t.input_tokens, t.output_tokens, t.cache_read_tokens,
                                   t.cache_write_tokens, t.cost_usd_ticks));
     GET DIAGNOSTICS usage_rows = ROW_COUNT;
+
+    -- 5. usage_missing: a completed (not deleted) task without any usage row. Only the tasks
+    -- this batch completed, deleted or reported usage for can change, and only those whose
+    -- flag is wrong are written.
+    UPDATE usage.task_attribution a
+       SET usage_missing = NOT a.usage_missing
+     WHERE a.task_id IN (SELECT task_id FROM mc_batch_attr
+                         UNION SELECT t FROM unnest(u_task_ids) AS t)
+       AND a.usage_missing IS DISTINCT FROM (a.completed_at IS NOT NULL AND a.deleted_at IS NULL
+                                             AND NOT EXISTS (SELECT 1 FROM usage.task_usage u
+                                                              WHERE u.task_id = a.task_id));
 END
 $$;
 COMMENT ON FUNCTION usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[], uuid[],
-    text[], text[], bigint[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[], uuid[],
-    uuid[], uuid[], uuid[], bigint[], boolean[]) IS
-    'One ingester batch in one transaction: fenced offsets, event-id dedup, attribution by version, last-write-wins usage.';
+    text[], text[], bigint[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[],
+    uuid[], uuid[], uuid[], uuid[], uuid[], bigint[], boolean[], boolean[], uuid[], uuid[],
+    uuid[], uuid[], bigint[]) IS
+    'One ingester batch in one transaction: fenced offsets, event-id dedup, issue projects and task attribution by version, last-write-wins usage, usage_missing.';
