@@ -2,14 +2,17 @@
 # fuzz-openapi.sh: fuzzes a live gateway with docs/openapi.yaml (schemathesis, from the venv
 # tools/deps.sh installs) and fails on any 5xx or any response that does not match the spec.
 # The `shipping` test suite runs it against a gateway of its own with a signed-in user's
-# token and a workspace holding a runtime, an agent, an issue and its task; by hand:
+# token and a workspace holding a runtime, an agent, an issue and its task, and a project; by
+# hand:
 #
 #   MC_FUZZ_URL=http://127.0.0.1:8080 MC_FUZZ_TOKEN=<session or mul_ token> \
 #   MC_FUZZ_WORKSPACE=<uuid> MC_FUZZ_RUNTIME=<uuid> MC_FUZZ_AGENT=<uuid> \
-#   MC_FUZZ_ISSUE=<uuid> MC_FUZZ_TASK=<uuid> MC_FUZZ_DOOMED_ISSUE=<uuid> tools/fuzz-openapi.sh
+#   MC_FUZZ_ISSUE=<uuid> MC_FUZZ_TASK=<uuid> MC_FUZZ_DOOMED_ISSUE=<uuid> \
+#   MC_FUZZ_PROJECT=<uuid> MC_FUZZ_DOOMED_PROJECT=<uuid> tools/fuzz-openapi.sh
 #
-# (the doomed issue is the one DELETE /api/issues/{issue_id} gets). MC_FUZZ_EXAMPLES (20)
-# bounds the cases per operation and phase, and MC_FUZZ_SEED (1) makes runs repeatable.
+# (the doomed issue and project are the ones DELETE /api/issues/{issue_id} and DELETE
+# /api/projects/{project_id} get). MC_FUZZ_EXAMPLES (20) bounds the cases per operation and
+# phase, and MC_FUZZ_SEED (1) makes runs repeatable.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${MULTICA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/multica-c}
@@ -19,7 +22,7 @@ if [ ! -x "$ST" ]; then
     exit 2
 fi
 for v in MC_FUZZ_URL MC_FUZZ_TOKEN MC_FUZZ_WORKSPACE MC_FUZZ_RUNTIME MC_FUZZ_AGENT \
-    MC_FUZZ_ISSUE MC_FUZZ_TASK MC_FUZZ_DOOMED_ISSUE; do
+    MC_FUZZ_ISSUE MC_FUZZ_TASK MC_FUZZ_DOOMED_ISSUE MC_FUZZ_PROJECT MC_FUZZ_DOOMED_PROJECT; do
     if [ -z "${!v:-}" ]; then
         echo "fuzz-openapi: $v is not set" >&2
         exit 2

@@ -48,6 +48,19 @@ START_TEST(the_spec_is_valid_and_lists_every_route)
 }
 END_TEST
 
+/* A project of the workspace, its id in id. */
+static void new_project(const char *base, const char *token, const char *ws, const char *title,
+                        char id[37])
+{
+    char body[256], path[128];
+    json_t *out = NULL;
+    snprintf(path, sizeof path, "/api/projects?workspace_id=%s", ws);
+    snprintf(body, sizeof body, "{\"title\":\"%s\"}", title);
+    ck_assert_int_eq(tg_call(base, "POST", path, token, body, &out), 201);
+    snprintf(id, 37, "%s", tg_str(out, "id"));
+    json_decref(out);
+}
+
 START_TEST(schemathesis_meets_no_server_error_and_no_response_outside_the_spec)
 {
     th_db_new();
@@ -62,11 +75,14 @@ START_TEST(schemathesis_meets_no_server_error_and_no_response_outside_the_spec)
     ck_assert_int_eq(tg_assign(base, token, issue, agent, task), 200);
     ck_assert_msg(task[0] != '\0', "the assignment started no task");
     tg_issue(base, token, ws, "doomed issue", doomed);
+    char project[37], doomed_project[37];
+    new_project(base, token, ws, "fuzzed project", project);
+    new_project(base, token, ws, "doomed project", doomed_project);
 
     /* What schemathesis found, answered as every refusal is: a form content type without a
      * boundary had the connection dropped, and a WebSocket route without a handshake answered
      * ulfius' plain text. */
-    char cmd[2048], *out = NULL, log[600];
+    char cmd[4096], *out = NULL, log[600];
     snprintf(cmd, sizeof cmd,
              "curl -sS -H 'Content-Type: multipart/form-data' '%s/api/config'; echo; "
              "curl -sS -X POST -H 'Content-Type: multipart/form-data' -d '{\"email\":1}' "
@@ -84,13 +100,14 @@ START_TEST(schemathesis_meets_no_server_error_and_no_response_outside_the_spec)
     snprintf(cmd, sizeof cmd,
              "cd '%s' && MC_FUZZ_URL='%s' MC_FUZZ_TOKEN='%s' MC_FUZZ_WORKSPACE='%s' "
              "MC_FUZZ_RUNTIME='%s' MC_FUZZ_AGENT='%s' MC_FUZZ_ISSUE='%s' MC_FUZZ_TASK='%s' "
-             "MC_FUZZ_DOOMED_ISSUE='%s' timeout 300 tools/fuzz-openapi.sh >'%s' 2>&1; rc=$?; "
-             "tail -n 60 '%s'; exit $rc",
-             th_root(), base, token, ws, runtime, agent, issue, task, doomed, log, log);
+             "MC_FUZZ_DOOMED_ISSUE='%s' MC_FUZZ_PROJECT='%s' MC_FUZZ_DOOMED_PROJECT='%s' "
+             "timeout 300 tools/fuzz-openapi.sh >'%s' 2>&1; rc=$?; tail -n 60 '%s'; exit $rc",
+             th_root(), base, token, ws, runtime, agent, issue, task, doomed, project,
+             doomed_project, log, log);
     int rc = th_run(cmd, &out);
     ck_assert_msg(rc == 0, "schemathesis failed (exit %d; %s):\n%s", rc, log, out);
     /* It ran every operation of the spec. */
-    ck_assert_msg(strstr(out, "57 selected") != NULL || strstr(out, "57 total") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "71 selected") != NULL || strstr(out, "71 total") != NULL, "%s", out);
     free(out);
     /* The gateway is still there. */
     ck_assert_int_eq(tg_call(base, "GET", "/api/config", NULL, NULL, NULL), 200);
