@@ -192,8 +192,19 @@ int gw_put_pricing(const struct _u_request *req, struct _u_response *resp, void 
     }
     char *text = json_dumps(entries, JSON_COMPACT);
     const char *p[] = {user, ws, text};
-    gw_answer_json(resp, db, GW_PRICES_PUT, 3, p, 200);
+    PGresult *r = NULL;
+    rc = mc_db_exec(db, GW_PRICES_PUT, 3, p, &r);
     free(text);
+    /* usage.put_prices refuses a provider or model that normalises to nothing (22023). */
+    if (rc != 0 && strcmp(mc_db_sqlstate(db), "22023") == 0)
+        mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "prices",
+                      "a provider or model names nothing once trimmed (and, for a model, "
+                      "without its provider prefix, tag or date)");
+    else if (rc != 0)
+        gw_db_error(resp, db, rc);
+    else
+        gw_answer_text(resp, 200, PQgetvalue(r, 0, 0));
+    PQclear(r);
 cleanup:
     if (db)
         gw_db_release(ctx, db);

@@ -14,6 +14,7 @@
 #include "gateway.h"
 #include "mc_proto.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,14 +33,18 @@ static bool one_of(const char *v, const char *const *set, size_t n)
     return false;
 }
 
-/* A calendar day, YYYY-MM-DD, that exists ("" clears the field). */
+/* A calendar day, YYYY-MM-DD in digits, that exists ("" clears the field). Year 0000 is
+ * none: PostgreSQL's dates have no year 0 (its cast answered 500), nor signs or blanks. */
 static bool valid_date(const char *s)
 {
     int y, m, d;
     char tail;
     if (*s == '\0')
         return true;
-    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3)
+    for (size_t i = 0; i < 10; i++)
+        if (s[i] == '\0' || (i == 4 || i == 7 ? s[i] != '-' : !isdigit((unsigned char)s[i])))
+            return false;
+    if (s[10] != '\0' || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || y < 1)
         return false;
     struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12};
     time_t t = timegm(&tm);

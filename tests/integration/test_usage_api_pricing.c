@@ -92,6 +92,15 @@ START_TEST(the_catalogue_is_served_and_changed_by_whom_it_may)
          "prices[0].effective_from"},
         {"{\"workspace_id\":\"nope\",\"prices\":[{\"provider\":\"a\",\"model\":\"b\"}]}",
          "workspace_id"},
+        /* Names that normalise to no key (the table's check answered 500). */
+        {"{\"prices\":[{\"provider\":\" \",\"model\":\"b\",\"input_ticks_per_mtok\":1,"
+         "\"output_ticks_per_mtok\":1,\"cache_read_ticks_per_mtok\":1,"
+         "\"cache_write_ticks_per_mtok\":1}]}",
+         "prices"},
+        {"{\"prices\":[{\"provider\":\"a\",\"model\":\"gpt/\",\"input_ticks_per_mtok\":1,"
+         "\"output_ticks_per_mtok\":1,\"cache_read_ticks_per_mtok\":1,"
+         "\"cache_write_ticks_per_mtok\":1}]}",
+         "prices"},
     };
     int64_t before = th_sql_int("SELECT count(*) FROM usage.model_prices");
     for (size_t k = 0; k < MC_ARRAY_LEN(bad); k++) {

@@ -67,6 +67,8 @@ START_TEST(projects_are_created_listed_changed_and_deleted)
                             {"{\"title\":\"x\",\"priority\":\"p1\"}", "priority"},
                             {"{\"title\":\"x\",\"start_date\":\"2026-02-30\"}", "start_date"},
                             {"{\"title\":\"x\",\"due_date\":\"tomorrow\"}", "due_date"},
+                            {"{\"title\":\"x\",\"due_date\":\"0000-01-01\"}", "due_date"},
+                            {"{\"title\":\"x\",\"start_date\":\"-001-01-01\"}", "start_date"},
                             {"{\"title\":\"x\",\"lead_type\":\"agent\"}", "lead_id"},
                             {"{\"title\":\"x\",\"lead_type\":\"agent\",\"lead_id\":"
                              "\"0195f1c2-0000-7000-8000-000000000999\"}",

@@ -31,6 +31,12 @@ BEGIN
     LOOP
         k := usage.model_key(e.model);
         prov := lower(btrim(e.provider));
+        -- A name that normalises to nothing ("  ", "gpt/", "@v1") keys no entry: the caller's
+        -- mistake (the gateway answers 400 for this code), not the table's check failing.
+        IF k = '' OR prov = '' THEN
+            RAISE EXCEPTION 'provider % model % names no catalogue key', e.provider, e.model
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
         IF coalesce(e.remove, false) THEN
             DELETE FROM usage.model_prices
              WHERE model = k AND provider = prov AND workspace_id IS NOT DISTINCT FROM p_workspace
