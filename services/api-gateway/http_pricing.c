@@ -23,6 +23,10 @@
 
 #define MAX_ENTRIES 1000
 #define MAX_RATE    100000000000000LL /* 10^14 ticks, $10,000, per million tokens */
+/* effective_from within years 1 to 9999 in UTC: PostgreSQL has no year 0, and an offset can
+ * carry "0000-01-01T00:00:00Z" or "0001-01-01T00:00:00+01:00" there (its cast answered 500). */
+#define MIN_FROM_US (-62135596800LL * 1000000)
+#define END_FROM_US (253402300800LL * 1000000)
 
 static const char *const rates[] = {"input_ticks_per_mtok", "output_ticks_per_mtok",
                                     "cache_read_ticks_per_mtok", "cache_write_ticks_per_mtok"};
@@ -91,8 +95,8 @@ static int read_entry(const json_t *e, size_t i, json_t *out, struct _u_response
         return entry_error(resp, i, "remove", "must be true or false");
     int64_t at = mc_now_wall_us();
     if (json_object_get(e, "effective_from") != NULL &&
-        (from == NULL || mc_parse_rfc3339(from, &at) != 0))
-        return entry_error(resp, i, "effective_from", "must be an RFC 3339 time");
+        (from == NULL || mc_parse_rfc3339(from, &at) != 0 || at < MIN_FROM_US || at >= END_FROM_US))
+        return entry_error(resp, i, "effective_from", "must be an RFC 3339 time of years 1-9999");
     bool removing = json_is_true(remove);
     if (removing && from == NULL)
         return entry_error(resp, i, "effective_from", "names the entry to remove: is required");

@@ -92,6 +92,9 @@ START_TEST(the_catalogue_is_served_and_changed_by_whom_it_may)
          "prices[0].effective_from"},
         {"{\"workspace_id\":\"nope\",\"prices\":[{\"provider\":\"a\",\"model\":\"b\"}]}",
          "workspace_id"},
+        {"{\"prices\":[{\"provider\":\"a\",\"model\":\"b\",\"effective_from\":"
+         "\"0000-06-01T00:00:00Z\",\"remove\":true}]}",
+         "prices[0].effective_from"},
         /* Names that normalise to no key (the table's check answered 500). */
         {"{\"prices\":[{\"provider\":\" \",\"model\":\"b\",\"input_ticks_per_mtok\":1,"
          "\"output_ticks_per_mtok\":1,\"cache_read_ticks_per_mtok\":1,"
