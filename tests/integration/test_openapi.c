@@ -48,19 +48,6 @@ START_TEST(the_spec_is_valid_and_lists_every_route)
 }
 END_TEST
 
-/* A project of the workspace, its id in id. */
-static void new_project(const char *base, const char *token, const char *ws, const char *title,
-                        char id[37])
-{
-    char body[256], path[128];
-    json_t *out = NULL;
-    snprintf(path, sizeof path, "/api/projects?workspace_id=%s", ws);
-    snprintf(body, sizeof body, "{\"title\":\"%s\"}", title);
-    ck_assert_int_eq(tg_call(base, "POST", path, token, body, &out), 201);
-    snprintf(id, 37, "%s", tg_str(out, "id"));
-    json_decref(out);
-}
-
 START_TEST(schemathesis_meets_no_server_error_and_no_response_outside_the_spec)
 {
     th_db_new();
@@ -76,8 +63,8 @@ START_TEST(schemathesis_meets_no_server_error_and_no_response_outside_the_spec)
     ck_assert_msg(task[0] != '\0', "the assignment started no task");
     tg_issue(base, token, ws, "doomed issue", doomed);
     char project[37], doomed_project[37];
-    new_project(base, token, ws, "fuzzed project", project);
-    new_project(base, token, ws, "doomed project", doomed_project);
+    tg_project(base, token, ws, "fuzzed project", project);
+    tg_project(base, token, ws, "doomed project", doomed_project);
 
     /* What schemathesis found, answered as every refusal is: a form content type without a
      * boundary had the connection dropped, and a WebSocket route without a handshake answered

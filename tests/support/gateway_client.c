@@ -138,16 +138,29 @@ void tg_agent(const char *base, const char *token, const char *ws, const char *n
     json_decref(out);
 }
 
-void tg_issue(const char *base, const char *token, const char *ws, const char *title,
-              char issue[37])
+/* POSTs {title} to /api/<kind>?workspace_id=ws (expecting 201); fills id. */
+static void create_titled(const char *base, const char *token, const char *kind, const char *ws,
+                          const char *title, char id[37])
 {
     char body[512], path[128];
     json_t *out = NULL;
-    snprintf(path, sizeof path, "/api/issues?workspace_id=%s", ws);
+    snprintf(path, sizeof path, "/api/%s?workspace_id=%s", kind, ws);
     snprintf(body, sizeof body, "{\"title\":\"%s\"}", title);
     ck_assert_int_eq(tg_call(base, "POST", path, token, body, &out), 201);
-    snprintf(issue, 37, "%s", tg_str(out, "id"));
+    snprintf(id, 37, "%s", tg_str(out, "id"));
     json_decref(out);
+}
+
+void tg_issue(const char *base, const char *token, const char *ws, const char *title,
+              char issue[37])
+{
+    create_titled(base, token, "issues", ws, title, issue);
+}
+
+void tg_project(const char *base, const char *token, const char *ws, const char *title,
+                char project[37])
+{
+    create_titled(base, token, "projects", ws, title, project);
 }
 
 int tg_assign(const char *base, const char *token, const char *issue, const char *agent,

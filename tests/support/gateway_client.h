@@ -50,6 +50,10 @@ void tg_agent(const char *base, const char *token, const char *ws, const char *n
 void tg_issue(const char *base, const char *token, const char *ws, const char *title,
               char issue[37]);
 
+/* Creates a project in ws; fills its id. */
+void tg_project(const char *base, const char *token, const char *ws, const char *title,
+                char project[37]);
+
 /* Assigns an issue to an agent (PUT /api/issues/{id}; agent NULL unassigns) and returns the
  * status; fills task (may be NULL) with the task the assignment started ("" for none). */
 int tg_assign(const char *base, const char *token, const char *issue, const char *agent,
