@@ -44,7 +44,7 @@ int gw_post_token(const struct _u_request *req, struct _u_response *resp, void *
         mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "cannot make a token");
         goto cleanup;
     }
-    snprintf(prefix, sizeof prefix, "%s", token);
+    snprintf(prefix, sizeof prefix, "%.*s", PREFIX_SHOWN, token);
     snprintf(days_s, sizeof days_s, "%lld", (long long)days);
     const char *p[] = {
         id,     gw_principal(resp)->user_id, name ? name : "personal access token", hash,
