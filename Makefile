@@ -176,7 +176,7 @@ install: $(BINARIES) ## binaries, docs, LICENSE and the ops files into $(DESTDIR
 # front end and do not depend on -O.
 CLANG ?= clang
 check-clang: ## every binary, the tests and benchmarks built with clang -Werror (build/clang)
-	@$(MAKE) --no-print-directory -j2 BUILD=build/clang CC=$(CLANG) OPT="-O0 -g0" \
+	@$(MAKE) --no-print-directory -j2 BUILD=build/clang CC=$(CLANG) OPT="-O0 -g0" SAN= \
 	    build build/clang/tests/multica-tests \
 	    $(patsubst $(BUILD)/%,build/clang/%,$(BENCH_BINS))
 
