@@ -56,16 +56,17 @@ const char *mc_db_errmsg(const mc_db *db);
 /* ---- SQLSTATE names ----
  * Every SQLSTATE the code looks at, by its PostgreSQL condition name (the manual's Appendix A),
  * and the ones our own SQL raises (class MC), so no code compares against a bare "40001". */
-#define MC_SQLSTATE_CONNECTION_EXCEPTION  "08" /* the class: the connection is gone */
-#define MC_SQLSTATE_UNABLE_TO_CONNECT     "08001"
-#define MC_SQLSTATE_SERIALIZATION_FAILURE "40001"
-#define MC_SQLSTATE_DEADLOCK_DETECTED     "40P01"
-#define MC_SQLSTATE_UNDEFINED_TABLE       "42P01"
-#define MC_SQLSTATE_UNIQUE_VIOLATION      "23505"
-#define MC_SQLSTATE_QUERY_CANCELED        "57014" /* statement_timeout as well */
-#define MC_SQLSTATE_ADMIN_SHUTDOWN        "57P01"
-#define MC_SQLSTATE_CRASH_SHUTDOWN        "57P02"
-#define MC_SQLSTATE_CANNOT_CONNECT_NOW    "57P03"
+#define MC_SQLSTATE_CONNECTION_EXCEPTION    "08" /* the class: the connection is gone */
+#define MC_SQLSTATE_UNABLE_TO_CONNECT       "08001"
+#define MC_SQLSTATE_SERIALIZATION_FAILURE   "40001"
+#define MC_SQLSTATE_DEADLOCK_DETECTED       "40P01"
+#define MC_SQLSTATE_UNDEFINED_TABLE         "42P01"
+#define MC_SQLSTATE_UNIQUE_VIOLATION        "23505"
+#define MC_SQLSTATE_INVALID_PARAMETER_VALUE "22023"
+#define MC_SQLSTATE_QUERY_CANCELED          "57014" /* statement_timeout as well */
+#define MC_SQLSTATE_ADMIN_SHUTDOWN          "57P01"
+#define MC_SQLSTATE_CRASH_SHUTDOWN          "57P02"
+#define MC_SQLSTATE_CANNOT_CONNECT_NOW      "57P03"
 /* Raised by usage.apply_batch: another consumer already applied the batch's offset range. */
 #define MC_SQLSTATE_FENCED "MCF01"
 

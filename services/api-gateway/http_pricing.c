@@ -200,7 +200,7 @@ int gw_put_pricing(const struct _u_request *req, struct _u_response *resp, void 
     rc = mc_db_exec(db, GW_PRICES_PUT, 3, p, &r);
     free(text);
     /* usage.put_prices refuses a provider or model that normalises to nothing (22023). */
-    if (rc != 0 && strcmp(mc_db_sqlstate(db), "22023") == 0)
+    if (rc != 0 && strcmp(mc_db_sqlstate(db), MC_SQLSTATE_INVALID_PARAMETER_VALUE) == 0)
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "prices",
                       "a provider or model names nothing once trimmed (and, for a model, "
                       "without its provider prefix, tag or date)");
