@@ -117,7 +117,8 @@ START_TEST(concurrent_guesses_cannot_outrun_the_attempt_cap)
                            "VERIFICATION_SENDS_PER_CLIENT_PER_HOUR=100",
                            NULL};
     const char *base = tg_start(brokers, extra, NULL);
-    /* Each round: 40 wrong guesses at once, then the right code while they run. Exactly four
+    /* Each round: 40 wrong guesses at once, then the right code as soon as the cap is
+     * used up, while they still run. Exactly four
      * are judged wrong (400) before the fifth uses the cap up (429), and the right code never
      * logs in: once, 4 to 18 were judged against a live code and it logged in 2 rounds of 16. */
     for (int round = 0; round < ROUNDS; round++) {
@@ -133,8 +134,19 @@ START_TEST(concurrent_guesses_cannot_outrun_the_attempt_cap)
                 snprintf(g[i].code, sizeof g[i].code, "%06d", (atoi(code) + 1 + i) % 1000000);
             else
                 snprintf(g[i].code, sizeof g[i].code, "%s", code);
-            ck_assert_int_eq(pthread_create(&t[i], NULL, guess_main, &g[i]), 0);
         }
+        /* The wrong guesses go first, all at once; the right code follows once the cap is
+         * used up (five counted), while the rest of them still race. Sent any earlier, it may
+         * legitimately be judged before the fifth wrong guess and log in. */
+        for (int i = 0; i < GUESSES; i++)
+            ck_assert_int_eq(pthread_create(&t[i], NULL, guess_main, &g[i]), 0);
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "SELECT least(failed_attempts, 5) FROM gateway.verification_codes "
+                 "WHERE email = '%s'",
+                 email);
+        ck_assert_int_eq(th_sql_wait(sql, 5, 10000), 5);
+        ck_assert_int_eq(pthread_create(&t[GUESSES], NULL, guess_main, &g[GUESSES]), 0);
         int wrong = 0, capped = 0;
         for (int i = 0; i <= GUESSES; i++) {
             pthread_join(t[i], NULL);
