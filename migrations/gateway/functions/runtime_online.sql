@@ -1,5 +1,5 @@
--- Whether a runtime is online: seen within the dispatcher's default online window (150 s)
--- and not deregistered by its daemon.
+-- Whether a runtime is online: seen within the dispatcher's default RUNTIME_ONLINE_WINDOW
+-- (150 s; the gateway does not read that setting) and not deregistered by its daemon.
 CREATE OR REPLACE FUNCTION gateway.runtime_online(r gateway.runtimes)
 RETURNS boolean
 LANGUAGE sql STABLE AS $$
