@@ -1,4 +1,11 @@
 DROP FUNCTION gateway.project_task_event(jsonb);
+-- The functions over these tables' rows (functions/), applied again by the next up.
+DROP FUNCTION IF EXISTS gateway.issue_json(gateway.issues, text);
+DROP FUNCTION IF EXISTS gateway.issues_matching(uuid, text, uuid, text);
+DROP FUNCTION IF EXISTS gateway.comment_json(gateway.comments);
+DROP FUNCTION IF EXISTS gateway.agent_json(gateway.agents);
+DROP FUNCTION IF EXISTS gateway.task_json(gateway.tasks);
+DROP FUNCTION IF EXISTS gateway.is_member(uuid, uuid);
 DROP TABLE gateway.outbox;
 DROP TABLE gateway.task_progress;
 DROP TABLE gateway.task_event_log;

@@ -1,31 +1,10 @@
 /* statements.c: every SQL statement the gateway prepares, by id. Reads return JSON built by
- * Postgres (one text column), so handlers pass it through. Issues and comments are in
- * issue_sql.inc, tasks and the daemon's claims in task_sql.inc, usage reads in
- * usage_sql.inc. */
+ * Postgres (one text column), so handlers pass it through. A resource's JSON shape and the
+ * membership check are SQL functions (migrations/gateway/functions/: workspace_json.sql,
+ * agent_json.sql, issue_json.sql, is_member.sql, ...) that statements call, not C fragments
+ * spliced into them. Issues and comments are in issue_sql.inc, tasks and the daemon's claims
+ * in task_sql.inc, usage reads in usage_sql.inc. */
 #include "gateway.h"
-
-#define PROJECT_JSON                                                                               \
-    "json_build_object('id', p.id, 'workspace_id', p.workspace_id, 'title', p.title, "             \
-    "'description', p.description, 'icon', p.icon, 'status', p.status, 'priority', p.priority, "   \
-    "'lead_type', p.lead_type, 'lead_id', p.lead_id, 'start_date', p.start_date, 'due_date', "     \
-    "p.due_date, 'created_at', p.created_at, 'updated_at', p.updated_at, 'issue_count', (SELECT "  \
-    "count(*) FROM gateway.issues i WHERE i.project_id = p.id), 'done_count', (SELECT count(*) "   \
-    "FROM gateway.issues i WHERE i.project_id = p.id AND i.status = 'done'), 'resource_count', 0)"
-#define AGENT_JSON                                                                                 \
-    "json_build_object('id', a.id, 'workspace_id', a.workspace_id, 'name', a.name, "               \
-    "'description', a.description, 'instructions', a.instructions, 'provider', a.provider, "       \
-    "'runtime_id', a.runtime_id, 'runtime_mode', 'local', 'status', 'active', "                    \
-    "'max_concurrent_tasks', a.max_concurrent_tasks, 'archived_at', NULL, 'created_at', "          \
-    "a.created_at)"
-#define WORKSPACE_JSON                                                                             \
-    "json_build_object('id', w.id, 'name', w.name, 'slug', w.slug, 'issue_prefix', "               \
-    "w.issue_prefix, 'created_at', w.created_at"
-/* A runtime is online while it was seen within the dispatcher's default online window and did
- * not deregister. */
-#define RUNTIME_ONLINE "(r.offline_at IS NULL AND r.last_seen_at > now() - interval '150 seconds')"
-#define IS_MEMBER(ws, user)                                                                        \
-    "EXISTS (SELECT 1 FROM gateway.members m WHERE m.workspace_id = " ws " AND m.user_id = " user  \
-    ")"
 
 const struct mc_db_stmt gw_stmts[] = {
     /* A token in use is looked up on every request; last_used_at is written at most once a
@@ -91,15 +70,16 @@ const struct mc_db_stmt gw_stmts[] = {
          "left($4, 70) || '-' || substr(replace($1::uuid::text, '-', ''), 27, 6) "
          "ELSE $4 END, $5) RETURNING *), m AS (INSERT INTO gateway.members "
          "(workspace_id, user_id, role) SELECT id, $3, 'owner' FROM w) "
-         "SELECT " WORKSPACE_JSON ", 'role', 'owner')::text FROM w"},
+         "SELECT gateway.workspace_json(w::gateway.workspaces, 'owner')::text FROM w"},
     /* $2: a task token's workspace, the only one it may see (NULL: all of the user's). */
     [GW_WORKSPACE_LIST] = {"gw_workspace_list",
-                           "SELECT coalesce(json_agg(" WORKSPACE_JSON ", 'role', m.role) ORDER BY "
+                           "SELECT coalesce(json_agg(gateway.workspace_json(w, m.role) ORDER BY "
                            "w.created_at), '[]')::text FROM gateway.members m JOIN "
                            "gateway.workspaces w ON w.id = m.workspace_id WHERE m.user_id = $1 "
                            "AND ($2::uuid IS NULL OR w.id = $2)"},
-    [GW_WORKSPACE_GET] = {"gw_workspace_get", "SELECT " WORKSPACE_JSON
-                                              ")::text FROM gateway.workspaces w WHERE w.id = $1"},
+    [GW_WORKSPACE_GET] =
+        {"gw_workspace_get",
+         "SELECT gateway.workspace_json(w)::text FROM gateway.workspaces w WHERE w.id = $1"},
     [GW_MEMBER_LIST] = {"gw_member_list",
                         "SELECT coalesce(json_agg(json_build_object('user_id', u.id, 'email', "
                         "u.email, 'name', coalesce(nullif(u.name, ''), split_part(u.email, '@', "
@@ -131,28 +111,27 @@ const struct mc_db_stmt gw_stmts[] = {
                            "provider, max_concurrency"},
     [GW_RUNTIME_SEEN] = {"gw_runtime_seen",
                          "UPDATE gateway.runtimes r SET last_seen_at = now(), offline_at = NULL "
-                         "WHERE r.id = $1 AND " IS_MEMBER(
-                             "r.workspace_id",
-                             "$2") " RETURNING workspace_id, name, max_concurrency"},
-    [GW_RUNTIME_OFFLINE] = {"gw_runtime_offline",
-                            "UPDATE gateway.runtimes r SET offline_at = now() WHERE r.id = $1 "
-                            "AND " IS_MEMBER(
-                                "r.workspace_id",
-                                "$2") " RETURNING workspace_id, name, max_concurrency"},
+                         "WHERE r.id = $1 AND gateway.is_member(r.workspace_id, $2) RETURNING "
+                         "workspace_id, name, max_concurrency"},
+    [GW_RUNTIME_OFFLINE] =
+        {"gw_runtime_offline",
+         "UPDATE gateway.runtimes r SET offline_at = now() WHERE r.id = $1 "
+         "AND gateway.is_member(r.workspace_id, $2) RETURNING workspace_id, name, max_concurrency"},
     /* usage_missing_tasks: completed tasks that never reported usage (the usage slice's flag). */
-    [GW_RUNTIME_LIST] = {"gw_runtime_list",
-                         "SELECT coalesce(json_agg(json_build_object('id', r.id, 'workspace_id', "
-                         "r.workspace_id, 'name', r.name, 'provider', r.provider, 'runtime_mode', "
-                         "'local', 'daemon_id', "
-                         "r.daemon_id, 'device_name', r.device_name, 'version', r.version, "
-                         "'cli_version', r.cli_version, 'owner_id', r.owner_id, "
-                         "'max_concurrency', r.max_concurrency, 'last_seen_at', r.last_seen_at, "
-                         "'status', CASE WHEN " RUNTIME_ONLINE " THEN 'online' ELSE 'offline' "
-                         "END, 'online', " RUNTIME_ONLINE ", 'created_at', r.created_at, "
-                         "'usage_missing_tasks', (SELECT count(*) FROM usage.task_attribution a "
-                         "WHERE a.usage_missing AND a.workspace_id = r.workspace_id AND "
-                         "a.runtime_id = r.id)) ORDER BY r.created_at), '[]')::text FROM "
-                         "gateway.runtimes r WHERE r.workspace_id = $1"},
+    [GW_RUNTIME_LIST] =
+        {"gw_runtime_list",
+         "SELECT coalesce(json_agg(json_build_object('id', r.id, 'workspace_id', "
+         "r.workspace_id, 'name', r.name, 'provider', r.provider, 'runtime_mode', "
+         "'local', 'daemon_id', "
+         "r.daemon_id, 'device_name', r.device_name, 'version', r.version, "
+         "'cli_version', r.cli_version, 'owner_id', r.owner_id, "
+         "'max_concurrency', r.max_concurrency, 'last_seen_at', r.last_seen_at, "
+         "'status', CASE WHEN gateway.runtime_online(r) THEN 'online' ELSE 'offline' "
+         "END, 'online', gateway.runtime_online(r), 'created_at', r.created_at, "
+         "'usage_missing_tasks', (SELECT count(*) FROM usage.task_attribution a "
+         "WHERE a.usage_missing AND a.workspace_id = r.workspace_id AND "
+         "a.runtime_id = r.id)) ORDER BY r.created_at), '[]')::text FROM "
+         "gateway.runtimes r WHERE r.workspace_id = $1"},
     [GW_RUNTIME_WORKSPACE] = {"gw_runtime_workspace",
                               "SELECT workspace_id FROM gateway.runtimes WHERE id = $1"},
     /* An agent runs the agent CLI of its runtime: its provider is the runtime's. */
@@ -161,23 +140,24 @@ const struct mc_db_stmt gw_stmts[] = {
                          "runtime_id, max_concurrent_tasks, description, instructions) SELECT "
                          "$1, $2, $3, coalesce(nullif(r.provider, ''), 'unknown'), r.id, $5, "
                          "coalesce($6, ''), coalesce($7, '') FROM gateway.runtimes r WHERE r.id "
-                         "= $4 AND r.workspace_id = $2 RETURNING " AGENT_JSON "::text"},
+                         "= $4 AND r.workspace_id = $2 RETURNING gateway.agent_json(a)::text"},
     [GW_AGENT_LIST] = {"gw_agent_list",
-                       "SELECT coalesce(json_agg(" AGENT_JSON " ORDER BY a.created_at), "
+                       "SELECT coalesce(json_agg(gateway.agent_json(a) ORDER BY a.created_at), "
                        "'[]')::text FROM gateway.agents a WHERE a.workspace_id = $1"},
-    [GW_AGENT_GET] = {"gw_agent_get",
-                      "SELECT a.workspace_id, a.runtime_id, a.max_concurrent_tasks, " AGENT_JSON
-                      "::text FROM gateway.agents a WHERE a.id = $1 FOR UPDATE"},
+    [GW_AGENT_GET] =
+        {"gw_agent_get",
+         "SELECT a.workspace_id, a.runtime_id, a.max_concurrent_tasks, gateway.agent_json(a)::text "
+         "FROM gateway.agents a WHERE a.id = $1 FOR UPDATE"},
     /* A partial update; a new runtime must be in the agent's workspace (no row otherwise). */
-    [GW_AGENT_UPDATE] =
-        {"gw_agent_update",
-         "UPDATE gateway.agents a SET name = coalesce($2, a.name), description = "
-         "coalesce($3, a.description), instructions = coalesce($4, "
-         "a.instructions), runtime_id = coalesce(r.id, a.runtime_id), provider = "
-         "coalesce(nullif(r.provider, ''), a.provider), max_concurrent_tasks = "
-         "coalesce($6::integer, a.max_concurrent_tasks) FROM (SELECT $5::uuid AS "
-         "want) x LEFT JOIN gateway.runtimes r ON r.id = x.want WHERE a.id = $1 "
-         "AND (x.want IS NULL OR r.workspace_id = a.workspace_id) RETURNING " AGENT_JSON "::text"},
+    [GW_AGENT_UPDATE] = {"gw_agent_update",
+                         "UPDATE gateway.agents a SET name = coalesce($2, a.name), description = "
+                         "coalesce($3, a.description), instructions = coalesce($4, "
+                         "a.instructions), runtime_id = coalesce(r.id, a.runtime_id), provider = "
+                         "coalesce(nullif(r.provider, ''), a.provider), max_concurrent_tasks = "
+                         "coalesce($6::integer, a.max_concurrent_tasks) FROM (SELECT $5::uuid AS "
+                         "want) x LEFT JOIN gateway.runtimes r ON r.id = x.want WHERE a.id = $1 "
+                         "AND (x.want IS NULL OR r.workspace_id = a.workspace_id) RETURNING "
+                         "gateway.agent_json(a)::text"},
 #include "issue_sql.inc"
 #include "task_sql.inc"
     [GW_OUTBOX_INSERT] = {"gw_outbox_insert",
@@ -215,7 +195,7 @@ const struct mc_db_stmt gw_stmts[] = {
          "ELSE 'token_revoked' END FROM json_object_keys($1::json) AS k LEFT JOIN "
          "gateway.personal_access_tokens p ON p.id = k::uuid WHERE p.id IS NULL OR "
          "p.revoked_at IS NOT NULL OR p.expires_at <= now() UNION ALL SELECT k, "
-         "'membership_ended' FROM json_object_keys($2::json) AS k WHERE NOT " IS_MEMBER(
-             "split_part(k, ' ', 1)::uuid", "split_part(k, ' ', 2)::uuid")},
+         "'membership_ended' FROM json_object_keys($2::json) AS k WHERE NOT "
+         "gateway.is_member(split_part(k, ' ', 1)::uuid, split_part(k, ' ', 2)::uuid)"},
 };
 MC_STATIC_ASSERT_LEN(gw_stmts, GW_NSTMTS);
