@@ -73,6 +73,7 @@ static void apply(struct gw_ctx *ctx, mc_db *db, rd_kafka_message_t *const *msgs
     while (good > 0 && !mc_worker_stopping(&ctx->projector)) {
         if (mc_db_run_tx(db, "projection", project, &t) == 0) {
             mc_metric_add(ctx->m.projected, (double)good);
+            gw_ws_logged(ctx);
             break;
         }
         mc_log_warn(json_pack("{ss si}", "error", mc_db_errmsg(db), "events", (int)n),

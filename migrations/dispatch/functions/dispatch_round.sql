@@ -61,15 +61,20 @@ BEGIN
                                                      ORDER BY c.rank_key, c.task_id) AS agent_rank
                              FROM (SELECT w.task_id, w.agent_id, w.issue_id,
                                           w.created_at - w.priority * p_aging AS rank_key,
-                                          a.max_concurrent_tasks
-                                          - (SELECT count(*) FROM dispatch.agent_task_queue x
-                                              WHERE x.agent_id = w.agent_id
-                                                AND x.status IN ('dispatched', 'running')) AS free,
+                                          a.max_concurrent_tasks - coalesce(n.active, 0) AS free,
                                           row_number() OVER (PARTITION BY w.agent_id, w.issue_id
                                                              ORDER BY w.created_at - w.priority * p_aging,
                                                                       w.task_id) AS issue_rank
                                      FROM dispatch.agent_task_queue w
                                      JOIN dispatch.agents a ON a.agent_id = w.agent_id
+                                     -- Each agent's active tasks counted once, not once per
+                                     -- queued task (that was most of a round's time).
+                                     LEFT JOIN (SELECT x.agent_id, count(*) AS active
+                                                  FROM dispatch.agent_task_queue x
+                                                 WHERE x.agent_id = ANY (v_agents)
+                                                   AND x.status IN ('dispatched', 'running')
+                                                 GROUP BY x.agent_id) n
+                                       ON n.agent_id = w.agent_id
                                     WHERE w.runtime_id = rt.runtime_id AND w.status = 'queued'
                                       AND w.agent_id = ANY (v_agents)) c
                             WHERE c.issue_id IS NULL

@@ -1,6 +1,7 @@
 -- Projects one task event into the read model (only when newer than what is held) and logs
--- it for WebSocket delivery, announcing the new log entry with NOTIFY so every gateway
--- replica can push it to its own clients. Returns the log seq, or NULL for a replay.
+-- it for WebSocket delivery; no NOTIFY (its commit takes a global lock): the projecting
+-- replica kicks its own listener and the others poll the log. Returns the log seq, or NULL
+-- for a replay.
 -- A new dispatch is not handed out yet and has no report (its claim and report are cleared);
 -- a task that ended or went back to the queue takes its task tokens with it. TaskWaiting's
 -- reason is the wait reason (kept until the next event), never a failure reason.
@@ -57,11 +58,8 @@ BEGIN
             (d ->> 'runtime_id')::uuid, (d ->> 'old_runtime_id')::uuid, p_event ->> 'type', p_event)
     ON CONFLICT (task_id, version) DO NOTHING
     RETURNING seq INTO new_seq;
-    IF new_seq IS NOT NULL THEN
-        PERFORM pg_notify('multica_task_events', new_seq::text);
-    END IF;
     RETURN new_seq;
 END
 $$;
 COMMENT ON FUNCTION gateway.project_task_event(jsonb) IS
-    'Applies a task event to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of an ended or requeued task), logs it once, and NOTIFYs multica_task_events.';
+    'Applies a task event to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of an ended or requeued task), logs it once; no NOTIFY (listeners poll the log).';
