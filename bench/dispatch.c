@@ -40,7 +40,8 @@
  *    "ws_p99_ms":..,"dispatched_p50_ms":..,"dispatched_p99_ms":..,"light_tasks":..,
  *    "claimed_p50_ms":..,"claimed_p99_ms":..,"light_rps":..,"light_ws_p50_ms":..,
  *    "light_ws_p99_ms":..,"light_dispatched_p50_ms":..,"light_dispatched_p99_ms":..,
- *    "light_claimed_p50_ms":..,"light_claimed_p99_ms":..,"paced_tasks":..,"paced_rps":..,
+ *    "light_claimed_p50_ms":..,"light_claimed_p99_ms":..,"paced_tasks":..,
+ *    "paced_offered_rps":..,"paced_rps":..,
  *    "paced_ws_p50_ms":..,"paced_ws_p99_ms":..,"paced_claimed_p50_ms":..,
  *    "paced_claimed_p99_ms":..,"requeues":..,"ws_reconnects":..}
  * and exits 1 when a check fails. */
@@ -547,15 +548,16 @@ int main(int argc, char **argv)
            "\"claimed_p99_ms\":%.2f,\"light_tasks\":%d,\"light_rps\":%.1f,"
            "\"light_ws_p50_ms\":%.2f,\"light_ws_p99_ms\":%.2f,\"light_dispatched_p50_ms\":%.2f,"
            "\"light_dispatched_p99_ms\":%.2f,\"light_claimed_p50_ms\":%.2f,"
-           "\"light_claimed_p99_ms\":%.2f,\"paced_tasks\":%d,\"paced_rps\":%.1f,"
+           "\"light_claimed_p99_ms\":%.2f,\"paced_tasks\":%d,\"paced_offered_rps\":%d,"
+           "\"paced_rps\":%.1f,"
            "\"paced_ws_p50_ms\":%.2f,\"paced_ws_p99_ms\":%.2f,\"paced_claimed_p50_ms\":%.2f,"
            "\"paced_claimed_p99_ms\":%.2f,\"requeues\":%lld,\"ws_reconnects\":%d}\n",
            b.rep, b.ntasks, b.nruntimes, b.capacity, b.work_ms, b.chunks, seconds,
            seconds > 0 ? b.ntasks / seconds : 0, b.ntasks / (enqueued - t0),
            bu_percentile(assign_ms, b.ntasks, 50), burst.ws50, burst.ws99, burst.d50, burst.d99,
            burst.c50, burst.c99, b.nlight, light_rps, light.ws50, light.ws99, light.d50, light.d99,
-           light.c50, light.c99, b.npaced, paced_rps, paced.ws50, paced.ws99, paced.c50, paced.c99,
-           (long long)requeues, atomic_load(&b.reconnects));
+           light.c50, light.c99, b.npaced, b.paced_rate, paced_rps, paced.ws50, paced.ws99,
+           paced.c50, paced.c99, (long long)requeues, atomic_load(&b.reconnects));
     fflush(stdout);
     int rc = 0;
     int missing = light.missing + paced.missing + burst.missing;

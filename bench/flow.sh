@@ -32,7 +32,7 @@
 #    "claimed_p50_ms":..,"claimed_p99_ms":..,"light_tasks":..,"light_rps":..,
 #    "light_ws_p50_ms":..,"light_ws_p99_ms":..,"light_dispatched_p50_ms":..,
 #    "light_dispatched_p99_ms":..,"light_claimed_p50_ms":..,"light_claimed_p99_ms":..,
-#    "paced_tasks":..,"paced_rps":..,"paced_ws_p50_ms":..,"paced_ws_p99_ms":..,
+#    "paced_tasks":..,"paced_offered_rps":..,"paced_rps":..,"paced_ws_p50_ms":..,"paced_ws_p99_ms":..,
 #    "paced_claimed_p50_ms":..,"paced_claimed_p99_ms":..,"requeues":..,"ws_reconnects":..,"kafka_config":"...","ok":true}
 # ok is false when that program's checks failed (the script then exits 1 at the end).
 # batch_wait_ms is the ingester's INGEST_BATCH_WAIT as its log reports it (the lag's floor).
