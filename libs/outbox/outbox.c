@@ -7,9 +7,9 @@
  * again; every consumer is idempotent, so that is harmless. For the same reason the round
  * commits without waiting for its WAL flush (synchronous_commit off, this transaction only): a
  * crash can at worst lose the delete, and the rows are produced again. That takes a disk flush
- * off each hop of a task's way (two relays between an assignment and its dispatch). Per-key order holds because a
- * key's changes enter the outbox in the order they commit (each holds its row's lock until it
- * commits) and rounds never overlap. */
+ * off each hop of a task's way (two relays between an assignment and its dispatch). Per-key order
+ * holds because a key's changes enter the outbox in the order they commit (each holds its row's
+ * lock until it commits) and rounds never overlap. */
 #include "mc_outbox.h"
 #include "mc_common.h"
 #include "mc_log.h"
