@@ -5,7 +5,8 @@
  *
  *   multica-bench-dispatch --gateway URL --db URL --sim PATH --logs DIR [--tasks 10000]
  *       [--runtimes 4] [--capacity 16] [--work-ms 20] [--chunks 1] [--threads 8]
- *       [--light 200] [--light-rate 20] [--code 888888] [--rep 1] [--timeout 300]
+ *       [--light 200] [--light-rate 20] [--paced 0] [--paced-rate 500] [--code 888888]
+ *       [--rep 1] [--timeout 300]
  *
  * Setup (not timed): log in, create a workspace and a personal access token, register
  * `runtimes` runtimes, each with an agent allowed `capacity` tasks at once and a
@@ -16,6 +17,10 @@
  * Light load first: `light` more issues are assigned one at a time at `light-rate` per second,
  * and all of them must complete: the latency of an unloaded system, the baseline of the
  * latency under the burst.
+ *
+ * Paced load next (when --paced N > 0): N issues assigned open-loop at `paced-rate` per second
+ * (issue k due at t0 + k / rate, `threads` threads so that a slow answer does not delay the
+ * next), and all of them must complete: enqueue -> daemon has it at that offered rate.
  *
  * The burst (timed): `threads` threads assign the `tasks` issues as fast as the gateway
  * answers (PUT /api/issues/{id} with the agent as assignee). Issue i goes to runtime i %
@@ -35,7 +40,10 @@
  *    "ws_p99_ms":..,"dispatched_p50_ms":..,"dispatched_p99_ms":..,"light_tasks":..,
  *    "claimed_p50_ms":..,"claimed_p99_ms":..,"light_rps":..,"light_ws_p50_ms":..,
  *    "light_ws_p99_ms":..,"light_dispatched_p50_ms":..,"light_dispatched_p99_ms":..,
- *    "light_claimed_p50_ms":..,"light_claimed_p99_ms":..,"requeues":..,"ws_reconnects":..}
+ *    "light_claimed_p50_ms":..,"light_claimed_p99_ms":..,"paced_tasks":..,
+ *    "paced_offered_rps":..,"paced_rps":..,
+ *    "paced_ws_p50_ms":..,"paced_ws_p99_ms":..,"paced_claimed_p50_ms":..,
+ *    "paced_claimed_p99_ms":..,"requeues":..,"ws_reconnects":..}
  * and exits 1 when a check fails. */
 #include "bench_util.h"
 #include "mc_client.h"
@@ -67,6 +75,8 @@ struct bench {
     const char *gateway, *db_url, *sim, *logs, *code;
     int ntasks, nruntimes, capacity, work_ms, chunks, threads, rep, timeout_s;
     int nlight, light_rate; /* the light-load tasks come first: indices [0, nlight) */
+    int npaced, paced_rate; /* then the paced ones: [nlight, nlight + npaced) */
+    double paced_t0;
     int ntotal;
     char *user, *pat;
     char ws[MC_UUID_STRLEN];
@@ -267,6 +277,16 @@ static void assign(int i, void *ud)
 static void assign_burst(int i, void *ud)
 {
     const struct bench *b = ud;
+    assign(b->nlight + b->npaced + i, ud);
+}
+
+/* Paced task i: sent at its due time (open-loop; a late one goes at once). */
+static void assign_paced(int i, void *ud)
+{
+    const struct bench *b = ud;
+    double d = b->paced_t0 + (double)i / b->paced_rate - bu_now();
+    if (d > 0)
+        usleep((useconds_t)(d * 1e6));
     assign(b->nlight + i, ud);
 }
 
@@ -368,7 +388,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: multica-bench-dispatch --gateway URL --db URL --sim PATH --logs DIR "
                     "[--tasks N] [--runtimes K] [--capacity C] [--work-ms W] [--chunks H] "
-                    "[--threads T] [--light N] [--light-rate R] [--code C] [--rep R] "
+                    "[--threads T] [--light N] [--light-rate R] [--paced N] [--paced-rate R] "
+                    "[--code C] [--rep R] "
                     "[--timeout S]\n");
 }
 
@@ -384,7 +405,8 @@ int main(int argc, char **argv)
                       .rep = 1,
                       .timeout_s = 300,
                       .nlight = 200,
-                      .light_rate = 20};
+                      .light_rate = 20,
+                      .paced_rate = 500};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         if (strcmp(a, "--gateway") == 0)
@@ -413,6 +435,10 @@ int main(int argc, char **argv)
             b.nlight = atoi(v);
         else if (strcmp(a, "--light-rate") == 0)
             b.light_rate = atoi(v);
+        else if (strcmp(a, "--paced") == 0)
+            b.npaced = atoi(v);
+        else if (strcmp(a, "--paced-rate") == 0)
+            b.paced_rate = atoi(v);
         else if (strcmp(a, "--rep") == 0)
             b.rep = atoi(v);
         else if (strcmp(a, "--timeout") == 0)
@@ -424,11 +450,12 @@ int main(int argc, char **argv)
     }
     if (b.gateway == NULL || b.db_url == NULL || b.sim == NULL || b.logs == NULL || b.ntasks < 1 ||
         b.nruntimes < 1 || b.nruntimes > MAX_RUNTIMES || b.capacity < 1 || b.capacity > 1000 ||
-        b.work_ms < 0 || b.chunks < 0 || b.threads < 1 || b.nlight < 0 || b.light_rate < 1) {
+        b.work_ms < 0 || b.chunks < 0 || b.threads < 1 || b.nlight < 0 || b.light_rate < 1 ||
+        b.npaced < 0 || b.paced_rate < 1) {
         usage();
         return 2;
     }
-    b.ntotal = b.nlight + b.ntasks;
+    b.ntotal = b.nlight + b.npaced + b.ntasks;
     b.assigns = calloc((size_t)b.ntotal, sizeof *b.assigns);
     b.seen = calloc((size_t)b.ntotal, sizeof *b.seen);
     b.index = json_object();
@@ -469,6 +496,12 @@ int main(int argc, char **argv)
     double light_rps = b.nlight ? b.nlight / (bu_now() - tl) : 0;
     wait_completed(&b, b.nlight, tl, tl + 60);
 
+    /* Paced load: open-loop at paced_rate, then everything must complete. */
+    b.paced_t0 = bu_now();
+    bu_parallel(b.threads * 2, b.npaced, assign_paced, &b);
+    double paced_rps = b.npaced ? b.npaced / (bu_now() - b.paced_t0) : 0;
+    wait_completed(&b, b.nlight + b.npaced, b.paced_t0, b.paced_t0 + 120);
+
     double t0 = bu_now();
     bu_parallel(b.threads, b.ntasks, assign_burst, &b);
     double enqueued = bu_now();
@@ -484,10 +517,13 @@ int main(int argc, char **argv)
     for (int r = 0; r < b.nruntimes; r++)
         bu_stop(b.sims[r], 10000);
 
-    struct lat light = latencies(&b, 0, b.nlight), burst = latencies(&b, b.nlight, b.ntotal);
+    int burst0 = b.nlight + b.npaced;
+    struct lat light = latencies(&b, 0, b.nlight), burst = latencies(&b, burst0, b.ntotal);
+    struct lat paced = latencies(&b, b.nlight, burst0);
     PGconn *c = bu_connect(b.db_url);
     claim_latency(c, &b, 0, b.nlight, &light);
-    claim_latency(c, &b, b.nlight, b.ntotal, &burst);
+    claim_latency(c, &b, b.nlight, burst0, &paced);
+    claim_latency(c, &b, burst0, b.ntotal, &burst);
     int64_t db_completed = db_int(c,
                                   "SELECT count(*) FROM dispatch.agent_task_queue WHERE "
                                   "workspace_id = $1 AND status = 'completed'",
@@ -503,7 +539,7 @@ int main(int argc, char **argv)
     if (assign_ms == NULL)
         abort();
     for (int i = 0; i < b.ntasks; i++)
-        assign_ms[i] = (b.assigns[b.nlight + i].answered - b.assigns[b.nlight + i].sent) * 1000;
+        assign_ms[i] = (b.assigns[burst0 + i].answered - b.assigns[burst0 + i].sent) * 1000;
     double seconds = b.last_completed - t0;
     printf("{\"bench\":\"dispatch\",\"rep\":%d,\"tasks\":%d,\"runtimes\":%d,\"capacity\":%d,"
            "\"work_ms\":%d,\"chunks\":%d,\"seconds\":%.2f,\"tasks_per_s\":%.1f,"
@@ -512,15 +548,19 @@ int main(int argc, char **argv)
            "\"claimed_p99_ms\":%.2f,\"light_tasks\":%d,\"light_rps\":%.1f,"
            "\"light_ws_p50_ms\":%.2f,\"light_ws_p99_ms\":%.2f,\"light_dispatched_p50_ms\":%.2f,"
            "\"light_dispatched_p99_ms\":%.2f,\"light_claimed_p50_ms\":%.2f,"
-           "\"light_claimed_p99_ms\":%.2f,\"requeues\":%lld,\"ws_reconnects\":%d}\n",
+           "\"light_claimed_p99_ms\":%.2f,\"paced_tasks\":%d,\"paced_offered_rps\":%d,"
+           "\"paced_rps\":%.1f,"
+           "\"paced_ws_p50_ms\":%.2f,\"paced_ws_p99_ms\":%.2f,\"paced_claimed_p50_ms\":%.2f,"
+           "\"paced_claimed_p99_ms\":%.2f,\"requeues\":%lld,\"ws_reconnects\":%d}\n",
            b.rep, b.ntasks, b.nruntimes, b.capacity, b.work_ms, b.chunks, seconds,
            seconds > 0 ? b.ntasks / seconds : 0, b.ntasks / (enqueued - t0),
            bu_percentile(assign_ms, b.ntasks, 50), burst.ws50, burst.ws99, burst.d50, burst.d99,
            burst.c50, burst.c99, b.nlight, light_rps, light.ws50, light.ws99, light.d50, light.d99,
-           light.c50, light.c99, (long long)requeues, atomic_load(&b.reconnects));
+           light.c50, light.c99, b.npaced, b.paced_rate, paced_rps, paced.ws50, paced.ws99,
+           paced.c50, paced.c99, (long long)requeues, atomic_load(&b.reconnects));
     fflush(stdout);
     int rc = 0;
-    int missing = light.missing + burst.missing;
+    int missing = light.missing + paced.missing + burst.missing;
     if (refused > 0 || missing > 0 || db_completed != b.ntotal) {
         fprintf(stderr,
                 "multica-bench-dispatch: %d assignments refused, %d tasks not seen "

@@ -18,7 +18,8 @@
 # Optional knobs: BENCH_E2E_RATE (200 reports/s), BENCH_E2E_SECONDS (20; small 2),
 #   BENCH_E2E_TASKS (100), BENCH_DISPATCH_TASKS (10000; small 500),
 #   BENCH_DISPATCH_REPEAT (1: 10,000 tasks take ~3 minutes on 2 cores, once fits the budget),
-#   BENCH_DISPATCH_RUNTIMES (4), BENCH_DISPATCH_CAPACITY (16), BENCH_DISPATCH_WORK_MS (20).
+#   BENCH_DISPATCH_RUNTIMES (4), BENCH_DISPATCH_CAPACITY (16), BENCH_DISPATCH_WORK_MS (20),
+#   BENCH_DISPATCH_PACED (5000; small 500) tasks offered at BENCH_DISPATCH_PACED_RATE (500/s).
 #
 # Output lines (every field a number unless noted):
 #   {"bench":"e2e","rep":R,"offered_rps":..,"achieved_rps":..,"reports":..,"tasks":..,
@@ -31,7 +32,8 @@
 #    "claimed_p50_ms":..,"claimed_p99_ms":..,"light_tasks":..,"light_rps":..,
 #    "light_ws_p50_ms":..,"light_ws_p99_ms":..,"light_dispatched_p50_ms":..,
 #    "light_dispatched_p99_ms":..,"light_claimed_p50_ms":..,"light_claimed_p99_ms":..,
-#    "requeues":..,"ws_reconnects":..,"kafka_config":"...","ok":true}
+#    "paced_tasks":..,"paced_offered_rps":..,"paced_rps":..,"paced_ws_p50_ms":..,"paced_ws_p99_ms":..,
+#    "paced_claimed_p50_ms":..,"paced_claimed_p99_ms":..,"requeues":..,"ws_reconnects":..,"kafka_config":"...","ok":true}
 # ok is false when that program's checks failed (the script then exits 1 at the end).
 # batch_wait_ms is the ingester's INGEST_BATCH_WAIT as its log reports it (the lag's floor).
 set -euo pipefail
@@ -54,11 +56,14 @@ if [ "$SMALL" = 1 ]; then
     E2E_SECONDS=${BENCH_E2E_SECONDS:-2}
     DISPATCH_TASKS=${BENCH_DISPATCH_TASKS:-500}
     LIGHT=40
+    PACED=${BENCH_DISPATCH_PACED:-500}
 else
     E2E_SECONDS=${BENCH_E2E_SECONDS:-20}
     DISPATCH_TASKS=${BENCH_DISPATCH_TASKS:-10000}
     LIGHT=200
+    PACED=${BENCH_DISPATCH_PACED:-5000}
 fi
+PACED_RATE=${BENCH_DISPATCH_PACED_RATE:-500}
 
 log() { printf '[flow %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -104,14 +109,36 @@ for rep in $(seq 1 "$REPEAT"); do
         --rep "$rep"
 done
 
+if [ -n "${BENCH_PROFILE_DIR:-}" ]; then # the profile below covers the dispatch figure only
+    psql -X -q "$DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+        -c "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true
+fi
 for rep in $(seq 1 "$DISPATCH_REPEAT"); do
-    log "dispatch, repetition $rep of $DISPATCH_REPEAT: $LIGHT tasks at 20/s, then $DISPATCH_TASKS at once, $DISPATCH_RUNTIMES daemons of capacity $DISPATCH_CAPACITY"
+    log "dispatch, repetition $rep of $DISPATCH_REPEAT: $LIGHT tasks at 20/s, $PACED at $PACED_RATE/s, then $DISPATCH_TASKS at once, $DISPATCH_RUNTIMES daemons of capacity $DISPATCH_CAPACITY"
     measure "$BBIN/multica-bench-dispatch" --gateway "$GATEWAY_URL" --db "$DATABASE_URL" \
         --code "$CODE" --sim "$BIN/multica-daemon-sim" --logs "$LOGS" \
         --tasks "$DISPATCH_TASKS" --light "$LIGHT" --light-rate 20 \
         --runtimes "$DISPATCH_RUNTIMES" --capacity "$DISPATCH_CAPACITY" \
-        --work-ms "$DISPATCH_WORK_MS" --chunks 1 --rep "$rep" --timeout 300
+        --work-ms "$DISPATCH_WORK_MS" --chunks 1 --paced "$PACED" --paced-rate "$PACED_RATE" \
+        --rep "$rep" --timeout 300
 done
+# BENCH_PROFILE_DIR: where to write what the run cost, for profiling (Postgres started with
+# DEV_PG_PRELOAD=pg_stat_statements: its top statements; every service's CPU seconds).
+if [ -n "${BENCH_PROFILE_DIR:-}" ]; then
+    mkdir -p "$BENCH_PROFILE_DIR"
+    psql -X -q "$DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+        -c "SELECT calls, round(total_exec_time::numeric, 0) AS ms,
+                   round((total_exec_time / calls)::numeric, 3) AS ms_per_call, rows,
+                   left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query
+              FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 40" \
+        >"$BENCH_PROFILE_DIR/pgss.txt" 2>&1 || true
+    for f in "$MULTICA_RUN_DIR"/pids/*; do
+        [ -e "$f" ] || continue
+        pid=$(cat "$f")
+        # utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat).
+        echo "$(basename "$f") $(awk '{print ($14 + $15) / 100 " s"}' "/proc/$pid/stat" 2>/dev/null)"
+    done >"$BENCH_PROFILE_DIR/cpu.txt"
+fi
 log "done in $(($(date +%s) - START)) s"
 if [ "$FAILED" != 0 ]; then
     log "some measurements failed their checks (ok: false above)"

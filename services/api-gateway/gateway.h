@@ -43,6 +43,7 @@ enum {
     GW_AGENT_CREATE,
     GW_AGENT_LIST,
     GW_AGENT_GET,
+    GW_AGENT_GET_SHARED,
     GW_AGENT_UPDATE,
     GW_ISSUE_CREATE,
     GW_ISSUE_LIST,
@@ -325,6 +326,8 @@ int gw_ws_start(struct gw_ctx *ctx);
 /* Tells connections to finish (before the HTTP server stops); gw_ws_stop then frees the hub. */
 void gw_ws_quiesce(struct gw_ctx *ctx);
 void gw_ws_stop(struct gw_ctx *ctx);
+/* The projection committed events to the log: the listener delivers them now. */
+void gw_ws_logged(struct gw_ctx *ctx);
 int gw_ws_connect(const struct _u_request *req, struct _u_response *resp, void *ud);
 
 /* daemon_ws.c: daemons' wake-up connections (/api/daemon/ws): daemon:task_available when a

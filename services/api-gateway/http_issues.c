@@ -133,7 +133,7 @@ static PGresult *agent_of(mc_db *db, struct _u_response *resp, const char *ws, c
 {
     PGresult *a = NULL;
     const char *p[] = {agent};
-    int rc = mc_db_exec(db, GW_AGENT_GET, 1, p, &a);
+    int rc = mc_db_exec(db, GW_AGENT_GET_SHARED, 1, p, &a);
     if (rc != 0) {
         gw_db_error(resp, db, rc);
     } else if (PQntuples(a) == 0 || strcmp(PQgetvalue(a, 0, 0), ws) != 0) {

@@ -194,9 +194,9 @@ cleanup:
     gw_daemon_ws_quiesce(&ctx);
     mc_http_free(svc.http);
     svc.http = NULL;
+    gw_projection_stop(&ctx); /* before the hub it kicks */
     gw_ws_stop(&ctx);
     gw_daemon_ws_stop(&ctx);
-    gw_projection_stop(&ctx);
     mc_outbox_free(ctx.relay);
     mc_producer_free(ctx.producer, (int)svc.cfg.shutdown_grace);
     mc_db_pool_free(ctx.pool);

@@ -3,9 +3,11 @@
  * One consumer group across gateway replicas; each event is applied by version (replays and
  * duplicates change nothing) and logged once, and the offsets are committed only after the
  * database has the events. What the consumer has already fetched (up to PROJECT_BATCH_MAX
- * events) is applied in one transaction: one WAL flush per batch instead of per event, which
- * set the product's task throughput (about 55 tasks/s at five events per task). A lone event
- * waits for nothing. A database error retries the whole batch; nothing is skipped. */
+ * events) is applied in one transaction and one call (a JSON array): one WAL flush and one
+ * round trip per batch instead of per event, which set the product's task throughput (about
+ * 55 tasks/s at five events per task). A lone event waits for nothing. After the commit the
+ * replica's WebSocket listener is kicked to deliver what was logged. A database error retries the
+ * whole batch; nothing is skipped. */
 #include "gateway.h"
 #include "mc_log.h"
 #include "mc_proto.h"
@@ -43,22 +45,34 @@ static char *task_event_text(const rd_kafka_message_t *m)
     return text;
 }
 
-/* The events of a batch (NULL where one was skipped). */
-struct texts {
-    char *const *v;
-    size_t n;
-};
-
+/* The batch's events as one JSON array: gateway.project_task_event applies them in order in
+ * one call, one round trip per batch instead of one per event. */
 static int project(mc_db *db, void *arg)
 {
-    const struct texts *t = arg;
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < t->n; i++) {
-        const char *p[] = {t->v[i]};
-        if (t->v[i] != NULL)
-            rc = mc_db_exec(db, GW_TASK_PROJECT, 1, p, NULL);
+    const char *p[] = {arg};
+    return mc_db_exec(db, GW_TASK_PROJECT, 1, p, NULL);
+}
+
+/* texts[0..n) joined into a JSON array, skipping NULLs (free it). */
+static char *json_array_text(char *const *texts, size_t n)
+{
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++)
+        len += texts[i] ? strlen(texts[i]) + 1 : 0;
+    char *out = mc_malloc(len), *at = out;
+    *at++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (texts[i] == NULL)
+            continue;
+        if (at > out + 1)
+            *at++ = ',';
+        size_t k = strlen(texts[i]);
+        memcpy(at, texts[i], k);
+        at += k;
     }
-    return rc;
+    *at++ = ']';
+    *at = '\0';
+    return out;
 }
 
 /* Applies a batch in one transaction, retrying it whole until it commits or the projector
@@ -69,10 +83,11 @@ static void apply(struct gw_ctx *ctx, mc_db *db, rd_kafka_message_t *const *msgs
     size_t good = 0;
     for (size_t i = 0; i < n; i++)
         good += (texts[i] = task_event_text(msgs[i])) != NULL;
-    struct texts t = {texts, n};
+    char *batch = json_array_text(texts, n);
     while (good > 0 && !mc_worker_stopping(&ctx->projector)) {
-        if (mc_db_run_tx(db, "projection", project, &t) == 0) {
+        if (mc_db_run_tx(db, "projection", project, batch) == 0) {
             mc_metric_add(ctx->m.projected, (double)good);
+            gw_ws_logged(ctx);
             break;
         }
         mc_log_warn(json_pack("{ss si}", "error", mc_db_errmsg(db), "events", (int)n),
@@ -81,6 +96,7 @@ static void apply(struct gw_ctx *ctx, mc_db *db, rd_kafka_message_t *const *msgs
     }
     for (size_t i = 0; i < n; i++)
         free(texts[i]);
+    free(batch);
 }
 
 static void *project_loop(void *arg)

@@ -148,6 +148,12 @@ const struct mc_db_stmt gw_stmts[] = {
         {"gw_agent_get",
          "SELECT a.workspace_id, a.runtime_id, a.max_concurrent_tasks, gateway.agent_json(a)::text "
          "FROM gateway.agents a WHERE a.id = $1 FOR UPDATE"},
+    /* An assignment's look: a share lock holds off a move of the agent until it commits (its
+     * TaskRequested names the runtime before the move's event), without serialising the
+     * agent's assignments (the issue's own row lock orders those of one issue). */
+    [GW_AGENT_GET_SHARED] = {"gw_agent_get_shared",
+                             "SELECT a.workspace_id, a.runtime_id, a.max_concurrent_tasks "
+                             "FROM gateway.agents a WHERE a.id = $1 FOR SHARE"},
     /* A partial update; a new runtime must be in the agent's workspace (no row otherwise). */
     [GW_AGENT_UPDATE] = {"gw_agent_update",
                          "UPDATE gateway.agents a SET name = coalesce($2, a.name), description = "

@@ -4,10 +4,11 @@
  * receive task events as they happen, {"type":"event","seq":N,"event":{CloudEvent}}, and what
  * the task's agent streams, {"type":"task_message","message":{task_id, issue_id, seq, type,
  * content, ...}}. Events reach every gateway replica through Postgres: the projection writes
- * the log and NOTIFYs; each replica's listener reads the log in seq order and queues matching
- * events on its own connections. A reconnecting client passes the last seq it saw ("since")
- * and gets what it missed from the log, possibly with duplicates it drops by seq. Messages are
- * announced on their own channel (gateway.record_task_messages) and read from
+ * the log and kicks its replica's listener (a NOTIFY's commit takes a global lock); every
+ * listener reads the log in seq order when kicked and every LOG_POLL_MS (the other replicas'
+ * events), and queues matching events on its own connections. A reconnecting client passes the last
+ * seq it saw ("since") and gets what it missed from the log, possibly with duplicates it drops by
+ * seq. Messages are announced on their own channel (gateway.record_task_messages) and read from
  * gateway.task_messages, so that they add no writer to the log: a second writer would commit
  * seqs out of order, and a listener reading past the highest seq it saw would skip the late
  * ones. A client that missed messages reads them with GET /api/tasks/{id}/messages. The same
@@ -25,7 +26,6 @@
 #include "mc_log.h"
 #include "mc_proto.h"
 
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +35,7 @@
 #define WS_BEHIND_MS   2000
 #define WS_HARD_FACTOR 4
 #define SWEEP_MS       5000
+#define LOG_POLL_MS    20
 
 struct sub {
     char kind; /* 'w' workspace, 'i' issue, 't' task */
@@ -197,7 +198,7 @@ static void replay(struct client *c, mc_db *db, long long since)
     }
 }
 
-/* ---- the listener: NOTIFY -> log -> queues ---- */
+/* ---- the listener: projection kick or poll -> log -> queues ---- */
 
 static void deliver_new(struct gw_ctx *ctx, struct gw_ws_hub *hub, mc_db *db)
 {
@@ -284,12 +285,11 @@ static void *listen_loop(void *arg)
     struct gw_ws_hub *hub = ctx->hub;
     mc_db *db = mc_db_new(ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway-ws");
     bool listening = false;
-    int64_t next_poll = 0, next_sweep = 0, next_standing = 0;
+    int64_t next_sweep = 0, next_standing = 0;
     while (!mc_worker_stopping(&hub->listener)) {
         if (!mc_db_connected(db) || !listening) {
             listening = false;
             if (mc_db_ensure(db, 0) != 0 ||
-                mc_db_exec_sql(db, "LISTEN multica_task_events", NULL) != 0 ||
                 mc_db_exec_sql(db, "LISTEN multica_task_messages", NULL) != 0) {
                 mc_worker_wait(&hub->listener, 500);
                 continue;
@@ -303,29 +303,20 @@ static void *listen_loop(void *arg)
             }
             deliver_new(ctx, hub, db); /* what was logged while we were not listening */
         }
+        /* Kicked by this replica's projection; the other replicas' events wait for the poll,
+         * and so do the messages announced (NOTIFY multica_task_messages). */
+        mc_worker_wait(&hub->listener, LOG_POLL_MS);
         PGconn *conn = mc_db_conn(db);
-        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
-        int ready = poll(&pfd, 1, 200);
-        bool notified = false;
-        if (ready > 0) {
-            if (PQconsumeInput(conn) == 0) {
-                listening = false; /* the connection broke; reconnect and catch up */
-                continue;
-            }
-            PGnotify *n;
-            while ((n = PQnotifies(conn)) != NULL) {
-                if (strcmp(n->relname, "multica_task_messages") == 0)
-                    deliver_messages(hub, db, n->extra);
-                else
-                    notified = true;
-                PQfreemem(n);
-            }
+        if (PQconsumeInput(conn) == 0) {
+            listening = false; /* the connection broke; reconnect and catch up */
+            continue;
         }
-        /* Notifications are the fast path; a slow poll covers any that were lost. */
-        if (notified || mc_now_mono_ms() >= next_poll) {
-            deliver_new(ctx, hub, db);
-            next_poll = mc_now_mono_ms() + 2000;
+        PGnotify *n;
+        while ((n = PQnotifies(conn)) != NULL) {
+            deliver_messages(hub, db, n->extra);
+            PQfreemem(n);
         }
+        deliver_new(ctx, hub, db);
         if (mc_now_mono_ms() >= next_sweep) {
             gw_daemon_ws_sweep(ctx, db);
             next_sweep = mc_now_mono_ms() + SWEEP_MS;
@@ -347,6 +338,12 @@ int gw_ws_start(struct gw_ctx *ctx)
     ctx->hub = hub;
     mc_worker_init(&hub->listener);
     return mc_worker_start(&hub->listener, listen_loop, ctx);
+}
+
+void gw_ws_logged(struct gw_ctx *ctx)
+{
+    if (ctx->hub != NULL)
+        mc_worker_kick(&ctx->hub->listener);
 }
 
 void gw_ws_quiesce(struct gw_ctx *ctx)

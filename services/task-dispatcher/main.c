@@ -27,7 +27,7 @@ int main(int argc, char **argv)
          "a runtime counts as online if seen within this window"},
         {"COMMAND_BATCH_MAX", MC_CFG_INT, "500", 1, 100000, &c->batch_max,
          "commands per batch (one transaction)"},
-        {"COMMAND_BATCH_WAIT", MC_CFG_DURATION, "20ms", 1, 10000, &c->batch_wait_ms,
+        {"COMMAND_BATCH_WAIT", MC_CFG_DURATION, "2ms", 1, 10000, &c->batch_wait_ms,
          "longest a batch waits before it is applied"},
         {"OUTBOX_BATCH_MAX", MC_CFG_INT, "500", 1, 100000, &c->outbox_batch_max,
          "task events produced per relay round"},

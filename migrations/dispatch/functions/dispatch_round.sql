@@ -14,6 +14,7 @@ DECLARE
     rt record;
     t dispatch.agent_task_queue;
     v_agents uuid[];
+    v_ids uuid[];
     v_free integer;
     v_left integer := p_limit;
     v_now timestamptz;
@@ -52,37 +53,48 @@ BEGIN
                                        WHERE q.runtime_id = rt.runtime_id AND q.status = 'queued')
                  ORDER BY a.agent_id
                    FOR UPDATE SKIP LOCKED) l;
+        -- The candidates are worked out first, into an array, and then locked by key: the
+        -- agents' active tasks once (not once per queued task), the queue of the runtime
+        -- once. Joined in one statement, the planner (its statistics taken while the queue
+        -- was small) recomputed the per-agent counts for every queued row, tens of
+        -- milliseconds a round, which bounded how often slots were refilled.
+        WITH act AS MATERIALIZED (
+            SELECT x.agent_id, x.issue_id FROM dispatch.agent_task_queue x
+             WHERE x.agent_id = ANY (v_agents) AND x.status IN ('dispatched', 'running')),
+        room AS MATERIALIZED (
+            SELECT a.agent_id,
+                   a.max_concurrent_tasks
+                   - (SELECT count(*) FROM act WHERE act.agent_id = a.agent_id) AS free
+              FROM dispatch.agents a WHERE a.agent_id = ANY (v_agents)),
+        busy AS MATERIALIZED (
+            SELECT DISTINCT act.agent_id, act.issue_id FROM act WHERE act.issue_id IS NOT NULL),
+        c AS (
+            SELECT w.task_id, w.agent_id, w.issue_id,
+                   w.created_at - w.priority * p_aging AS rank_key, room.free,
+                   row_number() OVER (PARTITION BY w.agent_id, w.issue_id
+                                      ORDER BY w.created_at - w.priority * p_aging,
+                                               w.task_id) AS issue_rank
+              FROM dispatch.agent_task_queue w
+              JOIN room ON room.agent_id = w.agent_id
+             WHERE w.runtime_id = rt.runtime_id AND w.status = 'queued' AND room.free > 0),
+        e AS (
+            SELECT c.task_id, c.rank_key, c.free,
+                   row_number() OVER (PARTITION BY c.agent_id
+                                      ORDER BY c.rank_key, c.task_id) AS agent_rank
+              FROM c
+              LEFT JOIN busy ON busy.agent_id = c.agent_id AND busy.issue_id = c.issue_id
+             WHERE c.issue_id IS NULL OR (c.issue_rank = 1 AND busy.agent_id IS NULL))
+        SELECT array_agg(f.task_id ORDER BY f.rank_key, f.task_id) INTO v_ids
+          FROM (SELECT e.task_id, e.rank_key FROM e
+                 WHERE e.agent_rank <= e.free
+                 ORDER BY e.rank_key, e.task_id
+                 LIMIT least(v_free, v_left)) f;
+        CONTINUE WHEN v_ids IS NULL;
         FOR t IN
-            SELECT q.* FROM dispatch.agent_task_queue q
-             WHERE q.task_id IN (
-                   SELECT e.task_id
-                     FROM (SELECT c.task_id, c.rank_key, c.free,
-                                  row_number() OVER (PARTITION BY c.agent_id
-                                                     ORDER BY c.rank_key, c.task_id) AS agent_rank
-                             FROM (SELECT w.task_id, w.agent_id, w.issue_id,
-                                          w.created_at - w.priority * p_aging AS rank_key,
-                                          a.max_concurrent_tasks
-                                          - (SELECT count(*) FROM dispatch.agent_task_queue x
-                                              WHERE x.agent_id = w.agent_id
-                                                AND x.status IN ('dispatched', 'running')) AS free,
-                                          row_number() OVER (PARTITION BY w.agent_id, w.issue_id
-                                                             ORDER BY w.created_at - w.priority * p_aging,
-                                                                      w.task_id) AS issue_rank
-                                     FROM dispatch.agent_task_queue w
-                                     JOIN dispatch.agents a ON a.agent_id = w.agent_id
-                                    WHERE w.runtime_id = rt.runtime_id AND w.status = 'queued'
-                                      AND w.agent_id = ANY (v_agents)) c
-                            WHERE c.issue_id IS NULL
-                               OR (c.issue_rank = 1
-                                   AND NOT EXISTS (SELECT 1 FROM dispatch.agent_task_queue y
-                                                    WHERE y.agent_id = c.agent_id
-                                                      AND y.issue_id = c.issue_id
-                                                      AND y.status IN ('dispatched', 'running')))) e
-                    WHERE e.agent_rank <= e.free
-                    ORDER BY e.rank_key, e.task_id
-                    LIMIT least(v_free, v_left))
-               AND q.status = 'queued' AND q.runtime_id = rt.runtime_id
-             ORDER BY q.created_at - q.priority * p_aging, q.task_id
+            SELECT q.* FROM unnest(v_ids) WITH ORDINALITY AS x(task_id, ord)
+              JOIN dispatch.agent_task_queue q ON q.task_id = x.task_id
+             WHERE q.status = 'queued' AND q.runtime_id = rt.runtime_id
+             ORDER BY x.ord
                FOR UPDATE OF q SKIP LOCKED
         LOOP
             v_now := clock_timestamp();

@@ -1,6 +1,8 @@
 -- Projects one task event into the read model (only when newer than what is held) and logs
--- it for WebSocket delivery, announcing the new log entry with NOTIFY so every gateway
--- replica can push it to its own clients. Returns the log seq, or NULL for a replay.
+-- it for WebSocket delivery; no NOTIFY (its commit takes a global lock): the projecting
+-- replica kicks its own listener and the others poll the log. Returns the log seq, or NULL
+-- for a replay. Given a JSON array of events, projects each in order in one call (the
+-- projection's batch: one round trip, not one per event) and returns the last one's seq.
 -- A new dispatch is not handed out yet and has no report (its claim and report are cleared);
 -- a task that ended or went back to the queue takes its task tokens with it. TaskWaiting's
 -- reason is the wait reason (kept until the next event), never a failure reason.
@@ -14,7 +16,16 @@ DECLARE
     at timestamptz := coalesce((d ->> 'at')::timestamptz, (p_event ->> 'time')::timestamptz);
     new_seq bigint;
     applied integer;
+    e jsonb;
 BEGIN
+    IF jsonb_typeof(p_event) = 'array' THEN
+        FOR e IN SELECT x.value FROM jsonb_array_elements(p_event) WITH ORDINALITY AS x
+                  ORDER BY x.ordinality
+        LOOP
+            new_seq := gateway.project_task_event(e);
+        END LOOP;
+        RETURN new_seq;
+    END IF;
     INSERT INTO gateway.tasks AS t (task_id, workspace_id, issue_id, agent_id, runtime_id, status,
                                     version, attempt, lease_until, result, failure_reason,
                                     wait_reason, dispatched_at, started_at, completed_at,
@@ -57,11 +68,8 @@ BEGIN
             (d ->> 'runtime_id')::uuid, (d ->> 'old_runtime_id')::uuid, p_event ->> 'type', p_event)
     ON CONFLICT (task_id, version) DO NOTHING
     RETURNING seq INTO new_seq;
-    IF new_seq IS NOT NULL THEN
-        PERFORM pg_notify('multica_task_events', new_seq::text);
-    END IF;
     RETURN new_seq;
 END
 $$;
 COMMENT ON FUNCTION gateway.project_task_event(jsonb) IS
-    'Applies a task event to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of an ended or requeued task), logs it once, and NOTIFYs multica_task_events.';
+    'Applies a task event (or a JSON array of them, in order) to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of an ended or requeued task), logs it once; no NOTIFY (listeners poll the log).';
