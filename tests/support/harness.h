@@ -24,6 +24,7 @@ Suite *suite_secrets(void);
 Suite *suite_topics(void);
 Suite *suite_http(void);
 Suite *suite_proto(void);
+Suite *suite_usage_decode(void);
 Suite *suite_metrics(void);
 Suite *suite_migrate(void);
 Suite *suite_kafka(void);
