@@ -9,12 +9,11 @@
 
 #include <string.h>
 
-static const char *const ENVELOPE_KEYS[] = {"specversion", "id",   "type",           "source",
-                                            "subject",     "time", "datacontenttype", "data"};
+static const char *const ENVELOPE_KEYS[] = {
+    "specversion", "id", "type", "source", "subject", "time", "datacontenttype", "data"};
 static const char *const DATA_KEYS[] = {
-    "task_id",           "runtime_id",         "provider",       "model",      "input_tokens",
-    "output_tokens",     "cache_read_tokens",  "cache_write_tokens", "cost_usd_ticks",
-    "reported_at"};
+    "task_id",       "runtime_id",        "provider",           "model",          "input_tokens",
+    "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd_ticks", "reported_at"};
 static const char *const TOKEN_KEYS[] = {"input_tokens", "output_tokens", "cache_read_tokens",
                                          "cache_write_tokens"};
 

@@ -29,21 +29,6 @@ static void agree(const char *what, const char *buf, size_t len)
     mc_event_clear(&slow);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 START_TEST(agrees_with_the_schema_over_every_example)
 {
     char pattern[600];
@@ -53,7 +38,7 @@ START_TEST(agrees_with_the_schema_over_every_example)
     ck_assert_uint_ge(g.gl_pathc, 44);
     for (size_t i = 0; i < g.gl_pathc; i++) {
         size_t len;
-        char *buf = slurp(g.gl_pathv[i], &len);
+        char *buf = th_slurp(g.gl_pathv[i], &len);
         agree(g.gl_pathv[i], buf, len);
         free(buf);
     }
@@ -67,7 +52,7 @@ static void variant(const char *field, const char *json_value, bool in_data)
     char path[600];
     size_t len;
     snprintf(path, sizeof path, "%s/proto/examples/usage_reported/valid/with_cost.json", th_root());
-    char *buf = slurp(path, &len);
+    char *buf = th_slurp(path, &len);
     json_t *root = json_loadb(buf, len, 0, NULL);
     ck_assert_ptr_nonnull(root);
     json_t *obj = in_data ? json_object_get(root, "data") : root;
@@ -88,57 +73,75 @@ static void variant(const char *field, const char *json_value, bool in_data)
     free(buf);
 }
 
+/* A JSON string of n copies of unit (a character or an escape). */
+static char *json_string_of(const char *unit, int n)
+{
+    size_t len = strlen(unit);
+    char *out = malloc(len * (size_t)n + 3);
+    out[0] = '"';
+    for (int i = 0; i < n; i++)
+        memcpy(out + 1 + len * (size_t)i, unit, len);
+    strcpy(out + 1 + len * (size_t)n, "\"");
+    return out;
+}
+
 START_TEST(agrees_with_the_schema_over_variants)
 {
     static const char *const uuid_fields[] = {"task_id", "runtime_id"};
-    static const char *const uuids[] = {
-        "\"0195f1c2-7a3b-7c4d-8e5f-0123456789ab\"", "\"0195F1C2-7A3B-7C4D-8E5F-0123456789AB\"",
-        "\"0195f1c2-7a3b-7c4d-8e5f-0123456789a\"",  "\"0195f1c2-7a3b-7c4d-8e5f-0123456789abc\"",
-        "\"0195f1c2+7a3b-7c4d-8e5f-0123456789ab\"", "\"0195f1c2-7a3b-7c4d-8e5f-0123456789ag\"",
-        "\"0195f1c2-7a3b-7c4d-8e5f-0123456789ab\\u0000\"", "null", "17", NULL};
+    static const char *const uuids[] = {"\"0195f1c2-7a3b-7c4d-8e5f-0123456789ab\"",
+                                        "\"0195F1C2-7A3B-7C4D-8E5F-0123456789AB\"",
+                                        "\"0195f1c2-7a3b-7c4d-8e5f-0123456789a\"",
+                                        "\"0195f1c2-7a3b-7c4d-8e5f-0123456789abc\"",
+                                        "\"0195f1c2+7a3b-7c4d-8e5f-0123456789ab\"",
+                                        "\"0195f1c2-7a3b-7c4d-8e5f-0123456789ag\"",
+                                        "\"0195f1c2-7a3b-7c4d-8e5f-0123456789ab\\u0000\"",
+                                        "null",
+                                        "17",
+                                        NULL};
     for (size_t f = 0; f < MC_ARRAY_LEN(uuid_fields); f++)
         for (size_t i = 0; i < MC_ARRAY_LEN(uuids); i++)
             variant(uuid_fields[f], uuids[i], true);
-    static const char *const count_fields[] = {"input_tokens", "output_tokens",
-                                               "cache_read_tokens", "cache_write_tokens",
-                                               "cost_usd_ticks"};
-    static const char *const counts[] = {"0",           "1",     "10000000000", "10000000001",
-                                         "-1",          "1.0",   "1.5",         "\"5\"",
-                                         "null",        "true",  "9223372036854775807",
-                                         "-9223372036854775808", "1e3",         NULL};
+    static const char *const count_fields[] = {"input_tokens", "output_tokens", "cache_read_tokens",
+                                               "cache_write_tokens", "cost_usd_ticks"};
+    static const char *const counts[] = {
+        "0",    "1",    "10000000000",         "10000000001",          "-1",  "1.0", "1.5", "\"5\"",
+        "null", "true", "9223372036854775807", "-9223372036854775808", "1e3", NULL};
     for (size_t f = 0; f < MC_ARRAY_LEN(count_fields); f++)
         for (size_t i = 0; i < MC_ARRAY_LEN(counts); i++)
             variant(count_fields[f], counts[i], true);
     static const char *const text_fields[] = {"provider", "model"};
     static const char *const texts[] = {
         "\"\"", "\"a\"", "\"OpenAI\"", "\"a\\u0000b\"", "42", "null", NULL,
-        /* 64 and 65 ASCII characters, 64 and 65 two-byte characters, 128 and 129 */
-        "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
-        "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
-        "\"\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
-        "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
-        "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
-        "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
-        "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\"",
-        "\"\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
-        "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
-        "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
-        "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
-        "\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9\\u00e9"
-        "\\u00e9\"",
     };
-    for (size_t f = 0; f < MC_ARRAY_LEN(text_fields); f++)
+    for (size_t f = 0; f < MC_ARRAY_LEN(text_fields); f++) {
         for (size_t i = 0; i < MC_ARRAY_LEN(texts); i++)
             variant(text_fields[f], texts[i], true);
-    static const char *const times[] = {
-        "\"2026-11-21T10:15:30Z\"",          "\"2026-11-21T10:15:30.123456789Z\"",
-        "\"2026-11-21T10:15:30.1234567891Z\"", "\"2026-11-21T10:15:30.Z\"",
-        "\"2026-11-21T10:15:30+02:00\"",     "\"2026-11-21T10:15:30-0200\"",
-        "\"2026-11-21t10:15:30Z\"",          "\"2026-11-21 10:15:30Z\"",
-        "\"2026-11-21T10:15:30\"",           "\"2026-13-41T25:61:61Z\"",
-        "\"2026-11-21T10:15:30z\"",          "\"2026-11-21T10:15:30Z \"",
-        "\"2026-11-21T10:15:30Z\\u0000\"",   "\"26-11-21T10:15:30Z\"",
-        "1700000000",                        NULL};
+        /* Either side of each bound, in ASCII and in two-byte characters: the schema counts
+         * code points. */
+        for (int bound = 64; bound <= 128; bound += 64)
+            for (int n = bound; n <= bound + 1; n++)
+                for (int wide = 0; wide <= 1; wide++) {
+                    char *text = json_string_of(wide ? "\\u00e9" : "a", n);
+                    variant(text_fields[f], text, true);
+                    free(text);
+                }
+    }
+    static const char *const times[] = {"\"2026-11-21T10:15:30Z\"",
+                                        "\"2026-11-21T10:15:30.123456789Z\"",
+                                        "\"2026-11-21T10:15:30.1234567891Z\"",
+                                        "\"2026-11-21T10:15:30.Z\"",
+                                        "\"2026-11-21T10:15:30+02:00\"",
+                                        "\"2026-11-21T10:15:30-0200\"",
+                                        "\"2026-11-21t10:15:30Z\"",
+                                        "\"2026-11-21 10:15:30Z\"",
+                                        "\"2026-11-21T10:15:30\"",
+                                        "\"2026-13-41T25:61:61Z\"",
+                                        "\"2026-11-21T10:15:30z\"",
+                                        "\"2026-11-21T10:15:30Z \"",
+                                        "\"2026-11-21T10:15:30Z\\u0000\"",
+                                        "\"26-11-21T10:15:30Z\"",
+                                        "1700000000",
+                                        NULL};
     for (size_t i = 0; i < MC_ARRAY_LEN(times); i++) {
         variant("reported_at", times[i], true);
         variant("time", times[i], false);
@@ -175,7 +178,11 @@ END_TEST
 START_TEST(agrees_on_what_is_not_json)
 {
     static const char *const texts[] = {
-        "", "null", "[]", "{", "{\"type\":\"multica.usage.reported.v1\"}",
+        "",
+        "null",
+        "[]",
+        "{",
+        "{\"type\":\"multica.usage.reported.v1\"}",
         "{\"type\":\"multica.usage.reported.v1\",\"type\":\"multica.usage.reported.v1\"}"};
     for (size_t i = 0; i < MC_ARRAY_LEN(texts); i++)
         agree(texts[i], texts[i], strlen(texts[i]));
