@@ -550,24 +550,30 @@ static void random_sql_round(int round)
         "g * 100, g * 10, g * 1000, g, at, at, now(), CASE WHEN g %% 4 = 0 THEN g * 7 END FROM t",
         round);
     th_sql(sql);
-    th_sql("DELETE FROM usage.task_usage WHERE (task_id, provider, model) IN (SELECT task_id, "
-           "provider, model FROM usage.task_usage ORDER BY random() LIMIT 15)");
-    /* Ten tasks change runtime: old buckets queued, the move, new buckets queued. */
-    const char *moved = "SELECT task_id, workspace_id, runtime_id, agent_id FROM "
-                        "usage.task_attribution WHERE task_id IN (SELECT task_id FROM mc_moved)";
-    th_sql("CREATE TEMP TABLE IF NOT EXISTS mc_moved (task_id uuid)");
-    th_sql("TRUNCATE mc_moved");
-    th_sql("INSERT INTO mc_moved SELECT task_id FROM usage.task_attribution ORDER BY random() "
+    /* Fifteen rows go, their buckets queued first as the ingester queues a deleted task's (a
+     * row deleted without that, whose task then moves before the next run, would leave its old
+     * bucket to a repair: see usage.rollup_fold_deltas); then ten tasks change runtime: old
+     * buckets queued, the move, new buckets queued. */
+    const char *queue = "WITH t AS (SELECT task_id, workspace_id, runtime_id, agent_id FROM "
+                        "usage.task_attribution WHERE task_id IN (SELECT task_id FROM mc_picked)) "
+                        "SELECT usage.enqueue_task_buckets(array_agg(task_id), "
+                        "array_agg(workspace_id), array_agg(runtime_id), array_agg(agent_id)) "
+                        "FROM t";
+    th_sql("CREATE TEMP TABLE IF NOT EXISTS mc_picked (task_id uuid, provider text, model text)");
+    th_sql("TRUNCATE mc_picked");
+    th_sql("INSERT INTO mc_picked SELECT task_id, provider, model FROM usage.task_usage "
+           "ORDER BY random() LIMIT 15");
+    th_sql(queue);
+    th_sql("DELETE FROM usage.task_usage WHERE (task_id, provider, model) IN (SELECT * FROM "
+           "mc_picked)");
+    th_sql("TRUNCATE mc_picked");
+    th_sql("INSERT INTO mc_picked SELECT task_id FROM usage.task_attribution ORDER BY random() "
            "LIMIT 10");
-    snprintf(sql, sizeof sql,
-             "WITH t AS (%s) SELECT usage.enqueue_task_buckets(array_agg(task_id), "
-             "array_agg(workspace_id), array_agg(runtime_id), array_agg(agent_id)) FROM t",
-             moved);
-    th_sql(sql);
+    th_sql(queue);
     th_sql("UPDATE usage.task_attribution SET runtime_id = ('b0000003-0000-7000-8000-' || "
            "lpad(to_hex((random() * 3)::int), 12, '0'))::uuid WHERE task_id IN (SELECT task_id "
-           "FROM mc_moved)");
-    th_sql(sql);
+           "FROM mc_picked)");
+    th_sql(queue);
     /* An issue moves to another project. */
     char enqueue[160];
     snprintf(

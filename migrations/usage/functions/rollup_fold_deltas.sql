@@ -8,7 +8,12 @@
 -- recompute does: the two never interleave, and a recompute deletes the logged changes of the
 -- buckets it replaces (they are in the rows it read), so nothing is counted twice.
 -- A logged row whose task has no live attribution adds to no bucket (the attribution that
--- arrives or goes queues the buckets it touches). A bucket the sum cannot be trusted for
+-- arrives or goes queues the buckets it touches). A logged row is attributed as its task is
+-- attributed now: a task that moves queues the buckets of its rows under the old and the new
+-- attribution, so both are recomputed. The one change that escapes this is a row deleted
+-- without its buckets queued, whose task then moves before the next run: the ingester never
+-- does that (it queues a task's buckets before deleting its rows), and by hand it takes the
+-- same enqueue, or a repair (the backfill) afterwards. A bucket the sum cannot be trusted for
 -- (quarantined, a sum past a bigint, a count or sum below zero after a bucket was edited by
 -- hand) is not folded but queued with the oldest time, so the recompute of this same run
 -- replaces it from the raw rows.
@@ -89,10 +94,16 @@ BEGIN
                                s.bucket_hour)
                           AND q.project_id IS NOT DISTINCT FROM s.project_id) AS quarantined
           FROM sums s
-          LEFT JOIN usage.task_usage_hourly h
-            ON (h.workspace_id, h.runtime_id, h.agent_id, h.provider, h.model, h.bucket_hour)
-             = (s.workspace_id, s.runtime_id, s.agent_id, s.provider, s.model, s.bucket_hour)
-           AND h.project_id IS NOT DISTINCT FROM s.project_id
+          -- One probe of the bucket's key per changed bucket, whatever the planner guesses
+          -- (a hash join would read the whole hourly table).
+          LEFT JOIN LATERAL (
+                SELECT h.* FROM usage.task_usage_hourly h
+                 WHERE (h.workspace_id, h.runtime_id, h.agent_id, h.provider, h.model,
+                        h.bucket_hour)
+                     = (s.workspace_id, s.runtime_id, s.agent_id, s.provider, s.model,
+                        s.bucket_hour)
+                   AND h.project_id IS NOT DISTINCT FROM s.project_id
+                OFFSET 0) h ON true
     ), checked AS MATERIALIZED (
         SELECT m.*,
                NOT m.quarantined AND m.task_count >= 0
