@@ -107,7 +107,7 @@ BINARIES := $(addprefix $(BIN)/multica-,$(SERVICES) $(TOOLS))
 TEST_SRC := $(wildcard tests/unit/*.c tests/integration/*.c tests/support/*.c)
 TEST_BIN := $(BUILD)/tests/multica-tests
 $(TEST_BIN): CFLAGS += -Itests/support
-$(TEST_BIN): $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)) $(LIBMC)
+$(TEST_BIN): $(patsubst %.c,$(OBJ)/%.o,$(TEST_SRC)) $(OBJ)/services/usage-ingester/usage_decode.o $(LIBMC)
 	@mkdir -p $(dir $@)
 	@echo "  LD   $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check)

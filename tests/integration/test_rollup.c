@@ -525,6 +525,130 @@ START_TEST(invalidation_during_a_run_survives_it)
 }
 END_TEST
 
+/* One round of direct SQL changes of every kind the rollup must follow: corrections (with and
+ * without a reported cost) anywhere in history, new rows, deleted rows, tasks moving runtime
+ * and issues moving project (queued as the ingester queues them), and, every third round, a
+ * price change (queued by usage.put_prices). */
+static void random_sql_round(int round)
+{
+    char sql[1600];
+    th_sql(
+        "UPDATE usage.task_usage u SET output_tokens = u.output_tokens + 1 + (random() * 50)::int, "
+        "cost_usd_ticks = CASE WHEN random() < 0.3 THEN (random() * 1e6)::bigint END, "
+        "updated_at = now() WHERE (u.task_id, u.provider, u.model) IN (SELECT task_id, provider, "
+        "model FROM usage.task_usage ORDER BY random() LIMIT 150)");
+    snprintf(
+        sql, sizeof sql,
+        "WITH t AS (SELECT g, ('c00000f%d-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid "
+        "id, now() - (random() * 60) * interval '1 day' AS at FROM generate_series(1, 40) g), "
+        "a AS (INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, runtime_id, "
+        "issue_id, version) SELECT id, 'b0000001-0000-7000-8000-000000000001', "
+        "('b0000002-0000-7000-8000-' || lpad(to_hex(g %% 5), 12, '0'))::uuid, "
+        "('b0000003-0000-7000-8000-' || lpad(to_hex(g %% 4), 12, '0'))::uuid, "
+        "('b0000004-0000-7000-8000-' || lpad(to_hex(g %% 3), 12, '0'))::uuid, 1 FROM t) "
+        "INSERT INTO usage.task_usage SELECT id, 'anthropic', (ARRAY['m1','m2','m3'])[1 + g %% 3], "
+        "g * 100, g * 10, g * 1000, g, at, at, now(), CASE WHEN g %% 4 = 0 THEN g * 7 END FROM t",
+        round);
+    th_sql(sql);
+    /* Fifteen rows go, their buckets queued first as the ingester queues a deleted task's (a
+     * row deleted without that, whose task then moves before the next run, would leave its old
+     * bucket to a repair: see usage.rollup_fold_deltas); then ten tasks change runtime: old
+     * buckets queued, the move, new buckets queued. */
+    const char *queue = "WITH t AS (SELECT task_id, workspace_id, runtime_id, agent_id FROM "
+                        "usage.task_attribution WHERE task_id IN (SELECT task_id FROM mc_picked)) "
+                        "SELECT usage.enqueue_task_buckets(array_agg(task_id), "
+                        "array_agg(workspace_id), array_agg(runtime_id), array_agg(agent_id)) "
+                        "FROM t";
+    th_sql("CREATE TEMP TABLE IF NOT EXISTS mc_picked (task_id uuid, provider text, model text)");
+    th_sql("TRUNCATE mc_picked");
+    th_sql("INSERT INTO mc_picked SELECT task_id, provider, model FROM usage.task_usage "
+           "ORDER BY random() LIMIT 15");
+    th_sql(queue);
+    th_sql("DELETE FROM usage.task_usage WHERE (task_id, provider, model) IN (SELECT * FROM "
+           "mc_picked)");
+    th_sql("TRUNCATE mc_picked");
+    th_sql("INSERT INTO mc_picked SELECT task_id FROM usage.task_attribution ORDER BY random() "
+           "LIMIT 10");
+    th_sql(queue);
+    th_sql("UPDATE usage.task_attribution SET runtime_id = ('b0000003-0000-7000-8000-' || "
+           "lpad(to_hex((random() * 3)::int), 12, '0'))::uuid WHERE task_id IN (SELECT task_id "
+           "FROM mc_picked)");
+    th_sql(queue);
+    /* An issue moves to another project. */
+    char enqueue[160];
+    snprintf(
+        enqueue, sizeof enqueue,
+        "SELECT usage.enqueue_issue_buckets(ARRAY['b0000004-0000-7000-8000-00000000000%d'::uuid])",
+        round % 3);
+    th_sql(enqueue);
+    snprintf(sql, sizeof sql,
+             "UPDATE usage.issue_projects SET project_id = CASE WHEN project_id IS NULL THEN "
+             "'b0000005-0000-7000-8000-00000000000%d'::uuid END, version = version + 1 "
+             "WHERE issue_id = 'b0000004-0000-7000-8000-00000000000%d'",
+             round % 2, round % 3);
+    th_sql(sql);
+    th_sql(enqueue);
+    if (round % 3 == 2) {
+        snprintf(sql, sizeof sql,
+                 "SELECT usage.put_prices(NULL, NULL, jsonb_build_array(jsonb_build_object("
+                 "'provider', 'anthropic', 'model', 'm%d', 'effective_from', now() - "
+                 "interval '%d days', 'input_ticks_per_mtok', %d, 'output_ticks_per_mtok', 7000, "
+                 "'cache_read_ticks_per_mtok', 333, 'cache_write_ticks_per_mtok', 999)))",
+                 1 + round % 2, 5 + round * 3, 10000 + round * 1234);
+        th_sql(sql);
+    }
+}
+
+START_TEST(folded_changes_equal_a_full_recompute_under_random_workloads)
+{
+    th_db_new();
+    th_sql("SELECT setseed(0.20261130)");
+    insert_history(3000, 60, 0xc0000011);
+    th_sql("UPDATE usage.task_attribution SET issue_id = ('b0000004-0000-7000-8000-' || "
+           "lpad(to_hex(abs(hashtext(task_id::text)) % 4), 12, '0'))::uuid");
+    th_sql("INSERT INTO usage.issue_projects (issue_id, workspace_id, project_id, version) "
+           "SELECT ('b0000004-0000-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, "
+           "'b0000001-0000-7000-8000-000000000001', CASE WHEN g > 0 THEN "
+           "('b0000005-0000-7000-8000-' || lpad(to_hex(g % 2), 12, '0'))::uuid END, 1 "
+           "FROM generate_series(0, 3) g");
+    th_sql("SELECT usage.put_prices(NULL, NULL, '[{\"provider\": \"anthropic\", \"model\": "
+           "\"m1\", \"effective_from\": \"2020-01-01T00:00:00Z\", \"input_ticks_per_mtok\": "
+           "30000, \"output_ticks_per_mtok\": 150000, \"cache_read_ticks_per_mtok\": 3000, "
+           "\"cache_write_ticks_per_mtok\": 37500}]')");
+    /* History arrives with the logging on (no watermark yet): the first runs fold it. */
+    while (th_sql_int("SELECT count(*) FROM usage.task_usage_delta") > 0 ||
+           th_sql_int("SELECT count(*) FROM usage.task_usage_dirty") > 0)
+        run_rollup();
+    ck_assert_int_eq(rollup_mismatches(), 0);
+    /* Caught up: from here every run drains the queue up to its start. */
+    th_sql("SELECT usage.stamp_rollup_watermark(now())");
+    for (int round = 0; round < 9; round++) {
+        random_sql_round(round);
+        ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_usage_delta"), 300);
+        run_rollup();
+        /* Every logged change was folded or replaced, and nothing that was not logged or
+         * queued is left to recompute. */
+        ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_delta"), 0);
+        ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_dirty"), 0);
+        ck_assert_msg(rollup_mismatches() == 0, "round %d: the fold differs from raw", round);
+        /* A full recompute from the raw rows changes no bucket the runs left. */
+        int64_t rev = th_sql_int("SELECT coalesce(sum(revision), 0) FROM usage.task_usage_hourly");
+        ck_assert_int_eq(th_sql_int("SELECT usage.rollup_task_usage_hourly_window('-infinity', "
+                                    "now())"),
+                         0);
+        ck_assert_int_eq(th_sql_int("SELECT coalesce(sum(revision), 0) FROM "
+                                    "usage.task_usage_hourly"),
+                         rev);
+    }
+    ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_usage_hourly WHERE "
+                                "estimated_cost_usd_ticks > 0"),
+                     0);
+    ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_usage_hourly WHERE "
+                                "project_id IS NOT NULL"),
+                     0);
+}
+END_TEST
+
 /* ---- the scheduler ---- */
 
 static pid_t start_scheduler(const char *brokers, const char *name, const char *extra)
@@ -872,6 +996,7 @@ Suite *suite_rollup(void)
     TCase *tc = tcase_create("rollup");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, rollup_equals_raw_under_random_workloads);
+    tcase_add_test(tc, folded_changes_equal_a_full_recompute_under_random_workloads);
     tcase_add_test(tc, concurrent_callers_never_double_count);
     tcase_add_test(tc, a_bucket_that_cannot_be_stored_is_quarantined_and_the_rest_goes_on);
     tcase_add_test(tc, rows_beyond_the_bound_leave_the_totals_at_migration_0008);

@@ -24,6 +24,7 @@ Suite *suite_secrets(void);
 Suite *suite_topics(void);
 Suite *suite_http(void);
 Suite *suite_proto(void);
+Suite *suite_usage_decode(void);
 Suite *suite_metrics(void);
 Suite *suite_migrate(void);
 Suite *suite_kafka(void);
@@ -63,6 +64,10 @@ const char *th_bin(const char *name);
 
 /* Project root (for tools/ and proto/). */
 const char *th_root(void);
+
+/* The whole file at path, NUL-terminated (the caller frees it), its size in *len; fails the
+ * test when it cannot be read. */
+char *th_slurp(const char *path, size_t *len);
 
 /* A directory private to the current test for logs and files; created on first use. */
 const char *th_tmpdir(void);

@@ -17,7 +17,8 @@ typedef Suite *(*suite_fn)(void);
 
 /* Suites that need nothing outside the process. */
 static const suite_fn unit_suites[] = {
-    suite_common, suite_config, suite_secrets, suite_topics, suite_proto, suite_metrics, suite_http,
+    suite_common, suite_config,       suite_secrets, suite_topics,
+    suite_proto,  suite_usage_decode, suite_metrics, suite_http,
 };
 
 /* Suites that run against the run's Postgres and broker and the built services. */

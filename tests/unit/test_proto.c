@@ -9,21 +9,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 static size_t check_examples(const char *kind, bool expect_ok)
 {
     char pattern[600];
@@ -32,7 +17,7 @@ static size_t check_examples(const char *kind, bool expect_ok)
     ck_assert_int_eq(glob(pattern, 0, NULL, &g), 0);
     for (size_t i = 0; i < g.gl_pathc; i++) {
         size_t len;
-        char *buf = slurp(g.gl_pathv[i], &len);
+        char *buf = th_slurp(g.gl_pathv[i], &len);
         struct mc_event ev;
         char reason[256] = "";
         int rc = mc_event_decode(buf, len, &ev, reason, sizeof reason);

@@ -28,7 +28,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
     i integer;
     n integer;
+    attr_tasks uuid[];
 BEGIN
+    attribution_rows := 0;
     -- 1. Offsets first: the row locks taken here serialise two consumers of one partition,
     -- and the expected value fences a consumer whose partitions moved on without it.
     FOR i IN 1 .. coalesce(array_length(p_topics, 1), 0) LOOP
@@ -49,92 +51,99 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- 2. Issue events not seen before, newest version per issue, newer than what is stored:
-    -- the buckets of an issue that changes project are queued under the old project, the
-    -- project changes, and they are queued under the new one.
-    CREATE TEMP TABLE IF NOT EXISTS mc_batch_issue (
-        issue_id uuid PRIMARY KEY, workspace_id uuid, project_id uuid, version bigint,
-        moved boolean
-    ) ON COMMIT DELETE ROWS;
-    WITH fresh AS (
-        INSERT INTO usage.processed_events (event_id)
-        SELECT e FROM unnest(i_event_ids) AS e
-        ON CONFLICT DO NOTHING
-        RETURNING event_id
-    ), ev AS (
-        SELECT DISTINCT ON (i.issue_id) i.*
-          FROM unnest(i_event_ids, i_issue_ids, i_workspace, i_project, i_version)
-                 AS i(event_id, issue_id, workspace_id, project_id, version)
-          JOIN fresh f ON f.event_id = i.event_id
-         ORDER BY i.issue_id, i.version DESC
-    )
-    INSERT INTO mc_batch_issue
-    SELECT ev.issue_id, ev.workspace_id, ev.project_id, ev.version,
-           ev.project_id IS DISTINCT FROM p.project_id
-      FROM ev LEFT JOIN usage.issue_projects p ON p.issue_id = ev.issue_id
-     WHERE p.issue_id IS NULL OR ev.version > p.version;
-    PERFORM usage.enqueue_issue_buckets(array_agg(issue_id)) FROM mc_batch_issue WHERE moved;
-    INSERT INTO usage.issue_projects AS p (issue_id, workspace_id, project_id, version, updated_at)
-    SELECT issue_id, workspace_id, project_id, version, now() FROM mc_batch_issue
-    ON CONFLICT (issue_id) DO UPDATE
-       SET workspace_id = EXCLUDED.workspace_id, project_id = EXCLUDED.project_id,
-           version = EXCLUDED.version, updated_at = now();
-    PERFORM usage.enqueue_issue_buckets(array_agg(issue_id)) FROM mc_batch_issue WHERE moved;
+    -- Steps 2 and 3 only run for a batch that has such events: a batch of usage reports alone
+    -- (nearly every batch) skips their temporary tables and statements.
+    IF cardinality(i_event_ids) > 0 THEN
+        -- 2. Issue events not seen before, newest version per issue, newer than what is stored:
+        -- the buckets of an issue that changes project are queued under the old project, the
+        -- project changes, and they are queued under the new one.
+        CREATE TEMP TABLE IF NOT EXISTS mc_batch_issue (
+            issue_id uuid PRIMARY KEY, workspace_id uuid, project_id uuid, version bigint,
+            moved boolean
+        ) ON COMMIT DELETE ROWS;
+        WITH fresh AS (
+            INSERT INTO usage.processed_events (event_id)
+            SELECT e FROM unnest(i_event_ids) AS e
+            ON CONFLICT DO NOTHING
+            RETURNING event_id
+        ), ev AS (
+            SELECT DISTINCT ON (i.issue_id) i.*
+              FROM unnest(i_event_ids, i_issue_ids, i_workspace, i_project, i_version)
+                     AS i(event_id, issue_id, workspace_id, project_id, version)
+              JOIN fresh f ON f.event_id = i.event_id
+             ORDER BY i.issue_id, i.version DESC
+        )
+        INSERT INTO mc_batch_issue
+        SELECT ev.issue_id, ev.workspace_id, ev.project_id, ev.version,
+               ev.project_id IS DISTINCT FROM p.project_id
+          FROM ev LEFT JOIN usage.issue_projects p ON p.issue_id = ev.issue_id
+         WHERE p.issue_id IS NULL OR ev.version > p.version;
+        PERFORM usage.enqueue_issue_buckets(array_agg(issue_id)) FROM mc_batch_issue WHERE moved;
+        INSERT INTO usage.issue_projects AS p (issue_id, workspace_id, project_id, version, updated_at)
+        SELECT issue_id, workspace_id, project_id, version, now() FROM mc_batch_issue
+        ON CONFLICT (issue_id) DO UPDATE
+           SET workspace_id = EXCLUDED.workspace_id, project_id = EXCLUDED.project_id,
+               version = EXCLUDED.version, updated_at = now();
+        PERFORM usage.enqueue_issue_buckets(array_agg(issue_id)) FROM mc_batch_issue WHERE moved;
+    END IF;
 
-    -- 3. Task events not seen before, newest version per task, newer than what is stored.
-    CREATE TEMP TABLE IF NOT EXISTS mc_batch_attr (
-        task_id uuid PRIMARY KEY, workspace_id uuid, agent_id uuid, runtime_id uuid,
-        issue_id uuid, version bigint, deleted boolean, completed boolean,
-        old_workspace uuid, old_agent uuid, old_runtime uuid, old_deleted boolean, existed boolean
-    ) ON COMMIT DELETE ROWS;
-    WITH fresh AS (
-        INSERT INTO usage.processed_events (event_id)
-        SELECT e FROM unnest(t_event_ids) AS e
-        ON CONFLICT DO NOTHING
-        RETURNING event_id
-    ), ev AS (
-        SELECT DISTINCT ON (t.task_id) t.*
-          FROM unnest(t_event_ids, t_task_ids, t_workspace, t_agent, t_runtime, t_issue,
-                      t_version, t_deleted, t_completed)
-                 AS t(event_id, task_id, workspace_id, agent_id, runtime_id, issue_id, version,
-                      deleted, completed)
-          JOIN fresh f ON f.event_id = t.event_id
-         ORDER BY t.task_id, t.version DESC
-    )
-    INSERT INTO mc_batch_attr
-    SELECT ev.task_id, ev.workspace_id, ev.agent_id, ev.runtime_id, ev.issue_id, ev.version,
-           ev.deleted, coalesce(ev.completed, false), a.workspace_id, a.agent_id, a.runtime_id, a.deleted_at IS NOT NULL,
-           a.task_id IS NOT NULL
-      FROM ev LEFT JOIN usage.task_attribution a ON a.task_id = ev.task_id
-     WHERE a.task_id IS NULL OR (ev.version > a.version AND a.deleted_at IS NULL);
+    IF cardinality(t_event_ids) > 0 THEN
+        -- 3. Task events not seen before, newest version per task, newer than what is stored.
+        CREATE TEMP TABLE IF NOT EXISTS mc_batch_attr (
+            task_id uuid PRIMARY KEY, workspace_id uuid, agent_id uuid, runtime_id uuid,
+            issue_id uuid, version bigint, deleted boolean, completed boolean,
+            old_workspace uuid, old_agent uuid, old_runtime uuid, old_deleted boolean, existed boolean
+        ) ON COMMIT DELETE ROWS;
+        WITH fresh AS (
+            INSERT INTO usage.processed_events (event_id)
+            SELECT e FROM unnest(t_event_ids) AS e
+            ON CONFLICT DO NOTHING
+            RETURNING event_id
+        ), ev AS (
+            SELECT DISTINCT ON (t.task_id) t.*
+              FROM unnest(t_event_ids, t_task_ids, t_workspace, t_agent, t_runtime, t_issue,
+                          t_version, t_deleted, t_completed)
+                     AS t(event_id, task_id, workspace_id, agent_id, runtime_id, issue_id, version,
+                          deleted, completed)
+              JOIN fresh f ON f.event_id = t.event_id
+             ORDER BY t.task_id, t.version DESC
+        )
+        INSERT INTO mc_batch_attr
+        SELECT ev.task_id, ev.workspace_id, ev.agent_id, ev.runtime_id, ev.issue_id, ev.version,
+               ev.deleted, coalesce(ev.completed, false), a.workspace_id, a.agent_id, a.runtime_id, a.deleted_at IS NOT NULL,
+               a.task_id IS NOT NULL
+          FROM ev LEFT JOIN usage.task_attribution a ON a.task_id = ev.task_id
+         WHERE a.task_id IS NULL OR (ev.version > a.version AND a.deleted_at IS NULL);
 
-    -- Buckets under the old attribution of tasks that move or disappear.
-    PERFORM usage.enqueue_task_buckets(array_agg(task_id), array_agg(old_workspace),
-                                       array_agg(old_runtime), array_agg(old_agent))
-       FROM mc_batch_attr
-      WHERE existed AND (deleted OR (workspace_id, agent_id, runtime_id)
-                                    IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
-    DELETE FROM usage.task_usage u USING mc_batch_attr b WHERE b.deleted AND u.task_id = b.task_id;
+        -- Buckets under the old attribution of tasks that move or disappear.
+        PERFORM usage.enqueue_task_buckets(array_agg(task_id), array_agg(old_workspace),
+                                           array_agg(old_runtime), array_agg(old_agent))
+           FROM mc_batch_attr
+          WHERE existed AND (deleted OR (workspace_id, agent_id, runtime_id)
+                                        IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
+        DELETE FROM usage.task_usage u USING mc_batch_attr b WHERE b.deleted AND u.task_id = b.task_id;
 
-    INSERT INTO usage.task_attribution AS a
-           (task_id, workspace_id, agent_id, runtime_id, issue_id, version, deleted_at,
-            completed_at, updated_at)
-    SELECT task_id, workspace_id, agent_id, runtime_id, issue_id, version,
-           CASE WHEN deleted THEN now() END, CASE WHEN completed THEN now() END, now()
-      FROM mc_batch_attr
-    ON CONFLICT (task_id) DO UPDATE
-       SET workspace_id = EXCLUDED.workspace_id, agent_id = EXCLUDED.agent_id,
-           runtime_id = EXCLUDED.runtime_id, issue_id = EXCLUDED.issue_id,
-           version = EXCLUDED.version, deleted_at = EXCLUDED.deleted_at,
-           completed_at = coalesce(a.completed_at, EXCLUDED.completed_at), updated_at = now();
-    GET DIAGNOSTICS attribution_rows = ROW_COUNT;
-    -- Buckets under the new attribution (a move, or usage that waited for its attribution),
-    -- once it is stored, so that they take the project of the task's issue.
-    PERFORM usage.enqueue_task_buckets(array_agg(task_id), array_agg(workspace_id),
-                                       array_agg(runtime_id), array_agg(agent_id))
-       FROM mc_batch_attr
-      WHERE NOT deleted AND (NOT existed OR (workspace_id, agent_id, runtime_id)
-                                            IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
+        INSERT INTO usage.task_attribution AS a
+               (task_id, workspace_id, agent_id, runtime_id, issue_id, version, deleted_at,
+                completed_at, updated_at)
+        SELECT task_id, workspace_id, agent_id, runtime_id, issue_id, version,
+               CASE WHEN deleted THEN now() END, CASE WHEN completed THEN now() END, now()
+          FROM mc_batch_attr
+        ON CONFLICT (task_id) DO UPDATE
+           SET workspace_id = EXCLUDED.workspace_id, agent_id = EXCLUDED.agent_id,
+               runtime_id = EXCLUDED.runtime_id, issue_id = EXCLUDED.issue_id,
+               version = EXCLUDED.version, deleted_at = EXCLUDED.deleted_at,
+               completed_at = coalesce(a.completed_at, EXCLUDED.completed_at), updated_at = now();
+        GET DIAGNOSTICS attribution_rows = ROW_COUNT;
+        -- Buckets under the new attribution (a move, or usage that waited for its attribution),
+        -- once it is stored, so that they take the project of the task's issue.
+        PERFORM usage.enqueue_task_buckets(array_agg(task_id), array_agg(workspace_id),
+                                           array_agg(runtime_id), array_agg(agent_id))
+           FROM mc_batch_attr
+          WHERE NOT deleted AND (NOT existed OR (workspace_id, agent_id, runtime_id)
+                                                IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
+        attr_tasks := (SELECT array_agg(task_id) FROM mc_batch_attr);
+    END IF;
 
     -- 4. Usage events not seen before: newest report per key within the batch (later in the
     -- batch wins a tie), then last-write-wins against the table. Deleted tasks take no usage.
@@ -180,8 +189,7 @@ BEGIN
     -- flag is wrong are written.
     UPDATE usage.task_attribution a
        SET usage_missing = NOT a.usage_missing
-     WHERE a.task_id IN (SELECT task_id FROM mc_batch_attr
-                         UNION SELECT t FROM unnest(u_task_ids) AS t)
+     WHERE a.task_id = ANY (u_task_ids || attr_tasks)
        AND a.usage_missing IS DISTINCT FROM (a.completed_at IS NOT NULL AND a.deleted_at IS NULL
                                              AND NOT EXISTS (SELECT 1 FROM usage.task_usage u
                                                               WHERE u.task_id = a.task_id));

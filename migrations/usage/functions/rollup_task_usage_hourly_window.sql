@@ -17,14 +17,16 @@
 -- Within the CTEs a bucket's project is compared through p0 (the project, or the zero UUID for
 -- none), so joins stay hashable; against the hourly table the six columns that are never NULL
 -- find the bucket and the project is compared with IS NOT DISTINCT FROM.
+-- The scheduled run folds the logged changes of task_usage (usage.rollup_fold_deltas) and
+-- calls this for the queued buckets only; backfill and repair call it over a time range.
+-- Either way the logged changes of the buckets it replaces are deleted with them.
 -- See docs/PERFORMANCE.md for the measurements.
 CREATE OR REPLACE FUNCTION usage.rollup_task_usage_hourly_window(p_from timestamptz, p_to timestamptz)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = usage, pg_temp SET jit = off AS $$
-DECLARE
-    n integer;
 BEGIN
     PERFORM pg_advisory_xact_lock(4247);
+    PERFORM usage.rollup_out_open();
     WITH dirty AS (
         SELECT k.*, coalesce(k.project_id, '00000000-0000-0000-0000-000000000000') AS p0
           FROM (SELECT a.workspace_id, a.runtime_id, a.agent_id, u.provider, u.model,
@@ -37,6 +39,18 @@ BEGIN
                 SELECT workspace_id, runtime_id, agent_id, provider, model, bucket_hour, project_id
                   FROM usage.task_usage_dirty
                  WHERE enqueued_at < p_to) k
+    ), consumed AS (
+        -- The logged changes of the buckets replaced here are in the rows read here: they
+        -- leave the log in this statement, or the next fold would count them again.
+        DELETE FROM usage.task_usage_delta x
+         USING usage.task_attribution a
+               LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id,
+               dirty d
+         WHERE a.task_id = x.task_id AND a.deleted_at IS NULL
+           AND (d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model, d.bucket_hour)
+             = (a.workspace_id, a.runtime_id, a.agent_id, x.provider, x.model,
+                date_trunc('hour', x.created_at, 'UTC'))
+           AND d.p0 = coalesce(ip.project_id, '00000000-0000-0000-0000-000000000000')
     ), hours AS (
         SELECT DISTINCT bucket_hour FROM dirty
     ), hour_rows AS MATERIALIZED (
@@ -138,72 +152,16 @@ BEGIN
              = (f.workspace_id, f.runtime_id, f.agent_id, f.provider, f.model, f.bucket_hour)
            AND q.project_id IS NOT DISTINCT FROM f.project_id
         RETURNING 1
-    ), upserted AS (
-        INSERT INTO usage.task_usage_hourly AS h
-               (workspace_id, runtime_id, agent_id, provider, model, bucket_hour, project_id,
-                input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count,
-                cost_usd_ticks, uncosted_input_tokens, uncosted_output_tokens,
-                uncosted_cache_read_tokens, uncosted_cache_write_tokens, estimated_cost_usd_ticks,
-                unpriced_tokens)
-        SELECT workspace_id, runtime_id, agent_id, provider, model, bucket_hour, project_id,
-               input_tokens::bigint, output_tokens::bigint, cache_read_tokens::bigint,
-               cache_write_tokens::bigint, task_count, cost_usd_ticks::bigint,
-               uncosted_input_tokens::bigint, uncosted_output_tokens::bigint,
-               uncosted_cache_read_tokens::bigint, uncosted_cache_write_tokens::bigint,
-               estimated_cost_usd_ticks::bigint, unpriced_tokens::bigint
-          FROM fits WHERE task_count > 0
-        ON CONFLICT ON CONSTRAINT task_usage_hourly_key DO UPDATE
-           SET input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
-               cache_read_tokens = EXCLUDED.cache_read_tokens,
-               cache_write_tokens = EXCLUDED.cache_write_tokens,
-               task_count = EXCLUDED.task_count, cost_usd_ticks = EXCLUDED.cost_usd_ticks,
-               uncosted_input_tokens = EXCLUDED.uncosted_input_tokens,
-               uncosted_output_tokens = EXCLUDED.uncosted_output_tokens,
-               uncosted_cache_read_tokens = EXCLUDED.uncosted_cache_read_tokens,
-               uncosted_cache_write_tokens = EXCLUDED.uncosted_cache_write_tokens,
-               estimated_cost_usd_ticks = EXCLUDED.estimated_cost_usd_ticks,
-               unpriced_tokens = EXCLUDED.unpriced_tokens,
-               revision = nextval('usage.task_usage_hourly_revision_seq'), updated_at = now()
-         WHERE (h.input_tokens, h.output_tokens, h.cache_read_tokens, h.cache_write_tokens,
-                h.task_count, h.cost_usd_ticks, h.uncosted_input_tokens, h.uncosted_output_tokens,
-                h.uncosted_cache_read_tokens, h.uncosted_cache_write_tokens,
-                h.estimated_cost_usd_ticks, h.unpriced_tokens)
-               IS DISTINCT FROM (EXCLUDED.input_tokens, EXCLUDED.output_tokens,
-                                 EXCLUDED.cache_read_tokens, EXCLUDED.cache_write_tokens,
-                                 EXCLUDED.task_count, EXCLUDED.cost_usd_ticks,
-                                 EXCLUDED.uncosted_input_tokens, EXCLUDED.uncosted_output_tokens,
-                                 EXCLUDED.uncosted_cache_read_tokens,
-                                 EXCLUDED.uncosted_cache_write_tokens,
-                                 EXCLUDED.estimated_cost_usd_ticks, EXCLUDED.unpriced_tokens)
-        RETURNING h.*
-    ), removed AS (
-        DELETE FROM usage.task_usage_hourly h
-         USING fits f
-         WHERE f.task_count = 0
-           AND (h.workspace_id, h.runtime_id, h.agent_id, h.provider, h.model, h.bucket_hour)
-             = (f.workspace_id, f.runtime_id, f.agent_id, f.provider, f.model, f.bucket_hour)
-           AND h.project_id IS NOT DISTINCT FROM f.project_id
-        RETURNING h.*
     )
-    INSERT INTO usage.hourly_outbox
-           (workspace_id, runtime_id, agent_id, provider, model, bucket_hour, project_id,
-            input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count,
-            cost_usd_ticks, uncosted_input_tokens, uncosted_output_tokens,
-            uncosted_cache_read_tokens, uncosted_cache_write_tokens, estimated_cost_usd_ticks,
-            unpriced_tokens, deleted, revision)
+    INSERT INTO mc_rollup_out
     SELECT workspace_id, runtime_id, agent_id, provider, model, bucket_hour, project_id,
-           input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count,
-           cost_usd_ticks, uncosted_input_tokens, uncosted_output_tokens,
-           uncosted_cache_read_tokens, uncosted_cache_write_tokens, estimated_cost_usd_ticks,
-           unpriced_tokens, false, revision
-      FROM upserted
-    UNION ALL
-    SELECT workspace_id, runtime_id, agent_id, provider, model, bucket_hour, project_id,
-           0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, true,
-           nextval('usage.task_usage_hourly_revision_seq')
-      FROM removed;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
+           input_tokens::bigint, output_tokens::bigint, cache_read_tokens::bigint,
+           cache_write_tokens::bigint, task_count, cost_usd_ticks::bigint,
+           uncosted_input_tokens::bigint, uncosted_output_tokens::bigint,
+           uncosted_cache_read_tokens::bigint, uncosted_cache_write_tokens::bigint,
+           estimated_cost_usd_ticks::bigint, unpriced_tokens::bigint
+      FROM fits;
+    RETURN usage.rollup_store_buckets();
 END
 $$;
 COMMENT ON FUNCTION usage.rollup_task_usage_hourly_window(timestamptz, timestamptz) IS
