@@ -35,4 +35,6 @@ COMMENT ON COLUMN usage.task_usage_daily.cum IS
     'cum[j + 1][m]: the sum of measure m over the day''s UTC hours before hour j (j 0..24), m in order input, output, cache-read, cache-write tokens, task count, reported cost, uncosted input, output, cache-read, cache-write tokens, estimated cost, unpriced tokens. NULL when a sum exceeds a bigint: reads take that day''s hours from task_usage_hourly.';
 CREATE INDEX task_usage_daily_runtime_idx ON usage.task_usage_daily (runtime_id, day);
 CREATE INDEX task_usage_daily_workspace_idx ON usage.task_usage_daily (workspace_id, day);
+-- The days read from the hourly table instead (hardly any): found without reading the rest.
+CREATE INDEX task_usage_daily_overflow_idx ON usage.task_usage_daily (day) WHERE cum IS NULL;
 GRANT SELECT ON usage.task_usage_daily, usage.rollup_state, usage.task_usage_dirty TO multica_gateway;

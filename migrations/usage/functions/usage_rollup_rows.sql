@@ -1,25 +1,23 @@
 -- Usage of a runtime or a workspace (p_runtime or p_workspace; p_project, when given, keeps one
--- project's) from p_since on, as the rollup holds it plus what it has not reached yet: rows
--- whose sums give exactly what usage.usage_raw_rows' rows give, grouped by the date in p_tz of
--- each bucket's UTC hour. Cost: O(daily rows + recent rows), not O(hourly buckets).
--- 1. Days: each local date of the window is cut into runs of whole UTC hours, one per UTC day
---    it touches (two for an offset that is not whole days, one for UTC; other counts on the
---    days an offset changes), by evaluating the date of every hour: whatever the zone does,
---    each hour counts on the date its start has in p_tz, as the raw rows do. A run [lo, hi)
---    of a UTC day is cum[hi + 1] - cum[lo + 1] of its task_usage_daily row. With p_hourly
---    (a read by hour of the day) the hourly buckets are read instead.
--- 2. Buckets past the hours evaluated (created_at in the future) and days whose sums exceed a
---    bigint (cum NULL) come from task_usage_hourly.
--- 3. Fresh: the hours the rollup has not reached (those of rows updated at or after the
---    watermark, and those its queue holds for the runtime or workspace) are taken out as the
---    rollup holds them and put back as task_usage holds them now, so a read shows usage as
---    soon as the ingester commits it. Found through task_usage_updated_at_idx.
--- A group may then add up to nothing (a bucket whose rows went): readers drop groups without a
--- task. p_watermark is the rollup's (usage.rollup_state), passed in so plans see its value.
+-- project's) from p_since on as the rollup holds it, without the hours in p_hours (those the
+-- rollup has not reached: usage.usage_rows adds them from task_usage): rows whose sums by date
+-- in p_tz equal those of the hourly buckets, read at the coarsest level that answers exactly.
+-- 1. Days: each local date of the window is a span of whole UTC hours, [start of the date,
+--    start of the next): the first hour whose start has that date in p_tz, found among the
+--    five hours around the instant Postgres gives local midnight (a midnight a clock skips, as
+--    in Cuba, names an hour of the day before). Within each UTC day it touches the span is a
+--    run [lo, hi), cum[hi + 1] - cum[lo + 1] of that day's task_usage_daily row: two rows a
+--    day for an offset that is not a whole day (half-hour and 45-minute ones among them), one
+--    for UTC, and whatever the day needs when the offset changes. This agrees with the date
+--    of every hour's start for every zone Postgres knows, over the last 400 days (checked
+--    exhaustively when this was written; the usage API suite's views case checks the reads).
+-- 2. Hours past the end of tomorrow (UTC; created_at in the future), all hours with p_hourly
+--    (reads by hour of the day), and the days whose sums exceed a bigint (cum NULL) come
+--    from task_usage_hourly, as do the p_hours buckets, taken out with a negative sign.
 CREATE OR REPLACE FUNCTION usage.usage_rollup_rows(p_runtime uuid, p_workspace uuid,
                                                    p_project uuid, p_since timestamptz,
                                                    p_tz text, p_hourly boolean,
-                                                   p_watermark timestamptz)
+                                                   p_hours timestamptz[])
 RETURNS TABLE (date date, bucket_hour timestamptz, workspace_id uuid, runtime_id uuid,
                agent_id uuid, project_id uuid, provider text, model text, input_tokens numeric,
                output_tokens numeric, cache_read_tokens numeric, cache_write_tokens numeric,
@@ -29,73 +27,67 @@ RETURNS TABLE (date date, bucket_hour timestamptz, workspace_id uuid, runtime_id
                unpriced_tokens numeric)
 LANGUAGE sql STABLE AS $$
     WITH bounds AS (
-        -- The first whole hour of the window, and the end of the hours evaluated (the end of
-        -- tomorrow in UTC, past today's end in every zone).
         SELECT date_trunc('hour', p_since + interval '59 minutes 59.999999 seconds', 'UTC')
                    AS first_hour,
                date_trunc('day', now(), 'UTC') + interval '2 days' AS horizon
-    ), hrs AS (
-        SELECT h, (h AT TIME ZONE p_tz)::date AS ld, (h AT TIME ZONE 'UTC')::date AS ud,
-               extract(hour FROM h AT TIME ZONE 'UTC')::int AS uh
+    ), starts AS (
+        SELECT l.ld, greatest(b.first_hour, least(b.horizon, s.s)) AS s
           FROM bounds b
-         CROSS JOIN generate_series(b.first_hour, b.horizon - interval '1 hour',
-                                    interval '1 hour') AS h
+         CROSS JOIN LATERAL (
+               SELECT (p_since AT TIME ZONE p_tz)::date + i AS ld
+                 FROM generate_series(0, (b.horizon AT TIME ZONE p_tz)::date + 1
+                                         - (p_since AT TIME ZONE p_tz)::date) AS i) l
+         CROSS JOIN LATERAL (
+               SELECT min(x) AS s
+                 FROM generate_series(date_trunc('hour', l.ld::timestamp AT TIME ZONE p_tz, 'UTC')
+                                          - interval '2 hours',
+                                      date_trunc('hour', l.ld::timestamp AT TIME ZONE p_tz, 'UTC')
+                                          + interval '2 hours', interval '1 hour') AS x
+                WHERE (x AT TIME ZONE p_tz)::date >= l.ld) s
          WHERE NOT p_hourly
+    ), spans AS (
+        SELECT ld, s, lead(s) OVER (ORDER BY ld) AS e FROM starts
     ), runs AS (
-        SELECT ld, ud, min(uh) AS lo, max(uh) + 1 AS hi
-          FROM (SELECT ld, ud, uh, uh - row_number() OVER (PARTITION BY ld, ud ORDER BY uh) AS g
-                  FROM hrs) x
-         GROUP BY ld, ud, g
-    ), days AS MATERIALIZED (
-        SELECT d.*
-          FROM usage.task_usage_daily d
-         WHERE NOT p_hourly
-           AND (p_runtime IS NULL OR d.runtime_id = p_runtime)
-           AND (p_workspace IS NULL OR d.workspace_id = p_workspace)
-           AND (p_project IS NULL OR d.project_id = p_project)
-           AND d.day >= (p_since AT TIME ZONE 'UTC')::date
-           AND d.day < (date_trunc('day', now(), 'UTC') + interval '2 days')::date
-    ), dirty AS (
-        SELECT array_agg(DISTINCT x.h) AS hours
-          FROM (SELECT date_trunc('hour', u.created_at, 'UTC') AS h
-                  FROM usage.task_usage u
-                 CROSS JOIN LATERAL (
-                       SELECT a.runtime_id, a.workspace_id FROM usage.task_attribution a
-                        WHERE a.task_id = u.task_id
-                       OFFSET 0) a
-                 WHERE u.updated_at >= coalesce(p_watermark, '-infinity')
-                   AND (p_runtime IS NULL OR a.runtime_id = p_runtime)
-                   AND (p_workspace IS NULL OR a.workspace_id = p_workspace)
-                UNION ALL
-                SELECT q.bucket_hour
-                  FROM usage.task_usage_dirty q
-                 WHERE (p_runtime IS NULL OR q.runtime_id = p_runtime)
-                   AND (p_workspace IS NULL OR q.workspace_id = p_workspace)) x
-         WHERE x.h >= p_since
+        SELECT sp.ld, u.day,
+               (extract(epoch FROM greatest(sp.s, u.at) - u.at) / 3600)::int AS lo,
+               (extract(epoch FROM least(sp.e, u.at + interval '1 day') - u.at) / 3600)::int AS hi
+          FROM spans sp
+         CROSS JOIN LATERAL (
+               SELECT d::date AS day, d::date::timestamp AT TIME ZONE 'UTC' AS at
+                 FROM generate_series((sp.s AT TIME ZONE 'UTC')::date,
+                                      ((sp.e - interval '1 hour') AT TIME ZONE 'UTC')::date,
+                                      interval '1 day') AS d) u
+         WHERE sp.e > sp.s
     ), hourly AS (
-        SELECT h.*
+        SELECT 1 AS sign, h.*
           FROM usage.task_usage_hourly h, bounds b
          WHERE (p_runtime IS NULL OR h.runtime_id = p_runtime)
            AND (p_workspace IS NULL OR h.workspace_id = p_workspace)
            AND (p_project IS NULL OR h.project_id = p_project)
            AND h.bucket_hour >= CASE WHEN p_hourly THEN p_since ELSE b.horizon END
         UNION ALL
-        SELECT h.*
-          FROM days d
+        SELECT 1, h.*
+          FROM usage.task_usage_daily d
           JOIN usage.task_usage_hourly h
             ON (h.workspace_id, h.runtime_id, h.agent_id, h.provider, h.model)
              = (d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model)
            AND h.project_id IS NOT DISTINCT FROM d.project_id
            AND h.bucket_hour >= d.day::timestamp AT TIME ZONE 'UTC'
            AND h.bucket_hour < (d.day + 1)::timestamp AT TIME ZONE 'UTC'
-         WHERE d.cum IS NULL AND h.bucket_hour >= p_since
-    ), taken_out AS (
-        SELECT h.*
-          FROM usage.task_usage_hourly h, dirty
+         WHERE d.cum IS NULL AND NOT p_hourly
+           AND (p_runtime IS NULL OR d.runtime_id = p_runtime)
+           AND (p_workspace IS NULL OR d.workspace_id = p_workspace)
+           AND (p_project IS NULL OR d.project_id = p_project)
+           AND d.day >= (p_since AT TIME ZONE 'UTC')::date
+           AND h.bucket_hour >= p_since
+           AND h.bucket_hour < date_trunc('day', now(), 'UTC') + interval '2 days'
+        UNION ALL
+        SELECT -1, h.*
+          FROM usage.task_usage_hourly h
          WHERE (p_runtime IS NULL OR h.runtime_id = p_runtime)
            AND (p_workspace IS NULL OR h.workspace_id = p_workspace)
            AND (p_project IS NULL OR h.project_id = p_project)
-           AND h.bucket_hour = ANY (dirty.hours)
+           AND h.bucket_hour = ANY (p_hours)
     )
     SELECT r.ld, NULL::timestamptz, d.workspace_id, d.runtime_id, d.agent_id, d.project_id,
            d.provider, d.model, d.cum[r.hi + 1][1] - d.cum[r.lo + 1][1],
@@ -105,8 +97,14 @@ LANGUAGE sql STABLE AS $$
            d.cum[r.hi + 1][8] - d.cum[r.lo + 1][8], d.cum[r.hi + 1][9] - d.cum[r.lo + 1][9],
            d.cum[r.hi + 1][10] - d.cum[r.lo + 1][10], d.cum[r.hi + 1][11] - d.cum[r.lo + 1][11],
            d.cum[r.hi + 1][12] - d.cum[r.lo + 1][12]
-      FROM days d JOIN runs r ON r.ud = d.day
+      FROM runs r
+      JOIN usage.task_usage_daily d ON d.day = r.day
      WHERE d.cum IS NOT NULL
+       AND (p_runtime IS NULL OR d.runtime_id = p_runtime)
+       AND (p_workspace IS NULL OR d.workspace_id = p_workspace)
+       AND (p_project IS NULL OR d.project_id = p_project)
+       AND d.day >= (p_since AT TIME ZONE 'UTC')::date
+       AND d.day < (date_trunc('day', now(), 'UTC') + interval '2 days')::date
     UNION ALL
     SELECT (x.bucket_hour AT TIME ZONE p_tz)::date, x.bucket_hour, x.workspace_id, x.runtime_id,
            x.agent_id, x.project_id, x.provider, x.model, x.sign * x.input_tokens,
@@ -115,18 +113,10 @@ LANGUAGE sql STABLE AS $$
            x.sign * x.uncosted_output_tokens, x.sign * x.uncosted_cache_read_tokens,
            x.sign * x.uncosted_cache_write_tokens, x.sign * x.estimated_cost_usd_ticks,
            x.sign * x.unpriced_tokens
-      FROM (SELECT 1 AS sign, h.* FROM hourly h
-            UNION ALL
-            SELECT -1, t.* FROM taken_out t) x
-    UNION ALL
-    SELECT f.*
-      FROM dirty
-     CROSS JOIN LATERAL usage.usage_raw_rows(p_runtime, p_workspace, p_project, NULL,
-                                             dirty.hours, p_tz) f
-     WHERE dirty.hours IS NOT NULL
+      FROM hourly x
 $$;
 COMMENT ON FUNCTION usage.usage_rollup_rows(uuid, uuid, uuid, timestamptz, text, boolean,
-                                            timestamptz) IS
-    'Usage of a runtime or workspace (and project) from p_since on, by date in p_tz, from the daily level (or the hourly buckets), with the hours the rollup has not reached taken from task_usage; sums equal usage.usage_raw_rows''.';
+                                            timestamptz[]) IS
+    'Usage of a runtime or workspace (and project) from p_since on as the rollup holds it, by date in p_tz, from the daily level (or the hourly buckets), without the buckets of p_hours.';
 GRANT EXECUTE ON FUNCTION usage.usage_rollup_rows(uuid, uuid, uuid, timestamptz, text, boolean,
-                                                  timestamptz) TO multica_gateway;
+                                                  timestamptz[]) TO multica_gateway;

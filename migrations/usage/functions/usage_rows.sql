@@ -1,9 +1,17 @@
 -- The usage rows a read sums: those of a runtime or a workspace (p_runtime or p_workspace;
 -- p_project, when given, keeps one project's) from local midnight p_days days before today in
--- p_tz, from the rollup (usage.usage_rollup_rows; p_hourly for hour-of-day reads) or from
--- task_usage itself (p_raw, usage.usage_raw_rows). PL/pgSQL so that the window's start and the
--- rollup's watermark reach the planner as values: the recent rows are then found by their
--- index, and a runtime's or workspace's rows by theirs.
+-- p_tz. From the rollup (usage.usage_rollup_rows; p_hourly for hour-of-day reads), except the
+-- hours it has not reached (usage.usage_fresh_hours), which come from task_usage as they are
+-- now: a read shows usage as soon as the ingester commits it, at O(daily rows + the rows of
+-- those hours). Or all from task_usage (p_raw, usage.usage_raw_rows, for verification).
+-- Groups of these rows may add up to nothing (a bucket taken out whose rows went): readers
+-- drop groups without a task. PL/pgSQL so that the window's start, the watermark and the hours
+-- reach the planner as values (the recent rows are then found by their index, a runtime's or
+-- workspace's rows by theirs), and so that the task_usage query is planned only when needed;
+-- always with the values (a plan for any runtime or workspace would read every one's rows).
+-- Without JIT: the plan's cost counts branches that rarely run (the rows of the hours not
+-- rolled up, estimated at thousands an hour), which cleared jit_above_cost and spent 3 s
+-- compiling a read that runs in a few ms.
 CREATE OR REPLACE FUNCTION usage.usage_rows(p_runtime uuid, p_workspace uuid, p_project uuid,
                                             p_days integer, p_tz text, p_raw boolean,
                                             p_hourly boolean)
@@ -14,10 +22,11 @@ RETURNS TABLE (date date, bucket_hour timestamptz, workspace_id uuid, runtime_id
                uncosted_output_tokens numeric, uncosted_cache_read_tokens numeric,
                uncosted_cache_write_tokens numeric, estimated_cost_usd_ticks numeric,
                unpriced_tokens numeric)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE SET jit = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     since timestamptz := ((now() AT TIME ZONE p_tz)::date - p_days)::timestamp AT TIME ZONE p_tz;
     wm timestamptz;
+    hours timestamptz[];
 BEGIN
     IF p_raw THEN
         RETURN QUERY SELECT * FROM usage.usage_raw_rows(p_runtime, p_workspace, p_project, since,
@@ -25,8 +34,13 @@ BEGIN
         RETURN;
     END IF;
     SELECT s.watermark INTO wm FROM usage.rollup_state s;
+    SELECT array_agg(f.h) INTO hours FROM usage.usage_fresh_hours(p_runtime, p_workspace, since, wm) AS f(h);
     RETURN QUERY SELECT * FROM usage.usage_rollup_rows(p_runtime, p_workspace, p_project, since,
-                                                       p_tz, p_hourly, wm);
+                                                       p_tz, p_hourly, hours);
+    IF hours IS NOT NULL THEN
+        RETURN QUERY SELECT * FROM usage.usage_raw_rows(p_runtime, p_workspace, p_project, NULL,
+                                                        hours, p_tz);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION usage.usage_rows(uuid, uuid, uuid, integer, text, boolean, boolean) IS
