@@ -10,3 +10,4 @@ DROP FUNCTION IF EXISTS usage.usage_rollup_rows(uuid, uuid, uuid, timestamptz, t
 DROP FUNCTION IF EXISTS usage.usage_fresh_hours(uuid, uuid, timestamptz, timestamptz);
 DROP FUNCTION IF EXISTS usage.usage_raw_rows(uuid, uuid, uuid, timestamptz, timestamptz[], text);
 DROP TABLE usage.task_usage_daily;
+DROP TYPE IF EXISTS usage.usage_row;

@@ -8,13 +8,7 @@
 CREATE OR REPLACE FUNCTION usage.usage_raw_rows(p_runtime uuid, p_workspace uuid, p_project uuid,
                                                 p_since timestamptz, p_hours timestamptz[],
                                                 p_tz text)
-RETURNS TABLE (date date, bucket_hour timestamptz, workspace_id uuid, runtime_id uuid,
-               agent_id uuid, project_id uuid, provider text, model text, input_tokens numeric,
-               output_tokens numeric, cache_read_tokens numeric, cache_write_tokens numeric,
-               task_count numeric, cost_usd_ticks numeric, uncosted_input_tokens numeric,
-               uncosted_output_tokens numeric, uncosted_cache_read_tokens numeric,
-               uncosted_cache_write_tokens numeric, estimated_cost_usd_ticks numeric,
-               unpriced_tokens numeric)
+RETURNS SETOF usage.usage_row
 LANGUAGE sql STABLE AS $$
     WITH rows AS (
         SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id, u.provider, u.model,

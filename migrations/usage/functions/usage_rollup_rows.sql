@@ -18,13 +18,7 @@ CREATE OR REPLACE FUNCTION usage.usage_rollup_rows(p_runtime uuid, p_workspace u
                                                    p_project uuid, p_since timestamptz,
                                                    p_tz text, p_hourly boolean,
                                                    p_hours timestamptz[])
-RETURNS TABLE (date date, bucket_hour timestamptz, workspace_id uuid, runtime_id uuid,
-               agent_id uuid, project_id uuid, provider text, model text, input_tokens numeric,
-               output_tokens numeric, cache_read_tokens numeric, cache_write_tokens numeric,
-               task_count numeric, cost_usd_ticks numeric, uncosted_input_tokens numeric,
-               uncosted_output_tokens numeric, uncosted_cache_read_tokens numeric,
-               uncosted_cache_write_tokens numeric, estimated_cost_usd_ticks numeric,
-               unpriced_tokens numeric)
+RETURNS SETOF usage.usage_row
 LANGUAGE sql STABLE AS $$
     WITH bounds AS (
         SELECT date_trunc('hour', p_since + interval '59 minutes 59.999999 seconds', 'UTC')

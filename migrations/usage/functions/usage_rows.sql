@@ -15,13 +15,7 @@
 CREATE OR REPLACE FUNCTION usage.usage_rows(p_runtime uuid, p_workspace uuid, p_project uuid,
                                             p_days integer, p_tz text, p_raw boolean,
                                             p_hourly boolean)
-RETURNS TABLE (date date, bucket_hour timestamptz, workspace_id uuid, runtime_id uuid,
-               agent_id uuid, project_id uuid, provider text, model text, input_tokens numeric,
-               output_tokens numeric, cache_read_tokens numeric, cache_write_tokens numeric,
-               task_count numeric, cost_usd_ticks numeric, uncosted_input_tokens numeric,
-               uncosted_output_tokens numeric, uncosted_cache_read_tokens numeric,
-               uncosted_cache_write_tokens numeric, estimated_cost_usd_ticks numeric,
-               unpriced_tokens numeric)
+RETURNS SETOF usage.usage_row
 LANGUAGE plpgsql STABLE SET jit = off SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     since timestamptz := ((now() AT TIME ZONE p_tz)::date - p_days)::timestamp AT TIME ZONE p_tz;
