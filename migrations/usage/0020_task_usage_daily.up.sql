@@ -39,13 +39,15 @@ CREATE INDEX task_usage_daily_workspace_idx ON usage.task_usage_daily (workspace
 CREATE INDEX task_usage_daily_overflow_idx ON usage.task_usage_daily (day) WHERE cum IS NULL;
 -- What the reads' row sources give (usage.usage_rows and the functions it calls): usage in a
 -- bucket, or a part of one, with the date in the viewer's zone it counts on.
+-- Each value fits a bigint (a bucket's, a run of a day's that fits, a row's); readers sum them
+-- as numeric.
 CREATE TYPE usage.usage_row AS (
     date date, bucket_hour timestamptz, workspace_id uuid, runtime_id uuid, agent_id uuid,
-    project_id uuid, provider text, model text, input_tokens numeric, output_tokens numeric,
-    cache_read_tokens numeric, cache_write_tokens numeric, task_count numeric,
-    cost_usd_ticks numeric, uncosted_input_tokens numeric, uncosted_output_tokens numeric,
-    uncosted_cache_read_tokens numeric, uncosted_cache_write_tokens numeric,
-    estimated_cost_usd_ticks numeric, unpriced_tokens numeric);
+    project_id uuid, provider text, model text, input_tokens bigint, output_tokens bigint,
+    cache_read_tokens bigint, cache_write_tokens bigint, task_count bigint,
+    cost_usd_ticks bigint, uncosted_input_tokens bigint, uncosted_output_tokens bigint,
+    uncosted_cache_read_tokens bigint, uncosted_cache_write_tokens bigint,
+    estimated_cost_usd_ticks bigint, unpriced_tokens bigint);
 COMMENT ON TYPE usage.usage_row IS
     'Usage of one bucket key (or a part of a bucket, or a task_usage row) on one date in the viewer''s zone, as usage reads sum it; bucket_hour is NULL for a part of a day of the daily level.';
 GRANT SELECT ON usage.task_usage_daily, usage.rollup_state, usage.task_usage_dirty TO multica_gateway;

@@ -31,7 +31,7 @@ LANGUAGE sql STABLE AS $$
            sum(r.cache_write_tokens), sum(r.cost_usd_ticks), sum(r.uncosted_input_tokens),
            sum(r.uncosted_output_tokens), sum(r.uncosted_cache_read_tokens),
            sum(r.uncosted_cache_write_tokens), sum(r.estimated_cost_usd_ticks),
-           sum(r.cost_usd_ticks + r.estimated_cost_usd_ticks), sum(r.unpriced_tokens),
+           sum(r.cost_usd_ticks::numeric + r.estimated_cost_usd_ticks), sum(r.unpriced_tokens),
            sum(r.task_count)
       FROM usage.usage_rows(p_runtime, p_workspace, p_project, p_days, p_tz, p_raw,
                             p_by = 'hour') r
