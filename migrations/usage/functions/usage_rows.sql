@@ -9,32 +9,37 @@
 -- reach the planner as values (the recent rows are then found by their index, a runtime's or
 -- workspace's rows by theirs), and so that the task_usage query is planned only when needed;
 -- always with the values (a plan for any runtime or workspace would read every one's rows).
--- Without JIT: the plan's cost counts branches that rarely run (the rows of the hours not
--- rolled up, estimated at thousands an hour), which cleared jit_above_cost and spent 3 s
--- compiling a read that runs in a few ms.
+-- The rollup's part runs without JIT (the raw reads keep the caller's setting): the estimate
+-- for the rows of the hours not rolled up (thousands an hour) cleared jit_above_cost and
+-- spent 3 s compiling a read that runs in a few ms. set_config rather than a SET clause, so
+-- that ?source=raw is planned as it always was; the caller's value is put back.
 CREATE OR REPLACE FUNCTION usage.usage_rows(p_runtime uuid, p_workspace uuid, p_project uuid,
                                             p_days integer, p_tz text, p_raw boolean,
                                             p_hourly boolean)
 RETURNS SETOF usage.usage_row
-LANGUAGE plpgsql STABLE SET jit = off SET plan_cache_mode = force_custom_plan AS $$
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     since timestamptz := ((now() AT TIME ZONE p_tz)::date - p_days)::timestamp AT TIME ZONE p_tz;
     wm timestamptz;
     hours timestamptz[];
+    caller_jit text := current_setting('jit');
 BEGIN
     IF p_raw THEN
         RETURN QUERY SELECT * FROM usage.usage_raw_rows(p_runtime, p_workspace, p_project, since,
                                                         NULL, p_tz);
         RETURN;
     END IF;
+    PERFORM set_config('jit', 'off', true);
     SELECT s.watermark INTO wm FROM usage.rollup_state s;
-    SELECT array_agg(f.h) INTO hours FROM usage.usage_fresh_hours(p_runtime, p_workspace, since, wm) AS f(h);
+    SELECT array_agg(f.h) INTO hours
+      FROM usage.usage_fresh_hours(p_runtime, p_workspace, since, wm) AS f(h);
     RETURN QUERY SELECT * FROM usage.usage_rollup_rows(p_runtime, p_workspace, p_project, since,
                                                        p_tz, p_hourly, hours);
     IF hours IS NOT NULL THEN
         RETURN QUERY SELECT * FROM usage.usage_raw_rows(p_runtime, p_workspace, p_project, NULL,
                                                         hours, p_tz);
     END IF;
+    PERFORM set_config('jit', caller_jit, true);
 END
 $$;
 COMMENT ON FUNCTION usage.usage_rows(uuid, uuid, uuid, integer, text, boolean, boolean) IS
