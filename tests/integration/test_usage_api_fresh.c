@@ -12,9 +12,9 @@
 
 /* Zones: one per (UTC offset, DST) pair Postgres knows, and the awkward ones by name. */
 #define ZONES                                                                                      \
-    "(SELECT DISTINCT ON (utc_offset, is_dst) name FROM pg_timezone_names WHERE name !~ "        \
-    "'^(posix|Etc)/' UNION SELECT unnest(ARRAY['America/Havana', 'Pacific/Chatham', "            \
-    "'Asia/Kathmandu', 'Australia/Lord_Howe', 'America/St_Johns', 'Pacific/Apia', "              \
+    "(SELECT DISTINCT ON (utc_offset, is_dst) name FROM pg_timezone_names WHERE name !~ "          \
+    "'^(posix|Etc)/' UNION SELECT unnest(ARRAY['America/Havana', 'Pacific/Chatham', "              \
+    "'Asia/Kathmandu', 'Australia/Lord_Howe', 'America/St_Johns', 'Pacific/Apia', "                \
     "'America/Santiago', 'Europe/Berlin', 'America/Los_Angeles'])) z(tz)"
 
 /* How many (zone, window, grouping) reads of the runtime differ between the rollup's answer
@@ -62,7 +62,8 @@ START_TEST(reads_show_usage_at_once_and_cut_days_exactly)
         "runtime_id, version) SELECT ('f2000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, "
         "'%s', '%s', '%s', 1 FROM generate_series(1, 370) i) INSERT INTO usage.task_usage "
         "(task_id, provider, model, input_tokens, output_tokens, cache_read_tokens, "
-        "cache_write_tokens, reported_at, created_at, updated_at) SELECT ('f2000000-0000-7000-8000-' "
+        "cache_write_tokens, reported_at, created_at, updated_at) SELECT "
+        "('f2000000-0000-7000-8000-' "
         "|| lpad(i::text, 12, '0'))::uuid, 'openai', CASE WHEN i %% 3 = 0 THEN 'gpt-5' ELSE "
         "'gpt-5-mini' END, 100 + i, i, 2 * i, 3, c, c, now() - interval '1 hour' FROM "
         "generate_series(1, 370) i, LATERAL (SELECT now() - i * interval '23.7 hours' AS c) t",
