@@ -2,8 +2,10 @@
 # http.sh: the HTTP figures of `make bench`, measured with wrk against a running local stack.
 # bench/run.sh calls it after starting the stack (tools/devstack.sh) and sourcing its env file.
 #
-#   read     GET /api/runtimes/{id}/usage?days=30 (the hourly rollup) against the same read
+#   read     GET /api/runtimes/{id}/usage?days=30 (the rollup) against the same read
 #            with &source=raw (task_usage itself), at two history sizes grown in one database
+#   fresh    from the gateway's 202 for a usage report to the dashboard's daily read showing
+#            it (sequential reports of one task, each polled), at the last history size
 #   gateway  GET /api/workspaces/{id} (JWT, membership check, one row) against
 #            multica-bench-hello, a bare libmicrohttpd server answering 200 "ok"
 #
@@ -19,7 +21,8 @@
 # GATEWAY_URL. Optional: BENCH_HTTP_SIZES (task_usage rows, default 1000000,10000000; small
 # 50000,150000), BENCH_HTTP_SECONDS (wrk duration per side, default 5; small 1),
 # BENCH_HTTP_MAX_SECONDS (longest read duration, default 20; small 2: see below),
-# BENCH_HTTP_KEEP_DATA=1 keeps the seeded usage (by default it is removed at the end).
+# BENCH_HTTP_KEEP_DATA=1 keeps the seeded usage (by default it is removed at the end),
+# BENCH_FRESH_SAMPLES (reports timed for the fresh figure, default 30; small 5).
 #
 # wrk: reads with 1 thread and 1 connection, gateway with 2 threads and 8 connections; both
 # sides of a ratio with the same threads, connections and duration. wrk counts only requests
@@ -32,6 +35,8 @@
 #   {"bench":"read","rows":N,"rep":R,"endpoint":"GET /api/runtimes/{id}/usage?days=30",
 #    "window_rows":W,"window_buckets":WB,"wrk":{"threads":1,"connections":1,"seconds":D},
 #    "rollup":SIDE,"raw":SIDE}
+#   {"bench":"fresh","rows":N,"endpoint":"GET /api/dashboard/usage/daily?days=1","samples":S,
+#    "p50_ms":..,"p99_ms":..,"max_ms":..,"min_ms":..}
 #   {"bench":"gateway","rep":R,"endpoint":"GET /api/workspaces/{id}",
 #    "wrk":{"threads":2,"connections":8,"seconds":D},"ours":SIDE,"hello":SIDE}
 # where SIDE = {"rps":..,"p50_ms":..,"p99_ms":..,"mean_ms":..,"max_ms":..,"requests":..,
@@ -62,6 +67,7 @@ else
     SECONDS_PER_SIDE=${BENCH_HTTP_SECONDS:-5}
     READ_MAX_SECONDS=${BENCH_HTTP_MAX_SECONDS:-20}
 fi
+FRESH_SAMPLES=${BENCH_FRESH_SAMPLES:-$([ "$SMALL" = 1 ] && echo 5 || echo 30)}
 # Reads: one connection, so a request never waits behind another and the percentiles are the
 # read's own cost (a raw read uses both cores through parallel workers). Gateway: enough connections to saturate both servers.
 READ_THREADS=1
@@ -350,6 +356,54 @@ SQL
               rollup: $rollup, raw: $raw}')"
     done
 done
+
+# ---- fresh: how soon a dashboard read shows a report the gateway accepted ----
+# One task of the measured runtime, created as Multica creates them (an issue assigned to one
+# of its agents). Report k (cumulative totals: input_tokens = 1000 k, under a provider/model
+# nothing else uses) is POSTed as the daemon does; from its 202, the dashboard's daily read
+# (the workspace, today, UTC) is polled until its row shows 1000 k. Samples are sequential, so
+# each one is the path alone: gateway -> broker -> ingester -> task_usage -> the read, which
+# takes the hours the rollup has not reached from task_usage. The figure includes up to one
+# poll (a curl and a jq, about 20-30 ms). The old read waited for the rollup: the safety lag
+# (5 minutes) and then the next run of its 5-minute plan.
+fresh_bench() {
+    local issue task k t0 t1 got deadline lat=()
+    issue=$(api POST "/api/issues?workspace_id=$WS" \
+        "{\"title\":\"bench fresh\",\"assignee_type\":\"agent\",\"assignee_id\":\"${AGENT_IDS[0]}\"}")
+    task=$(printf '%s' "$issue" | jq -r '.task_id // empty')
+    [ -n "$task" ] || fail "the fresh issue has no task: $issue"
+    deadline=$((SECONDS + 60))
+    until [ "$(sql -c "SELECT count(*) FROM usage.task_attribution a JOIN gateway.tasks t
+                         USING (task_id) WHERE task_id = '$task'")" = 1 ]; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "task $task never reached the gateway and the ingester"
+        sleep 0.1
+    done
+    local path="/api/dashboard/usage/daily?workspace_id=$WS&days=1&tz=UTC"
+    for k in $(seq 1 "$FRESH_SAMPLES"); do
+        TOKEN=$PAT api POST "/api/daemon/tasks/$task/usage" \
+            "{\"usage\":[{\"provider\":\"bench\",\"model\":\"fresh-probe\",\"input_tokens\":$((1000 * k)),\"output_tokens\":1,\"cache_read_tokens\":0,\"cache_write_tokens\":0}]}" \
+            >/dev/null
+        t0=$(date +%s.%N)
+        deadline=$((SECONDS + 900))
+        while :; do
+            got=$(api GET "$path" | jq '[.[] | select(.provider == "bench" and .model == "fresh-probe") | .input_tokens] | add // 0')
+            [ "$got" -lt $((1000 * k)) ] || break
+            [ "$SECONDS" -lt "$deadline" ] || fail "report $k of task $task not visible after 15 minutes"
+        done
+        t1=$(date +%s.%N)
+        lat+=("$(awk -v a="$t1" -v b="$t0" 'BEGIN { printf "%.1f", (a - b) * 1000 }')")
+    done
+    # The task's rows go, so that the seeded usage is all that is removed at the end.
+    sql -c "DELETE FROM usage.task_usage WHERE task_id = '$task'" >/dev/null
+    sql -c "DELETE FROM usage.task_attribution WHERE task_id = '$task'" >/dev/null
+    emit "$(printf '%s\n' "${lat[@]}" | jq -cs --arg ep "GET /api/dashboard/usage/daily?days=1" \
+        --argjson rows "$rows" 'sort as $s | ($s | length) as $n |
+        def pct(p): $s[([($n * p | ceil) - 1, 0] | max)];
+        {bench: "fresh", rows: $rows, endpoint: $ep, samples: $n, p50_ms: pct(0.5),
+         p99_ms: pct(0.99), max_ms: $s[-1], min_ms: $s[0]}')"
+}
+log "fresh: $FRESH_SAMPLES reports, each polled in the dashboard's read from its 202"
+fresh_bench
 
 # ---- gateway: an authenticated read against a bare libmicrohttpd hello world ----
 port=

@@ -144,6 +144,7 @@ Suite *suite_usage_api(void)
     suite_add_tcase(s, ua_case_pricing());
     suite_add_tcase(s, ua_case_projects());
     suite_add_tcase(s, ua_case_reads());
+    suite_add_tcase(s, ua_case_fresh());
     return s;
 }
 

@@ -1,0 +1,123 @@
+-- Usage of a runtime or a workspace (p_runtime or p_workspace; p_project, when given, keeps one
+-- project's) from p_since on as the rollup holds it, without the hours in p_hours (those the
+-- rollup has not reached: usage.usage_rows adds them from task_usage): rows whose sums by date
+-- in p_tz equal those of the hourly buckets, read at the coarsest level that answers exactly.
+-- 1. Days: each local date of the window is a span of whole UTC hours, [start of the date,
+--    start of the next): the first hour whose start has that date in p_tz, found among the
+--    five hours around the instant Postgres gives local midnight (a midnight a clock skips, as
+--    in Cuba, names an hour of the day before). Within each UTC day it touches the span is a
+--    run [lo, hi), cum[hi + 1] - cum[lo + 1] of that day's task_usage_daily row: two rows a
+--    day for an offset that is not a whole day (half-hour and 45-minute ones among them), one
+--    for UTC, and whatever the day needs when the offset changes. This agrees with the date
+--    of every hour's start for every zone Postgres knows, over the last 400 days (checked
+--    exhaustively when this was written; the usage API suite's views case checks the reads).
+-- Days are enumerated from small constant sets (the planner's guess for a generate_series
+-- with computed bounds is 1,000 rows, and a hash join sized on it spilled the daily rows,
+-- 2.4 kB each, to temporary files: 3x the read's time). A window holds at most 366 days, a
+-- local date at most 3 UTC days.
+-- 2. Hours past the end of tomorrow (UTC; created_at in the future), all hours with p_hourly
+--    (reads by hour of the day), and the days whose sums exceed a bigint (cum NULL) come
+--    from task_usage_hourly, as do the p_hours buckets, taken out with a negative sign.
+CREATE OR REPLACE FUNCTION usage.usage_rollup_rows(p_runtime uuid, p_workspace uuid,
+                                                   p_project uuid, p_since timestamptz,
+                                                   p_tz text, p_hourly boolean,
+                                                   p_hours timestamptz[])
+RETURNS SETOF usage.usage_row
+LANGUAGE sql STABLE AS $$
+    WITH bounds AS (
+        SELECT date_trunc('hour', p_since + interval '59 minutes 59.999999 seconds', 'UTC')
+                   AS first_hour,
+               date_trunc('day', now(), 'UTC') + interval '2 days' AS horizon
+    ), starts AS (
+        SELECT l.ld, greatest(b.first_hour, least(b.horizon, s.s)) AS s
+          FROM bounds b
+         CROSS JOIN LATERAL (
+               SELECT (p_since AT TIME ZONE p_tz)::date + i AS ld
+                 FROM generate_series(0, 400) AS i
+                WHERE i <= (b.horizon AT TIME ZONE p_tz)::date + 1
+                           - (p_since AT TIME ZONE p_tz)::date) l
+         CROSS JOIN LATERAL (
+               SELECT min(date_trunc('hour', l.ld::timestamp AT TIME ZONE p_tz, 'UTC')
+                          + k * interval '1 hour') AS s
+                 FROM unnest(ARRAY[-2, -1, 0, 1, 2]) AS k
+                WHERE ((date_trunc('hour', l.ld::timestamp AT TIME ZONE p_tz, 'UTC')
+                        + k * interval '1 hour') AT TIME ZONE p_tz)::date >= l.ld) s
+         WHERE NOT p_hourly
+    ), spans AS (
+        SELECT ld, s, lead(s) OVER (ORDER BY ld) AS e FROM starts
+    ), runs AS MATERIALIZED (
+        -- Materialized: inlined, lo and hi (numeric arithmetic) were computed again for each
+        -- of the 24 subscripts that use them, most of the read's time.
+        SELECT sp.ld, u.day,
+               (extract(epoch FROM greatest(sp.s, u.at) - u.at) / 3600)::int AS lo,
+               (extract(epoch FROM least(sp.e, u.at + interval '1 day') - u.at) / 3600)::int AS hi
+          FROM spans sp
+         CROSS JOIN LATERAL (
+               SELECT (sp.s AT TIME ZONE 'UTC')::date + k AS day,
+                      ((sp.s AT TIME ZONE 'UTC')::date + k)::timestamp AT TIME ZONE 'UTC' AS at
+                 FROM unnest(ARRAY[0, 1, 2]) AS k
+                WHERE k <= ((sp.e - interval '1 hour') AT TIME ZONE 'UTC')::date
+                           - (sp.s AT TIME ZONE 'UTC')::date) u
+         WHERE sp.e > sp.s
+    ), hourly AS (
+        SELECT 1 AS sign, h.*
+          FROM usage.task_usage_hourly h, bounds b
+         WHERE (p_runtime IS NULL OR h.runtime_id = p_runtime)
+           AND (p_workspace IS NULL OR h.workspace_id = p_workspace)
+           AND (p_project IS NULL OR h.project_id = p_project)
+           AND h.bucket_hour >= CASE WHEN p_hourly THEN p_since ELSE b.horizon END
+        UNION ALL
+        SELECT 1, h.*
+          FROM usage.task_usage_daily d
+          JOIN usage.task_usage_hourly h
+            ON (h.workspace_id, h.runtime_id, h.agent_id, h.provider, h.model)
+             = (d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model)
+           AND h.project_id IS NOT DISTINCT FROM d.project_id
+           AND h.bucket_hour >= d.day::timestamp AT TIME ZONE 'UTC'
+           AND h.bucket_hour < (d.day + 1)::timestamp AT TIME ZONE 'UTC'
+         WHERE d.cum IS NULL AND NOT p_hourly
+           AND (p_runtime IS NULL OR d.runtime_id = p_runtime)
+           AND (p_workspace IS NULL OR d.workspace_id = p_workspace)
+           AND (p_project IS NULL OR d.project_id = p_project)
+           AND d.day >= (p_since AT TIME ZONE 'UTC')::date
+           AND h.bucket_hour >= p_since
+           AND h.bucket_hour < date_trunc('day', now(), 'UTC') + interval '2 days'
+        UNION ALL
+        SELECT -1, h.*
+          FROM usage.task_usage_hourly h
+         WHERE (p_runtime IS NULL OR h.runtime_id = p_runtime)
+           AND (p_workspace IS NULL OR h.workspace_id = p_workspace)
+           AND (p_project IS NULL OR h.project_id = p_project)
+           AND h.bucket_hour = ANY (p_hours)
+    )
+    SELECT r.ld, NULL::timestamptz, d.workspace_id, d.runtime_id, d.agent_id, d.project_id,
+           d.provider, d.model, d.cum[r.hi + 1][1] - d.cum[r.lo + 1][1],
+           d.cum[r.hi + 1][2] - d.cum[r.lo + 1][2], d.cum[r.hi + 1][3] - d.cum[r.lo + 1][3],
+           d.cum[r.hi + 1][4] - d.cum[r.lo + 1][4], d.cum[r.hi + 1][5] - d.cum[r.lo + 1][5],
+           d.cum[r.hi + 1][6] - d.cum[r.lo + 1][6], d.cum[r.hi + 1][7] - d.cum[r.lo + 1][7],
+           d.cum[r.hi + 1][8] - d.cum[r.lo + 1][8], d.cum[r.hi + 1][9] - d.cum[r.lo + 1][9],
+           d.cum[r.hi + 1][10] - d.cum[r.lo + 1][10], d.cum[r.hi + 1][11] - d.cum[r.lo + 1][11],
+           d.cum[r.hi + 1][12] - d.cum[r.lo + 1][12]
+      FROM runs r
+      JOIN usage.task_usage_daily d ON d.day = r.day
+     WHERE d.cum IS NOT NULL
+       AND (p_runtime IS NULL OR d.runtime_id = p_runtime)
+       AND (p_workspace IS NULL OR d.workspace_id = p_workspace)
+       AND (p_project IS NULL OR d.project_id = p_project)
+       AND d.day >= (p_since AT TIME ZONE 'UTC')::date
+       AND d.day < (date_trunc('day', now(), 'UTC') + interval '2 days')::date
+    UNION ALL
+    SELECT (x.bucket_hour AT TIME ZONE p_tz)::date, x.bucket_hour, x.workspace_id, x.runtime_id,
+           x.agent_id, x.project_id, x.provider, x.model, x.sign * x.input_tokens,
+           x.sign * x.output_tokens, x.sign * x.cache_read_tokens, x.sign * x.cache_write_tokens,
+           x.sign * x.task_count, x.sign * x.cost_usd_ticks, x.sign * x.uncosted_input_tokens,
+           x.sign * x.uncosted_output_tokens, x.sign * x.uncosted_cache_read_tokens,
+           x.sign * x.uncosted_cache_write_tokens, x.sign * x.estimated_cost_usd_ticks,
+           x.sign * x.unpriced_tokens
+      FROM hourly x
+$$;
+COMMENT ON FUNCTION usage.usage_rollup_rows(uuid, uuid, uuid, timestamptz, text, boolean,
+                                            timestamptz[]) IS
+    'Usage of a runtime or workspace (and project) from p_since on as the rollup holds it, by date in p_tz, from the daily level (or the hourly buckets), without the buckets of p_hours.';
+GRANT EXECUTE ON FUNCTION usage.usage_rollup_rows(uuid, uuid, uuid, timestamptz, text, boolean,
+                                                  timestamptz[]) TO multica_gateway;
