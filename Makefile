@@ -9,7 +9,7 @@
 
 BUILD    ?= build
 CC       ?= gcc
-PKGS     := libulfius liborcania libyder jansson libpq rdkafka libmicrohttpd uuid libjwt gnutls
+PKGS     := libulfius liborcania libyder jansson libpq rdkafka libmicrohttpd uuid libjwt gnutls libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -70,7 +70,7 @@ esac
 
 BUILD=(
     gcc make pkg-config libc6-dev
-    libulfius-dev liborcania-dev libyder-dev libjansson-dev libmicrohttpd-dev
+    libcurl4-gnutls-dev libulfius-dev liborcania-dev libyder-dev libjansson-dev libmicrohttpd-dev
     libpq-dev librdkafka-dev uuid-dev libjwt-dev libgnutls28-dev
 )
 # chromium: the web page's browser test (tools/web-test.sh drives it with playwright-core).
