@@ -232,11 +232,11 @@ static bool scan_count(struct scan *sc, int64_t *out)
     return true;
 }
 
-/* The index of key in keys, or -1. */
+/* The index of key in keys, or -1 (a key holds no NUL: strncmp stops where they differ). */
 static int key_index(const struct span *key, const char *const *keys, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (strlen(keys[i]) == key->n && memcmp(keys[i], key->s, key->n) == 0)
+        if (strncmp(keys[i], key->s, key->n) == 0 && keys[i][key->n] == '\0')
             return (int)i;
     return -1;
 }
