@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     const struct mc_config_var vars[] = {
         {"KAFKA_GROUP_ID", MC_CFG_STRING, "multica-usage-ingester", 0, 0, &ing.group,
          "consumer group of the ingesters"},
-        {"INGEST_BATCH_MAX", MC_CFG_INT, "1000", 1, 100000, &ing.batch_max,
+        {"INGEST_BATCH_MAX", MC_CFG_INT, "4000", 1, 100000, &ing.batch_max,
          "rows per batch before it is applied"},
         {"INGEST_BATCH_WAIT", MC_CFG_DURATION, "50ms", 1, 60000, &ing.batch_wait_ms,
          "longest a batch waits before it is applied"},

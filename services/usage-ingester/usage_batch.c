@@ -160,24 +160,29 @@ static void reject(struct ui_ingester *ing, const rd_kafka_message_t *msg, const
                 "message rejected to the DLQ");
 }
 
-static void add_usage(struct ui_batch *b, const struct mc_event *ev)
+static void add_usage(struct ui_batch *b, const char *id, const struct mc_usage_reported *u)
+{
+    mc_pgarr_add_raw(&b->u_ids, id);
+    mc_pgarr_add_raw(&b->u_tasks, u->task_id);
+    mc_pgarr_add_text(&b->u_prov, u->provider);
+    mc_pgarr_add_text(&b->u_model, u->model);
+    mc_pgarr_add_int(&b->u_in, u->input_tokens);
+    mc_pgarr_add_int(&b->u_out, u->output_tokens);
+    mc_pgarr_add_int(&b->u_cr, u->cache_read_tokens);
+    mc_pgarr_add_int(&b->u_cw, u->cache_write_tokens);
+    if (u->cost_usd_ticks >= 0)
+        mc_pgarr_add_int(&b->u_cost, u->cost_usd_ticks);
+    else
+        mc_pgarr_add_raw(&b->u_cost, "NULL");
+    mc_pgarr_add_raw(&b->u_rep, u->reported_at);
+    b->nusage++;
+}
+
+static void add_usage_event(struct ui_batch *b, const struct mc_event *ev)
 {
     struct mc_usage_reported u;
     mc_usage_reported_from(ev, &u);
-    mc_pgarr_add_raw(&b->u_ids, ev->id);
-    mc_pgarr_add_raw(&b->u_tasks, u.task_id);
-    mc_pgarr_add_text(&b->u_prov, u.provider);
-    mc_pgarr_add_text(&b->u_model, u.model);
-    mc_pgarr_add_int(&b->u_in, u.input_tokens);
-    mc_pgarr_add_int(&b->u_out, u.output_tokens);
-    mc_pgarr_add_int(&b->u_cr, u.cache_read_tokens);
-    mc_pgarr_add_int(&b->u_cw, u.cache_write_tokens);
-    if (u.cost_usd_ticks >= 0)
-        mc_pgarr_add_int(&b->u_cost, u.cost_usd_ticks);
-    else
-        mc_pgarr_add_raw(&b->u_cost, "NULL");
-    mc_pgarr_add_raw(&b->u_rep, u.reported_at);
-    b->nusage++;
+    add_usage(b, ev->id, &u);
 }
 
 static void add_task(struct ui_batch *b, const struct mc_event *ev)
@@ -248,10 +253,16 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
     struct mc_event ev;
     char reason[512];
     size_t len = msg->payload ? msg->len : 0;
-    /* Nearly every message here is a well-formed UsageReported: checked directly, it skips
-     * the schema walk; anything else takes the schema's way, which has the last word. */
+    /* Nearly every message here is a well-formed UsageReported: scanned in one pass (no JSON
+     * tree), or failing that checked directly on its tree, it skips the schema walk; anything
+     * else takes the schema's way, which has the last word. */
+    struct ui_usage row;
+    if (usage_topic && ui_usage_scan(msg->payload, len, &row) == 0) {
+        add_usage(b, row.id, &row.u);
+        return;
+    }
     if (usage_topic && ui_usage_decode(msg->payload, len, &ev) == 0) {
-        add_usage(b, &ev);
+        add_usage_event(b, &ev);
         mc_event_clear(&ev);
         return;
     }
@@ -266,7 +277,7 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
     } else if (strcmp(ev.type, MC_EV_ISSUE_PROJECT_CHANGED) == 0) {
         add_issue(b, &ev);
     } else if (usage_topic) {
-        add_usage(b, &ev);
+        add_usage_event(b, &ev);
     } else {
         add_task(b, &ev);
     }

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Messages the scanner accepted (it must take the plain valid reports). */
+static size_t scanned;
+
 /* Both decoders on one message: the same verdict, and when both accept, the same event. */
 static void agree(const char *what, const char *buf, size_t len)
 {
@@ -17,6 +20,16 @@ static void agree(const char *what, const char *buf, size_t len)
     bool usage = rs == 0 && strcmp(slow.type, MC_EV_USAGE_REPORTED) == 0;
     ck_assert_msg((rf == 0) == usage, "%s: direct decoder %s, schema %s (%s)", what,
                   rf == 0 ? "accepts" : "refuses", usage ? "accepts" : "refuses", reason);
+    /* The scanner accepts only what both accept, and reads the same row. */
+    struct ui_usage row;
+    if (ui_usage_scan(buf, len, &row) == 0) {
+        ck_assert_msg(usage, "%s: the scanner accepts, the schema refuses (%s)", what, reason);
+        struct mc_usage_reported u;
+        ck_assert_int_eq(mc_usage_reported_from(&slow, &u), 0);
+        ck_assert_str_eq(row.id, slow.id);
+        ck_assert_mem_eq(&row.u, &u, sizeof u);
+        scanned++;
+    }
     if (rf == 0) {
         ck_assert_str_eq(fast.id, slow.id);
         ck_assert_str_eq(fast.type, slow.type);
@@ -39,7 +52,10 @@ START_TEST(agrees_with_the_schema_over_every_example)
     for (size_t i = 0; i < g.gl_pathc; i++) {
         size_t len;
         char *buf = th_slurp(g.gl_pathv[i], &len);
+        size_t before = scanned;
         agree(g.gl_pathv[i], buf, len);
+        if (strstr(g.gl_pathv[i], "/usage_reported/valid/") != NULL)
+            ck_assert_msg(scanned == before + 1, "%s: the scanner refuses it", g.gl_pathv[i]);
         free(buf);
     }
     globfree(&g);

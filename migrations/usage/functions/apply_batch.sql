@@ -29,6 +29,7 @@ DECLARE
     i integer;
     n integer;
     attr_tasks uuid[];
+    fresh_ids uuid[];
 BEGIN
     attribution_rows := 0;
     -- 1. Offsets first: the row locks taken here serialise two consumers of one partition,
@@ -145,24 +146,40 @@ BEGIN
         attr_tasks := (SELECT array_agg(task_id) FROM mc_batch_attr);
     END IF;
 
-    -- 4. Usage events not seen before: newest report per key within the batch (later in the
-    -- batch wins a tie), then last-write-wins against the table. Deleted tasks take no usage.
-    WITH fresh AS (
-        INSERT INTO usage.processed_events (event_id)
-        SELECT e FROM unnest(u_event_ids) AS e
-        ON CONFLICT DO NOTHING
-        RETURNING event_id
-    ), ev AS (
-        SELECT DISTINCT ON (u.task_id, u.provider, u.model) u.*
+    -- 4. Usage events not seen before. Nearly always every event of a batch is new: a plain
+    -- insert of their ids then is the whole dedup (ON CONFLICT would probe the index once more
+    -- per row before inserting). Only when one was seen before (a replay after a crash or a
+    -- rebalance, a resend) does it fail; its subtransaction rolls back and the ids go in with
+    -- ON CONFLICT DO NOTHING, fresh_ids keeping those that were new. NULL: all were new.
+    IF cardinality(u_event_ids) > 0 THEN
+        BEGIN
+            INSERT INTO usage.processed_events (event_id) SELECT unnest(u_event_ids);
+        EXCEPTION WHEN unique_violation THEN
+            WITH fresh AS (
+                INSERT INTO usage.processed_events (event_id)
+                SELECT e FROM unnest(u_event_ids) AS e
+                ON CONFLICT DO NOTHING
+                RETURNING event_id
+            )
+            SELECT coalesce(array_agg(event_id), '{}') INTO fresh_ids FROM fresh;
+        END;
+    END IF;
+    -- Newest report per key within the batch (later in the batch wins a tie), then
+    -- last-write-wins against the table. Deleted tasks take no usage. The sort compares text
+    -- bytewise (COLLATE "C"): only equal keys matter to it, and equality is the same under any
+    -- deterministic collation.
+    WITH ev AS (
+        SELECT DISTINCT ON (u.task_id, u.provider COLLATE "C", u.model COLLATE "C") u.*
           FROM unnest(u_event_ids, u_task_ids, u_providers, u_models, u_input, u_output,
                       u_cache_read, u_cache_write, u_cost, u_reported_at)
                  WITH ORDINALITY AS u(event_id, task_id, provider, model, input_tokens,
                                       output_tokens, cache_read_tokens, cache_write_tokens,
                                       cost_usd_ticks, reported_at, ord)
-          JOIN fresh f ON f.event_id = u.event_id
-         WHERE NOT EXISTS (SELECT 1 FROM usage.task_attribution a
+         WHERE (fresh_ids IS NULL OR u.event_id IN (SELECT unnest(fresh_ids)))
+           AND NOT EXISTS (SELECT 1 FROM usage.task_attribution a
                             WHERE a.task_id = u.task_id AND a.deleted_at IS NOT NULL)
-         ORDER BY u.task_id, u.provider, u.model, u.reported_at DESC, u.ord DESC
+         ORDER BY u.task_id, u.provider COLLATE "C", u.model COLLATE "C", u.reported_at DESC,
+                  u.ord DESC
     )
     INSERT INTO usage.task_usage AS t
            (task_id, provider, model, input_tokens, output_tokens, cache_read_tokens,
