@@ -19,7 +19,11 @@ LANGUAGE sql STABLE AS $$
                 ELSE gateway.viewing_tz(p_tz, p_user) END
       FROM (SELECT CASE WHEN p_runtime IS NULL THEN p_workspace
                         ELSE (SELECT r.workspace_id FROM gateway.runtimes r
-                               WHERE r.id = p_runtime) END AS ws) s
+                               WHERE r.id = p_runtime) END AS ws
+            OFFSET 0) s
+    -- OFFSET 0 (both): inlined into the read's statement, a subquery pulled up would have its
+    -- expressions (the lookups, the zone) computed once for each use.
+    OFFSET 0
 $$;
 COMMENT ON FUNCTION gateway.usage_read_scope(uuid, uuid, uuid, uuid, text, boolean) IS
     'A usage read''s workspace (NULL: no such runtime), whether the caller may read it, and the zone it cuts days in (NULL: a strict ?tz that is no zone).';
