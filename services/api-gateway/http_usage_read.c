@@ -118,43 +118,10 @@ static void answer_csv(struct _u_response *resp, const char *text)
     json_decref(rows);
 }
 
-/* The zone to cut days in. Strict: a ?tz that is no zone answers 400. A database error
- * answers 503/500 (never "unknown time zone"). Returns 0 when tz is filled. */
-static int resolve_tz(struct _u_response *resp, mc_db *db, const char *tzq, bool strict,
-                      char tz[65])
+static int not_found(struct _u_response *resp, const char *message)
 {
-    PGresult *r = NULL;
-    int rc;
-    if (strict && tzq != NULL) {
-        rc = gw_known_zone(resp, db, tzq, "tz");
-        if (rc != 0)
-            return rc;
-        snprintf(tz, 65, "%s", tzq);
-        return 0;
-    }
-    const char *p[] = {tzq, gw_principal(resp)->user_id};
-    rc = mc_db_exec(db, GW_VIEWING_TZ, 2, p, &r);
-    if (rc != 0) {
-        PQclear(r);
-        gw_db_error(resp, db, rc);
-        return rc;
-    }
-    snprintf(tz, 65, "%s", mc_db_value(r));
-    PQclear(r);
-    return 0;
-}
-
-/* The workspace a read is about, or "" when the runtime does not exist. */
-static int workspace_of_runtime(mc_db *db, const char *runtime, char ws[MC_UUID_STRLEN])
-{
-    PGresult *r = NULL;
-    const char *p[] = {runtime};
-    int rc = mc_db_exec(db, GW_RUNTIME_WORKSPACE, 1, p, &r);
-    ws[0] = '\0';
-    if (rc == 0 && PQntuples(r) == 1)
-        snprintf(ws, MC_UUID_STRLEN, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return rc;
+    mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "%s", message);
+    return U_CALLBACK_COMPLETE;
 }
 
 static int bad(struct _u_response *resp, const char *field, const char *message)
@@ -210,35 +177,41 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
         project = NULL;
     if (project && !mc_uuid_valid(project))
         return bad(resp, "project_id", "must be a UUID");
+    /* Users read their workspaces; a task token its own workspace only (the statement checks
+     * the read's workspace against it). */
+    const struct gw_principal *me = gw_principal(resp);
+    const char *confined = me->kind == GW_TASK ? me->workspace_id : NULL;
+    if ((me->kind != GW_USER && me->kind != GW_TASK) || (confined && *confined == '\0'))
+        return not_found(resp, "not found");
     mc_db *db = gw_db(ctx, resp);
     if (db == NULL)
         return U_CALLBACK_COMPLETE;
     PGresult *r = NULL;
-    char ws[MC_UUID_STRLEN], tz[65];
-    snprintf(ws, sizeof ws, "%s", id);
-    int rc = spec->scope == RUNTIME ? workspace_of_runtime(db, id, ws) : 0;
+    bool raw = source && strcmp(source, "raw") == 0;
+    char offset[8];
+    snprintf(offset, sizeof offset, "%d", spec->exact ? days - 1 : days);
+    /* One statement: the read's workspace, membership, zone and, when it may, the rows. */
+    const char *p[] = {id, me->user_id, confined, tzq, offset, strict ? group : project};
+    int nparams = strict || spec->project ? 6 : 5;
+    int rc = mc_db_exec(db, raw ? spec->raw_stmt : spec->rollup_stmt, nparams, p, &r);
     if (rc != 0) {
         gw_db_error(resp, db, rc);
         goto cleanup;
     }
-    if (ws[0] == '\0') {
-        mc_http_error(resp, 404, MC_HTTP_NOT_FOUND, NULL, "runtime not found");
+    if (PQgetisnull(r, 0, 0)) {
+        not_found(resp, "runtime not found");
         goto cleanup;
     }
-    if (gw_require_member(resp, db, ws, false) != 0)
-        goto cleanup;
-    if (resolve_tz(resp, db, tzq, strict, tz) != 0)
-        goto cleanup;
-    bool raw = source && strcmp(source, "raw") == 0;
-    char offset[8];
-    snprintf(offset, sizeof offset, "%d", spec->exact ? days - 1 : days);
-    const char *p[] = {id, offset, tz, strict ? group : project};
-    int nparams = strict || spec->project ? 4 : 3;
-    if ((rc = mc_db_exec(db, raw ? spec->raw_stmt : spec->rollup_stmt, nparams, p, &r)) != 0) {
-        gw_db_error(resp, db, rc);
+    if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
+        not_found(resp, "not found");
         goto cleanup;
     }
-    const char *rows = PQgetvalue(r, 0, 0);
+    if (PQgetisnull(r, 0, 2)) {
+        gw_invalid(resp, "tz", "'%s' is not a known time zone", tzq);
+        goto cleanup;
+    }
+    const char *tz = PQgetvalue(r, 0, 2);
+    const char *rows = PQgetvalue(r, 0, 3);
     if (format && strcmp(format, "csv") == 0) {
         answer_csv(resp, rows);
     } else if (strict) {
