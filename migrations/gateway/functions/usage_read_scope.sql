@@ -4,7 +4,8 @@
 -- it (p_user is a member, and the workspace is p_in_workspace when that is given: a task token
 -- acts in its own workspace only), and the zone to cut days in: ?tz (p_tz) when it is a known
 -- zone, else the user's stored zone, else UTC (gateway.viewing_tz); with p_strict, a ?tz given
--- must be a known zone and is used as given (NULL when it is not one: the read answers 400).
+-- must be a known zone and is used trimmed, as known_tz reads it (NULL when it is not one: the
+-- read answers 400).
 CREATE OR REPLACE FUNCTION gateway.usage_read_scope(p_runtime uuid, p_workspace uuid,
                                                     p_user uuid, p_in_workspace uuid,
                                                     p_tz text, p_strict boolean)
@@ -15,7 +16,7 @@ LANGUAGE sql STABLE AS $$
                AND EXISTS (SELECT FROM gateway.members m
                             WHERE m.workspace_id = s.ws AND m.user_id = p_user),
            CASE WHEN p_strict AND p_tz IS NOT NULL
-                THEN CASE WHEN gateway.known_tz(p_tz) THEN p_tz END
+                THEN CASE WHEN gateway.known_tz(p_tz) THEN btrim(p_tz) END
                 ELSE gateway.viewing_tz(p_tz, p_user) END
       FROM (SELECT CASE WHEN p_runtime IS NULL THEN p_workspace
                         ELSE (SELECT r.workspace_id FROM gateway.runtimes r
