@@ -40,7 +40,6 @@ struct mc_http {
     size_t nroute_sets;
     struct sockaddr_in addr; /* ulfius keeps a pointer to it, so it lives here */
     unsigned port;
-    unsigned threads; /* libmicrohttpd's pool of polling threads (HTTP_THREADS) */
     bool started;
     mc_dbhealth *dbh;
     struct mc_health_check checks[MAX_CHECKS];
@@ -318,7 +317,6 @@ mc_http *mc_http_new(const char *bind_addr, unsigned port, mc_dbhealth *dbh, cha
         return NULL;
     }
     h->port = port;
-    h->threads = MC_HTTP_DEFAULT_THREADS;
     h->dbh = dbh;
     h->inst.network_type = U_USE_IPV4;
     h->inst.max_post_body_size = MAX_BODY_BYTES + 1;
@@ -337,11 +335,6 @@ mc_http *mc_http_new(const char *bind_addr, unsigned port, mc_dbhealth *dbh, cha
         return NULL;
     }
     return h;
-}
-
-void mc_http_set_threads(mc_http *h, unsigned threads)
-{
-    h->threads = threads > 0 ? threads : 1;
 }
 
 void mc_http_add_checks(mc_http *h, const struct mc_health_check *checks, size_t n)
@@ -410,7 +403,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 int mc_http_start(mc_http *h)
 {
-    /* ulfius_start_framework with more options (CONNECTION_MEMORY, the pool); the two ulfius
+    /* ulfius_start_framework with one option more, CONNECTION_MEMORY; the two ulfius
      * callbacks are required by ulfius_start_framework_with_mhd_options. */
     struct MHD_OptionItem ops[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
@@ -418,23 +411,16 @@ int mc_http_start(mc_http *h)
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
         {MHD_OPTION_SOCK_ADDR, 0, &h->addr},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL},
-        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)h->threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    /* A fixed pool of threads, each polling its share of the connections with epoll, instead
-     * of a thread per connection: creating and ending a thread per connection was most of the
-     * gateway's CPU under load (docs/PERFORMANCE.md, issue 17). A handler runs on its
-     * connection's pool thread, so one that waits (a database call, at most GATEWAY_DB_POOL at
-     * once) delays only that thread's other connections. An upgraded connection (a WebSocket)
-     * leaves the pool: ulfius serves it on a thread of its own, so it pins no pool thread. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_UPGRADE;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
     if (ulfius_start_framework_with_mhd_options(&h->inst, flags, ops) != U_OK) {
         mc_log_error(json_pack("{si}", "port", h->port), "cannot start the HTTP server");
         return MC_EIO;
     }
     h->started = true;
-    mc_log_info(json_pack("{si si}", "port", h->port, "threads", h->threads), "http listening");
+    mc_log_info(json_pack("{si}", "port", h->port), "http listening");
     return 0;
 }
 

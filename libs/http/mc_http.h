@@ -88,10 +88,6 @@ typedef struct mc_http mc_http;
 mc_http *mc_http_new(const char *bind_addr, unsigned port, mc_dbhealth *dbh, char *err,
                      size_t errlen);
 
-/* The threads that serve connections (HTTP_THREADS), set before mc_http_start; 0 reads as 1. */
-#define MC_HTTP_DEFAULT_THREADS 16
-void mc_http_set_threads(mc_http *h, unsigned threads);
-
 /* Adds a health check; the table is borrowed. */
 void mc_http_add_checks(mc_http *h, const struct mc_health_check *checks, size_t n);
 

@@ -24,13 +24,12 @@ struct mc_service_config {
     int64_t kafka_stall_ms; /* KAFKA_STALL_TIMEOUT */
     char *http_bind;        /* HTTP_BIND */
     int64_t http_port;      /* HTTP_PORT */
-    int64_t http_threads;   /* HTTP_THREADS */
     char *log_level;        /* LOG_LEVEL */
     bool migrate_on_start;  /* MIGRATE_ON_START: apply this slice's migrations at start */
     int64_t shutdown_grace; /* SHUTDOWN_GRACE: longest orderly stop before exit */
 };
 
-enum { MC_SERVICE_NVARS = 11 };
+enum { MC_SERVICE_NVARS = 10 };
 
 struct mc_service {
     const char *name;  /* "usage-ingester" */

@@ -110,8 +110,6 @@ static void common_vars(struct mc_service *svc)
          "how long a consumer may sit on waiting messages before it is reported unready"},
         {"HTTP_BIND", MC_CFG_STRING, "0.0.0.0", 0, 0, &c->http_bind, "HTTP listen address"},
         {"HTTP_PORT", MC_CFG_INT, svc->default_port, 1, 65535, &c->http_port, "HTTP listen port"},
-        {"HTTP_THREADS", MC_CFG_INT, "16", 1, 1024, &c->http_threads,
-         "threads serving HTTP connections (WebSockets get their own)"},
         {"LOG_LEVEL", MC_CFG_STRING, "info", 0, 0, &c->log_level, "error, warning, info or debug"},
         {"MIGRATE_ON_START", MC_CFG_BOOL, "true", 0, 0, &c->migrate_on_start,
          "apply this service's schema migrations at start"},
@@ -245,7 +243,6 @@ int mc_service_init(struct mc_service *svc, const char *name, const char *slice,
         free_settings(svc);
         return MC_EINVAL;
     }
-    mc_http_set_threads(svc->http, (unsigned)c->http_threads);
     mc_service_register_process_metrics();
     static struct mc_health_check kafka;
     kafka = (struct mc_health_check){"kafka", kafka_check, svc};
