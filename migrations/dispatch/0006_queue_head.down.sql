@@ -1,0 +1,1 @@
+DROP INDEX dispatch.agent_task_queue_head_idx;
