@@ -15,6 +15,9 @@ DECLARE
     t dispatch.agent_task_queue;
     v_agents uuid[];
     v_queue uuid[];
+    v_qagents uuid[];
+    v_qissues uuid[];
+    v_qranks timestamptz[];
     v_ids uuid[];
     v_free integer;
     v_left integer := p_limit;
@@ -59,24 +62,30 @@ BEGIN
         v_want := least(v_free, v_left);
         v_head := greatest(64, 4 * v_want);
         LOOP
-            SELECT array_agg(h.task_id ORDER BY h.rank_key, h.task_id) INTO v_queue
-              FROM (SELECT p.task_id, p.created_at - p.priority * p_aging AS rank_key
+            -- The head is carried in arrays (id, agent, issue, rank), so what follows reads
+            -- no queue row again and its plans do not depend on the queue's statistics.
+            SELECT array_agg(h.task_id ORDER BY h.rank_key, h.task_id),
+                   array_agg(h.agent_id ORDER BY h.rank_key, h.task_id),
+                   array_agg(h.issue_id ORDER BY h.rank_key, h.task_id),
+                   array_agg(h.rank_key ORDER BY h.rank_key, h.task_id)
+              INTO v_queue, v_qagents, v_qissues, v_qranks
+              FROM (SELECT p.task_id, p.agent_id, p.issue_id,
+                           p.created_at - p.priority * p_aging AS rank_key
                       FROM generate_series(0, 4) AS lvl(priority)
                      CROSS JOIN LATERAL (
-                           SELECT q.task_id, q.created_at, q.priority
+                           SELECT q.task_id, q.agent_id, q.issue_id, q.created_at, q.priority
                              FROM dispatch.agent_task_queue q
                             WHERE q.runtime_id = rt.runtime_id AND q.status = 'queued'
                               AND q.priority = lvl.priority
                             ORDER BY q.created_at, q.task_id
                             LIMIT v_head) p
-                     ORDER BY 2, 1
+                     ORDER BY 4, 1
                      LIMIT v_head) h;
             -- An agent's tasks normally sit on one runtime, but a move in flight can leave
             -- them on two: the agent's lock keeps its own limit exact even then.
             SELECT coalesce(array_agg(l.agent_id), '{}') INTO v_agents
               FROM (SELECT a.agent_id FROM dispatch.agents a
-                     WHERE a.agent_id IN (SELECT q.agent_id FROM dispatch.agent_task_queue q
-                                           WHERE q.task_id = ANY (v_queue))
+                     WHERE a.agent_id = ANY (v_qagents)
                      ORDER BY a.agent_id
                        FOR UPDATE SKIP LOCKED) l;
             -- The candidates are worked out first, into an array, and then locked by key:
@@ -95,15 +104,13 @@ BEGIN
                 SELECT DISTINCT act.agent_id, act.issue_id FROM act
                  WHERE act.issue_id IS NOT NULL),
             c AS (
-                SELECT w.task_id, w.agent_id, w.issue_id,
-                       w.created_at - w.priority * p_aging AS rank_key, room.free,
+                SELECT w.task_id, w.agent_id, w.issue_id, w.rank_key, room.free,
                        row_number() OVER (PARTITION BY w.agent_id, w.issue_id
-                                          ORDER BY w.created_at - w.priority * p_aging,
-                                                   w.task_id) AS issue_rank
-                  FROM dispatch.agent_task_queue w
+                                          ORDER BY w.rank_key, w.task_id) AS issue_rank
+                  FROM unnest(v_queue, v_qagents, v_qissues, v_qranks)
+                           AS w(task_id, agent_id, issue_id, rank_key)
                   JOIN room ON room.agent_id = w.agent_id
-                 WHERE w.task_id = ANY (v_queue) AND w.runtime_id = rt.runtime_id
-                   AND w.status = 'queued' AND room.free > 0),
+                 WHERE room.free > 0),
             e AS (
                 SELECT c.task_id, c.rank_key, c.free,
                        row_number() OVER (PARTITION BY c.agent_id
