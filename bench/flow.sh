@@ -110,7 +110,9 @@ for rep in $(seq 1 "$REPEAT"); do
 done
 
 if [ -n "${BENCH_PROFILE_DIR:-}" ]; then # the profile below covers the dispatch figure only
+    # track = all: the statements inside the SQL functions too (dispatch_round's parts).
     psql -X -q "$DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+        -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c "SELECT pg_reload_conf()" \
         -c "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true
 fi
 for rep in $(seq 1 "$DISPATCH_REPEAT"); do
@@ -130,7 +132,7 @@ if [ -n "${BENCH_PROFILE_DIR:-}" ]; then
         -c "SELECT calls, round(total_exec_time::numeric, 0) AS ms,
                    round((total_exec_time / calls)::numeric, 3) AS ms_per_call, rows,
                    left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query
-              FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 40" \
+              FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 60" \
         >"$BENCH_PROFILE_DIR/pgss.txt" 2>&1 || true
     for f in "$MULTICA_RUN_DIR"/pids/*; do
         [ -e "$f" ] || continue

@@ -58,12 +58,16 @@ struct range {
     size_t from, to;
 };
 
+/* The range's commands in one call (one round trip for the batch, not one per command). */
 static int apply_commands(mc_db *db, struct td_tx *tx, void *arg)
 {
     const struct range *r = arg;
-    int rc = 0;
-    for (size_t i = r->from; rc == 0 && i < r->to; i++)
-        rc = td_command_apply(db, &r->batch->msgs[i], tx);
+    struct td_cmds cmds;
+    td_cmds_init(&cmds);
+    for (size_t i = r->from; i < r->to; i++)
+        td_command_add(&r->batch->msgs[i], &cmds, tx);
+    int rc = td_cmds_apply(db, &cmds, tx);
+    td_cmds_free(&cmds);
     return rc;
 }
 

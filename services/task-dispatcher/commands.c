@@ -1,4 +1,5 @@
-/* commands.c: decodes task commands and runtime events and applies each with one SQL call.
+/* commands.c: decodes task commands and runtime events and gathers a batch of them for one
+ * SQL call (dispatch.apply_commands).
  *
  * Every command is idempotent in the state machine itself: a known task id, a progress
  * sequence number already seen, a second start or completion, or a runtime event older than
@@ -10,7 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef int (*apply_fn)(mc_db *db, const struct mc_event *ev, struct td_tx *tx);
+/* The most parameters a command passes (TaskRequested). */
+#define MAX_PARAMS 9
+
+/* A command's parameters, as its state-machine function takes them; integers are formatted
+ * into ints. */
+struct cmd_params {
+    const char *v[MAX_PARAMS];
+    char ints[2][24];
+};
+
+/* Fills p for ev; returns how many parameters. */
+typedef int (*params_fn)(const struct mc_event *ev, struct cmd_params *p);
 
 static const char *str(const struct mc_event *ev, const char *key)
 {
@@ -34,99 +46,113 @@ static const char *event_time(const struct mc_event *ev)
     return at ? at : ev->time;
 }
 
-static int task_requested(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
+/* Copies n parameters into p and returns n. */
+static int set(struct cmd_params *p, const char *const *v, int n)
 {
-    char prio[24], max[24];
-    const char *params[] = {str(ev, "task_id"),
-                            str(ev, "workspace_id"),
-                            str(ev, "agent_id"),
-                            str(ev, "runtime_id"),
-                            str(ev, "issue_id"),
-                            str(ev, "title"),
-                            int_param(ev, "priority", prio, sizeof prio),
-                            int_param(ev, "agent_max_concurrent_tasks", max, sizeof max),
-                            ev->time};
-    return td_tx_apply(db, TD_REQUEST_TASK, 9, params, NULL, tx);
+    memcpy(p->v, v, (size_t)n * sizeof *v);
+    return n;
 }
 
-static int start_reported(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
+static int task_requested(const struct mc_event *ev, struct cmd_params *p)
 {
-    const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id")};
-    return td_tx_apply(db, TD_START_TASK, 2, params, params[1], tx);
+    const char *v[] = {str(ev, "task_id"),
+                       str(ev, "workspace_id"),
+                       str(ev, "agent_id"),
+                       str(ev, "runtime_id"),
+                       str(ev, "issue_id"),
+                       str(ev, "title"),
+                       int_param(ev, "priority", p->ints[0], sizeof p->ints[0]),
+                       int_param(ev, "agent_max_concurrent_tasks", p->ints[1], sizeof p->ints[1]),
+                       ev->time};
+    return set(p, v, 9);
 }
 
-static int progress_reported(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
+static int start_reported(const struct mc_event *ev, struct cmd_params *p)
 {
-    char seq[24];
-    const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id"),
-                            int_param(ev, "seq", seq, sizeof seq), str(ev, "text")};
-    return td_tx_apply(db, TD_REPORT_PROGRESS, 4, params, params[1], tx);
+    const char *v[] = {str(ev, "task_id"), str(ev, "runtime_id")};
+    return set(p, v, 2);
 }
 
-static int completion_reported(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
+static int progress_reported(const struct mc_event *ev, struct cmd_params *p)
 {
-    const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id"), "completed",
-                            str(ev, "result"), NULL};
-    return td_tx_apply(db, TD_FINISH_TASK, 5, params, params[1], tx);
+    const char *v[] = {str(ev, "task_id"), str(ev, "runtime_id"),
+                       int_param(ev, "seq", p->ints[0], sizeof p->ints[0]), str(ev, "text")};
+    return set(p, v, 4);
 }
 
-static int failure_reported(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
+static int completion_reported(const struct mc_event *ev, struct cmd_params *p)
 {
-    const char *params[] = {str(ev, "task_id"), str(ev, "runtime_id"), "failed", NULL,
-                            str(ev, "reason")};
-    return td_tx_apply(db, TD_FINISH_TASK, 5, params, params[1], tx);
+    const char *v[] = {str(ev, "task_id"), str(ev, "runtime_id"), "completed", str(ev, "result"),
+                       NULL};
+    return set(p, v, 5);
 }
 
-static int cancel_requested(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
+static int failure_reported(const struct mc_event *ev, struct cmd_params *p)
+{
+    const char *v[] = {str(ev, "task_id"), str(ev, "runtime_id"), "failed", NULL,
+                       str(ev, "reason")};
+    return set(p, v, 5);
+}
+
+static int cancel_requested(const struct mc_event *ev, struct cmd_params *p)
 {
     bool del = json_is_true(json_object_get(ev->data, "delete"));
-    const char *params[] = {str(ev, "task_id"), str(ev, "reason"), del ? "true" : "false"};
-    return td_tx_apply(db, TD_CANCEL_TASK, 3, params, NULL, tx);
+    const char *v[] = {str(ev, "task_id"), str(ev, "reason"), del ? "true" : "false"};
+    return set(p, v, 3);
 }
 
-static int agent_runtime_changed(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
+static int agent_runtime_changed(const struct mc_event *ev, struct cmd_params *p)
 {
-    const char *params[] = {str(ev, "agent_id"), str(ev, "workspace_id"), str(ev, "runtime_id"),
-                            ev->time};
-    return td_tx_apply(db, TD_CHANGE_AGENT_RUNTIME, 4, params, NULL, tx);
+    const char *v[] = {str(ev, "agent_id"), str(ev, "workspace_id"), str(ev, "runtime_id"),
+                       ev->time};
+    return set(p, v, 4);
 }
 
-static int runtime_seen(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
+static int runtime_seen(const struct mc_event *ev, struct cmd_params *p)
 {
-    char max[24];
-    const char *params[] = {str(ev, "runtime_id"), str(ev, "workspace_id"),
-                            int_param(ev, "max_concurrency", max, sizeof max), event_time(ev)};
-    return td_tx_apply(db, TD_RUNTIME_SEEN, 4, params, NULL, tx);
+    const char *v[] = {str(ev, "runtime_id"), str(ev, "workspace_id"),
+                       int_param(ev, "max_concurrency", p->ints[0], sizeof p->ints[0]),
+                       event_time(ev)};
+    return set(p, v, 4);
 }
 
-static int runtime_offline(mc_db *db, const struct mc_event *ev, struct td_tx *tx)
+static int runtime_offline(const struct mc_event *ev, struct cmd_params *p)
 {
-    const char *params[] = {str(ev, "runtime_id"), str(ev, "workspace_id"), event_time(ev)};
-    return td_tx_apply(db, TD_RUNTIME_OFFLINE, 3, params, NULL, tx);
+    const char *v[] = {str(ev, "runtime_id"), str(ev, "workspace_id"), event_time(ev)};
+    return set(p, v, 3);
 }
 
-/* What the dispatcher consumes, where each type must arrive, and its metric label. */
+/* What the dispatcher consumes, where each type must arrive, its metric label, the op of
+ * dispatch.apply_commands that applies it, and whether its second parameter is the runtime
+ * that reported it (named when a report is refused). */
 static const struct {
     const char *type;
     const char *topic;
     const char *label;
-    apply_fn apply;
+    const char *op;
+    params_fn params;
+    bool reported;
 } commands[] = {
-    {MC_EV_TASK_REQUESTED, MC_TOPIC_TASK_COMMANDS, "task_requested", task_requested},
-    {MC_EV_TASK_START_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_start_reported", start_reported},
+    {MC_EV_TASK_REQUESTED, MC_TOPIC_TASK_COMMANDS, "task_requested", "request_task", task_requested,
+     false},
+    {MC_EV_TASK_START_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_start_reported", "start_task",
+     start_reported, true},
     {MC_EV_TASK_PROGRESS_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_progress_reported",
-     progress_reported},
+     "report_progress", progress_reported, true},
     {MC_EV_TASK_COMPLETION_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_completion_reported",
-     completion_reported},
-    {MC_EV_TASK_FAILURE_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_failure_reported",
-     failure_reported},
-    {MC_EV_TASK_CANCEL_REQUESTED, MC_TOPIC_TASK_COMMANDS, "task_cancel_requested",
-     cancel_requested},
+     "finish_task", completion_reported, true},
+    {MC_EV_TASK_FAILURE_REPORTED, MC_TOPIC_TASK_COMMANDS, "task_failure_reported", "finish_task",
+     failure_reported, true},
+    {MC_EV_TASK_CANCEL_REQUESTED, MC_TOPIC_TASK_COMMANDS, "task_cancel_requested", "cancel_task",
+     cancel_requested, false},
     {MC_EV_AGENT_RUNTIME_CHANGED, MC_TOPIC_TASK_COMMANDS, "agent_runtime_changed",
-     agent_runtime_changed},
-    {MC_EV_RUNTIME_REGISTERED, MC_TOPIC_RUNTIME_EVENTS, "runtime_registered", runtime_seen},
-    {MC_EV_RUNTIME_HEARTBEAT, MC_TOPIC_RUNTIME_EVENTS, "runtime_heartbeat", runtime_seen},
-    {MC_EV_RUNTIME_OFFLINE, MC_TOPIC_RUNTIME_EVENTS, "runtime_offline", runtime_offline},
+     "change_agent_runtime", agent_runtime_changed, false},
+    {MC_EV_RUNTIME_REGISTERED, MC_TOPIC_RUNTIME_EVENTS, "runtime_registered", "runtime_seen",
+     runtime_seen, false},
+    {MC_EV_RUNTIME_HEARTBEAT, MC_TOPIC_RUNTIME_EVENTS, "runtime_heartbeat", "runtime_seen",
+     runtime_seen, false},
+    {MC_EV_RUNTIME_OFFLINE, MC_TOPIC_RUNTIME_EVENTS, "runtime_offline", "runtime_offline",
+     runtime_offline, false},
 };
 MC_STATIC_ASSERT_LEN(commands, TD_NCOMMANDS);
 
@@ -188,15 +214,47 @@ static void skip(struct td_tx *tx, const struct td_msg *msg, const char *reason)
                          (int)msg->partition, "offset", (json_int_t)msg->offset));
 }
 
-int td_command_apply(mc_db *db, const struct td_msg *msg, struct td_tx *tx)
+void td_cmds_init(struct td_cmds *c)
+{
+    memset(c, 0, sizeof *c);
+    c->list = json_array();
+}
+
+void td_cmds_free(struct td_cmds *c)
+{
+    json_decref(c->list);
+    free(c->reporters);
+    free(c->kinds);
+    memset(c, 0, sizeof *c);
+}
+
+static void cmds_push(struct td_cmds *c, size_t kind, const struct mc_event *ev)
+{
+    struct cmd_params p;
+    int n = commands[kind].params(ev, &p);
+    json_t *args = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(args, p.v[i] ? json_string(p.v[i]) : json_null());
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 64;
+        c->reporters = mc_realloc(c->reporters, c->cap * sizeof *c->reporters);
+        c->kinds = mc_realloc(c->kinds, c->cap * sizeof *c->kinds);
+    }
+    /* The reporter points into the message's body, which outlives the batch's call. */
+    c->reporters[c->n] = commands[kind].reported ? p.v[1] : NULL;
+    c->kinds[c->n] = (int)kind;
+    c->n++;
+    json_array_append_new(c->list, json_pack("{ss so}", "op", commands[kind].op, "p", args));
+}
+
+void td_command_add(const struct td_msg *msg, struct td_cmds *cmds, struct td_tx *tx)
 {
     const struct mc_event *ev = &msg->ev;
     char reason[256];
-    int rc = 0;
     size_t i = 0;
     if (ev->root == NULL) {
         skip(tx, msg, msg->reason ? msg->reason : "(message): not decoded");
-        goto cleanup;
+        return;
     }
     while (i < TD_NCOMMANDS && strcmp(commands[i].type, ev->type) != 0)
         i++;
@@ -204,11 +262,21 @@ int td_command_apply(mc_db *db, const struct td_msg *msg, struct td_tx *tx)
         snprintf(reason, sizeof reason, "type: %s is not something the dispatcher takes from %s",
                  ev->type, msg->topic);
         skip(tx, msg, reason);
-        goto cleanup;
+        return;
     }
-    rc = commands[i].apply(db, ev, tx);
-    if (rc == 0)
-        tx->commands[i]++;
-cleanup:
+    cmds_push(cmds, i, ev);
+}
+
+int td_cmds_apply(mc_db *db, const struct td_cmds *cmds, struct td_tx *tx)
+{
+    if (cmds->n == 0)
+        return 0;
+    char *text = json_dumps(cmds->list, JSON_COMPACT);
+    if (text == NULL)
+        return MC_ENOMEM;
+    int rc = td_tx_apply_batch(db, text, cmds->reporters, cmds->n, tx);
+    free(text);
+    for (size_t k = 0; rc == 0 && k < cmds->n; k++)
+        tx->commands[cmds->kinds[k]]++;
     return rc;
 }

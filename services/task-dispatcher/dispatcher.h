@@ -25,6 +25,7 @@ enum td_stmt {
     TD_UPSERT_AGENT,
     TD_RUNTIME_SEEN,
     TD_RUNTIME_OFFLINE,
+    TD_APPLY_COMMANDS,
     TD_DISPATCH_ROUND,
     TD_NOTE_WAITS,
     TD_EXPIRE_LEASES,
@@ -152,6 +153,11 @@ void td_tx_note(struct td_tx *tx, const char *msg, json_t *fields);
 int td_tx_apply(mc_db *db, int stmt, int nparams, const char *const *params, const char *reporter,
                 struct td_tx *tx);
 
+/* Runs a batch of commands, cmds (the JSON array dispatch.apply_commands takes), in one call,
+ * as td_tx_apply runs one; reporters[k] is the reporter of command k (NULL: none). */
+int td_tx_apply_batch(mc_db *db, const char *cmds, const char *const *reporters, size_t n,
+                      struct td_tx *tx);
+
 /* The work of one transaction: state-machine calls (td_tx_apply) queuing their events in tx. */
 typedef int (*td_tx_work)(mc_db *db, struct td_tx *tx, void *ctx);
 
@@ -178,10 +184,23 @@ void td_command_clear(struct td_msg *msg);
  * would deadlock them. Returns 0 or the database error. */
 int td_command_describe_agent(mc_db *db, const struct td_msg *msg);
 
-/* Applies one decoded message in the caller's open transaction. A malformed or unexpected
- * message is logged at info and counted, and returns 0 (it is skipped). Returns database
- * errors and MC_EINVAL as td_tx_apply does. */
-int td_command_apply(mc_db *db, const struct td_msg *msg, struct td_tx *tx);
+/* A batch of commands gathered for one dispatch.apply_commands call. */
+struct td_cmds {
+    json_t *list;           /* [{"op": ..., "p": [...]}] */
+    const char **reporters; /* per command: the runtime a report came from, or NULL */
+    int *kinds;             /* per command: its row in the command table (for its counter) */
+    size_t n, cap;
+};
+void td_cmds_init(struct td_cmds *c);
+void td_cmds_free(struct td_cmds *c);
+
+/* Adds one decoded message to cmds. A malformed or unexpected message is logged at info and
+ * counted in tx instead (it is skipped). */
+void td_command_add(const struct td_msg *msg, struct td_cmds *cmds, struct td_tx *tx);
+
+/* Applies cmds in the caller's open transaction in one call and counts them by type. Returns
+ * database errors and MC_EINVAL as td_tx_apply does. */
+int td_cmds_apply(mc_db *db, const struct td_cmds *cmds, struct td_tx *tx);
 
 /* ---- command_loop.c ---- */
 

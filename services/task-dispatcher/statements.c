@@ -31,6 +31,8 @@ const struct mc_db_stmt td_stmts[] = {
     [TD_RUNTIME_OFFLINE] = {"td_runtime_offline",
                             "SELECT * FROM dispatch.runtime_offline($1::uuid, $2::uuid, "
                             "$3::timestamptz)"},
+    [TD_APPLY_COMMANDS] = {"td_apply_commands",
+                           "SELECT b.cmd, (b.change).* FROM dispatch.apply_commands($1::jsonb) b"},
     [TD_DISPATCH_ROUND] = {"td_dispatch_round",
                            "SELECT * FROM dispatch.dispatch_round($1::interval, $2::interval, "
                            "$3::integer, $4::interval, $5::integer)"},

@@ -262,22 +262,26 @@ static void log_refusal(struct td_tx *tx, const PGresult *r, int row, const stru
     }
 }
 
-int td_tx_apply(mc_db *db, int stmt, int nparams, const char *const *params, const char *reporter,
-                struct td_tx *tx)
+/* Turns the rows of a state-machine call into tx. A row's reporter is reporters[cmd - 1] when
+ * the result has a cmd column (dispatch.apply_commands: the command it came from), else
+ * reporter. */
+static int take_rows(const PGresult *r, const char *reporter, const char *const *reporters,
+                     size_t nreporters, struct td_tx *tx)
 {
-    PGresult *r = NULL;
     struct cols c;
-    int rc = mc_db_exec(db, stmt, nparams, params, &r);
-    if (rc != 0 || PQntuples(r) == 0)
-        goto cleanup;
-    if ((rc = find_cols(r, &c)) != 0)
-        goto cleanup;
+    int rc = PQntuples(r) == 0 ? 0 : find_cols(r, &c);
+    int cmd_col = PQfnumber(r, "cmd");
     for (int row = 0; row < PQntuples(r) && rc == 0; row++) {
         const char *outcome = or_empty(val(r, row, c.outcome));
+        const char *by = reporter;
+        if (cmd_col >= 0) {
+            long k = strtol(or_empty(val(r, row, cmd_col)), NULL, 10);
+            by = k >= 1 && (size_t)k <= nreporters ? reporters[k - 1] : NULL;
+        }
         if (strcmp(outcome, "applied") == 0) {
             rc = add_event(tx, r, row, &c);
         } else if (strcmp(outcome, "refused") == 0) {
-            log_refusal(tx, r, row, &c, reporter);
+            log_refusal(tx, r, row, &c, by);
         } else if (strcmp(outcome, "noop") == 0) {
             mc_log_debug(json_pack("{ss ss}", "task_id", or_empty(val(r, row, c.task_id)), "event",
                                    or_empty(val(r, row, c.event))),
@@ -287,7 +291,28 @@ int td_tx_apply(mc_db *db, int stmt, int nparams, const char *const *params, con
             rc = MC_EINVAL;
         }
     }
-cleanup:
+    return rc;
+}
+
+int td_tx_apply(mc_db *db, int stmt, int nparams, const char *const *params, const char *reporter,
+                struct td_tx *tx)
+{
+    PGresult *r = NULL;
+    int rc = mc_db_exec(db, stmt, nparams, params, &r);
+    if (rc == 0)
+        rc = take_rows(r, reporter, NULL, 0, tx);
+    PQclear(r);
+    return rc;
+}
+
+int td_tx_apply_batch(mc_db *db, const char *cmds, const char *const *reporters, size_t n,
+                      struct td_tx *tx)
+{
+    PGresult *r = NULL;
+    const char *params[] = {cmds};
+    int rc = mc_db_exec(db, TD_APPLY_COMMANDS, 1, params, &r);
+    if (rc == 0)
+        rc = take_rows(r, NULL, reporters, n, tx);
     PQclear(r);
     return rc;
 }

@@ -413,12 +413,35 @@ START_TEST(wait_reasons_and_priorities_through_the_api)
 }
 END_TEST
 
+/* A round reads the head of the queue (64 tasks here) and reads on when the head cannot fill
+ * the room: the 80 oldest tasks are one agent's, which may run one, so the two newer tasks of
+ * another agent go in the same round; an urgent task behind them all goes first. */
+START_TEST(a_round_reads_past_a_head_that_cannot_go)
+{
+    th_db_new();
+    sql_runtime(1, WS, 4);
+    for (unsigned long i = 0; i < 80; i++)
+        sql_request(i, 1, 1, WS, NULL, 0, 1);
+    sql_request(100, 2, 1, WS, NULL, 0, 10);
+    sql_request(101, 2, 1, WS, NULL, 0, 10);
+    sql_request(102, 3, 1, WS, NULL, 4, 10);
+    ck_assert_int_eq(sql_round(0), 4);
+    expect_status(0, "dispatched", NULL);
+    expect_status(1, "queued", NULL);
+    expect_status(100, "dispatched", NULL);
+    expect_status(101, "dispatched", NULL);
+    expect_status(102, "dispatched", NULL);
+    ck_assert_int_eq(sql_round(0), 0);
+}
+END_TEST
+
 TCase *dt_case_fairness(void)
 {
     TCase *tc = tcase_create("fairness");
     tcase_set_timeout(tc, 150);
     tcase_add_test(tc, priority_then_age_in_sql);
     tcase_add_test(tc, caps_and_wait_reasons_in_sql);
+    tcase_add_test(tc, a_round_reads_past_a_head_that_cannot_go);
     tcase_add_test(tc, a_stream_of_urgent_tasks_holds_a_low_one_back_no_longer_than_the_bound);
     tcase_add_test(tc, wait_reasons_and_priorities_through_the_api);
     return tc;

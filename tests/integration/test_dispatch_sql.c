@@ -99,10 +99,44 @@ START_TEST(state_machine_rules_in_sql)
 }
 END_TEST
 
+/* dispatch.apply_commands applies a batch in order, each command by its function, and tags
+ * each row with its command's position; an op it does not know fails the whole call. */
+START_TEST(a_command_batch_in_one_call)
+{
+    th_db_new();
+    char t[MC_UUID_STRLEN], r[MC_UUID_STRLEN], a[MC_UUID_STRLEN], sql[1024];
+    dt_task_id(t, 1);
+    dt_rt_id(r, 1);
+    dt_agent_id(a, 1);
+    snprintf(sql, sizeof sql,
+             "SELECT string_agg(b.cmd || ':' || (b.change).outcome || ':' || (b.change).event, "
+             "',' ORDER BY b.cmd) FROM dispatch.apply_commands(jsonb_build_array("
+             "jsonb_build_object('op', 'runtime_seen', 'p', jsonb_build_array('%s', '%s', '2', "
+             "now()::text)), "
+             "jsonb_build_object('op', 'request_task', 'p', jsonb_build_array('%s', '%s', '%s', "
+             "'%s', NULL, 't', '0', '1', now()::text)), "
+             "jsonb_build_object('op', 'start_task', 'p', jsonb_build_array('%s', '%s')), "
+             "jsonb_build_object('op', 'request_task', 'p', jsonb_build_array('%s', '%s', '%s', "
+             "'%s', NULL, 't', '0', '1', now()::text)))) b",
+             r, WS, t, WS, a, r, t, r, t, WS, a, r);
+    /* The runtime is seen (no task row), the task queued, its start refused (not dispatched
+     * yet), and the second request a duplicate. */
+    PGresult *res = PQexec(th_pg(), sql);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    ck_assert_str_eq(PQgetvalue(res, 0, 0), "2:applied:queued,3:refused:started,4:noop:queued");
+    PQclear(res);
+    res = PQexec(th_pg(), "SELECT * FROM dispatch.apply_commands("
+                          "'[{\"op\": \"no_such_op\", \"p\": []}]')");
+    ck_assert_int_eq(PQresultStatus(res), PGRES_FATAL_ERROR);
+    PQclear(res);
+}
+END_TEST
+
 TCase *dt_case_sql(void)
 {
     TCase *tc = tcase_create("sql");
     tcase_set_timeout(tc, 150);
     tcase_add_test(tc, state_machine_rules_in_sql);
+    tcase_add_test(tc, a_command_batch_in_one_call);
     return tc;
 }

@@ -14,9 +14,15 @@ DECLARE
     rt record;
     t dispatch.agent_task_queue;
     v_agents uuid[];
+    v_queue uuid[];
+    v_qagents uuid[];
+    v_qissues uuid[];
+    v_qranks timestamptz[];
     v_ids uuid[];
     v_free integer;
     v_left integer := p_limit;
+    v_want integer;
+    v_head integer;
     v_now timestamptz;
 BEGIN
     FOR rt IN
@@ -45,50 +51,82 @@ BEGIN
              WHERE workspace_id = rt.workspace_id AND status IN ('dispatched', 'running');
             CONTINUE WHEN v_free <= 0;
         END IF;
-        -- An agent's tasks normally sit on one runtime, but a move in flight can leave them on
-        -- two: the agent's lock keeps its own limit exact even then.
-        SELECT coalesce(array_agg(l.agent_id), '{}') INTO v_agents
-          FROM (SELECT a.agent_id FROM dispatch.agents a
-                 WHERE a.agent_id IN (SELECT q.agent_id FROM dispatch.agent_task_queue q
-                                       WHERE q.runtime_id = rt.runtime_id AND q.status = 'queued')
-                 ORDER BY a.agent_id
-                   FOR UPDATE SKIP LOCKED) l;
-        -- The candidates are worked out first, into an array, and then locked by key: the
-        -- agents' active tasks once (not once per queued task), the queue of the runtime
-        -- once. Joined in one statement, the planner (its statistics taken while the queue
-        -- was small) recomputed the per-agent counts for every queued row, tens of
-        -- milliseconds a round, which bounded how often slots were refilled.
-        WITH act AS MATERIALIZED (
-            SELECT x.agent_id, x.issue_id FROM dispatch.agent_task_queue x
-             WHERE x.agent_id = ANY (v_agents) AND x.status IN ('dispatched', 'running')),
-        room AS MATERIALIZED (
-            SELECT a.agent_id,
-                   a.max_concurrent_tasks
-                   - (SELECT count(*) FROM act WHERE act.agent_id = a.agent_id) AS free
-              FROM dispatch.agents a WHERE a.agent_id = ANY (v_agents)),
-        busy AS MATERIALIZED (
-            SELECT DISTINCT act.agent_id, act.issue_id FROM act WHERE act.issue_id IS NOT NULL),
-        c AS (
-            SELECT w.task_id, w.agent_id, w.issue_id,
-                   w.created_at - w.priority * p_aging AS rank_key, room.free,
-                   row_number() OVER (PARTITION BY w.agent_id, w.issue_id
-                                      ORDER BY w.created_at - w.priority * p_aging,
-                                               w.task_id) AS issue_rank
-              FROM dispatch.agent_task_queue w
-              JOIN room ON room.agent_id = w.agent_id
-             WHERE w.runtime_id = rt.runtime_id AND w.status = 'queued' AND room.free > 0),
-        e AS (
-            SELECT c.task_id, c.rank_key, c.free,
-                   row_number() OVER (PARTITION BY c.agent_id
-                                      ORDER BY c.rank_key, c.task_id) AS agent_rank
-              FROM c
-              LEFT JOIN busy ON busy.agent_id = c.agent_id AND busy.issue_id = c.issue_id
-             WHERE c.issue_id IS NULL OR (c.issue_rank = 1 AND busy.agent_id IS NULL))
-        SELECT array_agg(f.task_id ORDER BY f.rank_key, f.task_id) INTO v_ids
-          FROM (SELECT e.task_id, e.rank_key FROM e
-                 WHERE e.agent_rank <= e.free
-                 ORDER BY e.rank_key, e.task_id
-                 LIMIT least(v_free, v_left)) f;
+        -- Only the head of the queue is read: its first v_head tasks in dispatch order, taken
+        -- from the first v_head of each priority level (within a level the order is
+        -- created_at: agent_task_queue_head_idx). Whether a task may go depends only on the
+        -- tasks before it (its agent's and its issue's), so when the head holds enough tasks
+        -- that may go, they are the ones the whole queue would give; when it does not and
+        -- more queue lies behind it, the round reads the whole queue (v_head NULL: LIMIT NULL
+        -- is no limit). A round used to read the whole queue, 30 ms at 2,500 queued on a
+        -- runtime, and it runs after every command batch.
+        v_want := least(v_free, v_left);
+        v_head := greatest(64, 4 * v_want);
+        LOOP
+            -- The head is carried in arrays (id, agent, issue, rank), so what follows reads
+            -- no queue row again and its plans do not depend on the queue's statistics.
+            SELECT array_agg(h.task_id ORDER BY h.rank_key, h.task_id),
+                   array_agg(h.agent_id ORDER BY h.rank_key, h.task_id),
+                   array_agg(h.issue_id ORDER BY h.rank_key, h.task_id),
+                   array_agg(h.rank_key ORDER BY h.rank_key, h.task_id)
+              INTO v_queue, v_qagents, v_qissues, v_qranks
+              FROM (SELECT p.task_id, p.agent_id, p.issue_id,
+                           p.created_at - p.priority * p_aging AS rank_key
+                      FROM generate_series(0, 4) AS lvl(priority)
+                     CROSS JOIN LATERAL (
+                           SELECT q.task_id, q.agent_id, q.issue_id, q.created_at, q.priority
+                             FROM dispatch.agent_task_queue q
+                            WHERE q.runtime_id = rt.runtime_id AND q.status = 'queued'
+                              AND q.priority = lvl.priority
+                            ORDER BY q.created_at, q.task_id
+                            LIMIT v_head) p
+                     ORDER BY 4, 1
+                     LIMIT v_head) h;
+            -- An agent's tasks normally sit on one runtime, but a move in flight can leave
+            -- them on two: the agent's lock keeps its own limit exact even then.
+            SELECT coalesce(array_agg(l.agent_id), '{}') INTO v_agents
+              FROM (SELECT a.agent_id FROM dispatch.agents a
+                     WHERE a.agent_id = ANY (v_qagents)
+                     ORDER BY a.agent_id
+                       FOR UPDATE SKIP LOCKED) l;
+            -- The candidates are worked out first, into an array, and then locked by key:
+            -- the agents' active tasks once (not once per queued task). Joined in one
+            -- statement, the planner (its statistics taken while the queue was small)
+            -- recomputed the per-agent counts for every queued row.
+            WITH act AS MATERIALIZED (
+                SELECT x.agent_id, x.issue_id FROM dispatch.agent_task_queue x
+                 WHERE x.agent_id = ANY (v_agents) AND x.status IN ('dispatched', 'running')),
+            room AS MATERIALIZED (
+                SELECT a.agent_id,
+                       a.max_concurrent_tasks
+                       - (SELECT count(*) FROM act WHERE act.agent_id = a.agent_id) AS free
+                  FROM dispatch.agents a WHERE a.agent_id = ANY (v_agents)),
+            busy AS MATERIALIZED (
+                SELECT DISTINCT act.agent_id, act.issue_id FROM act
+                 WHERE act.issue_id IS NOT NULL),
+            c AS (
+                SELECT w.task_id, w.agent_id, w.issue_id, w.rank_key, room.free,
+                       row_number() OVER (PARTITION BY w.agent_id, w.issue_id
+                                          ORDER BY w.rank_key, w.task_id) AS issue_rank
+                  FROM unnest(v_queue, v_qagents, v_qissues, v_qranks)
+                           AS w(task_id, agent_id, issue_id, rank_key)
+                  JOIN room ON room.agent_id = w.agent_id
+                 WHERE room.free > 0),
+            e AS (
+                SELECT c.task_id, c.rank_key, c.free,
+                       row_number() OVER (PARTITION BY c.agent_id
+                                          ORDER BY c.rank_key, c.task_id) AS agent_rank
+                  FROM c
+                  LEFT JOIN busy ON busy.agent_id = c.agent_id AND busy.issue_id = c.issue_id
+                 WHERE c.issue_id IS NULL OR (c.issue_rank = 1 AND busy.agent_id IS NULL))
+            SELECT array_agg(f.task_id ORDER BY f.rank_key, f.task_id) INTO v_ids
+              FROM (SELECT e.task_id, e.rank_key FROM e
+                     WHERE e.agent_rank <= e.free
+                     ORDER BY e.rank_key, e.task_id
+                     LIMIT v_want) f;
+            EXIT WHEN v_head IS NULL OR coalesce(cardinality(v_queue), 0) < v_head
+                   OR coalesce(cardinality(v_ids), 0) >= v_want;
+            v_head := NULL;
+        END LOOP;
         CONTINUE WHEN v_ids IS NULL;
         FOR t IN
             SELECT q.* FROM unnest(v_ids) WITH ORDINALITY AS x(task_id, ord)
