@@ -668,7 +668,8 @@ END_TEST
     "CROSS JOIN generate_series(1, 25) AS g(r) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9), "              \
     "wday AS (SELECT workspace_id, runtime_id, agent_id, provider, model, project_id, day, "       \
     "max(v) > 9223372036854775807 AS over FROM want GROUP BY 1, 2, 3, 4, 5, 6, 7) "                \
-    "SELECT (SELECT count(*) FROM wday w WHERE NOT EXISTS (SELECT 1 FROM usage.task_usage_daily d " \
+    "SELECT (SELECT count(*) FROM wday w WHERE NOT EXISTS (SELECT 1 "                              \
+    "FROM usage.task_usage_daily d "                                                               \
     "WHERE (d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model, d.day) "                \
     "= (w.workspace_id, w.runtime_id, w.agent_id, w.provider, w.model, w.day) "                    \
     "AND d.project_id IS NOT DISTINCT FROM w.project_id AND (d.cum IS NULL) = w.over)) "           \

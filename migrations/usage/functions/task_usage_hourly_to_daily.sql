@@ -123,10 +123,12 @@ BEGIN
         -- hourly table, new rows and all.
         SELECT od.workspace_id, od.runtime_id, od.agent_id, od.provider, od.model,
                od.project_id, od.day, od.cum, kd.*, od.cum[25][5] + kd.t AS left_tasks,
-               greatest(abs(od.cum[25][1]) + kd.s1, abs(od.cum[25][2]) + kd.s2, abs(od.cum[25][3]) + kd.s3,
-                        abs(od.cum[25][4]) + kd.s4, abs(od.cum[25][5]) + kd.s5, abs(od.cum[25][6]) + kd.s6,
-                        abs(od.cum[25][7]) + kd.s7, abs(od.cum[25][8]) + kd.s8, abs(od.cum[25][9]) + kd.s9,
-                        abs(od.cum[25][10]) + kd.s10, abs(od.cum[25][11]) + kd.s11, abs(od.cum[25][12]) + kd.s12)
+               greatest(abs(od.cum[25][1]) + kd.s1, abs(od.cum[25][2]) + kd.s2,
+                        abs(od.cum[25][3]) + kd.s3, abs(od.cum[25][4]) + kd.s4,
+                        abs(od.cum[25][5]) + kd.s5, abs(od.cum[25][6]) + kd.s6,
+                        abs(od.cum[25][7]) + kd.s7, abs(od.cum[25][8]) + kd.s8,
+                        abs(od.cum[25][9]) + kd.s9, abs(od.cum[25][10]) + kd.s10,
+                        abs(od.cum[25][11]) + kd.s11, abs(od.cum[25][12]) + kd.s12)
                    > 9223372036854775807 AS redo,
                coalesce($1 AND od.cum[kd.j0 + 2][5] <> od.cum[kd.j0 + 1][5], false) AS counted
           FROM od JOIN kd USING (id)
@@ -197,7 +199,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION usage.task_usage_hourly_to_daily() IS
-    'Trigger on task_usage_hourly (after each statement): adds what the statement changed to the task_usage_daily days it touched (recomputing a day whose sums exceed a bigint); empties the level on TRUNCATE.';
+    'Trigger on task_usage_hourly (after each statement): adds what the statement changed to the task_usage_daily days it touched (recomputing new days, bulk-written ones and those past a bigint); empties the level on TRUNCATE.';
 CREATE OR REPLACE TRIGGER task_usage_hourly_to_daily_ins AFTER INSERT ON usage.task_usage_hourly
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION usage.task_usage_hourly_to_daily();
