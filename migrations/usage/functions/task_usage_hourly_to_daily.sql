@@ -38,7 +38,8 @@ BEGIN
     END;
     BEGIN
         EXECUTE replace($q$
-    WITH ch AS (
+    -- The rows the statement changed, read twice rather than copied (a bulk write holds millions).
+    WITH ch AS NOT MATERIALIZED (
         SELECT sign, workspace_id, runtime_id, agent_id, provider, model, project_id,
                (bucket_hour AT TIME ZONE 'UTC')::date AS day,
                extract(hour FROM bucket_hour AT TIME ZONE 'UTC')::int AS j,
