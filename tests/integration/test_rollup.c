@@ -715,18 +715,26 @@ static const char *const hourly_writes[] = {
     "h.project_id IS NOT DISTINCT FROM k.project_id",
     "UPDATE usage.task_usage_hourly SET input_tokens = 9 WHERE input_tokens > 4611686018427387904 "
     "AND random() < 0.5",
-    /* every hour of the days past the bound, replaced or inserted in one statement: the UPDATE
-     * trigger recomputes those days (new hours included), the INSERT trigger must not add the
-     * new hours again */
+    /* every hour of the days past the bound replaced, and hours 0 and 1 inserted where they
+     * are missing, in one statement: the UPDATE trigger recomputes those days (new hours
+     * included), the INSERT trigger must not add the new hours again */
     "INSERT INTO usage.task_usage_hourly AS h (workspace_id, runtime_id, agent_id, provider, "
     "model, project_id, bucket_hour, input_tokens, output_tokens, cache_read_tokens, "
     "cache_write_tokens, task_count) SELECT d.workspace_id, d.runtime_id, d.agent_id, "
-    "d.provider, d.model, d.project_id, (d.day + g * interval '1 hour') AT TIME ZONE 'UTC', 5, "
-    "1, 1, 1, 1 FROM usage.task_usage_daily d, generate_series(0, 23) g WHERE d.cum IS NULL "
+    "d.provider, d.model, d.project_id, t.at, 5, 1, 1, 1, 1 FROM usage.task_usage_daily d, "
+    "generate_series(0, 23) g, LATERAL (SELECT (d.day + g * interval '1 hour') AT TIME ZONE "
+    "'UTC' AS at) t WHERE d.cum IS NULL AND (g < 2 OR EXISTS (SELECT 1 FROM "
+    "usage.task_usage_hourly x WHERE (x.workspace_id, x.runtime_id, x.agent_id, x.provider, "
+    "x.model, x.bucket_hour) = (d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model, "
+    "t.at) AND x.project_id IS NOT DISTINCT FROM d.project_id)) "
     "ON CONFLICT ON CONSTRAINT task_usage_hourly_key DO UPDATE SET input_tokens = 5",
-    /* a bucket moving to other hours and days */
-    "UPDATE usage.task_usage_hourly SET bucket_hour = bucket_hour + interval '400 days 5 hours' "
-    "WHERE ctid IN (SELECT ctid FROM usage.task_usage_hourly ORDER BY random() LIMIT 5)",
+    /* buckets moving to other hours and days (where their key has no bucket yet) */
+    "UPDATE usage.task_usage_hourly h SET bucket_hour = h.bucket_hour + interval '400 days 5 "
+    "hours' WHERE h.ctid IN (SELECT ctid FROM usage.task_usage_hourly ORDER BY random() LIMIT 5) "
+    "AND NOT EXISTS (SELECT 1 FROM usage.task_usage_hourly x WHERE (x.workspace_id, "
+    "x.runtime_id, x.agent_id, x.provider, x.model, x.bucket_hour) = (h.workspace_id, "
+    "h.runtime_id, h.agent_id, h.provider, h.model, h.bucket_hour + interval '400 days 5 "
+    "hours') AND x.project_id IS NOT DISTINCT FROM h.project_id)",
 };
 
 START_TEST(daily_level_equals_its_hours_after_random_hourly_writes)
