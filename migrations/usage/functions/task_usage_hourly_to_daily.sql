@@ -51,10 +51,11 @@ BEGIN
     ), od AS (
         -- Each touched day with its stored sums, probed by its key (OFFSET 0 keeps it a probe
         -- whatever the planner guesses of the transition table). A day without a row (new,
-        -- or emptied by a TRUNCATE), or without sums (past a bigint), or with more than
-        -- half its hours changed (a bulk write: its hours were just written, so reading
-        -- them is cheaper than adding), is recomputed from its hours (redo).
-        SELECT g.*, o.cum, o.cum IS NULL OR g.n > 24 AS redo
+        -- or emptied by a TRUNCATE), or without sums (past a bigint), or with more than three
+        -- of its hours changed (n counts old and new rows) is recomputed from its hours
+        -- (redo): adding costs a few slices of the sums per changed hour, and a tick's recent
+        -- days, their hours just written, are cheaper to reread.
+        SELECT g.*, o.cum, o.cum IS NULL OR g.n > 6 AS redo
           FROM (SELECT row_number() OVER () AS id, workspace_id, runtime_id, agent_id, provider,
                        model, project_id, day, count(*) AS n
                   FROM ch GROUP BY 2, 3, 4, 5, 6, 7, 8) g
