@@ -2,8 +2,8 @@
 -- (one row per pair in the arrays, repeats allowed): the running sums of the day's 24 hours,
 -- or no row when the day has no bucket. The trigger on the hourly table adds most changes to
 -- the stored sums instead (usage.task_usage_hourly_to_daily); it calls this for the days it
--- cannot add to (a day with no row yet, a day most of whose hours a statement rewrote, a day
--- past a bigint) and the first fill calls it for every day, so the level stays equal to the
+-- does not add to (a day with no row yet, a day with more than three of its hours changed by
+-- one statement, a day past a bigint) and the first fill calls it for every day, so the level stays equal to the
 -- hourly table however that table was written (the rollup, the backfill, a repair). The
 -- trigger serializes writers (lock 4247), so two transactions never write the same day from
 -- different snapshots. A day whose sums exceed a bigint keeps cum NULL: reads then take its
