@@ -1,8 +1,8 @@
 /* test_rollup.c: the hourly rollup and the in-process scheduler against a real Postgres and
  * Apache Kafka: rollup equals the raw answer under random workloads, replicas run each plan
  * exactly once, a killed runner's plan is retried, concurrent callers never double count, late
- * invalidations survive, the backfill is exact and idempotent, and the Kafka topics rebuild
- * the hourly table. */
+ * invalidations survive, the backfill is exact and idempotent, the Kafka topics rebuild the
+ * hourly table, and the daily level follows every write of the hourly table. */
 #include "harness.h"
 #include "mc_db.h"
 #include "mc_proto.h"
@@ -659,6 +659,128 @@ END_TEST
 
 /* ---- the scheduler ---- */
 
+/* Daily rows that differ from a computation from scratch of task_usage_hourly: days missing or
+ * extra, a day's sums stored when one passes a bigint or missing when all fit, or any of its
+ * 25 x 12 running sums off. */
+#define DAILY_DIFFERENCES                                                                          \
+    "WITH hv AS (SELECT h.workspace_id, h.runtime_id, h.agent_id, h.provider, h.model, "           \
+    "h.project_id, (h.bucket_hour AT TIME ZONE 'UTC')::date AS day, "                              \
+    "extract(hour FROM h.bucket_hour AT TIME ZONE 'UTC')::int AS j, x.m, x.v "                     \
+    "FROM usage.task_usage_hourly h CROSS JOIN LATERAL unnest(ARRAY[h.input_tokens, "              \
+    "h.output_tokens, h.cache_read_tokens, h.cache_write_tokens, h.task_count, h.cost_usd_ticks, " \
+    "h.uncosted_input_tokens, h.uncosted_output_tokens, h.uncosted_cache_read_tokens, "            \
+    "h.uncosted_cache_write_tokens, h.estimated_cost_usd_ticks, h.unpriced_tokens]::numeric[]) "   \
+    "WITH ORDINALITY AS x(v, m)), "                                                                \
+    "want AS (SELECT workspace_id, runtime_id, agent_id, provider, model, project_id, day, g.r, "  \
+    "hv.m, sum(CASE WHEN hv.j <= g.r - 2 THEN hv.v ELSE 0 END) AS v FROM hv "                      \
+    "CROSS JOIN generate_series(1, 25) AS g(r) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9), "              \
+    "wday AS (SELECT workspace_id, runtime_id, agent_id, provider, model, project_id, day, "       \
+    "max(v) > 9223372036854775807 AS over FROM want GROUP BY 1, 2, 3, 4, 5, 6, 7) "                \
+    "SELECT (SELECT count(*) FROM wday w WHERE NOT EXISTS (SELECT 1 "                              \
+    "FROM usage.task_usage_daily d "                                                               \
+    "WHERE (d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model, d.day) "                \
+    "= (w.workspace_id, w.runtime_id, w.agent_id, w.provider, w.model, w.day) "                    \
+    "AND d.project_id IS NOT DISTINCT FROM w.project_id AND (d.cum IS NULL) = w.over)) "           \
+    "+ (SELECT count(*) FROM usage.task_usage_daily d WHERE NOT EXISTS (SELECT 1 FROM wday w "     \
+    "WHERE (d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model, d.day) "                \
+    "= (w.workspace_id, w.runtime_id, w.agent_id, w.provider, w.model, w.day) "                    \
+    "AND d.project_id IS NOT DISTINCT FROM w.project_id)) "                                        \
+    "+ (SELECT count(*) FROM want w JOIN usage.task_usage_daily d "                                \
+    "USING (workspace_id, runtime_id, agent_id, provider, model, day) "                            \
+    "WHERE d.project_id IS NOT DISTINCT FROM w.project_id AND d.cum IS NOT NULL "                  \
+    "AND d.cum[w.r][w.m] IS DISTINCT FROM w.v) "                                                   \
+    "+ (SELECT count(*) FROM usage.task_usage_daily WHERE cum IS NOT NULL "                        \
+    "AND (array_length(cum, 1), array_length(cum, 2)) IS DISTINCT FROM (25, 12))"
+
+/* Random writes of the hourly table itself, each statement as a writer might issue it: the
+ * daily level must follow every one (its triggers add each statement's changes to the days it
+ * touched, and recompute the days they cannot add to). */
+static const char *const hourly_writes[] = {
+    /* updates that change sums, a few hours of many days */
+    "UPDATE usage.task_usage_hourly SET output_tokens = output_tokens + (random() * 1000)::int, "
+    "task_count = task_count + 1, cost_usd_ticks = cost_usd_ticks + 3 WHERE random() < 0.15",
+    /* deletes: every hour of one day (the day empties), and a few hours anywhere */
+    "DELETE FROM usage.task_usage_hourly WHERE (bucket_hour AT TIME ZONE 'UTC')::date = "
+    "(SELECT (bucket_hour AT TIME ZONE 'UTC')::date FROM usage.task_usage_hourly "
+    "ORDER BY random() LIMIT 1)",
+    "DELETE FROM usage.task_usage_hourly WHERE random() < 0.05",
+    /* inserts and replacements in one statement (the UPDATE trigger fires, then the INSERT's) */
+    "INSERT INTO usage.task_usage_hourly AS h (workspace_id, runtime_id, agent_id, provider, "
+    "model, project_id, bucket_hour, input_tokens, output_tokens, cache_read_tokens, "
+    "cache_write_tokens, task_count, cost_usd_ticks, unpriced_tokens) SELECT k.w, k.r, k.a, "
+    "'anthropic', k.m, k.p, date_trunc('hour', now(), 'UTC') - (g * 36 + floor(random() * "
+    "36)) * interval '1 hour', (random() * 5000)::bigint, 7, 1, 2, 1, 0, 5 FROM (SELECT "
+    "DISTINCT workspace_id w, runtime_id r, agent_id a, model m, project_id p FROM "
+    "usage.task_usage_hourly) k, generate_series(0, 7) g "
+    "ON CONFLICT ON CONSTRAINT task_usage_hourly_key DO UPDATE "
+    "SET input_tokens = EXCLUDED.input_tokens, task_count = h.task_count + 1",
+    /* values near the bound: the hours of a day past a bigint together, then back */
+    "UPDATE usage.task_usage_hourly h SET input_tokens = 9223372036854775000 FROM (SELECT "
+    "workspace_id, runtime_id, agent_id, model, project_id, (bucket_hour AT TIME ZONE "
+    "'UTC')::date AS day FROM usage.task_usage_hourly ORDER BY random() LIMIT 1) k WHERE "
+    "(h.workspace_id, h.runtime_id, h.agent_id, h.model, (h.bucket_hour AT TIME ZONE "
+    "'UTC')::date) = (k.workspace_id, k.runtime_id, k.agent_id, k.model, k.day) AND "
+    "h.project_id IS NOT DISTINCT FROM k.project_id",
+    "UPDATE usage.task_usage_hourly SET input_tokens = 9 WHERE input_tokens > 4611686018427387904 "
+    "AND random() < 0.5",
+    /* every hour of the days past the bound replaced, and hours 0 and 1 inserted where they
+     * are missing, in one statement: the UPDATE trigger recomputes those days (new hours
+     * included), the INSERT trigger must not add the new hours again */
+    "INSERT INTO usage.task_usage_hourly AS h (workspace_id, runtime_id, agent_id, provider, "
+    "model, project_id, bucket_hour, input_tokens, output_tokens, cache_read_tokens, "
+    "cache_write_tokens, task_count) SELECT d.workspace_id, d.runtime_id, d.agent_id, "
+    "d.provider, d.model, d.project_id, t.at, 5, 1, 1, 1, 1 FROM usage.task_usage_daily d, "
+    "generate_series(0, 23) g, LATERAL (SELECT (d.day + g * interval '1 hour') AT TIME ZONE "
+    "'UTC' AS at) t WHERE d.cum IS NULL AND (g < 2 OR EXISTS (SELECT 1 FROM "
+    "usage.task_usage_hourly x WHERE (x.workspace_id, x.runtime_id, x.agent_id, x.provider, "
+    "x.model, x.bucket_hour) = (d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model, "
+    "t.at) AND x.project_id IS NOT DISTINCT FROM d.project_id)) "
+    "ON CONFLICT ON CONSTRAINT task_usage_hourly_key DO UPDATE SET input_tokens = 5",
+    /* buckets moving to other hours and days (where their key has no bucket yet) */
+    "UPDATE usage.task_usage_hourly h SET bucket_hour = h.bucket_hour + interval '400 days 5 "
+    "hours' WHERE h.ctid IN (SELECT ctid FROM usage.task_usage_hourly ORDER BY random() LIMIT 5) "
+    "AND NOT EXISTS (SELECT 1 FROM usage.task_usage_hourly x WHERE (x.workspace_id, "
+    "x.runtime_id, x.agent_id, x.provider, x.model, x.bucket_hour) = (h.workspace_id, "
+    "h.runtime_id, h.agent_id, h.provider, h.model, h.bucket_hour + interval '400 days 5 "
+    "hours') AND x.project_id IS NOT DISTINCT FROM h.project_id)",
+};
+
+START_TEST(daily_level_equals_its_hours_after_random_hourly_writes)
+{
+    th_db_new();
+    th_sql("SELECT setseed(0.5)");
+    th_sql("INSERT INTO usage.task_usage_hourly (workspace_id, runtime_id, agent_id, provider, "
+           "model, project_id, bucket_hour, input_tokens, output_tokens, cache_read_tokens, "
+           "cache_write_tokens, task_count, cost_usd_ticks, estimated_cost_usd_ticks) "
+           "SELECT ('b1000001-0000-7000-8000-' || lpad(to_hex(k % 2), 12, '0'))::uuid, "
+           "('b1000002-0000-7000-8000-' || lpad(to_hex(k % 3), 12, '0'))::uuid, "
+           "('b1000003-0000-7000-8000-' || lpad(to_hex(k), 12, '0'))::uuid, 'anthropic', "
+           "(ARRAY['m1', 'm2'])[1 + k % 2], CASE WHEN k % 3 > 0 THEN "
+           "('b1000004-0000-7000-8000-' || lpad(to_hex(k % 3), 12, '0'))::uuid END, "
+           "date_trunc('hour', now(), 'UTC') - h * interval '1 hour', (random() * 100000)::bigint, "
+           "h, 2 * h, 3, 1 + h % 4, h % 7, 11 FROM generate_series(0, 5) k, "
+           "generate_series(0, 24 * 10) h WHERE random() < 0.6");
+    ck_assert_int_eq(th_sql_int(DAILY_DIFFERENCES), 0);
+    ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_usage_daily"), 50);
+    int64_t overflowed = 0, emptied = 0;
+    size_t n = sizeof hourly_writes / sizeof hourly_writes[0];
+    for (int round = 0; round < 40; round++) {
+        int64_t days = th_sql_int("SELECT count(*) FROM usage.task_usage_daily");
+        th_sql(hourly_writes[(size_t)round % n]);
+        ck_assert_msg(th_sql_int(DAILY_DIFFERENCES) == 0, "round %d (%s): the daily level differs",
+                      round, hourly_writes[(size_t)round % n]);
+        overflowed += th_sql_int("SELECT count(*) FROM usage.task_usage_daily WHERE cum IS NULL");
+        if (th_sql_int("SELECT count(*) FROM usage.task_usage_daily") < days)
+            emptied++;
+    }
+    /* The rounds reached the bound and emptied days. */
+    ck_assert_int_gt(overflowed, 0);
+    ck_assert_int_gt(emptied, 0);
+    th_sql("TRUNCATE usage.task_usage_hourly");
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_daily"), 0);
+}
+END_TEST
+
 static pid_t start_scheduler(const char *brokers, const char *name, const char *extra)
 {
     char *env[] = {
@@ -1005,6 +1127,7 @@ Suite *suite_rollup(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, rollup_equals_raw_under_random_workloads);
     tcase_add_test(tc, folded_changes_equal_a_full_recompute_under_random_workloads);
+    tcase_add_test(tc, daily_level_equals_its_hours_after_random_hourly_writes);
     tcase_add_test(tc, concurrent_callers_never_double_count);
     tcase_add_test(tc, a_bucket_that_cannot_be_stored_is_quarantined_and_the_rest_goes_on);
     tcase_add_test(tc, rows_beyond_the_bound_leave_the_totals_at_migration_0008);

@@ -1,10 +1,13 @@
 -- Recomputes the daily rows of the given (bucket key, UTC day) pairs from task_usage_hourly
 -- (one row per pair in the arrays, repeats allowed): the running sums of the day's 24 hours,
--- or no row when the day has no bucket. Recomputing rather than adding deltas keeps the level
--- equal to the hourly table however that table was written (the rollup, the backfill, a
--- repair); the trigger that calls it serializes writers (lock 4247), so two transactions
--- never recompute the same day from different snapshots. A day whose sums exceed a bigint
--- keeps cum NULL: reads then take its hours from task_usage_hourly.
+-- or no row when the day has no bucket. The trigger on the hourly table adds most changes to
+-- the stored sums instead (usage.task_usage_hourly_to_daily); it calls this for the days it
+-- does not add to (a day with no row yet, a day with more than three of its hours changed by
+-- one statement, a day past a bigint) and the first fill calls it for every day, so the level stays equal to the
+-- hourly table however that table was written (the rollup, the backfill, a repair). The
+-- trigger serializes writers (lock 4247), so two transactions never write the same day from
+-- different snapshots. A day whose sums exceed a bigint keeps cum NULL: reads then take its
+-- hours from task_usage_hourly.
 CREATE OR REPLACE FUNCTION usage.sync_task_usage_daily(
     p_workspace uuid[], p_runtime uuid[], p_agent uuid[], p_provider text[], p_model text[],
     p_project uuid[], p_day date[])
