@@ -152,7 +152,7 @@ BEGIN
     -- so a report seen again, alone or in a batch, before or after newer ones, finds a row at
     -- least as great and writes nothing: no update, no change log entry. A task's deletion is
     -- final (its attribution keeps deleted_at), so a replay after it is still refused.
-    -- docs/ARCHITECTURE.md, "Exactly once", has the whole argument.
+    -- docs/ARCHITECTURE.md ("every consumer is idempotent") has the whole argument.
     -- The sort compares text bytewise (COLLATE "C"): only equal keys matter to it, and
     -- equality is the same under any deterministic collation.
     WITH ev AS (
