@@ -48,7 +48,8 @@ int main(int argc, char **argv)
         {"INGEST_BATCH_WAIT", MC_CFG_DURATION, "50ms", 1, 60000, &ing.batch_wait_ms,
          "longest a batch waits before it is applied"},
         {"PROCESSED_EVENTS_RETENTION", MC_CFG_DURATION, "7d", 60000, 365LL * 86400000,
-         &ing.retention_ms, "how long applied event ids are remembered for deduplication"},
+         &ing.retention_ms,
+         "how long applied task and issue event ids are remembered for deduplication"},
     };
     if (mc_service_init(&svc, "usage-ingester", "usage", 8082, vars, MC_ARRAY_LEN(vars), argc,
                         argv) != 0)

@@ -72,8 +72,8 @@ static int load_offsets(struct ui_ingester *ing, const rd_kafka_topic_partition_
 }
 
 /* A stored offset beyond the end of its partition means the topic was deleted and created
- * again (or the broker lost data): start that partition from its beginning, where event-id
- * deduplication keeps replayed events from counting twice. */
+ * again (or the broker lost data): start that partition from its beginning: a report applied
+ * again changes nothing and task events deduplicate by id, so nothing counts twice. */
 static void check_beyond_end(struct ui_ingester *ing, struct ui_part *p)
 {
     int64_t lo = 0, hi = 0;

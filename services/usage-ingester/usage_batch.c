@@ -160,9 +160,10 @@ static void reject(struct ui_ingester *ing, const rd_kafka_message_t *msg, const
                 "message rejected to the DLQ");
 }
 
-static void add_usage(struct ui_batch *b, const char *id, const struct mc_usage_reported *u)
+/* A report's event id is not sent: usage.apply_batch keeps no dedup row for reports (a
+ * replay is a no-op by itself), so u_ids stays empty. */
+static void add_usage(struct ui_batch *b, const struct mc_usage_reported *u)
 {
-    mc_pgarr_add_raw(&b->u_ids, id);
     mc_pgarr_add_raw(&b->u_tasks, u->task_id);
     mc_pgarr_add_text(&b->u_prov, u->provider);
     mc_pgarr_add_text(&b->u_model, u->model);
@@ -182,7 +183,7 @@ static void add_usage_event(struct ui_batch *b, const struct mc_event *ev)
 {
     struct mc_usage_reported u;
     mc_usage_reported_from(ev, &u);
-    add_usage(b, ev->id, &u);
+    add_usage(b, &u);
 }
 
 static void add_task(struct ui_batch *b, const struct mc_event *ev)
@@ -258,7 +259,7 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
      * else takes the schema's way, which has the last word. */
     struct ui_usage row;
     if (usage_topic && ui_usage_scan(msg->payload, len, &row) == 0) {
-        add_usage(b, row.id, &row.u);
+        add_usage(b, &row.u);
         return;
     }
     if (usage_topic && ui_usage_decode(msg->payload, len, &ev) == 0) {

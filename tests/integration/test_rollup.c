@@ -17,30 +17,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-/* Rows of the hourly table that differ from the ground truth, both ways: tokens, the project
- * of the tasks' issue, and cost, each row priced on its own (TU_PRICED_ROWS). */
-#define RAW_BUCKETS                                                                                \
-    "SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id, u.provider, u.model, "        \
-    "date_trunc('hour', u.created_at, 'UTC') AS bucket_hour, sum(u.input_tokens)::bigint, "        \
-    "sum(u.output_tokens)::bigint, sum(u.cache_read_tokens)::bigint, "                             \
-    "sum(u.cache_write_tokens)::bigint, count(*)::integer, sum(c.cost_usd_ticks)::bigint, "        \
-    "sum(c.uncosted_input_tokens)::bigint, sum(c.estimated_cost_usd_ticks)::bigint, "              \
-    "sum(c.unpriced_tokens)::bigint FROM usage.task_usage u "                                      \
-    "JOIN usage.task_attribution a ON a.task_id = u.task_id AND a.deleted_at IS NULL "             \
-    "LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id " TU_PRICED_ROWS                \
-    "GROUP BY 1, 2, 3, 4, 5, 6, 7"
-#define ROLLUP_BUCKETS                                                                             \
-    "SELECT workspace_id, runtime_id, agent_id, project_id, provider, model, bucket_hour, "        \
-    "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count, "             \
-    "cost_usd_ticks, uncosted_input_tokens, estimated_cost_usd_ticks, unpriced_tokens FROM "       \
-    "usage.task_usage_hourly"
-
-static int64_t rollup_mismatches(void)
-{
-    return th_sql_int("SELECT count(*) FROM ((" RAW_BUCKETS " EXCEPT ALL " ROLLUP_BUCKETS
-                      ") UNION ALL (" ROLLUP_BUCKETS " EXCEPT ALL " RAW_BUCKETS ")) d");
-}
-
 /* Daily totals per (runtime, provider, model) in a time zone, from both sides. */
 static int64_t daily_mismatches(const char *tz)
 {
@@ -235,7 +211,7 @@ START_TEST(rollup_equals_raw_under_random_workloads)
             continue; /* rollups happen at random points, not after every change */
         run_rollup();
         rollups++;
-        ck_assert_int_eq(rollup_mismatches(), 0);
+        ck_assert_int_eq(tu_rollup_mismatches(), 0);
         for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++)
             ck_assert_msg(daily_mismatches(zones[z]) == 0, "daily totals differ in %s", zones[z]);
         reads_agree(base, reader, zones, sizeof zones / sizeof zones[0]);
@@ -362,10 +338,10 @@ START_TEST(a_bucket_that_cannot_be_stored_is_quarantined_and_the_rest_goes_on)
     ck_assert_int_eq(
         th_sql_int("SELECT count(*) FROM usage.task_usage_hourly WHERE model = 'huge'"), 0);
     /* Every other bucket equals the raw rows, and the watermark moved. */
-    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM ((SELECT * FROM (" RAW_BUCKETS
-                                ") r WHERE r.model <> 'huge' EXCEPT ALL " ROLLUP_BUCKETS
-                                ") UNION ALL (" ROLLUP_BUCKETS
-                                " EXCEPT ALL SELECT * FROM (" RAW_BUCKETS
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM ((SELECT * FROM (" TU_RAW_BUCKETS
+                                ") r WHERE r.model <> 'huge' EXCEPT ALL " TU_ROLLUP_BUCKETS
+                                ") UNION ALL (" TU_ROLLUP_BUCKETS
+                                " EXCEPT ALL SELECT * FROM (" TU_RAW_BUCKETS
                                 ") r WHERE r.model <> 'huge')) d"),
                      0);
     ck_assert_int_eq(
@@ -407,7 +383,7 @@ START_TEST(a_bucket_that_cannot_be_stored_is_quarantined_and_the_rest_goes_on)
     ck_assert_int_eq(th_sql_int("SELECT input_tokens FROM usage.task_usage_hourly WHERE model = "
                                 "'huge'"),
                      4611686018427387904LL);
-    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
 }
 END_TEST
 
@@ -477,7 +453,7 @@ START_TEST(concurrent_callers_never_double_count)
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "caller %d failed", c);
     }
     th_sql_int("SELECT usage.rollup_task_usage_hourly_window('-infinity', now())");
-    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
     ck_assert_int_eq(th_sql_int("SELECT sum(task_count) FROM usage.task_usage_hourly"), 3000);
 }
 END_TEST
@@ -487,7 +463,7 @@ START_TEST(invalidation_during_a_run_survives_it)
     th_db_new();
     insert_history(200, 1, 0xc0000002);
     ck_assert_int_gt(run_rollup(), 0);
-    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
     /* The task's current bucket is already queued: the run below drains that entry, and the
      * concurrent re-enqueue must not be swallowed by it. */
     th_sql("WITH t AS (SELECT task_id, workspace_id, runtime_id, agent_id FROM "
@@ -524,9 +500,9 @@ START_TEST(invalidation_during_a_run_survives_it)
     }
     /* The run that was in progress drained what it saw, not this. */
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_dirty"), 2);
-    ck_assert_int_gt(rollup_mismatches(), 0);
+    ck_assert_int_gt(tu_rollup_mismatches(), 0);
     ck_assert_int_eq(run_rollup(), 2);
-    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_dirty"), 0);
     PQfinish(a);
     PQfinish(b);
@@ -627,7 +603,7 @@ START_TEST(folded_changes_equal_a_full_recompute_under_random_workloads)
     while (th_sql_int("SELECT count(*) FROM usage.task_usage_delta") > 0 ||
            th_sql_int("SELECT count(*) FROM usage.task_usage_dirty") > 0)
         run_rollup();
-    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
     /* Caught up: from here every run drains the queue up to its start. */
     th_sql("SELECT usage.stamp_rollup_watermark(now())");
     for (int round = 0; round < 9; round++) {
@@ -638,7 +614,7 @@ START_TEST(folded_changes_equal_a_full_recompute_under_random_workloads)
          * queued is left to recompute. */
         ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_delta"), 0);
         ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_dirty"), 0);
-        ck_assert_msg(rollup_mismatches() == 0, "round %d: the fold differs from raw", round);
+        ck_assert_msg(tu_rollup_mismatches() == 0, "round %d: the fold differs from raw", round);
         /* A full recompute from the raw rows changes no bucket the runs left. */
         int64_t rev = th_sql_int("SELECT coalesce(sum(revision), 0) FROM usage.task_usage_hourly");
         ck_assert_int_eq(th_sql_int("SELECT usage.rollup_task_usage_hourly_window('-infinity', "
@@ -853,7 +829,7 @@ static void run_replicas(int n)
     ck_assert_int_eq((int64_t)json_array_size(execs), plans);
     th_capture(execs);
     json_decref(execs);
-    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
 }
 
 START_TEST(two_replicas_run_each_plan_once)
@@ -925,7 +901,7 @@ START_TEST(backfill_over_24_months_is_exact_and_idempotent)
     snprintf(cmd, sizeof cmd, "DATABASE_URL='%s' %s --sleep-between-slices=1ms > %s/backfill.out",
              th_db_url_as("multica_usage"), th_bin("multica-backfill-usage"), th_tmpdir());
     ck_assert_int_eq(system(cmd), 0);
-    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
     ck_assert_int_ge(th_sql_int("SELECT count(DISTINCT date_trunc('month', bucket_hour)) FROM "
                                 "usage.task_usage_hourly"),
                      24);
@@ -935,7 +911,7 @@ START_TEST(backfill_over_24_months_is_exact_and_idempotent)
     int64_t revisions = th_sql_int("SELECT sum(revision) FROM usage.task_usage_hourly");
     ck_assert_int_eq(system(cmd), 0);
     ck_assert_int_eq(th_sql_int("SELECT sum(revision) FROM usage.task_usage_hourly"), revisions);
-    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
     /* A dry run reports and writes nothing. */
     snprintf(cmd, sizeof cmd, "DATABASE_URL='%s' %s --dry-run | grep -q 'rows in range'",
              th_db_url_as("multica_usage"), th_bin("multica-backfill-usage"));
@@ -965,7 +941,7 @@ START_TEST(kafka_topics_rebuild_the_hourly_table)
     usleep(3000 * 1000);
     th_stop(s, SIGTERM, 10000);
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.hourly_outbox"), 0);
-    ck_assert_int_eq(rollup_mismatches(), 0);
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
     /* Fold the compacted topic like a dashboard would: highest revision per key wins. */
     json_t *msgs = th_consume_all(brokers, MC_TOPIC_USAGE_HOURLY);
     ck_assert_uint_gt(json_array_size(msgs), 100);
@@ -1043,8 +1019,8 @@ START_TEST(kafka_topics_rebuild_the_hourly_table)
     "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count, "             \
     "cost_usd_ticks, uncosted_input_tokens, estimated_cost_usd_ticks, unpriced_tokens FROM "       \
     "replay WHERE NOT deleted"
-    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM ((" REPLAYED " EXCEPT ALL " ROLLUP_BUCKETS
-                                ") UNION ALL (" ROLLUP_BUCKETS " EXCEPT ALL " REPLAYED ")) d"),
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM ((" REPLAYED " EXCEPT ALL " TU_ROLLUP_BUCKETS
+                                ") UNION ALL (" TU_ROLLUP_BUCKETS " EXCEPT ALL " REPLAYED ")) d"),
                      0);
     th_capture(events);
     json_decref(events);
@@ -1106,8 +1082,8 @@ START_TEST(pg_cron_and_the_scheduler_together_never_double)
     PQclear(r);
     r = PQexec(c, "SET multica.rollup_safety_lag = '0'; SELECT usage.rollup_task_usage_hourly()");
     PQclear(r);
-    r = PQexec(c, "SELECT count(*) FROM ((" RAW_BUCKETS " EXCEPT ALL " ROLLUP_BUCKETS
-                  ") UNION ALL (" ROLLUP_BUCKETS " EXCEPT ALL " RAW_BUCKETS ")) d");
+    r = PQexec(c, "SELECT count(*) FROM ((" TU_RAW_BUCKETS " EXCEPT ALL " TU_ROLLUP_BUCKETS
+                  ") UNION ALL (" TU_ROLLUP_BUCKETS " EXCEPT ALL " TU_RAW_BUCKETS ")) d");
     ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
     ck_assert_str_eq(PQgetvalue(r, 0, 0), "0");
     PQclear(r);

@@ -164,3 +164,27 @@ int64_t tu_expect_mismatches(void)
         "(SELECT task_id, provider, model, input_tokens, output_tokens, cache_read_tokens, "
         "cache_write_tokens FROM usage.task_usage EXCEPT ALL SELECT * FROM expected)) d");
 }
+
+int64_t tu_rollup_mismatches(void)
+{
+    return th_sql_int("SELECT count(*) FROM ((" TU_RAW_BUCKETS " EXCEPT ALL " TU_ROLLUP_BUCKETS
+                      ") UNION ALL (" TU_ROLLUP_BUCKETS " EXCEPT ALL " TU_RAW_BUCKETS ")) d");
+}
+
+/* Every table a usage report can write or queue through, as one digest: rows in full
+ * (updated_at too, so an update that writes the same values still shows). */
+char *tu_state_digest(void)
+{
+    static const char *const sql =
+        "SELECT md5(concat_ws('|', "
+        "(SELECT string_agg(x::text, ',' ORDER BY x::text) FROM usage.task_usage x), "
+        "(SELECT string_agg(x::text, ',' ORDER BY x::text) FROM usage.task_usage_delta x), "
+        "(SELECT string_agg(x::text, ',' ORDER BY x::text) FROM usage.task_usage_dirty x), "
+        "(SELECT string_agg(x::text, ',' ORDER BY x::text) FROM usage.task_attribution x), "
+        "(SELECT string_agg(x::text, ',' ORDER BY x::text) FROM usage.task_usage_hourly x)))";
+    PGresult *r = PQexec(th_pg(), sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(th_pg()));
+    char *d = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return d;
+}

@@ -52,6 +52,31 @@ void tu_uuid(char out[MC_UUID_STRLEN], unsigned prefix, unsigned long n);
     "usage.row_cost(u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, "  \
     "u.cost_usd_ticks, rate.ri, rate.ro, rate.rr, rate.rw) c "
 
+/* The hourly buckets from the raw rows (the ground truth: tokens, the project of the tasks'
+ * issue, and cost, each row priced on its own) and as the rollup stored them. */
+#define TU_RAW_BUCKETS                                                                             \
+    "SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id, u.provider, u.model, "        \
+    "date_trunc('hour', u.created_at, 'UTC') AS bucket_hour, sum(u.input_tokens)::bigint, "        \
+    "sum(u.output_tokens)::bigint, sum(u.cache_read_tokens)::bigint, "                             \
+    "sum(u.cache_write_tokens)::bigint, count(*)::integer, sum(c.cost_usd_ticks)::bigint, "        \
+    "sum(c.uncosted_input_tokens)::bigint, sum(c.estimated_cost_usd_ticks)::bigint, "              \
+    "sum(c.unpriced_tokens)::bigint FROM usage.task_usage u "                                      \
+    "JOIN usage.task_attribution a ON a.task_id = u.task_id AND a.deleted_at IS NULL "             \
+    "LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id " TU_PRICED_ROWS                \
+    "GROUP BY 1, 2, 3, 4, 5, 6, 7"
+#define TU_ROLLUP_BUCKETS                                                                          \
+    "SELECT workspace_id, runtime_id, agent_id, project_id, provider, model, bucket_hour, "        \
+    "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, task_count, "             \
+    "cost_usd_ticks, uncosted_input_tokens, estimated_cost_usd_ticks, unpriced_tokens FROM "       \
+    "usage.task_usage_hourly"
+
+/* Rows of the hourly table that differ from the ground truth, both ways. */
+int64_t tu_rollup_mismatches(void);
+
+/* A digest of every table a usage report can write or queue through (task_usage, its change
+ * log, the rollup queue, attribution, the hourly table), rows in full; free() it. */
+char *tu_state_digest(void);
+
 /* A small deterministic generator (xorshift) so failures reproduce. */
 uint64_t tu_rand(uint64_t *state);
 

@@ -1,9 +1,10 @@
 -- Applies one ingester batch atomically: checks and advances the stored offsets (a consumer
 -- that lost its partitions fails here with SQLSTATE MCF01 and its batch rolls back), skips
--- event ids seen before, projects the projects of issues and task attribution by version
--- (moving and deleting usage and enqueueing the affected buckets), upserts usage
--- last-write-wins on reported_at, and keeps usage_missing true exactly for the completed
--- tasks that have no usage row.
+-- issue and task event ids seen before, projects the projects of issues and task attribution
+-- by version (moving and deleting usage and enqueueing the affected buckets), upserts usage
+-- last-write-wins on reported_at (the greater report wins a tie; a replay is a no-op, so
+-- usage event ids are not recorded), and keeps usage_missing true exactly for the completed
+-- tasks that have no usage row. u_event_ids is not read (kept for the signature).
 -- Returns the number of usage rows changed and attribution rows changed. u_cost holds the
 -- reported cost in 1e-10 USD, NULL where a report carried none.
 -- Earlier signatures: before cost and projects, and with cost only.
@@ -29,7 +30,6 @@ DECLARE
     i integer;
     n integer;
     attr_tasks uuid[];
-    fresh_ids uuid[];
 BEGIN
     attribution_rows := 0;
     -- 1. Offsets first: the row locks taken here serialise two consumers of one partition,
@@ -146,40 +146,26 @@ BEGIN
         attr_tasks := (SELECT array_agg(task_id) FROM mc_batch_attr);
     END IF;
 
-    -- 4. Usage events not seen before. Nearly always every event of a batch is new: a plain
-    -- insert of their ids then is the whole dedup (ON CONFLICT would probe the index once more
-    -- per row before inserting). Only when one was seen before (a replay after a crash or a
-    -- rebalance, a resend) does it fail; its subtransaction rolls back and the ids go in with
-    -- ON CONFLICT DO NOTHING, fresh_ids keeping those that were new. NULL: all were new.
-    IF cardinality(u_event_ids) > 0 THEN
-        BEGIN
-            INSERT INTO usage.processed_events (event_id) SELECT unnest(u_event_ids);
-        EXCEPTION WHEN unique_violation THEN
-            WITH fresh AS (
-                INSERT INTO usage.processed_events (event_id)
-                SELECT e FROM unnest(u_event_ids) AS e
-                ON CONFLICT DO NOTHING
-                RETURNING event_id
-            )
-            SELECT coalesce(array_agg(event_id), '{}') INTO fresh_ids FROM fresh;
-        END;
-    END IF;
-    -- Newest report per key within the batch (later in the batch wins a tie), then
-    -- last-write-wins against the table. Deleted tasks take no usage. The sort compares text
-    -- bytewise (COLLATE "C"): only equal keys matter to it, and equality is the same under any
-    -- deterministic collation.
+    -- 4. Usage events take no dedup row: the upsert below is a replay's no-op by itself.
+    -- A key keeps its greatest report in one total order, newest reported_at first, then the
+    -- larger counts and cost (a tie on reported_at has one winner whatever the arrival order),
+    -- so a report seen again, alone or in a batch, before or after newer ones, finds a row at
+    -- least as great and writes nothing: no update, no change log entry. A task's deletion is
+    -- final (its attribution keeps deleted_at), so a replay after it is still refused.
+    -- docs/ARCHITECTURE.md ("every consumer is idempotent") has the whole argument.
+    -- The sort compares text bytewise (COLLATE "C"): only equal keys matter to it, and
+    -- equality is the same under any deterministic collation.
     WITH ev AS (
         SELECT DISTINCT ON (u.task_id, u.provider COLLATE "C", u.model COLLATE "C") u.*
-          FROM unnest(u_event_ids, u_task_ids, u_providers, u_models, u_input, u_output,
-                      u_cache_read, u_cache_write, u_cost, u_reported_at)
-                 WITH ORDINALITY AS u(event_id, task_id, provider, model, input_tokens,
-                                      output_tokens, cache_read_tokens, cache_write_tokens,
-                                      cost_usd_ticks, reported_at, ord)
-         WHERE (fresh_ids IS NULL OR u.event_id IN (SELECT unnest(fresh_ids)))
-           AND NOT EXISTS (SELECT 1 FROM usage.task_attribution a
+          FROM unnest(u_task_ids, u_providers, u_models, u_input, u_output, u_cache_read,
+                      u_cache_write, u_cost, u_reported_at)
+                 AS u(task_id, provider, model, input_tokens, output_tokens, cache_read_tokens,
+                      cache_write_tokens, cost_usd_ticks, reported_at)
+         WHERE NOT EXISTS (SELECT 1 FROM usage.task_attribution a
                             WHERE a.task_id = u.task_id AND a.deleted_at IS NOT NULL)
          ORDER BY u.task_id, u.provider COLLATE "C", u.model COLLATE "C", u.reported_at DESC,
-                  u.ord DESC
+                  u.input_tokens DESC, u.output_tokens DESC, u.cache_read_tokens DESC,
+                  u.cache_write_tokens DESC, u.cost_usd_ticks DESC NULLS LAST
     )
     INSERT INTO usage.task_usage AS t
            (task_id, provider, model, input_tokens, output_tokens, cache_read_tokens,
@@ -193,12 +179,11 @@ BEGIN
            cache_write_tokens = EXCLUDED.cache_write_tokens,
            cost_usd_ticks = EXCLUDED.cost_usd_ticks,
            reported_at = EXCLUDED.reported_at, updated_at = now()
-     WHERE EXCLUDED.reported_at > t.reported_at
-        OR (EXCLUDED.reported_at = t.reported_at
-            AND (EXCLUDED.input_tokens, EXCLUDED.output_tokens, EXCLUDED.cache_read_tokens,
-                 EXCLUDED.cache_write_tokens, EXCLUDED.cost_usd_ticks)
-                IS DISTINCT FROM (t.input_tokens, t.output_tokens, t.cache_read_tokens,
-                                  t.cache_write_tokens, t.cost_usd_ticks));
+     WHERE (EXCLUDED.reported_at, EXCLUDED.input_tokens, EXCLUDED.output_tokens,
+            EXCLUDED.cache_read_tokens, EXCLUDED.cache_write_tokens,
+            coalesce(EXCLUDED.cost_usd_ticks, -1))
+           > (t.reported_at, t.input_tokens, t.output_tokens, t.cache_read_tokens,
+              t.cache_write_tokens, coalesce(t.cost_usd_ticks, -1));
     GET DIAGNOSTICS usage_rows = ROW_COUNT;
 
     -- 5. usage_missing: a completed (not deleted) task without any usage row. Only the tasks
