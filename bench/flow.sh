@@ -109,7 +109,31 @@ for rep in $(seq 1 "$REPEAT"); do
         --rep "$rep"
 done
 
+# CPU seconds (user + system, children reaped included) of each service, Postgres (the
+# postmaster, its live backends and the ones that ended) and the broker, one "name seconds"
+# line each: the profile's steadiest figure on a shared machine.
+cpu_seconds() {
+    local f pid pg p
+    for f in "$MULTICA_RUN_DIR"/pids/*; do
+        [ -e "$f" ] || continue
+        pid=$(cat "$f")
+        echo "$(basename "$f" .pid) $(awk '{print ($14 + $15) / 100}' "/proc/$pid/stat" 2>/dev/null)"
+    done
+    if [ -n "${DEV_PG_DIR:-}" ] && [ -r "$DEV_PG_DIR/data/postmaster.pid" ]; then
+        pg=$(head -n 1 "$DEV_PG_DIR/data/postmaster.pid")
+        # Fields 14-17: utime, stime and the reaped children's cutime, cstime.
+        echo "postgres $(for p in "$pg" $(pgrep -P "$pg"); do cat "/proc/$p/stat" 2>/dev/null; done |
+            awk '{s += $14 + $15 + $16 + $17} END {print s / 100}')"
+    fi
+    if [ -n "${KAFKA_DIR:-}" ] && [ -r "$KAFKA_DIR/kafka.pid" ]; then
+        echo "kafka $(awk '{print ($14 + $15) / 100}' "/proc/$(cat "$KAFKA_DIR/kafka.pid")/stat" \
+            2>/dev/null)"
+    fi
+}
+
 if [ -n "${BENCH_PROFILE_DIR:-}" ]; then # the profile below covers the dispatch figure only
+    mkdir -p "$BENCH_PROFILE_DIR"
+    cpu_seconds >"$BENCH_PROFILE_DIR/cpu-before.txt"
     # track = all: the statements inside the SQL functions too (dispatch_round's parts).
     psql -X -q "$DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
         -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c "SELECT pg_reload_conf()" \
@@ -134,12 +158,14 @@ if [ -n "${BENCH_PROFILE_DIR:-}" ]; then
                    left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query
               FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 60" \
         >"$BENCH_PROFILE_DIR/pgss.txt" 2>&1 || true
-    for f in "$MULTICA_RUN_DIR"/pids/*; do
-        [ -e "$f" ] || continue
-        pid=$(cat "$f")
-        # utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat).
-        echo "$(basename "$f") $(awk '{print ($14 + $15) / 100 " s"}' "/proc/$pid/stat" 2>/dev/null)"
-    done >"$BENCH_PROFILE_DIR/cpu.txt"
+    # cpu.txt: per process, CPU seconds of the whole flow stage and of the dispatch figure.
+    cpu_seconds >"$BENCH_PROFILE_DIR/cpu-after.txt"
+    awk 'NR == FNR {before[$1] = $2; next}
+         {d = $2 - before[$1]; all += $2; disp += d
+          printf "%-16s %8.1f s  dispatch %8.1f s\n", $1, $2, d}
+         END {printf "%-16s %8.1f s  dispatch %8.1f s\n", "total", all, disp}' \
+        "$BENCH_PROFILE_DIR/cpu-before.txt" "$BENCH_PROFILE_DIR/cpu-after.txt" \
+        >"$BENCH_PROFILE_DIR/cpu.txt"
 fi
 log "done in $(($(date +%s) - START)) s"
 if [ "$FAILED" != 0 ]; then

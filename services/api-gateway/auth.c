@@ -61,12 +61,9 @@ static int jwt_verify(const struct gw_ctx *ctx, const char *token, struct gw_pri
 
 /* Runs the lookup statement of a hashed token (personal access or task token). Returns the
  * row (caller clears), NULL with *rc = MC_EINVAL when unknown, or NULL with MC_EDBCONN. */
-static PGresult *lookup(struct gw_ctx *ctx, int stmt, const char *token, int *rc)
+static PGresult *lookup_hash(struct gw_ctx *ctx, int stmt, const char *hash, int *rc)
 {
-    char hash[65];
     *rc = MC_EINVAL;
-    if (mc_auth_sha256_hex(token, strlen(token), hash) != 0)
-        return NULL;
     int err = 0;
     mc_db *db = mc_db_pool_acquire(ctx->pool, 2000, &err);
     if (db == NULL) {
@@ -86,6 +83,15 @@ static PGresult *lookup(struct gw_ctx *ctx, int stmt, const char *token, int *rc
         r = NULL;
     }
     return r;
+}
+
+static PGresult *lookup(struct gw_ctx *ctx, int stmt, const char *token, int *rc)
+{
+    char hash[65];
+    *rc = MC_EINVAL;
+    if (mc_auth_sha256_hex(token, strlen(token), hash) != 0)
+        return NULL;
+    return lookup_hash(ctx, stmt, hash, rc);
 }
 
 static void copy_col(char out[MC_UUID_STRLEN], const PGresult *r, int col)
@@ -140,12 +146,56 @@ static bool fits(int credential, enum gw_principal_kind kind)
 {
     switch (credential) {
     case GW_CRED_USER:
+    case GW_CRED_DAEMON:
         return kind == GW_USER;
     case GW_CRED_MEMBER:
         return kind == GW_USER || kind == GW_TASK;
     default:
         return false;
     }
+}
+
+static int refuse(struct _u_response *resp)
+{
+    mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "Authorization",
+                  "invalid, expired or revoked token");
+    return U_CALLBACK_COMPLETE;
+}
+
+void gw_daemon_caller(const struct _u_response *resp, const char **hash, const char **user)
+{
+    const struct gw_principal *p = gw_principal(resp);
+    *hash = p->deferred ? p->token_hash : NULL;
+    *user = p->deferred ? NULL : p->user_id;
+}
+
+void gw_daemon_checked(struct _u_response *resp, bool valid)
+{
+    struct gw_principal *p = resp->shared_data;
+    if (p != NULL)
+        p->settled = true;
+    if (!valid)
+        refuse(resp);
+}
+
+int gw_daemon_settle(struct gw_ctx *ctx, struct _u_response *resp)
+{
+    struct gw_principal *p = resp->shared_data;
+    if (p == NULL || !p->deferred || p->settled)
+        return U_CALLBACK_COMPLETE;
+    p->settled = true;
+    int rc = MC_EINVAL;
+    PGresult *r = lookup_hash(ctx, GW_PAT_AUTH, p->token_hash, &rc);
+    if (r != NULL) {
+        copy_col(p->pat_id, r, 0);
+        copy_col(p->user_id, r, 1);
+    }
+    PQclear(r);
+    if (rc == MC_EDBCONN)
+        mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "database unavailable");
+    else if (rc != 0)
+        refuse(resp);
+    return U_CALLBACK_COMPLETE;
 }
 
 int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void *ud,
@@ -159,6 +209,14 @@ int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void
         return U_CALLBACK_COMPLETE;
     }
     struct gw_principal *p = mc_calloc(1, sizeof *p);
+    if (credential == GW_CRED_DAEMON && strncmp(token, PAT_PREFIX, strlen(PAT_PREFIX)) == 0 &&
+        mc_auth_sha256_hex(token, strlen(token), p->token_hash) == 0) {
+        /* Checked by the handler's SQL call (or gw_daemon_settle), not by a lookup here. */
+        p->kind = GW_USER;
+        p->deferred = true;
+        ulfius_set_response_shared_data(resp, p, free);
+        return U_CALLBACK_CONTINUE;
+    }
     int rc = resolve_token(ctx, token, p);
     if (rc == MC_EDBCONN) {
         free(p);
@@ -167,9 +225,7 @@ int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void
     }
     if (rc != 0) {
         free(p);
-        mc_http_error(resp, 401, MC_HTTP_UNAUTHORIZED, "Authorization",
-                      "invalid, expired or revoked token");
-        return U_CALLBACK_COMPLETE;
+        return refuse(resp);
     }
     if (!fits(credential, p->kind)) {
         free(p);

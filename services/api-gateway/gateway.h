@@ -66,7 +66,6 @@ enum {
     GW_TASK_EXTEND_CLAIM,
     GW_TASK_RELEASE_CLAIMS,
     GW_TASK_RUNNING_ON,
-    GW_TASK_MESSAGES_RECORD,
     GW_TASK_MESSAGES_RANGE,
     GW_TASK_MESSAGES_LIST,
     GW_CLAIMABLE_RUNTIMES,
@@ -103,6 +102,8 @@ enum {
     GW_PRICES_LIST,
     GW_PRICES_PUT,
     GW_TASK_USAGE_HOLDER,
+    GW_DAEMON_REPORT,
+    GW_DAEMON_MESSAGES,
     GW_LOG_PRUNE,
     GW_OUTBOX_LOCK,
     GW_SOCKET_STANDING,
@@ -173,6 +174,10 @@ struct gw_principal {
     char workspace_id[MC_UUID_STRLEN];
     char agent_id[MC_UUID_STRLEN];
     char issue_id[MC_UUID_STRLEN];
+    /* GW_CRED_DAEMON with a personal access token: its hash, checked by the route's own SQL
+     * call (user_id is "" until then); settled once that call or gw_daemon_settle did. */
+    bool deferred, settled;
+    char token_hash[65];
 };
 
 /* The principal of a request (never NULL: anonymous when no credential was given). */
@@ -183,9 +188,21 @@ enum gw_credential {
     GW_CRED_NONE = MC_HTTP_PUBLIC, /* nothing: login, config */
     GW_CRED_USER,   /* a person: a session JWT or a personal access token (the daemon's) */
     GW_CRED_MEMBER, /* a person, or an agent run's task token confined to its workspace */
+    GW_CRED_DAEMON, /* as USER, but a personal access token is checked by the handler's own
+                     * SQL call (the per-task daemon routes: one round trip per report) */
 };
-/* The credential's name, as --routes prints it ("none", "user", "member"). */
+/* The credential's name, as --routes prints it ("none", "user", "member"; DAEMON is "user"). */
 const char *gw_credential_name(int credential);
+
+/* A GW_CRED_DAEMON handler's caller as its SQL call takes it: the token's hash (NULL for a
+ * session JWT, already verified) and the user (NULL while the token is unverified). */
+void gw_daemon_caller(const struct _u_response *resp, const char **hash, const char **user);
+/* The handler's SQL call checked the caller: valid, or refused (answers 401 as the guard). */
+void gw_daemon_checked(struct _u_response *resp, bool valid);
+/* Ends every GW_CRED_DAEMON handler: when its SQL call never checked the token (a 400, a
+ * request answered without the database), checks it now and answers 401 (or 503) in place
+ * of what the handler answered, so a refused token is refused first, as on other routes. */
+int gw_daemon_settle(struct gw_ctx *ctx, struct _u_response *resp);
 
 /* auth.c: the guard of every route that needs a credential (an mc_http_guard), and tokens. */
 int gw_authenticate(const struct _u_request *req, struct _u_response *resp, void *ud,

@@ -8,11 +8,11 @@
  * The dispatcher decides which runtime runs a task and when (capacity, agent concurrency, one
  * task per issue): a claim hands out what it dispatched to the caller's runtimes and no claim
  * holds yet, oldest first and never more than max_tasks, in one SQL call
- * (gateway.claim_tasks). Each hand-out carries a task token (mat_, for the agent's own multica
- * calls) and a lease of CLAIM_LEASE: a task whose daemon never started it, because the answer
- * was lost or the daemon died, is offered again when the lease ends, and the dispatcher's own
- * lease (DISPATCH_LEASE) requeues it if nobody starts it at all. prepare-lease renews the
- * claim while the daemon prepares the task's work directory. */
+ * (gateway.claim_tasks, with the caller's token checked in the same call). Each hand-out carries a
+ * task token (mat_, for the agent's own multica calls) and a lease of CLAIM_LEASE: a task whose
+ * daemon never started it, because the answer was lost or the daemon died, is offered again when
+ * the lease ends, and the dispatcher's own lease (DISPATCH_LEASE) requeues it if nobody starts it
+ * at all. prepare-lease renews the claim while the daemon prepares the task's work directory. */
 #include "gateway.h"
 #include "mc_auth.h"
 #include "mc_log.h"
@@ -47,19 +47,26 @@ static json_t *claim(struct gw_ctx *ctx, struct _u_response *resp, const char *d
         mc_pgarr_add_raw(&ids, json_string_value(json_array_get(runtimes, i)));
     char lease[24];
     snprintf(lease, sizeof lease, "%lld", (long long)ctx->claim_lease_ms);
-    const char *p[] = {gw_principal(resp)->user_id, daemon, mc_pgarr_str(&ids), lease,
-                       mc_pgarr_str(&hashes)};
+    const char *hash, *user;
+    gw_daemon_caller(resp, &hash, &user);
+    const char *p[] = {user, daemon, mc_pgarr_str(&ids), lease, mc_pgarr_str(&hashes), hash};
     if ((db = gw_db(ctx, resp)) == NULL)
         goto cleanup;
-    int rc = mc_db_exec(db, GW_TASK_CLAIM, 5, p, &r);
+    int rc = mc_db_exec(db, GW_TASK_CLAIM, 6, p, &r);
     if (rc != 0) {
         gw_db_error(resp, db, rc);
         goto cleanup;
     }
+    /* The caller's token is checked in the same call: one row saying false when refused. */
+    gw_daemon_checked(resp, strcmp(PQgetvalue(r, 0, 0), "t") == 0);
+    if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+        goto cleanup;
     out = json_array();
     for (int i = 0; i < PQntuples(r); i++) {
-        int ord = atoi(PQgetvalue(r, i, 0));
-        json_t *task = json_loads(PQgetvalue(r, i, 1), 0, NULL);
+        if (PQgetisnull(r, i, 1))
+            continue; /* nothing to hand out */
+        int ord = atoi(PQgetvalue(r, i, 1));
+        json_t *task = json_loads(PQgetvalue(r, i, 2), 0, NULL);
         if (task == NULL || ord < 1 || ord > max) {
             json_decref(task);
             continue; /* cannot happen: the function numbers what it hands out from 1 */
@@ -70,9 +77,9 @@ static json_t *claim(struct gw_ctx *ctx, struct _u_response *resp, const char *d
     mc_metric_add(ctx->m.claims, 1);
     mc_metric_add(ctx->m.claimed, (double)json_array_size(out));
     if (json_array_size(out) > 0)
-        mc_log_info(json_pack("{ss ss sI}", "user_id", gw_principal(resp)->user_id, "daemon_id",
-                              daemon, "tasks", (json_int_t)json_array_size(out)),
-                    "tasks claimed");
+        mc_log_info(
+            json_pack("{ss sI}", "daemon_id", daemon, "tasks", (json_int_t)json_array_size(out)),
+            "tasks claimed");
 cleanup:
     PQclear(r);
     if (db)
@@ -88,7 +95,7 @@ int gw_post_claim(const struct _u_request *req, struct _u_response *resp, void *
     struct gw_ctx *ctx = ud;
     json_t *body = mc_http_body(req, resp, MC_BODY_OBJECT);
     if (body == NULL)
-        return U_CALLBACK_COMPLETE;
+        return gw_daemon_settle(ctx, resp);
     const char *daemon = NULL;
     bool bad = gw_str_field(resp, body, "daemon_id", 0, 200, false, &daemon) != 0;
     const json_t *runtimes = json_object_get(body, "runtime_ids");
@@ -119,7 +126,7 @@ int gw_post_claim(const struct _u_request *req, struct _u_response *resp, void *
     if (tasks != NULL)
         mc_http_json(resp, 200, json_pack("{so}", "tasks", tasks));
     json_decref(body);
-    return U_CALLBACK_COMPLETE;
+    return gw_daemon_settle(ctx, resp);
 }
 
 /* The legacy per-runtime claim (the daemon's fallback when the batch claim answers 404): one

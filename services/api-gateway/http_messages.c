@@ -3,7 +3,8 @@
  *   POST /api/daemon/tasks/{task_id}/messages {"messages": [{seq, type, tool?, content?,
  *                                                          input?, output?}, ...]}
  *
- * The daemon sends a batch every 500 ms while the agent runs. Each message is kept once per
+ * The daemon sends a batch every 500 ms while the agent runs. The caller's token and the task
+ * are checked in the same SQL call (gateway.daemon_messages). Each message is kept once per
  * (task, seq) in gateway.task_messages and announced, in the same SQL call, to the WebSocket
  * hub of every gateway replica, which passes it on to the people watching the task, its issue
  * or its workspace ({"type":"task_message", ...}). People read them back with
@@ -58,11 +59,11 @@ int gw_post_task_messages(const struct _u_request *req, struct _u_response *resp
     const char *task = gw_uuid_param(req, resp, "task_id");
     json_t *body = task ? mc_http_body(req, resp, MC_BODY_OBJECT) : NULL;
     if (body == NULL)
-        return U_CALLBACK_COMPLETE;
+        return gw_daemon_settle(ctx, resp);
     const json_t *list = json_object_get(body, "messages");
     json_t *kept = json_array();
     mc_db *db = NULL;
-    PGresult *s = NULL, *r = NULL;
+    PGresult *r = NULL;
     if (!json_is_array(list) || json_array_size(list) > MAX_MESSAGES) {
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "messages",
                       "must be a list of at most %d messages", MAX_MESSAGES);
@@ -76,23 +77,28 @@ int gw_post_task_messages(const struct _u_request *req, struct _u_response *resp
     }
     if ((db = gw_db(ctx, resp)) == NULL)
         goto cleanup;
-    if ((s = gw_task_state(db, task, resp, false)) == NULL)
-        goto cleanup;
+    /* The caller's token, the task, and the messages in one call. */
     char *text = json_dumps(kept, JSON_COMPACT);
-    const char *p[] = {task, text};
-    int rc = mc_db_exec(db, GW_TASK_MESSAGES_RECORD, 2, p, &r);
+    const char *hash, *user;
+    gw_daemon_caller(resp, &hash, &user);
+    const char *p[] = {hash, user, task, text};
+    int rc = mc_db_exec(db, GW_DAEMON_MESSAGES, 4, p, &r);
     free(text);
+    const char *outcome = rc == 0 ? PQgetvalue(r, 0, 0) : "";
     if (rc != 0)
         gw_db_error(resp, db, rc);
     else
+        gw_daemon_checked(resp, strcmp(outcome, "unauthorized") != 0);
+    if (strcmp(outcome, "not_found") == 0)
+        gw_task_not_found(resp);
+    else if (strcmp(outcome, "ok") == 0)
         mc_http_json(resp, 200,
-                     json_pack("{ss si}", "status", "ok", "stored", atoi(PQgetvalue(r, 0, 0))));
+                     json_pack("{ss si}", "status", "ok", "stored", atoi(PQgetvalue(r, 0, 1))));
 cleanup:
-    PQclear(s);
     PQclear(r);
     if (db)
         gw_db_release(ctx, db);
     json_decref(kept);
     json_decref(body);
-    return U_CALLBACK_COMPLETE;
+    return gw_daemon_settle(ctx, resp);
 }

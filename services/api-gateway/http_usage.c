@@ -177,18 +177,25 @@ static int produce(struct gw_ctx *ctx, char **values, char (*keys)[MC_UUID_STRLE
     return rc;
 }
 
-/* 0 when user may report usage for task (filling runtime, the task's holder), else the HTTP
- * status refusing it (409 unknown task, 403 not a member of its workspace), or 503 when the
- * database cannot answer. */
-static unsigned holder_status(mc_db *db, const char *task, const char *user,
+/* 0 when the caller may report usage for task (filling runtime, the task's holder), else the
+ * HTTP status refusing it (409 unknown task, 403 not a member of its workspace, 401 a refused
+ * token, already answered: the token is checked in the same call), or 503 when the database
+ * cannot answer. */
+static unsigned holder_status(mc_db *db, struct _u_response *resp, const char *task,
                               char runtime[MC_UUID_STRLEN])
 {
     PGresult *r = NULL;
-    const char *p[] = {task, user};
-    int rc = mc_db_exec(db, GW_TASK_USAGE_HOLDER, 2, p, &r);
+    const char *hash, *user;
+    gw_daemon_caller(resp, &hash, &user);
+    const char *p[] = {task, user, hash};
+    int rc = mc_db_exec(db, GW_TASK_USAGE_HOLDER, 3, p, &r);
     unsigned status = 0;
+    if (rc == 0)
+        gw_daemon_checked(resp, strcmp(PQgetvalue(r, 0, 3), "t") == 0);
     if (rc != 0)
         status = 503;
+    else if (strcmp(PQgetvalue(r, 0, 3), "t") != 0)
+        status = 401;
     else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
         status = 409; /* not known here */
     else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0)
@@ -236,14 +243,13 @@ static void free_values(char **values, size_t n)
 int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
-    const struct gw_principal *who = gw_principal(resp);
     const char *task_id = gw_uuid_param(req, resp, "task_id");
     if (task_id == NULL)
-        return U_CALLBACK_COMPLETE;
+        return gw_daemon_settle(ctx, resp);
     const json_t *list = NULL;
     json_t *body = read_entries(req, resp, ctx, &list);
     if (body == NULL)
-        return U_CALLBACK_COMPLETE;
+        return gw_daemon_settle(ctx, resp);
     size_t n = json_array_size(list);
     char **values = mc_calloc(n, sizeof *values);
     char(*keys)[MC_UUID_STRLEN] = mc_calloc(n, MC_UUID_STRLEN);
@@ -253,9 +259,9 @@ int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, v
     if (db == NULL)
         goto cleanup;
     char runtime[MC_UUID_STRLEN] = "";
-    unsigned refused = holder_status(db, task_id, who->user_id, runtime);
+    unsigned refused = holder_status(db, resp, task_id, runtime);
     gw_db_release(ctx, db);
-    if (refused) {
+    if (refused && refused != 401) {
         mc_http_error(resp, refused,
                       refused == 503   ? MC_HTTP_UNAVAILABLE
                       : refused == 409 ? MC_HTTP_CONFLICT
@@ -263,6 +269,8 @@ int gw_post_task_usage(const struct _u_request *req, struct _u_response *resp, v
                       "task_id", "%s", holder_message(refused));
         goto cleanup;
     }
+    if (refused) /* 401, answered */
+        goto cleanup;
     for (size_t i = 0; i < n; i++) {
         struct problem p;
         char prefix[32];
@@ -297,13 +305,12 @@ cleanup:
     free(ids);
     free(delivered);
     json_decref(body);
-    return U_CALLBACK_COMPLETE;
+    return gw_daemon_settle(ctx, resp);
 }
 
 int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, void *ud)
 {
     struct gw_ctx *ctx = ud;
-    const struct gw_principal *who = gw_principal(resp);
     const json_t *list = NULL;
     json_t *body = read_entries(req, resp, ctx, &list);
     if (body == NULL)
@@ -339,8 +346,8 @@ int gw_post_usage_batch(const struct _u_request *req, struct _u_response *resp, 
             continue;
         }
         char runtime[MC_UUID_STRLEN] = "";
-        unsigned refused = holder_status(db, json_string_value(json_object_get(data, "task_id")),
-                                         who->user_id, runtime);
+        unsigned refused =
+            holder_status(db, resp, json_string_value(json_object_get(data, "task_id")), runtime);
         if (refused == 0)
             json_object_set_new(data, "runtime_id", json_string(runtime));
         if (refused) {

@@ -10,6 +10,7 @@
 #define NONE   GW_CRED_NONE
 #define USER   GW_CRED_USER
 #define MEMBER GW_CRED_MEMBER
+#define DAEMON GW_CRED_DAEMON
 
 /* Multica's routes, as its CLI and daemon (v0.4.32) call them, plus the usage reads and the
  * task view of this gateway. MEMBER rows are those an agent run may call with its task token
@@ -72,20 +73,20 @@ static const struct mc_http_route routes[] = {
     {"POST", "/api/daemon/deregister", USER, gw_post_deregister},
     {"POST", "/api/daemon/heartbeat", USER, gw_post_heartbeat},
     {"POST", "/api/daemon/runtimes/:runtime_id/recover-orphans", USER, gw_post_recover_orphans},
-    {"POST", "/api/daemon/tasks/claim", USER, gw_post_claim},
-    {"POST", "/api/daemon/claim", USER, gw_post_claim},
+    {"POST", "/api/daemon/tasks/claim", DAEMON, gw_post_claim},
+    {"POST", "/api/daemon/claim", DAEMON, gw_post_claim},
     {"POST", "/api/daemon/runtimes/:runtime_id/tasks/claim", USER, gw_post_runtime_claim},
     {"POST", "/api/daemon/runtimes/:runtime_id/tasks/:task_id/prepare-lease", USER,
      gw_post_prepare_lease},
-    {"GET", "/api/daemon/tasks/:task_id/status", USER, gw_get_task_status},
-    {"POST", "/api/daemon/tasks/:task_id/start", USER, gw_post_task_start},
-    {"POST", "/api/daemon/tasks/:task_id/progress", USER, gw_post_task_progress},
-    {"POST", "/api/daemon/tasks/:task_id/messages", USER, gw_post_task_messages},
+    {"GET", "/api/daemon/tasks/:task_id/status", DAEMON, gw_get_task_status},
+    {"POST", "/api/daemon/tasks/:task_id/start", DAEMON, gw_post_task_start},
+    {"POST", "/api/daemon/tasks/:task_id/progress", DAEMON, gw_post_task_progress},
+    {"POST", "/api/daemon/tasks/:task_id/messages", DAEMON, gw_post_task_messages},
     {"POST", "/api/daemon/tasks/:task_id/session", USER, gw_post_task_session},
-    {"POST", "/api/daemon/tasks/:task_id/usage", USER, gw_post_task_usage},
-    {"POST", "/api/daemon/tasks/:task_id/complete", USER, gw_post_task_complete},
-    {"POST", "/api/daemon/tasks/:task_id/fail", USER, gw_post_task_fail},
-    {"POST", "/api/daemon/tasks/:task_id/cancel-ack", USER, gw_post_task_cancel_ack},
+    {"POST", "/api/daemon/tasks/:task_id/usage", DAEMON, gw_post_task_usage},
+    {"POST", "/api/daemon/tasks/:task_id/complete", DAEMON, gw_post_task_complete},
+    {"POST", "/api/daemon/tasks/:task_id/fail", DAEMON, gw_post_task_fail},
+    {"POST", "/api/daemon/tasks/:task_id/cancel-ack", DAEMON, gw_post_task_cancel_ack},
     {"POST", "/api/daemon/usage", USER, gw_post_usage_batch},
     {"GET", "/api/daemon/ws", USER, gw_daemon_ws_connect},
 
@@ -103,6 +104,7 @@ const char *gw_credential_name(int credential)
         [GW_CRED_NONE] = "none",
         [GW_CRED_USER] = "user",
         [GW_CRED_MEMBER] = "member",
+        [GW_CRED_DAEMON] = "user", /* a user's token, checked by the handler's SQL call */
     };
     bool known = credential >= 0 && (size_t)credential < MC_ARRAY_LEN(names);
     return known ? names[credential] : "?";

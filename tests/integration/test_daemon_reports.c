@@ -1,8 +1,9 @@
 /* test_daemon_reports.c: Multica's daemon protocol, what the daemon reports about a task: a
  * cancel reaches a running task through the status poll, a task can fail before it started,
  * complete, fail and cancel-ack answer 2xx when repeated (and send one command), a deleted
- * task's status poll says "task not found", the magic phrases appear nowhere else, and an
- * agent run's task token works in its own workspace only and dies with its task. */
+ * task's status poll says "task not found", the magic phrases appear nowhere else, an
+ * agent run's task token works in its own workspace only and dies with its task, and a refused
+ * daemon token is refused first on the routes that check it in their own SQL call. */
 #include "daemon_util.h"
 #include "mc_kafka.h"
 #include "mc_proto.h"
@@ -297,6 +298,69 @@ START_TEST(only_a_deleted_task_or_runtime_is_not_found)
 }
 END_TEST
 
+/* The daemon's per-task routes check its token in their own SQL call, one round trip per
+ * report: a refused token is still refused first, with the guard's answer (401, field
+ * Authorization), whatever the task id or the body; a valid one reaches the route's own
+ * checks; a revoked one is refused on the very next report. */
+START_TEST(a_refused_token_is_refused_first_on_the_daemon_task_routes)
+{
+    struct dp p;
+    dp_setup(&p, NULL);
+    char task[37];
+    dp_task(&p, "guarded", task, NULL);
+    static const char *const dead = "0195f1c2-0000-7000-8000-00000000dead";
+    struct {
+        const char *method, *path, *body;
+        int valid; /* what the daemon's own token gets, on the unknown task dead */
+    } routes[] = {
+        {"GET", "/api/daemon/tasks/%s/status", NULL, 404},
+        {"POST", "/api/daemon/tasks/%s/start", "{}", 404},
+        {"POST", "/api/daemon/tasks/%s/progress", "{\"step\":-1}", 404},
+        {"POST", "/api/daemon/tasks/%s/complete", "{\"output\":\"x\"}", 404},
+        {"POST", "/api/daemon/tasks/%s/fail", "not json", 400},
+        {"POST", "/api/daemon/tasks/%s/cancel-ack", NULL, 404},
+        {"POST", "/api/daemon/tasks/%s/messages", "{\"messages\":7}", 400},
+        {"POST", "/api/daemon/tasks/%s/usage", "[]", 400},
+        {"POST", "/api/daemon/tasks/claim", "{\"runtime_ids\":[],\"max_tasks\":1}", 200},
+        {"POST", "/api/daemon/claim", "{\"runtime_ids\":[\"x\"],\"max_tasks\":1}", 400},
+    };
+    const char *ids[] = {dead, "not-a-uuid", task};
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) {
+            char path[256];
+            json_t *out = NULL;
+            snprintf(path, sizeof path, routes[i].path, ids[k]);
+            int status = tg_call(p.base, routes[i].method, path, "mul_unknown0000000000",
+                                 routes[i].body, &out);
+            ck_assert_msg(status == 401, "%s %s: %d", routes[i].method, path, status);
+            ck_assert_str_eq(tg_str(json_object_get(out, "error"), "field"), "Authorization");
+            ck_assert_str_eq(tg_str(json_object_get(out, "error"), "message"),
+                             "invalid, expired or revoked token");
+            json_decref(out);
+        }
+        char path[256];
+        snprintf(path, sizeof path, routes[i].path, dead);
+        int status = tg_call(p.base, routes[i].method, path, p.pat, routes[i].body, NULL);
+        ck_assert_msg(status == routes[i].valid, "%s %s with the daemon's token: %d",
+                      routes[i].method, path, status);
+    }
+    ck_assert_int_eq(dp_status(&p, task, NULL), 200);
+    /* Revoked: the next report is refused. */
+    json_t *tokens = NULL;
+    ck_assert_int_eq(tg_call(p.base, "GET", "/api/tokens", p.alice, NULL, &tokens), 200);
+    for (size_t i = 0; i < json_array_size(tokens); i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/tokens/%s", tg_str(json_array_get(tokens, i), "id"));
+        ck_assert_int_lt(tg_call(p.base, "DELETE", path, p.alice, NULL, NULL), 300);
+    }
+    json_decref(tokens);
+    ck_assert_int_eq(dp_status(&p, task, NULL), 401);
+    ck_assert_int_eq(dp_report(&p, task, "start", NULL, NULL), 401);
+    ck_assert_int_eq(dp_claim(&p, 1, NULL), 401);
+    dp_free(&p);
+}
+END_TEST
+
 TCase *dp_case_reports(void)
 {
     TCase *tc = tcase_create("reports");
@@ -305,5 +369,6 @@ TCase *dp_case_reports(void)
     tcase_add_test(tc, a_task_fails_before_it_started_and_stays_failed);
     tcase_add_test(tc, a_run_reports_once_and_its_task_token_lives_as_long_as_it);
     tcase_add_test(tc, only_a_deleted_task_or_runtime_is_not_found);
+    tcase_add_test(tc, a_refused_token_is_refused_first_on_the_daemon_task_routes);
     return tc;
 }
