@@ -201,7 +201,7 @@ START_TEST(a_run_reports_once_and_its_task_token_lives_as_long_as_it)
     ck_assert_int_eq(transitions(task, "failed"), 0);
     ck_assert_uint_eq(commands(&p, task, MC_EV_TASK_COMPLETION_REPORTED), 1);
     ck_assert_uint_eq(commands(&p, task, MC_EV_TASK_FAILURE_REPORTED), 0);
-    char sql[256];
+    char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM gateway.tasks WHERE task_id = '%s' AND result = 'It builds "
              "now. \"runtime_id\":\"" NIL_UUID
