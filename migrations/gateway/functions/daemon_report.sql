@@ -2,7 +2,8 @@
 -- token (gateway.token_user), the task as the caller may see it, the state check, and the
 -- report with its outbox row. p_kind: 'status' (read only), 'cancel_ack', 'start', 'progress',
 -- 'complete', 'fail'. p_event is the command's CloudEvent for topic p_topic, built by the
--- gateway with the nil UUID for the runtime (replaced here by the runtime holding the task);
+-- gateway with the nil UUID for the runtime (its compact "runtime_id" member is replaced here
+-- by the runtime holding the task: a daemon's text, escaped in the event, never matches);
 -- NULL asks for the outcome only, writing nothing (the gateway refuses the body, but only
 -- once the caller and the task pass, as the checks went before). Outcomes: 'unauthorized'
 -- (401), 'not_found' (404: unknown, deleted but for cancel_ack, or not in a workspace of the
@@ -72,8 +73,9 @@ BEGIN
     END IF;
     INSERT INTO gateway.outbox (topic, key, payload)
     VALUES (p_topic, p_task::text,
-            replace(p_event, '00000000-0000-0000-0000-000000000000',
-                    coalesce(t.runtime_id, '00000000-0000-0000-0000-000000000000')::text));
+            replace(p_event, '"runtime_id":"00000000-0000-0000-0000-000000000000"',
+                    '"runtime_id":"' || coalesce(t.runtime_id,
+                                                 '00000000-0000-0000-0000-000000000000') || '"'));
     outcome := 'sent';
     RETURN NEXT;
 END $$;
