@@ -583,6 +583,18 @@ static void random_sql_round(int round)
     }
 }
 
+/* History arrives with the logging on (no watermark yet): the first runs fold it, and the
+ * result must equal raw. Caught up, the watermark is stamped: from there every run drains the
+ * queue up to its start. */
+static void catch_up(void)
+{
+    while (th_sql_int("SELECT count(*) FROM usage.task_usage_delta") > 0 ||
+           th_sql_int("SELECT count(*) FROM usage.task_usage_dirty") > 0)
+        run_rollup();
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
+    th_sql("SELECT usage.stamp_rollup_watermark(now())");
+}
+
 START_TEST(folded_changes_equal_a_full_recompute_under_random_workloads)
 {
     th_db_new();
@@ -599,13 +611,7 @@ START_TEST(folded_changes_equal_a_full_recompute_under_random_workloads)
            "\"m1\", \"effective_from\": \"2020-01-01T00:00:00Z\", \"input_ticks_per_mtok\": "
            "30000, \"output_ticks_per_mtok\": 150000, \"cache_read_ticks_per_mtok\": 3000, "
            "\"cache_write_ticks_per_mtok\": 37500}]')");
-    /* History arrives with the logging on (no watermark yet): the first runs fold it. */
-    while (th_sql_int("SELECT count(*) FROM usage.task_usage_delta") > 0 ||
-           th_sql_int("SELECT count(*) FROM usage.task_usage_dirty") > 0)
-        run_rollup();
-    ck_assert_int_eq(tu_rollup_mismatches(), 0);
-    /* Caught up: from here every run drains the queue up to its start. */
-    th_sql("SELECT usage.stamp_rollup_watermark(now())");
+    catch_up();
     for (int round = 0; round < 9; round++) {
         random_sql_round(round);
         /* Row images logged: an update in place (sign 0) is one row holding two. */
@@ -656,11 +662,7 @@ START_TEST(an_update_in_place_is_logged_once_and_folds_exactly)
     th_sql("UPDATE usage.task_usage SET cost_usd_ticks = g * 11 FROM (SELECT task_id, "
            "row_number() OVER (ORDER BY task_id) g FROM usage.task_usage) r "
            "WHERE r.task_id = usage.task_usage.task_id AND r.g % 3 = 0");
-    while (th_sql_int("SELECT count(*) FROM usage.task_usage_delta") > 0 ||
-           th_sql_int("SELECT count(*) FROM usage.task_usage_dirty") > 0)
-        run_rollup();
-    ck_assert_int_eq(tu_rollup_mismatches(), 0);
-    th_sql("SELECT usage.stamp_rollup_watermark(now())");
+    catch_up();
     /* 300 rows change in place, their reported cost set, changed or cleared at random. */
     th_sql("CREATE TEMP TABLE mc_before AS SELECT * FROM usage.task_usage "
            "ORDER BY task_id LIMIT 300");
