@@ -25,7 +25,9 @@
  *    --scattered-max-rows (0: no limit) skip it.
  * After the ticks the hourly table's token and task totals must equal ground truth's: every
  * tick adds to output_tokens, so a tick that missed its changes cannot pass for a fast one.
- * Prints one JSON line per size. */
+ * Each tick also reports, untimed, its WAL, full-page images, WAL I/O time and the blocks it
+ * read from outside shared buffers with their read time (io_sql): runs of the same code differ
+ * mostly by that read time. Prints one JSON line per size. */
 #include "bench_util.h"
 
 #include <stdio.h>
