@@ -25,7 +25,9 @@
  *    --scattered-max-rows (0: no limit) skip it.
  * After the ticks the hourly table's token and task totals must equal ground truth's: every
  * tick adds to output_tokens, so a tick that missed its changes cannot pass for a fast one.
- * Prints one JSON line per size. */
+ * Each tick also reports, untimed, its WAL, full-page images, WAL I/O time and the blocks it
+ * read from outside shared buffers with their read time (io_sql): runs of the same code differ
+ * mostly by that read time. Prints one JSON line per size. */
 #include "bench_util.h"
 
 #include <stdio.h>
@@ -133,9 +135,20 @@ static const char *const check_sql =
     "    FROM usage.task_usage u "
     "    JOIN usage.task_attribution a ON a.task_id = u.task_id AND a.deleted_at IS NULL) r";
 
+/* Where a tick's time can go besides its own CPU, read around it (pg_stat_wal is cluster-wide,
+ * so the WAL writer's writes count; reads are this database's): WAL bytes, full-page images,
+ * milliseconds writing and syncing WAL, blocks read from outside shared buffers and the
+ * milliseconds it took. Reported, never part of a figure. */
+static const char *const io_sql =
+    "SELECT (pg_current_wal_lsn() - '0/0')::bigint, w.wal_fpi, "
+    "       (w.wal_write_time + w.wal_sync_time)::bigint, d.blks_read, d.blk_read_time::bigint "
+    "  FROM pg_stat_wal w, pg_stat_database d WHERE d.datname = current_database()";
+#define IO_N 5
+
 struct series {
     double s[MAX_REPEAT];
     long buckets[MAX_REPEAT];
+    long long io[MAX_REPEAT][IO_N];
     int n;
 };
 
@@ -161,6 +174,36 @@ static void print_series(const char *name, const struct series *s)
     printf("]");
 }
 
+/* The counters of io_sql, once this session's statistics are flushed. */
+static void io_read(PGconn *c, long long *v)
+{
+    bu_sql(c, "SELECT pg_stat_force_next_flush()", 0, NULL);
+    PGresult *r = PQexec(c, io_sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        fprintf(stderr, "multica-bench-rollup: %s", PQerrorMessage(c));
+        exit(1);
+    }
+    for (int i = 0; i < IO_N; i++)
+        v[i] = atoll(PQgetvalue(r, 0, i));
+    PQclear(r);
+}
+
+static void print_io(const char *name, const struct series *s)
+{
+    static const char *const keys[IO_N] = {"wal_mb", "wal_fpi", "wal_io_ms", "blks_read",
+                                           "read_ms"};
+    for (int k = 0; k < IO_N; k++) {
+        printf(",\"%s_%s\":[", name, keys[k]);
+        for (int i = 0; i < s->n; i++) {
+            if (k == 0)
+                printf("%s%.1f", i ? "," : "", (double)s->io[i][k] / 1048576.0);
+            else
+                printf("%s%lld", i ? "," : "", s->io[i][k]);
+        }
+        printf("]");
+    }
+}
+
 static void tick(PGconn *c, const char *change_sql, long changes, struct series *out)
 {
     char n[32];
@@ -174,7 +217,12 @@ static void tick(PGconn *c, const char *change_sql, long changes, struct series 
     bu_sql(c, "TRUNCATE usage.hourly_outbox", 0, NULL);
     bu_sql(c, change_sql, change_sql == recent_sql ? 1 : 0, change_sql == recent_sql ? p : NULL);
     bu_sql(c, "CHECKPOINT", 0, NULL);
+    long long before[IO_N];
+    io_read(c, before);
     out->s[out->n] = timed(c, "SELECT usage.rollup_task_usage_hourly()", &out->buckets[out->n]);
+    io_read(c, out->io[out->n]);
+    for (int i = 0; i < IO_N; i++)
+        out->io[out->n][i] -= before[i];
     out->n++;
 }
 
@@ -208,6 +256,9 @@ int main(int argc, char **argv)
     }
     PGconn *c = bu_connect(url);
     bu_sql(c, "SET multica.rollup_safety_lag = '0'", 0, NULL);
+    /* For the ticks' I/O figures (io_sql); the bench connects as a superuser. */
+    bu_sql(c, "SET track_io_timing = on", 0, NULL);
+    bu_sql(c, "SET track_wal_io_timing = on", 0, NULL);
     /* History is loaded with an updated_at before the watermark, as a backfill would leave
      * it: the rollup takes it as rolled up (the full recompute below puts it in the hourly
      * table), so the load logs no changes for the tick to fold. */
@@ -290,8 +341,11 @@ int main(int argc, char **argv)
                have, tasks, changes, hours, gen);
         print_series("full", &full);
         print_series("tick", &recent);
-        if (scatter)
+        print_io("tick", &recent);
+        if (scatter) {
             print_series("scattered", &scat);
+            print_io("scattered", &scat);
+        }
         printf(",\"check_s\":%.2f,\"check_differences\":%ld,\"ok\":%s}\n", check, diff,
                diff == 0 ? "true" : "false");
         fflush(stdout);

@@ -583,6 +583,18 @@ static void random_sql_round(int round)
     }
 }
 
+/* History arrives with the logging on (no watermark yet): the first runs fold it, and the
+ * result must equal raw. Caught up, the watermark is stamped: from there every run drains the
+ * queue up to its start. */
+static void catch_up(void)
+{
+    while (th_sql_int("SELECT count(*) FROM usage.task_usage_delta") > 0 ||
+           th_sql_int("SELECT count(*) FROM usage.task_usage_dirty") > 0)
+        run_rollup();
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
+    th_sql("SELECT usage.stamp_rollup_watermark(now())");
+}
+
 START_TEST(folded_changes_equal_a_full_recompute_under_random_workloads)
 {
     th_db_new();
@@ -599,16 +611,13 @@ START_TEST(folded_changes_equal_a_full_recompute_under_random_workloads)
            "\"m1\", \"effective_from\": \"2020-01-01T00:00:00Z\", \"input_ticks_per_mtok\": "
            "30000, \"output_ticks_per_mtok\": 150000, \"cache_read_ticks_per_mtok\": 3000, "
            "\"cache_write_ticks_per_mtok\": 37500}]')");
-    /* History arrives with the logging on (no watermark yet): the first runs fold it. */
-    while (th_sql_int("SELECT count(*) FROM usage.task_usage_delta") > 0 ||
-           th_sql_int("SELECT count(*) FROM usage.task_usage_dirty") > 0)
-        run_rollup();
-    ck_assert_int_eq(tu_rollup_mismatches(), 0);
-    /* Caught up: from here every run drains the queue up to its start. */
-    th_sql("SELECT usage.stamp_rollup_watermark(now())");
+    catch_up();
     for (int round = 0; round < 9; round++) {
         random_sql_round(round);
-        ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_usage_delta"), 300);
+        /* Row images logged: an update in place (sign 0) is one row holding two. */
+        ck_assert_int_gt(th_sql_int("SELECT coalesce(sum(CASE WHEN sign = 0 THEN 2 ELSE 1 END), "
+                                    "0) FROM usage.task_usage_delta"),
+                         300);
         run_rollup();
         /* Every logged change was folded or replaced, and nothing that was not logged or
          * queued is left to recompute. */
@@ -629,6 +638,83 @@ START_TEST(folded_changes_equal_a_full_recompute_under_random_workloads)
                      0);
     ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_usage_hourly WHERE "
                                 "project_id IS NOT NULL"),
+                     0);
+}
+END_TEST
+
+/* An update that keeps a row's key and created_at (every update of the ingester) is logged as
+ * one row carrying its old values (sign 0) and folds to what the raw rows say, reported costs
+ * set, changed and cleared, at catalogue prices and unpriced; an update that moves a row to
+ * another hour or key is logged as the row before and after. Fails when the log pairs rows it
+ * must not, misses the pairing, or the fold's arithmetic of a paired row is off. */
+START_TEST(an_update_in_place_is_logged_once_and_folds_exactly)
+{
+    th_db_new();
+    th_sql("SELECT setseed(0.20261130)");
+    th_sql("SELECT usage.put_prices(NULL, NULL, '[{\"provider\": \"anthropic\", \"model\": "
+           "\"m1\", \"effective_from\": \"2020-01-01T00:00:00Z\", \"input_ticks_per_mtok\": "
+           "30000, \"output_ticks_per_mtok\": 150000, \"cache_read_ticks_per_mtok\": 3000, "
+           "\"cache_write_ticks_per_mtok\": 37500}, {\"provider\": \"openai\", \"model\": "
+           "\"m2\", \"effective_from\": \"2020-01-01T00:00:00Z\", \"input_ticks_per_mtok\": "
+           "12345, \"output_ticks_per_mtok\": 99999, \"cache_read_ticks_per_mtok\": 777, "
+           "\"cache_write_ticks_per_mtok\": 1}]')");
+    insert_history(600, 30, 0xc0000021);
+    th_sql("UPDATE usage.task_usage SET cost_usd_ticks = g * 11 FROM (SELECT task_id, "
+           "row_number() OVER (ORDER BY task_id) g FROM usage.task_usage) r "
+           "WHERE r.task_id = usage.task_usage.task_id AND r.g % 3 = 0");
+    catch_up();
+    /* 300 rows change in place, their reported cost set, changed or cleared at random. */
+    th_sql("CREATE TEMP TABLE mc_before AS SELECT * FROM usage.task_usage "
+           "ORDER BY task_id LIMIT 300");
+    th_sql("UPDATE usage.task_usage u SET input_tokens = u.input_tokens + 7, "
+           "output_tokens = u.output_tokens * 2, cache_read_tokens = u.cache_read_tokens + 1, "
+           "cache_write_tokens = u.cache_write_tokens + 3, cost_usd_ticks = CASE WHEN "
+           "random() < 0.5 THEN (random() * 1e6)::bigint END, updated_at = now() "
+           "FROM mc_before b WHERE (u.task_id, u.provider, u.model) = "
+           "(b.task_id, b.provider, b.model)");
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_delta"), 300);
+    /* Each logged row holds the row as it is and, in old_*, as it was. */
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_delta x "
+                                "JOIN mc_before b USING (task_id, provider, model, created_at) "
+                                "JOIN usage.task_usage u USING (task_id, provider, model) "
+                                "WHERE x.sign = 0 "
+                                "AND (x.old_input_tokens, x.old_output_tokens, "
+                                "x.old_cache_read_tokens, x.old_cache_write_tokens) = "
+                                "(b.input_tokens, b.output_tokens, b.cache_read_tokens, "
+                                "b.cache_write_tokens) "
+                                "AND x.old_cost_usd_ticks IS NOT DISTINCT FROM b.cost_usd_ticks "
+                                "AND (x.input_tokens, x.output_tokens, x.cache_read_tokens, "
+                                "x.cache_write_tokens) = (u.input_tokens, u.output_tokens, "
+                                "u.cache_read_tokens, u.cache_write_tokens) "
+                                "AND x.cost_usd_ticks IS NOT DISTINCT FROM u.cost_usd_ticks"),
+                     300);
+    /* Ten rows move three hours on and ten change model: each is logged before and after. */
+    th_sql("UPDATE usage.task_usage SET created_at = created_at + interval '3 hours', "
+           "output_tokens = output_tokens + 5, updated_at = now() WHERE task_id IN "
+           "(SELECT task_id FROM usage.task_usage ORDER BY task_id DESC LIMIT 10)");
+    th_sql("UPDATE usage.task_usage SET model = 'm2', input_tokens = input_tokens + 1, "
+           "updated_at = now() WHERE model = 'm3' AND task_id IN (SELECT task_id FROM "
+           "usage.task_usage WHERE model = 'm3' ORDER BY task_id DESC LIMIT 10 OFFSET 10)");
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_delta WHERE sign = -1"), 20);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_delta WHERE sign = 1"), 20);
+    run_rollup();
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_delta"), 0);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_dirty"), 0);
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
+    /* A full recompute changes no bucket: every part (uncosted tokens of each kind too). */
+    int64_t rev = th_sql_int("SELECT coalesce(sum(revision), 0) FROM usage.task_usage_hourly");
+    ck_assert_int_eq(th_sql_int("SELECT usage.rollup_task_usage_hourly_window('-infinity', now())"),
+                     0);
+    ck_assert_int_eq(th_sql_int("SELECT coalesce(sum(revision), 0) FROM usage.task_usage_hourly"),
+                     rev);
+    ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_usage_hourly WHERE "
+                                "estimated_cost_usd_ticks > 0"),
+                     0);
+    ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_usage_hourly WHERE "
+                                "cost_usd_ticks > 0"),
+                     0);
+    ck_assert_int_gt(th_sql_int("SELECT count(*) FROM usage.task_usage_hourly WHERE "
+                                "unpriced_tokens > 0"),
                      0);
 }
 END_TEST
@@ -1103,6 +1189,7 @@ Suite *suite_rollup(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, rollup_equals_raw_under_random_workloads);
     tcase_add_test(tc, folded_changes_equal_a_full_recompute_under_random_workloads);
+    tcase_add_test(tc, an_update_in_place_is_logged_once_and_folds_exactly);
     tcase_add_test(tc, daily_level_equals_its_hours_after_random_hourly_writes);
     tcase_add_test(tc, concurrent_callers_never_double_count);
     tcase_add_test(tc, a_bucket_that_cannot_be_stored_is_quarantined_and_the_rest_goes_on);

@@ -1,7 +1,8 @@
 -- Folds the logged changes of task_usage (usage.task_usage_delta) into their hourly buckets:
 -- each logged row is attributed (one task_attribution primary-key probe) and priced at the
 -- rates in force at its created_at, exactly as the window recompute prices a row, and its
--- parts are added (+1) or subtracted (-1). The cost is what changed, not what the changed
+-- parts are added (+1) or subtracted (-1), or for an update in place (0) the new values' parts
+-- added and the old values' subtracted. The cost is what changed, not what the changed
 -- hours hold: the scattered worst case of issue 16 re-read every row of each dirty hour.
 -- One statement takes (deletes) the logged rows and writes the buckets, so a change
 -- committed meanwhile stays logged for the next run. It holds lock 4247, as the window
@@ -29,7 +30,8 @@ BEGIN
     ), attributed AS MATERIALIZED (
         SELECT a.workspace_id, a.runtime_id, a.agent_id, a.project_id, x.provider, x.model,
                x.created_at, x.sign, x.input_tokens, x.output_tokens, x.cache_read_tokens,
-               x.cache_write_tokens, x.cost_usd_ticks
+               x.cache_write_tokens, x.cost_usd_ticks, x.old_input_tokens, x.old_output_tokens,
+               x.old_cache_read_tokens, x.old_cache_write_tokens, x.old_cost_usd_ticks
           FROM taken x
           CROSS JOIN LATERAL (
                 SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id
@@ -44,29 +46,44 @@ BEGIN
                   FROM (SELECT DISTINCT workspace_id, provider, model FROM attributed) d) k
           CROSS JOIN LATERAL usage.price_segments(k.w, k.p, k.m) s
     ), sums AS (
+        -- A row logged in place (sign 0) adds its parts (w = 1) minus those of its old values
+        -- (o, priced at the same rates; all NULL, so 0, for the other rows), and no task.
         SELECT x.workspace_id, x.runtime_id, x.agent_id, x.provider, x.model,
                date_trunc('hour', x.created_at, 'UTC') AS bucket_hour, x.project_id,
-               sum(x.sign * x.input_tokens) AS input_tokens,
-               sum(x.sign * x.output_tokens) AS output_tokens,
-               sum(x.sign * x.cache_read_tokens) AS cache_read_tokens,
-               sum(x.sign * x.cache_write_tokens) AS cache_write_tokens,
+               sum(w.w * x.input_tokens - coalesce(x.old_input_tokens, 0)) AS input_tokens,
+               sum(w.w * x.output_tokens - coalesce(x.old_output_tokens, 0)) AS output_tokens,
+               sum(w.w * x.cache_read_tokens - coalesce(x.old_cache_read_tokens, 0))
+                   AS cache_read_tokens,
+               sum(w.w * x.cache_write_tokens - coalesce(x.old_cache_write_tokens, 0))
+                   AS cache_write_tokens,
                sum(x.sign)::integer AS task_count,
-               sum(x.sign * c.cost_usd_ticks) AS cost_usd_ticks,
-               sum(x.sign * c.uncosted_input_tokens) AS uncosted_input_tokens,
-               sum(x.sign * c.uncosted_output_tokens) AS uncosted_output_tokens,
-               sum(x.sign * c.uncosted_cache_read_tokens) AS uncosted_cache_read_tokens,
-               sum(x.sign * c.uncosted_cache_write_tokens) AS uncosted_cache_write_tokens,
-               sum(x.sign * c.estimated_cost_usd_ticks) AS estimated_cost_usd_ticks,
-               sum(x.sign * c.unpriced_tokens) AS unpriced_tokens
+               sum(w.w * c.cost_usd_ticks - coalesce(o.cost_usd_ticks, 0)) AS cost_usd_ticks,
+               sum(w.w * c.uncosted_input_tokens - coalesce(o.uncosted_input_tokens, 0))
+                   AS uncosted_input_tokens,
+               sum(w.w * c.uncosted_output_tokens - coalesce(o.uncosted_output_tokens, 0))
+                   AS uncosted_output_tokens,
+               sum(w.w * c.uncosted_cache_read_tokens - coalesce(o.uncosted_cache_read_tokens, 0))
+                   AS uncosted_cache_read_tokens,
+               sum(w.w * c.uncosted_cache_write_tokens
+                   - coalesce(o.uncosted_cache_write_tokens, 0)) AS uncosted_cache_write_tokens,
+               sum(w.w * c.estimated_cost_usd_ticks - coalesce(o.estimated_cost_usd_ticks, 0))
+                   AS estimated_cost_usd_ticks,
+               sum(w.w * c.unpriced_tokens - coalesce(o.unpriced_tokens, 0)) AS unpriced_tokens
           FROM attributed x
           LEFT JOIN seg s
             ON s.workspace_id = x.workspace_id AND s.provider = x.provider AND s.model = x.model
            AND x.created_at >= s.valid_from AND (s.valid_until IS NULL OR x.created_at < s.valid_until)
+          CROSS JOIN LATERAL (SELECT CASE WHEN x.sign = 0 THEN 1 ELSE x.sign END AS w) w
           CROSS JOIN LATERAL usage.row_cost(x.input_tokens, x.output_tokens, x.cache_read_tokens,
                                             x.cache_write_tokens, x.cost_usd_ticks,
                                             s.input_ticks_per_mtok, s.output_ticks_per_mtok,
                                             s.cache_read_ticks_per_mtok,
                                             s.cache_write_ticks_per_mtok) c
+          CROSS JOIN LATERAL usage.row_cost(x.old_input_tokens, x.old_output_tokens,
+                                            x.old_cache_read_tokens, x.old_cache_write_tokens,
+                                            x.old_cost_usd_ticks, s.input_ticks_per_mtok,
+                                            s.output_ticks_per_mtok, s.cache_read_ticks_per_mtok,
+                                            s.cache_write_ticks_per_mtok) o
          GROUP BY 1, 2, 3, 4, 5, 6, 7
     ), merged AS MATERIALIZED (
         -- The bucket as stored plus the change, in numeric until checked.

@@ -1,7 +1,10 @@
 -- Logs each change of task_usage into usage.task_usage_delta, in the transaction that makes
 -- it: one set-based INSERT per statement from its transition tables (a row trigger would cost
--- a call per row). An update logs the row as it was (-1) and as it is (+1), an insert the new
--- row, a delete the old one.
+-- a call per row). An insert logs the new row (+1), a delete the old one (-1). An update logs
+-- one row when the row keeps its key and created_at (every update of the ingester): the row
+-- as it is with, in old_*, the values it had (sign 0; it falls in one bucket at one price, so
+-- the fold adds the difference and attributes the row once); otherwise the row as it was (-1)
+-- and as it is (+1).
 -- A row written with an updated_at before both the rollup's watermark and its own
 -- transaction is history loaded in bulk (the benchmarks' seeds, a restore): as before, the
 -- watermark says it is already in the rollup (or that a backfill will put it there), so it
@@ -22,20 +25,44 @@ BEGIN
           FROM mc_new n
          WHERE n.updated_at >= now() OR n.updated_at >= wm;
     ELSIF TG_OP = 'UPDATE' THEN
+        -- Old and new rows paired by key (unique in each). An old row is logged unless its
+        -- new row is history (then neither is); a new row unless it is history.
         INSERT INTO usage.task_usage_delta
                (task_id, provider, model, created_at, sign, input_tokens, output_tokens,
-                cache_read_tokens, cache_write_tokens, cost_usd_ticks)
-        SELECT o.task_id, o.provider, o.model, o.created_at, -1, o.input_tokens, o.output_tokens,
-               o.cache_read_tokens, o.cache_write_tokens, o.cost_usd_ticks
+                cache_read_tokens, cache_write_tokens, cost_usd_ticks, old_input_tokens,
+                old_output_tokens, old_cache_read_tokens, old_cache_write_tokens,
+                old_cost_usd_ticks)
+        SELECT v.task_id, v.provider, v.model, v.created_at, v.sign, v.input_tokens,
+               v.output_tokens, v.cache_read_tokens, v.cache_write_tokens, v.cost_usd_ticks,
+               v.old_input_tokens, v.old_output_tokens, v.old_cache_read_tokens,
+               v.old_cache_write_tokens, v.old_cost_usd_ticks
           FROM mc_old o
-         WHERE NOT EXISTS (SELECT 1 FROM mc_new n
-                            WHERE (n.task_id, n.provider, n.model) = (o.task_id, o.provider, o.model)
-                              AND n.updated_at < now() AND n.updated_at < wm)
-        UNION ALL
-        SELECT n.task_id, n.provider, n.model, n.created_at, 1, n.input_tokens, n.output_tokens,
-               n.cache_read_tokens, n.cache_write_tokens, n.cost_usd_ticks
-          FROM mc_new n
-         WHERE n.updated_at >= now() OR n.updated_at >= wm;
+          FULL JOIN mc_new n
+            ON (n.task_id, n.provider, n.model) = (o.task_id, o.provider, o.model)
+         CROSS JOIN LATERAL (
+               SELECT n.task_id IS NOT NULL AND (n.updated_at >= now() OR n.updated_at >= wm)
+                          AS logged_new,
+                      o.task_id IS NOT NULL AND n.task_id IS NOT NULL
+                          AND o.created_at = n.created_at AS in_place) k
+         CROSS JOIN LATERAL (VALUES
+               (k.logged_new AND k.in_place,
+                n.task_id, n.provider, n.model, n.created_at, 0::smallint, n.input_tokens,
+                n.output_tokens, n.cache_read_tokens, n.cache_write_tokens, n.cost_usd_ticks,
+                o.input_tokens, o.output_tokens, o.cache_read_tokens, o.cache_write_tokens,
+                o.cost_usd_ticks),
+               (o.task_id IS NOT NULL AND (n.task_id IS NULL OR (k.logged_new AND NOT k.in_place)),
+                o.task_id, o.provider, o.model, o.created_at, -1::smallint, o.input_tokens,
+                o.output_tokens, o.cache_read_tokens, o.cache_write_tokens, o.cost_usd_ticks,
+                NULL, NULL, NULL, NULL, NULL),
+               (k.logged_new AND NOT k.in_place,
+                n.task_id, n.provider, n.model, n.created_at, 1::smallint, n.input_tokens,
+                n.output_tokens, n.cache_read_tokens, n.cache_write_tokens, n.cost_usd_ticks,
+                NULL, NULL, NULL, NULL, NULL))
+               AS v(keep, task_id, provider, model, created_at, sign, input_tokens,
+                    output_tokens, cache_read_tokens, cache_write_tokens, cost_usd_ticks,
+                    old_input_tokens, old_output_tokens, old_cache_read_tokens,
+                    old_cache_write_tokens, old_cost_usd_ticks)
+         WHERE v.keep;
     ELSE
         INSERT INTO usage.task_usage_delta
                (task_id, provider, model, created_at, sign, input_tokens, output_tokens,
@@ -48,7 +75,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION usage.task_usage_log_delta() IS
-    'Statement trigger of task_usage: logs the rows a statement changed (old -1, new +1) into usage.task_usage_delta for the rollup to fold; rows stamped before the watermark and before their transaction (bulk history) are not logged.';
+    'Statement trigger of task_usage: logs the rows a statement changed (old -1, new +1, an update in place as one row, sign 0, with the old values) into usage.task_usage_delta for the rollup to fold; rows stamped before the watermark and before their transaction (bulk history) are not logged.';
 REVOKE ALL ON FUNCTION usage.task_usage_log_delta() FROM PUBLIC;
 
 CREATE OR REPLACE TRIGGER task_usage_delta_insert AFTER INSERT ON usage.task_usage
