@@ -59,15 +59,15 @@ med($cp; "rows_per_s") as $rc | med($nv; "rows_per_s") as $rn |
      baseline: "COPY: \(med($cp; "consumer_cores") | r(2)) + \(med($cp; "postgres_cores") | r(2)) (\(med($cp; "machine_busy_cores") | r(2))); naive: \(med($nv; "consumer_cores") | r(2)) + \(med($nv; "postgres_cores") | r(2)) (\(med($nv; "machine_busy_cores") | r(2)))",
      ratio: "-", target: "report", met: "-"}
   ] end) + (if ($ro | length) == 0 then [not_run("rollup")] else [
-    # The issue sets the 1/100 target at the largest history (10M rows); smaller sizes show
-    # how the ratio moves as history grows.
+    # Issue 16: the tick over recent changes <= 1 s and flat as history grows; the scattered
+    # worst case <= 1/100 of a full recompute at the largest history (10M rows).
     $ro[] | (.rows == $ro[-1].rows) as $largest |
-            {figure: "rollup tick vs full recompute, \(.rows | rows_label) rows",
-             ours: ((.tick_median_s | secs) + " (\(.tick_buckets[0]) buckets)"),
-             baseline: ((.full_median_s | secs) + " (\(.full_buckets[0]) buckets)"),
+            {figure: "rollup tick over \(.changes) recent changes (steady: after a previous tick), \(.rows | rows_label) rows",
+             ours: ((.tick_median_s | secs) + " (\(.tick_buckets[0]) buckets; the first after the full recompute \(.tick_first_median_s | secs))"),
+             baseline: ((.full_median_s | secs) + " (full recompute, \(.full_buckets[0]) buckets)"),
              ratio: (.tick_median_s / .full_median_s | x),
-             target: (if $largest then "<= 0.01×" else "report (target at \($ro[-1].rows | rows_label))" end),
-             met: (if $largest | not then "-" elif .tick_median_s / .full_median_s <= 0.01 then "yes" else "NO" end)}
+             target: (if $largest then "<= 1 s" else "report (target at \($ro[-1].rows | rows_label))" end),
+             met: (if $largest | not then "-" elif .tick_median_s <= 1 then "yes" else "NO" end)}
   ] + [
     {figure: "rollup tick growth, \($ro[0].rows | rows_label) -> \($ro[-1].rows | rows_label) rows",
      ours: ($ro[-1].tick_median_s | secs), baseline: ($ro[0].tick_median_s | secs),
@@ -79,7 +79,8 @@ med($cp; "rows_per_s") as $rc | med($nv; "rows_per_s") as $rn |
     {figure: "rollup tick, changes scattered over history (worst case), \(.rows | rows_label) rows",
      ours: ((.scattered_median_s | secs) + " (\(.scattered_buckets[0]) buckets)"),
      baseline: (.full_median_s | secs), ratio: (.scattered_median_s / .full_median_s | x),
-     target: "report", met: "-"}
+     target: (if .rows == $ro[-1].rows then "<= 0.01×" else "report" end),
+     met: (if .rows != $ro[-1].rows then "-" elif .scattered_median_s / .full_median_s <= 0.01 then "yes" else "NO" end)}
   ] end) + (($http | map(select(.bench == "read")) | group_by(.rows)) as $reads |
     if ($reads | length) == 0 then [not_run("usage read, rollup vs ?source=raw")] else [
     $reads[] | . as $g |

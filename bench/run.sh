@@ -11,7 +11,7 @@
 # BENCH_REPEAT        repetitions of each measurement; the median is reported (default 3)
 # BENCH_NAIVE_ROWS    messages the row-at-a-time consumer applies (default SCALE/50, >= 10000)
 # BENCH_ROLLUP_SIZES  task_usage history sizes (default 1000000,3000000,10000000)
-# BENCH_SCATTERED     repetitions of the rollup's worst case, reported without a target (default 1)
+# BENCH_SCATTERED     repetitions of the rollup's worst case (default 1; its target is at the largest size)
 # BENCH_SCATTERED_MAX_ROWS  history sizes above this skip the worst case (default 3000000;
 #                     at 10M rows one costs about two minutes; 0 = every size)
 # BENCH_PARTITIONS    partitions per topic (default 6, as in production; 3 ingesters need >= 3)
