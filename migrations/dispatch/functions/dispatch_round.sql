@@ -25,12 +25,15 @@ DECLARE
     v_head integer;
     v_now timestamptz;
 BEGIN
+    -- "Has queued work" is a probe per online runtime (a subquery with LIMIT 1): as an
+    -- EXISTS the planner, its statistics saying most of the table is queued, made it a hash
+    -- semi-join over a scan of the whole table (2 ms a round at 10,000 rows, every round).
     FOR rt IN
         SELECT r.runtime_id, r.workspace_id, r.max_concurrency
           FROM dispatch.runtimes r
          WHERE r.offline_at IS NULL AND r.last_seen_at > clock_timestamp() - p_online_window
-           AND EXISTS (SELECT 1 FROM dispatch.agent_task_queue q
-                        WHERE q.runtime_id = r.runtime_id AND q.status = 'queued')
+           AND (SELECT true FROM dispatch.agent_task_queue q
+                 WHERE q.runtime_id = r.runtime_id AND q.status = 'queued' LIMIT 1)
          ORDER BY r.runtime_id
            FOR UPDATE OF r SKIP LOCKED
     LOOP
