@@ -35,6 +35,42 @@ static int64_t transitions(const char *task, const char *to)
     return th_sql_int(sql);
 }
 
+/* The task's log version of its events of the given type (the last one), by SQL. */
+static int64_t logged_version(const char *task, const char *type)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce(max(version), -1) FROM gateway.task_event_log WHERE task_id = "
+             "'%s' AND type = 'multica.task.%s.v1'",
+             task, type);
+    return th_sql_int(sql);
+}
+
+/* A running task's one progress report, once projected: in the task's progress and on the
+ * WebSocket log with its version, while the task's row keeps the version of its start (the
+ * read model's version is that of the last change of state, not of every event). */
+static void progress_leaves_the_task_row(struct dp *p, const char *task)
+{
+    char sql[256], path[128];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM gateway.task_event_log WHERE task_id = '%s' AND type = "
+             "'multica.task.progress.v1'",
+             task);
+    ck_assert_int_eq(th_sql_wait(sql, 1, 30000), 1);
+    snprintf(path, sizeof path, "/api/tasks/%s", task);
+    json_t *out = NULL;
+    ck_assert_int_eq(tg_call(p->base, "GET", path, p->alice, NULL, &out), 200);
+    json_t *t = json_object_get(out, "task");
+    ck_assert_str_eq(tg_str(t, "status"), "running");
+    ck_assert_int_eq(json_integer_value(json_object_get(t, "version")),
+                     logged_version(task, "started"));
+    ck_assert_int_eq(logged_version(task, "progress"), logged_version(task, "started") + 1);
+    json_t *progress = json_object_get(out, "progress");
+    ck_assert_uint_eq(json_array_size(progress), 1);
+    ck_assert_ptr_nonnull(strstr(tg_str(json_array_get(progress, 0), "text"), "Launching"));
+    json_decref(out);
+}
+
 START_TEST(a_cancel_reaches_a_running_task_through_the_status_poll)
 {
     struct dp p;
@@ -169,6 +205,7 @@ START_TEST(a_run_reports_once_and_its_task_token_lives_as_long_as_it)
     ck_assert_int_eq(dp_report(&p, task, "progress",
                                "{\"summary\":\"Launching claude\",\"step\":1,\"total\":2}", NULL),
                      200);
+    progress_leaves_the_task_row(&p, task);
     const char *batch = "{\"messages\":[{\"seq\":1,\"type\":\"text\",\"content\":\"Looking\"},"
                         "{\"seq\":2,\"type\":\"tool_use\",\"tool\":\"Bash\",\"input\":"
                         "{\"command\":\"make\"}},{\"seq\":3,\"type\":\"tool_result\",\"tool\":"
@@ -194,6 +231,13 @@ START_TEST(a_run_reports_once_and_its_task_token_lives_as_long_as_it)
     ck_assert_int_eq(dp_report(&p, task, "complete", done, NULL), 200);
     ck_assert_int_eq(dp_report(&p, task, "complete", done, NULL), 200);
     ck_assert(dp_wait_status(&p, task, 200, "\"completed\"", 30000));
+    /* The change of state after the progress takes its own version, past the progress's. */
+    snprintf(path, sizeof path, "/api/tasks/%s", task);
+    ck_assert_int_eq(tg_call(p.base, "GET", path, p.alice, NULL, &out), 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(out, "task"), "version")),
+                     logged_version(task, "completed"));
+    ck_assert_int_gt(logged_version(task, "completed"), logged_version(task, "progress"));
+    json_decref(out);
     ck_assert_int_eq(dp_report(&p, task, "complete", "{\"output\":\"again\"}", NULL), 200);
     ck_assert_int_eq(dp_report(&p, task, "fail", "{\"error\":\"late\"}", NULL), 200);
     ck_assert_int_eq(dp_report(&p, task, "cancel-ack", NULL, NULL), 200);
@@ -233,6 +277,9 @@ START_TEST(a_run_reports_once_and_its_task_token_lives_as_long_as_it)
     /* The task ended: its token is gone with it. */
     snprintf(path, sizeof path, "/api/issues/%s", issue);
     ck_assert_int_eq(tg_call(p.base, "GET", path, mat, NULL, NULL), 401);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM gateway.task_tokens WHERE task_id = '%s'",
+             task);
+    ck_assert_int_eq(th_sql_int(sql), 0);
     dp_free(&p);
 }
 END_TEST

@@ -4,8 +4,14 @@
 -- for a replay. Given a JSON array of events, projects each in order in one call (the
 -- projection's batch: one round trip, not one per event) and returns the last one's seq.
 -- A new dispatch is not handed out yet and has no report (its claim and report are cleared);
--- a task that ended or went back to the queue takes its task tokens with it. TaskWaiting's
--- reason is the wait reason (kept until the next event), never a failure reason.
+-- a task that ended or went back to the queue takes its task tokens with it (only a task
+-- claimed since its last dispatch can have any: the TaskWaiting events of a task that waits
+-- in the queue, the bulk of the events while a queue is long, delete nothing). TaskWaiting's reason is the wait reason (kept until the next
+-- event), never a failure reason. TaskProgressReported leaves the read model's row alone: it
+-- would change only its version and updated_at (the text goes to task_progress, the event to
+-- the log), and the row's update was a write, a new row version and a lock held against the
+-- daemon's terminal report, twice per task; the row's version is that of its last change of
+-- state.
 CREATE OR REPLACE FUNCTION gateway.project_task_event(p_event jsonb)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
@@ -13,9 +19,10 @@ DECLARE
     v bigint := (d ->> 'version')::bigint;
     s text := d ->> 'status';
     waiting boolean := p_event ->> 'type' = 'multica.task.waiting.v1';
+    progress boolean := p_event ->> 'type' = 'multica.task.progress.v1';
     at timestamptz := coalesce((d ->> 'at')::timestamptz, (p_event ->> 'time')::timestamptz);
     new_seq bigint;
-    applied integer;
+    claimed boolean := false;
     e jsonb;
 BEGIN
     IF jsonb_typeof(p_event) = 'array' THEN
@@ -26,38 +33,48 @@ BEGIN
         END LOOP;
         RETURN new_seq;
     END IF;
-    INSERT INTO gateway.tasks AS t (task_id, workspace_id, issue_id, agent_id, runtime_id, status,
-                                    version, attempt, lease_until, result, failure_reason,
-                                    wait_reason, dispatched_at, started_at, completed_at,
-                                    updated_at)
-    VALUES ((d ->> 'task_id')::uuid, (d ->> 'workspace_id')::uuid, (d ->> 'issue_id')::uuid,
-            (d ->> 'agent_id')::uuid, (d ->> 'runtime_id')::uuid, s, v,
-            coalesce((d ->> 'attempt')::integer, 0), (d ->> 'lease_until')::timestamptz,
-            d ->> 'result', CASE WHEN NOT waiting THEN d ->> 'reason' END,
-            CASE WHEN waiting THEN d ->> 'reason' END,
-            CASE WHEN s = 'dispatched' THEN at END, CASE WHEN s = 'running' THEN at END,
-            CASE WHEN s IN ('completed', 'failed', 'cancelled', 'deleted') THEN at END, now())
-    ON CONFLICT (task_id) DO UPDATE
-       SET runtime_id = EXCLUDED.runtime_id, status = EXCLUDED.status, version = EXCLUDED.version,
-           attempt = greatest(t.attempt, EXCLUDED.attempt),
-           lease_until = coalesce(EXCLUDED.lease_until, t.lease_until),
-           result = coalesce(EXCLUDED.result, t.result),
-           failure_reason = coalesce(EXCLUDED.failure_reason, t.failure_reason),
-           wait_reason = EXCLUDED.wait_reason,
-           dispatched_at = coalesce(EXCLUDED.dispatched_at, t.dispatched_at),
-           started_at = coalesce(t.started_at, EXCLUDED.started_at),
-           completed_at = coalesce(EXCLUDED.completed_at, t.completed_at),
-           claimed_at = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL ELSE t.claimed_at END,
-           claim_until = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL ELSE t.claim_until END,
-           claimed_by = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL ELSE t.claimed_by END,
-           reported = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL ELSE t.reported END,
-           updated_at = now()
-     WHERE t.version < EXCLUDED.version;
-    GET DIAGNOSTICS applied = ROW_COUNT;
-    IF applied > 0 AND s IN ('completed', 'failed', 'cancelled', 'deleted', 'queued') THEN
-        DELETE FROM gateway.task_tokens WHERE task_id = (d ->> 'task_id')::uuid;
+    IF NOT progress THEN
+        INSERT INTO gateway.tasks AS t (task_id, workspace_id, issue_id, agent_id, runtime_id,
+                                        status, version, attempt, lease_until, result,
+                                        failure_reason, wait_reason, dispatched_at, started_at,
+                                        completed_at, updated_at)
+        VALUES ((d ->> 'task_id')::uuid, (d ->> 'workspace_id')::uuid,
+                (d ->> 'issue_id')::uuid, (d ->> 'agent_id')::uuid,
+                (d ->> 'runtime_id')::uuid, s, v,
+                coalesce((d ->> 'attempt')::integer, 0), (d ->> 'lease_until')::timestamptz,
+                d ->> 'result', CASE WHEN NOT waiting THEN d ->> 'reason' END,
+                CASE WHEN waiting THEN d ->> 'reason' END,
+                CASE WHEN s = 'dispatched' THEN at END, CASE WHEN s = 'running' THEN at END,
+                CASE WHEN s IN ('completed', 'failed', 'cancelled', 'deleted') THEN at END, now())
+        ON CONFLICT (task_id) DO UPDATE
+           SET runtime_id = EXCLUDED.runtime_id, status = EXCLUDED.status,
+               version = EXCLUDED.version,
+               attempt = greatest(t.attempt, EXCLUDED.attempt),
+               lease_until = coalesce(EXCLUDED.lease_until, t.lease_until),
+               result = coalesce(EXCLUDED.result, t.result),
+               failure_reason = coalesce(EXCLUDED.failure_reason, t.failure_reason),
+               wait_reason = EXCLUDED.wait_reason,
+               dispatched_at = coalesce(EXCLUDED.dispatched_at, t.dispatched_at),
+               started_at = coalesce(t.started_at, EXCLUDED.started_at),
+               completed_at = coalesce(EXCLUDED.completed_at, t.completed_at),
+               claimed_at = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
+                                ELSE t.claimed_at END,
+               claim_until = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
+                                 ELSE t.claim_until END,
+               claimed_by = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
+                                ELSE t.claimed_by END,
+               reported = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
+                              ELSE t.reported END,
+               updated_at = now()
+         WHERE t.version < EXCLUDED.version
+        RETURNING t.claimed_at IS NOT NULL INTO claimed;
+        -- claimed: the update applied and the task was claimed since its last dispatch (a new
+        -- dispatch clears claimed_at, but a dispatch is not among the statuses below).
+        IF claimed AND s IN ('completed', 'failed', 'cancelled', 'deleted', 'queued') THEN
+            DELETE FROM gateway.task_tokens WHERE task_id = (d ->> 'task_id')::uuid;
+        END IF;
     END IF;
-    IF p_event ->> 'type' = 'multica.task.progress.v1' AND d ? 'seq' THEN
+    IF progress AND d ? 'seq' THEN
         INSERT INTO gateway.task_progress (task_id, seq, text)
         VALUES ((d ->> 'task_id')::uuid, (d ->> 'seq')::bigint, coalesce(d ->> 'text', ''))
         ON CONFLICT DO NOTHING;
@@ -72,4 +89,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION gateway.project_task_event(jsonb) IS
-    'Applies a task event (or a JSON array of them, in order) to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of an ended or requeued task), logs it once; no NOTIFY (listeners poll the log).';
+    'Applies a task event (or a JSON array of them, in order) to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of a claimed task that ended or was requeued; TaskProgressReported only to task_progress), logs it once; no NOTIFY (listeners poll the log).';
