@@ -4,11 +4,10 @@
  * tasks, expired queued tasks); then, and right after a command batch committed, one dispatch
  * round, then (at most every max(1 s, DISPATCH_WAIT_NOTICE / 4)) the wait reasons of what is
  * still queued, each a single SQL function in its own transaction together with the events it
- * produces; and, while tasks move, a VACUUM of the queue every DISPATCH_QUEUE_VACUUM. A kick runs the
- * round alone: the sweeps are timers of seconds, and under load the loop is kicked every few
- * milliseconds, where four more statements before the round only delayed it. The functions lock
- * with SKIP LOCKED, so any number of replicas can run this loop at once without dispatching a task
- * twice or overfilling a runtime. */
+ * produces. A kick runs the round alone: the sweeps are timers of seconds, and under load the
+ * loop is kicked every few milliseconds, where four more statements before the round only
+ * delayed it. The functions lock with SKIP LOCKED, so any number of replicas can run this loop
+ * at once without dispatching a task twice or overfilling a runtime. */
 #include "dispatcher.h"
 #include "mc_log.h"
 
@@ -36,8 +35,6 @@ struct loop {
     int64_t waits_at; /* when note_waits last ran */
     int64_t swept_at; /* when the sweeps last ran */
     int64_t waits_every_ms;
-    int64_t vacuumed_at; /* when the queue was last vacuumed */
-    size_t moved;        /* tasks the loop changed since then */
 };
 
 /* One state-machine call with its parameters. */
@@ -81,26 +78,6 @@ static bool stopping(struct td_dispatcher *td)
     return mc_service_stopping() || mc_worker_stopping(&td->dispatcher);
 }
 
-/* Every dispatch leaves a dead entry at the front of its runtime's part of the queue's head
- * index (and one in the active-task indexes at its end); under load the round's head read and
- * its active-task counts visited the heap for thousands of them (2.4 and 3.6 ms a call in the
- * bench) until autovacuum, once a minute at most, removed them. So the loop vacuums the queue
- * itself every DISPATCH_QUEUE_VACUUM while tasks move (10-30 ms at tens of thousands of rows;
- * INDEX_CLEANUP ON: with few dead rows per page VACUUM would otherwise leave the index
- * entries; SKIP_LOCKED: a running autovacuum is left to finish). A failure is logged by
- * mc_db and tried again at the next interval. */
-static void vacuum_queue(struct loop *l, int64_t now)
-{
-    int64_t every = l->td->cfg.queue_vacuum_ms;
-    if (every <= 0 || l->moved == 0 || now - l->vacuumed_at < every)
-        return;
-    l->vacuumed_at = now;
-    l->moved = 0;
-    if (mc_db_exec_sql(l->db, "VACUUM (INDEX_CLEANUP ON, SKIP_LOCKED) dispatch.agent_task_queue",
-                       NULL) != 0)
-        mc_metric_add(l->td->m.db_errors, 1);
-}
-
 static void tick(struct loop *l)
 {
     size_t changed = 0;
@@ -121,20 +98,17 @@ static void tick(struct loop *l)
              step(l, TD_EXPIRE_QUEUED, 2, queued, &changed) != MC_EDBCONN;
     }
     /* A full round means more may be waiting: go again rather than wait for the next tick. */
-    while (up && step(l, TD_DISPATCH_ROUND, 5, dispatch, &changed) == 0) {
-        l->moved += changed;
-        if (changed < STEP_LIMIT || stopping(l->td))
-            break;
-    }
+    while (up && step(l, TD_DISPATCH_ROUND, 5, dispatch, &changed) == 0 && changed >= STEP_LIMIT &&
+           !stopping(l->td))
+        ;
     /* After the round, so that a task it dispatched is not said to wait. A reason seldom
-     * changes, so one call a second is enough: what it leaves over waits for the next. */
+     * changes, so one call every waits_every_ms is enough: what it leaves over waits for the
+     * next. */
     int64_t now = mc_now_mono_ms();
     if (up && now - l->waits_at >= l->waits_every_ms) {
         l->waits_at = now;
         step(l, TD_NOTE_WAITS, 5, waits, &changed);
     }
-    if (up)
-        vacuum_queue(l, now);
 }
 
 static void interval(char *buf, size_t len, int64_t ms)
@@ -156,8 +130,8 @@ static void *dispatch_main(void *arg)
     interval(l.aging, sizeof l.aging, c->aging_ms);
     interval(l.notice, sizeof l.notice, c->wait_notice_ms);
     snprintf(l.workspace_max, sizeof l.workspace_max, "%lld", (long long)c->workspace_max);
-    l.waits_every_ms = c->wait_notice_ms / 4 > WAITS_EVERY_MS ? c->wait_notice_ms / 4
-                                                              : WAITS_EVERY_MS;
+    l.waits_every_ms =
+        c->wait_notice_ms / 4 > WAITS_EVERY_MS ? c->wait_notice_ms / 4 : WAITS_EVERY_MS;
     while (!stopping(l.td)) {
         tick(&l);
         mc_worker_wait(&l.td->dispatcher, c->dispatch_interval_ms);

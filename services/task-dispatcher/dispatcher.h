@@ -57,7 +57,6 @@ struct td_settings {
     int64_t aging_ms;
     int64_t workspace_max;
     int64_t wait_notice_ms;
-    int64_t queue_vacuum_ms;
 };
 
 /* Statuses a transition can lead to, for the transitions counter (deleted included). */

@@ -38,8 +38,6 @@ int main(int argc, char **argv)
          "most tasks of one workspace dispatched or running at once (0: no cap)"},
         {"DISPATCH_WAIT_NOTICE", MC_CFG_DURATION, "10s", 0, 86400000, &c->wait_notice_ms,
          "a task queued this long gets its wait reason (and a TaskWaiting event per change)"},
-        {"DISPATCH_QUEUE_VACUUM", MC_CFG_DURATION, "5s", 0, 86400000, &c->queue_vacuum_ms,
-         "how often the dispatcher vacuums its task queue while tasks move (0: autovacuum only)"},
     };
     if (mc_service_init(&svc, "task-dispatcher", "dispatch", 8081, vars, MC_ARRAY_LEN(vars), argc,
                         argv) != 0)
