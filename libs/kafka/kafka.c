@@ -44,16 +44,6 @@ static int set(rd_kafka_conf_t *conf, const char *k, const char *v, char *err, s
     return 0;
 }
 
-/* librdkafka's values as text; these are the defaults of the settings. */
-static char g_linger[24] = "2", g_fetch_wait[24] = "500", g_fetch_min[24] = "1";
-
-void mc_kafka_set_sizes(int64_t linger_ms, int64_t fetch_wait_ms, int64_t fetch_min_bytes)
-{
-    snprintf(g_linger, sizeof g_linger, "%lld", (long long)linger_ms);
-    snprintf(g_fetch_wait, sizeof g_fetch_wait, "%lld", (long long)fetch_wait_ms);
-    snprintf(g_fetch_min, sizeof g_fetch_min, "%lld", (long long)fetch_min_bytes);
-}
-
 int mc_kafka_apply_env(rd_kafka_conf_t *conf, char *err, size_t errlen)
 {
     const char *env = getenv("KAFKA_CONFIG");
@@ -149,7 +139,7 @@ mc_producer *mc_producer_new(const char *brokers, const char *client_id, int mes
     char timeout[32];
     snprintf(timeout, sizeof timeout, "%d", message_timeout_ms);
     if (set(conf, "enable.idempotence", "true", err, errlen) ||
-        set(conf, "acks", "all", err, errlen) || set(conf, "linger.ms", g_linger, err, errlen) ||
+        set(conf, "acks", "all", err, errlen) || set(conf, "linger.ms", "2", err, errlen) ||
         set(conf, "compression.type", "lz4", err, errlen) ||
         set(conf, "message.timeout.ms", timeout, err, errlen) ||
         mc_kafka_apply_env(conf, err, errlen)) {
@@ -379,8 +369,6 @@ mc_consumer *mc_consumer_new(const char *brokers, const char *group, const char 
         set(conf, "heartbeat.interval.ms", "1000", err, errlen) ||
         set(conf, "fetch.max.bytes", "16777216", err, errlen) ||
         set(conf, "max.partition.fetch.bytes", "8388608", err, errlen) ||
-        set(conf, "fetch.wait.max.ms", g_fetch_wait, err, errlen) ||
-        set(conf, "fetch.min.bytes", g_fetch_min, err, errlen) ||
         (g_instance_id[0] && set(conf, "group.instance.id", g_instance_id, err, errlen)) ||
         mc_kafka_apply_env(conf, err, errlen)) {
         rd_kafka_conf_destroy(conf);

@@ -172,12 +172,6 @@ void mc_consumer_progress(mc_consumer *c, struct mc_consumer_state *out);
  * 0 or MC_EINVAL (longer than 249 bytes). */
 int mc_kafka_set_instance_id(const char *id);
 
-/* Request sizes (KAFKA_LINGER, KAFKA_FETCH_WAIT, KAFKA_FETCH_MIN_BYTES): how long a producer
- * holds a partition's batch open, and how long the broker may hold a fetch back for how many
- * bytes. Larger ones mean fewer, larger requests, paid in latency at light load. Call before
- * creating producers and consumers; KAFKA_CONFIG still overrides them. */
-void mc_kafka_set_sizes(int64_t linger_ms, int64_t fetch_wait_ms, int64_t fetch_min_bytes);
-
 /* Moves the fetch position of the given partitions (offset set per entry). */
 int mc_consumer_seek(mc_consumer *c, rd_kafka_topic_partition_list_t *parts);
 

@@ -17,22 +17,19 @@
 
 /* Settings every service reads (see docs/SELF_HOSTING_ADVANCED.md). */
 struct mc_service_config {
-    char *database_url;          /* DATABASE_URL: this service's own role */
-    char *kafka_brokers;         /* KAFKA_BROKERS */
-    char *kafka_prefix;          /* KAFKA_PREFIX */
-    char *kafka_instance;        /* KAFKA_GROUP_INSTANCE_ID */
-    int64_t kafka_stall_ms;      /* KAFKA_STALL_TIMEOUT */
-    int64_t kafka_linger_ms;     /* KAFKA_LINGER */
-    int64_t kafka_fetch_wait_ms; /* KAFKA_FETCH_WAIT */
-    int64_t kafka_fetch_min;     /* KAFKA_FETCH_MIN_BYTES */
-    char *http_bind;             /* HTTP_BIND */
-    int64_t http_port;           /* HTTP_PORT */
-    char *log_level;             /* LOG_LEVEL */
-    bool migrate_on_start;       /* MIGRATE_ON_START: apply this slice's migrations at start */
-    int64_t shutdown_grace;      /* SHUTDOWN_GRACE: longest orderly stop before exit */
+    char *database_url;     /* DATABASE_URL: this service's own role */
+    char *kafka_brokers;    /* KAFKA_BROKERS */
+    char *kafka_prefix;     /* KAFKA_PREFIX */
+    char *kafka_instance;   /* KAFKA_GROUP_INSTANCE_ID */
+    int64_t kafka_stall_ms; /* KAFKA_STALL_TIMEOUT */
+    char *http_bind;        /* HTTP_BIND */
+    int64_t http_port;      /* HTTP_PORT */
+    char *log_level;        /* LOG_LEVEL */
+    bool migrate_on_start;  /* MIGRATE_ON_START: apply this slice's migrations at start */
+    int64_t shutdown_grace; /* SHUTDOWN_GRACE: longest orderly stop before exit */
 };
 
-enum { MC_SERVICE_NVARS = 13 };
+enum { MC_SERVICE_NVARS = 10 };
 
 struct mc_service {
     const char *name;  /* "usage-ingester" */

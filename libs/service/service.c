@@ -108,12 +108,6 @@ static void common_vars(struct mc_service *svc)
          "static group membership id (unique per replica, stable across its restarts)"},
         {"KAFKA_STALL_TIMEOUT", MC_CFG_DURATION, "30s", 1000, 3600000, &c->kafka_stall_ms,
          "how long a consumer may sit on waiting messages before it is reported unready"},
-        {"KAFKA_LINGER", MC_CFG_DURATION, "2ms", 0, 1000, &c->kafka_linger_ms,
-         "how long a producer holds a partition's batch open for more messages (linger.ms)"},
-        {"KAFKA_FETCH_WAIT", MC_CFG_DURATION, "500ms", 0, 10000, &c->kafka_fetch_wait_ms,
-         "longest the broker holds a fetch back waiting for KAFKA_FETCH_MIN_BYTES"},
-        {"KAFKA_FETCH_MIN_BYTES", MC_CFG_INT, "1", 1, 104857600, &c->kafka_fetch_min,
-         "bytes a fetch waits for (up to KAFKA_FETCH_WAIT) before the broker answers it"},
         {"HTTP_BIND", MC_CFG_STRING, "0.0.0.0", 0, 0, &c->http_bind, "HTTP listen address"},
         {"HTTP_PORT", MC_CFG_INT, svc->default_port, 1, 65535, &c->http_port, "HTTP listen port"},
         {"LOG_LEVEL", MC_CFG_STRING, "info", 0, 0, &c->log_level, "error, warning, info or debug"},
@@ -152,7 +146,6 @@ static int check_settings(struct mc_service *svc)
                 name);
         return MC_EINVAL;
     }
-    mc_kafka_set_sizes(c->kafka_linger_ms, c->kafka_fetch_wait_ms, c->kafka_fetch_min);
     if (mc_log_init(name, c->log_level) != 0) {
         fprintf(stderr,
                 "multica-%s: configuration error: LOG_LEVEL: must be error, warning, "
