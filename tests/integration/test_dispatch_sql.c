@@ -132,6 +132,16 @@ START_TEST(a_command_batch_in_one_call)
 }
 END_TEST
 
+/* Applies the batch cmds (a JSON array) for good. */
+static void apply_batch(const char *cmds)
+{
+    const char *params[] = {cmds};
+    PGresult *res = PQexecParams(th_pg(), "SELECT count(*) FROM dispatch.apply_commands($1)", 1,
+                                 NULL, params, NULL, NULL, 0);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+}
+
 /* Applies the batch cmds (a JSON array) in a transaction it rolls back; returns (malloc'd) its
  * change rows and what it left in the queue and the transition log. */
 static char *batch_effect(const char *cmds)
@@ -182,11 +192,7 @@ START_TEST(reports_as_sets_give_what_one_by_one_gives)
                       "\"t\", \"0\", \"8\", \"2026-01-01T00:00:00Z\"]}",
                       t[i], WS, a, rt);
     snprintf(cmds + n, sizeof cmds - (size_t)n, "]");
-    const char *p1[] = {cmds};
-    PGresult *res = PQexecParams(th_pg(), "SELECT count(*) FROM dispatch.apply_commands($1)", 1,
-                                 NULL, p1, NULL, NULL, 0);
-    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
-    PQclear(res);
+    apply_batch(cmds);
     ck_assert_int_eq(th_sql_int("WITH u AS (UPDATE dispatch.runtimes SET last_seen_at = now() "
                                 "RETURNING 1) SELECT count(*) FROM u"),
                      1);
@@ -201,10 +207,7 @@ START_TEST(reports_as_sets_give_what_one_by_one_gives)
              "{\"op\": \"start_task\", \"p\": [\"%s\", \"%s\"]}, "
              "{\"op\": \"report_progress\", \"p\": [\"%s\", \"%s\", \"5\", \"x\"]}]",
              t[0], rt, t[1], rt, t[2], rt, t[2], rt);
-    res = PQexecParams(th_pg(), "SELECT count(*) FROM dispatch.apply_commands($1)", 1, NULL, p1,
-                       NULL, NULL, 0);
-    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
-    PQclear(res);
+    apply_batch(cmds);
     n = snprintf(batch, sizeof batch,
                  "[{\"op\": \"report_progress\", \"p\": [\"%s\", \"%s\", \"1\", \"first\"]}, "
                  "{\"op\": \"report_progress\", \"p\": [\"%s\", \"%s\", \"4\", \"old\"]}, "
