@@ -2,34 +2,16 @@
 -- statement per command). p_cmds is a JSON array of {"op": ..., "p": [parameters as text or
 -- null]}, applied in order, each by its state-machine function with the parameters its own
 -- statement used to pass; returns their rows, each with the 1-based position of its command.
--- The bulk of a batch, the runtimes' start, progress and finish reports, goes as sets
--- (dispatch.apply_reports) when nothing orders them: each on a task no other command of the
--- batch names, in a batch without an agent move or a runtime going offline (which change
--- other tasks); the rest follow one by one, in order. An op it does not know is an error (the
--- whole batch then fails and the service applies its commands one by one).
+-- An op it does not know is an error (the whole batch then fails and the service applies its
+-- commands one by one).
 CREATE OR REPLACE FUNCTION dispatch.apply_commands(p_cmds jsonb)
 RETURNS TABLE (cmd integer, change dispatch.task_change) LANGUAGE plpgsql AS $$
 DECLARE
     c jsonb;
     i integer;
     p jsonb;
-    v_set integer[] := '{}';
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_cmds) AS x
-                    WHERE x.value ->> 'op' IN ('change_agent_runtime', 'runtime_offline')) THEN
-        SELECT coalesce(array_agg(y.ord), '{}') INTO v_set
-          FROM (SELECT x.ordinality::integer AS ord, x.value ->> 'op' AS op,
-                       x.value -> 'p' ->> 2 AS p2,
-                       count(*) OVER (PARTITION BY x.value -> 'p' ->> 0) AS n
-                  FROM jsonb_array_elements(p_cmds) WITH ORDINALITY AS x) y
-         WHERE y.n = 1 AND (y.op IN ('start_task', 'report_progress')
-                            OR (y.op = 'finish_task' AND y.p2 IN ('completed', 'failed')));
-        IF cardinality(v_set) > 0 THEN
-            RETURN QUERY SELECT r.cmd, r.change FROM dispatch.apply_reports(p_cmds, v_set) r;
-        END IF;
-    END IF;
     FOR c, i IN SELECT x.value, x.ordinality FROM jsonb_array_elements(p_cmds) WITH ORDINALITY AS x
-                 WHERE x.ordinality <> ALL (v_set)
                  ORDER BY x.ordinality
     LOOP
         p := c -> 'p';
