@@ -9,15 +9,18 @@
  *   POST /api/daemon/tasks/{task_id}/session     {session_id?, work_dir?}
  *   POST /api/daemon/tasks/{task_id}/messages    {messages: [{seq, type, ...}]} (http_messages.c)
  *
- * The dispatcher owns the task's state: start, progress, completion and failure become
- * commands on multica.task.commands (through the outbox), sent as from the runtime holding the
- * task. Each report is one SQL call (gateway.daemon_report): the daemon's token (these routes
- * are GW_CRED_DAEMON), the task, its state and the command together, where a report used to
- * take five or six round trips; it runs about seven times per task. The daemon retries complete,
- * fail and cancel-ack for about two minutes when an answer is lost, so they are idempotent here:
- * the first terminal report of a dispatch is sent, any later one, and one about a task that already
- * ended, answers 200 and sends nothing. The status poll is the daemon's only cancel channel: a
- * cancelled (or deleted) task stops the running agent. */
+ * The dispatcher owns the task's state: start, completion and failure become commands on
+ * multica.task.commands (through the outbox), sent as from the runtime holding the task.
+ * Progress is no change of state: it is kept and logged for the WebSocket here, in the
+ * report's transaction (gateway.report_progress), and reaches the dispatcher only as a liveness
+ * mark for its running timeout, the same command at most once per task every 5 s. Each report is
+ * one SQL call (gateway.daemon_report): the daemon's token (these routes are GW_CRED_DAEMON), the
+ * task, its state and the command together, where a report used to take five or six round trips; it
+ * runs about seven times per task. The daemon retries complete, fail and cancel-ack for about two
+ * minutes when an answer is lost, so they are idempotent here: the first terminal report of a
+ * dispatch is sent, any later one, and one about a task that already ended, answers 200 and sends
+ * nothing. The status poll is the daemon's only cancel channel: a cancelled (or deleted) task stops
+ * the running agent. */
 #include "gateway.h"
 #include "mc_log.h"
 #include "mc_proto.h"
