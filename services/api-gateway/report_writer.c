@@ -90,8 +90,8 @@ static void apply(mc_db *db, struct job **jobs, int n, struct mc_pgarr *arr)
 static void *write_loop(void *arg)
 {
     struct gw_reports *w = arg;
-    mc_db *db = mc_db_new(w->ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS,
-                          "api-gateway-reports");
+    mc_db *db =
+        mc_db_new(w->ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway-reports");
     struct mc_pgarr arr[NPARAMS] = {0};
     struct job *jobs[REPORTS_MAX];
     for (;;) {

@@ -51,8 +51,7 @@ START_TEST(progress_is_logged_by_the_gateway_and_marked_for_the_dispatcher_every
     progress(&p, task, 1); /* the same seq again, and a lower one: no-ops, as before */
     progress(&p, task, 0);
     ck_assert_int_eq(count(LOGGED_PROGRESS, task), 1);
-    ck_assert_int_eq(count("SELECT count(*) FROM gateway.task_progress WHERE task_id = '%s'",
-                           task),
+    ck_assert_int_eq(count("SELECT count(*) FROM gateway.task_progress WHERE task_id = '%s'", task),
                      1);
     /* Within 5 s of the start the dispatcher needs no mark. */
     ck_assert_int_eq(count(MARKS, task), 0);
@@ -76,12 +75,13 @@ START_TEST(progress_is_logged_by_the_gateway_and_marked_for_the_dispatcher_every
     ck_assert(dp_wait_status(&p, task, 200, "\"completed\"", 30000));
     ck_assert_int_eq(count(MARKS, task), 1);
     ck_assert_int_eq(count(LOGGED_PROGRESS, task), 3);
-    ck_assert_int_eq(count("SELECT (string_agg(split_part(type, '.', 3) || ':' || progress_seq, "
-                           "' ' ORDER BY seq) = 'started:-1 progress:1 progress:2 progress:3')::int "
-                           "FROM gateway.task_event_log WHERE task_id = '%s' AND type IN "
-                           "('multica.task.started.v1', 'multica.task.progress.v1')",
-                           task),
-                     1);
+    ck_assert_int_eq(
+        count("SELECT (string_agg(split_part(type, '.', 3) || ':' || progress_seq, "
+              "' ' ORDER BY seq) = 'started:-1 progress:1 progress:2 progress:3')::int "
+              "FROM gateway.task_event_log WHERE task_id = '%s' AND type IN "
+              "('multica.task.started.v1', 'multica.task.progress.v1')",
+              task),
+        1);
     ck_assert_int_eq(count("SELECT count(DISTINCT version) FROM gateway.task_event_log WHERE "
                            "task_id = '%s' AND type IN ('multica.task.started.v1', "
                            "'multica.task.progress.v1')",
@@ -118,7 +118,8 @@ START_TEST(reports_sent_at_once_each_get_their_own_answer)
         struct racer r[2 * N];
         pthread_t th[2 * N];
         for (int i = 0; i < 2 * N; i++) {
-            r[i] = (struct racer){&p, tasks[i % N], round == 0 ? "start" : (i < N ? "progress" : "start"), 0};
+            r[i] = (struct racer){&p, tasks[i % N],
+                                  round == 0 ? "start" : (i < N ? "progress" : "start"), 0};
             ck_assert_int_eq(pthread_create(&th[i], NULL, race, &r[i]), 0);
         }
         for (int i = 0; i < 2 * N; i++) {
@@ -147,7 +148,8 @@ TCase *dp_case_progress(void)
 {
     TCase *tc = tcase_create("progress");
     tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, progress_is_logged_by_the_gateway_and_marked_for_the_dispatcher_every_few_seconds);
+    tcase_add_test(
+        tc, progress_is_logged_by_the_gateway_and_marked_for_the_dispatcher_every_few_seconds);
     tcase_add_test(tc, reports_sent_at_once_each_get_their_own_answer);
     return tc;
 }
