@@ -1,9 +1,10 @@
 -- A group commit of daemons' reports (report_writer.c, issue 17): the reports that arrived
 -- while the gateway's report writer was busy, for any tasks, applied by gateway.daemon_report
 -- in arrival order, in one call and one transaction (one WAL flush for all). One row per
--- report, in order. With a progress report among them the log's lock (MC_LOCK_GATEWAY_LOG)
--- is taken first, before any task row: the projection takes it before its row locks too, so
--- the two cannot wait for each other.
+-- report, in order. The log's lock (MC_LOCK_GATEWAY_LOG, which a progress report needs) is
+-- taken first, before any task row, whatever the reports: the projection takes it before its
+-- row locks too, and a batch holds several task rows (terminal reports), which the projection
+-- could otherwise lock in the other order (a deadlock, found only after deadlock_timeout).
 CREATE OR REPLACE FUNCTION gateway.daemon_reports(p_hash text[], p_user uuid[], p_task uuid[],
                                                   p_kind text[], p_topic text[],
                                                   p_event text[], p_session text[],
@@ -12,9 +13,7 @@ RETURNS TABLE (outcome text, status text) LANGUAGE plpgsql AS $$
 DECLARE
     r record;
 BEGIN
-    IF 'progress' = ANY (p_kind) THEN
-        PERFORM pg_advisory_xact_lock(4260); -- MC_LOCK_GATEWAY_LOG
-    END IF;
+    PERFORM pg_advisory_xact_lock(4260); -- MC_LOCK_GATEWAY_LOG
     FOR i IN 1 .. coalesce(array_length(p_task, 1), 0) LOOP
         SELECT * INTO r
           FROM gateway.daemon_report(p_hash[i], p_user[i], p_task[i], p_kind[i], p_topic[i],
