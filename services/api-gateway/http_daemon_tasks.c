@@ -172,6 +172,8 @@ static void send_report(struct gw_ctx *ctx, enum report kind, const char *task, 
         answer(resp, kind, task, &rep, refused);
     if (rc == 0 && strcmp(rep.outcome, "sent") == 0)
         gw_outbox_kick(ctx);
+    if (rc == 0 && kind == PROGRESS)
+        gw_ws_logged(ctx); /* it may have logged its event: deliver it now, not at the poll */
     free(event);
 }
 
