@@ -2,9 +2,11 @@
 -- while the gateway's report writer was busy, for any tasks, applied by gateway.daemon_report
 -- in arrival order, in one call and one transaction (one WAL flush for all). One row per
 -- report, in order. The log's lock (MC_LOCK_GATEWAY_LOG, which a progress report needs) is
--- taken first, before any task row, whatever the reports: the projection takes it before its
--- row locks too, and a batch holds several task rows (terminal reports), which the projection
--- could otherwise lock in the other order (a deadlock, found only after deadlock_timeout).
+-- taken first, before any task row, when a report needs it or the batch would lock more than
+-- one task row (terminal reports): the projection takes it before its row locks too, and could
+-- otherwise lock those rows in the other order (a deadlock, found only after deadlock_timeout).
+-- Starts lock no task row; a batch of them and at most one terminal report goes without it,
+-- and so does not hold the projection back.
 CREATE OR REPLACE FUNCTION gateway.daemon_reports(p_hash text[], p_user uuid[], p_task uuid[],
                                                   p_kind text[], p_topic text[],
                                                   p_event text[], p_session text[],
@@ -13,7 +15,11 @@ RETURNS TABLE (outcome text, status text) LANGUAGE plpgsql AS $$
 DECLARE
     r record;
 BEGIN
-    PERFORM pg_advisory_xact_lock(4260); -- MC_LOCK_GATEWAY_LOG
+    IF 'progress' = ANY (p_kind)
+       OR (SELECT count(*) FROM unnest(p_kind) k WHERE k IN ('complete', 'fail', 'cancel_ack')) > 1
+    THEN
+        PERFORM pg_advisory_xact_lock(4260); -- MC_LOCK_GATEWAY_LOG
+    END IF;
     FOR i IN 1 .. coalesce(array_length(p_task, 1), 0) LOOP
         SELECT * INTO r
           FROM gateway.daemon_report(p_hash[i], p_user[i], p_task[i], p_kind[i], p_topic[i],

@@ -29,9 +29,9 @@ DECLARE
     applied boolean := false;
     e jsonb;
 BEGIN
-    -- The log's one writer at a time (MC_LOCK_GATEWAY_LOG; gateway.report_progress takes it
-    -- too): seqs commit in order. Taken again for each event of a batch: the second time costs
-    -- a lookup in the backend's own lock table.
+    -- The log's one writer at a time (MC_LOCK_GATEWAY_LOG; gateway.report_progress and
+    -- gateway.daemon_reports take it too): seqs commit in order. Taken again for each event of
+    -- a batch: the second time is a lookup in the backend's own lock table.
     PERFORM pg_advisory_xact_lock(4260);
     IF jsonb_typeof(p_event) = 'array' THEN
         FOR e IN SELECT x.value FROM jsonb_array_elements(p_event) WITH ORDINALITY AS x
