@@ -98,8 +98,7 @@ BEGIN
     ON CONFLICT (task_id, version, progress_seq) DO NOTHING
     RETURNING seq INTO new_seq;
     IF applied AND p_event ->> 'type' = 'multica.task.started.v1' THEN
-        PERFORM gateway.log_progress(k) FROM gateway.tasks k
-          WHERE k.task_id = (d ->> 'task_id')::uuid;
+        PERFORM gateway.log_progress((d ->> 'task_id')::uuid);
     END IF;
     RETURN new_seq;
 END

@@ -1,46 +1,53 @@
 -- PL/pgSQL, not SQL: a SQL function the planner does not inline is planned again at every
 -- call (0.7 ms a call for log_progress in the bench), PL/pgSQL keeps its plans per session.
 
+-- The task's row goes in as JSON or by id, not as gateway.tasks: a function taking a table's
+-- row type depends on the table, and the migrations' way down drops tables, not functions.
+
 -- The TaskProgressReported event (multica.task.progress.v1) the gateway logs for a progress
--- report of task t, as the dispatcher built it before progress stayed in the gateway: the
--- task's attribution, status running, and the version of its start (a report is no change of
--- state; the log tells two reports apart by their seq).
-CREATE OR REPLACE FUNCTION gateway.progress_event(t gateway.tasks, p_seq bigint, p_text text,
+-- report of task t (its gateway.tasks row as JSON), as the dispatcher built it before progress
+-- stayed in the gateway: the task's attribution, status running, and the version of its start
+-- (a report is no change of state; the log tells two reports apart by their seq).
+CREATE OR REPLACE FUNCTION gateway.progress_event(t jsonb, p_seq bigint, p_text text,
                                                   p_at timestamptz)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     RETURN jsonb_build_object(
         'specversion', '1.0', 'id', gen_random_uuid(), 'type', 'multica.task.progress.v1',
-        'source', 'api-gateway', 'subject', t.task_id,
+        'source', 'api-gateway', 'subject', t -> 'task_id',
         'time', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'datacontenttype', 'application/json',
         'data', jsonb_build_object(
-            'task_id', t.task_id, 'workspace_id', t.workspace_id, 'agent_id', t.agent_id,
-            'runtime_id', t.runtime_id, 'issue_id', t.issue_id, 'version', t.version,
-            'status', 'running', 'attempt', t.attempt, 'seq', p_seq, 'text', p_text,
+            'task_id', t -> 'task_id', 'workspace_id', t -> 'workspace_id',
+            'agent_id', t -> 'agent_id', 'runtime_id', t -> 'runtime_id',
+            'issue_id', t -> 'issue_id', 'version', t -> 'version', 'status', 'running',
+            'attempt', t -> 'attempt', 'seq', p_seq, 'text', p_text,
             'at', to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
 END $$;
-COMMENT ON FUNCTION gateway.progress_event(gateway.tasks, bigint, text, timestamptz) IS
-    'The multica.task.progress.v1 event of a progress report of task t, at the version of its start.';
+COMMENT ON FUNCTION gateway.progress_event(jsonb, bigint, text, timestamptz) IS
+    'The multica.task.progress.v1 event of a progress report of task t (its gateway.tasks row as JSON), at the version of its start.';
 
--- Logs the progress of task t kept since its dispatch and not logged yet, in seq order, after
+-- Logs the progress of a task kept since its dispatch and not logged yet, in seq order, after
 -- its start (the projection calls it for TaskStarted: a report that came before the start was
 -- projected waited for it, so that watchers see the start first, as before).
-CREATE OR REPLACE FUNCTION gateway.log_progress(t gateway.tasks)
+CREATE OR REPLACE FUNCTION gateway.log_progress(p_task uuid)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    t gateway.tasks;
 BEGIN
+    SELECT * INTO t FROM gateway.tasks WHERE task_id = p_task;
     INSERT INTO gateway.task_event_log (task_id, version, workspace_id, issue_id, runtime_id,
                                         type, event, progress_seq)
     SELECT t.task_id, t.version, t.workspace_id, t.issue_id, t.runtime_id,
-           'multica.task.progress.v1', gateway.progress_event(t, p.seq, p.text, p.created_at),
-           p.seq
+           'multica.task.progress.v1',
+           gateway.progress_event(to_jsonb(t), p.seq, p.text, p.created_at), p.seq
       FROM gateway.task_progress p
-     WHERE p.task_id = t.task_id AND p.created_at >= coalesce(t.dispatched_at, '-infinity')
+     WHERE p.task_id = p_task AND p.created_at >= coalesce(t.dispatched_at, '-infinity')
      ORDER BY p.seq
     ON CONFLICT DO NOTHING;
 END $$;
-COMMENT ON FUNCTION gateway.log_progress(gateway.tasks) IS
-    'Logs the progress of task t kept since its dispatch at its version, once per seq, in seq order.';
+COMMENT ON FUNCTION gateway.log_progress(uuid) IS
+    'Logs the progress of a task kept since its dispatch at its version, once per seq, in seq order.';
 
 -- A daemon's progress report, once gateway.daemon_report has checked the caller and the task
 -- (issue 17): kept in task_progress and logged for the WebSocket here, in the report's
@@ -78,7 +85,7 @@ BEGIN
                                         type, event, progress_seq)
     VALUES (p_task, t.version, t.workspace_id, t.issue_id, t.runtime_id,
             'multica.task.progress.v1',
-            gateway.progress_event(t, s, coalesce(d ->> 'text', ''), now()), s)
+            gateway.progress_event(to_jsonb(t), s, coalesce(d ->> 'text', ''), now()), s)
     ON CONFLICT DO NOTHING;
     IF greatest(t.started_at, t.progress_marked_at) >= now() - interval '5 seconds' THEN
         RETURN 'ok';
