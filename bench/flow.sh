@@ -131,9 +131,17 @@ cpu_seconds() {
     fi
 }
 
+# Transactions committed and WAL flushes (fsyncs) so far, the whole cluster.
+db_counts() {
+    psql -X -A -t -F ' ' "$DATABASE_URL" \
+        -c "SELECT 'commits', sum(xact_commit) FROM pg_stat_database" \
+        -c "SELECT 'wal_syncs', wal_sync FROM pg_stat_wal" 2>/dev/null || true
+}
+
 if [ -n "${BENCH_PROFILE_DIR:-}" ]; then # the profile below covers the dispatch figure only
     mkdir -p "$BENCH_PROFILE_DIR"
     cpu_seconds >"$BENCH_PROFILE_DIR/cpu-before.txt"
+    db_counts >"$BENCH_PROFILE_DIR/db-before.txt"
     # track = all: the statements inside the SQL functions too (dispatch_round's parts).
     psql -X -q "$DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
         -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c "SELECT pg_reload_conf()" \
@@ -160,6 +168,10 @@ if [ -n "${BENCH_PROFILE_DIR:-}" ]; then
         >"$BENCH_PROFILE_DIR/pgss.txt" 2>&1 || true
     # cpu.txt: per process, CPU seconds of the whole flow stage and of the dispatch figure.
     cpu_seconds >"$BENCH_PROFILE_DIR/cpu-after.txt"
+    db_counts >"$BENCH_PROFILE_DIR/db-after.txt"
+    # db.txt: the dispatch figure's commits and WAL flushes (group commits show here).
+    paste "$BENCH_PROFILE_DIR/db-before.txt" "$BENCH_PROFILE_DIR/db-after.txt" |
+        awk '{printf "%-12s %10d\n", $1, $4 - $2}' >"$BENCH_PROFILE_DIR/db.txt"
     awk 'NR == FNR {before[$1] = $2; next}
          {d = $2 - before[$1]; all += $2; disp += d
           printf "%-16s %8.1f s  dispatch %8.1f s\n", $1, $2, d}

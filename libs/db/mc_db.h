@@ -105,6 +105,7 @@ int mc_db_run_tx(mc_db *db, const char *name, mc_db_tx_body body, void *ctx);
 #define MC_LOCK_DISPATCH_RELAY     4250 /* class; object 1: one relay of dispatch.outbox */
 #define MC_LOCK_GATEWAY_RELAY      4251 /* one relay of gateway.outbox */
 #define MC_LOCK_DISPATCH_WORKSPACE 4252 /* class; object hashtext(workspace): the workspace cap */
+#define MC_LOCK_GATEWAY_LOG        4260 /* gateway.task_event_log: one writer at a time */
 
 struct mc_advisory_lock {
     const char *name; /* the macro above */

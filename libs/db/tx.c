@@ -54,5 +54,8 @@ const struct mc_advisory_lock mc_advisory_locks[] = {
     {"MC_LOCK_DISPATCH_WORKSPACE", MC_LOCK_DISPATCH_WORKSPACE, "dispatch",
      "dispatch.dispatch_round counts a workspace's active tasks under it (object: hashtext of the "
      "workspace id), taken as a try-lock when WORKSPACE_MAX_CONCURRENT_TASKS is set"},
+    {"MC_LOCK_GATEWAY_LOG", MC_LOCK_GATEWAY_LOG, "gateway",
+     "gateway.task_event_log has one writer at a time (the projection, progress reports), so that "
+     "its seqs commit in order"},
 };
 const size_t mc_nadvisory_locks = MC_ARRAY_LEN(mc_advisory_locks);

@@ -103,6 +103,7 @@ enum {
     GW_PRICES_PUT,
     GW_TASK_USAGE_HOLDER,
     GW_DAEMON_REPORT,
+    GW_DAEMON_REPORTS,
     GW_DAEMON_MESSAGES,
     GW_LOG_PRUNE,
     GW_OUTBOX_LOCK,
@@ -149,6 +150,8 @@ struct gw_ctx {
     /* the outbox relay (the shared one of libs/outbox) */
     struct mc_outbox_def relay_def;
     mc_outbox *relay;
+    /* the daemon's reports in group commits (report_writer.c) */
+    struct gw_reports *reports;
     /* the task-event projection consumer */
     struct mc_worker projector;
     mc_consumer *consumer;
@@ -310,6 +313,21 @@ void gw_client_address(const struct gw_ctx *ctx, const struct _u_request *req, c
  * (mc_outbox_start) once the schema is migrated, and mc_outbox_free drains and frees it. */
 int gw_outbox_add(mc_db *db, const char *type, const char *subject, const char *key, json_t *data);
 void gw_outbox_kick(struct gw_ctx *ctx);
+
+/* A daemon's report (gateway.daemon_report's eight parameters) and what it came to. */
+struct gw_report {
+    const char *const *p;
+    char outcome[16], status[16];
+};
+/* The report writer (report_writer.c): the reports that arrive while it is busy, all tasks,
+ * are applied in one call and one commit, the callers waiting for it, so that an answer still
+ * means the report is durably applied. gw_report_apply returns 0 with rep's outcome and
+ * status, or the error (MC_EDBCONN: the database is unreachable), already logged. */
+int gw_reports_start(struct gw_ctx *ctx);
+void gw_reports_stop(struct gw_ctx *ctx);
+int gw_report_apply(struct gw_ctx *ctx, struct gw_report *rep);
+/* The same report alone, on db (a read: the status poll). */
+int gw_report_one(mc_db *db, struct gw_report *rep);
 void gw_outbox_new(struct gw_ctx *ctx);
 
 /* What a transaction body returns once it has answered the request itself (a client fault). */

@@ -9,15 +9,18 @@
  *   POST /api/daemon/tasks/{task_id}/session     {session_id?, work_dir?}
  *   POST /api/daemon/tasks/{task_id}/messages    {messages: [{seq, type, ...}]} (http_messages.c)
  *
- * The dispatcher owns the task's state: start, progress, completion and failure become
- * commands on multica.task.commands (through the outbox), sent as from the runtime holding the
- * task. Each report is one SQL call (gateway.daemon_report): the daemon's token (these routes
- * are GW_CRED_DAEMON), the task, its state and the command together, where a report used to
- * take five or six round trips; it runs about seven times per task. The daemon retries complete,
- * fail and cancel-ack for about two minutes when an answer is lost, so they are idempotent here:
- * the first terminal report of a dispatch is sent, any later one, and one about a task that already
- * ended, answers 200 and sends nothing. The status poll is the daemon's only cancel channel: a
- * cancelled (or deleted) task stops the running agent. */
+ * The dispatcher owns the task's state: start, completion and failure become commands on
+ * multica.task.commands (through the outbox), sent as from the runtime holding the task.
+ * Progress is no change of state: it is kept and logged for the WebSocket here, in the
+ * report's transaction (gateway.report_progress), and reaches the dispatcher only as a liveness
+ * mark for its running timeout, the same command at most once per task every 5 s. Each report is
+ * one SQL call (gateway.daemon_report): the daemon's token (these routes are GW_CRED_DAEMON), the
+ * task, its state and the command together, where a report used to take five or six round trips; it
+ * runs about seven times per task. The daemon retries complete, fail and cancel-ack for about two
+ * minutes when an answer is lost, so they are idempotent here: the first terminal report of a
+ * dispatch is sent, any later one, and one about a task that already ended, answers 200 and sends
+ * nothing. The status poll is the daemon's only cancel channel: a cancelled (or deleted) task stops
+ * the running agent. */
 #include "gateway.h"
 #include "mc_log.h"
 #include "mc_proto.h"
@@ -93,12 +96,12 @@ static const char *given(const json_t *body, const char *name)
     return v && *v ? v : NULL;
 }
 
-/* Answers what gateway.daemon_report decided (row r). refused: the body was refused (400
- * already answered), which stands once the caller and the task have passed. */
-static void answer(struct _u_response *resp, enum report kind, const char *task, const PGresult *r,
-                   bool refused)
+/* Answers what gateway.daemon_report decided. refused: the body was refused (400 already
+ * answered), which stands once the caller and the task have passed. */
+static void answer(struct _u_response *resp, enum report kind, const char *task,
+                   const struct gw_report *rep, bool refused)
 {
-    const char *outcome = PQgetvalue(r, 0, 0), *status = PQgetvalue(r, 0, 1);
+    const char *outcome = rep->outcome, *status = rep->status;
     static const char *const next[] = {
         [START] = "running", [PROGRESS] = "running", [COMPLETE] = "completed", [FAIL] = "failed"};
     gw_daemon_checked(resp, strcmp(outcome, "unauthorized") != 0);
@@ -122,8 +125,20 @@ static void answer(struct _u_response *resp, enum report kind, const char *task,
                                strcmp(outcome, "already") == 0 ? status : next[kind]));
 }
 
+/* The status poll, a read, on a pooled connection; 0 or the error. */
+static int read_status(struct gw_ctx *ctx, struct gw_report *rep)
+{
+    int err = 0;
+    mc_db *db = mc_db_pool_acquire(ctx->pool, 2000, &err);
+    if (db == NULL)
+        return MC_EDBCONN;
+    int rc = gw_report_one(db, rep);
+    mc_db_pool_release(ctx->pool, db);
+    return rc;
+}
+
 /* One call: the caller's token, the task, its state, and the report with its command
- * (gateway.daemon_report); answers. */
+ * (gateway.daemon_report); a write goes through the report writer's group commit. Answers. */
 static void send_report(struct gw_ctx *ctx, enum report kind, const char *task, const json_t *body,
                         struct _u_response *resp)
 {
@@ -136,30 +151,29 @@ static void send_report(struct gw_ctx *ctx, enum report kind, const char *task, 
         mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "internal error");
         return;
     }
-    mc_db *db = gw_db(ctx, resp);
-    if (db != NULL) {
-        const char *hash, *user;
-        gw_daemon_caller(resp, &hash, &user);
-        const struct mc_event_type *t = writes ? mc_event_type_find(report_types[kind]) : NULL;
-        const char *p[] = {hash,
-                           user,
-                           task,
-                           kind_names[kind],
-                           t ? t->topic : NULL,
-                           event,
-                           terminal ? given(body, "session_id") : NULL,
-                           terminal ? given(body, "work_dir") : NULL};
-        PGresult *r = NULL;
-        int rc = mc_db_exec(db, GW_DAEMON_REPORT, 8, p, &r);
-        if (rc != 0)
-            gw_db_error(resp, db, rc);
-        else
-            answer(resp, kind, task, r, refused);
-        if (rc == 0 && strcmp(PQgetvalue(r, 0, 0), "sent") == 0)
-            gw_outbox_kick(ctx);
-        PQclear(r);
-        gw_db_release(ctx, db);
-    }
+    const char *hash, *user;
+    gw_daemon_caller(resp, &hash, &user);
+    const struct mc_event_type *t = writes ? mc_event_type_find(report_types[kind]) : NULL;
+    const char *p[] = {hash,
+                       user,
+                       task,
+                       kind_names[kind],
+                       t ? t->topic : NULL,
+                       event,
+                       terminal ? given(body, "session_id") : NULL,
+                       terminal ? given(body, "work_dir") : NULL};
+    struct gw_report rep = {.p = p};
+    int rc = kind == STATUS ? read_status(ctx, &rep) : gw_report_apply(ctx, &rep);
+    if (rc == MC_EDBCONN)
+        mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "database unavailable");
+    else if (rc != 0)
+        mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "internal error");
+    else
+        answer(resp, kind, task, &rep, refused);
+    if (rc == 0 && strcmp(rep.outcome, "sent") == 0)
+        gw_outbox_kick(ctx);
+    if (rc == 0 && kind == PROGRESS)
+        gw_ws_logged(ctx); /* it may have logged its event: deliver it now, not at the poll */
     free(event);
 }
 

@@ -177,8 +177,8 @@ int main(int argc, char **argv)
     }
     gw_outbox_new(&ctx);
     mc_service_watch_kafka(&svc, mc_producer_handle(ctx.producer));
-    if (gw_register_routes(&ctx) != 0 || gw_daemon_ws_start(&ctx) != 0 || gw_ws_start(&ctx) != 0 ||
-        mc_http_start(svc.http) != 0)
+    if (gw_reports_start(&ctx) != 0 || gw_register_routes(&ctx) != 0 ||
+        gw_daemon_ws_start(&ctx) != 0 || gw_ws_start(&ctx) != 0 || mc_http_start(svc.http) != 0)
         goto cleanup;
     mc_service_migrate(&svc);
     if (mc_outbox_start(ctx.relay) != 0 || gw_projection_start(&ctx) != 0)
@@ -194,6 +194,7 @@ cleanup:
     gw_daemon_ws_quiesce(&ctx);
     mc_http_free(svc.http);
     svc.http = NULL;
+    gw_reports_stop(&ctx);    /* once no handler waits for it */
     gw_projection_stop(&ctx); /* before the hub it kicks */
     gw_ws_stop(&ctx);
     gw_daemon_ws_stop(&ctx);

@@ -10,6 +10,7 @@
 
 TCase *dp_case_claim(void);
 TCase *dp_case_reports(void);
+TCase *dp_case_progress(void);
 
 static void heartbeat(mc_wsclient *ws, const char *runtime)
 {
@@ -87,6 +88,7 @@ Suite *suite_daemon(void)
     Suite *s = suite_create("daemon");
     suite_add_tcase(s, dp_case_claim());
     suite_add_tcase(s, dp_case_reports());
+    suite_add_tcase(s, dp_case_progress());
     TCase *tc = tcase_create("websocket");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, the_daemon_socket_acks_heartbeats_and_wakes_the_daemon);

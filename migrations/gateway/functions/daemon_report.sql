@@ -10,7 +10,8 @@
 -- caller), 'conflict' (409, status says why), 'already' (200 with status: a terminal report
 -- after the end or after an earlier one, a start of a running task), 'ok' (applied, or
 -- nothing to write) and 'sent' (an outbox row written). A terminal report is sent once per
--- dispatch (reported), with the session and work directory it names.
+-- dispatch (reported), with the session and work directory it names. Progress stays in the
+-- gateway (gateway.report_progress) but for a liveness mark to the dispatcher every few seconds.
 CREATE OR REPLACE FUNCTION gateway.daemon_report(p_hash text, p_user uuid, p_task uuid,
                                                  p_kind text, p_topic text, p_event text,
                                                  p_session text, p_work_dir text)
@@ -53,6 +54,11 @@ BEGIN
         outcome := 'conflict';
     END IF;
     IF outcome <> 'ok' OR p_event IS NULL THEN
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF p_kind = 'progress' THEN
+        outcome := gateway.report_progress(p_task, p_topic, p_event);
         RETURN NEXT;
         RETURN;
     END IF;

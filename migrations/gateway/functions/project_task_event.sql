@@ -11,7 +11,10 @@
 -- would change only its version and updated_at (the text goes to task_progress, the event to
 -- the log), and the row's update was a write, a new row version and a lock held against the
 -- daemon's terminal report, twice per task; the row's version is that of its last change of
--- state.
+-- state. Progress reports are kept and logged by the gateway itself (gateway.report_progress):
+-- a TaskProgressReported whose seq task_progress already holds is the echo of the liveness mark
+-- the gateway sent the dispatcher, and is not logged again; the reports that came before the
+-- start was projected are logged right after TaskStarted (gateway.log_progress).
 CREATE OR REPLACE FUNCTION gateway.project_task_event(p_event jsonb)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
@@ -23,8 +26,13 @@ DECLARE
     at timestamptz := coalesce((d ->> 'at')::timestamptz, (p_event ->> 'time')::timestamptz);
     new_seq bigint;
     claimed boolean := false;
+    applied boolean := false;
     e jsonb;
 BEGIN
+    -- The log's one writer at a time (MC_LOCK_GATEWAY_LOG; gateway.report_progress and
+    -- gateway.daemon_reports take it too): seqs commit in order. Taken again for each event of
+    -- a batch: the second time is a lookup in the backend's own lock table.
+    PERFORM pg_advisory_xact_lock(4260);
     IF jsonb_typeof(p_event) = 'array' THEN
         FOR e IN SELECT x.value FROM jsonb_array_elements(p_event) WITH ORDINALITY AS x
                   ORDER BY x.ordinality
@@ -68,6 +76,7 @@ BEGIN
                updated_at = now()
          WHERE t.version < EXCLUDED.version
         RETURNING t.claimed_at IS NOT NULL INTO claimed;
+        applied := FOUND;
         -- claimed: the update applied and the task was claimed since its last dispatch (a new
         -- dispatch clears claimed_at, but a dispatch is not among the statuses below).
         IF claimed AND s IN ('completed', 'failed', 'cancelled', 'deleted', 'queued') THEN
@@ -78,15 +87,21 @@ BEGIN
         INSERT INTO gateway.task_progress (task_id, seq, text)
         VALUES ((d ->> 'task_id')::uuid, (d ->> 'seq')::bigint, coalesce(d ->> 'text', ''))
         ON CONFLICT DO NOTHING;
+        IF NOT FOUND THEN
+            RETURN NULL; -- the gateway kept and logged this report: the echo of its liveness mark
+        END IF;
     END IF;
     INSERT INTO gateway.task_event_log (task_id, version, workspace_id, issue_id, runtime_id,
                                         old_runtime_id, type, event)
     VALUES ((d ->> 'task_id')::uuid, v, (d ->> 'workspace_id')::uuid, (d ->> 'issue_id')::uuid,
             (d ->> 'runtime_id')::uuid, (d ->> 'old_runtime_id')::uuid, p_event ->> 'type', p_event)
-    ON CONFLICT (task_id, version) DO NOTHING
+    ON CONFLICT (task_id, version, progress_seq) DO NOTHING
     RETURNING seq INTO new_seq;
+    IF applied AND p_event ->> 'type' = 'multica.task.started.v1' THEN
+        PERFORM gateway.log_progress((d ->> 'task_id')::uuid);
+    END IF;
     RETURN new_seq;
 END
 $$;
 COMMENT ON FUNCTION gateway.project_task_event(jsonb) IS
-    'Applies a task event (or a JSON array of them, in order) to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of a claimed task that ended or was requeued; TaskProgressReported only to task_progress), logs it once; no NOTIFY (listeners poll the log).';
+    'Applies a task event (or a JSON array of them, in order) to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of a claimed task that ended or was requeued; TaskProgressReported only to task_progress and, unless the gateway kept it already, the log; after TaskStarted the progress reported before it), logs it once; no NOTIFY (listeners poll the log).';

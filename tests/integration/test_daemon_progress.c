@@ -1,0 +1,155 @@
+/* test_daemon_progress.c: progress kept in the gateway and the reports' group commits (issue
+ * 17): a report is stored and logged by the gateway, after the task's start and in seq order,
+ * once per seq; the dispatcher hears of it only as a liveness mark every few seconds, whose
+ * echo is not logged twice; reports sent at once, applied together, each get their own answer. */
+#include "daemon_util.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static int64_t count(const char *fmt, const char *task)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql, fmt, task);
+    return th_sql_int(sql);
+}
+
+#define LOGGED_PROGRESS                                                                            \
+    "SELECT count(*) FROM gateway.task_event_log WHERE task_id = '%s' AND type = "                 \
+    "'multica.task.progress.v1'"
+#define MARKS                                                                                      \
+    "SELECT count(*) FROM dispatch.task_transitions WHERE task_id = '%s' AND event = 'progress'"
+
+static void progress(struct dp *p, const char *task, int step)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"summary\":\"step %d\",\"step\":%d,\"total\":9}", step, step);
+    ck_assert_int_eq(dp_report(p, task, "progress", body, NULL), 200);
+}
+
+static void claimed_task(struct dp *p, const char *title, char task[37])
+{
+    json_t *tasks = NULL;
+    dp_task(p, title, task, NULL);
+    ck_assert_int_eq(dp_claim(p, 1, &tasks), 200);
+    ck_assert_uint_eq(json_array_size(tasks), 1);
+    json_decref(tasks);
+}
+
+START_TEST(progress_is_logged_by_the_gateway_and_marked_for_the_dispatcher_every_few_seconds)
+{
+    struct dp p;
+    dp_setup(&p, NULL);
+    char task[37];
+    claimed_task(&p, "Long run", task);
+    ck_assert_int_eq(dp_report(&p, task, "start", NULL, NULL), 200);
+    /* Reported before the start reached the read model, or after: logged after the start. */
+    progress(&p, task, 1);
+    ck_assert(dp_wait_status(&p, task, 200, "\"running\"", 30000));
+    progress(&p, task, 1); /* the same seq again, and a lower one: no-ops, as before */
+    progress(&p, task, 0);
+    ck_assert_int_eq(count(LOGGED_PROGRESS, task), 1);
+    ck_assert_int_eq(count("SELECT count(*) FROM gateway.task_progress WHERE task_id = '%s'", task),
+                     1);
+    /* Within 5 s of the start the dispatcher needs no mark. */
+    ck_assert_int_eq(count(MARKS, task), 0);
+    /* Later (the start set back 10 s) a report is marked, once for the next 5 s. */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE gateway.tasks SET started_at = started_at - interval '10 seconds' WHERE "
+             "task_id = '%s'",
+             task);
+    th_sql(sql);
+    progress(&p, task, 2);
+    progress(&p, task, 3);
+    snprintf(sql, sizeof sql, MARKS, task);
+    ck_assert_int_eq(th_sql_wait(sql, 1, 30000), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT last_progress_seq FROM dispatch.agent_task_queue WHERE task_id = '%s'", task);
+    ck_assert_int_eq(th_sql_int(sql), 2);
+    /* The completion comes back after the mark's echo: the log holds each report once, in seq
+     * order after the start, all at the start's version, and the completion past it. */
+    ck_assert_int_eq(dp_report(&p, task, "complete", "{\"output\":\"done\"}", NULL), 200);
+    ck_assert(dp_wait_status(&p, task, 200, "\"completed\"", 30000));
+    ck_assert_int_eq(count(MARKS, task), 1);
+    ck_assert_int_eq(count(LOGGED_PROGRESS, task), 3);
+    ck_assert_int_eq(
+        count("SELECT (string_agg(split_part(type, '.', 3) || ':' || progress_seq, "
+              "' ' ORDER BY seq) = 'started:-1 progress:1 progress:2 progress:3')::int "
+              "FROM gateway.task_event_log WHERE task_id = '%s' AND type IN "
+              "('multica.task.started.v1', 'multica.task.progress.v1')",
+              task),
+        1);
+    ck_assert_int_eq(count("SELECT count(DISTINCT version) FROM gateway.task_event_log WHERE "
+                           "task_id = '%s' AND type IN ('multica.task.started.v1', "
+                           "'multica.task.progress.v1')",
+                           task),
+                     1);
+    dp_free(&p);
+}
+END_TEST
+
+struct racer {
+    struct dp *p;
+    const char *task;
+    const char *what;
+    int status;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    r->status = dp_report(r->p, r->task, r->what, r->what[0] == 'p' ? "{\"step\":1}" : NULL, NULL);
+    return NULL;
+}
+
+START_TEST(reports_sent_at_once_each_get_their_own_answer)
+{
+    struct dp p;
+    dp_setup(&p, NULL);
+    enum { N = 4 };
+    char tasks[N][37];
+    for (int i = 0; i < N; i++)
+        claimed_task(&p, "Together", tasks[i]);
+    /* Starts, then a progress and a second start each, all at once: whatever the batches. */
+    for (int round = 0; round < 2; round++) {
+        struct racer r[2 * N];
+        pthread_t th[2 * N];
+        for (int i = 0; i < 2 * N; i++) {
+            r[i] = (struct racer){&p, tasks[i % N],
+                                  round == 0 ? "start" : (i < N ? "progress" : "start"), 0};
+            ck_assert_int_eq(pthread_create(&th[i], NULL, race, &r[i]), 0);
+        }
+        for (int i = 0; i < 2 * N; i++) {
+            pthread_join(th[i], NULL);
+            ck_assert_int_eq(r[i].status, 200);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        ck_assert(dp_wait_status(&p, tasks[i], 200, "\"running\"", 30000));
+        ck_assert_int_eq(count("SELECT count(*) FROM dispatch.task_transitions WHERE task_id = "
+                               "'%s' AND event = 'started'",
+                               tasks[i]),
+                         1);
+        char sql[256];
+        snprintf(sql, sizeof sql, LOGGED_PROGRESS, tasks[i]);
+        ck_assert_int_eq(th_sql_wait(sql, 1, 30000), 1);
+    }
+    /* An unknown task is refused. */
+    ck_assert_int_eq(dp_report(&p, "00000000-0000-7000-8000-000000000001", "start", NULL, NULL),
+                     404);
+    dp_free(&p);
+}
+END_TEST
+
+TCase *dp_case_progress(void)
+{
+    TCase *tc = tcase_create("progress");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(
+        tc, progress_is_logged_by_the_gateway_and_marked_for_the_dispatcher_every_few_seconds);
+    tcase_add_test(tc, reports_sent_at_once_each_get_their_own_answer);
+    return tc;
+}
