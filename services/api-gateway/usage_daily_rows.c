@@ -17,8 +17,21 @@
 /* Columns of GW_USAGE_DAILY from ROW_DAY on: the day (days since 2000-01-01), provider
  * (lower-cased), model, then usage.usage_row's twelve measures in its order. */
 enum { ROW_RUNTIME = 3, ROW_DAY, ROW_PROVIDER, ROW_MODEL, ROW_MEASURES };
-enum { M_IN, M_OUT, M_CREAD, M_CWRITE, M_TASKS, M_COST, M_UIN, M_UOUT, M_UCREAD, M_UCWRITE, M_EST,
-       M_UNPRICED, N_MEASURES };
+enum {
+    M_IN,
+    M_OUT,
+    M_CREAD,
+    M_CWRITE,
+    M_TASKS,
+    M_COST,
+    M_UIN,
+    M_UOUT,
+    M_UCREAD,
+    M_UCWRITE,
+    M_EST,
+    M_UNPRICED,
+    N_MEASURES
+};
 
 /* A sum as SQL's sum(): NULL until a value is added. */
 struct sum {
@@ -67,13 +80,27 @@ static void put_string(FILE *f, const char *s)
     fputc('"', f);
     for (; *s; s++) {
         switch (*s) {
-        case '\b': fputs("\\b", f); break;
-        case '\f': fputs("\\f", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
+        case '\b':
+            fputs("\\b", f);
+            break;
+        case '\f':
+            fputs("\\f", f);
+            break;
+        case '\n':
+            fputs("\\n", f);
+            break;
+        case '\r':
+            fputs("\\r", f);
+            break;
+        case '\t':
+            fputs("\\t", f);
+            break;
+        case '"':
+            fputs("\\\"", f);
+            break;
+        case '\\':
+            fputs("\\\\", f);
+            break;
         default:
             if ((unsigned char)*s < ' ')
                 fprintf(f, "\\u%04x", (unsigned)*s);
