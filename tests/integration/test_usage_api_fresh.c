@@ -95,15 +95,14 @@ START_TEST(reads_show_usage_at_once_and_cut_days_exactly)
         s.ws, s.agent, s.runtime);
     th_sql(sql);
     free(sql);
-    /* A provider spelled in capitals (read in the same group as its lower-case spelling) and a
-     * model whose name JSON must escape. */
+    /* A model whose name JSON must escape, in days that also have other models. */
     sql = mc_sprintf(
         "WITH a AS (INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, "
         "runtime_id, version) SELECT ('f2000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, "
         "'%s', '%s', '%s', 1 FROM generate_series(371, 380) i) INSERT INTO usage.task_usage "
         "(task_id, provider, model, input_tokens, output_tokens, cache_read_tokens, "
         "cache_write_tokens, reported_at, created_at, updated_at) SELECT "
-        "('f2000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, 'OpenAI', CASE WHEN i "
+        "('f2000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, 'openai', CASE WHEN i "
         "%% 2 = 0 THEN 'gpt-5' ELSE E'm\\u00e9 \"q\" \\\\ \\t\\n\\x01' END, i, i, 0, 0, "
         "c, c, now() - interval '1 hour' FROM generate_series(371, 380) i, LATERAL (SELECT now() "
         "- (i - 370) * interval '2 days' AS c) t",
