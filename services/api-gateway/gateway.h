@@ -235,6 +235,11 @@ void gw_db_release(struct gw_ctx *ctx, mc_db *db);
  * Returns U_CALLBACK_COMPLETE. */
 int gw_db_error(struct _u_response *resp, mc_db *db, int rc);
 
+/* A runtime's daily usage read as JSON (malloc'd; NULL when out of memory) from the rows of
+ * GW_USAGE_DAILY: grouped by date, provider and model, summed, in the text
+ * gateway.runtime_usage_daily writes (usage_daily_rows.c). */
+char *gw_usage_daily_json(const PGresult *r);
+
 /* Answers a JSON text (a column the database built) with status. */
 void gw_answer_text(struct _u_response *resp, unsigned status, const char *json_text);
 

@@ -34,6 +34,7 @@ struct read_spec {
     int default_days;
     bool exact;   /* the window holds `days` days including today, not `days` before it */
     bool project; /* ?project_id filters */
+    bool rows;    /* the rollup statement gives rows the gateway sums (gw_usage_daily_json) */
 };
 
 /* Multica's parse: an integer in 1..365, anything else the default. */
@@ -211,7 +212,12 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
         goto cleanup;
     }
     const char *tz = PQgetvalue(r, 0, 2);
-    const char *rows = PQgetvalue(r, 0, 3);
+    char *built = spec->rows && !raw ? gw_usage_daily_json(r) : NULL;
+    if (spec->rows && !raw && built == NULL) {
+        mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "out of memory");
+        goto cleanup;
+    }
+    const char *rows = built ? built : PQgetvalue(r, 0, 3);
     if (format && strcmp(format, "csv") == 0) {
         answer_csv(resp, rows);
     } else if (strict) {
@@ -230,24 +236,25 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
         ulfius_set_string_body_response(resp, 200, rows);
         u_map_put(resp->map_header, "Content-Type", "application/json");
     }
+    free(built);
 cleanup:
     PQclear(r);
     gw_db_release(ctx, db);
     return U_CALLBACK_COMPLETE;
 }
 
-static const struct read_spec daily = {RUNTIME, GW_USAGE_DAILY, GW_USAGE_DAILY_RAW,
-                                       90,      false,          false};
+static const struct read_spec daily = {
+    RUNTIME, GW_USAGE_DAILY, GW_USAGE_DAILY_RAW, 90, false, false, true};
 static const struct read_spec by_agent = {
-    RUNTIME, GW_USAGE_BY_AGENT, GW_USAGE_BY_AGENT_RAW, 30, false, false};
-static const struct read_spec by_hour = {RUNTIME, GW_USAGE_BY_HOUR, GW_USAGE_BY_HOUR_RAW, 30, false,
-                                         false};
+    RUNTIME, GW_USAGE_BY_AGENT, GW_USAGE_BY_AGENT_RAW, 30, false, false, false};
+static const struct read_spec by_hour = {
+    RUNTIME, GW_USAGE_BY_HOUR, GW_USAGE_BY_HOUR_RAW, 30, false, false, false};
 static const struct read_spec dash_daily = {
-    DASHBOARD, GW_DASHBOARD_DAILY, GW_DASHBOARD_DAILY_RAW, 30, false, true};
+    DASHBOARD, GW_DASHBOARD_DAILY, GW_DASHBOARD_DAILY_RAW, 30, false, true, false};
 static const struct read_spec dash_by_agent = {
-    DASHBOARD, GW_DASHBOARD_BY_AGENT, GW_DASHBOARD_BY_AGENT_RAW, 30, true, true};
+    DASHBOARD, GW_DASHBOARD_BY_AGENT, GW_DASHBOARD_BY_AGENT_RAW, 30, true, true, false};
 static const struct read_spec workspace = {
-    WORKSPACE, GW_USAGE_WORKSPACE, GW_USAGE_WORKSPACE_RAW, 30, true, false};
+    WORKSPACE, GW_USAGE_WORKSPACE, GW_USAGE_WORKSPACE_RAW, 30, true, false, false};
 
 int gw_get_runtime_usage(const struct _u_request *req, struct _u_response *resp, void *ud)
 {

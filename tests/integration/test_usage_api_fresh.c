@@ -34,6 +34,28 @@ static int64_t differing(const char *runtime, int64_t *cases)
     return v / 1000000;
 }
 
+/* The runtime's daily read is grouped, summed and written by the gateway from the rows
+ * (usage_daily_rows.c): its body must be byte for byte the text of
+ * gateway.runtime_usage_daily, which the SQL reads (and ?source=raw) write. */
+static void daily_text_is_sqls(struct ua_stack *s, const char *tz, int days, const char *when)
+{
+    char *url = mc_sprintf("%s/api/runtimes/%s/usage?days=%d&tz=%s", s->base, s->runtime, days, tz);
+    char *auth = mc_sprintf("Authorization: Bearer %s", s->token);
+    const char *headers[] = {auth, NULL};
+    char *body = NULL;
+    ck_assert_int_eq(th_http("GET", url, headers, NULL, &body), 200);
+    ck_assert_ptr_null(strstr(body, "$read$"));
+    char *sql = mc_sprintf("SELECT (gateway.runtime_usage_daily('%s', %d, '%s', false) = "
+                           "$read$%s$read$)::int",
+                           s->runtime, days, tz, body);
+    ck_assert_msg(th_sql_int(sql) == 1, "%s: %s, %d days: the gateway's text is not SQL's: %s",
+                  when, tz, days, body);
+    free(sql);
+    free(body);
+    free(auth);
+    free(url);
+}
+
 static void reads_agree(struct ua_stack *s, const char *when)
 {
     int64_t cases = 0;
@@ -46,6 +68,9 @@ static void reads_agree(struct ua_stack *s, const char *when)
         json_t *b =
             ua_get(s, "/api/runtimes/%s/usage?days=365&tz=%s&source=raw", s->runtime, zones[z]);
         ck_assert_msg(json_equal(a, b), "%s: %s differs from task_usage", when, zones[z]);
+        static const int days[] = {1, 11, 71, 365};
+        for (size_t d = 0; d < MC_ARRAY_LEN(days); d++)
+            daily_text_is_sqls(s, zones[z], days[d], when);
         ck_assert_uint_gt(json_array_size(a), 300);
         json_decref(a);
         json_decref(b);
@@ -67,6 +92,20 @@ START_TEST(reads_show_usage_at_once_and_cut_days_exactly)
         "|| lpad(i::text, 12, '0'))::uuid, 'openai', CASE WHEN i %% 3 = 0 THEN 'gpt-5' ELSE "
         "'gpt-5-mini' END, 100 + i, i, 2 * i, 3, c, c, now() - interval '1 hour' FROM "
         "generate_series(1, 370) i, LATERAL (SELECT now() - i * interval '23.7 hours' AS c) t",
+        s.ws, s.agent, s.runtime);
+    th_sql(sql);
+    free(sql);
+    /* A model whose name JSON must escape, in days that also have other models. */
+    sql = mc_sprintf(
+        "WITH a AS (INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, "
+        "runtime_id, version) SELECT ('f2000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, "
+        "'%s', '%s', '%s', 1 FROM generate_series(371, 380) i) INSERT INTO usage.task_usage "
+        "(task_id, provider, model, input_tokens, output_tokens, cache_read_tokens, "
+        "cache_write_tokens, reported_at, created_at, updated_at) SELECT "
+        "('f2000000-0000-7000-8000-' || lpad(i::text, 12, '0'))::uuid, 'openai', CASE WHEN i "
+        "%% 2 = 0 THEN 'gpt-5' ELSE E'm\\u00e9 \"q\" \\\\ \\t\\n\\x01' END, i, i, 0, 0, "
+        "c, c, now() - interval '1 hour' FROM generate_series(371, 380) i, LATERAL (SELECT now() "
+        "- (i - 370) * interval '2 days' AS c) t",
         s.ws, s.agent, s.runtime);
     th_sql(sql);
     free(sql);

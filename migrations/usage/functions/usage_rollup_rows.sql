@@ -42,27 +42,37 @@ LANGUAGE sql STABLE AS $$
         UNION ALL
         SELECT h.* FROM usage.task_usage_hourly h
          WHERE h.workspace_id = p_workspace AND p_runtime IS NULL
-    ), bounds AS (
-        SELECT date_trunc('hour', p_since + interval '59 minutes 59.999999 seconds', 'UTC')
-                   AS first_hour,
-               date_trunc('day', now(), 'UTC') + interval '2 days' AS horizon
+    ), bounds AS MATERIALIZED (
+        -- Materialized, and each day's local midnight computed once in its own row (OFFSET
+        -- 0): inlined, the day filter's two zone conversions ran for all 401 candidate days
+        -- and the midnight twice for each of its five hours, most of the runs' cost.
+        SELECT x.first_hour, x.horizon, (p_since AT TIME ZONE p_tz)::date AS first_ld,
+               (x.horizon AT TIME ZONE p_tz)::date + 1 - (p_since AT TIME ZONE p_tz)::date
+                   AS last_i
+          FROM (SELECT date_trunc('hour', p_since + interval '59 minutes 59.999999 seconds',
+                                  'UTC') AS first_hour,
+                       date_trunc('day', now(), 'UTC') + interval '2 days' AS horizon) x
     ), starts AS (
         SELECT l.ld, greatest(b.first_hour, least(b.horizon, s.s)) AS s
           FROM bounds b
          CROSS JOIN LATERAL (
-               SELECT (p_since AT TIME ZONE p_tz)::date + i AS ld
+               SELECT b.first_ld + i AS ld,
+                      date_trunc('hour', (b.first_ld + i)::timestamp AT TIME ZONE p_tz, 'UTC')
+                          AS m
                  FROM generate_series(0, 400) AS i
-                WHERE i <= (b.horizon AT TIME ZONE p_tz)::date + 1
-                           - (p_since AT TIME ZONE p_tz)::date) l
+                WHERE i <= b.last_i
+               OFFSET 0) l
          CROSS JOIN LATERAL (
-               SELECT min(date_trunc('hour', l.ld::timestamp AT TIME ZONE p_tz, 'UTC')
-                          + k * interval '1 hour') AS s
+               SELECT min(l.m + k * interval '1 hour') AS s
                  FROM unnest(ARRAY[-2, -1, 0, 1, 2]) AS k
-                WHERE ((date_trunc('hour', l.ld::timestamp AT TIME ZONE p_tz, 'UTC')
-                        + k * interval '1 hour') AT TIME ZONE p_tz)::date >= l.ld) s
+                WHERE ((l.m + k * interval '1 hour') AT TIME ZONE p_tz)::date >= l.ld) s
          WHERE NOT p_hourly
-    ), spans AS (
-        SELECT ld, s, lead(s) OVER (ORDER BY ld) AS e FROM starts
+    ), spans AS MATERIALIZED (
+        -- Materialized: each span's UTC days computed once, not for each of its three.
+        SELECT t.ld, t.s, t.e, (t.s AT TIME ZONE 'UTC')::date AS first_day,
+               ((t.e - interval '1 hour') AT TIME ZONE 'UTC')::date AS last_day
+          FROM (SELECT ld, s, lead(s) OVER (ORDER BY ld) AS e FROM starts) t
+         WHERE t.e > t.s
     ), runs AS MATERIALIZED (
         -- Materialized: inlined, lo and hi (numeric arithmetic) were computed again for each
         -- of the 24 subscripts that use them, most of the read's time.
@@ -71,12 +81,10 @@ LANGUAGE sql STABLE AS $$
                (extract(epoch FROM least(sp.e, u.at + interval '1 day') - u.at) / 3600)::int AS hi
           FROM spans sp
          CROSS JOIN LATERAL (
-               SELECT (sp.s AT TIME ZONE 'UTC')::date + k AS day,
-                      ((sp.s AT TIME ZONE 'UTC')::date + k)::timestamp AT TIME ZONE 'UTC' AS at
+               SELECT sp.first_day + k AS day,
+                      (sp.first_day + k)::timestamp AT TIME ZONE 'UTC' AS at
                  FROM unnest(ARRAY[0, 1, 2]) AS k
-                WHERE k <= ((sp.e - interval '1 hour') AT TIME ZONE 'UTC')::date
-                           - (sp.s AT TIME ZONE 'UTC')::date) u
-         WHERE sp.e > sp.s
+                WHERE k <= sp.last_day - sp.first_day) u
     ), hourly AS (
         SELECT 1 AS sign, h.*
           FROM buckets h
