@@ -1,12 +1,12 @@
 -- Keeps task_usage_daily equal to task_usage_hourly: after each statement that writes the
 -- hourly table, what it changed (its transition tables: the rows as they were and as they are)
--- is added to the running sums of the days it touched, one upsert per day, without reading the
--- hourly table. A day whose sums that cannot be trusted (its row stores no sums because they
--- exceed a bigint, or would after the change) is recomputed from its hours instead
--- (usage.sync_task_usage_daily). Statement-level, so a rollup tick that changes a thousand
--- buckets writes each touched day once, and whatever writes the hourly table, the level
--- follows. Writers take turns on lock 4247 (the rollup's recomputations already hold it).
--- Postgres allows transition tables on a trigger of one event only, hence one trigger per
+-- is added to the running sums of the days it touched, one update per day of the row its probe
+-- found, without reading the hourly table. A day without a row, or whose sums cannot be
+-- trusted (its row stores no sums because they exceed a bigint, or would after the change), is
+-- recomputed from its hours instead (usage.sync_task_usage_daily). Statement-level, so a rollup
+-- tick that changes a thousand buckets writes each touched day once, and whatever writes the
+-- hourly table, the level follows. Writers take turns on lock 4247 (the rollup's
+-- recomputations already hold it). Postgres allows transition tables on a trigger of one event only, hence one trigger per
 -- event; a TRUNCATE empties the level too. This file creates them (a trigger needs its
 -- function, and function files are applied after the numbered migrations), and fills the days
 -- the level lacks: all of them the first time, none after.
