@@ -1,12 +1,12 @@
 -- Keeps task_usage_daily equal to task_usage_hourly: after each statement that writes the
 -- hourly table, what it changed (its transition tables: the rows as they were and as they are)
--- is added to the running sums of the days it touched, one upsert per day, without reading the
--- hourly table. A day whose sums that cannot be trusted (its row stores no sums because they
--- exceed a bigint, or would after the change) is recomputed from its hours instead
--- (usage.sync_task_usage_daily). Statement-level, so a rollup tick that changes a thousand
--- buckets writes each touched day once, and whatever writes the hourly table, the level
--- follows. Writers take turns on lock 4247 (the rollup's recomputations already hold it).
--- Postgres allows transition tables on a trigger of one event only, hence one trigger per
+-- is added to the running sums of the days it touched, one update per day of the row its probe
+-- found, without reading the hourly table. A day without a row, or whose sums cannot be
+-- trusted (its row stores no sums because they exceed a bigint, or would after the change), is
+-- recomputed from its hours instead (usage.sync_task_usage_daily). Statement-level, so a rollup
+-- tick that changes a thousand buckets writes each touched day once, and whatever writes the
+-- hourly table, the level follows. Writers take turns on lock 4247 (the rollup's
+-- recomputations already hold it). Postgres allows transition tables on a trigger of one event only, hence one trigger per
 -- event; a TRUNCATE empties the level too. This file creates them (a trigger needs its
 -- function, and function files are applied after the numbered migrations), and fills the days
 -- the level lacks: all of them the first time, none after.
@@ -38,7 +38,7 @@ BEGIN
     END;
     BEGIN
         EXECUTE replace($q$
-    -- The rows the statement changed, read twice rather than copied (a bulk write holds millions).
+    -- The rows the statement changed, read once (a bulk write holds millions).
     WITH ch AS NOT MATERIALIZED (
         SELECT sign, workspace_id, runtime_id, agent_id, provider, model, project_id,
                (bucket_hour AT TIME ZONE 'UTC')::date AS day,
@@ -48,62 +48,32 @@ BEGIN
                uncosted_input_tokens, uncosted_output_tokens, uncosted_cache_read_tokens,
                uncosted_cache_write_tokens, estimated_cost_usd_ticks, unpriced_tokens
           FROM ($source) s
-    ), od AS (
-        -- Each touched day with its stored sums, probed by its key (OFFSET 0 keeps it a probe
-        -- whatever the planner guesses of the transition table). A day without a row (new,
-        -- or emptied by a TRUNCATE), or without sums (past a bigint), or with more than three
-        -- of its hours changed (n counts old and new rows) is recomputed from its hours
-        -- (redo): adding costs a few slices of the sums per changed hour, and a tick's recent
-        -- days, their hours just written, are cheaper to reread.
-        SELECT g.*, o.cum, o.cum IS NULL OR g.n > 6 AS redo
-          FROM (SELECT row_number() OVER () AS id, workspace_id, runtime_id, agent_id, provider,
-                       model, project_id, day, count(*) AS n
-                  FROM ch GROUP BY 2, 3, 4, 5, 6, 7, 8) g
-          LEFT JOIN LATERAL (
-               SELECT d.cum FROM usage.task_usage_daily d
-                WHERE (d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model, d.day)
-                    = (g.workspace_id, g.runtime_id, g.agent_id, g.provider, g.model, g.day)
-                  AND d.project_id IS NOT DISTINCT FROM g.project_id
-               OFFSET 0) o ON true
     ), hd AS (
-        -- The other days, per hour: new minus old (numeric, so a sum past a bigint is seen).
-        -- Hours whose change is nil (a rewrite with equal values) are left out.
-        SELECT * FROM (
-               SELECT k.id, ch.j,
-                      sum(sign * input_tokens::numeric) AS d1,
-                      sum(sign * output_tokens::numeric) AS d2,
-                      sum(sign * cache_read_tokens::numeric) AS d3,
-                      sum(sign * cache_write_tokens::numeric) AS d4,
-                      sum(sign * task_count::numeric) AS d5,
-                      sum(sign * cost_usd_ticks::numeric) AS d6,
-                      sum(sign * uncosted_input_tokens::numeric) AS d7,
-                      sum(sign * uncosted_output_tokens::numeric) AS d8,
-                      sum(sign * uncosted_cache_read_tokens::numeric) AS d9,
-                      sum(sign * uncosted_cache_write_tokens::numeric) AS d10,
-                      sum(sign * estimated_cost_usd_ticks::numeric) AS d11,
-                      sum(sign * unpriced_tokens::numeric) AS d12
-                 FROM ch
-                 JOIN (SELECT id, workspace_id, runtime_id, agent_id, provider, model,
-                              project_id, day
-                         FROM od WHERE NOT redo) k
-                   ON (ch.workspace_id, ch.runtime_id, ch.agent_id, ch.provider, ch.model,
-                       ch.day)
-                    = (k.workspace_id, k.runtime_id, k.agent_id, k.provider, k.model, k.day)
-                  AND ch.project_id IS NOT DISTINCT FROM k.project_id
-                GROUP BY k.id, ch.j) c
-         WHERE (d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12)
-            <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        -- Per (key, UTC day, hour): the statement's rows there (n) and new minus old. A sign
+        -- times a value is a bigint; its sum a numeric, so a sum past a bigint is seen.
+        SELECT workspace_id, runtime_id, agent_id, provider, model, project_id, day, j,
+               count(*) AS n,
+               sum(sign * input_tokens) AS d1, sum(sign * output_tokens) AS d2,
+               sum(sign * cache_read_tokens) AS d3, sum(sign * cache_write_tokens) AS d4,
+               sum(sign * task_count) AS d5, sum(sign * cost_usd_ticks) AS d6,
+               sum(sign * uncosted_input_tokens) AS d7, sum(sign * uncosted_output_tokens) AS d8,
+               sum(sign * uncosted_cache_read_tokens) AS d9,
+               sum(sign * uncosted_cache_write_tokens) AS d10,
+               sum(sign * estimated_cost_usd_ticks) AS d11, sum(sign * unpriced_tokens) AS d12
+          FROM ch GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     ), kd AS (
-        -- Per day: its changed hours (js), each up to the next one (njs), the running change
-        -- from each on (a1..a12), and the sizes of the changes (s1..s12).
-        SELECT id, min(j) AS j0, sum(d5) AS t, array_agg(j ORDER BY j) AS js,
-               array_agg(nj ORDER BY j) AS njs,
-               array_agg(r1 ORDER BY j) AS a1, array_agg(r2 ORDER BY j) AS a2,
-               array_agg(r3 ORDER BY j) AS a3, array_agg(r4 ORDER BY j) AS a4,
-               array_agg(r5 ORDER BY j) AS a5, array_agg(r6 ORDER BY j) AS a6,
-               array_agg(r7 ORDER BY j) AS a7, array_agg(r8 ORDER BY j) AS a8,
-               array_agg(r9 ORDER BY j) AS a9, array_agg(r10 ORDER BY j) AS a10,
-               array_agg(r11 ORDER BY j) AS a11, array_agg(r12 ORDER BY j) AS a12,
+        -- Per touched day: the statement's rows there (n counts old and new), whether its
+        -- change is nil (a rewrite with equal values), the sizes of the changes (s1..s12), and
+        -- its segments (sg): per changed hour j, row [j, the next changed hour nj, the running
+        -- change from j on (12 values)], in one ordered aggregate (each ORDER BY in an
+        -- aggregate sorts on its own). A nil hour is kept: its segment adds the running change
+        -- as it is. A running change past a bigint raises an error, caught below.
+        SELECT row_number() OVER () AS id, workspace_id, runtime_id, agent_id, provider, model,
+               project_id, day, sum(n) AS n, min(j) AS j0, sum(d5) AS t,
+               bool_and((d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12)
+                        = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)) AS nil,
+               array_agg(ARRAY[j, nj, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12]::bigint[]
+                         ORDER BY j) AS sg,
                sum(abs(d1)) AS s1, sum(abs(d2)) AS s2, sum(abs(d3)) AS s3, sum(abs(d4)) AS s4,
                sum(abs(d5)) AS s5, sum(abs(d6)) AS s6, sum(abs(d7)) AS s7, sum(abs(d8)) AS s8,
                sum(abs(d9)) AS s9, sum(abs(d10)) AS s10, sum(abs(d11)) AS s11, sum(abs(d12)) AS s12
@@ -112,74 +82,85 @@ BEGIN
                        sum(d4) OVER w AS r4, sum(d5) OVER w AS r5, sum(d6) OVER w AS r6,
                        sum(d7) OVER w AS r7, sum(d8) OVER w AS r8, sum(d9) OVER w AS r9,
                        sum(d10) OVER w AS r10, sum(d11) OVER w AS r11, sum(d12) OVER w AS r12
-                  FROM hd WINDOW w AS (PARTITION BY id ORDER BY j)) c
-         GROUP BY id
-    ), ad AS (
-        -- The change is added when the day's sums stay within a bigint: the stored total's
-        -- size plus the sizes of the changes bounds every running sum when values are not
-        -- negative (the rollup writes none; any other overflow raises an error, caught
-        -- below), else the day is recomputed. In the INSERT trigger, a day that already
-        -- counts an inserted hour is left as it is (counted): an inserted bucket had no row
-        -- before its statement, so a day counts it only when the statement's UPDATE trigger
-        -- (INSERT ... ON CONFLICT DO UPDATE fires it first) recomputed that day from the
-        -- hourly table, new rows and all.
-        SELECT od.workspace_id, od.runtime_id, od.agent_id, od.provider, od.model,
-               od.project_id, od.day, od.cum, kd.*, od.cum[25][5] + kd.t AS left_tasks,
-               greatest(abs(od.cum[25][1]) + kd.s1, abs(od.cum[25][2]) + kd.s2,
-                        abs(od.cum[25][3]) + kd.s3, abs(od.cum[25][4]) + kd.s4,
-                        abs(od.cum[25][5]) + kd.s5, abs(od.cum[25][6]) + kd.s6,
-                        abs(od.cum[25][7]) + kd.s7, abs(od.cum[25][8]) + kd.s8,
-                        abs(od.cum[25][9]) + kd.s9, abs(od.cum[25][10]) + kd.s10,
-                        abs(od.cum[25][11]) + kd.s11, abs(od.cum[25][12]) + kd.s12)
-                   > 9223372036854775807 AS redo,
-               coalesce($1 AND od.cum[kd.j0 + 2][5] <> od.cum[kd.j0 + 1][5], false) AS counted
-          FROM od JOIN kd USING (id)
-    ), upserted AS (
+                  FROM hd
+                WINDOW w AS (PARTITION BY workspace_id, runtime_id, agent_id, provider, model,
+                                          project_id, day ORDER BY j)) c
+         GROUP BY workspace_id, runtime_id, agent_id, provider, model, project_id, day
+    ), pr AS (
+        -- Each day with at most three changed hours (n <= 6; a day with more, a tick's recent
+        -- ones, is cheaper to reread from its hours just written), probed by its key (OFFSET 0
+        -- keeps it a probe whatever the planner guesses of the transition table): where its
+        -- row is (tid), and whether the change can be added to its sums (ok): the row stores
+        -- sums (NULL past a bigint), a task is left, and the stored total's size plus the
+        -- sizes of the changes stays within a bigint, which bounds every running sum when
+        -- values are not negative (the rollup writes none; any other overflow raises an error,
+        -- caught below). In the INSERT trigger, a day that already counts an inserted hour is
+        -- left as it is (counted): an inserted bucket had no row before its statement, so a
+        -- day counts it only when the statement's UPDATE trigger (INSERT ... ON CONFLICT DO
+        -- UPDATE fires it first) recomputed that day from the hourly table, new rows and all.
+        -- Only the row's place and these flags leave the probe, not its 300 sums.
+        SELECT kd.id, o.tid, coalesce(o.ok, false) AS ok, coalesce(o.counted, false) AS counted
+          FROM kd
+          LEFT JOIN LATERAL (
+               SELECT d.ctid AS tid,
+                      d.cum IS NOT NULL AND d.cum[25][5] + kd.t > 0
+                      AND greatest(abs(d.cum[25][1]) + kd.s1, abs(d.cum[25][2]) + kd.s2,
+                                   abs(d.cum[25][3]) + kd.s3, abs(d.cum[25][4]) + kd.s4,
+                                   abs(d.cum[25][5]) + kd.s5, abs(d.cum[25][6]) + kd.s6,
+                                   abs(d.cum[25][7]) + kd.s7, abs(d.cum[25][8]) + kd.s8,
+                                   abs(d.cum[25][9]) + kd.s9, abs(d.cum[25][10]) + kd.s10,
+                                   abs(d.cum[25][11]) + kd.s11, abs(d.cum[25][12]) + kd.s12)
+                          <= 9223372036854775807 AS ok,
+                      $1 AND d.cum[kd.j0 + 2][5] <> d.cum[kd.j0 + 1][5] AS counted
+                 FROM usage.task_usage_daily d
+                WHERE (d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model, d.day)
+                    = (kd.workspace_id, kd.runtime_id, kd.agent_id, kd.provider, kd.model, kd.day)
+                  AND d.project_id IS NOT DISTINCT FROM kd.project_id
+               OFFSET 0) o ON true
+         WHERE kd.n <= 6
+    ), added AS (
         -- Row r of the sums holds the hours before hour r - 1: the rows from a changed hour j
         -- (r = j + 2) to the next changed one (nj) move by the running change; the rows
-        -- before the first changed hour stay.
-        INSERT INTO usage.task_usage_daily AS d
-               (workspace_id, runtime_id, agent_id, provider, model, project_id, day, cum)
-        SELECT ad.workspace_id, ad.runtime_id, ad.agent_id, ad.provider, ad.model,
-               ad.project_id, ad.day,
-               ad.cum[1:ad.j0 + 1] || (
-               SELECT array_agg(ARRAY[u.c1 + v.r1, u.c2 + v.r2, u.c3 + v.r3, u.c4 + v.r4,
-                                      u.c5 + v.r5, u.c6 + v.r6, u.c7 + v.r7, u.c8 + v.r8,
-                                      u.c9 + v.r9, u.c10 + v.r10, u.c11 + v.r11,
-                                      u.c12 + v.r12] ORDER BY v.j, u.k)
-                 FROM unnest(ad.js, ad.njs, ad.a1::bigint[], ad.a2::bigint[], ad.a3::bigint[],
-                             ad.a4::bigint[], ad.a5::bigint[], ad.a6::bigint[], ad.a7::bigint[],
-                             ad.a8::bigint[], ad.a9::bigint[], ad.a10::bigint[], ad.a11::bigint[],
-                             ad.a12::bigint[])
-                      AS v(j, nj, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12)
+        -- before the first changed hour stay. The row is updated where the probe found it.
+        UPDATE usage.task_usage_daily d
+           SET cum = d.cum[1:kd.j0 + 1] || (
+               SELECT array_agg(ARRAY[u.c1 + kd.sg[v.i][3], u.c2 + kd.sg[v.i][4],
+                                      u.c3 + kd.sg[v.i][5], u.c4 + kd.sg[v.i][6],
+                                      u.c5 + kd.sg[v.i][7], u.c6 + kd.sg[v.i][8],
+                                      u.c7 + kd.sg[v.i][9], u.c8 + kd.sg[v.i][10],
+                                      u.c9 + kd.sg[v.i][11], u.c10 + kd.sg[v.i][12],
+                                      u.c11 + kd.sg[v.i][13], u.c12 + kd.sg[v.i][14]]
+                                ORDER BY v.i, u.k)
+                 FROM generate_subscripts(kd.sg, 1) AS v(i)
                 CROSS JOIN LATERAL unnest(
-                      ad.cum[v.j + 2:v.nj + 1][1:1], ad.cum[v.j + 2:v.nj + 1][2:2],
-                      ad.cum[v.j + 2:v.nj + 1][3:3], ad.cum[v.j + 2:v.nj + 1][4:4],
-                      ad.cum[v.j + 2:v.nj + 1][5:5], ad.cum[v.j + 2:v.nj + 1][6:6],
-                      ad.cum[v.j + 2:v.nj + 1][7:7], ad.cum[v.j + 2:v.nj + 1][8:8],
-                      ad.cum[v.j + 2:v.nj + 1][9:9], ad.cum[v.j + 2:v.nj + 1][10:10],
-                      ad.cum[v.j + 2:v.nj + 1][11:11], ad.cum[v.j + 2:v.nj + 1][12:12])
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][1:1],
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][2:2],
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][3:3],
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][4:4],
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][5:5],
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][6:6],
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][7:7],
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][8:8],
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][9:9],
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][10:10],
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][11:11],
+                      d.cum[kd.sg[v.i][1] + 2:kd.sg[v.i][2] + 1][12:12])
                       WITH ORDINALITY AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, k))
-          FROM ad
-         WHERE NOT ad.redo AND NOT ad.counted AND ad.left_tasks > 0
-        ON CONFLICT ON CONSTRAINT task_usage_daily_key DO UPDATE SET cum = EXCLUDED.cum
-    ), removed AS (
-        -- Empty as the recompute defines it: no task left in the day.
-        DELETE FROM usage.task_usage_daily d
-         USING ad
-         WHERE NOT ad.redo AND NOT ad.counted AND ad.left_tasks = 0
-           AND (d.workspace_id, d.runtime_id, d.agent_id, d.provider, d.model, d.day)
-             = (ad.workspace_id, ad.runtime_id, ad.agent_id, ad.provider, ad.model, ad.day)
-           AND d.project_id IS NOT DISTINCT FROM ad.project_id
+          FROM pr JOIN kd USING (id)
+         WHERE d.ctid = pr.tid AND pr.ok AND NOT pr.counted AND NOT kd.nil
+        RETURNING kd.id
     )
-    -- The days to recompute from their hours.
-    SELECT array_agg(workspace_id), array_agg(runtime_id), array_agg(agent_id),
-           array_agg(provider), array_agg(model), array_agg(project_id), array_agg(day)
-      FROM (SELECT workspace_id, runtime_id, agent_id, provider, model, project_id, day
-              FROM od WHERE redo
-            UNION ALL
-            SELECT workspace_id, runtime_id, agent_id, provider, model, project_id, day
-              FROM ad WHERE NOT counted AND (redo OR left_tasks < 0)) f
+    -- The days to recompute from their hours: those with more than three changed hours, and
+    -- those whose change could not be added (no row: a new day, or every day after a
+    -- TRUNCATE, which empties the level; no sums; no task left, which the recompute removes;
+    -- past a bigint). A nil change to a stored day, and a counted day, stay as they are.
+    SELECT array_agg(kd.workspace_id), array_agg(kd.runtime_id), array_agg(kd.agent_id),
+           array_agg(kd.provider), array_agg(kd.model), array_agg(kd.project_id),
+           array_agg(kd.day)
+      FROM kd
+      LEFT JOIN pr USING (id)
+     WHERE kd.id NOT IN (SELECT id FROM added)
+       AND (kd.n > 6 OR pr.tid IS NULL OR NOT (pr.counted OR (kd.nil AND pr.ok)))
         $q$, '$source', src)
         INTO w, r, a, p, m, pj, dy
         USING TG_OP = 'INSERT';
