@@ -100,7 +100,7 @@ LANGUAGE sql STABLE AS $$
            AND h.project_id IS NOT DISTINCT FROM d.project_id
            AND h.bucket_hour >= d.day::timestamp AT TIME ZONE 'UTC'
            AND h.bucket_hour < (d.day + 1)::timestamp AT TIME ZONE 'UTC'
-         WHERE d.cum IS NULL AND NOT p_hourly
+         WHERE d.overflow AND NOT p_hourly
            AND (p_project IS NULL OR d.project_id = p_project)
            AND d.day >= (p_since AT TIME ZONE 'UTC')::date
            AND h.bucket_hour >= p_since
