@@ -19,6 +19,7 @@ DECLARE
     v_qissues uuid[];
     v_qranks timestamptz[];
     v_ids uuid[];
+    v_room uuid[];
     v_free integer;
     v_left integer := p_limit;
     v_want integer;
@@ -123,13 +124,30 @@ BEGIN
                   FROM c
                   LEFT JOIN busy ON busy.agent_id = c.agent_id AND busy.issue_id = c.issue_id
                  WHERE c.issue_id IS NULL OR (c.issue_rank = 1 AND busy.agent_id IS NULL))
-            SELECT array_agg(f.task_id ORDER BY f.rank_key, f.task_id) INTO v_ids
+            SELECT array_agg(f.task_id ORDER BY f.rank_key, f.task_id),
+                   (SELECT coalesce(array_agg(room.agent_id), '{}') FROM room
+                     WHERE room.free > 0)
+              INTO v_ids, v_room
               FROM (SELECT e.task_id, e.rank_key FROM e
                      WHERE e.agent_rank <= e.free
                      ORDER BY e.rank_key, e.task_id
                      LIMIT v_want) f;
             EXIT WHEN v_head IS NULL OR coalesce(cardinality(v_queue), 0) < v_head
                    OR coalesce(cardinality(v_ids), 0) >= v_want;
+            -- The rest of the queue can only add tasks of an agent with room: one of the
+            -- head's (its head tasks were held back by their issues, or it has room left), or
+            -- one the head did not reach. Without one, reading it finds nothing: a runtime
+            -- with room whose agents are all at their caps (a runtime of 20 slots, its one
+            -- agent allowed 16) read its whole queue every round for nothing. An agent's queued
+            -- tasks are on its runtime (request_task and change_agent_runtime keep them there,
+            -- in one transaction), so this asks agents_runtime_idx, in one snapshot.
+            EXIT WHEN NOT EXISTS (
+                SELECT 1 FROM dispatch.agents a
+                 WHERE a.runtime_id = rt.runtime_id
+                   AND (a.agent_id = ANY (v_room) OR NOT a.agent_id = ANY (v_qagents))
+                   AND EXISTS (SELECT 1 FROM dispatch.agent_task_queue q
+                                WHERE q.agent_id = a.agent_id AND q.status = 'queued'
+                                  AND q.runtime_id = rt.runtime_id));
             v_head := NULL;
         END LOOP;
         CONTINUE WHEN v_ids IS NULL;
