@@ -147,9 +147,10 @@ BEGIN
             -- head's with more room than the head gives it (v_room: its head tasks were held
             -- back by their issues, or too few), or one the head did not reach. Without one,
             -- reading on finds nothing: a runtime with more room than its agents (20 slots,
-            -- its one agent allowed 16) read its whole queue every round for nothing. An agent's queued
-            -- tasks are on its runtime (request_task and change_agent_runtime keep them there,
-            -- in one transaction), so this asks agents_runtime_idx, in one snapshot.
+            -- its one agent allowed 16) read its whole queue every round for nothing. An
+            -- agent's queued tasks are on its runtime (request_task and change_agent_runtime
+            -- keep them there, in one transaction), so this asks agents_runtime_idx, in one
+            -- snapshot.
             EXIT WHEN NOT EXISTS (
                 SELECT 1 FROM dispatch.agents a
                  WHERE a.runtime_id = rt.runtime_id
