@@ -11,6 +11,8 @@
 # DEV_PG_FAST  1 turns off fsync and friends (tests only: a crash loses the cluster)
 # DEV_PG_PRELOAD  shared_preload_libraries (for example pg_cron in one test)
 # DEV_PG_CRON_DB  the database pg_cron runs jobs in (default multica)
+# DEV_PG_CONF  more postgresql.conf settings, separated by ';' (for example auto_explain's
+#              when profiling: DEV_PG_CONF='auto_explain.log_min_duration=2ms')
 #
 # initdb and postgres run as the 'postgres' user when this script runs as root (PostgreSQL
 # refuses to run as root), otherwise as the current user. It creates the database 'multica',
@@ -90,6 +92,9 @@ start() {
                 echo "cron.database_name = '${DEV_PG_CRON_DB:-$DB}'"
                 # pg_cron opens a libpq connection per job; over the socket, trust applies.
                 echo "cron.host = '$DIR/sock'"
+            fi
+            if [ -n "${DEV_PG_CONF:-}" ]; then
+                tr ';' '\n' <<<"$DEV_PG_CONF"
             fi
         } | as_pg tee -a "$DIR/data/postgresql.conf" >/dev/null
     fi

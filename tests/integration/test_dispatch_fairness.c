@@ -435,6 +435,37 @@ START_TEST(a_round_reads_past_a_head_that_cannot_go)
 }
 END_TEST
 
+/* Past the head, a round reads on only for an agent with room: agent 1 (allowed 10) has 70
+ * tasks of one issue and then one of none; its head is held back by the issue, so the round
+ * reads on and sends the 71st. Then agent 1's head is all held back and nothing lies beyond it
+ * that may go (no dispatch), and an agent the head never reached (agent 2) still gets its task;
+ * with both at their caps and room left on the runtime, a round dispatches nothing. */
+START_TEST(a_round_reads_past_the_head_only_for_an_agent_with_room)
+{
+    th_db_new();
+    char issue[64];
+    snprintf(issue, sizeof issue, "'d0000003-0000-7000-8000-000000000002'");
+    sql_runtime(1, WS, 20);
+    for (unsigned long i = 0; i < 70; i++)
+        sql_request(i, 1, 1, WS, issue, 0, 10);
+    sql_request(70, 1, 1, WS, NULL, 0, 10);
+    ck_assert_int_eq(sql_round(0), 2);
+    expect_status(0, "dispatched", NULL);
+    expect_status(1, "queued", NULL);
+    expect_status(70, "dispatched", NULL);
+    ck_assert_int_eq(sql_round(0), 0);
+    for (unsigned long i = 200; i < 202; i++)
+        sql_request(i, 2, 1, WS, NULL, 0, 1);
+    ck_assert_int_eq(sql_round(0), 1);
+    expect_status(200, "dispatched", NULL);
+    expect_status(201, "queued", NULL);
+    ck_assert_int_eq(sql_round(0), 0);
+    sql_finish(200, 1);
+    ck_assert_int_eq(sql_round(0), 1);
+    expect_status(201, "dispatched", NULL);
+}
+END_TEST
+
 TCase *dt_case_fairness(void)
 {
     TCase *tc = tcase_create("fairness");
@@ -442,6 +473,7 @@ TCase *dt_case_fairness(void)
     tcase_add_test(tc, priority_then_age_in_sql);
     tcase_add_test(tc, caps_and_wait_reasons_in_sql);
     tcase_add_test(tc, a_round_reads_past_a_head_that_cannot_go);
+    tcase_add_test(tc, a_round_reads_past_the_head_only_for_an_agent_with_room);
     tcase_add_test(tc, a_stream_of_urgent_tasks_holds_a_low_one_back_no_longer_than_the_bound);
     tcase_add_test(tc, wait_reasons_and_priorities_through_the_api);
     return tc;

@@ -9,7 +9,16 @@
 CREATE OR REPLACE FUNCTION dispatch.dispatch_round(p_lease interval, p_online_window interval,
                                                    p_limit integer, p_aging interval,
                                                    p_workspace_max integer)
-RETURNS SETOF dispatch.task_change LANGUAGE plpgsql AS $$
+-- Its statements are planned at every call (plan_cache_mode) and without bitmap scans. A
+-- generic plan is made once per session, early, with the table's size of that moment, and
+-- kept while the queue grows (in the bench the head read and the agents' active tasks then
+-- scanned every queued task, or every task); and the statistics trail a queue that grows by
+-- thousands a second (autovacuum analyzes at most once a minute), so even a fresh plan
+-- expected a few dozen queued tasks and read the head as a bitmap of all open tasks, sorted,
+-- 1-4 ms a read. An index scan in the order of agent_task_queue_head_idx stops after the
+-- head, and a plain index scan drops the dead entries of finished tasks that it passes.
+RETURNS SETOF dispatch.task_change LANGUAGE plpgsql
+SET plan_cache_mode = force_custom_plan SET enable_bitmapscan = off AS $$
 DECLARE
     rt record;
     t dispatch.agent_task_queue;
@@ -19,6 +28,7 @@ DECLARE
     v_qissues uuid[];
     v_qranks timestamptz[];
     v_ids uuid[];
+    v_room uuid[];
     v_free integer;
     v_left integer := p_limit;
     v_want integer;
@@ -117,19 +127,37 @@ BEGIN
                   JOIN room ON room.agent_id = w.agent_id
                  WHERE room.free > 0),
             e AS (
-                SELECT c.task_id, c.rank_key, c.free,
+                SELECT c.task_id, c.agent_id, c.rank_key, c.free,
                        row_number() OVER (PARTITION BY c.agent_id
                                           ORDER BY c.rank_key, c.task_id) AS agent_rank
                   FROM c
                   LEFT JOIN busy ON busy.agent_id = c.agent_id AND busy.issue_id = c.issue_id
                  WHERE c.issue_id IS NULL OR (c.issue_rank = 1 AND busy.agent_id IS NULL))
-            SELECT array_agg(f.task_id ORDER BY f.rank_key, f.task_id) INTO v_ids
+            SELECT array_agg(f.task_id ORDER BY f.rank_key, f.task_id),
+                   (SELECT coalesce(array_agg(room.agent_id), '{}') FROM room
+                     WHERE room.free > (SELECT count(*) FROM e WHERE e.agent_id = room.agent_id))
+              INTO v_ids, v_room
               FROM (SELECT e.task_id, e.rank_key FROM e
                      WHERE e.agent_rank <= e.free
                      ORDER BY e.rank_key, e.task_id
                      LIMIT v_want) f;
             EXIT WHEN v_head IS NULL OR coalesce(cardinality(v_queue), 0) < v_head
                    OR coalesce(cardinality(v_ids), 0) >= v_want;
+            -- The rest of the queue can only add tasks of an agent with room left: one of the
+            -- head's with more room than the head gives it (v_room: its head tasks were held
+            -- back by their issues, or too few), or one the head did not reach. Without one,
+            -- reading on finds nothing: a runtime with more room than its agents (20 slots,
+            -- its one agent allowed 16) read its whole queue every round for nothing. An
+            -- agent's queued tasks are on its runtime (request_task and change_agent_runtime
+            -- keep them there, in one transaction), so this asks agents_runtime_idx, in one
+            -- snapshot.
+            EXIT WHEN NOT EXISTS (
+                SELECT 1 FROM dispatch.agents a
+                 WHERE a.runtime_id = rt.runtime_id
+                   AND (a.agent_id = ANY (v_room) OR NOT a.agent_id = ANY (v_qagents))
+                   AND EXISTS (SELECT 1 FROM dispatch.agent_task_queue q
+                                WHERE q.agent_id = a.agent_id AND q.status = 'queued'
+                                  AND q.runtime_id = rt.runtime_id));
             v_head := NULL;
         END LOOP;
         CONTINUE WHEN v_ids IS NULL;
