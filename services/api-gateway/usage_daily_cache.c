@@ -30,12 +30,12 @@
 #include <string.h>
 
 #define MAX_ENTRIES 1024
-#define MAX_BYTES ((size_t)64 << 20)
-#define ATTEMPTS 3 /* reads of the fresh rows before today's statement answers */
+#define MAX_BYTES   ((size_t)64 << 20)
+#define ATTEMPTS    3 /* reads of the fresh rows before today's statement answers */
 
 /* Columns of GW_USAGE_DAILY_FRESH and GW_USAGE_DAILY_FILL. */
 enum { R_RUNTIME = 3, R_SINCE, R_UTC_DAY, R_REVISION, R_DAY, R_PROVIDER, R_MODEL, R_MEASURES };
-enum { F_REVISION, F_DAY, F_PROVIDER, F_MODEL, F_RANK, F_MEASURES };
+enum { F_REVISION, F_UTC_DAY, F_DAY, F_PROVIDER, F_MODEL, F_RANK, F_MEASURES };
 
 struct group {
     long day;
@@ -156,15 +156,17 @@ static void keep(struct gw_usage_cache *c, struct entry *e)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* An entry from GW_USAGE_DAILY_FILL's result; NULL when out of memory. */
-static struct entry *entry_from(const PGresult *f, const char *key)
+/* An entry from GW_USAGE_DAILY_FILL's result, for the read r (GW_USAGE_DAILY_FRESH) asked
+ * it for; NULL when out of memory. */
+static struct entry *entry_from(const PGresult *f, const PGresult *r)
 {
     int n = PQntuples(f);
     struct entry *e = calloc(1, sizeof *e);
     if (e == NULL)
         return NULL;
     e->refs = 1;
-    e->key = strdup(key);
+    /* Keyed by the UTC date the fill read with: a fill past UTC midnight is not the read's. */
+    e->key = key_of(r, PQgetvalue(f, 0, F_UTC_DAY));
     e->revision = strtoll(PQgetvalue(f, 0, F_REVISION), NULL, 10);
     for (int i = 0; i < n && !PQgetisnull(f, i, F_RANK); i++) {
         int rank = atoi(PQgetvalue(f, i, F_RANK));
@@ -197,8 +199,17 @@ static struct entry *entry_from(const PGresult *f, const char *key)
         entry_free(e);
         return NULL;
     }
-    e->bytes = sizeof *e + (size_t)e->ngroups * sizeof *e->groups + strlen(key) + 64 * e->npairs;
+    e->bytes = sizeof *e + (size_t)e->ngroups * sizeof *e->groups + strlen(e->key) +
+               64 * (size_t)e->npairs;
     return e;
+}
+
+/* What an entry is kept for: the runtime, zone and window start of r (GW_USAGE_DAILY_FRESH),
+ * and the UTC date the rollup's rows were read on (their horizon: the end of tomorrow). */
+static char *key_of(const PGresult *r, const char *utc_day)
+{
+    return mc_sprintf("%s|%s|%s|%s", PQgetvalue(r, 0, R_RUNTIME), PQgetvalue(r, 0, 2),
+                      PQgetvalue(r, 0, R_SINCE), utc_day);
 }
 
 static int pair_of(const struct entry *e, const char *provider, const char *model)
@@ -247,8 +258,7 @@ static bool answer(const struct entry *e, const PGresult *r, char **json)
             struct group g = c <= 0 ? e->groups[i++] : fresh[j++];
             if (c == 0)
                 gw_usage_sums_add(&g.sums, &fresh[j++].sums);
-            gw_usage_json_group(&o, g.day, e->provider[g.pair], e->model[g.pair], runtime,
-                                &g.sums);
+            gw_usage_json_group(&o, g.day, e->provider[g.pair], e->model[g.pair], runtime, &g.sums);
         }
         *json = gw_usage_json_close(&o);
     }
@@ -266,11 +276,11 @@ char *gw_usage_daily_cached(struct gw_ctx *ctx, mc_db *db, PGresult **r, const c
             *r = NULL;
             if ((*rc = mc_db_exec(db, GW_USAGE_DAILY_FRESH, 5, p, r)) != 0)
                 return NULL;
+            if (PQgetisnull(*r, 0, R_REVISION))
+                break; /* no longer readable: today's statement answers as it does */
         }
         const PGresult *cur = *r;
-        char *key = mc_sprintf("%s|%s|%s|%s", PQgetvalue(cur, 0, R_RUNTIME),
-                               PQgetvalue(cur, 0, 2), PQgetvalue(cur, 0, R_SINCE),
-                               PQgetvalue(cur, 0, R_UTC_DAY));
+        char *key = key_of(cur, PQgetvalue(cur, 0, R_UTC_DAY));
         long long revision = strtoll(PQgetvalue(cur, 0, R_REVISION), NULL, 10);
         struct entry *e = lookup(ctx->usage_cache, key);
         bool hit = e != NULL && e->revision == revision;
@@ -282,15 +292,17 @@ char *gw_usage_daily_cached(struct gw_ctx *ctx, mc_db *db, PGresult **r, const c
             const char *fp[] = {PQgetvalue(cur, 0, R_RUNTIME), PQgetvalue(cur, 0, R_SINCE),
                                 PQgetvalue(cur, 0, 2)};
             *rc = mc_db_exec(db, GW_USAGE_DAILY_FILL, 3, fp, &f);
-            if (*rc == 0 && (e = entry_from(f, key)) != NULL)
+            if (*rc == 0 && (e = entry_from(f, cur)) != NULL)
                 keep(ctx->usage_cache, e);
             PQclear(f);
             mc_metric_add(ctx->m.usage_kept_fills, 1);
         }
+        bool same = e != NULL && e->revision == revision && strcmp(e->key, key) == 0;
         free(key);
         if (*rc != 0 || e == NULL)
             return NULL;
-        if (e->revision != revision) { /* the rollup wrote in between: read the fresh rows */
+        if (!same) {
+            /* The rollup wrote in between, or UTC midnight passed: read the fresh rows again. */
             release(ctx->usage_cache, e);
             continue;
         }
