@@ -156,6 +156,14 @@ static void keep(struct gw_usage_cache *c, struct entry *e)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* What an entry is kept for: the runtime, zone and window start of r (GW_USAGE_DAILY_FRESH),
+ * and the UTC date the rollup's rows were read on (their horizon: the end of tomorrow). */
+static char *key_of(const PGresult *r, const char *utc_day)
+{
+    return mc_sprintf("%s|%s|%s|%s", PQgetvalue(r, 0, R_RUNTIME), PQgetvalue(r, 0, 2),
+                      PQgetvalue(r, 0, R_SINCE), utc_day);
+}
+
 /* An entry from GW_USAGE_DAILY_FILL's result, for the read r (GW_USAGE_DAILY_FRESH) asked
  * it for; NULL when out of memory. */
 static struct entry *entry_from(const PGresult *f, const PGresult *r)
@@ -202,14 +210,6 @@ static struct entry *entry_from(const PGresult *f, const PGresult *r)
     e->bytes = sizeof *e + (size_t)e->ngroups * sizeof *e->groups + strlen(e->key) +
                64 * (size_t)e->npairs;
     return e;
-}
-
-/* What an entry is kept for: the runtime, zone and window start of r (GW_USAGE_DAILY_FRESH),
- * and the UTC date the rollup's rows were read on (their horizon: the end of tomorrow). */
-static char *key_of(const PGresult *r, const char *utc_day)
-{
-    return mc_sprintf("%s|%s|%s|%s", PQgetvalue(r, 0, R_RUNTIME), PQgetvalue(r, 0, 2),
-                      PQgetvalue(r, 0, R_SINCE), utc_day);
 }
 
 static int pair_of(const struct entry *e, const char *provider, const char *model)
