@@ -65,6 +65,15 @@ static void rows(struct ua_stack *s, int first, int n, const char *ago, const ch
     free(sql);
 }
 
+/* A statement on the rollup's tables: it raises the revision, and every read follows. */
+static void repair(struct ua_stack *s, const char *sql)
+{
+    int64_t rev = th_sql_int(REVISION);
+    th_sql(sql);
+    ck_assert_int_gt(th_sql_int(REVISION), rev);
+    reads_are_sqls(s, sql);
+}
+
 START_TEST(kept_rows_follow_the_rollup)
 {
     struct ua_stack s;
@@ -109,26 +118,16 @@ START_TEST(kept_rows_follow_the_rollup)
     reads_are_sqls(&s, "after a rollup tick");
     ck_assert_double_ge(kept(&s, "fill") - fills, READS);
 
-    rev = th_sql_int(REVISION);
-
     /* A repair of an old day in the hourly table (its daily level follows), then one of the
      * daily level alone (a day whose sums overflowed: read from its hours), then a day's
      * buckets deleted: each raises the revision and every read follows. */
-    th_sql("UPDATE usage.task_usage_hourly SET input_tokens = input_tokens + 1000000 WHERE "
-           "bucket_hour = (SELECT min(bucket_hour) FROM usage.task_usage_hourly WHERE bucket_hour "
-           "> now() - interval '20 days')");
-    ck_assert_int_gt(th_sql_int(REVISION), rev);
-    reads_are_sqls(&s, "after an hourly repair");
-    rev = th_sql_int(REVISION);
-    th_sql("UPDATE usage.task_usage_daily SET cum = NULL WHERE day IN (SELECT day FROM "
-           "usage.task_usage_daily ORDER BY day DESC LIMIT 3)");
-    ck_assert_int_gt(th_sql_int(REVISION), rev);
-    reads_are_sqls(&s, "after a daily repair");
-    rev = th_sql_int(REVISION);
-    th_sql("DELETE FROM usage.task_usage_hourly WHERE bucket_hour::date = (now() - interval "
-           "'12 days')::date");
-    ck_assert_int_gt(th_sql_int(REVISION), rev);
-    reads_are_sqls(&s, "after a day deleted");
+    repair(&s, "UPDATE usage.task_usage_hourly SET input_tokens = input_tokens + 1000000 WHERE "
+               "bucket_hour = (SELECT min(bucket_hour) FROM usage.task_usage_hourly WHERE "
+               "bucket_hour > now() - interval '20 days')");
+    repair(&s, "UPDATE usage.task_usage_daily SET cum = NULL WHERE day IN (SELECT day FROM "
+               "usage.task_usage_daily ORDER BY day DESC LIMIT 3)");
+    repair(&s, "DELETE FROM usage.task_usage_hourly WHERE bucket_hour::date = (now() - interval "
+               "'12 days')::date");
 
     /* A backfill: an old row changed without a newer updated_at, then its range rebuilt
      * (multica-backfill-usage's statement). */
