@@ -4,6 +4,9 @@
 #
 #   read     GET /api/runtimes/{id}/usage?days=30 (the rollup) against the same read
 #            with &source=raw (task_usage itself), at two history sizes grown in one database
+#   read_busy the same rollup read of the same runtime with rows past the rollup's watermark
+#            (BENCH_HTTP_BUSY_ROWS rows of its agent over the last BENCH_HTTP_BUSY_HOURS hours,
+#            updated now: a runtime reporting all the time), at each size
 #   fresh    from the gateway's 202 for a usage report to the dashboard's daily read showing
 #            it (sequential reports of one task, each polled), at the last history size
 #   gateway  GET /api/workspaces/{id} (JWT, membership check, one row) against
@@ -22,7 +25,9 @@
 # 50000,150000), BENCH_HTTP_SECONDS (wrk duration per side, default 5; small 1),
 # BENCH_HTTP_MAX_SECONDS (longest read duration, default 20; small 2: see below),
 # BENCH_HTTP_KEEP_DATA=1 keeps the seeded usage (by default it is removed at the end),
-# BENCH_FRESH_SAMPLES (reports timed for the fresh figure, default 30; small 5).
+# BENCH_FRESH_SAMPLES (reports timed for the fresh figure, default 30; small 5),
+# BENCH_HTTP_BUSY_ROWS (rows past the watermark for read_busy, default 300; small 30),
+# BENCH_HTTP_BUSY_HOURS (the hours they are spread over, default 3).
 #
 # wrk: reads with 1 thread and 1 connection, gateway with 2 threads and 8 connections; both
 # sides of a ratio with the same threads, connections and duration. wrk counts only requests
@@ -35,6 +40,9 @@
 #   {"bench":"read","rows":N,"rep":R,"endpoint":"GET /api/runtimes/{id}/usage?days=30",
 #    "window_rows":W,"window_buckets":WB,"wrk":{"threads":1,"connections":1,"seconds":D},
 #    "rollup":SIDE,"raw":SIDE}
+#   {"bench":"read_busy","rows":N,"rep":R,"endpoint":"GET /api/runtimes/{id}/usage?days=30",
+#    "busy_rows":B,"fresh_hours_before":H,"fresh_hours_after":H,
+#    "wrk":{"threads":1,"connections":1,"seconds":D},"rollup":SIDE}
 #   {"bench":"fresh","rows":N,"endpoint":"GET /api/dashboard/usage/daily?days=1","samples":S,
 #    "p50_ms":..,"p99_ms":..,"max_ms":..,"min_ms":..}
 #   {"bench":"gateway","rep":R,"endpoint":"GET /api/workspaces/{id}",
@@ -68,6 +76,8 @@ else
     READ_MAX_SECONDS=${BENCH_HTTP_MAX_SECONDS:-20}
 fi
 FRESH_SAMPLES=${BENCH_FRESH_SAMPLES:-$([ "$SMALL" = 1 ] && echo 5 || echo 30)}
+BUSY_ROWS=${BENCH_HTTP_BUSY_ROWS:-$([ "$SMALL" = 1 ] && echo 30 || echo 300)}
+BUSY_HOURS=${BENCH_HTTP_BUSY_HOURS:-3}
 # Reads: one connection, so a request never waits behind another and the percentiles are the
 # read's own cost (a raw read uses both cores through parallel workers). Gateway: enough connections to saturate both servers.
 READ_THREADS=1
@@ -262,6 +272,37 @@ VACUUM ANALYZE usage.task_usage_hourly;
 SQL
 }
 
+# busy FIRST: BUSY_ROWS tasks of the measured runtime's first agent from task number FIRST on,
+# one usage row each (a pair the history has), created over the last BUSY_HOURS hours and
+# updated now, as a daemon reporting all the time leaves them: past the rollup's watermark
+# (the scheduler folds them only after its safety lag, 5 minutes), so every read of the
+# runtime's window takes their hours from task_usage. Prints how many hours of the window
+# the rollup has not reached.
+busy() {
+    sql -v lo="$1" -v n="$BUSY_ROWS" -v hours="$BUSY_HOURS" -v ws="$WS" -v rt="$RT" \
+        -v agent="${AGENT_IDS[0]}" -v prefix="$TASK_PREFIX" -v days="$DAYS" <<'SQL'
+INSERT INTO usage.task_attribution (task_id, workspace_id, agent_id, runtime_id, version, updated_at)
+SELECT (:'prefix' || lpad(to_hex(:lo::bigint + i), 12, '0'))::uuid, :'ws'::uuid, :'agent'::uuid,
+       :'rt'::uuid, 1, now()
+  FROM generate_series(0, :n::int - 1) AS i;
+INSERT INTO usage.task_usage (task_id, provider, model, input_tokens, output_tokens,
+       cache_read_tokens, cache_write_tokens, reported_at, created_at, updated_at)
+SELECT (:'prefix' || lpad(to_hex(:lo::bigint + i), 12, '0'))::uuid, 'openai', 'gpt-5-codex',
+       1000 + i, 100 + i, 0, 0, c, c, now()
+  FROM generate_series(0, :n::int - 1) AS i,
+       LATERAL (SELECT now() - make_interval(secs => (i + 0.5) * :hours::int * 3600.0 / :n::int)
+                    AS c) t;
+SELECT count(*) FROM usage.usage_fresh_hours(:'rt'::uuid, NULL, now() - make_interval(days => :days::int + 1),
+                                             (SELECT watermark FROM usage.rollup_state));
+SQL
+}
+fresh_hours() {
+    sql -v rt="$RT" -v days="$DAYS" <<'SQL'
+SELECT count(*) FROM usage.usage_fresh_hours(:'rt'::uuid, NULL, now() - make_interval(days => :days::int + 1),
+                                             (SELECT watermark FROM usage.rollup_state));
+SQL
+}
+
 # The Lua side of wrk: the same Authorization header on both sides of a ratio, and one
 # machine-readable summary line (latencies in microseconds; status errors are >= 400).
 cat >"$TMP/wrk.lua" <<'LUA'
@@ -355,6 +396,36 @@ SQL
               window_buckets: $wb, wrk: {threads: $t, connections: $c, seconds: $d},
               rollup: $rollup, raw: $raw}')"
     done
+
+    # The busy case: the same read with rows past the watermark (the figure the p99 target
+    # stands for: the busiest runtime reports all the time). Checked against raw once.
+    busy_from=$((0xb0000000000 + rows))
+    hours_before=$(busy "$busy_from" | tail -n 1)
+    [ "$hours_before" -gt 0 ] || fail "busy: no hour past the watermark"
+    api GET "$READ_PATH" >"$TMP/busy.json"
+    api GET "$READ_PATH&source=raw" >"$TMP/busy_raw.json"
+    if ! jq -e --slurpfile raw "$TMP/busy_raw.json" '. == $raw[0] and length > 0' \
+        "$TMP/busy.json" >/dev/null; then
+        fail "busy: rollup and raw answers differ at $rows rows (see $TMP/busy.json)"
+    fi
+    for rep in $(seq 1 "$REPEAT"); do
+        log "read_busy at $rows rows ($BUSY_ROWS rows past the watermark, $hours_before hours), repetition $rep of $REPEAT ($secs s)"
+        rollup=$(measure "$GATEWAY_URL$READ_PATH" "$READ_THREADS" "$READ_CONNS" "$secs")
+        hours_after=$(fresh_hours)
+        emit "$(jq -cn --argjson rows "$rows" --argjson rep "$rep" --argjson br "$BUSY_ROWS" \
+            --argjson hb "$hours_before" --argjson ha "$hours_after" --argjson rollup "$rollup" \
+            --arg ep "GET /api/runtimes/{id}/usage?days=$DAYS" --argjson d "$secs" \
+            '{bench: "read_busy", rows: $rows, rep: $rep, endpoint: $ep, busy_rows: $br,
+              fresh_hours_before: $hb, fresh_hours_after: $ha,
+              wrk: {threads: 1, connections: 1, seconds: $d}, rollup: $rollup}')"
+    done
+    # The rollup folds them now (as its next run past the safety lag would), so that the next
+    # size's read has nothing past the watermark again.
+    sql >/dev/null <<'SQL'
+SET multica.rollup_safety_lag = '0';
+SELECT usage.rollup_task_usage_hourly() FROM generate_series(1, 3);
+SQL
+    [ "$(fresh_hours)" = 0 ] || fail "busy: hours still past the watermark after the rollup"
 done
 
 # ---- fresh: how soon a dashboard read shows a report the gateway accepted ----

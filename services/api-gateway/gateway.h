@@ -77,6 +77,8 @@ enum {
     GW_LOG_MAX,
     GW_USAGE_DAILY,
     GW_USAGE_DAILY_RAW,
+    GW_USAGE_DAILY_FRESH,
+    GW_USAGE_DAILY_FILL,
     GW_USAGE_BY_AGENT,
     GW_USAGE_BY_AGENT_RAW,
     GW_USAGE_BY_HOUR,
@@ -121,6 +123,7 @@ struct gw_ctx {
     mc_producer *producer;
     struct gw_ws_hub *hub;
     struct gw_daemon_hub *daemons;
+    struct gw_usage_cache *usage_cache;
     /* settings */
     int64_t usage_max_entries;
     int64_t db_pool_size;
@@ -158,7 +161,7 @@ struct gw_ctx {
     struct {
         mc_metric *usage_accepted, *usage_rejected, *produce_failures, *logins, *login_failures,
             *outbox_published, *projected, *ws_clients, *ws_sent, *ws_dropped, *daemon_clients,
-            *claimed, *claims;
+            *claimed, *claims, *usage_kept_hits, *usage_kept_fills, *usage_kept_fallbacks;
     } m;
 };
 
@@ -239,6 +242,47 @@ int gw_db_error(struct _u_response *resp, mc_db *db, int rc);
  * GW_USAGE_DAILY: grouped by date, provider and model, summed, in the text
  * gateway.runtime_usage_daily writes (usage_daily_rows.c). */
 char *gw_usage_daily_json(const PGresult *r);
+
+/* The parts of it the read kept in memory shares (usage_daily_cache.c): a group's sums as SQL's
+ * sum() gives them (NULL until a value is added; 128-bit, exact), usage.usage_row's twelve
+ * measures in its order and the row's reported plus estimated cost; and the JSON writer. */
+enum { GW_USAGE_MEASURES = 12 };
+struct gw_usage_sum {
+    __int128 v;
+    bool set;
+};
+struct gw_usage_sums {
+    struct gw_usage_sum m[GW_USAGE_MEASURES], total;
+};
+/* Adds row's twelve measures, from column col on. */
+void gw_usage_sums_row(struct gw_usage_sums *s, const PGresult *r, int row, int col);
+void gw_usage_sums_add(struct gw_usage_sums *s, const struct gw_usage_sums *x);
+struct gw_usage_json {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+bool gw_usage_json_open(struct gw_usage_json *o, size_t groups);
+/* Appends a group (day: days since 2000-01-01) unless it has no task (SQL's HAVING). */
+void gw_usage_json_group(struct gw_usage_json *o, long day, const char *provider, const char *model,
+                         const char *runtime, const struct gw_usage_sums *s);
+/* The text (malloc'd), or NULL when out of memory. */
+char *gw_usage_json_close(struct gw_usage_json *o);
+
+/* The runtime's daily read from the rollup, kept in memory (usage_daily_cache.c): the rollup's
+ * rows of a (runtime, zone, window) for one usage.rollup_revision, to which each read adds its
+ * fresh rows. */
+struct gw_usage_cache;
+struct gw_usage_cache *gw_usage_cache_new(void);
+void gw_usage_cache_free(struct gw_usage_cache *c);
+/* The answer of a read whose GW_USAGE_DAILY_FRESH result is *r (its scope checked; p its
+ * parameters): from the kept rows and *r's fresh rows, filling or refreshing the kept rows
+ * (GW_USAGE_DAILY_FILL) when their revision is not *r's, running GW_USAGE_DAILY_FRESH again
+ * (*r replaced) when the rollup moved in between, and today's statement (GW_USAGE_DAILY) when
+ * that does not settle. Returns the JSON (malloc'd), or NULL with *rc a database error (0: out
+ * of memory). */
+char *gw_usage_daily_cached(struct gw_ctx *ctx, mc_db *db, PGresult **r, const char *const *p,
+                            int *rc);
 
 /* Answers a JSON text (a column the database built) with status. */
 void gw_answer_text(struct _u_response *resp, unsigned status, const char *json_text);

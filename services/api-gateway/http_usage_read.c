@@ -34,7 +34,7 @@ struct read_spec {
     int default_days;
     bool exact;   /* the window holds `days` days including today, not `days` before it */
     bool project; /* ?project_id filters */
-    bool rows;    /* the rollup statement gives rows the gateway sums (gw_usage_daily_json) */
+    bool rows;    /* the rollup's rows summed by the gateway, kept (gw_usage_daily_cached) */
 };
 
 /* Multica's parse: an integer in 1..365, anything else the default. */
@@ -194,7 +194,9 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
     /* One statement: the read's workspace, membership, zone and, when it may, the rows. */
     const char *p[] = {id, me->user_id, confined, tzq, offset, strict ? group : project};
     int nparams = strict || spec->project ? 6 : 5;
-    int rc = mc_db_exec(db, raw ? spec->raw_stmt : spec->rollup_stmt, nparams, p, &r);
+    bool kept = spec->rows && !raw; /* the rollup's part kept in memory (usage_daily_cache.c) */
+    int stmt = raw ? spec->raw_stmt : kept ? GW_USAGE_DAILY_FRESH : spec->rollup_stmt;
+    int rc = mc_db_exec(db, stmt, nparams, p, &r);
     if (rc != 0) {
         gw_db_error(resp, db, rc);
         goto cleanup;
@@ -211,12 +213,15 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
         gw_invalid(resp, "tz", "'%s' is not a known time zone", tzq);
         goto cleanup;
     }
-    const char *tz = PQgetvalue(r, 0, 2);
-    char *built = spec->rows && !raw ? gw_usage_daily_json(r) : NULL;
-    if (spec->rows && !raw && built == NULL) {
-        mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "out of memory");
+    char *built = kept ? gw_usage_daily_cached(ctx, db, &r, p, &rc) : NULL;
+    if (kept && built == NULL) {
+        if (rc != 0)
+            gw_db_error(resp, db, rc);
+        else
+            mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "out of memory");
         goto cleanup;
     }
+    const char *tz = PQgetvalue(r, 0, 2);
     const char *rows = built ? built : PQgetvalue(r, 0, 3);
     if (format && strcmp(format, "csv") == 0) {
         answer_csv(resp, rows);

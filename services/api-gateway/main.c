@@ -40,6 +40,15 @@ static void register_metrics(struct gw_ctx *ctx)
         mc_counter("multica_gateway_claims_total", "Claim requests answered to daemons.", NULL);
     ctx->m.claimed = mc_counter("multica_gateway_claimed_tasks_total",
                                 "Tasks handed out to daemons by claims.", NULL);
+    /* The runtime daily read's kept rollup rows (usage_daily_cache.c): kept, read again from the
+     * rollup, or the whole read in SQL. */
+    const char *kept = "Runtime daily usage reads from the rollup, by how kept rows served them.";
+    ctx->m.usage_kept_hits =
+        mc_counter("multica_gateway_usage_kept_reads_total", kept, "result=\"hit\"");
+    ctx->m.usage_kept_fills =
+        mc_counter("multica_gateway_usage_kept_reads_total", kept, "result=\"fill\"");
+    ctx->m.usage_kept_fallbacks =
+        mc_counter("multica_gateway_usage_kept_reads_total", kept, "result=\"fallback\"");
 }
 
 /* APP_ENV is production or development, in any case and with surrounding blanks, as Multica
@@ -167,12 +176,13 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     register_metrics(&ctx);
+    ctx.usage_cache = gw_usage_cache_new();
     ctx.pool = mc_db_pool_new(svc.cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway",
                               (int)ctx.db_pool_size);
     ctx.producer = mc_producer_new(svc.cfg.kafka_brokers, "multica-api-gateway",
                                    (int)ctx.produce_timeout_ms, err, sizeof err);
-    if (ctx.producer == NULL) {
-        fprintf(stderr, "multica-api-gateway: %s\n", err);
+    if (ctx.producer == NULL || ctx.usage_cache == NULL) {
+        fprintf(stderr, "multica-api-gateway: %s\n", ctx.producer ? "out of memory" : err);
         goto cleanup;
     }
     gw_outbox_new(&ctx);
@@ -201,6 +211,7 @@ cleanup:
     mc_outbox_free(ctx.relay);
     mc_producer_free(ctx.producer, (int)svc.cfg.shutdown_grace);
     mc_db_pool_free(ctx.pool);
+    gw_usage_cache_free(ctx.usage_cache);
     mc_service_close(&svc);
     return status;
 }

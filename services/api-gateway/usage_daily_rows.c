@@ -8,7 +8,8 @@
  * pass about 0.15 ms (docs/PERFORMANCE.md, branch read5). The rows come sorted by the read's
  * order (date DESC, provider, model, in the database's collation), so a group is a run of
  * equal keys and one pass sums it in 128-bit integers: each value fits a bigint
- * (usage.usage_row), and a run is far below 2^64 values. */
+ * (usage.usage_row), and a run is far below 2^64 values. The sums and the writer are shared with
+ * the read kept in memory (usage_daily_cache.c), which adds sums of groups. */
 #include "gateway.h"
 
 #include <stdint.h>
@@ -19,27 +20,7 @@
 /* Columns of GW_USAGE_DAILY from ROW_DAY on: the day (days since 2000-01-01), provider
  * (lower-cased), model, then usage.usage_row's twelve measures in its order. */
 enum { ROW_RUNTIME = 3, ROW_DAY, ROW_PROVIDER, ROW_MODEL, ROW_MEASURES };
-enum {
-    M_IN,
-    M_OUT,
-    M_CREAD,
-    M_CWRITE,
-    M_TASKS,
-    M_COST,
-    M_UIN,
-    M_UOUT,
-    M_UCREAD,
-    M_UCWRITE,
-    M_EST,
-    M_UNPRICED,
-    N_MEASURES
-};
-
-/* A sum as SQL's sum(): NULL until a value is added. */
-struct sum {
-    __int128 v;
-    bool set;
-};
+enum { M_IN, M_OUT, M_CREAD, M_CWRITE, M_TASKS, M_COST, M_UIN, M_UOUT, M_UCREAD, M_UCWRITE, M_EST };
 
 /* The JSON keys in the order of gateway.runtime_usage_daily's row, each with its sum:
  * a measure, or -1 for total_cost_usd_ticks (reported plus estimated cost, per row). */
@@ -58,19 +39,13 @@ static const struct {
     {",\"uncosted_cache_write_tokens\":", M_UCWRITE},
     {",\"estimated_cost_usd_ticks\":", M_EST},
     {",\"total_cost_usd_ticks\":", -1},
-    {",\"unpriced_tokens\":", M_UNPRICED},
+    {",\"unpriced_tokens\":", GW_USAGE_MEASURES - 1},
     {",\"task_count\":", M_TASKS},
 };
 
-/* The answer being written, appended to a buffer sized once: with stdio (fprintf per value)
- * and 128-bit division for every digit, a 372-row read took 530 us, now about 150. */
-struct out {
-    char *p;
-    size_t len, cap;
-    bool failed;
-};
-
-static void put_n(struct out *o, const char *s, size_t n)
+/* The answer is appended to a buffer sized once (struct gw_usage_json): with stdio (fprintf
+ * per value) and 128-bit division for every digit, a 372-row read took 530 us, now about 150. */
+static void put_n(struct gw_usage_json *o, const char *s, size_t n)
 {
     if (o->failed)
         return;
@@ -88,12 +63,12 @@ static void put_n(struct out *o, const char *s, size_t n)
     o->len += n;
 }
 
-static void put(struct out *o, const char *s)
+static void put(struct gw_usage_json *o, const char *s)
 {
     put_n(o, s, strlen(s));
 }
 
-static void put_i128(struct out *o, __int128 v)
+static void put_i128(struct gw_usage_json *o, __int128 v)
 {
     char buf[48], *p = buf + sizeof buf;
     unsigned __int128 u = v < 0 ? -(unsigned __int128)v : (unsigned __int128)v;
@@ -110,7 +85,7 @@ static void put_i128(struct out *o, __int128 v)
 }
 
 /* A JSON string as Postgres' escape_json writes it. */
-static void put_string(struct out *o, const char *s)
+static void put_string(struct gw_usage_json *o, const char *s)
 {
     put_n(o, "\"", 1);
     for (const char *run = s;; s++) {
@@ -153,7 +128,7 @@ static void put_string(struct out *o, const char *s)
 }
 
 /* Days since 2000-01-01 as "YYYY-MM-DD" (the proleptic Gregorian calendar, as Postgres). */
-static void put_date(struct out *o, long days)
+static void put_date(struct gw_usage_json *o, long days)
 {
     long z = days + 10957 + 719468; /* days since 0000-03-01 */
     long era = (z >= 0 ? z : z - 146096) / 146097;
@@ -187,36 +162,56 @@ static bool same_key(const PGresult *r, int a, int b)
     return true;
 }
 
-/* Writes the group of rows [first, end) unless it has no task (SQL's HAVING sum > 0). */
-static void put_group(struct out *o, const PGresult *r, int first, int end)
+void gw_usage_sums_row(struct gw_usage_sums *s, const PGresult *r, int row, int col)
 {
-    struct sum s[N_MEASURES] = {0}, total = {0};
-    for (int i = first; i < end; i++) {
-        __int128 v[N_MEASURES];
-        bool isnull[N_MEASURES];
-        for (int m = 0; m < N_MEASURES; m++) {
-            isnull[m] = PQgetisnull(r, i, ROW_MEASURES + m);
-            v[m] = isnull[m] ? 0 : bigint_value(PQgetvalue(r, i, ROW_MEASURES + m));
-            if (!isnull[m]) {
-                s[m].v += v[m];
-                s[m].set = true;
-            }
-        }
-        if (!isnull[M_COST] && !isnull[M_EST]) {
-            total.v += v[M_COST] + v[M_EST];
-            total.set = true;
+    __int128 v[GW_USAGE_MEASURES];
+    bool isnull[GW_USAGE_MEASURES];
+    for (int m = 0; m < GW_USAGE_MEASURES; m++) {
+        isnull[m] = PQgetisnull(r, row, col + m);
+        v[m] = isnull[m] ? 0 : bigint_value(PQgetvalue(r, row, col + m));
+        if (!isnull[m]) {
+            s->m[m].v += v[m];
+            s->m[m].set = true;
         }
     }
-    if (!s[M_TASKS].set || s[M_TASKS].v <= 0)
-        return;
+    if (!isnull[M_COST] && !isnull[M_EST]) {
+        s->total.v += v[M_COST] + v[M_EST];
+        s->total.set = true;
+    }
+}
+
+void gw_usage_sums_add(struct gw_usage_sums *s, const struct gw_usage_sums *x)
+{
+    for (int m = 0; m <= GW_USAGE_MEASURES; m++) {
+        struct gw_usage_sum *a = m < GW_USAGE_MEASURES ? &s->m[m] : &s->total;
+        const struct gw_usage_sum *b = m < GW_USAGE_MEASURES ? &x->m[m] : &x->total;
+        a->v += b->v;
+        a->set |= b->set;
+    }
+}
+
+bool gw_usage_json_open(struct gw_usage_json *o, size_t groups)
+{
+    *o = (struct gw_usage_json){malloc(groups * 256 + 64), 0, groups * 256 + 64, false};
+    if (o->p == NULL)
+        return false;
+    put_n(o, "[", 1);
+    return true;
+}
+
+void gw_usage_json_group(struct gw_usage_json *o, long day, const char *provider, const char *model,
+                         const char *runtime, const struct gw_usage_sums *s)
+{
+    if (!s->m[M_TASKS].set || s->m[M_TASKS].v <= 0)
+        return; /* SQL's HAVING sum(task_count) > 0 */
     put(o, o->len > 1 ? ", {\"date\":" : "{\"date\":");
-    put_date(o, strtol(PQgetvalue(r, first, ROW_DAY), NULL, 10));
+    put_date(o, day);
     put(o, ",\"provider\":");
-    put_string(o, PQgetvalue(r, first, ROW_PROVIDER));
+    put_string(o, provider);
     put(o, ",\"model\":");
-    put_string(o, PQgetvalue(r, first, ROW_MODEL));
+    put_string(o, model);
     for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
-        const struct sum *x = fields[k].m < 0 ? &total : &s[fields[k].m];
+        const struct gw_usage_sum *x = fields[k].m < 0 ? &s->total : &s->m[fields[k].m];
         put(o, fields[k].key);
         if (x->set)
             put_i128(o, x->v);
@@ -224,29 +219,36 @@ static void put_group(struct out *o, const PGresult *r, int first, int end)
             put(o, "null");
     }
     put(o, ",\"runtime_id\":");
-    put_string(o, PQgetvalue(r, first, ROW_RUNTIME));
+    put_string(o, runtime);
     put_n(o, "}", 1);
+}
+
+char *gw_usage_json_close(struct gw_usage_json *o)
+{
+    put_n(o, "]", 1);
+    if (o->failed) {
+        free(o->p);
+        return NULL;
+    }
+    o->p[o->len] = '\0';
+    return o->p;
 }
 
 char *gw_usage_daily_json(const PGresult *r)
 {
     int n = PQntuples(r);
-    struct out o = {malloc((size_t)n * 256 + 64), 0, (size_t)n * 256 + 64, false};
-    if (o.p == NULL)
+    struct gw_usage_json o;
+    if (!gw_usage_json_open(&o, (size_t)n))
         return NULL;
-    put_n(&o, "[", 1);
     for (int first = 0; first < n && !PQgetisnull(r, first, ROW_DAY);) {
-        int end = first + 1;
-        while (end < n && same_key(r, first, end))
-            end++;
-        put_group(&o, r, first, end);
+        struct gw_usage_sums s = {0};
+        int end = first;
+        for (; end < n && same_key(r, first, end); end++)
+            gw_usage_sums_row(&s, r, end, ROW_MEASURES);
+        gw_usage_json_group(&o, strtol(PQgetvalue(r, first, ROW_DAY), NULL, 10),
+                            PQgetvalue(r, first, ROW_PROVIDER), PQgetvalue(r, first, ROW_MODEL),
+                            PQgetvalue(r, first, ROW_RUNTIME), &s);
         first = end;
     }
-    put_n(&o, "]", 1);
-    if (o.failed) {
-        free(o.p);
-        return NULL;
-    }
-    o.p[o.len] = '\0';
-    return o.p;
+    return gw_usage_json_close(&o);
 }

@@ -34,28 +34,6 @@ static int64_t differing(const char *runtime, int64_t *cases)
     return v / 1000000;
 }
 
-/* The runtime's daily read is grouped, summed and written by the gateway from the rows
- * (usage_daily_rows.c): its body must be byte for byte the text of
- * gateway.runtime_usage_daily, which the SQL reads (and ?source=raw) write. */
-static void daily_text_is_sqls(struct ua_stack *s, const char *tz, int days, const char *when)
-{
-    char *url = mc_sprintf("%s/api/runtimes/%s/usage?days=%d&tz=%s", s->base, s->runtime, days, tz);
-    char *auth = mc_sprintf("Authorization: Bearer %s", s->token);
-    const char *headers[] = {auth, NULL};
-    char *body = NULL;
-    ck_assert_int_eq(th_http("GET", url, headers, NULL, &body), 200);
-    ck_assert_ptr_null(strstr(body, "$read$"));
-    char *sql = mc_sprintf("SELECT (gateway.runtime_usage_daily('%s', %d, '%s', false) = "
-                           "$read$%s$read$)::int",
-                           s->runtime, days, tz, body);
-    ck_assert_msg(th_sql_int(sql) == 1, "%s: %s, %d days: the gateway's text is not SQL's: %s",
-                  when, tz, days, body);
-    free(sql);
-    free(body);
-    free(auth);
-    free(url);
-}
-
 static void reads_agree(struct ua_stack *s, const char *when)
 {
     int64_t cases = 0;
@@ -70,7 +48,7 @@ static void reads_agree(struct ua_stack *s, const char *when)
         ck_assert_msg(json_equal(a, b), "%s: %s differs from task_usage", when, zones[z]);
         static const int days[] = {1, 11, 71, 365};
         for (size_t d = 0; d < MC_ARRAY_LEN(days); d++)
-            daily_text_is_sqls(s, zones[z], days[d], when);
+            ua_daily_is_sqls(s, zones[z], days[d], when);
         ck_assert_uint_gt(json_array_size(a), 300);
         json_decref(a);
         json_decref(b);

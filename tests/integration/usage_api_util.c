@@ -137,6 +137,29 @@ int64_t ua_tokens(const json_t *row)
     return total;
 }
 
+/* The runtime's daily read is grouped, summed and written by the gateway from the rows
+ * (usage_daily_rows.c), from rollup rows it keeps (usage_daily_cache.c): its body must be byte
+ * for byte the text of
+ * gateway.runtime_usage_daily, which the SQL reads (and ?source=raw) write. */
+void ua_daily_is_sqls(struct ua_stack *s, const char *tz, int days, const char *when)
+{
+    char *url = mc_sprintf("%s/api/runtimes/%s/usage?days=%d&tz=%s", s->base, s->runtime, days, tz);
+    char *auth = mc_sprintf("Authorization: Bearer %s", s->token);
+    const char *headers[] = {auth, NULL};
+    char *body = NULL;
+    ck_assert_int_eq(th_http("GET", url, headers, NULL, &body), 200);
+    ck_assert_ptr_null(strstr(body, "$read$"));
+    char *sql = mc_sprintf("SELECT (gateway.runtime_usage_daily('%s', %d, '%s', false) = "
+                           "$read$%s$read$)::int",
+                           s->runtime, days, tz, body);
+    ck_assert_msg(th_sql_int(sql) == 1, "%s: %s, %d days: the gateway's text is not SQL's: %s",
+                  when, tz, days, body);
+    free(sql);
+    free(body);
+    free(auth);
+    free(url);
+}
+
 Suite *suite_usage_api(void)
 {
     Suite *s = suite_create("usage_api");
@@ -145,6 +168,7 @@ Suite *suite_usage_api(void)
     suite_add_tcase(s, ua_case_projects());
     suite_add_tcase(s, ua_case_reads());
     suite_add_tcase(s, ua_case_fresh());
+    suite_add_tcase(s, ua_case_kept());
     return s;
 }
 

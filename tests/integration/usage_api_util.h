@@ -13,6 +13,7 @@ TCase *ua_case_pricing(void);
 TCase *ua_case_projects(void);
 TCase *ua_case_reads(void);
 TCase *ua_case_fresh(void);
+TCase *ua_case_kept(void);
 
 /* A running stack: broker, gateway (PRICING_ADMIN_EMAILS=admin@example.com), ingester, the
  * owner "alice@example.com" signed in, and her workspace with a runtime and an agent; with no
@@ -46,6 +47,10 @@ int ua_call(struct ua_stack *s, const char *token, const char *method, const cha
             json_t **out, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* A GET as the owner that must answer 200; returns the JSON (caller decrefs). */
 json_t *ua_get(struct ua_stack *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The runtime's daily read (days, tz) as the owner: its body must be byte for byte the text of
+ * gateway.runtime_usage_daily (the SQL read) at the same moment. */
+void ua_daily_is_sqls(struct ua_stack *s, const char *tz, int days, const char *when);
 
 /* Sum of a numeric field over an array of objects. */
 int64_t ua_sum(const json_t *rows, const char *field);
