@@ -15,8 +15,58 @@
 -- a TaskProgressReported whose seq task_progress already holds is the echo of the liveness mark
 -- the gateway sent the dispatcher, and is not logged again; the reports that came before the
 -- start was projected are logged right after TaskStarted (gateway.log_progress).
+-- The log is written last, under its lock (MC_LOCK_GATEWAY_LOG: one writer at a time, so
+-- that seqs commit in order), held from the first log row to the commit: the read model's
+-- upserts of the whole batch go first, without the lock, in task order (the report writer,
+-- gateway.daemon_reports, locks its task rows in that order too, so the two cannot deadlock;
+-- the lock's holder waits on no row). The log rows go in the batch's order.
 CREATE OR REPLACE FUNCTION gateway.project_task_event(p_event jsonb)
 RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    evs jsonb := CASE WHEN jsonb_typeof(p_event) = 'array' THEN p_event
+                      ELSE jsonb_build_array(p_event) END;
+    logged smallint[] := '{}';
+    e jsonb;
+    d jsonb;
+    o bigint;
+    new_seq bigint;
+BEGIN
+    FOR e, o IN SELECT x.value, x.ordinality
+                  FROM jsonb_array_elements(evs) WITH ORDINALITY AS x
+                 ORDER BY (x.value -> 'data' ->> 'task_id')::uuid, x.ordinality
+    LOOP
+        logged[o] := gateway.project_task_state(e);
+    END LOOP;
+    PERFORM pg_advisory_xact_lock(4260); -- MC_LOCK_GATEWAY_LOG, until the commit
+    FOR e, o IN SELECT x.value, x.ordinality FROM jsonb_array_elements(evs) WITH ORDINALITY AS x
+                 ORDER BY x.ordinality
+    LOOP
+        new_seq := NULL;
+        CONTINUE WHEN logged[o] = 0;
+        d := e -> 'data';
+        INSERT INTO gateway.task_event_log (task_id, version, workspace_id, issue_id, runtime_id,
+                                            old_runtime_id, type, event)
+        VALUES ((d ->> 'task_id')::uuid, (d ->> 'version')::bigint, (d ->> 'workspace_id')::uuid,
+                (d ->> 'issue_id')::uuid, (d ->> 'runtime_id')::uuid,
+                (d ->> 'old_runtime_id')::uuid, e ->> 'type', e)
+        ON CONFLICT (task_id, version, progress_seq) DO NOTHING
+        RETURNING seq INTO new_seq;
+        IF logged[o] = 2 THEN
+            PERFORM gateway.log_progress((d ->> 'task_id')::uuid);
+        END IF;
+    END LOOP;
+    RETURN new_seq;
+END
+$$;
+COMMENT ON FUNCTION gateway.project_task_event(jsonb) IS
+    'Applies a task event (or a JSON array of them, in order) to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of a claimed task that ended or was requeued; TaskProgressReported only to task_progress and, unless the gateway kept it already, the log; after TaskStarted the progress reported before it), logs it once, the log last under its lock; no NOTIFY (listeners poll the log).';
+
+-- One task event into the read model (gateway.project_task_event's first part, no log row).
+-- Returns 0 when the event is not to be logged (the echo of a progress report the gateway
+-- kept and logged), 2 for a TaskStarted that applied (the progress reported before it is
+-- logged after it), 1 otherwise.
+CREATE OR REPLACE FUNCTION gateway.project_task_state(p_event jsonb)
+RETURNS smallint LANGUAGE plpgsql AS $$
 DECLARE
     d jsonb := p_event -> 'data';
     v bigint := (d ->> 'version')::bigint;
@@ -24,23 +74,8 @@ DECLARE
     waiting boolean := p_event ->> 'type' = 'multica.task.waiting.v1';
     progress boolean := p_event ->> 'type' = 'multica.task.progress.v1';
     at timestamptz := coalesce((d ->> 'at')::timestamptz, (p_event ->> 'time')::timestamptz);
-    new_seq bigint;
     claimed boolean := false;
-    applied boolean := false;
-    e jsonb;
 BEGIN
-    -- The log's one writer at a time (MC_LOCK_GATEWAY_LOG; gateway.report_progress and
-    -- gateway.daemon_reports take it too): seqs commit in order. Taken again for each event of
-    -- a batch: the second time is a lookup in the backend's own lock table.
-    PERFORM pg_advisory_xact_lock(4260);
-    IF jsonb_typeof(p_event) = 'array' THEN
-        FOR e IN SELECT x.value FROM jsonb_array_elements(p_event) WITH ORDINALITY AS x
-                  ORDER BY x.ordinality
-        LOOP
-            new_seq := gateway.project_task_event(e);
-        END LOOP;
-        RETURN new_seq;
-    END IF;
     IF NOT progress THEN
         INSERT INTO gateway.tasks AS t (task_id, workspace_id, issue_id, agent_id, runtime_id,
                                         status, version, attempt, lease_until, result,
@@ -76,7 +111,9 @@ BEGIN
                updated_at = now()
          WHERE t.version < EXCLUDED.version
         RETURNING t.claimed_at IS NOT NULL INTO claimed;
-        applied := FOUND;
+        IF FOUND AND p_event ->> 'type' = 'multica.task.started.v1' THEN
+            RETURN 2;
+        END IF;
         -- claimed: the update applied and the task was claimed since its last dispatch (a new
         -- dispatch clears claimed_at, but a dispatch is not among the statuses below).
         IF claimed AND s IN ('completed', 'failed', 'cancelled', 'deleted', 'queued') THEN
@@ -88,20 +125,11 @@ BEGIN
         VALUES ((d ->> 'task_id')::uuid, (d ->> 'seq')::bigint, coalesce(d ->> 'text', ''))
         ON CONFLICT DO NOTHING;
         IF NOT FOUND THEN
-            RETURN NULL; -- the gateway kept and logged this report: the echo of its liveness mark
+            RETURN 0; -- the gateway kept and logged this report: the echo of its liveness mark
         END IF;
     END IF;
-    INSERT INTO gateway.task_event_log (task_id, version, workspace_id, issue_id, runtime_id,
-                                        old_runtime_id, type, event)
-    VALUES ((d ->> 'task_id')::uuid, v, (d ->> 'workspace_id')::uuid, (d ->> 'issue_id')::uuid,
-            (d ->> 'runtime_id')::uuid, (d ->> 'old_runtime_id')::uuid, p_event ->> 'type', p_event)
-    ON CONFLICT (task_id, version, progress_seq) DO NOTHING
-    RETURNING seq INTO new_seq;
-    IF applied AND p_event ->> 'type' = 'multica.task.started.v1' THEN
-        PERFORM gateway.log_progress((d ->> 'task_id')::uuid);
-    END IF;
-    RETURN new_seq;
+    RETURN 1;
 END
 $$;
-COMMENT ON FUNCTION gateway.project_task_event(jsonb) IS
-    'Applies a task event (or a JSON array of them, in order) to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of a claimed task that ended or was requeued; TaskProgressReported only to task_progress and, unless the gateway kept it already, the log; after TaskStarted the progress reported before it), logs it once; no NOTIFY (listeners poll the log).';
+COMMENT ON FUNCTION gateway.project_task_state(jsonb) IS
+    'One task event into the read model, no log row: 0 not to be logged (a progress echo), 2 a TaskStarted that applied, 1 otherwise.';
