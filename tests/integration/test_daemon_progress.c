@@ -151,11 +151,12 @@ END_TEST
 
 /* ---- the log's writers against a listener (SQL only, no stack) ---- */
 
-#define W_TASK    "00000000-0000-7000-8000-0000000000a1" /* running, reports progress */
-#define W_OTHER   "00000000-0000-7000-8000-0000000000a2" /* the projection's other task */
-#define W_IDS     "\"workspace_id\":\"00000000-0000-7000-8000-0000000000b1\",\"issue_id\":\"" \
-                  "00000000-0000-7000-8000-0000000000b2\",\"agent_id\":\"00000000-0000-7000-" \
-                  "8000-0000000000b3\",\"runtime_id\":\"00000000-0000-7000-8000-0000000000b4\""
+#define W_TASK  "00000000-0000-7000-8000-0000000000a1" /* running, reports progress */
+#define W_OTHER "00000000-0000-7000-8000-0000000000a2" /* the projection's other task */
+#define W_IDS                                                                                      \
+    "\"workspace_id\":\"00000000-0000-7000-8000-0000000000b1\",\"issue_id\":\""                    \
+    "00000000-0000-7000-8000-0000000000b2\",\"agent_id\":\"00000000-0000-7000-"                    \
+    "8000-0000000000b3\",\"runtime_id\":\"00000000-0000-7000-8000-0000000000b4\""
 
 /* A task event as the dispatcher publishes it (the fields the projection reads). */
 static char *task_event(const char *task, const char *type, const char *status, int version)

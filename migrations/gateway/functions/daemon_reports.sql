@@ -13,6 +13,7 @@ CREATE OR REPLACE FUNCTION gateway.daemon_reports(p_hash text[], p_user uuid[], 
 RETURNS TABLE (outcome text, status text) LANGUAGE plpgsql AS $$
 DECLARE
     r record;
+    i bigint;
     n integer := coalesce(cardinality(p_task), 0);
     outs text[] := array_fill(NULL::text, ARRAY[n]);
     sts text[] := array_fill(NULL::text, ARRAY[n]);
@@ -38,7 +39,7 @@ BEGIN
     IF cardinality(ptask) > 0 THEN
         PERFORM gateway.log_reported_progress(ptask, pseq);
     END IF;
-    RETURN QUERY SELECT outs[i], sts[i] FROM generate_subscripts(p_task, 1) AS i ORDER BY i;
+    RETURN QUERY SELECT outs[k], sts[k] FROM generate_subscripts(p_task, 1) AS k ORDER BY k;
 END $$;
 COMMENT ON FUNCTION gateway.daemon_reports(text[], uuid[], uuid[], text[], text[], text[], text[], text[]) IS
     'Daemons'' reports applied in one transaction (a group commit), in task order, one row each in arrival order as gateway.daemon_report answers it; the batch''s progress logged last.';

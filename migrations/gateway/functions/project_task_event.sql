@@ -29,13 +29,78 @@ DECLARE
     e jsonb;
     d jsonb;
     o bigint;
+    v bigint;
+    s text;
+    waiting boolean;
+    progress boolean;
+    at timestamptz;
+    claimed boolean;
     new_seq bigint;
 BEGIN
     FOR e, o IN SELECT x.value, x.ordinality
                   FROM jsonb_array_elements(evs) WITH ORDINALITY AS x
                  ORDER BY (x.value -> 'data' ->> 'task_id')::uuid, x.ordinality
     LOOP
-        logged[o] := gateway.project_task_state(e);
+        d := e -> 'data';
+        v := (d ->> 'version')::bigint;
+        s := d ->> 'status';
+        waiting := e ->> 'type' = 'multica.task.waiting.v1';
+        progress := e ->> 'type' = 'multica.task.progress.v1';
+        at := coalesce((d ->> 'at')::timestamptz, (e ->> 'time')::timestamptz);
+        claimed := false;
+        logged[o] := 1;
+        IF NOT progress THEN
+            INSERT INTO gateway.tasks AS t (task_id, workspace_id, issue_id, agent_id, runtime_id,
+                                            status, version, attempt, lease_until, result,
+                                            failure_reason, wait_reason, dispatched_at, started_at,
+                                            completed_at, updated_at)
+            VALUES ((d ->> 'task_id')::uuid, (d ->> 'workspace_id')::uuid,
+                    (d ->> 'issue_id')::uuid, (d ->> 'agent_id')::uuid,
+                    (d ->> 'runtime_id')::uuid, s, v,
+                    coalesce((d ->> 'attempt')::integer, 0), (d ->> 'lease_until')::timestamptz,
+                    d ->> 'result', CASE WHEN NOT waiting THEN d ->> 'reason' END,
+                    CASE WHEN waiting THEN d ->> 'reason' END,
+                    CASE WHEN s = 'dispatched' THEN at END, CASE WHEN s = 'running' THEN at END,
+                    CASE WHEN s IN ('completed', 'failed', 'cancelled', 'deleted') THEN at END, now())
+            ON CONFLICT (task_id) DO UPDATE
+               SET runtime_id = EXCLUDED.runtime_id, status = EXCLUDED.status,
+                   version = EXCLUDED.version,
+                   attempt = greatest(t.attempt, EXCLUDED.attempt),
+                   lease_until = coalesce(EXCLUDED.lease_until, t.lease_until),
+                   result = coalesce(EXCLUDED.result, t.result),
+                   failure_reason = coalesce(EXCLUDED.failure_reason, t.failure_reason),
+                   wait_reason = EXCLUDED.wait_reason,
+                   dispatched_at = coalesce(EXCLUDED.dispatched_at, t.dispatched_at),
+                   started_at = coalesce(t.started_at, EXCLUDED.started_at),
+                   completed_at = coalesce(EXCLUDED.completed_at, t.completed_at),
+                   claimed_at = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
+                                    ELSE t.claimed_at END,
+                   claim_until = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
+                                     ELSE t.claim_until END,
+                   claimed_by = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
+                                    ELSE t.claimed_by END,
+                   reported = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
+                                  ELSE t.reported END,
+                   updated_at = now()
+             WHERE t.version < EXCLUDED.version
+            RETURNING t.claimed_at IS NOT NULL INTO claimed;
+            IF FOUND AND e ->> 'type' = 'multica.task.started.v1' THEN
+                logged[o] := 2;
+            END IF;
+            -- claimed: the update applied and the task was claimed since its last dispatch (a new
+            -- dispatch clears claimed_at, but a dispatch is not among the statuses below).
+            IF claimed AND s IN ('completed', 'failed', 'cancelled', 'deleted', 'queued') THEN
+                DELETE FROM gateway.task_tokens WHERE task_id = (d ->> 'task_id')::uuid;
+            END IF;
+        END IF;
+        IF progress AND d ? 'seq' THEN
+            INSERT INTO gateway.task_progress (task_id, seq, text)
+            VALUES ((d ->> 'task_id')::uuid, (d ->> 'seq')::bigint, coalesce(d ->> 'text', ''))
+            ON CONFLICT DO NOTHING;
+            IF NOT FOUND THEN
+                logged[o] := 0; -- the gateway kept and logged this report: the echo of its liveness mark
+            END IF;
+        END IF;
     END LOOP;
     PERFORM pg_advisory_xact_lock(4260); -- MC_LOCK_GATEWAY_LOG, until the commit
     FOR e, o IN SELECT x.value, x.ordinality FROM jsonb_array_elements(evs) WITH ORDINALITY AS x
@@ -61,75 +126,3 @@ $$;
 COMMENT ON FUNCTION gateway.project_task_event(jsonb) IS
     'Applies a task event (or a JSON array of them, in order) to the read model by version (TaskWaiting sets the wait reason, any other event clears it; clearing the claim of a new dispatch, deleting the task tokens of a claimed task that ended or was requeued; TaskProgressReported only to task_progress and, unless the gateway kept it already, the log; after TaskStarted the progress reported before it), logs it once, the log last under its lock; no NOTIFY (listeners poll the log).';
 
--- One task event into the read model (gateway.project_task_event's first part, no log row).
--- Returns 0 when the event is not to be logged (the echo of a progress report the gateway
--- kept and logged), 2 for a TaskStarted that applied (the progress reported before it is
--- logged after it), 1 otherwise.
-CREATE OR REPLACE FUNCTION gateway.project_task_state(p_event jsonb)
-RETURNS smallint LANGUAGE plpgsql AS $$
-DECLARE
-    d jsonb := p_event -> 'data';
-    v bigint := (d ->> 'version')::bigint;
-    s text := d ->> 'status';
-    waiting boolean := p_event ->> 'type' = 'multica.task.waiting.v1';
-    progress boolean := p_event ->> 'type' = 'multica.task.progress.v1';
-    at timestamptz := coalesce((d ->> 'at')::timestamptz, (p_event ->> 'time')::timestamptz);
-    claimed boolean := false;
-BEGIN
-    IF NOT progress THEN
-        INSERT INTO gateway.tasks AS t (task_id, workspace_id, issue_id, agent_id, runtime_id,
-                                        status, version, attempt, lease_until, result,
-                                        failure_reason, wait_reason, dispatched_at, started_at,
-                                        completed_at, updated_at)
-        VALUES ((d ->> 'task_id')::uuid, (d ->> 'workspace_id')::uuid,
-                (d ->> 'issue_id')::uuid, (d ->> 'agent_id')::uuid,
-                (d ->> 'runtime_id')::uuid, s, v,
-                coalesce((d ->> 'attempt')::integer, 0), (d ->> 'lease_until')::timestamptz,
-                d ->> 'result', CASE WHEN NOT waiting THEN d ->> 'reason' END,
-                CASE WHEN waiting THEN d ->> 'reason' END,
-                CASE WHEN s = 'dispatched' THEN at END, CASE WHEN s = 'running' THEN at END,
-                CASE WHEN s IN ('completed', 'failed', 'cancelled', 'deleted') THEN at END, now())
-        ON CONFLICT (task_id) DO UPDATE
-           SET runtime_id = EXCLUDED.runtime_id, status = EXCLUDED.status,
-               version = EXCLUDED.version,
-               attempt = greatest(t.attempt, EXCLUDED.attempt),
-               lease_until = coalesce(EXCLUDED.lease_until, t.lease_until),
-               result = coalesce(EXCLUDED.result, t.result),
-               failure_reason = coalesce(EXCLUDED.failure_reason, t.failure_reason),
-               wait_reason = EXCLUDED.wait_reason,
-               dispatched_at = coalesce(EXCLUDED.dispatched_at, t.dispatched_at),
-               started_at = coalesce(t.started_at, EXCLUDED.started_at),
-               completed_at = coalesce(EXCLUDED.completed_at, t.completed_at),
-               claimed_at = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
-                                ELSE t.claimed_at END,
-               claim_until = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
-                                 ELSE t.claim_until END,
-               claimed_by = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
-                                ELSE t.claimed_by END,
-               reported = CASE WHEN EXCLUDED.status = 'dispatched' THEN NULL
-                              ELSE t.reported END,
-               updated_at = now()
-         WHERE t.version < EXCLUDED.version
-        RETURNING t.claimed_at IS NOT NULL INTO claimed;
-        IF FOUND AND p_event ->> 'type' = 'multica.task.started.v1' THEN
-            RETURN 2;
-        END IF;
-        -- claimed: the update applied and the task was claimed since its last dispatch (a new
-        -- dispatch clears claimed_at, but a dispatch is not among the statuses below).
-        IF claimed AND s IN ('completed', 'failed', 'cancelled', 'deleted', 'queued') THEN
-            DELETE FROM gateway.task_tokens WHERE task_id = (d ->> 'task_id')::uuid;
-        END IF;
-    END IF;
-    IF progress AND d ? 'seq' THEN
-        INSERT INTO gateway.task_progress (task_id, seq, text)
-        VALUES ((d ->> 'task_id')::uuid, (d ->> 'seq')::bigint, coalesce(d ->> 'text', ''))
-        ON CONFLICT DO NOTHING;
-        IF NOT FOUND THEN
-            RETURN 0; -- the gateway kept and logged this report: the echo of its liveness mark
-        END IF;
-    END IF;
-    RETURN 1;
-END
-$$;
-COMMENT ON FUNCTION gateway.project_task_state(jsonb) IS
-    'One task event into the read model, no log row: 0 not to be logged (a progress echo), 2 a TaskStarted that applied, 1 otherwise.';
