@@ -106,17 +106,21 @@ CREATE OR REPLACE FUNCTION gateway.log_reported_progress(p_task uuid[], p_seq bi
 RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(4260); -- MC_LOCK_GATEWAY_LOG
-    INSERT INTO gateway.task_event_log (task_id, version, workspace_id, issue_id, runtime_id,
-                                        type, event, progress_seq)
-    SELECT t.task_id, t.version, t.workspace_id, t.issue_id, t.runtime_id,
-           'multica.task.progress.v1',
-           gateway.progress_event(to_jsonb(t), p.seq, p.text, p.created_at), p.seq
-      FROM unnest(p_task, p_seq) WITH ORDINALITY AS x(task_id, seq, ord)
-      JOIN gateway.tasks t ON t.task_id = x.task_id
-      JOIN gateway.task_progress p ON p.task_id = x.task_id AND p.seq = x.seq
-     WHERE t.status = 'running' AND p.created_at >= coalesce(t.dispatched_at, '-infinity')
-     ORDER BY x.ord
-    ON CONFLICT DO NOTHING;
+    -- One report at a time, each row by its key: a join of the arrays with the two tables was
+    -- planned once, while the tables were small, as a scan of every running task (1.2 ms a
+    -- call in the bench, under the lock).
+    FOR k IN 1 .. coalesce(cardinality(p_task), 0) LOOP
+        INSERT INTO gateway.task_event_log (task_id, version, workspace_id, issue_id,
+                                            runtime_id, type, event, progress_seq)
+        SELECT t.task_id, t.version, t.workspace_id, t.issue_id, t.runtime_id,
+               'multica.task.progress.v1',
+               gateway.progress_event(to_jsonb(t), p.seq, p.text, p.created_at), p.seq
+          FROM gateway.tasks t
+          JOIN gateway.task_progress p ON p.task_id = t.task_id AND p.seq = p_seq[k]
+         WHERE t.task_id = p_task[k] AND t.status = 'running'
+           AND p.created_at >= coalesce(t.dispatched_at, '-infinity')
+        ON CONFLICT DO NOTHING;
+    END LOOP;
 END $$;
 COMMENT ON FUNCTION gateway.log_reported_progress(uuid[], bigint[]) IS
     'Logs kept progress reports (task, seq), in order, for the tasks running now, under the log''s lock: the last writes of their transaction.';
