@@ -1,13 +1,18 @@
 /* test_daemon_progress.c: progress kept in the gateway and the reports' group commits (issue
  * 17): a report is stored and logged by the gateway, after the task's start and in seq order,
  * once per seq; the dispatcher hears of it only as a liveness mark every few seconds, whose
- * echo is not logged twice; reports sent at once, applied together, each get their own answer. */
+ * echo is not logged twice; reports sent at once, applied together, each get their own answer;
+ * and the log's two writers (the projection, a progress report) never make a listener that
+ * reads past the last seq it saw skip or reorder an event, whichever of them logs first. */
 #include "daemon_util.h"
 
 #include <check.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int64_t count(const char *fmt, const char *task)
 {
@@ -144,6 +149,128 @@ START_TEST(reports_sent_at_once_each_get_their_own_answer)
 }
 END_TEST
 
+/* ---- the log's writers against a listener (SQL only, no stack) ---- */
+
+#define W_TASK  "00000000-0000-7000-8000-0000000000a1" /* running, reports progress */
+#define W_OTHER "00000000-0000-7000-8000-0000000000a2" /* the projection's other task */
+#define W_IDS                                                                                      \
+    "\"workspace_id\":\"00000000-0000-7000-8000-0000000000b1\",\"issue_id\":\""                    \
+    "00000000-0000-7000-8000-0000000000b2\",\"agent_id\":\"00000000-0000-7000-"                    \
+    "8000-0000000000b3\",\"runtime_id\":\"00000000-0000-7000-8000-0000000000b4\""
+
+/* A task event as the dispatcher publishes it (the fields the projection reads). */
+static char *task_event(const char *task, const char *type, const char *status, int version)
+{
+    char *e = NULL;
+    ck_assert_int_ge(asprintf(&e,
+                              "{\"type\":\"multica.task.%s.v1\",\"time\":\"2000-01-01T00:00:00Z\","
+                              "\"data\":{\"task_id\":\"%s\"," W_IDS ",\"status\":\"%s\","
+                              "\"version\":%d,\"attempt\":1}}",
+                              type, task, status, version),
+                     0);
+    return e;
+}
+
+static PGconn *connect_db(const char *url)
+{
+    PGconn *c = PQconnectdb(url);
+    ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+    return c;
+}
+
+static void ok(PGconn *c, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+                  "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+}
+
+#define PROJECT  "SELECT gateway.project_task_event($1::jsonb)"
+#define PROGRESS "SELECT gateway.report_progress($1::uuid, 'multica.task.commands', $2)"
+
+/* What a listener does (ws.c, GW_LOG_SINCE): the rows past the last seq it saw, in seq order;
+ * appends "type:progress_seq" of each to seen. */
+static void listen_once(PGconn *l, long long *last, char *seen, size_t size)
+{
+    char from[24];
+    snprintf(from, sizeof from, "%lld", *last);
+    const char *p[] = {from};
+    PGresult *r = PQexecParams(l,
+                               "SELECT seq, split_part(type, '.', 3) || ':' || progress_seq "
+                               "FROM gateway.task_event_log WHERE seq > $1 ORDER BY seq",
+                               1, NULL, p, NULL, NULL, 0);
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    for (int i = 0; i < PQntuples(r); i++) {
+        *last = atoll(PQgetvalue(r, i, 0));
+        size_t n = strlen(seen);
+        snprintf(seen + n, size - n, "%s%s", n ? " " : "", PQgetvalue(r, i, 1));
+    }
+    PQclear(r);
+}
+
+/* A write to the log: a statement and its parameters. */
+struct write {
+    const char *sql;
+    int n;
+    const char *p[2];
+};
+
+/* first logs in an open transaction; second, on its own connection, writes to the log
+ * meanwhile (autocommit) and may commit before first; the listener reads throughout. Every
+ * row logged meanwhile must reach it, first's before second's: what a second writer committing
+ * a later seq first would break (the listener reads past it and never sees first's). */
+static void race_writers(const char *url, PGconn *a, const struct write *first, PGconn *b,
+                         const struct write *second, const char *want)
+{
+    PGconn *l = connect_db(url);
+    long long last = th_sql_int("SELECT coalesce(max(seq), 0) FROM gateway.task_event_log");
+    char seen[256] = "";
+    ok(a, "BEGIN", 0, NULL);
+    ok(a, first->sql, first->n, first->p);
+    ck_assert_int_eq(PQsendQueryParams(b, second->sql, second->n, NULL, second->p, NULL, NULL, 0),
+                     1);
+    for (int i = 0; i < 10; i++) {
+        usleep(50 * 1000);
+        listen_once(l, &last, seen, sizeof seen);
+    }
+    ok(a, "COMMIT", 0, NULL);
+    PGresult *r;
+    while ((r = PQgetResult(b)) != NULL) {
+        ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(b));
+        PQclear(r);
+    }
+    listen_once(l, &last, seen, sizeof seen);
+    ck_assert_str_eq(seen, want);
+    PQfinish(l);
+}
+
+START_TEST(two_log_writers_never_make_a_listener_skip_or_reorder_an_event)
+{
+    th_db_new();
+    char url[256];
+    snprintf(url, sizeof url, "%s", th_db_url_as("multica_gateway"));
+    PGconn *projection = connect_db(url), *reports = connect_db(url);
+    char *ev[4] = {task_event(W_TASK, "dispatched", "dispatched", 1),
+                   task_event(W_TASK, "started", "running", 2),
+                   task_event(W_OTHER, "dispatched", "dispatched", 1),
+                   task_event(W_OTHER, "started", "running", 2)};
+    for (int i = 0; i < 2; i++)
+        ok(projection, PROJECT, 1, (const char *[]){ev[i]});
+    /* The projection logs first, a progress report comes meanwhile; then the other way. */
+    struct write project = {PROJECT, 1, {ev[2]}},
+                 report = {PROGRESS, 2, {W_TASK, "{\"data\":{\"seq\":1,\"text\":\"one\"}}"}};
+    race_writers(url, projection, &project, reports, &report, "dispatched:-1 progress:1");
+    project.p[0] = ev[3];
+    report.p[1] = "{\"data\":{\"seq\":2,\"text\":\"two\"}}";
+    race_writers(url, reports, &report, projection, &project, "progress:2 started:-1");
+    for (int i = 0; i < 4; i++)
+        free(ev[i]);
+    PQfinish(projection);
+    PQfinish(reports);
+}
+END_TEST
+
 TCase *dp_case_progress(void)
 {
     TCase *tc = tcase_create("progress");
@@ -151,5 +278,6 @@ TCase *dp_case_progress(void)
     tcase_add_test(
         tc, progress_is_logged_by_the_gateway_and_marked_for_the_dispatcher_every_few_seconds);
     tcase_add_test(tc, reports_sent_at_once_each_get_their_own_answer);
+    tcase_add_test(tc, two_log_writers_never_make_a_listener_skip_or_reorder_an_event);
     return tc;
 }
