@@ -14,6 +14,7 @@ DECLARE
     c jsonb;
     i integer;
     p jsonb;
+    v_set boolean;
     v_task uuid;
     s_cmd integer[] := '{}';
     s_op text[] := '{}';
@@ -24,27 +25,22 @@ BEGIN
                  ORDER BY x.ordinality
     LOOP
         p := c -> 'p';
-        IF c ->> 'op' IN ('request_task', 'start_task', 'finish_task') THEN
-            v_task := (p ->> 0)::uuid;
-            IF v_task = ANY (s_task) THEN
-                RETURN QUERY SELECT * FROM dispatch.apply_set(s_cmd, s_op, s_p);
-                s_cmd := '{}';
-                s_op := '{}';
-                s_p := '{}';
-                s_task := '{}';
-            END IF;
-            s_cmd := s_cmd || i;
-            s_op := s_op || (c ->> 'op');
-            s_p := s_p || p;
-            s_task := s_task || v_task;
-            CONTINUE;
-        END IF;
-        IF cardinality(s_cmd) > 0 THEN
+        v_set := c ->> 'op' IN ('request_task', 'start_task', 'finish_task');
+        v_task := CASE WHEN v_set THEN (p ->> 0)::uuid END;
+        -- The run ends before any other op and before a second command for one of its tasks.
+        IF cardinality(s_cmd) > 0 AND (NOT v_set OR v_task = ANY (s_task)) THEN
             RETURN QUERY SELECT * FROM dispatch.apply_set(s_cmd, s_op, s_p);
             s_cmd := '{}';
             s_op := '{}';
             s_p := '{}';
             s_task := '{}';
+        END IF;
+        IF v_set THEN
+            s_cmd := s_cmd || i;
+            s_op := s_op || (c ->> 'op');
+            s_p := s_p || p;
+            s_task := s_task || v_task;
+            CONTINUE;
         END IF;
         CASE c ->> 'op'
         WHEN 'report_progress' THEN
