@@ -8,18 +8,19 @@
 #include <string.h>
 
 /* Ids: runtimes R1 and R2, agents A1..A3, tasks T(nn). */
-#define R1 "5e700001-0000-7000-8000-000000000001"
-#define R2 "5e700001-0000-7000-8000-000000000002"
-#define A1 "5e700002-0000-7000-8000-000000000001"
-#define A2 "5e700002-0000-7000-8000-000000000002"
-#define A3 "5e700002-0000-7000-8000-000000000003"
+#define R1   "5e700001-0000-7000-8000-000000000001"
+#define R2   "5e700001-0000-7000-8000-000000000002"
+#define A1   "5e700002-0000-7000-8000-000000000001"
+#define A2   "5e700002-0000-7000-8000-000000000002"
+#define A3   "5e700002-0000-7000-8000-000000000003"
 #define T(n) "5e700004-0000-7000-8000-0000000000" #n
 #define DAY1 "2026-01-01T00:00:00Z"
 #define DAY2 "2026-01-02T00:00:00Z"
-#define REQ(t, a, rt, at) "{\"op\":\"request_task\",\"p\":[\"" t "\",\"" WS "\",\"" a "\",\"" rt \
-                          "\",null,\"t\",\"1\",\"3\",\"" at "\"]}"
+#define REQ(t, a, rt, at)                                                                          \
+    "{\"op\":\"request_task\",\"p\":[\"" t "\",\"" WS "\",\"" a "\",\"" rt                         \
+    "\",null,\"t\",\"1\",\"3\",\"" at "\"]}"
 #define START(t, rt) "{\"op\":\"start_task\",\"p\":[\"" t "\",\"" rt "\"]}"
-#define FINISH(t, rt, ev, res, why) \
+#define FINISH(t, rt, ev, res, why)                                                                \
     "{\"op\":\"finish_task\",\"p\":[\"" t "\"," rt ",\"" ev "\"," res "," why "]}"
 
 /* The reference: each command by its function, in order (the former apply_commands). */
@@ -157,12 +158,13 @@ START_TEST(set_batch_matches_one_by_one)
         "{\"op\":\"runtime_seen\",\"p\":[\"" R1 "\",\"" WS "\",\"10\",\"" DAY2 "\"]}",
         START(T(01), R1),
     };
-    check_batch(cmds, MC_ARRAY_LEN(cmds), "1:applied:queued:,2:noop:queued:duplicate,3:applied:started:,"
-                       "4:refused:started:runtime_mismatch,5:applied:completed:,"
-                       "6:refused:completed:illegal_transition,7:refused:started:unknown_task,"
-                       "8:refused:failed:deleted,9:applied:completed:,10:noop:queued:duplicate,"
-                       "11:refused:started:illegal_transition,12:applied:failed:crash,"
-                       "14:refused:started:illegal_transition");
+    check_batch(cmds, MC_ARRAY_LEN(cmds),
+                "1:applied:queued:,2:noop:queued:duplicate,3:applied:started:,"
+                "4:refused:started:runtime_mismatch,5:applied:completed:,"
+                "6:refused:completed:illegal_transition,7:refused:started:unknown_task,"
+                "8:refused:failed:deleted,9:applied:completed:,10:noop:queued:duplicate,"
+                "11:refused:started:illegal_transition,12:applied:failed:crash,"
+                "14:refused:started:illegal_transition");
 }
 END_TEST
 
@@ -182,14 +184,15 @@ START_TEST(set_batch_with_agent_changes_matches_one_by_one)
         "{\"op\":\"cancel_task\",\"p\":[\"" T(07) "\",\"stop\",\"false\"]}",
         FINISH(T(07), "\"" R2 "\"", "completed", "null", "null"),
     };
-    check_batch(cmds, MC_ARRAY_LEN(cmds), "1:applied:queued:,2:applied:queued:,3:applied:queued:,"
-                       "4:noop:queued:duplicate,5:applied:started:,6:applied:cancelled:stop,"
-                       "7:refused:completed:illegal_transition");
+    check_batch(cmds, MC_ARRAY_LEN(cmds),
+                "1:applied:queued:,2:applied:queued:,3:applied:queued:,"
+                "4:noop:queued:duplicate,5:applied:started:,6:applied:cancelled:stop,"
+                "7:refused:completed:illegal_transition");
     ck_assert_int_eq(th_sql_int("SELECT count(*) FROM dispatch.agent_task_queue"), 7);
     /* A finish with an event the state machine does not name fails the whole batch. */
-    PGresult *r = PQexec(th_pg(), "SELECT * FROM dispatch.apply_commands('[" START(
-                                      T(02), R1) "," FINISH(T(03), "null", "bogus", "null",
-                                                            "null") "]')");
+    PGresult *r =
+        PQexec(th_pg(), "SELECT * FROM dispatch.apply_commands('[" START(T(02), R1) "," FINISH(
+                            T(03), "null", "bogus", "null", "null") "]')");
     ck_assert_int_eq(PQresultStatus(r), PGRES_FATAL_ERROR);
     PQclear(r);
     ck_assert_int_eq(th_sql_int("SELECT version FROM dispatch.agent_task_queue WHERE task_id = "
