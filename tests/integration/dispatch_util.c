@@ -308,6 +308,7 @@ Suite *suite_dispatch(void)
 {
     Suite *s = suite_create("dispatch");
     suite_add_tcase(s, dt_case_sql());
+    suite_add_tcase(s, dt_case_sets());
     suite_add_tcase(s, dt_case_lifecycle());
     suite_add_tcase(s, dt_case_reclaim());
     suite_add_tcase(s, dt_case_outage());

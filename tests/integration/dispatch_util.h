@@ -16,6 +16,7 @@ TCase *dt_case_reclaim(void);
 TCase *dt_case_outage(void);
 TCase *dt_case_capacity(void);
 TCase *dt_case_fairness(void);
+TCase *dt_case_sets(void);
 
 /* Deterministic ids: runtimes, agents, issues and tasks each have their own prefix. */
 void dt_rt_id(char out[MC_UUID_STRLEN], unsigned long n);
