@@ -4,7 +4,9 @@
 -- and its date in p_tz. Either the rows of every hour from p_since on (p_hours NULL: the
 -- ?source=raw reads, joined as they always were), or those of the given hours (the hours
 -- the rollup has not reached, usage.usage_rollup_rows): collected first and attributed by one
--- primary-key probe each, as the rollup does, so a few recent hours cost their rows only.
+-- primary-key probe each, as the rollup does, so a few recent hours cost their rows only (a
+-- runtime's: its own rows of those hours and those whose runtime_id is not known yet, through
+-- task_usage_runtime_created_idx, migration 0025).
 CREATE OR REPLACE FUNCTION usage.usage_raw_rows(p_runtime uuid, p_workspace uuid, p_project uuid,
                                                 p_since timestamptz, p_hours timestamptz[],
                                                 p_tz text)
@@ -37,7 +39,33 @@ LANGUAGE sql STABLE AS $$
                  LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id
                 WHERE a.task_id = u.task_id AND a.deleted_at IS NULL
                OFFSET 0) a
-         WHERE (p_runtime IS NULL OR a.runtime_id = p_runtime)
+         WHERE p_runtime IS NULL
+           AND (p_workspace IS NULL OR a.workspace_id = p_workspace)
+           AND (p_project IS NULL OR a.project_id = p_project)
+        UNION ALL
+        -- A runtime's rows of the given hours: its own and those whose runtime is not known
+        -- yet (NULL), through task_usage_runtime_created_idx, each attributed as above.
+        SELECT a.workspace_id, a.runtime_id, a.agent_id, a.project_id, u.provider, u.model,
+               u.created_at, u.h, u.input_tokens, u.output_tokens, u.cache_read_tokens,
+               u.cache_write_tokens, u.cost_usd_ticks
+          FROM (SELECT h.h, u.*
+                  FROM unnest(p_hours) AS h(h)
+                  JOIN usage.task_usage u
+                    ON u.runtime_id = p_runtime
+                   AND u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
+                UNION ALL
+                SELECT h.h, u.*
+                  FROM unnest(p_hours) AS h(h)
+                  JOIN usage.task_usage u
+                    ON u.runtime_id IS NULL
+                   AND u.created_at >= h.h AND u.created_at < h.h + interval '1 hour') u
+         CROSS JOIN LATERAL (
+               SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id
+                 FROM usage.task_attribution a
+                 LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id
+                WHERE a.task_id = u.task_id AND a.deleted_at IS NULL
+               OFFSET 0) a
+         WHERE p_runtime IS NOT NULL AND a.runtime_id = p_runtime
            AND (p_workspace IS NULL OR a.workspace_id = p_workspace)
            AND (p_project IS NULL OR a.project_id = p_project)
     ), seg AS (
