@@ -14,7 +14,7 @@
 
 /* Rows whose runtime_id is not their attribution's (NULL counts only where one exists). */
 #define STRAY                                                                                      \
-    "SELECT count(*) FROM usage.task_usage u JOIN usage.task_attribution a USING (task_id) "      \
+    "SELECT count(*) FROM usage.task_usage u JOIN usage.task_attribution a USING (task_id) "       \
     "WHERE u.runtime_id IS DISTINCT FROM a.runtime_id"
 
 static const char other[] = "f7000000-0000-7000-8000-0000000000aa";
@@ -96,7 +96,8 @@ START_TEST(rows_follow_their_attribution)
     ck_assert_int_eq(tokens(&s), 1877 + 2200 + 3311);
     ua_task(&s, MC_EV_TASK_DISPATCHED, b, s.ws, s.agent, other, NULL, 2);
     ua_settle(&s);
-    char *moved = mc_sprintf("SELECT count(*) FROM usage.task_usage WHERE runtime_id = '%s'", other);
+    char *moved =
+        mc_sprintf("SELECT count(*) FROM usage.task_usage WHERE runtime_id = '%s'", other);
     ck_assert_int_eq(th_sql_int(moved), 2);
     reads_agree(&s, "moved away");
     ck_assert_int_eq(tokens(&s), 1877 + 2200);

@@ -27,28 +27,18 @@ LANGUAGE sql STABLE AS $$
            AND u.created_at >= p_since - interval '1 hour'
            AND date_trunc('hour', u.created_at, 'UTC') >= p_since
         UNION ALL
-        SELECT a.workspace_id, a.runtime_id, a.agent_id, a.project_id, u.provider, u.model,
-               u.created_at, h.h, u.input_tokens, u.output_tokens, u.cache_read_tokens,
-               u.cache_write_tokens, u.cost_usd_ticks
-          FROM unnest(p_hours) AS h(h)
-          JOIN usage.task_usage u
-            ON u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
-         CROSS JOIN LATERAL (
-               SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id
-                 FROM usage.task_attribution a
-                 LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id
-                WHERE a.task_id = u.task_id AND a.deleted_at IS NULL
-               OFFSET 0) a
-         WHERE p_runtime IS NULL
-           AND (p_workspace IS NULL OR a.workspace_id = p_workspace)
-           AND (p_project IS NULL OR a.project_id = p_project)
-        UNION ALL
-        -- A runtime's rows of the given hours: its own and those whose runtime is not known
-        -- yet (NULL), through task_usage_runtime_created_idx, each attributed as above.
+        -- The given hours' rows: every runtime's for a workspace; a runtime's own and those
+        -- whose runtime is not known yet (NULL), through task_usage_runtime_created_idx.
         SELECT a.workspace_id, a.runtime_id, a.agent_id, a.project_id, u.provider, u.model,
                u.created_at, u.h, u.input_tokens, u.output_tokens, u.cache_read_tokens,
                u.cache_write_tokens, u.cost_usd_ticks
           FROM (SELECT h.h, u.*
+                  FROM unnest(p_hours) AS h(h)
+                  JOIN usage.task_usage u
+                    ON u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
+                 WHERE p_runtime IS NULL
+                UNION ALL
+                SELECT h.h, u.*
                   FROM unnest(p_hours) AS h(h)
                   JOIN usage.task_usage u
                     ON u.runtime_id = p_runtime
@@ -58,14 +48,15 @@ LANGUAGE sql STABLE AS $$
                   FROM unnest(p_hours) AS h(h)
                   JOIN usage.task_usage u
                     ON u.runtime_id IS NULL
-                   AND u.created_at >= h.h AND u.created_at < h.h + interval '1 hour') u
+                   AND u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
+                 WHERE p_runtime IS NOT NULL) u
          CROSS JOIN LATERAL (
                SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id
                  FROM usage.task_attribution a
                  LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id
                 WHERE a.task_id = u.task_id AND a.deleted_at IS NULL
                OFFSET 0) a
-         WHERE p_runtime IS NOT NULL AND a.runtime_id = p_runtime
+         WHERE (p_runtime IS NULL OR a.runtime_id = p_runtime)
            AND (p_workspace IS NULL OR a.workspace_id = p_workspace)
            AND (p_project IS NULL OR a.project_id = p_project)
     ), seg AS (
