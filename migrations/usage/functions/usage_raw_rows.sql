@@ -38,17 +38,19 @@ LANGUAGE sql STABLE AS $$
                     ON u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
                  WHERE p_runtime IS NULL
                 UNION ALL
+                -- Per hour (LATERAL, OFFSET 0): one range of the index each, never all of the
+                -- runtime's rows joined by hash.
                 SELECT h.h, u.*
                   FROM unnest(p_hours) AS h(h)
-                  JOIN usage.task_usage u
-                    ON u.runtime_id = p_runtime
-                   AND u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
-                UNION ALL
-                SELECT h.h, u.*
-                  FROM unnest(p_hours) AS h(h)
-                  JOIN usage.task_usage u
-                    ON u.runtime_id IS NULL
-                   AND u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
+                 CROSS JOIN LATERAL (
+                       SELECT u.* FROM usage.task_usage u
+                        WHERE u.runtime_id = p_runtime
+                          AND u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
+                       UNION ALL
+                       SELECT u.* FROM usage.task_usage u
+                        WHERE u.runtime_id IS NULL
+                          AND u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
+                       OFFSET 0) u
                  WHERE p_runtime IS NOT NULL) u
          CROSS JOIN LATERAL (
                SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id
