@@ -14,10 +14,10 @@
 #
 # Data: a user logged in through the API (dev verification code 888888), a workspace, 10
 # runtimes registered through the daemon API, 2 agents each. task_usage history is generated
-# in SQL (generate_series; two rows per task, attributed to one of the 20 agents) over the
-# last 90 days, so the measured runtime's 30-day window holds about 1/30 of the table; the
-# hourly buckets are added with the rollup's own sums. The first size is seeded, measured,
-# then grown to the second in the same database.
+# in SQL (generate_series; two rows per task, attributed to one of the 20 agents, with the
+# runtime_id the ingester writes) over the last 90 days, so the measured runtime's 30-day
+# window holds about 1/30 of the table; the hourly buckets are added with the rollup's own
+# sums. The first size is seeded, measured, then grown to the second in the same database.
 #
 # Environment (set by bench/run.sh): ROOT, BBIN (bench programs), BENCH_SMALL (1 = quick run),
 # BENCH_REPEAT (default 3), BENCH_TMP (scratch dir), DATABASE_URL (superuser, db multica),
@@ -224,10 +224,10 @@ SELECT (:'prefix' || lpad(to_hex(i), 12, '0'))::uuid, :'ws'::uuid,
        1, :'end'::timestamptz
   FROM generate_series(:lo::bigint, :hi::bigint - 1) AS i;
 INSERT INTO usage.task_usage (task_id, provider, model, input_tokens, output_tokens,
-       cache_read_tokens, cache_write_tokens, reported_at, created_at, updated_at)
+       cache_read_tokens, cache_write_tokens, reported_at, created_at, updated_at, runtime_id)
 SELECT (:'prefix' || lpad(to_hex(i), 12, '0'))::uuid, provider, model, input_tokens,
        output_tokens, cache_read_tokens, cache_write_tokens, created_at, created_at,
-       created_at + interval '10 minutes'
+       created_at + interval '10 minutes', (:'agent_rts'::uuid[])[agent]
   FROM bench_layer;
 SELECT indexdef FROM bench_idx \gexec
 
@@ -286,9 +286,9 @@ SELECT (:'prefix' || lpad(to_hex(:lo::bigint + i), 12, '0'))::uuid, :'ws'::uuid,
        :'rt'::uuid, 1, now()
   FROM generate_series(0, :n::int - 1) AS i;
 INSERT INTO usage.task_usage (task_id, provider, model, input_tokens, output_tokens,
-       cache_read_tokens, cache_write_tokens, reported_at, created_at, updated_at)
+       cache_read_tokens, cache_write_tokens, reported_at, created_at, updated_at, runtime_id)
 SELECT (:'prefix' || lpad(to_hex(:lo::bigint + i), 12, '0'))::uuid, 'openai', 'gpt-5-codex',
-       1000 + i, 100 + i, 0, 0, c, c, now()
+       1000 + i, 100 + i, 0, 0, c, c, now(), :'rt'::uuid
   FROM generate_series(0, :n::int - 1) AS i,
        LATERAL (SELECT now() - make_interval(secs => (i + 0.5) * :hours::int * 3600.0 / :n::int)
                     AS c) t;

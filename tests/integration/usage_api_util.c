@@ -169,6 +169,7 @@ Suite *suite_usage_api(void)
     suite_add_tcase(s, ua_case_reads());
     suite_add_tcase(s, ua_case_fresh());
     suite_add_tcase(s, ua_case_kept());
+    suite_add_tcase(s, ua_case_moved());
     return s;
 }
 

@@ -30,6 +30,7 @@ DECLARE
     i integer;
     n integer;
     attr_tasks uuid[];
+    new_tasks uuid[];
 BEGIN
     attribution_rows := 0;
     -- 1. Offsets first: the row locks taken here serialise two consumers of one partition,
@@ -155,23 +156,28 @@ BEGIN
     -- docs/ARCHITECTURE.md ("every consumer is idempotent") has the whole argument.
     -- The sort compares text bytewise (COLLATE "C"): only equal keys matter to it, and
     -- equality is the same under any deterministic collation.
+    -- A new row takes its task's runtime from the attribution (task_usage.runtime_id, the
+    -- reads' index key; NULL without one); an update leaves it (the attribution's trigger
+    -- keeps it). One probe per report, as the deletion check alone took.
     WITH ev AS (
-        SELECT DISTINCT ON (u.task_id, u.provider COLLATE "C", u.model COLLATE "C") u.*
+        SELECT DISTINCT ON (u.task_id, u.provider COLLATE "C", u.model COLLATE "C") u.*,
+               a.runtime_id
           FROM unnest(u_task_ids, u_providers, u_models, u_input, u_output, u_cache_read,
                       u_cache_write, u_cost, u_reported_at)
                  AS u(task_id, provider, model, input_tokens, output_tokens, cache_read_tokens,
                       cache_write_tokens, cost_usd_ticks, reported_at)
-         WHERE NOT EXISTS (SELECT 1 FROM usage.task_attribution a
-                            WHERE a.task_id = u.task_id AND a.deleted_at IS NOT NULL)
+          LEFT JOIN usage.task_attribution a ON a.task_id = u.task_id
+         WHERE a.deleted_at IS NULL
          ORDER BY u.task_id, u.provider COLLATE "C", u.model COLLATE "C", u.reported_at DESC,
                   u.input_tokens DESC, u.output_tokens DESC, u.cache_read_tokens DESC,
                   u.cache_write_tokens DESC, u.cost_usd_ticks DESC NULLS LAST
     )
+    , up AS (
     INSERT INTO usage.task_usage AS t
            (task_id, provider, model, input_tokens, output_tokens, cache_read_tokens,
-            cache_write_tokens, cost_usd_ticks, reported_at, created_at, updated_at)
+            cache_write_tokens, cost_usd_ticks, reported_at, created_at, updated_at, runtime_id)
     SELECT task_id, provider, model, input_tokens, output_tokens, cache_read_tokens,
-           cache_write_tokens, cost_usd_ticks, reported_at, reported_at, now()
+           cache_write_tokens, cost_usd_ticks, reported_at, reported_at, now(), runtime_id
       FROM ev
     ON CONFLICT (task_id, provider, model) DO UPDATE
        SET input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
@@ -183,8 +189,27 @@ BEGIN
             EXCLUDED.cache_read_tokens, EXCLUDED.cache_write_tokens,
             coalesce(EXCLUDED.cost_usd_ticks, -1))
            > (t.reported_at, t.input_tokens, t.output_tokens, t.cache_read_tokens,
-              t.cache_write_tokens, coalesce(t.cost_usd_ticks, -1));
-    GET DIAGNOSTICS usage_rows = ROW_COUNT;
+              t.cache_write_tokens, coalesce(t.cost_usd_ticks, -1))
+    -- xmax is 0 on a row this statement inserted (an updated row carries its lock).
+    RETURNING t.task_id, t.xmax = 0 AS inserted)
+    SELECT count(*)::integer, array_agg(DISTINCT task_id) FILTER (WHERE inserted)
+      INTO usage_rows, new_tasks
+      FROM up;
+    -- The runtime just written on new rows was read without a lock: an attribution another
+    -- batch moves or inserts meanwhile may not see them (its trigger updates the rows it
+    -- sees). Locking the attributions of the new rows' tasks (FOR SHARE) waits for such a
+    -- batch and reads what it committed; one that comes later waits for this one and then
+    -- sees the rows. So a row's runtime_id is its attribution's, or NULL where the
+    -- attribution is not committed yet (a read takes NULL rows as unknown). Only new rows:
+    -- an update leaves runtime_id, and the attribution's trigger waits for the row's lock.
+    IF new_tasks IS NOT NULL THEN
+        UPDATE usage.task_usage u
+           SET runtime_id = a.runtime_id
+          FROM (SELECT x.task_id, x.runtime_id FROM usage.task_attribution x
+                 WHERE x.task_id = ANY (new_tasks) AND x.deleted_at IS NULL
+                 FOR SHARE) a
+         WHERE u.task_id = a.task_id AND u.runtime_id IS DISTINCT FROM a.runtime_id;
+    END IF;
 
     -- 5. usage_missing: a completed (not deleted) task without any usage row. Only the tasks
     -- this batch completed, deleted or reported usage for can change, and only those whose

@@ -5,6 +5,9 @@
 -- as it is with, in old_*, the values it had (sign 0; it falls in one bucket at one price, so
 -- the fold adds the difference and attributes the row once); otherwise the row as it was (-1)
 -- and as it is (+1).
+-- An update in place that changes none of the summed values (a newer report with the same
+-- counts, or task_usage.runtime_id written from the attribution) logs nothing: it would add
+-- zero to its bucket.
 -- A row written with an updated_at before both the rollup's watermark and its own
 -- transaction is history loaded in bulk (the benchmarks' seeds, a restore): as before, the
 -- watermark says it is already in the rollup (or that a backfill will put it there), so it
@@ -43,9 +46,14 @@ BEGIN
                SELECT n.task_id IS NOT NULL AND (n.updated_at >= now() OR n.updated_at >= wm)
                           AS logged_new,
                       o.task_id IS NOT NULL AND n.task_id IS NOT NULL
-                          AND o.created_at = n.created_at AS in_place) k
+                          AND o.created_at = n.created_at AS in_place,
+                      (n.input_tokens, n.output_tokens, n.cache_read_tokens,
+                       n.cache_write_tokens, n.cost_usd_ticks)
+                          IS DISTINCT FROM (o.input_tokens, o.output_tokens,
+                                            o.cache_read_tokens, o.cache_write_tokens,
+                                            o.cost_usd_ticks) AS changed) k
          CROSS JOIN LATERAL (VALUES
-               (k.logged_new AND k.in_place,
+               (k.logged_new AND k.in_place AND k.changed,
                 n.task_id, n.provider, n.model, n.created_at, 0::smallint, n.input_tokens,
                 n.output_tokens, n.cache_read_tokens, n.cache_write_tokens, n.cost_usd_ticks,
                 o.input_tokens, o.output_tokens, o.cache_read_tokens, o.cache_write_tokens,

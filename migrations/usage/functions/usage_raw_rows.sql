@@ -4,7 +4,9 @@
 -- and its date in p_tz. Either the rows of every hour from p_since on (p_hours NULL: the
 -- ?source=raw reads, joined as they always were), or those of the given hours (the hours
 -- the rollup has not reached, usage.usage_rollup_rows): collected first and attributed by one
--- primary-key probe each, as the rollup does, so a few recent hours cost their rows only.
+-- primary-key probe each, as the rollup does, so a few recent hours cost their rows only (a
+-- runtime's: its own rows of those hours and those whose runtime_id is not known yet, through
+-- task_usage_runtime_created_idx, migration 0025).
 CREATE OR REPLACE FUNCTION usage.usage_raw_rows(p_runtime uuid, p_workspace uuid, p_project uuid,
                                                 p_since timestamptz, p_hours timestamptz[],
                                                 p_tz text)
@@ -25,12 +27,31 @@ LANGUAGE sql STABLE AS $$
            AND u.created_at >= p_since - interval '1 hour'
            AND date_trunc('hour', u.created_at, 'UTC') >= p_since
         UNION ALL
+        -- The given hours' rows: every runtime's for a workspace; a runtime's own and those
+        -- whose runtime is not known yet (NULL), through task_usage_runtime_created_idx.
         SELECT a.workspace_id, a.runtime_id, a.agent_id, a.project_id, u.provider, u.model,
-               u.created_at, h.h, u.input_tokens, u.output_tokens, u.cache_read_tokens,
+               u.created_at, u.h, u.input_tokens, u.output_tokens, u.cache_read_tokens,
                u.cache_write_tokens, u.cost_usd_ticks
-          FROM unnest(p_hours) AS h(h)
-          JOIN usage.task_usage u
-            ON u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
+          FROM (SELECT h.h, u.*
+                  FROM unnest(p_hours) AS h(h)
+                  JOIN usage.task_usage u
+                    ON u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
+                 WHERE p_runtime IS NULL
+                UNION ALL
+                -- Per hour (LATERAL, OFFSET 0): one range of the index each, never all of the
+                -- runtime's rows joined by hash.
+                SELECT h.h, u.*
+                  FROM unnest(p_hours) AS h(h)
+                 CROSS JOIN LATERAL (
+                       SELECT u.* FROM usage.task_usage u
+                        WHERE u.runtime_id = p_runtime
+                          AND u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
+                       UNION ALL
+                       SELECT u.* FROM usage.task_usage u
+                        WHERE u.runtime_id IS NULL
+                          AND u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
+                       OFFSET 0) u
+                 WHERE p_runtime IS NOT NULL) u
          CROSS JOIN LATERAL (
                SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id
                  FROM usage.task_attribution a

@@ -1,0 +1,39 @@
+-- Keeps task_usage.runtime_id (migration 0025) the runtime of the task's attribution: a
+-- statement that inserts attributions, or changes their runtime, writes the new runtime on
+-- the usage rows of those tasks in its own transaction (usage that came before its
+-- attribution, a task moved to another runtime). Whoever writes the attribution (the
+-- ingester's batch, a test, a repair by hand) keeps it so. A usage row inserted meanwhile by
+-- another transaction is not seen here: the ingester's batch locks the attribution of the rows
+-- it inserted (FOR SHARE) and corrects them itself (functions/apply_batch.sql), and a read
+-- never trusts runtime_id alone (it probes the attribution). Statement triggers: one UPDATE
+-- per statement, none where no runtime changed. The delta log's trigger skips these updates
+-- (no sum changes; the rollup is moved by the dirty queue, enqueue_task_buckets).
+CREATE OR REPLACE FUNCTION usage.task_attribution_usage_runtime()
+RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = usage, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE usage.task_usage u
+           SET runtime_id = n.runtime_id
+          FROM mc_new n
+         WHERE u.task_id = n.task_id AND u.runtime_id IS DISTINCT FROM n.runtime_id;
+    ELSE
+        UPDATE usage.task_usage u
+           SET runtime_id = n.runtime_id
+          FROM mc_new n
+          JOIN mc_old o ON o.task_id = n.task_id
+         WHERE n.runtime_id IS DISTINCT FROM o.runtime_id
+           AND u.task_id = n.task_id AND u.runtime_id IS DISTINCT FROM n.runtime_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION usage.task_attribution_usage_runtime() IS
+    'Statement trigger of task_attribution: writes the runtime of inserted or moved attributions on their tasks'' task_usage rows (task_usage.runtime_id, a read''s index key).';
+REVOKE ALL ON FUNCTION usage.task_attribution_usage_runtime() FROM PUBLIC;
+CREATE OR REPLACE TRIGGER task_attribution_usage_runtime_insert AFTER INSERT
+    ON usage.task_attribution REFERENCING NEW TABLE AS mc_new
+    FOR EACH STATEMENT EXECUTE FUNCTION usage.task_attribution_usage_runtime();
+CREATE OR REPLACE TRIGGER task_attribution_usage_runtime_update AFTER UPDATE
+    ON usage.task_attribution REFERENCING OLD TABLE AS mc_old NEW TABLE AS mc_new
+    FOR EACH STATEMENT EXECUTE FUNCTION usage.task_attribution_usage_runtime();
