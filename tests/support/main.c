@@ -44,8 +44,13 @@ int main(int argc, char **argv)
     }
     /* Library messages inside the test process only matter when something is wrong. */
     mc_log_init("multica-tests", getenv("TEST_LOG_LEVEL") ? getenv("TEST_LOG_LEVEL") : "error");
-    if (!unit_only && th_start_postgres() != 0)
+    /* A start that fails after the cluster came up (migrations failing on the template) must
+     * not leave it running: it would outlive the run and hold what the run inherited, such as
+     * the lock a caller took with flock. */
+    if (!unit_only && th_start_postgres() != 0) {
+        th_stop_postgres();
         return 1;
+    }
     if (!unit_only && th_start_kafka() != 0) {
         th_stop_postgres();
         return 1;
