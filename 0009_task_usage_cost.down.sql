@@ -1,1 +1,0 @@
-ALTER TABLE usage.task_usage DROP COLUMN IF EXISTS cost_usd_ticks;
