@@ -355,6 +355,66 @@ static void claim_latency(PGconn *c, const struct bench *b, int from, int to, st
     free(ids);
 }
 
+/* Where the slowest of tasks [from, to) (by enqueue -> claim) spent its time, on stderr: the
+ * database's times from its request (gateway.tasks.requested_at): each state change the
+ * dispatcher applied (dispatch.task_transitions), when the gateway's projection logged each
+ * event for the WebSockets (gateway.task_event_log.created_at; the daemon's
+ * daemon:task_available follows that commit) and the claim; then the bench's own clock from
+ * the assignment's answer: the watcher's first event and its TaskDispatched. So a light-load
+ * outlier says which hop it waited on. */
+static void log_slowest(PGconn *c, const struct bench *b, int from, int to, const char *what)
+{
+    char *ids = malloc((size_t)(to - from + 1) * 40 + 8);
+    if (ids == NULL)
+        abort();
+    size_t n = (size_t)sprintf(ids, "{");
+    for (int i = from; i < to; i++)
+        if (b->assigns[i].task[0])
+            n += (size_t)sprintf(ids + n, "%s%s", n > 1 ? "," : "", b->assigns[i].task);
+    sprintf(ids + n, "}");
+    const char *p[] = {ids};
+    PGresult *r = PQexecParams(
+        c,
+        "WITH s AS (SELECT task_id, requested_at, claimed_at FROM gateway.tasks"
+        "  WHERE task_id = ANY ($1::uuid[]) AND claimed_at IS NOT NULL"
+        "  ORDER BY claimed_at - requested_at DESC LIMIT 1)"
+        " SELECT s.task_id, round((extract(epoch FROM s.claimed_at - s.requested_at) * 1000)"
+        "  ::numeric, 1), (SELECT string_agg(x, ', ' ORDER BY t) FROM ("
+        "   SELECT tr.at AS t, 'dispatcher ' || tr.event || ' +' || round((extract(epoch FROM"
+        "    tr.at - s.requested_at) * 1000)::numeric, 1) AS x"
+        "    FROM dispatch.task_transitions tr WHERE tr.task_id = s.task_id"
+        "   UNION ALL SELECT l.created_at, 'gateway logged ' || l.type || ' +' ||"
+        "    round((extract(epoch FROM l.created_at - s.requested_at) * 1000)::numeric, 1)"
+        "    FROM gateway.task_event_log l WHERE l.task_id = s.task_id"
+        "   UNION ALL SELECT s.claimed_at, 'claimed +' || round((extract(epoch FROM"
+        "    s.claimed_at - s.requested_at) * 1000)::numeric, 1)) q)"
+        " FROM s",
+        1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        const char *task = PQgetvalue(r, 0, 0);
+        double ws = -1, dispatched = -1, answer = -1;
+        for (int i = from; i < to; i++) {
+            const struct assign *a = &b->assigns[i];
+            if (strcmp(a->task, task) != 0)
+                continue;
+            json_t *slot = json_object_get(b->index, a->task);
+            const struct seen *sn = slot ? &b->seen[json_integer_value(slot)] : NULL;
+            answer = (a->answered - a->sent) * 1000;
+            if (sn != NULL && sn->first > 0)
+                ws = (sn->first - a->answered) * 1000;
+            if (sn != NULL && sn->dispatched > 0)
+                dispatched = (sn->dispatched - a->answered) * 1000;
+        }
+        fprintf(stderr,
+                "multica-bench-dispatch: slowest %s task %s, enqueue -> claim %s ms; database, "
+                "from its request: %s; bench, from the answer (assignment answered in %.1f ms): "
+                "watcher's first event +%.1f ms, its TaskDispatched +%.1f ms\n",
+                what, task, PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), answer, ws, dispatched);
+    }
+    PQclear(r);
+    free(ids);
+}
+
 static struct lat latencies(const struct bench *b, int from, int to)
 {
     struct lat l = {0};
@@ -524,6 +584,7 @@ int main(int argc, char **argv)
     claim_latency(c, &b, 0, b.nlight, &light);
     claim_latency(c, &b, b.nlight, burst0, &paced);
     claim_latency(c, &b, burst0, b.ntotal, &burst);
+    log_slowest(c, &b, 0, b.nlight, "light-load");
     int64_t db_completed = db_int(c,
                                   "SELECT count(*) FROM dispatch.agent_task_queue WHERE "
                                   "workspace_id = $1 AND status = 'completed'",

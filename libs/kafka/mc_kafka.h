@@ -145,10 +145,13 @@ void mc_offsets_done(rd_kafka_topic_partition_list_t **done, const char *topic, 
 /* The same for one consumed message: everything up to and including it is finished. */
 void mc_offsets_done_msg(rd_kafka_topic_partition_list_t **done, const rd_kafka_message_t *m);
 
-/* Commits *done to the group, asynchronously when async, and releases the list (*done becomes
- * NULL; a NULL or empty list commits nothing). A refusal is logged at warning: those messages
- * are delivered again after a rebalance or restart, which every consumer here absorbs.
- * Returns 0 or MC_EKAFKA. */
+/* Commits *done to the group and releases the list (*done becomes NULL; a NULL or empty list
+ * commits nothing). It counts as progress at once; the commit itself, when async, goes out at
+ * most once a second per consumer, merged with what was finished since the last one (the next
+ * commit or poll sends it when the second is up; a revocation and mc_consumer_close send it at
+ * once); when not async, what is pending goes now, synchronously. A refusal is logged at
+ * warning: those messages are delivered again after a rebalance or restart, which every
+ * consumer here absorbs. Returns 0 or MC_EKAFKA (a synchronous commit refused). */
 int mc_consumer_commit(mc_consumer *c, rd_kafka_topic_partition_list_t **done, bool async);
 
 /* Pauses (or resumes) fetching from every partition assigned to this member: while what the
