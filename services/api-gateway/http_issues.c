@@ -520,8 +520,8 @@ int gw_put_issue(const struct _u_request *req, struct _u_response *resp, void *u
         goto cleanup;
     const char *issue = PQgetvalue(cur, 0, 4);
     bool assign = f.assignee_given && !same_assignee(cur, f.atype, f.aid);
-    const char *p[] = {issue, f.title, f.desc, f.status, f.prio, assign ? "t" : "f", f.atype,
-                       f.aid};
+    const char *p[] = {issue,   f.title, f.desc, f.status, f.prio, assign ? "t" : "f",
+                       f.atype, f.aid};
     struct issue_write w = {GW_ISSUE_UPDATE,
                             p,
                             8,
