@@ -162,10 +162,28 @@ if [ -n "${BENCH_PROFILE_DIR:-}" ]; then
     mkdir -p "$BENCH_PROFILE_DIR"
     psql -X -q "$DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
         -c "SELECT calls, round(total_exec_time::numeric, 0) AS ms,
-                   round((total_exec_time / calls)::numeric, 3) AS ms_per_call, rows,
+                   round((total_exec_time / nullif(calls, 0))::numeric, 3) AS ms_per_call, rows,
                    left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query
               FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 60" \
         >"$BENCH_PROFILE_DIR/pgss.txt" 2>&1 || true
+    # pgss-roles.txt: every statement with its role and level (top-level calls are what each
+    # service sends; the others run inside its functions), for splitting the cost by service.
+    psql -X -q "$DATABASE_URL" \
+        -c "SELECT r.rolname, s.toplevel, s.calls, round(s.total_exec_time::numeric, 0) AS ms,
+                   round((s.total_exec_time / nullif(s.calls, 0))::numeric, 3) AS ms_per_call, s.rows,
+                   s.wal_records, round(s.total_plan_time::numeric, 0) AS plan_ms, left(regexp_replace(s.query, '\s+', ' ', 'g'), 220) AS query
+              FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+             ORDER BY s.toplevel DESC, s.total_exec_time + s.total_plan_time DESC LIMIT 400" \
+        -c "SELECT r.rolname, s.toplevel, sum(s.calls) AS calls,
+                   round(sum(s.total_exec_time)::numeric, 0) AS ms,
+                   round(sum(s.total_plan_time)::numeric, 0) AS plan_ms, sum(s.wal_records) AS wal
+              FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+             GROUP BY 1, 2 ORDER BY 1, 2" \
+        -c "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del, n_dead_tup,
+                   autovacuum_count, autoanalyze_count
+              FROM pg_stat_all_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 1000
+             ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC" \
+        >"$BENCH_PROFILE_DIR/pgss-roles.txt" 2>&1 || true
     # cpu.txt: per process, CPU seconds of the whole flow stage and of the dispatch figure.
     cpu_seconds >"$BENCH_PROFILE_DIR/cpu-after.txt"
     db_counts >"$BENCH_PROFILE_DIR/db-after.txt"

@@ -336,7 +336,8 @@ static int write_issue(mc_db *db, void *arg)
     PGresult *a = NULL;
     if (agent != NULL && fresh && (a = agent_of(db, w->resp, w->ws, agent)) == NULL)
         return GW_ANSWERED;
-    if (w->assign) {
+    /* An update wrote the assignee with its other fields (GW_ISSUE_UPDATE's $6-$8). */
+    if (w->assign && w->stmt != GW_ISSUE_UPDATE) {
         PQclear(w->out);
         w->out = NULL;
         const char *p[] = {w->issue, w->f->atype, w->f->aid};
@@ -518,11 +519,12 @@ int gw_put_issue(const struct _u_request *req, struct _u_response *resp, void *u
     if (cur == NULL)
         goto cleanup;
     const char *issue = PQgetvalue(cur, 0, 4);
-    const char *p[] = {issue, f.title, f.desc, f.status, f.prio};
     bool assign = f.assignee_given && !same_assignee(cur, f.atype, f.aid);
+    const char *p[] = {issue,   f.title, f.desc, f.status, f.prio, assign ? "t" : "f",
+                       f.atype, f.aid};
     struct issue_write w = {GW_ISSUE_UPDATE,
                             p,
-                            5,
+                            8,
                             issue,
                             PQgetvalue(cur, 0, 0),
                             gw_principal(resp)->user_id,

@@ -118,8 +118,7 @@ static int flush(struct td_dispatcher *td, bool sync)
     int rc = 0;
     if (td->batch.n == 0)
         goto cleanup;
-    for (size_t i = 0; i < td->batch.n && rc != MC_EDBCONN; i++)
-        rc = td_command_describe_agent(td->db, &td->batch.msgs[i]);
+    rc = td_command_describe_agents(td->db, td->batch.msgs, td->batch.n);
     /* An agent the database refused to record fails its command below, where it is handled. */
     if (rc != MC_EDBCONN)
         rc = apply_range(td, &tx, 0, td->batch.n);

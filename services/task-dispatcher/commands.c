@@ -187,20 +187,49 @@ void td_command_clear(struct td_msg *msg)
     msg->reason = NULL;
 }
 
-int td_command_describe_agent(mc_db *db, const struct td_msg *msg)
+/* The description of an agent a message carries: its five parameters for
+ * dispatch.upsert_agent (max NULL for a move), or false when it carries none. */
+static bool agent_description(const struct td_msg *msg, const char *params[5], char *max,
+                              size_t maxlen)
 {
     const struct mc_event *ev = &msg->ev;
     bool task_cmd = ev->root != NULL && mc_topic_is(msg->topic, MC_TOPIC_TASK_COMMANDS);
     bool requested = task_cmd && strcmp(ev->type, MC_EV_TASK_REQUESTED) == 0;
     bool moved = task_cmd && strcmp(ev->type, MC_EV_AGENT_RUNTIME_CHANGED) == 0;
-    char max[24];
+    if (!requested && !moved)
+        return false;
+    params[0] = str(ev, "agent_id");
+    params[1] = str(ev, "workspace_id");
+    params[2] = str(ev, "runtime_id");
+    params[3] = requested ? int_param(ev, "agent_max_concurrent_tasks", max, maxlen) : NULL;
+    params[4] = ev->time;
+    return true;
+}
+
+static bool same_param(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+int td_command_describe_agents(mc_db *db, const struct td_msg *msgs, size_t n)
+{
     int rc = 0;
-    if (requested || moved) {
-        const char *params[] = {
-            str(ev, "agent_id"), str(ev, "workspace_id"), str(ev, "runtime_id"),
-            requested ? int_param(ev, "agent_max_concurrent_tasks", max, sizeof max) : NULL,
-            ev->time};
-        rc = mc_db_exec(db, TD_UPSERT_AGENT, 5, params, NULL);
+    for (size_t i = 0; i < n && rc != MC_EDBCONN; i++) {
+        const char *p[5];
+        char max[24];
+        if (!agent_description(&msgs[i], p, max, sizeof max))
+            continue;
+        /* An earlier message of the batch described the agent the same way (its time aside):
+         * once recorded, upsert_agent finds these values and writes nothing. */
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            const char *q[5];
+            char qmax[24];
+            seen = agent_description(&msgs[j], q, qmax, sizeof qmax) && same_param(p[0], q[0]) &&
+                   same_param(p[1], q[1]) && same_param(p[2], q[2]) && same_param(p[3], q[3]);
+        }
+        if (!seen)
+            rc = mc_db_exec(db, TD_UPSERT_AGENT, 5, p, NULL);
     }
     return rc;
 }

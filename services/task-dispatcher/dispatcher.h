@@ -178,11 +178,15 @@ void td_commands_register_metrics(struct td_dispatcher *td);
 void td_command_decode(struct td_msg *msg, const rd_kafka_message_t *m);
 void td_command_clear(struct td_msg *msg);
 
-/* Records the agent a TaskRequested or AgentRuntimeChanged describes, in a transaction of its
- * own (other messages: nothing). Run for a whole batch before the batch's transaction, it
- * keeps two replicas' batches from creating the same new agents in opposite orders, which
- * would deadlock them. Returns 0 or the database error. */
-int td_command_describe_agent(mc_db *db, const struct td_msg *msg);
+/* Records the agents the TaskRequested and AgentRuntimeChanged of messages [0, n) describe,
+ * each in a transaction of its own (other messages: nothing), each distinct description once:
+ * an agent described again the same way (its time aside) would write nothing, the batch's
+ * transaction compares the times itself (dispatch.request_tasks falls back to
+ * dispatch.request_task, which records the agent again). Run for a whole batch before the
+ * batch's transaction, it keeps two replicas' batches from creating the same new agents in
+ * opposite orders, which would deadlock them. Stops at a lost connection. Returns 0 or the
+ * last call's database error. */
+int td_command_describe_agents(mc_db *db, const struct td_msg *msgs, size_t n);
 
 /* A batch of commands gathered for one dispatch.apply_commands call. */
 struct td_cmds {

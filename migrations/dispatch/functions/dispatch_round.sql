@@ -21,7 +21,6 @@ RETURNS SETOF dispatch.task_change LANGUAGE plpgsql
 SET plan_cache_mode = force_custom_plan SET enable_bitmapscan = off AS $$
 DECLARE
     rt record;
-    t dispatch.agent_task_queue;
     v_agents uuid[];
     v_queue uuid[];
     v_qagents uuid[];
@@ -34,6 +33,7 @@ DECLARE
     v_want integer;
     v_head integer;
     v_now timestamptz;
+    v_n integer;
 BEGIN
     -- "Has queued work" is one probe of agent_task_queue_head_idx per online runtime (a
     -- subquery in the index's order, LIMIT 1): as an EXISTS, or without the order, the
@@ -161,22 +161,42 @@ BEGIN
             v_head := NULL;
         END LOOP;
         CONTINUE WHEN v_ids IS NULL;
-        FOR t IN
-            SELECT q.* FROM unnest(v_ids) WITH ORDINALITY AS x(task_id, ord)
+        -- The chosen tasks are dispatched as one set: their rows locked in the round's order
+        -- (SKIP LOCKED), one update, one insert of their transitions, the change rows in the
+        -- round's order (what dispatch.record gives for each). A statement per task, under
+        -- this function's plan_cache_mode, was planned anew at every task, and so was the
+        -- foreign-key check of its transition.
+        v_now := clock_timestamp();
+        RETURN QUERY
+        WITH l AS MATERIALIZED (
+            SELECT q.task_id, x.ord FROM unnest(v_ids) WITH ORDINALITY AS x(task_id, ord)
               JOIN dispatch.agent_task_queue q ON q.task_id = x.task_id
              WHERE q.status = 'queued' AND q.runtime_id = rt.runtime_id
              ORDER BY x.ord
-               FOR UPDATE OF q SKIP LOCKED
-        LOOP
-            v_now := clock_timestamp();
-            UPDATE dispatch.agent_task_queue
-               SET status = 'dispatched', version = version + 1, dispatched_at = v_now,
+               FOR UPDATE OF q SKIP LOCKED),
+        u AS (
+            UPDATE dispatch.agent_task_queue q
+               SET status = 'dispatched', version = q.version + 1, dispatched_at = v_now,
                    lease_until = v_now + p_lease, wait_reason = NULL, updated_at = v_now
-             WHERE task_id = t.task_id
-            RETURNING * INTO t;
-            v_left := v_left - 1;
-            RETURN NEXT dispatch.record(t, 'queued', 'dispatched', NULL);
-        END LOOP;
+              FROM l
+             WHERE q.task_id = l.task_id AND q.status = 'queued'
+            RETURNING l.ord, q.*),
+        d AS MATERIALIZED (SELECT u.*, clock_timestamp() AS at FROM u),
+        tr AS (
+            INSERT INTO dispatch.task_transitions (task_id, from_status, to_status, event,
+                                                   version, runtime_id, old_runtime_id, reason,
+                                                   at)
+            SELECT d.task_id, 'queued', d.status, 'dispatched', d.version, d.runtime_id, NULL,
+                   NULL, d.at
+              FROM d ORDER BY d.ord)
+        SELECT 'applied', 'dispatched', d.task_id, d.workspace_id, d.agent_id, d.runtime_id,
+               d.issue_id, d.version, d.status, 'queued', d.attempt,
+               dispatch.rfc3339(d.lease_until), NULL::bigint, NULL, NULL, NULL, NULL::uuid,
+               dispatch.rfc3339(d.at),
+               (extract(epoch FROM d.dispatched_at - d.queued_at) * 1000)::double precision
+          FROM d ORDER BY d.ord;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        v_left := v_left - v_n;
     END LOOP;
 END $$;
 COMMENT ON FUNCTION dispatch.dispatch_round(interval, interval, integer, interval, integer) IS
