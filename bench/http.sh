@@ -27,7 +27,8 @@
 # BENCH_HTTP_KEEP_DATA=1 keeps the seeded usage (by default it is removed at the end),
 # BENCH_FRESH_SAMPLES (reports timed for the fresh figure, default 30; small 5),
 # BENCH_HTTP_BUSY_ROWS (rows past the watermark for read_busy, default 300; small 30),
-# BENCH_HTTP_BUSY_HOURS (the hours they are spread over, default 3).
+# BENCH_HTTP_BUSY_HOURS (the hours they are spread over, default 3), BENCH_HTTP_EXPLAIN=1
+# (the busy read's SQL with its plans and buffers on stderr, auto_explain).
 #
 # wrk: reads with 1 thread and 1 connection, gateway with 2 threads and 8 connections; both
 # sides of a ratio with the same threads, connections and duration. wrk counts only requests
@@ -407,6 +408,24 @@ SQL
     if ! jq -e --slurpfile raw "$TMP/busy_raw.json" '. == $raw[0] and length > 0' \
         "$TMP/busy.json" >/dev/null; then
         fail "busy: rollup and raw answers differ at $rows rows (see $TMP/busy.json)"
+    fi
+    # BENCH_HTTP_EXPLAIN=1: the busy read's SQL, every statement of it with its plan and
+    # buffers (auto_explain, nested), on stderr, before the measurement.
+    if [ "${BENCH_HTTP_EXPLAIN:-0}" = 1 ]; then
+        sql -v rt="$RT" -v days="$DAYS" >&2 <<'SQL'
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_analyze = on;
+SET auto_explain.log_buffers = on;
+SET auto_explain.log_timing = on;
+SET auto_explain.log_nested_statements = on;
+SET client_min_messages = log;
+SELECT count(*) FROM usage.usage_fresh_rows(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC');
+SET client_min_messages = notice;
+EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM usage.usage_fresh_rows(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC');
+SQL
     fi
     for rep in $(seq 1 "$REPEAT"); do
         log "read_busy at $rows rows ($BUSY_ROWS rows past the watermark, $hours_before hours), repetition $rep of $REPEAT ($secs s)"

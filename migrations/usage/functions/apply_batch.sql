@@ -209,6 +209,18 @@ BEGIN
                  WHERE x.task_id = ANY (new_tasks) AND x.deleted_at IS NULL
                  FOR SHARE) a
          WHERE u.task_id = a.task_id AND u.runtime_id IS DISTINCT FROM a.runtime_id;
+        -- A corrected row's logged change (written by this statement's trigger with the
+        -- runtime read without a lock) follows it, for a runtime's read (migration 0026).
+        -- Only when a row was corrected (rare: a move or late attribution committed during
+        -- this batch); it reads the whole log.
+        IF FOUND THEN
+            UPDATE usage.task_usage_delta d
+               SET runtime_id = u.runtime_id
+              FROM usage.task_usage u
+             WHERE u.task_id = ANY (new_tasks)
+               AND (u.task_id, u.provider, u.model) = (d.task_id, d.provider, d.model)
+               AND d.runtime_id IS DISTINCT FROM u.runtime_id;
+        END IF;
     END IF;
 
     -- 5. usage_missing: a completed (not deleted) task without any usage row. Only the tasks

@@ -7,7 +7,9 @@
 -- it inserted (FOR SHARE) and corrects them itself (functions/apply_batch.sql), and a read
 -- never trusts runtime_id alone (it probes the attribution). Statement triggers: one UPDATE
 -- per statement, none where no runtime changed. The delta log's trigger skips these updates
--- (no sum changes; the rollup is moved by the dirty queue, enqueue_task_buckets).
+-- (no sum changes; the rollup is moved by the dirty queue, enqueue_task_buckets). The
+-- changes of those rows logged and not folded yet (usage.task_usage_delta.runtime_id,
+-- migration 0026) take the new runtime too, so a runtime's read finds them.
 CREATE OR REPLACE FUNCTION usage.task_attribution_usage_runtime()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = usage, pg_temp AS $$
@@ -24,6 +26,14 @@ BEGIN
           JOIN mc_old o ON o.task_id = n.task_id
          WHERE n.runtime_id IS DISTINCT FROM o.runtime_id
            AND u.task_id = n.task_id AND u.runtime_id IS DISTINCT FROM n.runtime_id;
+    END IF;
+    -- Rows moved: their changes the rollup has not folded follow them (migration 0026; the
+    -- log has no task index, so this reads the whole log, only when a row moved).
+    IF FOUND THEN
+        UPDATE usage.task_usage_delta d
+           SET runtime_id = n.runtime_id
+          FROM mc_new n
+         WHERE d.task_id = n.task_id AND d.runtime_id IS DISTINCT FROM n.runtime_id;
     END IF;
     RETURN NULL;
 END

@@ -3,7 +3,10 @@
 -- p_tz. From the rollup (usage.usage_rollup_rows; p_hourly for hour-of-day reads), except the
 -- hours it has not reached (usage.usage_fresh_hours), which come from task_usage as they are
 -- now: a read shows usage as soon as the ingester commits it, at O(daily rows + the rows of
--- those hours). Or all from task_usage (p_raw, usage.usage_raw_rows, for verification).
+-- those hours). A runtime's read (no workspace given) takes whole only the hours
+-- usage.usage_runtime_fresh_hours names and adds to the other buckets its changes the rollup
+-- has not folded (usage.usage_delta_rows): O(daily rows + its changes since the last fold).
+-- Or all from task_usage (p_raw, usage.usage_raw_rows, for verification).
 -- Groups of these rows may add up to nothing (a bucket taken out whose rows went): readers
 -- drop groups without a task. PL/pgSQL so that the window's start, the watermark and the hours
 -- reach the planner as values (the recent rows are then found by their index, a runtime's or
@@ -33,14 +36,25 @@ BEGIN
     END IF;
     PERFORM set_config('jit', 'off', true);
     SELECT s.watermark INTO wm FROM usage.rollup_state s;
-    SELECT array_agg(f.h) INTO hours
-      FROM usage.usage_fresh_hours(p_runtime, p_workspace, since, wm) AS f(h);
+    -- A runtime's: the hours it takes whole, the others corrected by its logged changes
+    -- (usage.usage_delta_rows, added below); a workspace's: every hour past the watermark.
+    IF p_runtime IS NOT NULL AND p_workspace IS NULL THEN
+        SELECT array_agg(f.h) INTO hours
+          FROM usage.usage_runtime_fresh_hours(p_runtime, since, wm) AS f(h);
+    ELSE
+        SELECT array_agg(f.h) INTO hours
+          FROM usage.usage_fresh_hours(p_runtime, p_workspace, since, wm) AS f(h);
+    END IF;
     -- One plan for every scope and window (see usage_rollup_rows): planned once per
     -- connection, not per read.
     PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
     RETURN QUERY SELECT * FROM usage.usage_rollup_rows(p_runtime, p_workspace, p_project, since,
                                                        p_tz, p_hourly, hours);
     PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
+    IF p_runtime IS NOT NULL AND p_workspace IS NULL THEN
+        RETURN QUERY SELECT * FROM usage.usage_delta_rows(p_runtime, p_project, since, hours,
+                                                          p_tz);
+    END IF;
     IF hours IS NOT NULL THEN
         RETURN QUERY SELECT * FROM usage.usage_raw_rows(p_runtime, p_workspace, p_project, NULL,
                                                         hours, p_tz);
