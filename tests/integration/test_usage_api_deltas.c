@@ -16,7 +16,7 @@
 
 /* Logged changes whose runtime is not their row's (rows gone excepted). */
 #define STRAY_DELTA                                                                                \
-    "SELECT count(*) FROM usage.task_usage_delta d JOIN usage.task_usage u "                      \
+    "SELECT count(*) FROM usage.task_usage_delta d JOIN usage.task_usage u "                       \
     "USING (task_id, provider, model) WHERE d.runtime_id IS DISTINCT FROM u.runtime_id"
 
 static const char other[] = "f8000000-0000-7000-8000-0000000000aa";
@@ -150,8 +150,8 @@ START_TEST(reads_add_the_changes_not_folded)
     ck_assert_int_eq(tokens(&s), 1888 + 2200 + 3300);
     ua_task(&s, MC_EV_TASK_DISPATCHED, b, s.ws, s.agent, other, NULL, 2);
     ua_settle(&s);
-    char *logged = mc_sprintf("SELECT count(*) FROM usage.task_usage_delta WHERE runtime_id = '%s'",
-                              other);
+    char *logged =
+        mc_sprintf("SELECT count(*) FROM usage.task_usage_delta WHERE runtime_id = '%s'", other);
     ck_assert_int_gt(th_sql_int(logged), 0);
     reads_agree(&s, "moved away, not folded");
     ck_assert_int_eq(tokens(&s), 1888 + 2200);
