@@ -325,8 +325,8 @@ struct lat {
     int missing;
 };
 
-/* Enqueue to claim of tasks [from, to), in milliseconds of database time, into l. */
-static void claim_latency(PGconn *c, const struct bench *b, int from, int to, struct lat *l)
+/* The ids of tasks [from, to) that were enqueued, as a uuid[] literal (malloc'd). */
+static char *task_ids(const struct bench *b, int from, int to)
 {
     char *ids = malloc((size_t)(to - from + 1) * 40 + 8);
     if (ids == NULL)
@@ -336,6 +336,13 @@ static void claim_latency(PGconn *c, const struct bench *b, int from, int to, st
         if (b->assigns[i].task[0])
             n += (size_t)sprintf(ids + n, "%s%s", n > 1 ? "," : "", b->assigns[i].task);
     sprintf(ids + n, "}");
+    return ids;
+}
+
+/* Enqueue to claim of tasks [from, to), in milliseconds of database time, into l. */
+static void claim_latency(PGconn *c, const struct bench *b, int from, int to, struct lat *l)
+{
+    char *ids = task_ids(b, from, to);
     const char *p[] = {ids};
     PGresult *r = PQexecParams(c,
                                "SELECT extract(epoch FROM claimed_at - requested_at) * 1000 FROM "
@@ -364,14 +371,7 @@ static void claim_latency(PGconn *c, const struct bench *b, int from, int to, st
  * outlier says which hop it waited on. */
 static void log_slowest(PGconn *c, const struct bench *b, int from, int to, const char *what)
 {
-    char *ids = malloc((size_t)(to - from + 1) * 40 + 8);
-    if (ids == NULL)
-        abort();
-    size_t n = (size_t)sprintf(ids, "{");
-    for (int i = from; i < to; i++)
-        if (b->assigns[i].task[0])
-            n += (size_t)sprintf(ids + n, "%s%s", n > 1 ? "," : "", b->assigns[i].task);
-    sprintf(ids + n, "}");
+    char *ids = task_ids(b, from, to);
     const char *p[] = {ids};
     PGresult *r = PQexecParams(
         c,

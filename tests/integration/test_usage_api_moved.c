@@ -23,21 +23,8 @@ static const char other[] = "f7000000-0000-7000-8000-0000000000aa";
  * answer is SQL's byte for byte; and no row's runtime_id is stray. */
 static void reads_agree(struct ua_stack *s, const char *when)
 {
-    static const char *const zones[] = {"UTC", "Asia/Kathmandu", "America/St_Johns"};
-    const char *runtimes[] = {s->runtime, other};
     ck_assert_msg(th_sql_int(STRAY) == 0, "%s: a usage row's runtime_id is stray", when);
-    for (size_t z = 0; z < MC_ARRAY_LEN(zones); z++) {
-        for (size_t r = 0; r < MC_ARRAY_LEN(runtimes); r++) {
-            char *sql = mc_sprintf("SELECT (gateway.runtime_usage_daily('%s', 30, '%s', false) = "
-                                   "gateway.runtime_usage_daily('%s', 30, '%s', true))::int",
-                                   runtimes[r], zones[z], runtimes[r], zones[z]);
-            ck_assert_msg(th_sql_int(sql) == 1, "%s: %s in %s differs from task_usage", when,
-                          runtimes[r], zones[z]);
-            free(sql);
-        }
-        ua_daily_is_sqls(s, zones[z], 30, when);
-        ua_daily_is_sqls(s, zones[z], 30, when);
-    }
+    ua_reads_agree(s, other, when);
 }
 
 /* The registered runtime's tokens over 30 days, from the rollup's read. */

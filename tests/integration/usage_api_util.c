@@ -186,3 +186,21 @@ int64_t ua_tokens_of(json_t *rows)
     json_decref(rows);
     return t;
 }
+
+void ua_reads_agree(struct ua_stack *s, const char *other_runtime, const char *when)
+{
+    static const char *const zones[] = {"UTC", "Asia/Kathmandu", "America/St_Johns"};
+    const char *runtimes[] = {s->runtime, other_runtime};
+    for (size_t z = 0; z < MC_ARRAY_LEN(zones); z++) {
+        for (size_t r = 0; r < MC_ARRAY_LEN(runtimes); r++) {
+            char *sql = mc_sprintf("SELECT (gateway.runtime_usage_daily('%s', 30, '%s', false) = "
+                                   "gateway.runtime_usage_daily('%s', 30, '%s', true))::int",
+                                   runtimes[r], zones[z], runtimes[r], zones[z]);
+            ck_assert_msg(th_sql_int(sql) == 1, "%s: %s in %s differs from task_usage", when,
+                          runtimes[r], zones[z]);
+            free(sql);
+        }
+        ua_daily_is_sqls(s, zones[z], 30, when);
+        ua_daily_is_sqls(s, zones[z], 30, when);
+    }
+}

@@ -54,6 +54,11 @@ json_t *ua_get(struct ua_stack *s, const char *fmt, ...) __attribute__((format(p
  * gateway.runtime_usage_daily (the SQL read) at the same moment. */
 void ua_daily_is_sqls(struct ua_stack *s, const char *tz, int days, const char *when);
 
+/* The registered runtime's and another's 30-day reads equal task_usage's (?source=raw's SQL)
+ * in UTC and two zones with odd offsets, and the registered one's answer, read twice (fill,
+ * then hit), is the SQL read's byte for byte. */
+void ua_reads_agree(struct ua_stack *s, const char *other_runtime, const char *when);
+
 /* Sum of a numeric field over an array of objects. */
 int64_t ua_sum(const json_t *rows, const char *field);
 /* Tokens of a row: its four kinds added; of rows, all of theirs (and the rows are released). */
