@@ -425,6 +425,24 @@ SELECT count(*) FROM usage.usage_fresh_rows(:'rt'::uuid,
 SET client_min_messages = notice;
 EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM usage.usage_fresh_rows(:'rt'::uuid,
        ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC');
+-- The same read warm (its session's plans made), every statement again, then three times
+-- bare, its delta rows alone and the gateway's warm-up (gw_usage_warm), timed.
+SET client_min_messages = log;
+SELECT count(*) FROM usage.usage_fresh_rows(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC');
+SET client_min_messages = notice;
+SET auto_explain.log_min_duration = -1;
+\timing on
+SELECT count(*) FROM usage.usage_fresh_rows(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC');
+SELECT count(*) FROM usage.usage_fresh_rows(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC');
+SELECT count(*) FROM usage.usage_fresh_rows(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC');
+SELECT count(*) FROM usage.usage_delta_rows(:'rt'::uuid, NULL,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', NULL, 'UTC');
+SELECT count(*) FROM usage.usage_fresh_rows(NULL, now(), 'UTC');
+\timing off
 SQL
     fi
     for rep in $(seq 1 "$REPEAT"); do

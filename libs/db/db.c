@@ -16,6 +16,7 @@ struct mc_db {
     PGconn *conn;
     bool was_connected; /* for logging the loss and the return once each */
     bool ever_connected;
+    uint64_t connects; /* successful connects so far: which connection this is */
     int64_t next_attempt_ms;
     int64_t backoff_ms;
     char sqlstate[6];
@@ -100,6 +101,7 @@ static int connect_once(mc_db *db)
     }
     PQsetNoticeProcessor(c, notice, db);
     db->conn = c;
+    db->connects++;
     return 0;
 }
 
@@ -237,6 +239,11 @@ const char *mc_db_sqlstate(const mc_db *db)
 const char *mc_db_errmsg(const mc_db *db)
 {
     return db->errmsg;
+}
+
+uint64_t mc_db_connection_number(const mc_db *db)
+{
+    return db->conn != NULL ? db->connects : 0;
 }
 
 PGconn *mc_db_conn(mc_db *db)

@@ -35,6 +35,11 @@ int mc_db_ensure(mc_db *db, int64_t deadline_ms);
 /* True when the handle currently holds a healthy connection. */
 bool mc_db_connected(const mc_db *db);
 
+/* Which of the handle's connections it holds: 1 for its first, one more for each reconnect;
+ * 0 when it holds none. A new number is a new server session (nothing prepared, nothing
+ * cached). */
+uint64_t mc_db_connection_number(const mc_db *db);
+
 /* Runs prepared statement stmt with nparams text parameters (NULL entries are SQL NULL).
  * On success returns 0 and, when res is not NULL, stores the result for the caller to
  * PQclear. Returns MC_EDB for an SQL error (see mc_db_sqlstate/mc_db_errmsg), MC_EDBCONN
@@ -130,6 +135,21 @@ typedef struct mc_db_pool mc_db_pool;
 mc_db_pool *mc_db_pool_new(const char *url, const struct mc_db_stmt *stmts, size_t nstmts,
                            const char *application_name, int size);
 void mc_db_pool_free(mc_db_pool *pool);
+
+/* What a service runs on each new connection of the pool before the connection serves its
+ * first caller: statements whose first run in a server session costs more than the later ones
+ * (a PL/pgSQL function's plans are made and cached per session), run once a connection so that
+ * no request pays for it. Returns 0 or an error: the acquire does not fail, the error is logged,
+ * and the hook runs again on that handle only after MC_EDBCONN (on its next connection). Set it
+ * before the pool is used. */
+typedef int (*mc_db_on_connect)(mc_db *db, void *arg);
+void mc_db_pool_on_connect(mc_db_pool *pool, mc_db_on_connect fn, void *arg);
+
+/* Connects every handle of the pool that is free and not connected, running the on-connect
+ * hook on each, so that a service's first requests find them ready (at start, once its schema
+ * is there). Handles the database refuses stay closed (acquire tries again). Returns the number
+ * of handles connected. */
+int mc_db_pool_open(mc_db_pool *pool);
 
 /* Takes a connected handle, waiting up to timeout_ms for a free one and connecting it if
  * needed. Returns NULL on timeout or when the database is unreachable; *err, when not NULL,

@@ -79,6 +79,7 @@ enum {
     GW_USAGE_DAILY_RAW,
     GW_USAGE_DAILY_FRESH,
     GW_USAGE_DAILY_FILL,
+    GW_USAGE_WARM,
     GW_USAGE_BY_AGENT,
     GW_USAGE_BY_AGENT_RAW,
     GW_USAGE_BY_HOUR,
@@ -283,6 +284,10 @@ void gw_usage_cache_free(struct gw_usage_cache *c);
  * of memory). */
 char *gw_usage_daily_cached(struct gw_ctx *ctx, mc_db *db, PGresult **r, const char *const *p,
                             int *rc);
+
+/* The pool's on-connect hook (mc_db_pool_on_connect): runs GW_USAGE_WARM on a new connection,
+ * so that the runtime's daily read finds its plans made. Returns mc_db_exec's result. */
+int gw_usage_warm(mc_db *db, void *arg);
 
 /* Answers a JSON text (a column the database built) with status. */
 void gw_answer_text(struct _u_response *resp, unsigned status, const char *json_text);

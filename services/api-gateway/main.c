@@ -179,6 +179,7 @@ int main(int argc, char **argv)
     ctx.usage_cache = gw_usage_cache_new();
     ctx.pool = mc_db_pool_new(svc.cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway",
                               (int)ctx.db_pool_size);
+    mc_db_pool_on_connect(ctx.pool, gw_usage_warm, NULL);
     ctx.producer = mc_producer_new(svc.cfg.kafka_brokers, "multica-api-gateway",
                                    (int)ctx.produce_timeout_ms, err, sizeof err);
     if (ctx.producer == NULL || ctx.usage_cache == NULL) {
@@ -191,6 +192,8 @@ int main(int argc, char **argv)
         gw_daemon_ws_start(&ctx) != 0 || gw_ws_start(&ctx) != 0 || mc_http_start(svc.http) != 0)
         goto cleanup;
     mc_service_migrate(&svc);
+    /* The pool's connections opened (and warmed) now rather than by the first requests. */
+    mc_db_pool_open(ctx.pool);
     if (mc_outbox_start(ctx.relay) != 0 || gw_projection_start(&ctx) != 0)
         goto cleanup;
     mc_log_info(json_pack("{ss sb}", "app_env", ctx.app_env, "mail", ctx.resend_api_key[0] != '\0'),

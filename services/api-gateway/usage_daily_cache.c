@@ -324,3 +324,9 @@ char *gw_usage_daily_cached(struct gw_ctx *ctx, mc_db *db, PGresult **r, const c
     PQclear(old);
     return json;
 }
+
+int gw_usage_warm(mc_db *db, void *arg)
+{
+    (void)arg;
+    return mc_db_exec(db, GW_USAGE_WARM, 0, NULL, NULL);
+}

@@ -362,6 +362,86 @@ START_TEST(other_errors_end_the_transaction_at_once)
 }
 END_TEST
 
+/* ---- the pool's on-connect hook (mc_db_pool_on_connect) ---- */
+
+/* Writes a row (1: the hook succeeds) or fails in SQL (the failing hook), counting its runs. */
+struct hook_count {
+    int runs;
+    bool fail;
+};
+
+static int count_hook(mc_db *db, void *arg)
+{
+    struct hook_count *h = arg;
+    h->runs++;
+    const char *p[] = {"1"};
+    if (h->fail) {
+        const char *pf[] = {"23505"};
+        return mc_db_exec(db, T_FAIL, 1, pf, NULL);
+    }
+    return mc_db_exec(db, T_INSERT, 1, p, NULL);
+}
+
+START_TEST(the_pool_runs_its_hook_once_on_each_new_connection)
+{
+    const char *url = th_db_new();
+    th_sql("CREATE TABLE public.tx_rows (n integer)");
+    th_sql("CREATE FUNCTION public.tx_fail(code text) RETURNS void LANGUAGE plpgsql AS "
+           "$$ BEGIN RAISE EXCEPTION 'failing on purpose' USING ERRCODE = code; END $$");
+    struct hook_count h = {0};
+    mc_db_pool *pool = mc_db_pool_new(url, tx_stmts, T_NSTMTS, "test-pool-hook", 2);
+    mc_db_pool_on_connect(pool, count_hook, &h);
+    /* Opening the pool connects both handles and runs the hook on each, before any caller. */
+    ck_assert_int_eq(mc_db_pool_open(pool), 2);
+    ck_assert_int_eq(h.runs, 2);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM public.tx_rows"), 2);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM pg_stat_activity "
+                                "WHERE application_name = 'test-pool-hook'"),
+                     2);
+    ck_assert_int_eq(mc_db_pool_open(pool), 0);
+    /* Callers find them ready: no further run however often they are taken. */
+    for (int i = 0; i < 5; i++) {
+        mc_db *a = mc_db_pool_acquire(pool, 1000, NULL);
+        mc_db *b = mc_db_pool_acquire(pool, 1000, NULL);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(b);
+        mc_db_pool_release(pool, a);
+        mc_db_pool_release(pool, b);
+    }
+    ck_assert_int_eq(h.runs, 2);
+    /* A connection lost and opened again is a new session: the hook runs on it once more. */
+    th_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+           "WHERE application_name = 'test-pool-hook'");
+    mc_db *a = mc_db_pool_acquire(pool, 1000, NULL);
+    ck_assert_ptr_nonnull(a);
+    const char *p[] = {"2"};
+    ck_assert_int_eq(mc_db_exec(a, T_INSERT, 1, p, NULL), MC_EDBCONN); /* finds it gone */
+    mc_db_pool_release(pool, a);
+    a = mc_db_pool_acquire(pool, 1000, NULL);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(h.runs, 3);
+    ck_assert_int_eq(mc_db_exec(a, T_INSERT, 1, p, NULL), 0);
+    mc_db_pool_release(pool, a);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM public.tx_rows WHERE n = 1"), 3);
+    /* A hook failing in SQL does not fail the acquire and is not run again on that connection. */
+    th_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+           "WHERE application_name = 'test-pool-hook'");
+    h.fail = true;
+    a = mc_db_pool_acquire(pool, 1000, NULL);
+    ck_assert_int_eq(mc_db_exec(a, T_INSERT, 1, p, NULL), MC_EDBCONN);
+    mc_db_pool_release(pool, a);
+    int before = h.runs;
+    for (int i = 0; i < 3; i++) {
+        a = mc_db_pool_acquire(pool, 1000, NULL);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_int_eq(mc_db_exec(a, T_INSERT, 1, p, NULL), 0);
+        mc_db_pool_release(pool, a);
+    }
+    ck_assert_int_eq(h.runs, before + 1);
+    mc_db_pool_free(pool);
+}
+END_TEST
+
 /* ---- named constants: the advisory-lock registry and the SQLSTATE names ---- */
 
 static const struct mc_advisory_lock *lock_entry(long id)
@@ -515,6 +595,7 @@ Suite *suite_migrate(void)
     tcase_set_timeout(tx, 30);
     tcase_add_test(tx, serialization_failures_and_deadlocks_run_the_transaction_again);
     tcase_add_test(tx, other_errors_end_the_transaction_at_once);
+    tcase_add_test(tx, the_pool_runs_its_hook_once_on_each_new_connection);
     suite_add_tcase(s, tx);
     TCase *reg = tcase_create("registry");
     tcase_add_test(reg, named_constants_agree_with_sql_and_c);

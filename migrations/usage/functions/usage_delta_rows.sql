@@ -15,6 +15,9 @@
 -- per call: a small query, and the log's size moves all the time), then attributed, priced and
 -- summed with one generic plan per connection (the pricing query takes about 5 ms to plan:
 -- planned per read, it cost more than it runs). A runtime with no change costs one probe.
+-- A NULL p_runtime (no change carries it) runs the pricing statement over no change: what the
+-- gateway runs on each new pooled connection (gw_usage_warm), so that its generic plan, about
+-- 10 ms to make in a new session, is made before a read needs it.
 CREATE OR REPLACE FUNCTION usage.usage_delta_rows(p_runtime uuid, p_project uuid,
                                                   p_since timestamptz, p_hours timestamptz[],
                                                   p_tz text)
@@ -27,7 +30,7 @@ BEGIN
     SELECT array_agg(d) INTO logged
       FROM usage.task_usage_delta d
      WHERE d.runtime_id = p_runtime AND d.created_at >= p_since - interval '1 hour';
-    IF logged IS NULL THEN
+    IF logged IS NULL AND p_runtime IS NOT NULL THEN
         RETURN;
     END IF;
     PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
@@ -39,7 +42,7 @@ BEGIN
                x.old_input_tokens, x.old_output_tokens, x.old_cache_read_tokens,
                x.old_cache_write_tokens, x.old_cost_usd_ticks
           FROM (SELECT d.*, date_trunc('hour', d.created_at, 'UTC') AS bucket_hour
-                  FROM unnest(logged) d) x
+                  FROM unnest(coalesce(logged, '{}')) d) x
          CROSS JOIN LATERAL (
                SELECT a.workspace_id, a.runtime_id, a.agent_id, ip.project_id
                  FROM usage.task_attribution a
