@@ -9,16 +9,22 @@
 CREATE OR REPLACE FUNCTION dispatch.dispatch_round(p_lease interval, p_online_window interval,
                                                    p_limit integer, p_aging interval,
                                                    p_workspace_max integer)
--- Its statements are planned at every call (plan_cache_mode) and without bitmap scans. A
--- generic plan is made once per session, early, with the table's size of that moment, and
--- kept while the queue grows (in the bench the head read and the agents' active tasks then
--- scanned every queued task, or every task); and the statistics trail a queue that grows by
--- thousands a second (autovacuum analyzes at most once a minute), so even a fresh plan
--- expected a few dozen queued tasks and read the head as a bitmap of all open tasks, sorted,
--- 1-4 ms a read. An index scan in the order of agent_task_queue_head_idx stops after the
--- head, and a plain index scan drops the dead entries of finished tasks that it passes.
+-- Its statements keep one plan per session (plan_cache_mode = force_generic_plan), and that
+-- plan reads agent_task_queue through its indexes only (no sequential or bitmap scans). The
+-- function used to plan every statement at every call (force_custom_plan, disp6): a plan made
+-- early in a session, with the statistics of a near-empty queue, had read the head as a scan
+-- of every queued task, or every task, and kept it while the queue grew, and even fresh
+-- statistics trail a queue that grows by thousands a second (autovacuum analyzes at most once
+-- a minute), so a fresh plan had read the head as a bitmap of all open tasks, sorted. Planning
+-- was then most of a round's cost (pg_stat_statements with track_planning: 36 s of a bench
+-- run's dispatcher). Every read of the queue here has an index that answers it (the head:
+-- agent_task_queue_head_idx in its order, which stops after the head; the active tasks: the
+-- partial indexes by runtime, workspace and agent; the chosen tasks: the key), so with the
+-- scans that ignore them disabled the plan does not depend on the queue's size or statistics,
+-- and a generic plan is the plan a custom one would be. A plain index scan also drops the dead
+-- entries of finished tasks that it passes.
 RETURNS SETOF dispatch.task_change LANGUAGE plpgsql
-SET plan_cache_mode = force_custom_plan SET enable_bitmapscan = off AS $$
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_bitmapscan = off AS $$
 DECLARE
     rt record;
     v_agents uuid[];
@@ -163,9 +169,9 @@ BEGIN
         CONTINUE WHEN v_ids IS NULL;
         -- The chosen tasks are dispatched as one set: their rows locked in the round's order
         -- (SKIP LOCKED), one update, one insert of their transitions, the change rows in the
-        -- round's order (what dispatch.record gives for each). A statement per task, under
-        -- this function's plan_cache_mode, was planned anew at every task, and so was the
-        -- foreign-key check of its transition.
+        -- round's order (what dispatch.record gives for each). A statement per task, when
+        -- this function planned every statement at every call, was planned anew at every
+        -- task, and so was the foreign-key check of its transition.
         v_now := clock_timestamp();
         RETURN QUERY
         WITH l AS MATERIALIZED (
