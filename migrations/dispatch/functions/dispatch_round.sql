@@ -171,21 +171,29 @@ BEGIN
         -- (SKIP LOCKED), one update, one insert of their transitions, the change rows in the
         -- round's order (what dispatch.record gives for each). A statement per task, when
         -- this function planned every statement at every call, was planned anew at every
-        -- task, and so was the foreign-key check of its transition.
+        -- task, and so was the foreign-key check of its transition. Each row is locked by its
+        -- key alone, one probe per id in the round's order (the LIMIT keeps the subquery
+        -- apart, so its status and runtime are checked above it, on the locked and newest
+        -- version), and updated by its key alone: the plan is kept for the session, and one
+        -- made on a near-empty queue, given the status and runtime in the join's condition,
+        -- read the runtime's whole queue through the head index to join it.
         v_now := clock_timestamp();
         RETURN QUERY
         WITH l AS MATERIALIZED (
-            SELECT q.task_id, x.ord FROM unnest(v_ids) WITH ORDINALITY AS x(task_id, ord)
-              JOIN dispatch.agent_task_queue q ON q.task_id = x.task_id
-             WHERE q.status = 'queued' AND q.runtime_id = rt.runtime_id
-             ORDER BY x.ord
-               FOR UPDATE OF q SKIP LOCKED),
+            SELECT x.task_id, x.ord FROM unnest(v_ids) WITH ORDINALITY AS x(task_id, ord)
+             CROSS JOIN LATERAL (
+                   SELECT q.status, q.runtime_id FROM dispatch.agent_task_queue q
+                    WHERE q.task_id = x.task_id
+                    LIMIT 1
+                      FOR UPDATE SKIP LOCKED) k
+             WHERE k.status = 'queued' AND k.runtime_id = rt.runtime_id
+             ORDER BY x.ord),
         u AS (
             UPDATE dispatch.agent_task_queue q
                SET status = 'dispatched', version = q.version + 1, dispatched_at = v_now,
                    lease_until = v_now + p_lease, wait_reason = NULL, updated_at = v_now
               FROM l
-             WHERE q.task_id = l.task_id AND q.status = 'queued'
+             WHERE q.task_id = l.task_id
             RETURNING l.ord, q.*),
         d AS MATERIALIZED (SELECT u.*, clock_timestamp() AS at FROM u),
         tr AS (
