@@ -87,6 +87,9 @@ void mc_wakeup_destroy(struct mc_wakeup *w);
 void mc_wakeup_kick(struct mc_wakeup *w);
 /* Waits up to ms (on the monotonic clock) for a kick; returns true when kicked. */
 bool mc_wakeup_wait(struct mc_wakeup *w, int64_t ms);
+/* Forgets the kicks given so far (the next wait waits for a new one); returns true when there
+ * was one. */
+bool mc_wakeup_clear(struct mc_wakeup *w);
 
 /* A background thread with its own stop request and wake-up. mc_worker_init makes kicks
  * safe (before the thread runs, too); mc_worker_start runs fn(arg); the thread's loop ends
@@ -108,6 +111,8 @@ void mc_worker_kick(struct mc_worker *w);
 bool mc_worker_stopping(const struct mc_worker *w);
 /* Waits up to ms for a kick or the stop request; returns true when woken early. */
 bool mc_worker_wait(struct mc_worker *w, int64_t ms);
+/* Forgets the kicks given so far (not the stop request); returns true when there was one. */
+bool mc_worker_clear_kicks(struct mc_worker *w);
 
 /* Number of UTF-8 code points in s (bytes that do not continue a sequence). */
 size_t mc_utf8_len(const char *s);

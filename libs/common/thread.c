@@ -63,6 +63,15 @@ bool mc_wakeup_wait(struct mc_wakeup *w, int64_t ms)
     return kicked;
 }
 
+bool mc_wakeup_clear(struct mc_wakeup *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool kicked = w->pending;
+    w->pending = false;
+    pthread_mutex_unlock(&w->mu);
+    return kicked;
+}
+
 void mc_worker_init(struct mc_worker *w)
 {
     atomic_store(&w->stop.raised, 0);
@@ -107,6 +116,11 @@ void mc_worker_kick(struct mc_worker *w)
 bool mc_worker_stopping(const struct mc_worker *w)
 {
     return mc_stop_raised(&w->stop);
+}
+
+bool mc_worker_clear_kicks(struct mc_worker *w)
+{
+    return mc_wakeup_clear(&w->wake);
 }
 
 bool mc_worker_wait(struct mc_worker *w, int64_t ms)

@@ -9,7 +9,14 @@
  * crash can at worst lose the delete, and the rows are produced again. That takes a disk flush
  * off each hop of a task's way (two relays between an assignment and its dispatch). Per-key order
  * holds because a key's changes enter the outbox in the order they commit (each holds its row's
- * lock until it commits) and rounds never overlap. */
+ * lock until it commits) and rounds never overlap.
+ *
+ * Writers kick the relay after each commit. The kicks given before a round reads the outbox
+ * are forgotten just before it reads (the read's snapshot is taken after them, so it sees every
+ * row they announce); a kick given after that may announce a row the read did not see, and
+ * runs the next round at once. Forgotten when the round began instead (at the wait), a kick
+ * that came while the round was starting ran a second round for rows the first had taken:
+ * two rounds in three of the gateway's found nothing, a transaction each. */
 #include "mc_outbox.h"
 #include "mc_common.h"
 #include "mc_log.h"
@@ -111,6 +118,7 @@ static int round_body(mc_db *db, void *arg)
     if (!mine)
         return MC_ECONFLICT;
     const char *params[] = {r->o->limit};
+    mc_worker_clear_kicks(&r->o->worker);
     if ((rc = mc_db_exec(db, def->fetch_stmt, 1, params, &r->rows)) != 0)
         return rc;
     if ((r->n = PQntuples(r->rows)) == 0)

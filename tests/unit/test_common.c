@@ -206,6 +206,16 @@ START_TEST(wakeup_returns_on_a_kick_or_after_its_time)
     ck_assert(mc_wakeup_wait(&w, 5000));
     ck_assert(!mc_wakeup_wait(&w, 10));
     ck_assert_int_lt(mc_now_mono_ms() - t0, 1000);
+    /* A cleared kick no longer wakes a wait (the outbox relay forgets the kicks its read
+     * covers); a kick after the clear does. */
+    mc_wakeup_kick(&w);
+    ck_assert(mc_wakeup_clear(&w));
+    ck_assert(!mc_wakeup_clear(&w));
+    t0 = mc_now_mono_ms();
+    ck_assert(!mc_wakeup_wait(&w, 30));
+    ck_assert_int_ge(mc_now_mono_ms() - t0, 25);
+    mc_wakeup_kick(&w);
+    ck_assert(mc_wakeup_wait(&w, 5000));
     mc_wakeup_destroy(&w);
 
     mc_stop stop = {0};

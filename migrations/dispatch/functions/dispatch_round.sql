@@ -9,16 +9,23 @@
 CREATE OR REPLACE FUNCTION dispatch.dispatch_round(p_lease interval, p_online_window interval,
                                                    p_limit integer, p_aging interval,
                                                    p_workspace_max integer)
--- Its statements are planned at every call (plan_cache_mode) and without bitmap scans. A
--- generic plan is made once per session, early, with the table's size of that moment, and
--- kept while the queue grows (in the bench the head read and the agents' active tasks then
--- scanned every queued task, or every task); and the statistics trail a queue that grows by
--- thousands a second (autovacuum analyzes at most once a minute), so even a fresh plan
--- expected a few dozen queued tasks and read the head as a bitmap of all open tasks, sorted,
--- 1-4 ms a read. An index scan in the order of agent_task_queue_head_idx stops after the
--- head, and a plain index scan drops the dead entries of finished tasks that it passes.
+-- Its statements keep one plan per session (plan_cache_mode = force_generic_plan), and that
+-- plan reads agent_task_queue through its indexes only (no sequential or bitmap scans). The
+-- function used to plan every statement at every call (force_custom_plan, disp6): a plan made
+-- early in a session, with the statistics of a near-empty queue, had read the head as a scan
+-- of every queued task, or every task, and kept it while the queue grew, and even fresh
+-- statistics trail a queue that grows by thousands a second (autovacuum analyzes at most once
+-- a minute), so a fresh plan had read the head as a bitmap of all open tasks, sorted. Planning
+-- was then most of a round's cost (pg_stat_statements with track_planning: 36 s of a bench
+-- run's dispatcher). Every read of the queue here has an index that answers it (the head:
+-- agent_task_queue_head_idx in its order, which stops after the head; the active tasks: the
+-- partial indexes by runtime, workspace and agent; the chosen tasks: the key, each statement
+-- written so that no other index fits it as well), so with the scans that ignore them
+-- disabled, a plan made on an empty queue reads the queue as a fresh one would (checked with
+-- auto_explain at 10,000 queued, plans made on an empty queue). A plain index scan also drops
+-- the dead entries of finished tasks that it passes.
 RETURNS SETOF dispatch.task_change LANGUAGE plpgsql
-SET plan_cache_mode = force_custom_plan SET enable_bitmapscan = off AS $$
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off SET enable_bitmapscan = off AS $$
 DECLARE
     rt record;
     v_agents uuid[];
@@ -163,23 +170,31 @@ BEGIN
         CONTINUE WHEN v_ids IS NULL;
         -- The chosen tasks are dispatched as one set: their rows locked in the round's order
         -- (SKIP LOCKED), one update, one insert of their transitions, the change rows in the
-        -- round's order (what dispatch.record gives for each). A statement per task, under
-        -- this function's plan_cache_mode, was planned anew at every task, and so was the
-        -- foreign-key check of its transition.
+        -- round's order (what dispatch.record gives for each). A statement per task, when
+        -- this function planned every statement at every call, was planned anew at every
+        -- task, and so was the foreign-key check of its transition. Each row is locked by its
+        -- key alone, one probe per id in the round's order (the LIMIT keeps the subquery
+        -- apart, so its status and runtime are checked above it, on the locked and newest
+        -- version), and updated by its key alone: the plan is kept for the session, and one
+        -- made on a near-empty queue, given the status and runtime in the join's condition,
+        -- read the runtime's whole queue through the head index to join it.
         v_now := clock_timestamp();
         RETURN QUERY
         WITH l AS MATERIALIZED (
-            SELECT q.task_id, x.ord FROM unnest(v_ids) WITH ORDINALITY AS x(task_id, ord)
-              JOIN dispatch.agent_task_queue q ON q.task_id = x.task_id
-             WHERE q.status = 'queued' AND q.runtime_id = rt.runtime_id
-             ORDER BY x.ord
-               FOR UPDATE OF q SKIP LOCKED),
+            SELECT x.task_id, x.ord FROM unnest(v_ids) WITH ORDINALITY AS x(task_id, ord)
+             CROSS JOIN LATERAL (
+                   SELECT q.status, q.runtime_id FROM dispatch.agent_task_queue q
+                    WHERE q.task_id = x.task_id
+                    LIMIT 1
+                      FOR UPDATE SKIP LOCKED) k
+             WHERE k.status = 'queued' AND k.runtime_id = rt.runtime_id
+             ORDER BY x.ord),
         u AS (
             UPDATE dispatch.agent_task_queue q
                SET status = 'dispatched', version = q.version + 1, dispatched_at = v_now,
                    lease_until = v_now + p_lease, wait_reason = NULL, updated_at = v_now
               FROM l
-             WHERE q.task_id = l.task_id AND q.status = 'queued'
+             WHERE q.task_id = l.task_id
             RETURNING l.ord, q.*),
         d AS MATERIALIZED (SELECT u.*, clock_timestamp() AS at FROM u),
         tr AS (
