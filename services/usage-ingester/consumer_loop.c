@@ -68,10 +68,49 @@ static void prune(struct ui_ingester *ing)
 }
 
 /* A lane's open batch is due: full, or waited long enough. */
-static bool due(const struct ui_ingester *ing, const struct ui_batch *b)
+static bool due(const struct ui_ingester *ing, const struct ui_lane *lane)
 {
-    return b->nmessages > 0 && ((int64_t)(b->nusage + b->ntask + b->ndlq) >= ing->batch_max ||
-                                mc_now_mono_ms() - b->started_ms >= ing->batch_wait_ms);
+    const struct ui_batch *b = &lane->batch;
+    return b->nmessages > 0 &&
+           (ui_batch_full(ing, lane) || mc_now_mono_ms() - b->started_ms >= ing->batch_wait_ms);
+}
+
+/* Hands the lane its next batch (its previous one done and settled) and decodes what waited
+ * in its stash into the batch after it. Returns false when the outcome dropped every open
+ * batch. */
+static bool next_batch(struct ui_ingester *ing, struct ui_lane *lane)
+{
+    if (!settle(ing, ui_batch_complete(ing, lane)))
+        return false;
+    ui_batch_dispatch(ing, lane);
+    ui_lane_unstash(ing, lane);
+    return true;
+}
+
+/* Up to this many messages of a lane wait undecoded while it applies; beyond, the loop waits
+ * for the lane. */
+static size_t stash_max(const struct ui_ingester *ing)
+{
+    return (size_t)ing->batch_max * 8;
+}
+
+/* A consumed message goes into its lane's open batch, or, while that is full and the lane
+ * still applies the one before, into the lane's stash (in order: once anything is stashed,
+ * the lane's later messages follow it there). Takes the message over. */
+static void route(struct ui_ingester *ing, rd_kafka_message_t *m)
+{
+    const struct ui_part *p = ui_part_find(ing, rd_kafka_topic_name(m->rkt), m->partition);
+    struct ui_lane *lane = p != NULL ? &ing->lanes[p->lane] : NULL;
+    if (lane != NULL && lane->n - lane->head >= stash_max(ing) && !next_batch(ing, lane)) {
+        rd_kafka_message_destroy(m); /* read again from the stored offset */
+        return;
+    }
+    if (lane != NULL && (lane->n > lane->head || ui_batch_full(ing, lane))) {
+        ui_lane_stash(lane, m);
+        return;
+    }
+    ui_batch_add(ing, m);
+    rd_kafka_message_destroy(m);
 }
 
 int ui_run(struct ui_ingester *ing)
@@ -97,11 +136,13 @@ int ui_run(struct ui_ingester *ing)
         int timeout = 100;
         bool open = false;
         for (int64_t i = 0; i < ing->nlanes; i++) {
-            const struct ui_batch *b = &ing->lanes[i].batch;
-            if (b->nmessages == 0)
+            const struct ui_lane *lane = &ing->lanes[i];
+            if (lane->n > lane->head)
+                open = true;
+            if (lane->batch.nmessages == 0)
                 continue;
             open = true;
-            int64_t left = b->started_ms + ing->batch_wait_ms - mc_now_mono_ms();
+            int64_t left = lane->batch.started_ms + ing->batch_wait_ms - mc_now_mono_ms();
             if (left < timeout)
                 timeout = left < 0 ? 0 : (int)left;
         }
@@ -109,19 +150,17 @@ int ui_run(struct ui_ingester *ing)
             timeout = 5; /* come back soon for the outcome */
         rd_kafka_message_t *m = mc_consumer_poll(ing->consumer, timeout);
         if (m != NULL) {
-            ui_batch_add(ing, m);
-            rd_kafka_message_destroy(m);
+            route(ing, m);
             open = true;
         }
-        /* One batch at a time per lane: wait for the lane's previous one, then hand this one
-         * over and go on decoding the next while it is applied. */
+        /* One batch at a time per lane: a due batch goes as soon as its lane is done with the
+         * previous one; until then the loop goes on decoding for the other lanes. */
         for (int64_t i = 0; i < ing->nlanes; i++) {
             struct ui_lane *lane = &ing->lanes[i];
-            if (!due(ing, &lane->batch))
+            if (!due(ing, lane) || (ui_batch_applying(lane) && !ui_batch_applied(lane)))
                 continue;
-            if (!settle(ing, ui_batch_complete(ing, lane)))
+            if (!next_batch(ing, lane))
                 break; /* every open batch was dropped */
-            ui_batch_dispatch(ing, lane);
         }
         if (!open && !ui_batch_applying(&ing->lanes[0]))
             prune(ing);

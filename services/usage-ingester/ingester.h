@@ -83,6 +83,12 @@ struct ui_lane {
     struct ui_batch batch;    /* open: filled by the poll loop */
     struct ui_batch applying; /* sealed: with the lane's database thread */
     struct ui_applier ap;
+    /* Messages of the lane's partitions consumed while its open batch was full and its
+     * previous batch still applying, not yet decoded, oldest first (stash[head..n)): the
+     * consumer's queue hands out long runs of one partition, so the loop keeps reading for
+     * the other lanes instead of waiting for this one. */
+    rd_kafka_message_t **stash;
+    size_t head, n, cap;
 };
 
 struct ui_ingester {
@@ -100,7 +106,7 @@ struct ui_ingester {
     pthread_mutex_t parts_mu;
     struct ui_part *parts;
     size_t nparts, capparts;
-    struct ui_lane *lanes; /* nlanes of them */
+    struct ui_lane *lanes;   /* nlanes of them */
     struct mc_outage outage; /* the database refused a batch: partitions paused and rewound */
     int64_t next_prune_ms;
     /* completed tasks without usage per runtime, as /metrics last saw them (missing_usage.c) */
@@ -147,7 +153,8 @@ void ui_part_block(struct ui_ingester *ing, size_t index, const char *error);
 
 /* usage_batch.c: the batches, built on the partition table. */
 void ui_batch_init(struct ui_batch *b);
-/* Empties the open batch of every lane. */
+/* Empties the open batch and the stash of every lane (the partitions are read again from
+ * their stored offsets next). */
 void ui_batch_reset(struct ui_ingester *ing);
 void ui_batch_free(struct ui_batch *b);
 /* Adds one consumed message (valid or not) to the open batch of its partition's lane. */
@@ -157,6 +164,12 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg);
  * MC_ENOMEM. */
 int ui_lanes_start(struct ui_ingester *ing, const char *database_url);
 void ui_lanes_stop(struct ui_ingester *ing);
+/* True when the lane's open batch holds INGEST_BATCH_MAX rows. */
+bool ui_batch_full(const struct ui_ingester *ing, const struct ui_lane *lane);
+/* Keeps a consumed message of the lane for later (the stash takes it over); unstash decodes
+ * the stashed messages into the open batch, oldest first, until it is full. */
+void ui_lane_stash(struct ui_lane *lane, rd_kafka_message_t *msg);
+void ui_lane_unstash(struct ui_ingester *ing, struct ui_lane *lane);
 /* Seals the lane's open batch (with the offsets of its partitions) and hands it to the lane's
  * database thread, which produces its rejections to the DLQ, then applies it in one database
  * call. Only when the lane applies nothing (ui_batch_complete first) and its open batch is
@@ -184,8 +197,9 @@ int ui_batch_complete_all(struct ui_ingester *ing);
  * (rewind and wait for the database) over a conflict (resynchronise) over refused dead
  * letters (rewind), over success. */
 int ui_batch_worse(int a, int b);
-/* Completes every lane's batch, then applies every open batch and waits for them: the
- * synchronous path for a revocation and the orderly stop. Returns as ui_batch_complete_all. */
+/* Completes every lane's batch, then applies every open batch and every stashed message and
+ * waits for them: the synchronous path for a revocation and the orderly stop. Returns as
+ * ui_batch_complete_all. */
 int ui_batch_flush(struct ui_ingester *ing);
 
 /* missing_usage.c: the per-runtime count of completed tasks without usage, for /metrics.

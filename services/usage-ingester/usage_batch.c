@@ -70,11 +70,53 @@ static void empty(struct ui_batch *b)
     b->started_ms = 0;
 }
 
+static void drop_stash(struct ui_lane *lane)
+{
+    for (size_t i = lane->head; i < lane->n; i++)
+        rd_kafka_message_destroy(lane->stash[i]);
+    lane->head = lane->n = 0;
+}
+
 void ui_batch_reset(struct ui_ingester *ing)
 {
-    for (int64_t i = 0; i < ing->nlanes; i++)
+    for (int64_t i = 0; i < ing->nlanes; i++) {
         empty(&ing->lanes[i].batch);
+        drop_stash(&ing->lanes[i]);
+    }
     ui_parts_forget(ing, -1, false);
+}
+
+bool ui_batch_full(const struct ui_ingester *ing, const struct ui_lane *lane)
+{
+    const struct ui_batch *b = &lane->batch;
+    return (int64_t)(b->nusage + b->ntask + b->ndlq) >= ing->batch_max;
+}
+
+void ui_lane_stash(struct ui_lane *lane, rd_kafka_message_t *msg)
+{
+    if (lane->n == lane->cap) {
+        if (lane->head > 0) {
+            memmove(lane->stash, lane->stash + lane->head,
+                    (lane->n - lane->head) * sizeof *lane->stash);
+            lane->n -= lane->head;
+            lane->head = 0;
+        } else {
+            lane->cap = lane->cap ? lane->cap * 2 : 1024;
+            lane->stash = mc_realloc(lane->stash, lane->cap * sizeof *lane->stash);
+        }
+    }
+    lane->stash[lane->n++] = msg;
+}
+
+void ui_lane_unstash(struct ui_ingester *ing, struct ui_lane *lane)
+{
+    while (lane->head < lane->n && !ui_batch_full(ing, lane)) {
+        rd_kafka_message_t *m = lane->stash[lane->head++];
+        ui_batch_add(ing, m);
+        rd_kafka_message_destroy(m);
+    }
+    if (lane->head == lane->n)
+        lane->head = lane->n = 0;
 }
 
 /* Forgets the batch the lane's database thread had (after its outcome was read). */
@@ -312,8 +354,9 @@ static int apply_batch(mc_db *db, void *arg)
 {
     struct ui_lane *lane = arg;
     struct ui_batch *b = &lane->applying;
-    const char *params[29] = {lane->ing->group, mc_pgarr_str(&b->o_topics), mc_pgarr_str(&b->o_parts),
-                              mc_pgarr_str(&b->o_expected), mc_pgarr_str(&b->o_next)};
+    const char *params[29] = {lane->ing->group, mc_pgarr_str(&b->o_topics),
+                              mc_pgarr_str(&b->o_parts), mc_pgarr_str(&b->o_expected),
+                              mc_pgarr_str(&b->o_next)};
     struct mc_pgarr *arrays[] = {ARRAYS(b)};
     for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
         params[5 + i] = mc_pgarr_str(arrays[i]);
@@ -405,7 +448,8 @@ int ui_lanes_start(struct ui_ingester *ing, const char *database_url)
         struct ui_lane *lane = &ing->lanes[i];
         lane->ing = ing;
         lane->index = (int)i;
-        lane->db = i == 0 ? ing->db : mc_db_new(database_url, ui_stmts, ui_nstmts, "usage-ingester");
+        lane->db =
+            i == 0 ? ing->db : mc_db_new(database_url, ui_stmts, ui_nstmts, "usage-ingester");
         ui_batch_init(&lane->batch);
         ui_batch_init(&lane->applying);
         if (applier_start(lane) != 0)
@@ -419,6 +463,8 @@ void ui_lanes_stop(struct ui_ingester *ing)
     for (int64_t i = 0; ing->lanes != NULL && i < ing->nlanes; i++) {
         struct ui_lane *lane = &ing->lanes[i];
         applier_stop(lane);
+        drop_stash(lane);
+        free(lane->stash);
         if (i > 0)
             mc_db_free(lane->db);
         ui_batch_free(&lane->batch);
@@ -550,9 +596,19 @@ int ui_batch_complete_all(struct ui_ingester *ing)
 int ui_batch_flush(struct ui_ingester *ing)
 {
     int rc = ui_batch_complete_all(ing);
-    if (rc != 0)
-        return rc;
-    for (int64_t i = 0; i < ing->nlanes; i++)
-        ui_batch_dispatch(ing, &ing->lanes[i]);
-    return ui_batch_complete_all(ing);
+    /* Round by round until every open batch and every stash is applied. */
+    for (bool more = true; rc == 0 && more;) {
+        more = false;
+        for (int64_t i = 0; i < ing->nlanes; i++) {
+            struct ui_lane *lane = &ing->lanes[i];
+            ui_lane_unstash(ing, lane);
+            if (lane->batch.nmessages > 0) {
+                ui_batch_dispatch(ing, lane);
+                more = true;
+            }
+        }
+        if (more)
+            rc = ui_batch_complete_all(ing);
+    }
+    return rc;
 }

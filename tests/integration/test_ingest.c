@@ -541,8 +541,7 @@ START_TEST(lanes_meet_in_shared_rows_through_a_rebalance)
         size_t u0 = nu * round / 10, u1 = nu * (round + 1) / 10;
         size_t t0 = nt * round / 10, t1 = nt * (round + 1) / 10;
         tu_send(p, MC_TOPIC_USAGE_EVENTS, usage + u0, NULL, u1 - u0);
-        tu_send(p, MC_TOPIC_TASK_EVENTS, tasks + t0, (const char *const *)task_keys + t0,
-                t1 - t0);
+        tu_send(p, MC_TOPIC_TASK_EVENTS, tasks + t0, (const char *const *)task_keys + t0, t1 - t0);
         if (round == 4)
             tu_start_ingester(brokers, th_free_port(), "ingester-b",
                               "INGEST_APPLY_LANES=2 INGEST_BATCH_MAX=25 INGEST_BATCH_WAIT=5ms");
