@@ -16,7 +16,7 @@ static int catch_up(void *ctx)
     return ui_partitions_resync(ctx);
 }
 
-/* Only after ui_batch_complete failed, so nothing is with the database thread. */
+/* Only after ui_batch_complete_all, so nothing is with a database thread. */
 static void stall(struct ui_ingester *ing, int rc)
 {
     ui_batch_reset(ing);
@@ -24,13 +24,16 @@ static void stall(struct ui_ingester *ing, int rc)
     mc_outage_begin(&ing->outage, json_pack("{ss}", "error", mc_strerror(rc)));
 }
 
-/* Acts on the outcome of a batch (ui_batch_complete): the open batch follows a dropped one,
- * so it is dropped too and every partition read again from its stored offset. Returns true
- * when the loop may hand the database the next batch. */
+/* Acts on the outcome of a batch (ui_batch_complete): the open batches follow a dropped one,
+ * so they are dropped too and every partition read again from its stored offset. The other
+ * lanes' batches are taken first (a success advances its partitions' stored offsets, a
+ * failure adds its own recovery), so nothing is applying while the partitions move. Returns
+ * true when the loop may hand the database the next batch. */
 static bool settle(struct ui_ingester *ing, int rc)
 {
     if (rc == 0)
         return true;
+    rc = ui_batch_worse(rc, ui_batch_complete_all(ing));
     ui_batch_reset(ing);
     if (rc == MC_ESTATE) {
         /* Only the partitions whose dead letters failed wait; the others go on at once. */
@@ -64,6 +67,52 @@ static void prune(struct ui_ingester *ing)
     PQclear(r);
 }
 
+/* A lane's open batch is due: full, or waited long enough. */
+static bool due(const struct ui_ingester *ing, const struct ui_lane *lane)
+{
+    const struct ui_batch *b = &lane->batch;
+    return b->nmessages > 0 &&
+           (ui_batch_full(ing, lane) || mc_now_mono_ms() - b->started_ms >= ing->batch_wait_ms);
+}
+
+/* Hands the lane its next batch (its previous one done and settled) and decodes what waited
+ * in its stash into the batch after it. Returns false when the outcome dropped every open
+ * batch. */
+static bool next_batch(struct ui_ingester *ing, struct ui_lane *lane)
+{
+    if (!settle(ing, ui_batch_complete(ing, lane)))
+        return false;
+    ui_batch_dispatch(ing, lane);
+    ui_lane_unstash(ing, lane);
+    return true;
+}
+
+/* Up to this many messages of a lane wait undecoded while it applies; beyond, the loop waits
+ * for the lane. */
+static size_t stash_max(const struct ui_ingester *ing)
+{
+    return (size_t)ing->batch_max * 8;
+}
+
+/* A consumed message goes into its lane's open batch, or, while that is full and the lane
+ * still applies the one before, into the lane's stash (in order: once anything is stashed,
+ * the lane's later messages follow it there). Takes the message over. */
+static void route(struct ui_ingester *ing, rd_kafka_message_t *m)
+{
+    const struct ui_part *p = ui_part_find(ing, rd_kafka_topic_name(m->rkt), m->partition);
+    struct ui_lane *lane = p != NULL ? &ing->lanes[p->lane] : NULL;
+    if (lane != NULL && lane->n - lane->head >= stash_max(ing) && !next_batch(ing, lane)) {
+        rd_kafka_message_destroy(m); /* read again from the stored offset */
+        return;
+    }
+    if (lane != NULL && (lane->n > lane->head || ui_batch_full(ing, lane))) {
+        ui_lane_stash(lane, m);
+        return;
+    }
+    ui_batch_add(ing, m);
+    rd_kafka_message_destroy(m);
+}
+
 int ui_run(struct ui_ingester *ing)
 {
     while (!mc_service_stopping()) {
@@ -74,37 +123,47 @@ int ui_run(struct ui_ingester *ing)
             mc_outage_over(&ing->outage, ing->db, catch_up, ing);
             continue;
         }
-        /* Take the outcome of the batch the database thread finished, as soon as it is in. */
-        if (ui_batch_applying(ing) && ui_batch_applied(ing) &&
-            !settle(ing, ui_batch_complete(ing)) && ing->outage.active)
+        /* Take the outcome of every batch a database thread finished, as soon as it is in. */
+        int rc = 0;
+        for (int64_t i = 0; i < ing->nlanes; i++)
+            if (ui_batch_applied(&ing->lanes[i]))
+                rc = ui_batch_worse(rc, ui_batch_complete(ing, &ing->lanes[i]));
+        if (!settle(ing, rc) && ing->outage.active)
             continue;
-        if (!ui_batch_applying(ing))
+        if (!ui_batch_applying(&ing->lanes[0]))
             ui_missing_refresh(ing);
         ui_partitions_unblock(ing);
-        struct ui_batch *b = &ing->batch;
         int timeout = 100;
-        if (b->nmessages > 0) {
-            int64_t left = b->started_ms + ing->batch_wait_ms - mc_now_mono_ms();
-            timeout = left < 0 ? 0 : (int)left;
+        bool open = false;
+        for (int64_t i = 0; i < ing->nlanes; i++) {
+            const struct ui_lane *lane = &ing->lanes[i];
+            if (lane->n > lane->head)
+                open = true;
+            if (lane->batch.nmessages == 0)
+                continue;
+            open = true;
+            int64_t left = lane->batch.started_ms + ing->batch_wait_ms - mc_now_mono_ms();
+            if (left < timeout)
+                timeout = left < 0 ? 0 : (int)left;
         }
-        if (ui_batch_applying(ing) && timeout > 5)
+        if (ui_batches_applying(ing) && timeout > 5)
             timeout = 5; /* come back soon for the outcome */
         rd_kafka_message_t *m = mc_consumer_poll(ing->consumer, timeout);
         if (m != NULL) {
-            ui_batch_add(ing, m);
-            rd_kafka_message_destroy(m);
+            route(ing, m);
+            open = true;
         }
-        bool due =
-            b->nmessages > 0 && ((int64_t)(b->nusage + b->ntask + b->ndlq) >= ing->batch_max ||
-                                 mc_now_mono_ms() - b->started_ms >= ing->batch_wait_ms);
-        if (due) {
-            /* One batch at a time with the database: wait for the previous one, then hand
-             * this one over and go on decoding the next while it is applied. */
-            if (settle(ing, ui_batch_complete(ing)))
-                ui_batch_dispatch(ing);
-        } else if (b->nmessages == 0 && !ui_batch_applying(ing)) {
+        /* One batch at a time per lane: a due batch goes as soon as its lane is done with the
+         * previous one; until then the loop goes on decoding for the other lanes. */
+        for (int64_t i = 0; i < ing->nlanes; i++) {
+            struct ui_lane *lane = &ing->lanes[i];
+            if (!due(ing, lane) || (ui_batch_applying(lane) && !ui_batch_applied(lane)))
+                continue;
+            if (!next_batch(ing, lane))
+                break; /* every open batch was dropped */
+        }
+        if (!open && !ui_batch_applying(&ing->lanes[0]))
             prune(ing);
-        }
     }
     /* Orderly stop: finish the batches, then leave the group. */
     if (!ing->outage.active && ui_batch_flush(ing) != 0)

@@ -47,6 +47,8 @@ int main(int argc, char **argv)
          "rows per batch before it is applied"},
         {"INGEST_BATCH_WAIT", MC_CFG_DURATION, "50ms", 1, 60000, &ing.batch_wait_ms,
          "longest a batch waits before it is applied"},
+        {"INGEST_APPLY_LANES", MC_CFG_INT, "2", 1, 16, &ing.nlanes,
+         "batches applied at once, each on its own connection, by partition"},
         {"PROCESSED_EVENTS_RETENTION", MC_CFG_DURATION, "7d", 60000, 365LL * 86400000,
          &ing.retention_ms,
          "how long applied task and issue event ids are remembered for deduplication"},
@@ -55,8 +57,6 @@ int main(int argc, char **argv)
                         argv) != 0)
         return 2;
     pthread_mutex_init(&ing.parts_mu, NULL);
-    ui_batch_init(&ing.batch);
-    ui_batch_init(&ing.applying);
     register_metrics(&ing);
     ui_missing_init(&ing);
     int status = 1;
@@ -68,8 +68,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "multica-usage-ingester: kafka: %s\n", err);
         goto cleanup;
     }
-    if (ui_applier_start(&ing) != 0) {
-        fprintf(stderr, "multica-usage-ingester: cannot start the database thread\n");
+    if (ui_lanes_start(&ing, svc.cfg.database_url) != 0) {
+        fprintf(stderr, "multica-usage-ingester: cannot start the database threads\n");
         goto cleanup;
     }
     if (mc_http_start(svc.http) != 0)
@@ -86,8 +86,9 @@ int main(int argc, char **argv)
     }
     mc_service_watch_kafka(&svc, mc_consumer_handle(ing.consumer));
     mc_service_watch_consumer(&svc, ing.consumer);
-    mc_log_info(json_pack("{ss sI sI}", "group", ing.group, "batch_max", (json_int_t)ing.batch_max,
-                          "batch_wait_ms", (json_int_t)ing.batch_wait_ms),
+    mc_log_info(json_pack("{ss sI sI sI}", "group", ing.group, "batch_max",
+                          (json_int_t)ing.batch_max, "batch_wait_ms", (json_int_t)ing.batch_wait_ms,
+                          "apply_lanes", (json_int_t)ing.nlanes),
                 "consuming");
     status = ui_run(&ing) == 0 ? 0 : 1;
     mc_log_info(NULL, "stopping");
@@ -98,11 +99,9 @@ cleanup:
     mc_service_watch_kafka(&svc, NULL);
     mc_service_watch_consumer(&svc, NULL);
     mc_consumer_close(ing.consumer);
-    ui_applier_stop(&ing);
+    ui_lanes_stop(&ing);
     mc_producer_free(ing.dlq_producer, (int)svc.cfg.shutdown_grace);
     mc_db_free(ing.db);
-    ui_batch_free(&ing.batch);
-    ui_batch_free(&ing.applying);
     free(ing.parts);
     ui_missing_free(&ing);
     pthread_mutex_destroy(&ing.parts_mu);

@@ -39,6 +39,7 @@ static struct ui_part *part_get(struct ui_ingester *ing, const char *topic, int3
     p->expected = -1;
     p->batch_next = -1;
     p->applying_next = -1;
+    p->lane = (int)(partition % ing->nlanes);
     return p;
 }
 
@@ -122,12 +123,12 @@ void ui_part_batched(struct ui_ingester *ing, struct ui_part *p, int64_t next)
     pthread_mutex_unlock(&ing->parts_mu);
 }
 
-void ui_parts_sealed(struct ui_ingester *ing)
+void ui_parts_sealed(struct ui_ingester *ing, int lane)
 {
     pthread_mutex_lock(&ing->parts_mu);
     for (size_t i = 0; i < ing->nparts; i++) {
         struct ui_part *p = &ing->parts[i];
-        if (p->batch_next < 0)
+        if (p->batch_next < 0 || p->lane != lane)
             continue;
         p->applying_next = p->batch_next;
         p->batch_next = -1;
@@ -135,10 +136,12 @@ void ui_parts_sealed(struct ui_ingester *ing)
     pthread_mutex_unlock(&ing->parts_mu);
 }
 
-void ui_parts_forget(struct ui_ingester *ing, bool applying)
+void ui_parts_forget(struct ui_ingester *ing, int lane, bool applying)
 {
     pthread_mutex_lock(&ing->parts_mu);
     for (size_t i = 0; i < ing->nparts; i++) {
+        if (lane >= 0 && ing->parts[i].lane != lane)
+            continue;
         if (applying)
             ing->parts[i].applying_next = -1;
         else
@@ -147,12 +150,12 @@ void ui_parts_forget(struct ui_ingester *ing, bool applying)
     pthread_mutex_unlock(&ing->parts_mu);
 }
 
-void ui_parts_applied(struct ui_ingester *ing, rd_kafka_topic_partition_list_t **done)
+void ui_parts_applied(struct ui_ingester *ing, int lane, rd_kafka_topic_partition_list_t **done)
 {
     pthread_mutex_lock(&ing->parts_mu);
     for (size_t i = 0; i < ing->nparts; i++) {
         struct ui_part *p = &ing->parts[i];
-        if (p->applying_next < 0)
+        if (p->applying_next < 0 || p->lane != lane)
             continue;
         p->expected = p->floor = p->applying_next;
         p->block_backoff_ms = 0;

@@ -1,7 +1,7 @@
 /* rebalance.c: the ingester's rebalance hooks: finish the batches, then move the partitions.
  *
- * They sit above both the partition table and the batches: an assignment first makes sure the
- * database thread is done with the connection, then positions the new partitions at their
+ * They sit above both the partition table and the batches: an assignment first makes sure
+ * every lane's database thread is done, then positions the new partitions at their
  * stored offsets; a revocation finishes the batches while the partitions are still ours. */
 #include "ingester.h"
 #include "mc_log.h"
@@ -9,10 +9,10 @@
 int ui_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts)
 {
     struct ui_ingester *ing = ctx;
-    /* A revocation always comes first and finishes every batch; this only makes sure the
-     * database thread is not using the connection. Its outcome does not matter here: the
-     * offsets are read back from the database just below. */
-    if (ui_batch_applying(ing) && ui_batch_complete(ing) != 0)
+    /* A revocation always comes first and finishes every batch; this only makes sure no
+     * database thread is applying (lane 0's connection is read just below). The outcomes do
+     * not matter here: the offsets are read back from the database. */
+    if (ui_batch_complete_all(ing) != 0)
         ui_batch_reset(ing);
     int rc = ui_partitions_load(ing, parts);
     if (rc != 0) {
@@ -27,7 +27,8 @@ int ui_on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts)
 void ui_on_revoke(void *ctx, const rd_kafka_topic_partition_list_t *parts)
 {
     struct ui_ingester *ing = ctx;
-    /* Finish the batch being applied and the open one while the partitions are still ours;
+    /* Finish every lane's batch being applied and its open one while the partitions are still
+     * ours;
      * if that fails the next owner starts from the stored offsets, so dropping them loses
      * nothing. */
     if (ui_batch_flush(ing) != 0)

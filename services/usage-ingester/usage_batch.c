@@ -70,17 +70,60 @@ static void empty(struct ui_batch *b)
     b->started_ms = 0;
 }
 
-void ui_batch_reset(struct ui_ingester *ing)
+static void drop_stash(struct ui_lane *lane)
 {
-    empty(&ing->batch);
-    ui_parts_forget(ing, false);
+    for (size_t i = lane->head; i < lane->n; i++)
+        rd_kafka_message_destroy(lane->stash[i]);
+    lane->head = lane->n = 0;
 }
 
-/* Forgets the batch the database thread had (after its outcome was read). */
-static void drop_applying(struct ui_ingester *ing)
+void ui_batch_reset(struct ui_ingester *ing)
 {
-    empty(&ing->applying);
-    ui_parts_forget(ing, true);
+    for (int64_t i = 0; i < ing->nlanes; i++) {
+        empty(&ing->lanes[i].batch);
+        drop_stash(&ing->lanes[i]);
+    }
+    ui_parts_forget(ing, -1, false);
+}
+
+bool ui_batch_full(const struct ui_ingester *ing, const struct ui_lane *lane)
+{
+    const struct ui_batch *b = &lane->batch;
+    return (int64_t)(b->nusage + b->ntask + b->ndlq) >= ing->batch_max;
+}
+
+void ui_lane_stash(struct ui_lane *lane, rd_kafka_message_t *msg)
+{
+    if (lane->n == lane->cap) {
+        if (lane->head > 0) {
+            memmove(lane->stash, lane->stash + lane->head,
+                    (lane->n - lane->head) * sizeof *lane->stash);
+            lane->n -= lane->head;
+            lane->head = 0;
+        } else {
+            lane->cap = lane->cap ? lane->cap * 2 : 1024;
+            lane->stash = mc_realloc(lane->stash, lane->cap * sizeof *lane->stash);
+        }
+    }
+    lane->stash[lane->n++] = msg;
+}
+
+void ui_lane_unstash(struct ui_ingester *ing, struct ui_lane *lane)
+{
+    while (lane->head < lane->n && !ui_batch_full(ing, lane)) {
+        rd_kafka_message_t *m = lane->stash[lane->head++];
+        ui_batch_add(ing, m);
+        rd_kafka_message_destroy(m);
+    }
+    if (lane->head == lane->n)
+        lane->head = lane->n = 0;
+}
+
+/* Forgets the batch the lane's database thread had (after its outcome was read). */
+static void drop_applying(struct ui_ingester *ing, struct ui_lane *lane)
+{
+    empty(&lane->applying);
+    ui_parts_forget(ing, lane->index, true);
 }
 
 void ui_batch_free(struct ui_batch *b)
@@ -111,9 +154,9 @@ static char *base64(const void *data, size_t len)
  * A dead letter must always fit the DLQ topic (max.message.bytes is 1 MiB, and the base64 of a
  * message near that size is 4/3 of it): only the first DLQ_KEEP_BYTES of the original and
  * DLQ_KEEP_KEY of its key travel, with the whole original's size and SHA-256. */
-static void reject(struct ui_ingester *ing, const rd_kafka_message_t *msg, const char *reason)
+static void reject(struct ui_ingester *ing, struct ui_batch *b, const rd_kafka_message_t *msg,
+                   const char *reason)
 {
-    struct ui_batch *b = &ing->batch;
     const char *topic = rd_kafka_topic_name(msg->rkt);
     size_t len = msg->payload ? msg->len : 0;
     size_t keep = len < DLQ_KEEP_BYTES ? len : DLQ_KEEP_BYTES;
@@ -216,7 +259,6 @@ static void add_issue(struct ui_batch *b, const struct mc_event *ev)
 
 void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
 {
-    struct ui_batch *b = &ing->batch;
     const char *topic = rd_kafka_topic_name(msg->rkt);
     struct ui_part *p = ui_part_find(ing, topic, msg->partition);
     if (p == NULL || !p->assigned || p->blocked_until > 0) {
@@ -224,6 +266,7 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
         mc_metric_add(ing->m.skipped, 1);
         return;
     }
+    struct ui_batch *b = &ing->lanes[p->lane].batch;
     /* Already applied or being applied (redelivered after a seek): the stored offset, or the
      * end of the batch with the database thread, is past it. */
     int64_t from = p->batch_next >= 0      ? p->batch_next
@@ -268,13 +311,13 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
         return;
     }
     if (mc_event_decode(msg->payload, len, &ev, reason, sizeof reason) != 0) {
-        reject(ing, msg, reason);
+        reject(ing, b, msg, reason);
         return;
     }
     const struct mc_event_type *t = mc_event_type_find(ev.type);
     if (!mc_topic_is(topic, t->topic)) {
         snprintf(reason, sizeof reason, "type: %s does not belong on %s", ev.type, topic);
-        reject(ing, msg, reason);
+        reject(ing, b, msg, reason);
     } else if (strcmp(ev.type, MC_EV_ISSUE_PROJECT_CHANGED) == 0) {
         add_issue(b, &ev);
     } else if (usage_topic) {
@@ -285,13 +328,15 @@ void ui_batch_add(struct ui_ingester *ing, const rd_kafka_message_t *msg)
     mc_event_clear(&ev);
 }
 
-/* Seals the open batch: the offsets of the partitions it touched, as four arrays. Nothing is
- * being applied, so each partition's stored offset is the one the database holds. */
-static void seal(struct ui_ingester *ing, struct ui_batch *b)
+/* Seals the lane's open batch: the offsets of the lane's partitions it touched, as four
+ * arrays. The lane applies nothing, so each of its partitions' stored offset is the one the
+ * database holds (another lane's batch never names them). */
+static void seal(struct ui_ingester *ing, struct ui_lane *lane)
 {
+    struct ui_batch *b = &lane->batch;
     for (size_t i = 0; i < ing->nparts; i++) {
         const struct ui_part *p = &ing->parts[i];
-        if (p->batch_next < 0)
+        if (p->batch_next < 0 || p->lane != lane->index)
             continue;
         mc_pgarr_add_text(&b->o_topics, p->topic);
         mc_pgarr_add_int(&b->o_parts, p->partition);
@@ -301,30 +346,35 @@ static void seal(struct ui_ingester *ing, struct ui_batch *b)
             mc_pgarr_add_raw(&b->o_expected, "NULL");
         mc_pgarr_add_int(&b->o_next, p->batch_next);
     }
-    ui_parts_sealed(ing);
+    ui_parts_sealed(ing, lane->index);
 }
 
 /* The batch with its offsets: one call of usage.apply_batch, its own transaction. */
 static int apply_batch(mc_db *db, void *arg)
 {
-    struct ui_ingester *ing = arg;
-    struct ui_batch *b = &ing->applying;
-    const char *params[29] = {ing->group, mc_pgarr_str(&b->o_topics), mc_pgarr_str(&b->o_parts),
-                              mc_pgarr_str(&b->o_expected), mc_pgarr_str(&b->o_next)};
+    struct ui_lane *lane = arg;
+    struct ui_batch *b = &lane->applying;
+    const char *params[29] = {lane->ing->group, mc_pgarr_str(&b->o_topics),
+                              mc_pgarr_str(&b->o_parts), mc_pgarr_str(&b->o_expected),
+                              mc_pgarr_str(&b->o_next)};
     struct mc_pgarr *arrays[] = {ARRAYS(b)};
     for (size_t i = 0; i < MC_ARRAY_LEN(arrays); i++)
         params[5 + i] = mc_pgarr_str(arrays[i]);
-    PQclear(ing->ap.res);
-    ing->ap.res = NULL;
-    return mc_db_exec(db, UI_APPLY_BATCH, 29, params, &ing->ap.res);
+    PQclear(lane->ap.res);
+    lane->ap.res = NULL;
+    return mc_db_exec(db, UI_APPLY_BATCH, 29, params, &lane->ap.res);
 }
 
-/* On the database thread: the DLQ first, then the batch. Two ingesters applying overlapping
- * tasks after a rebalance can deadlock; the runner applies the loser again. */
-static void apply(struct ui_ingester *ing)
+/* On the lane's database thread: the DLQ first, then the batch. Two transactions that touch
+ * the same rows in different orders can deadlock (two ingesters applying overlapping tasks
+ * after a rebalance; two lanes whose batches share an attribution row or a dirty bucket, when
+ * a task's usage and its task events sit on partitions of different lanes); Postgres rolls
+ * one back and the runner applies it again, so neither update is lost. */
+static void apply(struct ui_lane *lane)
 {
-    struct ui_batch *b = &ing->applying;
-    struct ui_applier *ap = &ing->ap;
+    struct ui_ingester *ing = lane->ing;
+    struct ui_batch *b = &lane->applying;
+    struct ui_applier *ap = &lane->ap;
     ap->res = NULL;
     ap->dlq_sent = 0;
     if (b->ndlq > 0) {
@@ -334,13 +384,13 @@ static void apply(struct ui_ingester *ing)
         ap->dlq_sent = b->ndlq;
         drop_dlq(b);
     }
-    ap->rc = mc_db_run_tx(ing->db, "usage batch", apply_batch, ing);
+    ap->rc = mc_db_run_tx(lane->db, "usage batch", apply_batch, lane);
 }
 
 static void *applier_main(void *arg)
 {
-    struct ui_ingester *ing = arg;
-    struct ui_applier *ap = &ing->ap;
+    struct ui_lane *lane = arg;
+    struct ui_applier *ap = &lane->ap;
     pthread_mutex_lock(&ap->mu);
     for (;;) {
         while (ap->state != UI_APPLYING && !ap->quit)
@@ -348,7 +398,7 @@ static void *applier_main(void *arg)
         if (ap->quit)
             break;
         pthread_mutex_unlock(&ap->mu);
-        apply(ing);
+        apply(lane);
         pthread_mutex_lock(&ap->mu);
         ap->state = UI_APPLIED;
         pthread_cond_broadcast(&ap->cv);
@@ -357,21 +407,24 @@ static void *applier_main(void *arg)
     return NULL;
 }
 
-int ui_applier_start(struct ui_ingester *ing)
+static int applier_start(struct ui_lane *lane)
 {
-    struct ui_applier *ap = &ing->ap;
+    struct ui_applier *ap = &lane->ap;
     pthread_mutex_init(&ap->mu, NULL);
     pthread_cond_init(&ap->cv, NULL);
     ap->state = UI_IDLE;
-    if (pthread_create(&ap->thread, NULL, applier_main, ing) != 0)
+    if (pthread_create(&ap->thread, NULL, applier_main, lane) != 0) {
+        pthread_cond_destroy(&ap->cv);
+        pthread_mutex_destroy(&ap->mu);
         return MC_ENOMEM;
+    }
     ap->started = true;
     return 0;
 }
 
-void ui_applier_stop(struct ui_ingester *ing)
+static void applier_stop(struct ui_lane *lane)
 {
-    struct ui_applier *ap = &ing->ap;
+    struct ui_applier *ap = &lane->ap;
     if (!ap->started)
         return;
     pthread_mutex_lock(&ap->mu);
@@ -388,58 +441,99 @@ void ui_applier_stop(struct ui_ingester *ing)
     ap->started = false;
 }
 
-bool ui_batch_applying(struct ui_ingester *ing)
+int ui_lanes_start(struct ui_ingester *ing, const char *database_url)
 {
-    if (!ing->ap.started)
+    ing->lanes = mc_calloc((size_t)ing->nlanes, sizeof *ing->lanes);
+    for (int64_t i = 0; i < ing->nlanes; i++) {
+        struct ui_lane *lane = &ing->lanes[i];
+        lane->ing = ing;
+        lane->index = (int)i;
+        lane->db =
+            i == 0 ? ing->db : mc_db_new(database_url, ui_stmts, ui_nstmts, "usage-ingester");
+        ui_batch_init(&lane->batch);
+        ui_batch_init(&lane->applying);
+        if (applier_start(lane) != 0)
+            return MC_ENOMEM;
+    }
+    return 0;
+}
+
+void ui_lanes_stop(struct ui_ingester *ing)
+{
+    for (int64_t i = 0; ing->lanes != NULL && i < ing->nlanes; i++) {
+        struct ui_lane *lane = &ing->lanes[i];
+        applier_stop(lane);
+        drop_stash(lane);
+        free(lane->stash);
+        if (i > 0)
+            mc_db_free(lane->db);
+        ui_batch_free(&lane->batch);
+        ui_batch_free(&lane->applying);
+    }
+    free(ing->lanes);
+    ing->lanes = NULL;
+}
+
+bool ui_batch_applying(struct ui_lane *lane)
+{
+    if (!lane->ap.started)
         return false;
-    pthread_mutex_lock(&ing->ap.mu);
-    bool busy = ing->ap.state != UI_IDLE;
-    pthread_mutex_unlock(&ing->ap.mu);
+    pthread_mutex_lock(&lane->ap.mu);
+    bool busy = lane->ap.state != UI_IDLE;
+    pthread_mutex_unlock(&lane->ap.mu);
     return busy;
 }
 
-bool ui_batch_applied(struct ui_ingester *ing)
+bool ui_batches_applying(struct ui_ingester *ing)
 {
-    if (!ing->ap.started)
+    for (int64_t i = 0; i < ing->nlanes; i++)
+        if (ui_batch_applying(&ing->lanes[i]))
+            return true;
+    return false;
+}
+
+bool ui_batch_applied(struct ui_lane *lane)
+{
+    if (!lane->ap.started)
         return false;
-    pthread_mutex_lock(&ing->ap.mu);
-    bool done = ing->ap.state == UI_APPLIED;
-    pthread_mutex_unlock(&ing->ap.mu);
+    pthread_mutex_lock(&lane->ap.mu);
+    bool done = lane->ap.state == UI_APPLIED;
+    pthread_mutex_unlock(&lane->ap.mu);
     return done;
 }
 
-void ui_batch_dispatch(struct ui_ingester *ing)
+void ui_batch_dispatch(struct ui_ingester *ing, struct ui_lane *lane)
 {
-    if (ing->batch.nmessages == 0 || ui_batch_applying(ing))
+    if (lane->batch.nmessages == 0 || ui_batch_applying(lane))
         return;
-    seal(ing, &ing->batch);
+    seal(ing, lane);
     /* The sealed batch goes to the thread; the emptied one it had becomes the open batch. */
-    struct ui_batch sealed = ing->batch;
-    ing->batch = ing->applying;
-    ing->applying = sealed;
-    pthread_mutex_lock(&ing->ap.mu);
-    ing->ap.started_ms = mc_now_mono_ms();
-    ing->ap.state = UI_APPLYING;
-    pthread_cond_broadcast(&ing->ap.cv);
-    pthread_mutex_unlock(&ing->ap.mu);
+    struct ui_batch sealed = lane->batch;
+    lane->batch = lane->applying;
+    lane->applying = sealed;
+    pthread_mutex_lock(&lane->ap.mu);
+    lane->ap.started_ms = mc_now_mono_ms();
+    lane->ap.state = UI_APPLYING;
+    pthread_cond_broadcast(&lane->ap.cv);
+    pthread_mutex_unlock(&lane->ap.mu);
 }
 
 /* The dead letters of the batch did not all reach the DLQ, so the batch was not applied. The
  * partitions they came from wait (paused by ui_partitions_rewind, with a growing backoff)
  * while every other partition goes on: a DLQ that refuses one partition's rejections must not
  * stop the rest. */
-static void block_dlq_sources(struct ui_ingester *ing)
+static void block_dlq_sources(struct ui_ingester *ing, const struct ui_lane *lane)
 {
-    const struct ui_batch *b = &ing->applying;
+    const struct ui_batch *b = &lane->applying;
     for (size_t i = 0; i < b->ndlq; i++)
         if (b->dlq[i].err != RD_KAFKA_RESP_ERR_NO_ERROR && b->dlq_from[i] >= 0)
             ui_part_block(ing, (size_t)b->dlq_from[i], rd_kafka_err2name(b->dlq[i].err));
 }
 
-int ui_batch_complete(struct ui_ingester *ing)
+int ui_batch_complete(struct ui_ingester *ing, struct ui_lane *lane)
 {
-    struct ui_applier *ap = &ing->ap;
-    if (!ui_batch_applying(ing))
+    struct ui_applier *ap = &lane->ap;
+    if (!ui_batch_applying(lane))
         return 0;
     pthread_mutex_lock(&ap->mu);
     while (ap->state != UI_APPLIED)
@@ -448,8 +542,8 @@ int ui_batch_complete(struct ui_ingester *ing)
     int rc = ap->rc;
     PGresult *r = ap->res;
     ap->res = NULL;
-    bool blocked = rc == MC_EKAFKA && ing->applying.ndlq > 0;
-    bool fenced = rc == MC_EDB && mc_db_failed_with(ing->db, MC_SQLSTATE_FENCED);
+    bool blocked = rc == MC_EKAFKA && lane->applying.ndlq > 0;
+    bool fenced = rc == MC_EDB && mc_db_failed_with(lane->db, MC_SQLSTATE_FENCED);
     if (ap->dlq_sent > 0)
         mc_metric_add(ing->m.dlq, (double)ap->dlq_sent);
     if (rc == 0) {
@@ -459,35 +553,62 @@ int ui_batch_complete(struct ui_ingester *ing)
         mc_metric_observe(ing->m.latency, (double)(mc_now_mono_ms() - ap->started_ms) / 1000.0);
         /* The database holds the truth; Kafka's copy only feeds lag dashboards. */
         rd_kafka_topic_partition_list_t *done = NULL;
-        ui_parts_applied(ing, &done);
+        ui_parts_applied(ing, lane->index, &done);
         mc_consumer_commit(ing->consumer, &done, true);
     } else if (blocked) {
-        block_dlq_sources(ing);
+        block_dlq_sources(ing, lane);
     } else if (fenced) {
         mc_metric_add(ing->m.fenced, 1);
-        mc_log_warn(json_pack("{ss}", "reason", mc_db_errmsg(ing->db)),
+        mc_log_warn(json_pack("{ss}", "reason", mc_db_errmsg(lane->db)),
                     "batch dropped: its range was applied by another consumer");
     } else {
         mc_metric_add(ing->m.db_errors, 1);
-        mc_log_warn(json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(ing->db), "error",
-                              mc_db_errmsg(ing->db)),
+        mc_log_warn(json_pack("{ss ss}", "sqlstate", mc_db_sqlstate(lane->db), "error",
+                              mc_db_errmsg(lane->db)),
                     "batch not applied; it will be retried");
     }
     PQclear(r);
-    drop_applying(ing);
+    drop_applying(ing, lane);
     pthread_mutex_lock(&ap->mu);
     ap->state = UI_IDLE;
     pthread_mutex_unlock(&ap->mu);
     return blocked ? MC_ESTATE : fenced ? MC_ECONFLICT : rc;
 }
 
+static int severity(int rc)
+{
+    return rc == 0 ? 0 : rc == MC_ESTATE ? 1 : rc == MC_ECONFLICT ? 2 : 3;
+}
+
+int ui_batch_worse(int a, int b)
+{
+    return severity(b) > severity(a) ? b : a;
+}
+
+int ui_batch_complete_all(struct ui_ingester *ing)
+{
+    int rc = 0;
+    for (int64_t i = 0; i < ing->nlanes; i++)
+        rc = ui_batch_worse(rc, ui_batch_complete(ing, &ing->lanes[i]));
+    return rc;
+}
+
 int ui_batch_flush(struct ui_ingester *ing)
 {
-    int rc = ui_batch_complete(ing);
-    if (rc != 0)
-        return rc;
-    if (ing->batch.nmessages == 0)
-        return 0;
-    ui_batch_dispatch(ing);
-    return ui_batch_complete(ing);
+    int rc = ui_batch_complete_all(ing);
+    /* Round by round until every open batch and every stash is applied. */
+    for (bool more = true; rc == 0 && more;) {
+        more = false;
+        for (int64_t i = 0; i < ing->nlanes; i++) {
+            struct ui_lane *lane = &ing->lanes[i];
+            ui_lane_unstash(ing, lane);
+            if (lane->batch.nmessages > 0) {
+                ui_batch_dispatch(ing, lane);
+                more = true;
+            }
+        }
+        if (more)
+            rc = ui_batch_complete_all(ing);
+    }
+    return rc;
 }

@@ -489,6 +489,90 @@ START_TEST(many_tasks_of_one_bucket_get_attribution_in_one_batch)
 }
 END_TEST
 
+/* Apply lanes (INGEST_APPLY_LANES): one ingester applies the batches of its partitions on
+ * several connections at once, each lane storing only its own partitions' offsets. Here the
+ * lanes' batches meet in the shared writes: 240 tasks of one workspace, agent and runtime
+ * whose usage falls in two hour buckets, so every lane logs changes of the same buckets and
+ * enqueues the same dirty buckets as its tasks' attribution arrives. A task's usage and task
+ * events are keyed by the task (as the gateway keys them), so they share a partition number
+ * and a lane. Small batches make the lanes overlap all the time; a second ingester joins half
+ * way (a rebalance while every lane applies). Every report and task event must be applied
+ * exactly, and the rollup must equal raw. */
+START_TEST(lanes_meet_in_shared_rows_through_a_rebalance)
+{
+    th_db_new();
+    const char *brokers = th_broker_start(6);
+    enum { TASKS = 240, KEYS = 2, REPORTS = 3 };
+    const char *ws = "0195f1c2-0000-7000-8000-0000000000b7";
+    const char *agent = "0195f1c2-0000-7000-8000-0000000000c7";
+    const char *rt = "0195f1c2-0000-7000-8000-00000000007a";
+    int64_t hour = mc_now_wall_us() / 3600000000LL * 3600000000LL - 3 * 3600000000LL;
+    size_t nu = 0, nt = 0;
+    char **usage = calloc(TASKS * KEYS * REPORTS, sizeof(char *));
+    char **tasks = calloc(TASKS * 2, sizeof(char *));
+    tu_expect_reset();
+    for (unsigned long t = 0; t < TASKS; t++) {
+        char task[MC_UUID_STRLEN];
+        tu_uuid(task, 0xa0000007, t);
+        for (size_t k = 0; k < KEYS; k++) {
+            int64_t in = 0, out = 0;
+            for (int64_t r = 0; r < REPORTS; r++) {
+                in += 10 + (int64_t)t;
+                out += 1 + r;
+                /* Two buckets: even tasks in the first hour, odd ones in the next. */
+                int64_t at = hour + (int64_t)(t % 2) * 3600000000LL + r * 1000000 + (int64_t)k;
+                usage[nu++] = tu_usage_event(task, providers[k], models[k], in, out, 0, 0, at);
+            }
+            tu_expect_row(task, providers[k], models[k], in, out, 0, 0);
+        }
+        for (int v = 1; v <= 2; v++) {
+            tasks[nt++] = tu_task_event(v == 1 ? MC_EV_TASK_QUEUED : MC_EV_TASK_COMPLETED, task, ws,
+                                        agent, rt, NULL, v);
+        }
+    }
+    const char *lanes = "INGEST_APPLY_LANES=3 INGEST_BATCH_MAX=25 INGEST_BATCH_WAIT=5ms";
+    tu_start_ingester(brokers, th_free_port(), "ingester-a", lanes);
+    mc_producer *p = tu_producer(brokers);
+    /* Usage and task events interleaved, in ten rounds; the second ingester joins at the
+     * fifth. */
+    for (size_t round = 0; round < 10; round++) {
+        size_t u0 = nu * round / 10, u1 = nu * (round + 1) / 10;
+        size_t t0 = nt * round / 10, t1 = nt * (round + 1) / 10;
+        tu_send(p, MC_TOPIC_USAGE_EVENTS, usage + u0, NULL, u1 - u0);
+        tu_send(p, MC_TOPIC_TASK_EVENTS, tasks + t0, NULL, t1 - t0);
+        if (round == 4)
+            tu_start_ingester(brokers, th_free_port(), "ingester-b",
+                              "INGEST_APPLY_LANES=2 INGEST_BATCH_MAX=25 INGEST_BATCH_WAIT=5ms");
+        usleep(300 * 1000);
+    }
+    ck_assert(tu_wait_applied(MC_TOPIC_USAGE_EVENTS, (int64_t)nu, 90000));
+    ck_assert(tu_wait_applied(MC_TOPIC_TASK_EVENTS, (int64_t)nt, 90000));
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage"), TASKS * KEYS);
+    ck_assert_int_eq(tu_expect_mismatches(), 0);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_attribution WHERE version = 2 "
+                                "AND completed_at IS NOT NULL AND NOT usage_missing"),
+                     TASKS);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.processed_events"), (int64_t)nt);
+    /* Every row's runtime is its attribution's, whichever lane committed first. */
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage WHERE runtime_id IS "
+                                "DISTINCT FROM '0195f1c2-0000-7000-8000-00000000007a'"),
+                     0);
+    /* The rollup folds what the lanes logged and queued into the raw answer. */
+    th_sql("SET multica.rollup_safety_lag = '0'");
+    th_sql_int("SELECT usage.rollup_task_usage_hourly()");
+    ck_assert_int_eq(tu_rollup_mismatches(), 0);
+    ck_assert_int_eq(th_sql_int("SELECT count(DISTINCT bucket_hour) FROM usage.task_usage_hourly"),
+                     2);
+    mc_producer_free(p, 1000);
+    for (size_t i = 0; i < nu; i++)
+        free(usage[i]);
+    for (size_t i = 0; i < nt; i++)
+        free(tasks[i]);
+    free(usage);
+    free(tasks);
+}
+END_TEST
+
 TCase *ingest_case_replay(void); /* test_ingest_replay.c */
 
 Suite *suite_ingest(void)
@@ -501,6 +585,7 @@ Suite *suite_ingest(void)
     tcase_add_test(tc, many_tasks_of_one_bucket_get_attribution_in_one_batch);
     tcase_add_test(tc, invalid_events_go_to_the_dlq_with_reasons);
     tcase_add_test(tc, three_ingesters_one_killed_mid_stream);
+    tcase_add_test(tc, lanes_meet_in_shared_rows_through_a_rebalance);
     tcase_add_test(tc, postgres_outage_loses_nothing);
     tcase_add_test(tc, kill_9_every_few_seconds_through_100k_events);
     suite_add_tcase(s, tc);

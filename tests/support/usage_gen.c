@@ -86,14 +86,22 @@ void tu_send(mc_producer *p, const char *topic, char **values, const char *const
 
 pid_t tu_start_ingester(const char *brokers, int port, const char *name, const char *extra)
 {
-    char *env[8];
-    env[0] = mc_sprintf("DATABASE_URL=%s", th_db_url_as("multica_usage"));
-    env[1] = mc_sprintf("KAFKA_BROKERS=%s", brokers);
-    env[2] = mc_sprintf("HTTP_PORT=%d", port);
-    env[3] = mc_sprintf("HTTP_BIND=127.0.0.1");
-    env[4] = mc_sprintf("KAFKA_CONFIG=session.timeout.ms=6000,heartbeat.interval.ms=500");
-    env[5] = mc_sprintf("%s", extra ? extra : "LOG_LEVEL=info");
-    env[6] = NULL;
+    char *env[16];
+    int n = 0;
+    env[n++] = mc_sprintf("DATABASE_URL=%s", th_db_url_as("multica_usage"));
+    env[n++] = mc_sprintf("KAFKA_BROKERS=%s", brokers);
+    env[n++] = mc_sprintf("HTTP_PORT=%d", port);
+    env[n++] = mc_sprintf("HTTP_BIND=127.0.0.1");
+    env[n++] = mc_sprintf("KAFKA_CONFIG=session.timeout.ms=6000,heartbeat.interval.ms=500");
+    /* extra: "K=V" entries separated by spaces (no value here holds one). */
+    const char *e = extra ? extra : "LOG_LEVEL=info";
+    while (*e != '\0' && n < 15) {
+        size_t len = strcspn(e, " ");
+        if (len > 0)
+            env[n++] = mc_sprintf("%.*s", (int)len, e);
+        e += len + (e[len] == ' ');
+    }
+    env[n] = NULL;
     pid_t pid = th_spawn(th_bin("multica-usage-ingester"), (const char *const *)env, name);
     for (int i = 0; env[i] != NULL; i++)
         free(env[i]); /* the child has its own copy since the fork */

@@ -21,7 +21,8 @@ mc_producer *tu_producer(const char *brokers);
  * NULL); fails the test unless every one is acknowledged. */
 void tu_send(mc_producer *p, const char *topic, char **values, const char *const *keys, size_t n);
 
-/* Starts an ingester against the current test database. extra: more "K=V" entries or NULL. */
+/* Starts an ingester against the current test database. extra: more "K=V" entries, separated
+ * by spaces, or NULL. */
 pid_t tu_start_ingester(const char *brokers, int port, const char *name, const char *extra);
 
 /* Waits until the ingesters have applied `total` messages of topic (sum of stored offsets).
