@@ -18,8 +18,9 @@ struct mc_outbox_def {
     /* SELECT pg_try_advisory_xact_lock(<an id of the registry in mc_db.h>): 't' when this
      * replica may relay this round; the lock ends with the round's transaction. */
     int lock_stmt;
-    /* $1 = most rows: the oldest rows by seq, FOR UPDATE SKIP LOCKED, with the columns seq,
-     * key and payload, and topic (a base name) unless every row goes to topic below. */
+    /* $1 = most rows: the oldest rows by seq (no FOR UPDATE needed: the lock above keeps
+     * other rounds off them), with the columns seq, key and payload, and topic (a base name)
+     * unless every row goes to topic below. */
     int fetch_stmt;
     int delete_stmt;  /* $1 = bigint[] of the seq of rows produced */
     int backlog_stmt; /* SELECT count(*) of the outbox, for the backlog gauge; -1 for none */

@@ -2,7 +2,8 @@
  *
  * Each round is one transaction: take the outbox's advisory lock (pg_try_advisory_xact_lock,
  * so only one replica relays at a time and rounds follow each other), read the oldest rows
- * with FOR UPDATE SKIP LOCKED, produce them and wait for the broker's acknowledgements, delete
+ * (no row locks: the advisory lock already keeps every other round off them, and a row lock
+ * is a WAL record per row), produce them and wait for the broker's acknowledgements, delete
  * them, commit. A crash between the acknowledgement and the commit produces those events
  * again; every consumer is idempotent, so that is harmless. For the same reason the round
  * commits without waiting for its WAL flush (synchronous_commit off, this transaction only): a

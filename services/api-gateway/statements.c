@@ -168,9 +168,11 @@ const struct mc_db_stmt gw_stmts[] = {
 #include "task_sql.inc"
     [GW_OUTBOX_INSERT] = {"gw_outbox_insert",
                           "INSERT INTO gateway.outbox (topic, key, payload) VALUES ($1, $2, $3)"},
+    /* No FOR UPDATE: the relay's lock (GW_OUTBOX_LOCK) already keeps other rounds off these
+     * rows, and a row lock is one more WAL record per event (libs/outbox). */
     [GW_OUTBOX_TAKE] = {"gw_outbox_take",
                         "SELECT seq, topic, key, payload FROM gateway.outbox ORDER BY seq "
-                        "LIMIT $1::integer FOR UPDATE SKIP LOCKED"},
+                        "LIMIT $1::integer"},
     /* Exactly the rows produced: a row with a smaller seq may commit after a later one was
      * read, and deleting by range would drop it unpublished. */
     [GW_OUTBOX_DELETE] = {"gw_outbox_delete",

@@ -54,9 +54,11 @@ const struct mc_db_stmt td_stmts[] = {
                          "SELECT k, p FROM unnest($1::text[], $2::text[]) WITH ORDINALITY "
                          "AS u(k, p, n) ORDER BY n"},
     [TD_OUTBOX_LOCK] = {"td_outbox_lock", "SELECT pg_try_advisory_xact_lock(" RELAY_LOCK ")"},
+    /* No FOR UPDATE: the relay's lock (TD_OUTBOX_LOCK) already keeps other rounds off these
+     * rows, and a row lock is one more WAL record per event (libs/outbox). */
     [TD_OUTBOX_FETCH] = {"td_outbox_fetch",
                          "SELECT seq, key, payload FROM dispatch.outbox ORDER BY seq "
-                         "LIMIT $1::integer FOR UPDATE SKIP LOCKED"},
+                         "LIMIT $1::integer"},
     [TD_OUTBOX_DELETE] = {"td_outbox_delete",
                           "DELETE FROM dispatch.outbox WHERE seq = ANY ($1::bigint[])"},
     [TD_OUTBOX_BACKLOG] = {"td_outbox_backlog", "SELECT count(*) FROM dispatch.outbox"},

@@ -271,6 +271,40 @@ START_TEST(two_log_writers_never_make_a_listener_skip_or_reorder_an_event)
 }
 END_TEST
 
+/* Every writer of the log holds its lock, so a row is tested for and then inserted (no ON
+ * CONFLICT): a replayed batch of the projection, the same progress logged again by the report
+ * writer or by the projection after a start, write no second row and raise nothing. */
+START_TEST(replayed_events_and_reports_are_logged_once)
+{
+    th_db_new();
+    char url[256];
+    snprintf(url, sizeof url, "%s", th_db_url_as("multica_gateway"));
+    PGconn *c = connect_db(url);
+    char *ev[2] = {task_event(W_TASK, "dispatched", "dispatched", 1),
+                   task_event(W_TASK, "started", "running", 2)};
+    char *batch = NULL;
+    ck_assert_int_ge(asprintf(&batch, "[%s,%s]", ev[0], ev[1]), 0);
+    ok(c, PROJECT, 1, (const char *[]){batch});
+    ok(c, PROGRESS, 2, (const char *[]){W_TASK, "{\"data\":{\"seq\":1,\"text\":\"one\"}}"});
+    ck_assert_int_eq(
+        count("SELECT count(*) FROM gateway.task_event_log WHERE task_id = '%s'", W_TASK), 3);
+    ok(c, PROJECT, 1, (const char *[]){batch}); /* the batch again, as after a rebalance */
+    ok(c, PROJECT, 1, (const char *[]){ev[1]});
+    ok(c, "SELECT gateway.log_reported_progress(ARRAY[$1::uuid], ARRAY[1::bigint])", 1,
+       (const char *[]){W_TASK});
+    ok(c, "SELECT gateway.log_progress($1::uuid)", 1, (const char *[]){W_TASK});
+    PGresult *r = PQexec(c, "SELECT string_agg(split_part(type, '.', 3) || ':' || progress_seq, "
+                            "' ' ORDER BY seq) FROM gateway.task_event_log");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "dispatched:-1 started:-1 progress:1");
+    PQclear(r);
+    free(batch);
+    for (int i = 0; i < 2; i++)
+        free(ev[i]);
+    PQfinish(c);
+}
+END_TEST
+
 TCase *dp_case_progress(void)
 {
     TCase *tc = tcase_create("progress");
@@ -279,5 +313,6 @@ TCase *dp_case_progress(void)
         tc, progress_is_logged_by_the_gateway_and_marked_for_the_dispatcher_every_few_seconds);
     tcase_add_test(tc, reports_sent_at_once_each_get_their_own_answer);
     tcase_add_test(tc, two_log_writers_never_make_a_listener_skip_or_reorder_an_event);
+    tcase_add_test(tc, replayed_events_and_reports_are_logged_once);
     return tc;
 }

@@ -19,7 +19,8 @@
 -- that seqs commit in order), held from the first log row to the commit: the read model's
 -- upserts of the whole batch go first, without the lock, in task order (the report writer,
 -- gateway.daemon_reports, locks its task rows in that order too, so the two cannot deadlock;
--- the lock's holder waits on no row). The log rows go in the batch's order.
+-- the lock's holder waits on no row). The log rows go in the batch's order. Every writer of
+-- the log holds the lock, so a log row is tested for and inserted, not inserted ON CONFLICT.
 CREATE OR REPLACE FUNCTION gateway.project_task_event(p_event jsonb)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
@@ -109,12 +110,18 @@ BEGIN
         new_seq := NULL;
         CONTINUE WHEN logged[o] = 0;
         d := e -> 'data';
+        -- Logged once per (task, version, progress_seq): the lock makes this the log's only
+        -- writer, so a row not there now is not written by anyone else before the commit, and
+        -- the plain insert needs no speculative insertion (ON CONFLICT's: one more WAL record
+        -- and a speculative lock per row).
         INSERT INTO gateway.task_event_log (task_id, version, workspace_id, issue_id, runtime_id,
                                             old_runtime_id, type, event)
-        VALUES ((d ->> 'task_id')::uuid, (d ->> 'version')::bigint, (d ->> 'workspace_id')::uuid,
-                (d ->> 'issue_id')::uuid, (d ->> 'runtime_id')::uuid,
-                (d ->> 'old_runtime_id')::uuid, e ->> 'type', e)
-        ON CONFLICT (task_id, version, progress_seq) DO NOTHING
+        SELECT (d ->> 'task_id')::uuid, (d ->> 'version')::bigint, (d ->> 'workspace_id')::uuid,
+               (d ->> 'issue_id')::uuid, (d ->> 'runtime_id')::uuid,
+               (d ->> 'old_runtime_id')::uuid, e ->> 'type', e
+         WHERE NOT EXISTS (SELECT 1 FROM gateway.task_event_log l
+                            WHERE l.task_id = (d ->> 'task_id')::uuid
+                              AND l.version = (d ->> 'version')::bigint AND l.progress_seq = -1)
         RETURNING seq INTO new_seq;
         IF logged[o] = 2 THEN
             PERFORM gateway.log_progress((d ->> 'task_id')::uuid);

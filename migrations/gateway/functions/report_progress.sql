@@ -29,7 +29,10 @@ COMMENT ON FUNCTION gateway.progress_event(jsonb, bigint, text, timestamptz) IS
 
 -- Logs the progress of a task kept since its dispatch and not logged yet, in seq order, after
 -- its start (the projection calls it for TaskStarted: a report that came before the start was
--- projected waited for it, so that watchers see the start first, as before).
+-- projected waited for it, so that watchers see the start first, as before). Called under the
+-- log's lock (the projection's), as every writer of the log: a row not logged now is not logged
+-- by another before the commit, so it is tested for (NOT EXISTS), without ON CONFLICT's
+-- speculative insertion (one more WAL record per row).
 CREATE OR REPLACE FUNCTION gateway.log_progress(p_task uuid)
 RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -43,8 +46,10 @@ BEGIN
            gateway.progress_event(to_jsonb(t), p.seq, p.text, p.created_at), p.seq
       FROM gateway.task_progress p
      WHERE p.task_id = p_task AND p.created_at >= coalesce(t.dispatched_at, '-infinity')
-     ORDER BY p.seq
-    ON CONFLICT DO NOTHING;
+       AND NOT EXISTS (SELECT 1 FROM gateway.task_event_log l
+                        WHERE l.task_id = p_task AND l.version = t.version
+                          AND l.progress_seq = p.seq)
+     ORDER BY p.seq;
 END $$;
 COMMENT ON FUNCTION gateway.log_progress(uuid) IS
     'Logs the progress of a task kept since its dispatch at its version, once per seq, in seq order.';
@@ -101,7 +106,7 @@ COMMENT ON FUNCTION gateway.report_progress(uuid, text, text) IS
 -- so it goes last in its transaction. Under the lock the task's row is read again: a start
 -- the projection committed meanwhile is seen (it logged before it only what was committed),
 -- and a report whose task is not running yet waits for the projection's gateway.log_progress.
--- Logging a kept report twice is a no-op (its progress_seq).
+-- Logging a kept report twice is a no-op (its progress_seq, tested for under the lock).
 CREATE OR REPLACE FUNCTION gateway.log_reported_progress(p_task uuid[], p_seq bigint[])
 RETURNS void LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
@@ -119,7 +124,9 @@ BEGIN
           JOIN gateway.task_progress p ON p.task_id = t.task_id AND p.seq = p_seq[k]
          WHERE t.task_id = p_task[k] AND t.status = 'running'
            AND p.created_at >= coalesce(t.dispatched_at, '-infinity')
-        ON CONFLICT DO NOTHING;
+           AND NOT EXISTS (SELECT 1 FROM gateway.task_event_log l
+                            WHERE l.task_id = t.task_id AND l.version = t.version
+                              AND l.progress_seq = p.seq);
     END LOOP;
 END $$;
 COMMENT ON FUNCTION gateway.log_reported_progress(uuid[], bigint[]) IS
