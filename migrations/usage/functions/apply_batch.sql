@@ -31,6 +31,10 @@ DECLARE
     n integer;
     attr_tasks uuid[];
     new_tasks uuid[];
+    q_tasks uuid[];
+    q_workspace uuid[];
+    q_runtime uuid[];
+    q_agent uuid[];
 BEGIN
     attribution_rows := 0;
     -- 1. Offsets first: the row locks taken here serialise two consumers of one partition,
@@ -117,12 +121,18 @@ BEGIN
           FROM ev LEFT JOIN usage.task_attribution a ON a.task_id = ev.task_id
          WHERE a.task_id IS NULL OR (ev.version > a.version AND a.deleted_at IS NULL);
 
-        -- Buckets under the old attribution of tasks that move or disappear.
-        PERFORM usage.enqueue_task_buckets(array_agg(task_id), array_agg(old_workspace),
-                                           array_agg(old_runtime), array_agg(old_agent))
-           FROM mc_batch_attr
-          WHERE existed AND (deleted OR (workspace_id, agent_id, runtime_id)
-                                        IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
+        -- Buckets under the old attribution of tasks that move or disappear (a task without
+        -- usage rows has no bucket: the call is made only for tasks that have some).
+        SELECT array_agg(task_id), array_agg(old_workspace), array_agg(old_runtime),
+               array_agg(old_agent)
+          INTO q_tasks, q_workspace, q_runtime, q_agent
+          FROM mc_batch_attr b
+         WHERE existed AND (deleted OR (workspace_id, agent_id, runtime_id)
+                                       IS DISTINCT FROM (old_workspace, old_agent, old_runtime))
+           AND EXISTS (SELECT 1 FROM usage.task_usage u WHERE u.task_id = b.task_id);
+        IF q_tasks IS NOT NULL THEN
+            PERFORM usage.enqueue_task_buckets(q_tasks, q_workspace, q_runtime, q_agent);
+        END IF;
         DELETE FROM usage.task_usage u USING mc_batch_attr b WHERE b.deleted AND u.task_id = b.task_id;
 
         INSERT INTO usage.task_attribution AS a
@@ -139,11 +149,16 @@ BEGIN
         GET DIAGNOSTICS attribution_rows = ROW_COUNT;
         -- Buckets under the new attribution (a move, or usage that waited for its attribution),
         -- once it is stored, so that they take the project of the task's issue.
-        PERFORM usage.enqueue_task_buckets(array_agg(task_id), array_agg(workspace_id),
-                                           array_agg(runtime_id), array_agg(agent_id))
-           FROM mc_batch_attr
-          WHERE NOT deleted AND (NOT existed OR (workspace_id, agent_id, runtime_id)
-                                                IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
+        SELECT array_agg(task_id), array_agg(workspace_id), array_agg(runtime_id),
+               array_agg(agent_id)
+          INTO q_tasks, q_workspace, q_runtime, q_agent
+          FROM mc_batch_attr b
+         WHERE NOT deleted AND (NOT existed OR (workspace_id, agent_id, runtime_id)
+                                               IS DISTINCT FROM (old_workspace, old_agent, old_runtime))
+           AND EXISTS (SELECT 1 FROM usage.task_usage u WHERE u.task_id = b.task_id);
+        IF q_tasks IS NOT NULL THEN
+            PERFORM usage.enqueue_task_buckets(q_tasks, q_workspace, q_runtime, q_agent);
+        END IF;
         attr_tasks := (SELECT array_agg(task_id) FROM mc_batch_attr);
     END IF;
 
@@ -202,11 +217,21 @@ BEGIN
     -- sees the rows. So a row's runtime_id is its attribution's, or NULL where the
     -- attribution is not committed yet (a read takes NULL rows as unknown). Only new rows:
     -- an update leaves runtime_id, and the attribution's trigger waits for the row's lock.
+    -- The lock is taken by a SELECT, and the UPDATE runs only when a row is wrong (rare): an
+    -- UPDATE that changes nothing still fires task_usage's statement trigger.
     IF new_tasks IS NOT NULL THEN
+        SELECT array_agg(a.task_id) INTO q_tasks
+          FROM (SELECT x.task_id, x.runtime_id FROM usage.task_attribution x
+                 WHERE x.task_id = ANY (new_tasks) AND x.deleted_at IS NULL
+                 FOR SHARE) a
+         WHERE EXISTS (SELECT 1 FROM usage.task_usage u
+                        WHERE u.task_id = a.task_id AND u.runtime_id IS DISTINCT FROM a.runtime_id);
+    END IF;
+    IF new_tasks IS NOT NULL AND q_tasks IS NOT NULL THEN
         UPDATE usage.task_usage u
            SET runtime_id = a.runtime_id
           FROM (SELECT x.task_id, x.runtime_id FROM usage.task_attribution x
-                 WHERE x.task_id = ANY (new_tasks) AND x.deleted_at IS NULL
+                 WHERE x.task_id = ANY (q_tasks) AND x.deleted_at IS NULL
                  FOR SHARE) a
          WHERE u.task_id = a.task_id AND u.runtime_id IS DISTINCT FROM a.runtime_id;
         -- A corrected row's logged change (written by this statement's trigger with the
@@ -225,13 +250,23 @@ BEGIN
 
     -- 5. usage_missing: a completed (not deleted) task without any usage row. Only the tasks
     -- this batch completed, deleted or reported usage for can change, and only those whose
-    -- flag is wrong are written.
-    UPDATE usage.task_attribution a
-       SET usage_missing = NOT a.usage_missing
+    -- flag is wrong are written. They are found by a SELECT first: an UPDATE of no row still
+    -- fires task_attribution's statement trigger (and that one task_usage's), and nearly
+    -- every batch has no flag to change. The UPDATE checks each row again.
+    SELECT array_agg(a.task_id) INTO q_tasks
+      FROM usage.task_attribution a
      WHERE a.task_id = ANY (u_task_ids || attr_tasks)
        AND a.usage_missing IS DISTINCT FROM (a.completed_at IS NOT NULL AND a.deleted_at IS NULL
                                              AND NOT EXISTS (SELECT 1 FROM usage.task_usage u
                                                               WHERE u.task_id = a.task_id));
+    IF q_tasks IS NOT NULL THEN
+        UPDATE usage.task_attribution a
+           SET usage_missing = NOT a.usage_missing
+         WHERE a.task_id = ANY (q_tasks)
+           AND a.usage_missing IS DISTINCT FROM (a.completed_at IS NOT NULL AND a.deleted_at IS NULL
+                                                 AND NOT EXISTS (SELECT 1 FROM usage.task_usage u
+                                                                  WHERE u.task_id = a.task_id));
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[], uuid[],
