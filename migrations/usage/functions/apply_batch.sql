@@ -7,6 +7,10 @@
 -- tasks that have no usage row. u_event_ids is not read (kept for the signature).
 -- Returns the number of usage rows changed and attribution rows changed. u_cost holds the
 -- reported cost in 1e-10 USD, NULL where a report carried none.
+-- Its statements keep one plan per session (plan_cache_mode = force_generic_plan; the nested
+-- functions and triggers it calls too): under the default, a statement over the batch's
+-- arrays kept a custom plan (it knows the arrays' lengths, so it looks cheaper), planned again
+-- at every call. Every read of a table here is by its key, whatever the batch's size.
 -- Earlier signatures: before cost and projects, and with cost only.
 DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[],
     uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[],
@@ -25,7 +29,7 @@ CREATE OR REPLACE FUNCTION usage.apply_batch(
     i_event_ids uuid[], i_issue_ids uuid[], i_workspace uuid[], i_project uuid[],
     i_version bigint[],
     OUT usage_rows integer, OUT attribution_rows integer)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     i integer;
     n integer;
@@ -35,6 +39,18 @@ DECLARE
     q_workspace uuid[];
     q_runtime uuid[];
     q_agent uuid[];
+    b_task uuid[];
+    b_workspace uuid[];
+    b_agent uuid[];
+    b_runtime uuid[];
+    b_issue uuid[];
+    b_version bigint[];
+    b_deleted boolean[];
+    b_completed boolean[];
+    b_old_workspace uuid[];
+    b_old_agent uuid[];
+    b_old_runtime uuid[];
+    b_existed boolean[];
 BEGIN
     attribution_rows := 0;
     -- 1. Offsets first: the row locks taken here serialise two consumers of one partition,
@@ -94,12 +110,11 @@ BEGIN
     END IF;
 
     IF cardinality(t_event_ids) > 0 THEN
-        -- 3. Task events not seen before, newest version per task, newer than what is stored.
-        CREATE TEMP TABLE IF NOT EXISTS mc_batch_attr (
-            task_id uuid PRIMARY KEY, workspace_id uuid, agent_id uuid, runtime_id uuid,
-            issue_id uuid, version bigint, deleted boolean, completed boolean,
-            old_workspace uuid, old_agent uuid, old_runtime uuid, old_deleted boolean, existed boolean
-        ) ON COMMIT DELETE ROWS;
+        -- 3. Task events not seen before, newest version per task, newer than what is stored,
+        -- held in arrays (b_*, one element per task). Not a temporary table: one with ON
+        -- COMMIT DELETE ROWS is truncated at every commit, which rebuilds its index and
+        -- updates pg_class, and so invalidates every plan that reads it: each batch planned
+        -- its statements again.
         WITH fresh AS (
             INSERT INTO usage.processed_events (event_id)
             SELECT e FROM unnest(t_event_ids) AS e
@@ -114,33 +129,48 @@ BEGIN
               JOIN fresh f ON f.event_id = t.event_id
              ORDER BY t.task_id, t.version DESC
         )
-        INSERT INTO mc_batch_attr
-        SELECT ev.task_id, ev.workspace_id, ev.agent_id, ev.runtime_id, ev.issue_id, ev.version,
-               ev.deleted, coalesce(ev.completed, false), a.workspace_id, a.agent_id, a.runtime_id, a.deleted_at IS NOT NULL,
-               a.task_id IS NOT NULL
+        SELECT array_agg(ev.task_id), array_agg(ev.workspace_id), array_agg(ev.agent_id),
+               array_agg(ev.runtime_id), array_agg(ev.issue_id), array_agg(ev.version),
+               array_agg(ev.deleted), array_agg(coalesce(ev.completed, false)),
+               array_agg(a.workspace_id), array_agg(a.agent_id), array_agg(a.runtime_id),
+               array_agg(a.task_id IS NOT NULL)
+          INTO b_task, b_workspace, b_agent, b_runtime, b_issue, b_version, b_deleted,
+               b_completed, b_old_workspace, b_old_agent, b_old_runtime, b_existed
           FROM ev LEFT JOIN usage.task_attribution a ON a.task_id = ev.task_id
          WHERE a.task_id IS NULL OR (ev.version > a.version AND a.deleted_at IS NULL);
+    END IF;
 
+    IF b_task IS NOT NULL THEN
         -- Buckets under the old attribution of tasks that move or disappear (a task without
         -- usage rows has no bucket: the call is made only for tasks that have some).
-        SELECT array_agg(task_id), array_agg(old_workspace), array_agg(old_runtime),
-               array_agg(old_agent)
+        SELECT array_agg(b.task_id), array_agg(b.old_workspace), array_agg(b.old_runtime),
+               array_agg(b.old_agent)
           INTO q_tasks, q_workspace, q_runtime, q_agent
-          FROM mc_batch_attr b
-         WHERE existed AND (deleted OR (workspace_id, agent_id, runtime_id)
-                                       IS DISTINCT FROM (old_workspace, old_agent, old_runtime))
+          FROM unnest(b_task, b_workspace, b_agent, b_runtime, b_deleted, b_old_workspace,
+                      b_old_agent, b_old_runtime, b_existed)
+                 AS b(task_id, workspace_id, agent_id, runtime_id, deleted, old_workspace,
+                      old_agent, old_runtime, existed)
+         WHERE b.existed AND (b.deleted OR (b.workspace_id, b.agent_id, b.runtime_id)
+                                           IS DISTINCT FROM (b.old_workspace, b.old_agent, b.old_runtime))
            AND EXISTS (SELECT 1 FROM usage.task_usage u WHERE u.task_id = b.task_id);
         IF q_tasks IS NOT NULL THEN
             PERFORM usage.enqueue_task_buckets(q_tasks, q_workspace, q_runtime, q_agent);
         END IF;
-        DELETE FROM usage.task_usage u USING mc_batch_attr b WHERE b.deleted AND u.task_id = b.task_id;
+        IF true = ANY (b_deleted) THEN
+            DELETE FROM usage.task_usage u
+             WHERE u.task_id IN (SELECT b.task_id FROM unnest(b_task, b_deleted) AS b(task_id, deleted)
+                                  WHERE b.deleted);
+        END IF;
 
         INSERT INTO usage.task_attribution AS a
                (task_id, workspace_id, agent_id, runtime_id, issue_id, version, deleted_at,
                 completed_at, updated_at)
-        SELECT task_id, workspace_id, agent_id, runtime_id, issue_id, version,
-               CASE WHEN deleted THEN now() END, CASE WHEN completed THEN now() END, now()
-          FROM mc_batch_attr
+        SELECT b.task_id, b.workspace_id, b.agent_id, b.runtime_id, b.issue_id, b.version,
+               CASE WHEN b.deleted THEN now() END, CASE WHEN b.completed THEN now() END, now()
+          FROM unnest(b_task, b_workspace, b_agent, b_runtime, b_issue, b_version, b_deleted,
+                      b_completed)
+                 AS b(task_id, workspace_id, agent_id, runtime_id, issue_id, version, deleted,
+                      completed)
         ON CONFLICT (task_id) DO UPDATE
            SET workspace_id = EXCLUDED.workspace_id, agent_id = EXCLUDED.agent_id,
                runtime_id = EXCLUDED.runtime_id, issue_id = EXCLUDED.issue_id,
@@ -149,17 +179,20 @@ BEGIN
         GET DIAGNOSTICS attribution_rows = ROW_COUNT;
         -- Buckets under the new attribution (a move, or usage that waited for its attribution),
         -- once it is stored, so that they take the project of the task's issue.
-        SELECT array_agg(task_id), array_agg(workspace_id), array_agg(runtime_id),
-               array_agg(agent_id)
+        SELECT array_agg(b.task_id), array_agg(b.workspace_id), array_agg(b.runtime_id),
+               array_agg(b.agent_id)
           INTO q_tasks, q_workspace, q_runtime, q_agent
-          FROM mc_batch_attr b
-         WHERE NOT deleted AND (NOT existed OR (workspace_id, agent_id, runtime_id)
-                                               IS DISTINCT FROM (old_workspace, old_agent, old_runtime))
+          FROM unnest(b_task, b_workspace, b_agent, b_runtime, b_deleted, b_old_workspace,
+                      b_old_agent, b_old_runtime, b_existed)
+                 AS b(task_id, workspace_id, agent_id, runtime_id, deleted, old_workspace,
+                      old_agent, old_runtime, existed)
+         WHERE NOT b.deleted AND (NOT b.existed OR (b.workspace_id, b.agent_id, b.runtime_id)
+                                                   IS DISTINCT FROM (b.old_workspace, b.old_agent, b.old_runtime))
            AND EXISTS (SELECT 1 FROM usage.task_usage u WHERE u.task_id = b.task_id);
         IF q_tasks IS NOT NULL THEN
             PERFORM usage.enqueue_task_buckets(q_tasks, q_workspace, q_runtime, q_agent);
         END IF;
-        attr_tasks := (SELECT array_agg(task_id) FROM mc_batch_attr);
+        attr_tasks := b_task;
     END IF;
 
     -- 4. Usage events take no dedup row: the upsert below is a replay's no-op by itself.
