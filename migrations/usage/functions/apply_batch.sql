@@ -10,11 +10,7 @@
 -- Its statements keep one plan per session (plan_cache_mode = force_generic_plan; the nested
 -- functions and triggers it calls too): under the default, a statement over the batch's
 -- arrays kept a custom plan (it knows the arrays' lengths, so it looks cheaper), planned again
--- at every call. Every read of a table here is by its key, whatever the batch's size, so
--- sequential scans are off (enable_seqscan): a plan made while the tables were small read
--- them whole (usage_missing's check hashed all of task_usage at every batch), and a kept
--- plan would go on doing so as they grow. The only full reads left are the change log's
--- runtime correction (rare) and the issue path's temporary table.
+-- at every call. Every read of a table here is by its key, whatever the batch's size.
 -- Earlier signatures: before cost and projects, and with cost only.
 DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[],
     uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[],
@@ -33,7 +29,7 @@ CREATE OR REPLACE FUNCTION usage.apply_batch(
     i_event_ids uuid[], i_issue_ids uuid[], i_workspace uuid[], i_project uuid[],
     i_version bigint[],
     OUT usage_rows integer, OUT attribution_rows integer)
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     i integer;
     n integer;
