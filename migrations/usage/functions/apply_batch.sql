@@ -10,7 +10,8 @@
 -- Its statements keep one plan per session (plan_cache_mode = force_generic_plan; the nested
 -- functions and triggers it calls too): under the default, a statement over the batch's
 -- arrays kept a custom plan (it knows the arrays' lengths, so it looks cheaper), planned again
--- at every call. Every read of a table here is by its key, whatever the batch's size.
+-- at every call. Its reads of tables go by their keys, except the usage_missing check's NOT
+-- EXISTS, whose kept plan hashes task_usage (docs/PERFORMANCE.md, branch attr10: left).
 -- Earlier signatures: before cost and projects, and with cost only.
 DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[],
     uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[],
