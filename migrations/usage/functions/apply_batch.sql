@@ -7,6 +7,11 @@
 -- tasks that have no usage row. u_event_ids is not read (kept for the signature).
 -- Returns the number of usage rows changed and attribution rows changed. u_cost holds the
 -- reported cost in 1e-10 USD, NULL where a report carried none.
+-- Its statements keep one plan per session (plan_cache_mode = force_generic_plan; the nested
+-- functions and triggers it calls too): under the default, a statement over the batch's
+-- arrays kept a custom plan (it knows the arrays' lengths, so it looks cheaper), planned again
+-- at every call. Its reads of tables go by their keys, except the usage_missing check's NOT
+-- EXISTS, whose kept plan hashes task_usage (docs/PERFORMANCE.md, branch attr10: left).
 -- Earlier signatures: before cost and projects, and with cost only.
 DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[],
     uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[],
@@ -25,12 +30,28 @@ CREATE OR REPLACE FUNCTION usage.apply_batch(
     i_event_ids uuid[], i_issue_ids uuid[], i_workspace uuid[], i_project uuid[],
     i_version bigint[],
     OUT usage_rows integer, OUT attribution_rows integer)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     i integer;
     n integer;
     attr_tasks uuid[];
     new_tasks uuid[];
+    q_tasks uuid[];
+    q_workspace uuid[];
+    q_runtime uuid[];
+    q_agent uuid[];
+    b_task uuid[];
+    b_workspace uuid[];
+    b_agent uuid[];
+    b_runtime uuid[];
+    b_issue uuid[];
+    b_version bigint[];
+    b_deleted boolean[];
+    b_completed boolean[];
+    b_old_workspace uuid[];
+    b_old_agent uuid[];
+    b_old_runtime uuid[];
+    b_existed boolean[];
 BEGIN
     attribution_rows := 0;
     -- 1. Offsets first: the row locks taken here serialise two consumers of one partition,
@@ -90,12 +111,11 @@ BEGIN
     END IF;
 
     IF cardinality(t_event_ids) > 0 THEN
-        -- 3. Task events not seen before, newest version per task, newer than what is stored.
-        CREATE TEMP TABLE IF NOT EXISTS mc_batch_attr (
-            task_id uuid PRIMARY KEY, workspace_id uuid, agent_id uuid, runtime_id uuid,
-            issue_id uuid, version bigint, deleted boolean, completed boolean,
-            old_workspace uuid, old_agent uuid, old_runtime uuid, old_deleted boolean, existed boolean
-        ) ON COMMIT DELETE ROWS;
+        -- 3. Task events not seen before, newest version per task, newer than what is stored,
+        -- held in arrays (b_*, one element per task). Not a temporary table: one with ON
+        -- COMMIT DELETE ROWS is truncated at every commit, which rebuilds its index and
+        -- updates pg_class, and so invalidates every plan that reads it: each batch planned
+        -- its statements again.
         WITH fresh AS (
             INSERT INTO usage.processed_events (event_id)
             SELECT e FROM unnest(t_event_ids) AS e
@@ -110,27 +130,48 @@ BEGIN
               JOIN fresh f ON f.event_id = t.event_id
              ORDER BY t.task_id, t.version DESC
         )
-        INSERT INTO mc_batch_attr
-        SELECT ev.task_id, ev.workspace_id, ev.agent_id, ev.runtime_id, ev.issue_id, ev.version,
-               ev.deleted, coalesce(ev.completed, false), a.workspace_id, a.agent_id, a.runtime_id, a.deleted_at IS NOT NULL,
-               a.task_id IS NOT NULL
+        SELECT array_agg(ev.task_id), array_agg(ev.workspace_id), array_agg(ev.agent_id),
+               array_agg(ev.runtime_id), array_agg(ev.issue_id), array_agg(ev.version),
+               array_agg(ev.deleted), array_agg(coalesce(ev.completed, false)),
+               array_agg(a.workspace_id), array_agg(a.agent_id), array_agg(a.runtime_id),
+               array_agg(a.task_id IS NOT NULL)
+          INTO b_task, b_workspace, b_agent, b_runtime, b_issue, b_version, b_deleted,
+               b_completed, b_old_workspace, b_old_agent, b_old_runtime, b_existed
           FROM ev LEFT JOIN usage.task_attribution a ON a.task_id = ev.task_id
          WHERE a.task_id IS NULL OR (ev.version > a.version AND a.deleted_at IS NULL);
+    END IF;
 
-        -- Buckets under the old attribution of tasks that move or disappear.
-        PERFORM usage.enqueue_task_buckets(array_agg(task_id), array_agg(old_workspace),
-                                           array_agg(old_runtime), array_agg(old_agent))
-           FROM mc_batch_attr
-          WHERE existed AND (deleted OR (workspace_id, agent_id, runtime_id)
-                                        IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
-        DELETE FROM usage.task_usage u USING mc_batch_attr b WHERE b.deleted AND u.task_id = b.task_id;
+    IF b_task IS NOT NULL THEN
+        -- Buckets under the old attribution of tasks that move or disappear (a task without
+        -- usage rows has no bucket: the call is made only for tasks that have some).
+        SELECT array_agg(b.task_id), array_agg(b.old_workspace), array_agg(b.old_runtime),
+               array_agg(b.old_agent)
+          INTO q_tasks, q_workspace, q_runtime, q_agent
+          FROM unnest(b_task, b_workspace, b_agent, b_runtime, b_deleted, b_old_workspace,
+                      b_old_agent, b_old_runtime, b_existed)
+                 AS b(task_id, workspace_id, agent_id, runtime_id, deleted, old_workspace,
+                      old_agent, old_runtime, existed)
+         WHERE b.existed AND (b.deleted OR (b.workspace_id, b.agent_id, b.runtime_id)
+                                           IS DISTINCT FROM (b.old_workspace, b.old_agent, b.old_runtime))
+           AND EXISTS (SELECT 1 FROM usage.task_usage u WHERE u.task_id = b.task_id);
+        IF q_tasks IS NOT NULL THEN
+            PERFORM usage.enqueue_task_buckets(q_tasks, q_workspace, q_runtime, q_agent);
+        END IF;
+        IF true = ANY (b_deleted) THEN
+            DELETE FROM usage.task_usage u
+             WHERE u.task_id IN (SELECT b.task_id FROM unnest(b_task, b_deleted) AS b(task_id, deleted)
+                                  WHERE b.deleted);
+        END IF;
 
         INSERT INTO usage.task_attribution AS a
                (task_id, workspace_id, agent_id, runtime_id, issue_id, version, deleted_at,
                 completed_at, updated_at)
-        SELECT task_id, workspace_id, agent_id, runtime_id, issue_id, version,
-               CASE WHEN deleted THEN now() END, CASE WHEN completed THEN now() END, now()
-          FROM mc_batch_attr
+        SELECT b.task_id, b.workspace_id, b.agent_id, b.runtime_id, b.issue_id, b.version,
+               CASE WHEN b.deleted THEN now() END, CASE WHEN b.completed THEN now() END, now()
+          FROM unnest(b_task, b_workspace, b_agent, b_runtime, b_issue, b_version, b_deleted,
+                      b_completed)
+                 AS b(task_id, workspace_id, agent_id, runtime_id, issue_id, version, deleted,
+                      completed)
         ON CONFLICT (task_id) DO UPDATE
            SET workspace_id = EXCLUDED.workspace_id, agent_id = EXCLUDED.agent_id,
                runtime_id = EXCLUDED.runtime_id, issue_id = EXCLUDED.issue_id,
@@ -139,12 +180,20 @@ BEGIN
         GET DIAGNOSTICS attribution_rows = ROW_COUNT;
         -- Buckets under the new attribution (a move, or usage that waited for its attribution),
         -- once it is stored, so that they take the project of the task's issue.
-        PERFORM usage.enqueue_task_buckets(array_agg(task_id), array_agg(workspace_id),
-                                           array_agg(runtime_id), array_agg(agent_id))
-           FROM mc_batch_attr
-          WHERE NOT deleted AND (NOT existed OR (workspace_id, agent_id, runtime_id)
-                                                IS DISTINCT FROM (old_workspace, old_agent, old_runtime));
-        attr_tasks := (SELECT array_agg(task_id) FROM mc_batch_attr);
+        SELECT array_agg(b.task_id), array_agg(b.workspace_id), array_agg(b.runtime_id),
+               array_agg(b.agent_id)
+          INTO q_tasks, q_workspace, q_runtime, q_agent
+          FROM unnest(b_task, b_workspace, b_agent, b_runtime, b_deleted, b_old_workspace,
+                      b_old_agent, b_old_runtime, b_existed)
+                 AS b(task_id, workspace_id, agent_id, runtime_id, deleted, old_workspace,
+                      old_agent, old_runtime, existed)
+         WHERE NOT b.deleted AND (NOT b.existed OR (b.workspace_id, b.agent_id, b.runtime_id)
+                                                   IS DISTINCT FROM (b.old_workspace, b.old_agent, b.old_runtime))
+           AND EXISTS (SELECT 1 FROM usage.task_usage u WHERE u.task_id = b.task_id);
+        IF q_tasks IS NOT NULL THEN
+            PERFORM usage.enqueue_task_buckets(q_tasks, q_workspace, q_runtime, q_agent);
+        END IF;
+        attr_tasks := b_task;
     END IF;
 
     -- 4. Usage events take no dedup row: the upsert below is a replay's no-op by itself.
@@ -202,11 +251,21 @@ BEGIN
     -- sees the rows. So a row's runtime_id is its attribution's, or NULL where the
     -- attribution is not committed yet (a read takes NULL rows as unknown). Only new rows:
     -- an update leaves runtime_id, and the attribution's trigger waits for the row's lock.
+    -- The lock is taken by a SELECT, and the UPDATE runs only when a row is wrong (rare): an
+    -- UPDATE that changes nothing still fires task_usage's statement trigger.
     IF new_tasks IS NOT NULL THEN
+        SELECT array_agg(a.task_id) INTO q_tasks
+          FROM (SELECT x.task_id, x.runtime_id FROM usage.task_attribution x
+                 WHERE x.task_id = ANY (new_tasks) AND x.deleted_at IS NULL
+                 FOR SHARE) a
+         WHERE EXISTS (SELECT 1 FROM usage.task_usage u
+                        WHERE u.task_id = a.task_id AND u.runtime_id IS DISTINCT FROM a.runtime_id);
+    END IF;
+    IF new_tasks IS NOT NULL AND q_tasks IS NOT NULL THEN
         UPDATE usage.task_usage u
            SET runtime_id = a.runtime_id
           FROM (SELECT x.task_id, x.runtime_id FROM usage.task_attribution x
-                 WHERE x.task_id = ANY (new_tasks) AND x.deleted_at IS NULL
+                 WHERE x.task_id = ANY (q_tasks) AND x.deleted_at IS NULL
                  FOR SHARE) a
          WHERE u.task_id = a.task_id AND u.runtime_id IS DISTINCT FROM a.runtime_id;
         -- A corrected row's logged change (written by this statement's trigger with the
@@ -225,13 +284,23 @@ BEGIN
 
     -- 5. usage_missing: a completed (not deleted) task without any usage row. Only the tasks
     -- this batch completed, deleted or reported usage for can change, and only those whose
-    -- flag is wrong are written.
-    UPDATE usage.task_attribution a
-       SET usage_missing = NOT a.usage_missing
+    -- flag is wrong are written. They are found by a SELECT first: an UPDATE of no row still
+    -- fires task_attribution's statement trigger (and that one task_usage's), and nearly
+    -- every batch has no flag to change. The UPDATE checks each row again.
+    SELECT array_agg(a.task_id) INTO q_tasks
+      FROM usage.task_attribution a
      WHERE a.task_id = ANY (u_task_ids || attr_tasks)
        AND a.usage_missing IS DISTINCT FROM (a.completed_at IS NOT NULL AND a.deleted_at IS NULL
                                              AND NOT EXISTS (SELECT 1 FROM usage.task_usage u
                                                               WHERE u.task_id = a.task_id));
+    IF q_tasks IS NOT NULL THEN
+        UPDATE usage.task_attribution a
+           SET usage_missing = NOT a.usage_missing
+         WHERE a.task_id = ANY (q_tasks)
+           AND a.usage_missing IS DISTINCT FROM (a.completed_at IS NOT NULL AND a.deleted_at IS NULL
+                                                 AND NOT EXISTS (SELECT 1 FROM usage.task_usage u
+                                                                  WHERE u.task_id = a.task_id));
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[], uuid[],

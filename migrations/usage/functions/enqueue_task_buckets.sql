@@ -2,9 +2,14 @@
 -- attribution (one row per task in the arrays), with the project their issue has now. A
 -- re-enqueued bucket keeps the newest enqueued_at so the rollup's drain can never swallow a
 -- late invalidation.
+-- PL/pgSQL, not SQL: a SQL function's statement that cannot be inlined (this INSERT) is
+-- parsed and planned again at every call, a PL/pgSQL one is planned once per session.
 CREATE OR REPLACE FUNCTION usage.enqueue_task_buckets(p_task_ids uuid[], p_workspace uuid[], p_runtime uuid[],
                                            p_agent uuid[])
-RETURNS integer LANGUAGE sql AS $$
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
     WITH ins AS (
         INSERT INTO usage.task_usage_dirty AS d
                (workspace_id, runtime_id, agent_id, project_id, provider, model, bucket_hour,
@@ -21,7 +26,9 @@ RETURNS integer LANGUAGE sql AS $$
         ON CONFLICT ON CONSTRAINT task_usage_dirty_key
         DO UPDATE SET enqueued_at = GREATEST(d.enqueued_at, EXCLUDED.enqueued_at)
         RETURNING 1)
-    SELECT count(*)::integer FROM ins
+    SELECT count(*)::integer INTO n FROM ins;
+    RETURN n;
+END
 $$;
 COMMENT ON FUNCTION usage.enqueue_task_buckets(uuid[], uuid[], uuid[], uuid[]) IS
     'Marks the hourly buckets holding the given tasks'' usage (under the given attribution and their issue''s current project) dirty.';

@@ -14,12 +14,23 @@ CREATE OR REPLACE FUNCTION usage.task_attribution_usage_runtime()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = usage, pg_temp AS $$
 BEGIN
+    -- Each UPDATE runs only when a row would change: an UPDATE of no row still fires
+    -- task_usage's statement trigger, and nearly every statement here (a new task without
+    -- usage yet, a status change, the usage_missing flag) changes no runtime.
     IF TG_OP = 'INSERT' THEN
+        IF NOT EXISTS (SELECT 1 FROM mc_new n JOIN usage.task_usage u ON u.task_id = n.task_id
+                        WHERE u.runtime_id IS DISTINCT FROM n.runtime_id) THEN
+            RETURN NULL;
+        END IF;
         UPDATE usage.task_usage u
            SET runtime_id = n.runtime_id
           FROM mc_new n
          WHERE u.task_id = n.task_id AND u.runtime_id IS DISTINCT FROM n.runtime_id;
     ELSE
+        IF NOT EXISTS (SELECT 1 FROM mc_new n JOIN mc_old o ON o.task_id = n.task_id
+                        WHERE n.runtime_id IS DISTINCT FROM o.runtime_id) THEN
+            RETURN NULL;
+        END IF;
         UPDATE usage.task_usage u
            SET runtime_id = n.runtime_id
           FROM mc_new n

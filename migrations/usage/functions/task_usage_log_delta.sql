@@ -22,8 +22,18 @@ CREATE OR REPLACE FUNCTION usage.task_usage_log_delta()
 RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = usage, pg_temp AS $$
 DECLARE
-    wm timestamptz := coalesce((SELECT watermark FROM usage.rollup_state), '-infinity');
+    wm timestamptz;
 BEGIN
+    -- A statement that changed no row (an upsert whose rows were all inserted fires the
+    -- UPDATE trigger too) logs nothing, and reads nothing.
+    IF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM mc_old) THEN
+            RETURN NULL;
+        END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM mc_new) THEN
+        RETURN NULL;
+    END IF;
+    wm := coalesce((SELECT watermark FROM usage.rollup_state), '-infinity');
     IF TG_OP = 'INSERT' THEN
         INSERT INTO usage.task_usage_delta
                (task_id, provider, model, created_at, sign, input_tokens, output_tokens,
