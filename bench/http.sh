@@ -442,6 +442,21 @@ SELECT count(*) FROM usage.usage_fresh_rows(:'rt'::uuid,
 SELECT count(*) FROM usage.usage_delta_rows(:'rt'::uuid, NULL,
        ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', NULL, 'UTC');
 SELECT count(*) FROM usage.usage_fresh_rows(NULL, now(), 'UTC');
+-- Where the gateway keeps the priced changes (usage.usage_fresh_parts, read10): its read once
+-- it has them, asking only for the changes from its snapshot's boundary on, three times.
+SELECT to_regprocedure('usage.usage_fresh_parts(uuid,timestamptz,text,xid8)') IS NOT NULL
+       AS has_parts \gset
+\if :has_parts
+SELECT count(*) FROM usage.usage_fresh_parts(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC',
+       pg_snapshot_xmin(pg_current_snapshot()));
+SELECT count(*) FROM usage.usage_fresh_parts(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC',
+       pg_snapshot_xmin(pg_current_snapshot()));
+SELECT count(*) FROM usage.usage_fresh_parts(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC',
+       pg_snapshot_xmin(pg_current_snapshot()));
+\endif
 \timing off
 SQL
     fi
