@@ -42,7 +42,7 @@
 #    "window_rows":W,"window_buckets":WB,"wrk":{"threads":1,"connections":1,"seconds":D},
 #    "rollup":SIDE,"raw":SIDE}
 #   {"bench":"read_busy","rows":N,"rep":R,"endpoint":"GET /api/runtimes/{id}/usage?days=30",
-#    "busy_rows":B,"fresh_hours_before":H,"fresh_hours_after":H,
+#    "busy_rows":B,"fresh_hours_before":H,"fresh_hours_after":H,"deltas_after":D,
 #    "wrk":{"threads":1,"connections":1,"seconds":D},"rollup":SIDE}
 #   {"bench":"fresh","rows":N,"endpoint":"GET /api/dashboard/usage/daily?days=1","samples":S,
 #    "p50_ms":..,"p99_ms":..,"max_ms":..,"min_ms":..}
@@ -401,6 +401,18 @@ SQL
     # The busy case: the same read with rows past the watermark (the figure the p99 target
     # stands for: the busiest runtime reports all the time). Checked against raw once.
     busy_from=$((0xb0000000000 + rows))
+    # The scheduler's rollup (every 5 minutes) folds every logged change at once, with no
+    # safety lag for them: a tick during the busy measurement would leave nothing unfolded and
+    # turn the rest of it into a quiet read (read10 saw main's busy p50 fall to the quiet one's
+    # that way). The rollup's lock (4246) is held until the measurement ends, so that its runs
+    # return at once; deltas_after in the JSON says what was left to read.
+    PGAPPNAME=bench-rollup-hold psql -X -q -tA "$DATABASE_URL" \
+        -c "SELECT pg_advisory_lock(4246)" -c "SELECT pg_sleep(86400)" >/dev/null 2>&1 &
+    rollup_hold=$!
+    until [ "$(sql -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+                        AND objid = 4246 AND granted AND pid <> pg_backend_pid()")" -ge 1 ]; do
+        sleep 0.1
+    done
     hours_before=$(busy "$busy_from" | tail -n 1)
     [ "$hours_before" -gt 0 ] || fail "busy: no hour past the watermark"
     api GET "$READ_PATH" >"$TMP/busy.json"
@@ -442,6 +454,21 @@ SELECT count(*) FROM usage.usage_fresh_rows(:'rt'::uuid,
 SELECT count(*) FROM usage.usage_delta_rows(:'rt'::uuid, NULL,
        ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', NULL, 'UTC');
 SELECT count(*) FROM usage.usage_fresh_rows(NULL, now(), 'UTC');
+-- Where the gateway keeps the priced changes (usage.usage_fresh_parts, read10): its read once
+-- it has them, asking only for the changes from its snapshot's boundary on, three times.
+SELECT to_regprocedure('usage.usage_fresh_parts(uuid,timestamptz,text,xid8)') IS NOT NULL
+       AS has_parts \gset
+\if :has_parts
+SELECT count(*) FROM usage.usage_fresh_parts(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC',
+       pg_snapshot_xmin(pg_current_snapshot()));
+SELECT count(*) FROM usage.usage_fresh_parts(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC',
+       pg_snapshot_xmin(pg_current_snapshot()));
+SELECT count(*) FROM usage.usage_fresh_parts(:'rt'::uuid,
+       ((now() AT TIME ZONE 'UTC')::date - :days::int)::timestamp AT TIME ZONE 'UTC', 'UTC',
+       pg_snapshot_xmin(pg_current_snapshot()));
+\endif
 \timing off
 SQL
     fi
@@ -449,12 +476,24 @@ SQL
         log "read_busy at $rows rows ($BUSY_ROWS rows past the watermark, $hours_before hours), repetition $rep of $REPEAT ($secs s)"
         rollup=$(measure "$GATEWAY_URL$READ_PATH" "$READ_THREADS" "$READ_CONNS" "$secs")
         hours_after=$(fresh_hours)
+        deltas_after=$(sql -v rt="$RT" <<'SQL'
+SELECT count(*) FROM usage.task_usage_delta WHERE runtime_id = :'rt'::uuid;
+SQL
+)
         emit "$(jq -cn --argjson rows "$rows" --argjson rep "$rep" --argjson br "$BUSY_ROWS" \
             --argjson hb "$hours_before" --argjson ha "$hours_after" --argjson rollup "$rollup" \
             --arg ep "GET /api/runtimes/{id}/usage?days=$DAYS" --argjson d "$secs" \
+            --argjson da "$deltas_after" \
             '{bench: "read_busy", rows: $rows, rep: $rep, endpoint: $ep, busy_rows: $br,
-              fresh_hours_before: $hb, fresh_hours_after: $ha,
+              fresh_hours_before: $hb, fresh_hours_after: $ha, deltas_after: $da,
               wrk: {threads: 1, connections: 1, seconds: $d}, rollup: $rollup}')"
+    done
+    sql >/dev/null -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                        WHERE application_name = 'bench-rollup-hold'"
+    wait "$rollup_hold" 2>/dev/null || true # psql ends with an error: its backend was terminated
+    until [ "$(sql -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+                        AND objid = 4246")" = 0 ]; do
+        sleep 0.1
     done
     # The rollup folds them now (as its next run past the safety lag would), so that the next
     # size's read has nothing past the watermark again.

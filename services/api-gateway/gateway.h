@@ -162,7 +162,8 @@ struct gw_ctx {
     struct {
         mc_metric *usage_accepted, *usage_rejected, *produce_failures, *logins, *login_failures,
             *outbox_published, *projected, *ws_clients, *ws_sent, *ws_dropped, *daemon_clients,
-            *claimed, *claims, *usage_kept_hits, *usage_kept_fills, *usage_kept_fallbacks;
+            *claimed, *claims, *usage_kept_hits, *usage_kept_fills, *usage_kept_fallbacks,
+            *usage_kept_changes;
     } m;
 };
 
@@ -277,13 +278,18 @@ struct gw_usage_cache;
 struct gw_usage_cache *gw_usage_cache_new(void);
 void gw_usage_cache_free(struct gw_usage_cache *c);
 /* The answer of a read whose GW_USAGE_DAILY_FRESH result is *r (its scope checked; p its
- * parameters): from the kept rows and *r's fresh rows, filling or refreshing the kept rows
- * (GW_USAGE_DAILY_FILL) when their revision is not *r's, running GW_USAGE_DAILY_FRESH again
+ * six parameters): from the kept rows, the unfolded changes kept priced and *r's fresh rows,
+ * filling or refreshing the kept rows (GW_USAGE_DAILY_FILL) when their revision is not *r's,
+ * running GW_USAGE_DAILY_FRESH again
  * (*r replaced) when the rollup moved in between, and today's statement (GW_USAGE_DAILY) when
  * that does not settle. Returns the JSON (malloc'd), or NULL with *rc a database error (0: out
  * of memory). */
 char *gw_usage_daily_cached(struct gw_ctx *ctx, mc_db *db, PGresult **r, const char *const *p,
                             int *rc);
+/* GW_USAGE_DAILY_FRESH's $6 for a read whose $1..$5 are p: the transaction id from which it
+ * asks for the runtime's unfolded changes, the boundary of those kept for the same
+ * parameters ("0": every change), written in buf. */
+const char *gw_usage_daily_after(struct gw_ctx *ctx, const char *const *p, char *buf, size_t len);
 
 /* The pool's on-connect hook (mc_db_pool_on_connect): runs GW_USAGE_WARM on a new connection,
  * so that the runtime's daily read finds its plans made. Returns mc_db_exec's result. */

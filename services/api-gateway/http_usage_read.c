@@ -196,6 +196,11 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
     int nparams = strict || spec->project ? 6 : 5;
     bool kept = spec->rows && !raw; /* the rollup's part kept in memory (usage_daily_cache.c) */
     int stmt = raw ? spec->raw_stmt : kept ? GW_USAGE_DAILY_FRESH : spec->rollup_stmt;
+    char after[32]; /* kept: the unfolded changes asked for, from the boundary of those kept */
+    if (kept) {
+        p[5] = gw_usage_daily_after(ctx, p, after, sizeof after);
+        nparams = 6;
+    }
     int rc = mc_db_exec(db, stmt, nparams, p, &r);
     if (rc != 0) {
         gw_db_error(resp, db, rc);

@@ -49,6 +49,9 @@ static void register_metrics(struct gw_ctx *ctx)
         mc_counter("multica_gateway_usage_kept_reads_total", kept, "result=\"fill\"");
     ctx->m.usage_kept_fallbacks =
         mc_counter("multica_gateway_usage_kept_reads_total", kept, "result=\"fallback\"");
+    /* ... and those that priced only the unfolded changes they had not seen (the others kept). */
+    ctx->m.usage_kept_changes =
+        mc_counter("multica_gateway_usage_kept_reads_total", kept, "result=\"changes\"");
 }
 
 /* APP_ENV is production or development, in any case and with surrounding blanks, as Multica

@@ -171,6 +171,7 @@ Suite *suite_usage_api(void)
     suite_add_tcase(s, ua_case_kept());
     suite_add_tcase(s, ua_case_moved());
     suite_add_tcase(s, ua_case_deltas());
+    suite_add_tcase(s, ua_case_changes());
     return s;
 }
 

@@ -16,6 +16,7 @@ TCase *ua_case_fresh(void);
 TCase *ua_case_kept(void);
 TCase *ua_case_moved(void);
 TCase *ua_case_deltas(void);
+TCase *ua_case_changes(void);
 
 /* A running stack: broker, gateway (PRICING_ADMIN_EMAILS=admin@example.com), ingester, the
  * owner "alice@example.com" signed in, and her workspace with a runtime and an agent; with no

@@ -6,34 +6,19 @@
 -- (usage.usage_delta_rows: what the next fold adds to its buckets), dated in p_tz; nothing when
 -- there are none. Exactly the rows by which usage.usage_rows differs from
 -- usage.usage_rollup_window (the same watermark, hours and queries), so that the gateway's sum
--- is usage.usage_rows' answer. PL/pgSQL for the reason usage.usage_rows is: the watermark and
--- the hours reach the planner as values. Without JIT, as usage.usage_rows reads these hours.
+-- is usage.usage_rows' answer. usage.usage_fresh_parts over every change, which does it (the
+-- gateway calls that directly, to price only the changes it has not seen); its last row, of
+-- marks alone, left out. One SELECT, so that Postgres inlines it.
 CREATE OR REPLACE FUNCTION usage.usage_fresh_rows(p_runtime uuid, p_since timestamptz, p_tz text)
 RETURNS SETOF usage.usage_row
-LANGUAGE plpgsql STABLE SET plan_cache_mode = force_custom_plan SET jit = off AS $$
-DECLARE
-    wm timestamptz;
-    hours timestamptz[];
-BEGIN
-    SELECT s.watermark INTO wm FROM usage.rollup_state s;
-    SELECT array_agg(f.h) INTO hours
-      FROM usage.usage_runtime_fresh_hours(p_runtime, p_since, wm) AS f(h);
-    RETURN QUERY SELECT * FROM usage.usage_delta_rows(p_runtime, NULL, p_since, hours, p_tz);
-    IF hours IS NULL THEN
-        RETURN;
-    END IF;
-    RETURN QUERY
-        SELECT (h.bucket_hour AT TIME ZONE p_tz)::date, h.bucket_hour, h.workspace_id,
-               h.runtime_id, h.agent_id, h.project_id, h.provider, h.model,
-               -1 * h.input_tokens, -1 * h.output_tokens, -1 * h.cache_read_tokens,
-               -1 * h.cache_write_tokens, (-1 * h.task_count)::bigint, -1 * h.cost_usd_ticks,
-               -1 * h.uncosted_input_tokens, -1 * h.uncosted_output_tokens,
-               -1 * h.uncosted_cache_read_tokens, -1 * h.uncosted_cache_write_tokens,
-               -1 * h.estimated_cost_usd_ticks, -1 * h.unpriced_tokens
-          FROM usage.task_usage_hourly h
-         WHERE h.runtime_id = p_runtime AND h.bucket_hour = ANY (hours);
-    RETURN QUERY SELECT * FROM usage.usage_raw_rows(p_runtime, NULL, NULL, NULL, hours, p_tz);
-END
+LANGUAGE sql STABLE AS $$
+    SELECT f.date, f.bucket_hour, f.workspace_id, f.runtime_id, f.agent_id, f.project_id,
+           f.provider, f.model, f.input_tokens, f.output_tokens, f.cache_read_tokens,
+           f.cache_write_tokens, f.task_count, f.cost_usd_ticks, f.uncosted_input_tokens,
+           f.uncosted_output_tokens, f.uncosted_cache_read_tokens, f.uncosted_cache_write_tokens,
+           f.estimated_cost_usd_ticks, f.unpriced_tokens
+      FROM usage.usage_fresh_parts(p_runtime, p_since, p_tz, NULL) f
+     WHERE f.settled IS NOT NULL
 $$;
 COMMENT ON FUNCTION usage.usage_fresh_rows(uuid, timestamptz, text) IS
     'A runtime''s changes the rollup has not folded, by date in p_tz: its logged changes (usage_delta_rows), and for the hours it takes whole its buckets negated and task_usage''s rows; what a daily read adds to the kept rollup rows.';
