@@ -7,11 +7,14 @@
 -- tasks that have no usage row. u_event_ids is not read (kept for the signature).
 -- Returns the number of usage rows changed and attribution rows changed. u_cost holds the
 -- reported cost in 1e-10 USD, NULL where a report carried none.
--- Its statements keep one plan per session (plan_cache_mode = force_generic_plan; the nested
--- functions and triggers it calls too): under the default, a statement over the batch's
--- arrays kept a custom plan (it knows the arrays' lengths, so it looks cheaper), planned again
--- at every call. Its reads of tables go by their keys, except the usage_missing check's NOT
--- EXISTS, whose kept plan hashes task_usage (docs/PERFORMANCE.md, branch attr10: left).
+-- A batch with task or issue events keeps one plan per session for its statements
+-- (plan_cache_mode = force_generic_plan for the call; the nested functions and triggers it
+-- calls too): under the default, a statement over the batch's arrays kept a custom plan (it
+-- knows the arrays' lengths, so it looks cheaper), planned again at every call. Those batches
+-- are small (a few tasks' events, with their usage). A batch of usage reports alone (up to
+-- INGEST_BATCH_MAX of them) keeps the default: a plan made for its arrays' real lengths.
+-- Kept plans read tables by their keys, except the usage_missing check's NOT EXISTS, whose
+-- plan may hash task_usage while the table is small (docs/PERFORMANCE.md, branch attr10: left).
 -- Earlier signatures: before cost and projects, and with cost only.
 DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[],
     uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[],
@@ -30,8 +33,9 @@ CREATE OR REPLACE FUNCTION usage.apply_batch(
     i_event_ids uuid[], i_issue_ids uuid[], i_workspace uuid[], i_project uuid[],
     i_version bigint[],
     OUT usage_rows integer, OUT attribution_rows integer)
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
+    caller_mode text;
     i integer;
     n integer;
     attr_tasks uuid[];
@@ -54,6 +58,10 @@ DECLARE
     b_existed boolean[];
 BEGIN
     attribution_rows := 0;
+    IF cardinality(t_event_ids) > 0 OR cardinality(i_event_ids) > 0 THEN
+        caller_mode := current_setting('plan_cache_mode');
+        PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
+    END IF;
     -- 1. Offsets first: the row locks taken here serialise two consumers of one partition,
     -- and the expected value fences a consumer whose partitions moved on without it.
     FOR i IN 1 .. coalesce(array_length(p_topics, 1), 0) LOOP
@@ -300,6 +308,9 @@ BEGIN
            AND a.usage_missing IS DISTINCT FROM (a.completed_at IS NOT NULL AND a.deleted_at IS NULL
                                                  AND NOT EXISTS (SELECT 1 FROM usage.task_usage u
                                                                   WHERE u.task_id = a.task_id));
+    END IF;
+    IF caller_mode IS NOT NULL THEN
+        PERFORM set_config('plan_cache_mode', caller_mode, true);
     END IF;
 END
 $$;
