@@ -16,21 +16,6 @@
 
 static const char other[] = "f9000000-0000-7000-8000-0000000000aa";
 
-/* multica_gateway_usage_kept_reads_total{result="<result>"}. */
-static double kept(struct ua_stack *s, const char *result)
-{
-    char *url = mc_sprintf("%s/metrics", s->base), *body = NULL;
-    ck_assert_int_eq(th_http("GET", url, NULL, NULL, &body), 200);
-    char *needle = mc_sprintf("multica_gateway_usage_kept_reads_total{result=\"%s\"} ", result);
-    const char *at = strstr(body, needle);
-    ck_assert_msg(at != NULL, "no %s in /metrics", needle);
-    double v = strtod(at + strlen(needle), NULL);
-    free(needle);
-    free(body);
-    free(url);
-    return v;
-}
-
 static int64_t tokens(struct ua_stack *s)
 {
     return ua_tokens_of(ua_get(s, "/api/runtimes/%s/usage?days=30", s->runtime));
@@ -86,12 +71,12 @@ START_TEST(kept_changes_stay_exact)
     ua_settle(&s);
     ua_reads_agree(&s, other, "changes not folded");
     ck_assert_int_eq(tokens(&s), 1111 + 2255);
-    double served = kept(&s, "changes");
+    double served = ua_kept_reads(&s, "changes");
     ua_usage(&s, a, "openai", "gpt-5", 2100, 210, 0, 0, at + 2000000);
     ua_settle(&s);
     ua_reads_agree(&s, other, "a newer report");
     ck_assert_int_eq(tokens(&s), 1111 + 2365);
-    ck_assert_msg(kept(&s, "changes") > served, "no read used the changes it kept");
+    ck_assert_msg(ua_kept_reads(&s, "changes") > served, "no read used the changes it kept");
 
     /* Out of order: a transaction takes its id, writes a row of d and stays open while a later
      * one (the ingester's) commits. Reads meanwhile see the later one's change, not the

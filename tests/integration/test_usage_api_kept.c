@@ -14,21 +14,6 @@
 
 #define REVISION "SELECT revision FROM usage.rollup_revision"
 
-/* multica_gateway_usage_kept_reads_total{result="<result>"}. */
-static double kept(struct ua_stack *s, const char *result)
-{
-    char *url = mc_sprintf("%s/metrics", s->base), *body = NULL;
-    ck_assert_int_eq(th_http("GET", url, NULL, NULL, &body), 200);
-    char *needle = mc_sprintf("multica_gateway_usage_kept_reads_total{result=\"%s\"} ", result);
-    const char *at = strstr(body, needle);
-    ck_assert_msg(at != NULL, "no %s in /metrics", needle);
-    double v = strtod(at + strlen(needle), NULL);
-    free(needle);
-    free(body);
-    free(url);
-    return v;
-}
-
 /* Windows of 29, 30 and 31 days start at three consecutive local midnights: each is kept
  * apart, as a window is when local midnight passes. */
 static const char *const zones[] = {"UTC", "Asia/Kolkata", "Asia/Kathmandu", "Pacific/Chatham",
@@ -82,10 +67,10 @@ START_TEST(kept_rows_follow_the_rollup)
     rows(&s, 1, 180, "0 hours", "5.3 hours", "gpt-5", "now() - interval '1 hour'");
     rows(&s, 181, 90, "1 hour", "10.7 hours", "gpt-5-mini", "now() - interval '1 hour'");
     ua_rollup();
-    double hits = kept(&s, "hit"), fills = kept(&s, "fill");
+    double hits = ua_kept_reads(&s, "hit"), fills = ua_kept_reads(&s, "fill");
     reads_are_sqls(&s, "rolled up");
-    ck_assert_double_ge(kept(&s, "fill") - fills, READS);
-    ck_assert_double_ge(kept(&s, "hit") - hits, READS);
+    ck_assert_double_ge(ua_kept_reads(&s, "fill") - fills, READS);
+    ck_assert_double_ge(ua_kept_reads(&s, "hit") - hits, READS);
 
     /* Rows past the watermark in hours the kept rows hold (ten days ago, and now, through the
      * broker): served from the kept rows, nothing read again from the rollup. */
@@ -97,26 +82,26 @@ START_TEST(kept_rows_follow_the_rollup)
     ua_usage(&s, task, "openai", "gpt-5-mini", 5000, 500, 0, 0, mc_now_wall_us());
     ua_settle(&s);
     ck_assert_int_eq(th_sql_int(REVISION), rev);
-    fills = kept(&s, "fill");
-    hits = kept(&s, "hit");
+    fills = ua_kept_reads(&s, "fill");
+    hits = ua_kept_reads(&s, "hit");
     reads_are_sqls(&s, "with rows past the watermark");
-    ck_assert_double_eq(kept(&s, "fill"), fills);
-    ck_assert_double_ge(kept(&s, "hit") - hits, 2 * READS);
+    ck_assert_double_eq(ua_kept_reads(&s, "fill"), fills);
+    ck_assert_double_ge(ua_kept_reads(&s, "hit") - hits, 2 * READS);
     /* A model the kept rows do not have: that read is SQL's, still the same text. */
     tu_uuid(task, 0xf7000000, 2);
     ua_task(&s, MC_EV_TASK_QUEUED, task, s.ws, s.agent, s.runtime, NULL, 1);
     ua_usage(&s, task, "anthropic", "claude-sonnet-4-5", 7000, 700, 0, 0, mc_now_wall_us());
     ua_settle(&s);
-    double fallbacks = kept(&s, "fallback");
+    double fallbacks = ua_kept_reads(&s, "fallback");
     reads_are_sqls(&s, "with a new model past the watermark");
-    ck_assert_double_ge(kept(&s, "fallback") - fallbacks, 2 * READS);
+    ck_assert_double_ge(ua_kept_reads(&s, "fallback") - fallbacks, 2 * READS);
 
     /* A rollup tick reaches them: the revision rises, the kept rows are read again. */
     ua_rollup();
     ck_assert_int_gt(th_sql_int(REVISION), rev);
-    fills = kept(&s, "fill");
+    fills = ua_kept_reads(&s, "fill");
     reads_are_sqls(&s, "after a rollup tick");
-    ck_assert_double_ge(kept(&s, "fill") - fills, READS);
+    ck_assert_double_ge(ua_kept_reads(&s, "fill") - fills, READS);
 
     /* A repair of an old day in the hourly table (its daily level follows), then one of the
      * daily level alone (a day whose sums overflowed: read from its hours), then a day's

@@ -205,3 +205,17 @@ void ua_reads_agree(struct ua_stack *s, const char *other_runtime, const char *w
         ua_daily_is_sqls(s, zones[z], 30, when);
     }
 }
+
+double ua_kept_reads(struct ua_stack *s, const char *result)
+{
+    char *url = mc_sprintf("%s/metrics", s->base), *body = NULL;
+    ck_assert_int_eq(th_http("GET", url, NULL, NULL, &body), 200);
+    char *needle = mc_sprintf("multica_gateway_usage_kept_reads_total{result=\"%s\"} ", result);
+    const char *at = strstr(body, needle);
+    ck_assert_msg(at != NULL, "no %s in /metrics", needle);
+    double v = strtod(at + strlen(needle), NULL);
+    free(needle);
+    free(body);
+    free(url);
+    return v;
+}

@@ -45,6 +45,10 @@ void ua_settle(struct ua_stack *s);
  * returns the buckets the runs changed. */
 int64_t ua_rollup(void);
 
+/* The gateway's counter multica_gateway_usage_kept_reads_total{result="<result>"}, read from
+ * its /metrics. */
+double ua_kept_reads(struct ua_stack *s, const char *result);
+
 /* A request as a user; returns the status, *out (may be NULL) the JSON answer. */
 int ua_call(struct ua_stack *s, const char *token, const char *method, const char *body,
             json_t **out, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
