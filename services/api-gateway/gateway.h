@@ -46,6 +46,7 @@ enum {
     GW_AGENT_GET_SHARED,
     GW_AGENT_UPDATE,
     GW_ISSUE_CREATE,
+    GW_ISSUES_CREATE,
     GW_ISSUE_LIST,
     GW_ISSUE_GET,
     GW_ISSUE_BY_KEY,
@@ -154,8 +155,8 @@ struct gw_ctx {
     /* the outbox relay (the shared one of libs/outbox) */
     struct mc_outbox_def relay_def;
     mc_outbox *relay;
-    /* the daemon's reports in group commits (report_writer.c) */
-    struct gw_reports *reports;
+    /* the daemon's reports and the creations of issues in group commits (group_writer.c) */
+    struct gw_group *reports, *issues;
     /* the task-event projection consumer */
     struct mc_worker projector;
     mc_consumer *consumer;
@@ -388,6 +389,27 @@ void gw_reports_stop(struct gw_ctx *ctx);
 int gw_report_apply(struct gw_ctx *ctx, struct gw_report *rep);
 /* The same report alone, on db (a read: the status poll). */
 int gw_report_one(mc_db *db, struct gw_report *rep);
+
+/* A group writer (group_writer.c): one thread on its own connection (application name app)
+ * that takes every job queued while it was busy, up to max, and applies them with one call of
+ * apply (args: the jobs' arguments in arrival order; scratch: nscratch arrays it keeps for
+ * reuse). gw_group_run queues arg and returns 0 once apply has run over it (the outcome is
+ * for apply to write into arg), or MC_EDBCONN when the writer is stopping. gw_group_stop
+ * applies what is queued, then ends the thread; call it once no handler can queue. */
+typedef void (*gw_group_apply)(mc_db *db, void *const *args, int n, struct mc_pgarr *scratch);
+struct gw_group *gw_group_start(const char *database_url, const char *app, int max, int nscratch,
+                                gw_group_apply apply);
+int gw_group_run(struct gw_group *g, void *arg);
+void gw_group_stop(struct gw_group *g);
+
+/* The issue writer (issue_writer.c): creations of issues that ask for no assignee and no
+ * project, the ones that arrive while it is busy created in one call and one commit. */
+int gw_issues_start(struct gw_ctx *ctx);
+void gw_issues_stop(struct gw_ctx *ctx);
+/* Creates one (p: gateway.create_issues's nine parameters, for one issue) with the others
+ * queued and returns the issue's JSON (malloc'd), or NULL when it was not created: the caller
+ * then creates it alone. */
+char *gw_issue_create_grouped(struct gw_ctx *ctx, const char *const *p);
 void gw_outbox_new(struct gw_ctx *ctx);
 
 /* What a transaction body returns once it has answered the request itself (a client fault). */

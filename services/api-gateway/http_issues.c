@@ -405,6 +405,16 @@ int gw_post_issue(const struct _u_request *req, struct _u_response *resp, void *
                        agent ? "agent" : "member",
                        agent ? me->agent_id : NULL,
                        f.project};
+    /* Without an assignee or a project the issue's row is all it writes: it goes with the
+     * creations queued at the issue writer, in one commit. */
+    char *made = f.atype == NULL && f.project == NULL ? gw_issue_create_grouped(ctx, p) : NULL;
+    if (made != NULL) {
+        json_t *issue = json_loads(made, 0, NULL);
+        json_object_set_new(issue, "task_id", json_null());
+        mc_http_json(resp, 201, issue);
+        free(made);
+        goto cleanup;
+    }
     struct issue_write w = {GW_ISSUE_CREATE, p,    10,   id,   ws, me->user_id, &f,
                             f.atype != NULL, NULL, NULL, resp, "", NULL};
     answer_write(ctx, db, &w, 201);

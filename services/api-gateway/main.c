@@ -191,8 +191,9 @@ int main(int argc, char **argv)
     }
     gw_outbox_new(&ctx);
     mc_service_watch_kafka(&svc, mc_producer_handle(ctx.producer));
-    if (gw_reports_start(&ctx) != 0 || gw_register_routes(&ctx) != 0 ||
-        gw_daemon_ws_start(&ctx) != 0 || gw_ws_start(&ctx) != 0 || mc_http_start(svc.http) != 0)
+    if (gw_reports_start(&ctx) != 0 || gw_issues_start(&ctx) != 0 ||
+        gw_register_routes(&ctx) != 0 || gw_daemon_ws_start(&ctx) != 0 || gw_ws_start(&ctx) != 0 ||
+        mc_http_start(svc.http) != 0)
         goto cleanup;
     mc_service_migrate(&svc);
     /* The pool's connections opened (and warmed) now rather than by the first requests. */
@@ -210,7 +211,8 @@ cleanup:
     gw_daemon_ws_quiesce(&ctx);
     mc_http_free(svc.http);
     svc.http = NULL;
-    gw_reports_stop(&ctx);    /* once no handler waits for it */
+    gw_reports_stop(&ctx); /* once no handler waits for it */
+    gw_issues_stop(&ctx);
     gw_projection_stop(&ctx); /* before the hub it kicks */
     gw_ws_stop(&ctx);
     gw_daemon_ws_stop(&ctx);

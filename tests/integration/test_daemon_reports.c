@@ -2,12 +2,14 @@
  * cancel reaches a running task through the status poll, a task can fail before it started,
  * complete, fail and cancel-ack answer 2xx when repeated (and send one command), a deleted
  * task's status poll says "task not found", the magic phrases appear nowhere else, an
- * agent run's task token works in its own workspace only and dies with its task, and a refused
- * daemon token is refused first on the routes that check it in their own SQL call. */
+ * agent run's task token works in its own workspace only and dies with its task, a refused
+ * daemon token is refused first on the routes that check it in their own SQL call, and issues
+ * created at once get their workspace's numbers in sequence. */
 #include "daemon_util.h"
 #include "mc_kafka.h"
 #include "mc_proto.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,6 +417,80 @@ START_TEST(a_refused_token_is_refused_first_on_the_daemon_task_routes)
 }
 END_TEST
 
+/* One creation among many sent at once: its workspace, body and what it answered. */
+struct creation {
+    const char *base, *token, *ws, *body;
+    int status;
+    json_t *out;
+};
+
+static void *create(void *arg)
+{
+    struct creation *c = arg;
+    char path[128];
+    snprintf(path, sizeof path, "/api/issues?workspace_id=%s", c->ws);
+    c->status = tg_call(c->base, "POST", path, c->token, c->body, &c->out);
+    return NULL;
+}
+
+/* Creations sent at once (the issue writer's group commits, and creations with an assignee,
+ * which run alone) in two workspaces: each workspace numbers its issues 1..n, each number
+ * once, its counter at n, and each answer is its own issue with its key. */
+START_TEST(issues_created_at_once_get_consecutive_numbers_per_workspace)
+{
+    struct dp p;
+    dp_setup(&p, NULL);
+    char other[37], body[48][160];
+    tg_workspace(p.base, p.alice, "Other", other);
+    enum { N = 48 };
+    struct creation c[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        if (i % 12 == 4) /* an assignee: created alone, with its task */
+            snprintf(body[i], sizeof body[i],
+                     "{\"title\":\"race %d\",\"assignee_type\":\"agent\",\"assignee_id\":\"%s\"}",
+                     i, p.agent);
+        else
+            snprintf(body[i], sizeof body[i], "{\"title\":\"race %d\",\"priority\":\"high\"}", i);
+        c[i] = (struct creation){p.base, p.alice, i % 3 == 2 ? other : p.ws, body[i], 0, NULL};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, create, &c[i]), 0);
+    }
+    bool seen[2][N + 1] = {{false}};
+    int made[2] = {0, 0};
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(c[i].status, 201);
+        int w = c[i].ws == other;
+        json_int_t n = json_integer_value(json_object_get(c[i].out, "number"));
+        ck_assert_int_ge(n, 1);
+        ck_assert_int_le(n, N);
+        ck_assert_msg(!seen[w][n], "number %d given twice", (int)n);
+        seen[w][n] = true;
+        made[w]++;
+        char title[32], key[32];
+        snprintf(title, sizeof title, "race %d", i);
+        ck_assert_str_eq(tg_str(c[i].out, "title"), title);
+        ck_assert_str_eq(tg_str(c[i].out, "workspace_id"), c[i].ws);
+        snprintf(key, sizeof key, "%s-%d", w ? "OTH" : "ACM", (int)n);
+        ck_assert_str_eq(tg_str(c[i].out, "identifier"), key);
+        ck_assert_int_eq(json_is_null(json_object_get(c[i].out, "task_id")), i % 12 != 4);
+        if (i % 12 != 4)
+            ck_assert_str_eq(tg_str(c[i].out, "priority"), "high");
+        json_decref(c[i].out);
+    }
+    for (int w = 0; w < 2; w++)
+        for (int n = 1; n <= made[w]; n++)
+            ck_assert_msg(seen[w][n], "number %d missing in workspace %d", n, w);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT issue_counter * 1000 + (SELECT count(*) FROM gateway.issues i WHERE "
+             "i.workspace_id = w.id) FROM gateway.workspaces w WHERE w.id = '%s'",
+             p.ws);
+    ck_assert_int_eq(th_sql_int(sql), made[0] * 1000 + made[0]);
+    dp_free(&p);
+}
+END_TEST
+
 TCase *dp_case_reports(void)
 {
     TCase *tc = tcase_create("reports");
@@ -424,5 +500,6 @@ TCase *dp_case_reports(void)
     tcase_add_test(tc, a_run_reports_once_and_its_task_token_lives_as_long_as_it);
     tcase_add_test(tc, only_a_deleted_task_or_runtime_is_not_found);
     tcase_add_test(tc, a_refused_token_is_refused_first_on_the_daemon_task_routes);
+    tcase_add_test(tc, issues_created_at_once_get_consecutive_numbers_per_workspace);
     return tc;
 }
