@@ -151,6 +151,19 @@ START_TEST(kept_changes_stay_exact)
 }
 END_TEST
 
+/* The calls of usage.usage_delta_parts this backend counted and has not reported yet (its
+ * pending counts, which a transaction block does not report: the difference of two reads in
+ * one is the calls between them). */
+static int64_t delta_parts_calls(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
+                            "WHERE schemaname = 'usage' AND funcname = 'usage_delta_parts'");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    int64_t n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
 /* One call of usage.usage_fresh_parts for the runtime's 30 days in UTC from boundary after
  * ("0": every change), in a transaction of its own on the administrator's connection with
  * functions counted: *boundary the read's boundary, *settled the input tokens of its rows of
@@ -162,6 +175,7 @@ static void fresh_parts(struct ua_stack *s, const char *after, char *boundary, s
     PGconn *c = th_pg();
     exec_on(c, "BEGIN");
     exec_on(c, "SET LOCAL track_functions = 'all'");
+    int64_t before = delta_parts_calls(c);
     char *sql = mc_sprintf(
         "SELECT f.boundary, f.settled, f.input_tokens FROM usage.usage_fresh_parts('%s', "
         "((now() AT TIME ZONE 'UTC')::date - 30)::timestamp AT TIME ZONE 'UTC', 'UTC', '%s') f",
@@ -180,11 +194,7 @@ static void fresh_parts(struct ua_stack *s, const char *after, char *boundary, s
         if (strcmp(PQgetvalue(r, i, 1), "t") == 0)
             *settled += strtoll(PQgetvalue(r, i, 2), NULL, 10);
     PQclear(r);
-    r = PQexec(c, "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
-                  "WHERE schemaname = 'usage' AND funcname = 'usage_delta_parts'");
-    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
-    *priced = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
+    *priced = delta_parts_calls(c) - before;
     exec_on(c, "COMMIT");
 }
 
