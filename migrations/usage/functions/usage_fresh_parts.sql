@@ -47,9 +47,11 @@ DECLARE
     nn bigint;
 BEGIN
     -- n_new: the changes logged from p_after on, which usage_delta_parts would read (the same
-    -- runtime, window and position): none, and it has nothing to return.
+    -- runtime, window and position): none, and it has nothing to return. With p_after NULL,
+    -- no count (NULL) and no scan.
     SELECT (SELECT v.revision FROM usage.price_revision v) || '|' || coalesce(f.hours::text, ''),
-           f.hours, c.n_before, c.n_settled, c.n_new
+           f.hours, CASE WHEN p_after IS NOT NULL THEN c.n_before END,
+           CASE WHEN p_after IS NOT NULL THEN c.n_settled END, c.n_new
       INTO m, hours, nb, ns, nn
       FROM (SELECT array_agg(x.h ORDER BY x.h) AS hours
               FROM usage.usage_runtime_fresh_hours(
