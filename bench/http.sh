@@ -28,7 +28,8 @@
 # BENCH_FRESH_SAMPLES (reports timed for the fresh figure, default 30; small 5),
 # BENCH_HTTP_BUSY_ROWS (rows past the watermark for read_busy, default 300; small 30),
 # BENCH_HTTP_BUSY_HOURS (the hours they are spread over, default 3), BENCH_HTTP_EXPLAIN=1
-# (the busy read's SQL with its plans and buffers on stderr, auto_explain).
+# (the busy read's SQL with its plans and buffers on stderr, auto_explain), BENCH_PROFILE_DIR
+# (with DEV_PG_PRELOAD=pg_stat_statements: what each read measurement ran, below).
 #
 # wrk: reads with 1 thread and 1 connection, gateway with 2 threads and 8 connections; both
 # sides of a ratio with the same threads, connections and duration. wrk counts only requests
@@ -337,6 +338,44 @@ measure() {
         fail "wrk $1"
 }
 
+# BENCH_PROFILE_DIR (with DEV_PG_PRELOAD=pg_stat_statements): what the quiet and the busy
+# read cost, per size: prof_start before a measurement, prof_stop LABEL after it writes
+# read-LABEL.txt (every statement run during it, top-level and nested, with calls and mean
+# time, from pg_stat_statements; the CPU seconds of the gateway and of Postgres over it; the
+# reads wrk completed).
+prof_cpu() {
+    local pg gw
+    gw=$(cat "$MULTICA_RUN_DIR/pids/api-gateway.pid" 2>/dev/null || true)
+    pg=$(head -n 1 "${DEV_PG_DIR:-/nonexistent}/data/postmaster.pid" 2>/dev/null || true)
+    echo "$(awk '{print ($14 + $15) / 100}' "/proc/$gw/stat" 2>/dev/null || echo 0)" \
+        "$(for p in $pg $(pgrep -P "${pg:-1}" 2>/dev/null); do cat "/proc/$p/stat" 2>/dev/null; done |
+            awk '{s += $14 + $15 + $16 + $17} END {print s / 100}')"
+}
+prof_start() {
+    [ -n "${BENCH_PROFILE_DIR:-}" ] || return 0
+    mkdir -p "$BENCH_PROFILE_DIR"
+    psql -X -q "$DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+        -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c "SELECT pg_reload_conf()" \
+        -c "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true
+    PROF_CPU=$(prof_cpu)
+}
+prof_stop() {
+    [ -n "${BENCH_PROFILE_DIR:-}" ] || return 0
+    local f="$BENCH_PROFILE_DIR/read-$1.txt"
+    {
+        echo "reads: $2"
+        echo "cpu s (gateway postgres) before: $PROF_CPU after: $(prof_cpu)"
+        psql -X -q "$DATABASE_URL" \
+            -c "SELECT s.toplevel, s.calls, round(s.total_exec_time::numeric, 1) AS ms,
+                       round((s.total_exec_time / nullif(s.calls, 0))::numeric, 4) AS ms_per_call,
+                       round((s.total_plan_time / nullif(s.calls, 0))::numeric, 4) AS plan_ms_per_call,
+                       s.rows, s.shared_blks_hit AS hit, left(regexp_replace(s.query, '\s+', ' ', 'g'), 200) AS query
+                  FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
+                 WHERE r.rolname <> current_user
+                 ORDER BY s.toplevel DESC, s.total_exec_time DESC LIMIT 60" 2>&1 || true
+    } >"$f"
+}
+
 READ_PATH="/api/runtimes/$RT/usage?days=$DAYS"
 tasks=0
 IFS=, read -r -a SIZE_LIST <<<"$SIZES"
@@ -387,7 +426,9 @@ SQL
 
     for rep in $(seq 1 "$REPEAT"); do
         log "read at $rows rows, repetition $rep of $REPEAT: rollup, then raw ($secs s each)"
+        prof_start
         rollup=$(measure "$GATEWAY_URL$READ_PATH" "$READ_THREADS" "$READ_CONNS" "$secs")
+        prof_stop "quiet-$rows-$rep" "$(jq .requests <<<"$rollup")"
         raw=$(measure "$GATEWAY_URL$READ_PATH&source=raw" "$READ_THREADS" "$READ_CONNS" "$secs")
         emit "$(jq -cn --argjson rows "$rows" --argjson rep "$rep" --argjson wr "$window_rows" \
             --argjson wb "$window_buckets" --argjson rollup "$rollup" --argjson raw "$raw" \
@@ -474,7 +515,9 @@ SQL
     fi
     for rep in $(seq 1 "$REPEAT"); do
         log "read_busy at $rows rows ($BUSY_ROWS rows past the watermark, $hours_before hours), repetition $rep of $REPEAT ($secs s)"
+        prof_start
         rollup=$(measure "$GATEWAY_URL$READ_PATH" "$READ_THREADS" "$READ_CONNS" "$secs")
+        prof_stop "busy-$rows-$rep" "$(jq .requests <<<"$rollup")"
         hours_after=$(fresh_hours)
         deltas_after=$(sql -v rt="$RT" <<'SQL'
 SELECT count(*) FROM usage.task_usage_delta WHERE runtime_id = :'rt'::uuid;

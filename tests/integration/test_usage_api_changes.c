@@ -151,10 +151,121 @@ START_TEST(kept_changes_stay_exact)
 }
 END_TEST
 
+/* The calls of usage.usage_delta_parts this backend counted and has not reported yet (its
+ * pending counts, which a transaction block does not report: the difference of two reads in
+ * one is the calls between them). */
+static int64_t delta_parts_calls(PGconn *c)
+{
+    PGresult *r = PQexec(c, "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
+                            "WHERE schemaname = 'usage' AND funcname = 'usage_delta_parts'");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    int64_t n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return n;
+}
+
+/* One call of usage.usage_fresh_parts for the runtime's 30 days in UTC from boundary after
+ * ("0": every change), in a transaction of its own on the administrator's connection with
+ * functions counted: *boundary the read's boundary, *settled the input tokens of its rows of
+ * settled changes (rows priced this call), *rows how many rows of changes, *priced how often it
+ * called usage.usage_delta_parts (the statement that collects and prices the changes). */
+static void fresh_parts(struct ua_stack *s, const char *after, char *boundary, size_t len,
+                        int64_t *settled, int *rows, int64_t *priced)
+{
+    PGconn *c = th_pg();
+    exec_on(c, "BEGIN");
+    exec_on(c, "SET LOCAL track_functions = 'all'");
+    int64_t before = delta_parts_calls(c);
+    char *sql = mc_sprintf(
+        "SELECT f.boundary, f.settled, f.input_tokens FROM usage.usage_fresh_parts('%s', "
+        "((now() AT TIME ZONE 'UTC')::date - 30)::timestamp AT TIME ZONE 'UTC', 'UTC', '%s') f",
+        s->runtime, after);
+    PGresult *r = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+    free(sql);
+    int n = PQntuples(r);
+    ck_assert_int_ge(n, 1);
+    /* The last row is the marks' alone. */
+    ck_assert_msg(PQgetisnull(r, n - 1, 1), "the last row is not the marks' row");
+    snprintf(boundary, len, "%s", PQgetvalue(r, n - 1, 0));
+    *settled = 0;
+    *rows = n - 1;
+    for (int i = 0; i < n - 1; i++)
+        if (strcmp(PQgetvalue(r, i, 1), "t") == 0)
+            *settled += strtoll(PQgetvalue(r, i, 2), NULL, 10);
+    PQclear(r);
+    *priced = delta_parts_calls(c) - before;
+    exec_on(c, "COMMIT");
+}
+
+/* A read from a boundary with no change logged since (a quiet runtime, or a busy one whose
+ * changes the gateway keeps) skips the pricing statement, and only then: a change logged after
+ * the boundary is read and priced on the next call, a change moved in by hand (restamped by
+ * its mover's transaction) too, and the gateway's answers stay task_usage's. */
+START_TEST(nothing_new_skips_pricing)
+{
+    struct ua_stack s;
+    ua_start(&s);
+    int64_t at = mc_now_wall_us() - 2 * 3600 * 1000000LL;
+    char a[MC_UUID_STRLEN], f[MC_UUID_STRLEN];
+    tu_uuid(a, 0xf9100000, 1);
+    tu_uuid(f, 0xf9100000, 2);
+    ua_task(&s, MC_EV_TASK_QUEUED, a, s.ws, s.agent, s.runtime, NULL, 1);
+    ua_task(&s, MC_EV_TASK_QUEUED, f, s.ws, s.agent, other, NULL, 1);
+    ua_usage(&s, a, "openai", "gpt-5", 1000, 100, 0, 0, at);
+    ua_settle(&s);
+    ua_rollup();
+    ua_usage(&s, a, "openai", "gpt-5", 1500, 150, 0, 0, at + 1000000);
+    ua_settle(&s);
+
+    char b0[32], b1[32], b2[32];
+    int64_t settled, priced;
+    int rows;
+    /* Every change: the one logged change (500 more tokens in place) priced and settled. */
+    fresh_parts(&s, "0", b0, sizeof b0, &settled, &rows, &priced);
+    ck_assert_int_eq(priced, 1);
+    ck_assert_int_eq(settled, 500);
+    /* From that boundary: nothing new, nothing priced, no row but the marks'. */
+    fresh_parts(&s, b0, b1, sizeof b1, &settled, &rows, &priced);
+    ck_assert_int_eq(priced, 0);
+    ck_assert_int_eq(rows, 0);
+    ua_reads_agree(&s, other, "nothing new");
+
+    /* A newer report: read from the old boundary, it is priced. */
+    ua_usage(&s, a, "openai", "gpt-5", 2000, 200, 0, 0, at + 2000000);
+    ua_settle(&s);
+    fresh_parts(&s, b1, b2, sizeof b2, &settled, &rows, &priced);
+    ck_assert_int_eq(priced, 1);
+    ck_assert_int_eq(settled, 500);
+    fresh_parts(&s, b2, b1, sizeof b1, &settled, &rows, &priced);
+    ck_assert_int_eq(priced, 0);
+    ck_assert_int_eq(rows, 0);
+    ua_reads_agree(&s, other, "a newer report");
+
+    /* A change of another runtime's task, moved in by hand: restamped, it is new here. */
+    ua_usage(&s, f, "openai", "gpt-5", 700, 70, 0, 0, at + 3000000);
+    ua_settle(&s);
+    fresh_parts(&s, b1, b2, sizeof b2, &settled, &rows, &priced);
+    ck_assert_int_eq(priced, 0);
+    char *sql = mc_sprintf("UPDATE usage.task_attribution SET runtime_id = '%s', version = 9 "
+                           "WHERE task_id = '%s'",
+                           s.runtime, f);
+    th_sql(sql);
+    free(sql);
+    fresh_parts(&s, b2, b1, sizeof b1, &settled, &rows, &priced);
+    ck_assert_int_eq(priced, 1);
+    ck_assert_int_eq(settled, 700);
+    ua_reads_agree(&s, other, "moved in by hand");
+    ck_assert_int_eq(tokens(&s), 2200 + 770);
+    ua_stop(&s);
+}
+END_TEST
+
 TCase *ua_case_changes(void)
 {
     TCase *tc = tcase_create("changes");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, kept_changes_stay_exact);
+    tcase_add_test(tc, nothing_new_skips_pricing);
     return tc;
 }
