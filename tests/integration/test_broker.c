@@ -233,6 +233,12 @@ START_TEST(gateway_readiness_follows_its_projection)
     const char *extra[] = {"KAFKA_STALL_TIMEOUT=2s", NULL};
     int port = atoi(strrchr(tg_start(brokers, extra, NULL), ':') + 1);
     ck_assert(healthz_becomes(port, 200, "\"consumer\":\"ok\"", 30000));
+    /* Readiness can come before the group's assignment settles (a rebalance right after the
+     * join leaves the member with no partitions for a moment): wait for both. */
+    int64_t assigned_by = mc_now_mono_ms() + 30000;
+    while (metric(port, "multica_kafka_consumer_assigned_partitions") != 2 &&
+           mc_now_mono_ms() < assigned_by)
+        usleep(100 * 1000);
     ck_assert(metric(port, "multica_kafka_consumer_assigned_partitions") == 2);
     /* A lock the projection needs is held (a migration, a stuck transaction): task events
      * pile up in the group's partitions and the read model goes stale. */
