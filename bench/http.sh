@@ -148,17 +148,19 @@ api() {
 #           thread of the machine used (the services' idle work, the broker's, Postgres's)
 #   read    the quiet read as measured above, with the same CPU accounting, the gateway's own
 #           latency histogram for the route (the handler, its Postgres statement included)
-#           and the Postgres statements slower than 2.5 ms (log_min_duration_statement)
-#   hello   the same wrk (1 thread, 1 connection) against multica-bench-hello, stack running
+#           and the Postgres statements slower than 2 ms (log_min_duration_statement)
+#   hello   the same wrk (1 thread, 1 connection) against multica-bench-hello, stack running:
+#           answering "ok", then answering the read's own text (--body)
 #   alone   the quiet read with the dispatcher, the ingester and the scheduler stopped
 #           (SIGSTOP; SIGCONT after): the gateway, Postgres and the broker only
-# cpu_snap: "pid|tid|thread|process ticks" for every user thread on the machine.
+# cpu_snap: "pid|tid|thread|process ticks" for every user thread on the machine, and
+# "pid|all|-|process ticks" for each process (its exited threads included).
 cpu_snap() {
     local p t line rest comm name f
     for p in /proc/[0-9]*; do
         name=$({ tr '\0' ' ' <"$p/cmdline" | cut -c1-60; } 2>/dev/null) || continue
         [ -n "$name" ] || continue
-        for t in "$p"/task/[0-9]*; do
+        for t in "$p" "$p"/task/[0-9]*; do
             read -r line <"$t/stat" 2>/dev/null || continue
             rest=${line##*) }
             comm=${line#*(}
@@ -167,7 +169,11 @@ cpu_snap() {
             set -- $rest
             f=$((${12} + ${13}))
             if [ "$f" -gt 0 ]; then
-                printf '%s|%s|%s|%s %s\n' "${p#/proc/}" "${t##*/}" "$comm" "$name" "$f"
+                if [ "$t" = "$p" ]; then
+                    printf '%s|all|-|%s %s\n' "${p#/proc/}" "$name" "$f"
+                else
+                    printf '%s|%s|%s|%s %s\n' "${p#/proc/}" "${t##*/}" "$comm" "$name" "$f"
+                fi
             fi
         done
     done
@@ -179,7 +185,7 @@ cpu_diff() {
     awk -v secs="$3" -v tick="$(getconf CLK_TCK)" '
         NR == FNR { k = $0; sub(/ [0-9]+$/, "", k); b[k] = $NF; next }
         { k = $0; sub(/ [0-9]+$/, "", k); d = $NF - b[k]
-          if (d > 0) { split(k, f, "|"); th[k] = d; pr[f[1] "|" f[4]] += d } }
+          if (d > 0) { split(k, f, "|"); if (f[2] == "all") pr[f[1] "|" f[4]] = d; else th[k] = d } }
         END {
           for (k in pr) { printf "process %8.0f ms  %s\n", pr[k] * 1000 / tick, k; tot += pr[k] }
           for (k in th) printf "thread  %8.0f ms  %s\n", th[k] * 1000 / tick, k
@@ -192,6 +198,13 @@ gw_hist() {
         awk '/_bucket/ && /GET/ && /\/api\/runtimes\/:runtime_id\/usage"/ && /status="200"/ {
                match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); print le, $NF }'
 }
+# children_cpu VAR: the CPU seconds of this shell's finished children (wrk and its jq, around
+# one measure) into VAR (`times` in this shell, not in a command substitution's).
+children_cpu() {
+    times >"$TMP/times"
+    printf -v "$1" '%s' "$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/)
+                                          print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$TMP/times")"
+}
 tail_probe() {
     local rows=$1 secs=$2 out="$TMP/tail-$1" hello_port hp pids s pglog pgpos
     mkdir -p "$out"
@@ -203,10 +216,13 @@ tail_probe() {
     # Postgres's slow statements: its log from here on.
     pglog="$(sql -c "SHOW data_directory")/../postgres.log"
     pgpos=$(stat -c %s "$pglog" 2>/dev/null || echo 0)
-    sql -c "ALTER SYSTEM SET log_min_duration_statement = '2.5ms'" -c "SELECT pg_reload_conf()" >/dev/null
+    sql -c "ALTER SYSTEM SET log_min_duration_statement = '2ms'" -c "SELECT pg_reload_conf()" >/dev/null
     gw_hist >"$out/hist.0"
     cpu_snap >"$out/read.0"
+    local wrk_cpu0='' wrk_cpu1=''
+    children_cpu wrk_cpu0
     read_side=$(measure "$GATEWAY_URL$READ_PATH" "$READ_THREADS" "$READ_CONNS" "$secs")
+    children_cpu wrk_cpu1
     cpu_snap >"$out/read.1"
     gw_hist >"$out/hist.1"
     sql -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null
@@ -232,6 +248,17 @@ tail_probe() {
     hello_side=$(measure "http://127.0.0.1:$hello_port/" "$READ_THREADS" "$READ_CONNS" "$secs")
     kill -TERM "$HELLO_PID" 2>/dev/null || true
     wait "$HELLO_PID" 2>/dev/null || true
+    # The same, answering the read's own text (its bytes through the same engine).
+    "$BBIN/multica-bench-hello" --port "$hello_port" --bind 127.0.0.1 --body "$TMP/rollup.json" \
+        2>"$TMP/hello-tail.log" &
+    HELLO_PID=$!
+    for _ in $(seq 1 50); do
+        curl -fsS "http://127.0.0.1:$hello_port/" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    body_side=$(measure "http://127.0.0.1:$hello_port/" "$READ_THREADS" "$READ_CONNS" "$secs")
+    kill -TERM "$HELLO_PID" 2>/dev/null || true
+    wait "$HELLO_PID" 2>/dev/null || true
     HELLO_PID=
     # The read with the other three services stopped.
     pids=
@@ -250,13 +277,15 @@ tail_probe() {
     alone_ms=$(cpu_diff "$out/alone.0" "$out/alone.1" "$secs" "$out/alone.txt")
     emit "$(jq -cn --argjson rows "$rows" --argjson d "$secs" --argjson read "$read_side" \
         --argjson hello "$hello_side" --argjson alone "$alone_side" --argjson hist "$hist" \
+        --argjson body "$body_side" --argjson wrk_cpu "$(awk -v a="$wrk_cpu0" -v b="$wrk_cpu1" 'BEGIN { print b - a }')" \
+        --argjson bytes "$(wc -c <"$TMP/rollup.json")" \
         --argjson idle "$idle_ms" --argjson rms "$read_ms" --argjson ams "$alone_ms" \
         --argjson slow "$(wc -l <"$out/pg-slow.txt")" --arg dir "$out" \
         --argjson idles "$SECONDS_PER_SIDE" \
         '{bench: "read_tail", rows: $rows, seconds: $d, dir: $dir,
           idle_cpu_ms: $idle, idle_seconds: $idles, read_cpu_ms: $rms, alone_cpu_ms: $ams,
-          pg_statements_over_2_5ms: $slow, gateway_hist_delta: $hist,
-          read: $read, hello: $hello, alone: $alone}')"
+          wrk_cpu_s: $wrk_cpu, pg_statements_over_2ms: $slow, gateway_hist_delta: $hist,
+          answer_bytes: $bytes, read: $read, hello: $hello, hello_answer: $body, alone: $alone}')"
 }
 
 # ---- a real workspace: a logged-in user, runtimes registered by the daemon API, agents ----
