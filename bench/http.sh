@@ -275,6 +275,18 @@ tail_probe() {
     kill -CONT $pids
     STOPPED_PIDS=
     alone_ms=$(cpu_diff "$out/alone.0" "$out/alone.1" "$secs" "$out/alone.txt")
+    # BENCH_HTTP_TAIL_PERF=1: the read once more under perf, the whole machine sampled (the
+    # read's figures of this run are not reported: perf's own cost is in them).
+    if [ "${BENCH_HTTP_TAIL_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+        perf record -a -g -F 1999 -o "$out/perf.data" -- sleep "$secs" 2>"$out/perf.log" &
+        local perf_pid=$!
+        measure "$GATEWAY_URL$READ_PATH" "$READ_THREADS" "$READ_CONNS" "$secs" >"$out/perf-read.json"
+        wait "$perf_pid" || true
+        perf report -i "$out/perf.data" --no-children --stdio --sort comm,dso \
+            >"$out/perf-comm.txt" 2>/dev/null || true
+        perf report -i "$out/perf.data" --no-children --stdio -g none --sort comm,dso,sym \
+            --percent-limit 0.3 >"$out/perf-sym.txt" 2>/dev/null || true
+    fi
     emit "$(jq -cn --argjson rows "$rows" --argjson d "$secs" --argjson read "$read_side" \
         --argjson hello "$hello_side" --argjson alone "$alone_side" --argjson hist "$hist" \
         --argjson body "$body_side" --argjson wrk_cpu "$(awk -v a="$wrk_cpu0" -v b="$wrk_cpu1" 'BEGIN { print b - a }')" \
