@@ -183,8 +183,11 @@ cpu_snap() {
 # (only >= 10 ms, one clock tick); prints the per-process lines' total ms.
 cpu_diff() {
     awk -v secs="$3" -v tick="$(getconf CLK_TCK)" '
-        NR == FNR { k = $0; sub(/ [0-9]+$/, "", k); b[k] = $NF; next }
-        { k = $0; sub(/ [0-9]+$/, "", k); d = $NF - b[k]
+        function key(l,   f) { split(l, f, "|"); return f[1] "|" f[2] "|" f[3] }
+        NR == FNR { b[key($0)] = $NF; next }
+        # Keyed by pid, tid and thread name: a process title changes with its state (a
+        # Postgres backend: idle, SELECT). A thread not in the first snapshot is not counted.
+        (key($0) in b) { k = $0; sub(/ [0-9]+$/, "", k); d = $NF - b[key($0)]
           if (d > 0) { split(k, f, "|"); if (f[2] == "all") pr[f[1] "|" f[4]] = d; else th[k] = d } }
         END {
           for (k in pr) { printf "process %8.0f ms  %s\n", pr[k] * 1000 / tick, k; tot += pr[k] }
