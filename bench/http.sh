@@ -29,7 +29,10 @@
 # BENCH_HTTP_BUSY_ROWS (rows past the watermark for read_busy, default 300; small 30),
 # BENCH_HTTP_BUSY_HOURS (the hours they are spread over, default 3), BENCH_HTTP_EXPLAIN=1
 # (the busy read's SQL with its plans and buffers on stderr, auto_explain), BENCH_PROFILE_DIR
-# (with DEV_PG_PRELOAD=pg_stat_statements: what each read measurement ran, below).
+# (with DEV_PG_PRELOAD=pg_stat_statements: what each read measurement ran, below),
+# BENCH_HTTP_TAIL=1 (where the quiet read's tail comes from: read_tail lines, tail_probe below;
+# every wrk side then also carries "tail": p90, p99.9 and the reads over 2.5, 5 and 10 ms),
+# BENCH_HTTP_TAIL_PERF=1 (with it: one more quiet read with the whole machine under perf).
 #
 # wrk: reads with 1 thread and 1 connection, gateway with 2 threads and 8 connections; both
 # sides of a ratio with the same threads, connections and duration. wrk counts only requests
