@@ -29,7 +29,10 @@
 # BENCH_HTTP_BUSY_ROWS (rows past the watermark for read_busy, default 300; small 30),
 # BENCH_HTTP_BUSY_HOURS (the hours they are spread over, default 3), BENCH_HTTP_EXPLAIN=1
 # (the busy read's SQL with its plans and buffers on stderr, auto_explain), BENCH_PROFILE_DIR
-# (with DEV_PG_PRELOAD=pg_stat_statements: what each read measurement ran, below).
+# (with DEV_PG_PRELOAD=pg_stat_statements: what each read measurement ran, below),
+# BENCH_HTTP_TAIL=1 (where the quiet read's tail comes from: read_tail lines, tail_probe below;
+# every wrk side then also carries "tail": p90, p99.9 and the reads over 2.5, 5 and 10 ms),
+# BENCH_HTTP_TAIL_PERF=1 (with it: one more quiet read with the whole machine under perf).
 #
 # wrk: reads with 1 thread and 1 connection, gateway with 2 threads and 8 connections; both
 # sides of a ratio with the same threads, connections and duration. wrk counts only requests
@@ -106,9 +109,12 @@ done
 mkdir -p "$TMP"
 
 HELLO_PID=
+STOPPED_PIDS=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    # shellcheck disable=SC2086
+    if [ -n "$STOPPED_PIDS" ]; then kill -CONT $STOPPED_PIDS 2>/dev/null || true; fi
     if [ -n "$HELLO_PID" ] && kill -0 "$HELLO_PID" 2>/dev/null; then
         kill -TERM "$HELLO_PID" 2>/dev/null || true
         wait "$HELLO_PID" 2>/dev/null || true
@@ -137,6 +143,167 @@ api() {
     out=${out%$'\n'*}
     [ "$status" -lt 400 ] || fail "$1 $2 answered $status: $out"
     printf '%s' "$out"
+}
+
+# BENCH_HTTP_TAIL=1: where the quiet read's tail comes from, once per size after its
+# repetitions (read_tail lines; per-thread CPU in $BENCH_TMP/tail-*.txt):
+#   idle    nothing asked of the stack for SECONDS_PER_SIDE s: the CPU each process and
+#           thread of the machine used (the services' idle work, the broker's, Postgres's)
+#   read    the quiet read as measured above, with the same CPU accounting, the gateway's own
+#           latency histogram for the route (the handler, its Postgres statement included)
+#           and the Postgres statements slower than 2 ms (log_min_duration_statement)
+#   hello   the same wrk (1 thread, 1 connection) against multica-bench-hello, stack running:
+#           answering "ok", then answering the read's own text (--body)
+#   alone   the quiet read with the dispatcher, the ingester and the scheduler stopped
+#           (SIGSTOP; SIGCONT after): the gateway, Postgres and the broker only
+# cpu_snap: "pid|tid|thread|process ticks" for every user thread on the machine, and
+# "pid|all|-|process ticks" for each process (its exited threads included).
+cpu_snap() {
+    local p t line rest comm name f
+    for p in /proc/[0-9]*; do
+        name=$({ tr '\0' ' ' <"$p/cmdline" | cut -c1-60; } 2>/dev/null) || continue
+        [ -n "$name" ] || continue
+        for t in "$p" "$p"/task/[0-9]*; do
+            read -r line <"$t/stat" 2>/dev/null || continue
+            rest=${line##*) }
+            comm=${line#*(}
+            comm=${comm%)*}
+            # shellcheck disable=SC2086
+            set -- $rest
+            f=$((${12} + ${13}))
+            if [ "$f" -gt 0 ]; then
+                if [ "$t" = "$p" ]; then
+                    printf '%s|all|-|%s %s\n' "${p#/proc/}" "$name" "$f"
+                else
+                    printf '%s|%s|%s|%s %s\n' "${p#/proc/}" "${t##*/}" "$comm" "$name" "$f"
+                fi
+            fi
+        done
+    done
+    return 0
+}
+# cpu_diff BEFORE AFTER SECONDS OUT: per thread and per process, the CPU ms used in between
+# (only >= 10 ms, one clock tick); prints the per-process lines' total ms.
+cpu_diff() {
+    awk -v secs="$3" -v tick="$(getconf CLK_TCK)" '
+        function key(l,   f) { split(l, f, "|"); return f[1] "|" f[2] "|" f[3] }
+        NR == FNR { b[key($0)] = $NF; next }
+        # Keyed by pid, tid and thread name: a process title changes with its state (a
+        # Postgres backend: idle, SELECT). A thread not in the first snapshot is not counted.
+        (key($0) in b) { k = $0; sub(/ [0-9]+$/, "", k); d = $NF - b[key($0)]
+          if (d > 0) { split(k, f, "|"); if (f[2] == "all") pr[f[1] "|" f[4]] = d; else th[k] = d } }
+        END {
+          for (k in pr) { printf "process %8.0f ms  %s\n", pr[k] * 1000 / tick, k; tot += pr[k] }
+          for (k in th) printf "thread  %8.0f ms  %s\n", th[k] * 1000 / tick, k
+          printf "total   %8.0f ms over %s s\n", tot * 1000 / tick, secs
+        }' "$1" "$2" | sort -k1,1 -k2,2nr >"$4"
+    awk '$1 == "total" {print $2}' "$4"
+}
+gw_hist() {
+    curl -fsS "$GATEWAY_URL/metrics" |
+        awk '/_bucket/ && /GET/ && /\/api\/runtimes\/:runtime_id\/usage"/ && /status="200"/ {
+               match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5); print le, $NF }'
+}
+# children_cpu VAR: the CPU seconds of this shell's finished children (wrk and its jq, around
+# one measure) into VAR (`times` in this shell, not in a command substitution's).
+children_cpu() {
+    times >"$TMP/times"
+    printf -v "$1" '%s' "$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/)
+                                          print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$TMP/times")"
+}
+tail_probe() {
+    local rows=$1 secs=$2 out="$TMP/tail-$1" hello_port hp pids s pglog pgpos
+    mkdir -p "$out"
+    log "tail at $rows rows: idle ${SECONDS_PER_SIDE} s, then the read, hello, the read alone ($secs s each)"
+    cpu_snap >"$out/idle.0"
+    sleep "$SECONDS_PER_SIDE"
+    cpu_snap >"$out/idle.1"
+    idle_ms=$(cpu_diff "$out/idle.0" "$out/idle.1" "$SECONDS_PER_SIDE" "$out/idle.txt")
+    # Postgres's slow statements: its log from here on.
+    pglog="$(sql -c "SHOW data_directory")/../postgres.log"
+    pgpos=$(stat -c %s "$pglog" 2>/dev/null || echo 0)
+    sql -c "ALTER SYSTEM SET log_min_duration_statement = '2ms'" -c "SELECT pg_reload_conf()" >/dev/null
+    gw_hist >"$out/hist.0"
+    cpu_snap >"$out/read.0"
+    local wrk_cpu0='' wrk_cpu1=''
+    children_cpu wrk_cpu0
+    read_side=$(measure "$GATEWAY_URL$READ_PATH" "$READ_THREADS" "$READ_CONNS" "$secs")
+    children_cpu wrk_cpu1
+    cpu_snap >"$out/read.1"
+    gw_hist >"$out/hist.1"
+    sql -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null
+    read_ms=$(cpu_diff "$out/read.0" "$out/read.1" "$secs" "$out/read.txt")
+    tail -c +"$((pgpos + 1))" "$pglog" 2>/dev/null | grep 'duration:' >"$out/pg-slow.txt" || true
+    hist=$(join "$out/hist.0" "$out/hist.1" | awk '{printf "%s\"%s\":%d", (NR > 1 ? "," : "{"), $1, $3 - $2} END {print (NR ? "}" : "{}")}')
+    # The floor: the bare server, the same wrk.
+    hello_port=
+    for _ in $(seq 1 50); do
+        hp=$((20000 + RANDOM % 12000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$hp") 2>/dev/null; then
+            hello_port=$hp
+            break
+        fi
+    done
+    [ -n "$hello_port" ] || fail "no free port for the hello world"
+    "$BBIN/multica-bench-hello" --port "$hello_port" --bind 127.0.0.1 2>"$TMP/hello-tail.log" &
+    HELLO_PID=$!
+    for _ in $(seq 1 50); do
+        curl -fsS "http://127.0.0.1:$hello_port/" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    hello_side=$(measure "http://127.0.0.1:$hello_port/" "$READ_THREADS" "$READ_CONNS" "$secs")
+    kill -TERM "$HELLO_PID" 2>/dev/null || true
+    wait "$HELLO_PID" 2>/dev/null || true
+    # The same, answering the read's own text (its bytes through the same engine).
+    "$BBIN/multica-bench-hello" --port "$hello_port" --bind 127.0.0.1 --body "$TMP/rollup.json" \
+        2>"$TMP/hello-tail.log" &
+    HELLO_PID=$!
+    for _ in $(seq 1 50); do
+        curl -fsS "http://127.0.0.1:$hello_port/" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    body_side=$(measure "http://127.0.0.1:$hello_port/" "$READ_THREADS" "$READ_CONNS" "$secs")
+    kill -TERM "$HELLO_PID" 2>/dev/null || true
+    wait "$HELLO_PID" 2>/dev/null || true
+    HELLO_PID=
+    # The read with the other three services stopped.
+    pids=
+    for s in task-dispatcher usage-ingester rollup-scheduler; do
+        pids="$pids $(cat "$MULTICA_RUN_DIR/pids/$s.pid")"
+    done
+    STOPPED_PIDS=$pids
+    # shellcheck disable=SC2086
+    kill -STOP $pids
+    cpu_snap >"$out/alone.0"
+    alone_side=$(measure "$GATEWAY_URL$READ_PATH" "$READ_THREADS" "$READ_CONNS" "$secs")
+    cpu_snap >"$out/alone.1"
+    # shellcheck disable=SC2086
+    kill -CONT $pids
+    STOPPED_PIDS=
+    alone_ms=$(cpu_diff "$out/alone.0" "$out/alone.1" "$secs" "$out/alone.txt")
+    # BENCH_HTTP_TAIL_PERF=1: the read once more under perf, the whole machine sampled (the
+    # read's figures of this run are not reported: perf's own cost is in them).
+    if [ "${BENCH_HTTP_TAIL_PERF:-0}" = 1 ] && command -v perf >/dev/null; then
+        perf record -a -g -F 1999 -o "$out/perf.data" -- sleep "$secs" 2>"$out/perf.log" &
+        local perf_pid=$!
+        measure "$GATEWAY_URL$READ_PATH" "$READ_THREADS" "$READ_CONNS" "$secs" >"$out/perf-read.json"
+        wait "$perf_pid" || true
+        perf report -i "$out/perf.data" --no-children --stdio --sort comm,dso \
+            >"$out/perf-comm.txt" 2>/dev/null || true
+        perf report -i "$out/perf.data" --no-children --stdio -g none --sort comm,dso,sym \
+            --percent-limit 0.3 >"$out/perf-sym.txt" 2>/dev/null || true
+    fi
+    emit "$(jq -cn --argjson rows "$rows" --argjson d "$secs" --argjson read "$read_side" \
+        --argjson hello "$hello_side" --argjson alone "$alone_side" --argjson hist "$hist" \
+        --argjson body "$body_side" --argjson wrk_cpu "$(awk -v a="$wrk_cpu0" -v b="$wrk_cpu1" 'BEGIN { print b - a }')" \
+        --argjson bytes "$(wc -c <"$TMP/rollup.json")" \
+        --argjson idle "$idle_ms" --argjson rms "$read_ms" --argjson ams "$alone_ms" \
+        --argjson slow "$(wc -l <"$out/pg-slow.txt")" --arg dir "$out" \
+        --argjson idles "$SECONDS_PER_SIDE" \
+        '{bench: "read_tail", rows: $rows, seconds: $d, dir: $dir,
+          idle_cpu_ms: $idle, idle_seconds: $idles, read_cpu_ms: $rms, alone_cpu_ms: $ams,
+          wrk_cpu_s: $wrk_cpu, pg_statements_over_2ms: $slow, gateway_hist_delta: $hist,
+          answer_bytes: $bytes, read: $read, hello: $hello, hello_answer: $body, alone: $alone}')"
 }
 
 # ---- a real workspace: a logged-in user, runtimes registered by the daemon API, agents ----
@@ -316,6 +483,20 @@ done = function(summary, latency, requests)
         '"timeouts":%d,"p50_us":%d,"p99_us":%d,"mean_us":%.1f,"max_us":%d}\n',
         summary.requests, summary.duration, e.status, e.connect + e.read + e.write, e.timeout,
         latency:percentile(50), latency:percentile(99), latency.mean, latency.max))
+    -- The tail in detail (BENCH_HTTP_TAIL): more percentiles, and how many reads took longer
+    -- than the gateway's histogram bounds of 2.5, 5 and 10 ms (latency(i): the i-th distinct
+    -- value and its count).
+    local n, o25, o5, o10 = 0, 0, 0, 0
+    for i = 1, #latency do
+        local v, c = latency(i)
+        n = n + c
+        if v > 2500 then o25 = o25 + c end
+        if v > 5000 then o5 = o5 + c end
+        if v > 10000 then o10 = o10 + c end
+    end
+    io.write(string.format(
+        'WRKTAIL {"p90_us":%d,"p999_us":%d,"recorded":%d,"over_2_5ms":%d,"over_5ms":%d,"over_10ms":%d}\n',
+        latency:percentile(90), latency:percentile(99.9), n, o25, o5, o10))
 end
 LUA
 
@@ -327,6 +508,11 @@ measure() {
         -s "$TMP/wrk.lua" "$1" 2>&1) || fail "wrk $1: $out"
     line=$(printf '%s\n' "$out" | sed -n 's/^WRKJSON //p')
     [ -n "$line" ] || fail "wrk $1 printed no summary: $out"
+    if [ "${BENCH_HTTP_TAIL:-0}" = 1 ]; then
+        line=$(jq -c --argjson t "$(printf '%s\n' "$out" | sed -n 's/^WRKTAIL //p')" \
+            '. + {tail: ($t | .p90_ms = (.p90_us / 1000) | .p999_ms = (.p999_us / 1000)
+                       | del(.p90_us, .p999_us))}' <<<"$line")
+    fi
     printf '%s' "$line" | jq -c '
         if .requests == 0 or .status_errors > 0 or .timeouts > 0 then
             error("wrk: \(.requests) requests, \(.status_errors) status errors, \(.timeouts) timeouts")
@@ -334,7 +520,8 @@ measure() {
         | def ms: round / 1000;
         {rps: (.requests / (.duration_us / 1e6) * 1000 | round / 1000),
          p50_ms: (.p50_us | ms), p99_ms: (.p99_us | ms), mean_ms: (.mean_us | ms),
-         max_ms: (.max_us | ms), requests, non2xx: .status_errors, socket_errors}' ||
+         max_ms: (.max_us | ms), requests, non2xx: .status_errors, socket_errors}
+        + (if .tail then {tail} else {} end)' ||
         fail "wrk $1"
 }
 
@@ -438,6 +625,8 @@ SQL
               window_buckets: $wb, wrk: {threads: $t, connections: $c, seconds: $d},
               rollup: $rollup, raw: $raw}')"
     done
+
+    if [ "${BENCH_HTTP_TAIL:-0}" = 1 ]; then tail_probe "$rows" "$secs"; fi
 
     # The busy case: the same read with rows past the watermark (the figure the p99 target
     # stands for: the busiest runtime reports all the time). Checked against raw once.

@@ -242,6 +242,16 @@ static int usage_read(const struct _u_request *req, struct _u_response *resp, st
         u_map_put(resp->map_header, "Content-Type", "application/json");
         free(body);
         free(h);
+    } else if (built != NULL) {
+        /* The text built here becomes the response's body as it is (ulfius frees it with
+         * o_free, which is free: libs/service), not copied once more: the runtime's daily
+         * answer is about 100 kB at 30 days. */
+        free(resp->binary_body);
+        resp->binary_body = built;
+        resp->binary_body_length = strlen(built);
+        resp->status = 200;
+        built = NULL;
+        u_map_put(resp->map_header, "Content-Type", "application/json");
     } else {
         ulfius_set_string_body_response(resp, 200, rows);
         u_map_put(resp->map_header, "Content-Type", "application/json");

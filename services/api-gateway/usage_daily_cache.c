@@ -79,6 +79,8 @@ struct entry {
     int npairs, ngroups;
     char **provider, **model; /* [npairs] */
     struct group *groups;     /* date descending, then pair */
+    char *json;               /* the answer of these groups alone (nothing fresh), built once */
+    size_t json_len;
     size_t bytes;
     unsigned long long used; /* the cache's clock when last read */
     int refs;                /* readers, and 1 while in the cache */
@@ -128,6 +130,7 @@ static void entry_free(struct entry *e)
         free(e->provider);
         free(e->model);
         free(e->groups);
+        free(e->json);
         free(e->key);
     }
     free(e);
@@ -227,6 +230,8 @@ static char *key_of(const PGresult *r, const char *utc_day)
                       PQgetvalue(r, 0, R_SINCE), utc_day);
 }
 
+static char *answer(const struct entry *e, const struct group *fresh, int nf, const char *runtime);
+
 /* An entry from GW_USAGE_DAILY_FILL's result, for the read r (GW_USAGE_DAILY_FRESH) asked
  * it for; NULL when out of memory. */
 static struct entry *entry_from(const PGresult *f, const PGresult *r)
@@ -270,8 +275,16 @@ static struct entry *entry_from(const PGresult *f, const PGresult *r)
         entry_free(e);
         return NULL;
     }
+    /* A quiet runtime's read adds nothing to these groups: its answer is this text, built
+     * once here rather than on every read. */
+    e->json = answer(e, NULL, 0, PQgetvalue(r, 0, R_RUNTIME));
+    if (e->json == NULL) {
+        entry_free(e);
+        return NULL;
+    }
+    e->json_len = strlen(e->json);
     e->bytes = sizeof *e + (size_t)e->ngroups * sizeof *e->groups + strlen(e->key) +
-               64 * (size_t)e->npairs;
+               64 * (size_t)e->npairs + e->json_len;
     return e;
 }
 
@@ -453,9 +466,16 @@ static struct kept_delta *delta_next(const struct kept_delta *d, const struct gr
     return x;
 }
 
-/* The answer from e's groups and the fresh ones (in the answer's order). */
+/* The answer from e's groups and the fresh ones (in the answer's order): e's own text when
+ * there is no fresh one (the runtime is e's: it is in e's key). */
 static char *answer(const struct entry *e, const struct group *fresh, int nf, const char *runtime)
 {
+    if (nf == 0 && e->json != NULL) {
+        char *copy = malloc(e->json_len + 1);
+        if (copy != NULL)
+            memcpy(copy, e->json, e->json_len + 1);
+        return copy;
+    }
     char *json = NULL;
     struct gw_usage_json o;
     if (gw_usage_json_open(&o, (size_t)(e->ngroups + nf))) {

@@ -73,7 +73,9 @@ START_TEST(kept_rows_follow_the_rollup)
     ck_assert_double_ge(ua_kept_reads(&s, "hit") - hits, READS);
 
     /* Rows past the watermark in hours the kept rows hold (ten days ago, and now, through the
-     * broker): served from the kept rows, nothing read again from the rollup. */
+     * broker): served from the kept rows, nothing read again from the rollup. The reads above
+     * answered with the kept entries' own text (nothing fresh); these must not: each is SQL's
+     * answer, the new rows in it, on the first read after they were applied. */
     int64_t rev = th_sql_int(REVISION);
     rows(&s, 301, 12, "10 days", "20 minutes", "gpt-5", "now()");
     char task[MC_UUID_STRLEN];
