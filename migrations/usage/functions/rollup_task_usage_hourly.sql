@@ -25,8 +25,8 @@ BEGIN
     END IF;
     SELECT watermark INTO wm FROM usage.rollup_state FOR UPDATE;
     IF wm IS NULL THEN
-        -- The first run: every change so far was logged (the trigger takes no row for
-        -- history before there is a watermark) and is folded below, so the watermark starts
+        -- The first run: every change so far was logged (the trigger logs every row while
+        -- there is no watermark) and is folded below, so the watermark starts
         -- at the run's own end (before migration 0028: at the oldest updated_at, read
         -- through an index that is gone, to advance by a day a run from there).
         wm := now() - lag;
