@@ -5,7 +5,8 @@
  * task in the same bucket), usage before its attribution, a task moved with changes not
  * folded (its logged changes follow it) and moved back, a task deleted. After each step both
  * runtimes' reads equal task_usage's (?source=raw) in three zones, the gateway's answer is
- * the SQL read's byte for byte, and every logged change carries its row's runtime. */
+ * the SQL read's byte for byte, and every logged change carries its row's runtime. A change
+ * of a row of unknown runtime shows in the runtime's and the workspace's reads before the tick. */
 #include "usage_api_util.h"
 
 #include "mc_proto.h"
@@ -108,9 +109,11 @@ START_TEST(reads_add_the_changes_not_folded)
     ck_assert_int_eq(tokens(&s), 1877 + 11);
     ck_assert_int_eq(tasks(&s), 2);
 
-    /* Folded, still past the watermark: the buckets hold them, the log is empty. */
+    /* Folded, still past the watermark: the buckets hold them, the log is empty, so no hour
+     * is read from task_usage any more (migration 0028: the hours not reached are those of
+     * the logged changes, not of the rows updated since the watermark). */
     fold();
-    ck_assert_int_gt(past_watermark(&s), 0);
+    ck_assert_int_eq(past_watermark(&s), 0);
     reads_agree(&s, "folded, past the watermark");
     ck_assert_int_eq(tokens(&s), 1877 + 11);
 
@@ -171,10 +174,99 @@ START_TEST(reads_add_the_changes_not_folded)
 }
 END_TEST
 
+/* The workspace's read (by model, three zones) and the runtime's read scoped to the workspace
+ * (usage.usage_rows with both) equal task_usage's. */
+static void workspace_reads_agree(struct ua_stack *s, const char *when)
+{
+    static const char *const zones[] = {"UTC", "Asia/Kathmandu", "America/St_Johns"};
+    for (size_t z = 0; z < MC_ARRAY_LEN(zones); z++) {
+        char *sql = mc_sprintf("SELECT (gateway.workspace_usage('%s', 30, '%s', 'model', false) = "
+                               "gateway.workspace_usage('%s', 30, '%s', 'model', true))::int",
+                               s->ws, zones[z], s->ws, zones[z]);
+        ck_assert_msg(th_sql_int(sql) == 1,
+                      "%s: the workspace's read in %s differs from "
+                      "task_usage",
+                      when, zones[z]);
+        free(sql);
+    }
+    char *sql = mc_sprintf(
+        "SELECT ((SELECT coalesce(sum(input_tokens + output_tokens), 0) FROM usage.usage_rows("
+        "'%s', '%s', NULL, 30, 'UTC', false, false)) = (SELECT coalesce(sum(input_tokens + "
+        "output_tokens), 0) FROM usage.usage_rows('%s', '%s', NULL, 30, 'UTC', true, "
+        "false)))::int",
+        s->runtime, s->ws, s->runtime, s->ws);
+    ck_assert_msg(th_sql_int(sql) == 1, "%s: the runtime's read in the workspace differs", when);
+    free(sql);
+}
+
+/* The workspace's tokens over 30 days, from the rollup's read. */
+static int64_t workspace_tokens(struct ua_stack *s)
+{
+    char *sql = mc_sprintf("SELECT coalesce(sum(input_tokens + output_tokens + cache_read_tokens "
+                           "+ cache_write_tokens), 0) FROM usage.usage_rows(NULL, '%s', NULL, 30, "
+                           "'UTC', false, false)",
+                           s->ws);
+    int64_t n = th_sql_int(sql);
+    free(sql);
+    return n;
+}
+
+/* task_usage has no updated_at index (migration 0028): the reads find what the rollup has not
+ * reached through the change log. A row whose runtime is not known (runtime_id NULL: written by
+ * hand, or before its attribution) updated after the watermark logs a change without a
+ * runtime: the runtime's read must take its hour whole, the workspace's read must take it too,
+ * before the tick; after it, the rollup holds it and no hour is read from task_usage. */
+START_TEST(a_change_of_unknown_runtime_shows_before_the_tick)
+{
+    struct ua_stack s;
+    ua_start(&s);
+    int64_t at = mc_now_wall_us() - 3 * 3600 * 1000000LL;
+    char e[MC_UUID_STRLEN];
+    tu_uuid(e, 0xf8000000, 5);
+    ua_task(&s, MC_EV_TASK_QUEUED, e, s.ws, s.agent, s.runtime, NULL, 1);
+    ua_usage(&s, e, "openai", "gpt-5", 1000, 100, 0, 0, at);
+    ua_settle(&s);
+    ua_rollup();
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_delta"), 0);
+    /* The row forgets its runtime (nothing summed changes: nothing is logged). */
+    th_sql("UPDATE usage.task_usage SET runtime_id = NULL");
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_delta"), 0);
+    ck_assert_int_eq(past_watermark(&s), 0);
+    ck_assert_int_eq(whole(&s), 0);
+    reads_agree(&s, "rolled up, runtime forgotten");
+    workspace_reads_agree(&s, "rolled up, runtime forgotten");
+
+    /* A newer report after the watermark: logged without a runtime. */
+    ua_usage(&s, e, "openai", "gpt-5", 4000, 400, 0, 0, at + 1000000);
+    ua_settle(&s);
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_delta "
+                                "WHERE runtime_id IS NULL"),
+                     1);
+    ck_assert_int_eq(whole(&s), 1);
+    ck_assert_int_eq(past_watermark(&s), 1);
+    ck_assert_int_eq(tokens(&s), 4400);
+    ck_assert_int_eq(workspace_tokens(&s), 4400);
+    reads_agree(&s, "a change of unknown runtime, not folded");
+    workspace_reads_agree(&s, "a change of unknown runtime, not folded");
+
+    /* The tick: folded, nothing left to read from task_usage, the same answers. */
+    ua_rollup();
+    ck_assert_int_eq(th_sql_int("SELECT count(*) FROM usage.task_usage_delta"), 0);
+    ck_assert_int_eq(whole(&s), 0);
+    ck_assert_int_eq(past_watermark(&s), 0);
+    ck_assert_int_eq(tokens(&s), 4400);
+    ck_assert_int_eq(workspace_tokens(&s), 4400);
+    reads_agree(&s, "a change of unknown runtime, folded");
+    workspace_reads_agree(&s, "a change of unknown runtime, folded");
+    ua_stop(&s);
+}
+END_TEST
+
 TCase *ua_case_deltas(void)
 {
     TCase *tc = tcase_create("deltas");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, reads_add_the_changes_not_folded);
+    tcase_add_test(tc, a_change_of_unknown_runtime_shows_before_the_tick);
     return tc;
 }

@@ -25,7 +25,11 @@ BEGIN
     END IF;
     SELECT watermark INTO wm FROM usage.rollup_state FOR UPDATE;
     IF wm IS NULL THEN
-        wm := coalesce((SELECT min(updated_at) FROM usage.task_usage), now() - lag);
+        -- The first run: every change so far was logged (the trigger logs every row while
+        -- there is no watermark) and is folded below, so the watermark starts
+        -- at the run's own end (before migration 0028: at the oldest updated_at, read
+        -- through an index that is gone, to advance by a day a run from there).
+        wm := now() - lag;
     END IF;
     upto := greatest(wm, least(now() - lag, wm + interval '1 day'));
     UPDATE usage.rollup_state SET last_run_started_at = now();

@@ -35,6 +35,10 @@ BEGIN
                   JOIN usage.task_attribution a ON a.task_id = u.task_id AND a.deleted_at IS NULL
                   LEFT JOIN usage.issue_projects ip ON ip.issue_id = a.issue_id
                  WHERE u.updated_at >= p_from AND u.updated_at < p_to
+                   -- The scheduled run's window is empty (upto, upto): no scan. A range
+                   -- (the backfill, a repair) reads task_usage sequentially, since
+                   -- migration 0028 dropped its updated_at index.
+                   AND p_from < p_to
                 UNION
                 SELECT workspace_id, runtime_id, agent_id, provider, model, bucket_hour, project_id
                   FROM usage.task_usage_dirty
