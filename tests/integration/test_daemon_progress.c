@@ -305,6 +305,170 @@ START_TEST(replayed_events_and_reports_are_logged_once)
 }
 END_TEST
 
+/* ---- a batch's events of one task folded into one row change (issue 17) ---- */
+
+enum { FOLD_TASKS = 12, FOLD_ROUNDS = 40, FOLD_MAX_EVENTS = 6 };
+
+static unsigned fold_rand(unsigned *state)
+{
+    *state = *state * 1103515245u + 12345u;
+    return (*state >> 16) & 0x7fff;
+}
+
+struct fold_case {
+    char pre[FOLD_TASKS * 1024]; /* the rows and task tokens before the batch (SQL) */
+    char *events[FOLD_TASKS * FOLD_MAX_EVENTS];
+    int n;
+};
+
+/* Random rows, some claimed and holding task tokens, and random events for them: versions out
+ * of order, repeated and in runs, every status, optional lease, result, reason and time. */
+static void fold_case_make(struct fold_case *fc, unsigned seed)
+{
+    static const char *kinds[][2] = {
+        {"queued", "queued"},       {"waiting", "queued"},      {"dispatched", "dispatched"},
+        {"started", "running"},     {"completed", "completed"}, {"failed", "failed"},
+        {"cancelled", "cancelled"}, {"progress", "running"},
+    };
+    char *per[FOLD_TASKS][FOLD_MAX_EVENTS];
+    int count[FOLD_TASKS], next[FOLD_TASKS], left = 0;
+    size_t at = 0;
+    fc->pre[0] = '\0';
+    fc->n = 0;
+    for (int t = 0; t < FOLD_TASKS; t++) {
+        char task[40];
+        snprintf(task, sizeof task, "00000000-0000-7000-8000-0000000f%04x", t);
+        if (fold_rand(&seed) % 3 != 0) {
+            bool claimed = fold_rand(&seed) % 2;
+            at += (size_t)snprintf(
+                fc->pre + at, sizeof fc->pre - at,
+                "INSERT INTO gateway.tasks (task_id, workspace_id, agent_id, runtime_id, status, "
+                "version, attempt, lease_until, failure_reason, started_at, claimed_at, "
+                "claim_until, claimed_by, reported) VALUES ('%s', "
+                "'00000000-0000-7000-8000-0000000000b1', '00000000-0000-7000-8000-0000000000b3', "
+                "'00000000-0000-7000-8000-0000000000b4', 'dispatched', %u, %u, %s, %s, %s, %s, "
+                "%s, %s, %s);",
+                task, fold_rand(&seed) % 5, fold_rand(&seed) % 3,
+                fold_rand(&seed) % 2 ? "'2000-01-02T00:00:00Z'" : "NULL",
+                fold_rand(&seed) % 2 ? "'old failure'" : "NULL",
+                fold_rand(&seed) % 2 ? "'2000-01-01T01:00:00Z'" : "NULL",
+                claimed ? "'2000-01-01T02:00:00Z'" : "NULL",
+                claimed ? "'2000-01-01T03:00:00Z'" : "NULL", claimed ? "'daemon-1'" : "NULL",
+                claimed && fold_rand(&seed) % 2 ? "'completed'" : "NULL");
+            if (fold_rand(&seed) % 2)
+                at += (size_t)snprintf(
+                    fc->pre + at, sizeof fc->pre - at,
+                    "INSERT INTO gateway.task_tokens (token_hash, task_id, workspace_id, agent_id, "
+                    "user_id, expires_at) VALUES (encode(sha256('%s'::bytea), 'hex'), '%s', "
+                    "'00000000-0000-7000-8000-0000000000b1', "
+                    "'00000000-0000-7000-8000-0000000000b3', "
+                    "'00000000-0000-7000-8000-0000000000d1', '2100-01-01');",
+                    task, task);
+        }
+        count[t] = 1 + (int)(fold_rand(&seed) % FOLD_MAX_EVENTS);
+        next[t] = 0;
+        left += count[t];
+        unsigned version = fold_rand(&seed) % 4;
+        for (int i = 0; i < count[t]; i++) {
+            version = fold_rand(&seed) % 2 ? version + 1 : 1 + fold_rand(&seed) % 7;
+            const char **k = kinds[fold_rand(&seed) % 8];
+            char extra[256] = "";
+            size_t x = 0;
+            unsigned r = fold_rand(&seed);
+            if (r & 1)
+                x += (size_t)snprintf(extra + x, sizeof extra - x,
+                                      ",\"lease_until\":\"2000-02-0%uT00:00:00Z\"", 1 + r % 9);
+            if (r & 2)
+                x += (size_t)snprintf(extra + x, sizeof extra - x, ",\"result\":\"r%u\"", r % 97);
+            if (r & 4)
+                x +=
+                    (size_t)snprintf(extra + x, sizeof extra - x, ",\"reason\":\"why %u\"", r % 89);
+            if (r & 8)
+                x += (size_t)snprintf(extra + x, sizeof extra - x,
+                                      ",\"at\":\"2000-03-01T00:%02u:00Z\"", r % 60);
+            if (r & 16)
+                snprintf(extra + x, sizeof extra - x, ",\"attempt\":%u", r % 4);
+            ck_assert_int_ge(
+                asprintf(&per[t][i],
+                         "{\"type\":\"multica.task.%s.v1\",\"time\":\"2000-01-01T00:%02u:00Z\","
+                         "\"data\":{\"task_id\":\"%s\",\"workspace_id\":"
+                         "\"00000000-0000-7000-8000-0000000000b1\",\"agent_id\":"
+                         "\"00000000-0000-7000-8000-0000000000b3\",\"runtime_id\":"
+                         "\"00000000-0000-7000-8000-0000000000b%u\",\"status\":\"%s\","
+                         "\"version\":%u%s}}",
+                         k[0], fold_rand(&seed) % 60, task, 4 + fold_rand(&seed) % 2, k[1], version,
+                         extra),
+                0);
+        }
+    }
+    /* The tasks' events interleaved, each task's in its own order. */
+    while (left > 0) {
+        int t = (int)(fold_rand(&seed) % FOLD_TASKS);
+        if (next[t] == count[t])
+            continue;
+        fc->events[fc->n++] = per[t][next[t]++];
+        left--;
+    }
+}
+
+static void fold_reset(const struct fold_case *fc)
+{
+    th_sql("TRUNCATE gateway.tasks, gateway.task_tokens, gateway.task_event_log, "
+           "gateway.task_progress");
+    th_sql(fc->pre);
+}
+
+#define FOLD_TASK_ROWS                                                                             \
+    "SELECT to_jsonb(t) - 'updated_at' - 'requested_at' AS r FROM gateway.tasks t UNION ALL "      \
+    "SELECT to_jsonb(k) - 'created_at' FROM gateway.task_tokens k UNION ALL "                      \
+    "SELECT jsonb_build_object('n', row_number() OVER (ORDER BY seq), 'task', task_id, 'v', "      \
+    "version, 'p', progress_seq, 'type', type, 'event', event) FROM gateway.task_event_log"
+
+START_TEST(a_batch_changes_each_task_row_as_its_events_one_by_one_would)
+{
+    th_db_new();
+    th_sql("INSERT INTO gateway.users (id, email) VALUES "
+           "('00000000-0000-7000-8000-0000000000d1', 'fold@example.com')");
+    PGconn *c = connect_db(th_db_url_as("multica_gateway"));
+    int64_t changed = 0;
+    for (int round = 0; round < FOLD_ROUNDS; round++) {
+        struct fold_case fc;
+        fold_case_make(&fc, 7919u * (unsigned)round + 1);
+        size_t len = 3;
+        for (int i = 0; i < fc.n; i++)
+            len += strlen(fc.events[i]) + 1;
+        char *batch = malloc(len), *at = batch;
+        *at++ = '[';
+        for (int i = 0; i < fc.n; i++)
+            at += sprintf(at, "%s%s", i ? "," : "", fc.events[i]);
+        strcpy(at, "]");
+        fold_reset(&fc);
+        ok(c, PROJECT, 1, (const char *[]){batch});
+        th_sql("DROP TABLE IF EXISTS fold_batch; CREATE TABLE fold_batch AS " FOLD_TASK_ROWS);
+        fold_reset(&fc);
+        for (int i = 0; i < fc.n; i++)
+            ok(c, PROJECT, 1, (const char *[]){fc.events[i]});
+        th_sql("DROP TABLE IF EXISTS fold_single; CREATE TABLE fold_single AS " FOLD_TASK_ROWS);
+        PGresult *r =
+            PQexec(th_pg(), "SELECT 'batch: ' || r::text FROM (SELECT r FROM fold_batch EXCEPT ALL "
+                            "SELECT r FROM fold_single) a UNION ALL SELECT 'one by one: ' "
+                            "|| r::text FROM (SELECT r FROM fold_single EXCEPT ALL SELECT r FROM "
+                            "fold_batch) b ORDER BY 1");
+        ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(th_pg()));
+        ck_assert_msg(PQntuples(r) == 0, "round %d: %d rows differ, the first: %.600s", round,
+                      PQntuples(r), PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+        PQclear(r);
+        /* What the batch changed, so that a generator that changes nothing fails the test. */
+        changed += th_sql_int("SELECT count(*) FROM gateway.tasks WHERE version > 0");
+        for (int i = 0; i < fc.n; i++)
+            free(fc.events[i]);
+        free(batch);
+    }
+    ck_assert_int_gt(changed, FOLD_ROUNDS * FOLD_TASKS / 2);
+    PQfinish(c);
+}
+END_TEST
+
 TCase *dp_case_progress(void)
 {
     TCase *tc = tcase_create("progress");
@@ -314,5 +478,6 @@ TCase *dp_case_progress(void)
     tcase_add_test(tc, reports_sent_at_once_each_get_their_own_answer);
     tcase_add_test(tc, two_log_writers_never_make_a_listener_skip_or_reorder_an_event);
     tcase_add_test(tc, replayed_events_and_reports_are_logged_once);
+    tcase_add_test(tc, a_batch_changes_each_task_row_as_its_events_one_by_one_would);
     return tc;
 }
