@@ -124,6 +124,36 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# start_hello LOG [ARGS...]: multica-bench-hello (ARGS added) on a free port below Linux's
+# ephemeral range (32768-60999, where the stack's broker listens), answering before it
+# returns; sets HELLO_PORT and HELLO_PID. stop_hello ends it.
+start_hello() {
+    local log=$1 p
+    shift
+    HELLO_PORT=
+    for _ in $(seq 1 50); do
+        p=$((20000 + RANDOM % 12000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            HELLO_PORT=$p
+            break
+        fi
+    done
+    [ -n "$HELLO_PORT" ] || fail "no free port for the hello world"
+    "$BBIN/multica-bench-hello" --port "$HELLO_PORT" --bind 127.0.0.1 "$@" 2>"$log" &
+    HELLO_PID=$!
+    for _ in $(seq 1 50); do
+        curl -fsS "http://127.0.0.1:$HELLO_PORT/" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fsS "http://127.0.0.1:$HELLO_PORT/" >/dev/null ||
+        fail "the hello world did not start: $(cat "$log")"
+}
+stop_hello() {
+    kill -TERM "$HELLO_PID" 2>/dev/null || true
+    wait "$HELLO_PID" 2>/dev/null || true
+    HELLO_PID=
+}
+
 # A result line: stdout for bench/run.sh, and stderr so the progress shows it too.
 emit() {
     printf '%s\n' "$1"
@@ -212,7 +242,7 @@ children_cpu() {
                                           print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$TMP/times")"
 }
 tail_probe() {
-    local rows=$1 secs=$2 out="$TMP/tail-$1" hello_port hp pids s pglog pgpos
+    local rows=$1 secs=$2 out="$TMP/tail-$1" pids s pglog pgpos
     mkdir -p "$out"
     log "tail at $rows rows: idle ${SECONDS_PER_SIDE} s, then the read, hello, the read alone ($secs s each)"
     cpu_snap >"$out/idle.0"
@@ -236,36 +266,13 @@ tail_probe() {
     tail -c +"$((pgpos + 1))" "$pglog" 2>/dev/null | grep 'duration:' >"$out/pg-slow.txt" || true
     hist=$(join "$out/hist.0" "$out/hist.1" | awk '{printf "%s\"%s\":%d", (NR > 1 ? "," : "{"), $1, $3 - $2} END {print (NR ? "}" : "{}")}')
     # The floor: the bare server, the same wrk.
-    hello_port=
-    for _ in $(seq 1 50); do
-        hp=$((20000 + RANDOM % 12000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$hp") 2>/dev/null; then
-            hello_port=$hp
-            break
-        fi
-    done
-    [ -n "$hello_port" ] || fail "no free port for the hello world"
-    "$BBIN/multica-bench-hello" --port "$hello_port" --bind 127.0.0.1 2>"$TMP/hello-tail.log" &
-    HELLO_PID=$!
-    for _ in $(seq 1 50); do
-        curl -fsS "http://127.0.0.1:$hello_port/" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    hello_side=$(measure "http://127.0.0.1:$hello_port/" "$READ_THREADS" "$READ_CONNS" "$secs")
-    kill -TERM "$HELLO_PID" 2>/dev/null || true
-    wait "$HELLO_PID" 2>/dev/null || true
+    start_hello "$TMP/hello-tail.log"
+    hello_side=$(measure "http://127.0.0.1:$HELLO_PORT/" "$READ_THREADS" "$READ_CONNS" "$secs")
+    stop_hello
     # The same, answering the read's own text (its bytes through the same engine).
-    "$BBIN/multica-bench-hello" --port "$hello_port" --bind 127.0.0.1 --body "$TMP/rollup.json" \
-        2>"$TMP/hello-tail.log" &
-    HELLO_PID=$!
-    for _ in $(seq 1 50); do
-        curl -fsS "http://127.0.0.1:$hello_port/" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    body_side=$(measure "http://127.0.0.1:$hello_port/" "$READ_THREADS" "$READ_CONNS" "$secs")
-    kill -TERM "$HELLO_PID" 2>/dev/null || true
-    wait "$HELLO_PID" 2>/dev/null || true
-    HELLO_PID=
+    start_hello "$TMP/hello-tail.log" --body "$TMP/rollup.json"
+    body_side=$(measure "http://127.0.0.1:$HELLO_PORT/" "$READ_THREADS" "$READ_CONNS" "$secs")
+    stop_hello
     # The read with the other three services stopped.
     pids=
     for s in task-dispatcher usage-ingester rollup-scheduler; do
@@ -785,28 +792,12 @@ log "fresh: $FRESH_SAMPLES reports, each polled in the dashboard's read from its
 fresh_bench
 
 # ---- gateway: an authenticated read against a bare libmicrohttpd hello world ----
-port=
-for _ in $(seq 1 50); do
-    # below Linux's ephemeral range (32768-60999), where the stack's broker listens
-    p=$((20000 + RANDOM % 12000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-        port=$p
-        break
-    fi
-done
-[ -n "$port" ] || fail "no free port for the hello world"
-"$BBIN/multica-bench-hello" --port "$port" --bind 127.0.0.1 2>"$TMP/hello.log" &
-HELLO_PID=$!
-for _ in $(seq 1 50); do
-    curl -fsS "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$port/" >/dev/null || fail "the hello world did not start: $(cat "$TMP/hello.log")"
+start_hello "$TMP/hello.log"
 api GET "/api/workspaces/$WS" >/dev/null
 for rep in $(seq 1 "$REPEAT"); do
     log "gateway, repetition $rep of $REPEAT: GET /api/workspaces/{id}, then hello ($SECONDS_PER_SIDE s each)"
     ours=$(measure "$GATEWAY_URL/api/workspaces/$WS" "$GW_THREADS" "$GW_CONNS" "$SECONDS_PER_SIDE")
-    hello=$(measure "http://127.0.0.1:$port/" "$GW_THREADS" "$GW_CONNS" "$SECONDS_PER_SIDE")
+    hello=$(measure "http://127.0.0.1:$HELLO_PORT/" "$GW_THREADS" "$GW_CONNS" "$SECONDS_PER_SIDE")
     emit "$(jq -cn --argjson rep "$rep" --argjson ours "$ours" --argjson hello "$hello" \
         --argjson t "$GW_THREADS" --argjson c "$GW_CONNS" --argjson d "$SECONDS_PER_SIDE" \
         '{bench: "gateway", rep: $rep, endpoint: "GET /api/workspaces/{id}",

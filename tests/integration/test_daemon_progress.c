@@ -339,7 +339,11 @@ static void fold_case_make(struct fold_case *fc, unsigned seed)
         char task[40];
         snprintf(task, sizeof task, "00000000-0000-7000-8000-0000000f%04x", t);
         if (fold_rand(&seed) % 3 != 0) {
-            bool claimed = fold_rand(&seed) % 2;
+            /* Drawn one by one: the order of a call's arguments is unspecified in C. */
+            unsigned version = fold_rand(&seed) % 5, attempt = fold_rand(&seed) % 3;
+            bool lease = fold_rand(&seed) % 2, failure = fold_rand(&seed) % 2,
+                 started = fold_rand(&seed) % 2, claimed = fold_rand(&seed) % 2,
+                 reported = claimed && fold_rand(&seed) % 2;
             at += (size_t)snprintf(
                 fc->pre + at, sizeof fc->pre - at,
                 "INSERT INTO gateway.tasks (task_id, workspace_id, agent_id, runtime_id, status, "
@@ -348,13 +352,11 @@ static void fold_case_make(struct fold_case *fc, unsigned seed)
                 "'00000000-0000-7000-8000-0000000000b1', '00000000-0000-7000-8000-0000000000b3', "
                 "'00000000-0000-7000-8000-0000000000b4', 'dispatched', %u, %u, %s, %s, %s, %s, "
                 "%s, %s, %s);",
-                task, fold_rand(&seed) % 5, fold_rand(&seed) % 3,
-                fold_rand(&seed) % 2 ? "'2000-01-02T00:00:00Z'" : "NULL",
-                fold_rand(&seed) % 2 ? "'old failure'" : "NULL",
-                fold_rand(&seed) % 2 ? "'2000-01-01T01:00:00Z'" : "NULL",
+                task, version, attempt, lease ? "'2000-01-02T00:00:00Z'" : "NULL",
+                failure ? "'old failure'" : "NULL", started ? "'2000-01-01T01:00:00Z'" : "NULL",
                 claimed ? "'2000-01-01T02:00:00Z'" : "NULL",
                 claimed ? "'2000-01-01T03:00:00Z'" : "NULL", claimed ? "'daemon-1'" : "NULL",
-                claimed && fold_rand(&seed) % 2 ? "'completed'" : "NULL");
+                reported ? "'completed'" : "NULL");
             if (fold_rand(&seed) % 2)
                 at += (size_t)snprintf(
                     fc->pre + at, sizeof fc->pre - at,
@@ -388,6 +390,7 @@ static void fold_case_make(struct fold_case *fc, unsigned seed)
                                       ",\"at\":\"2000-03-01T00:%02u:00Z\"", r % 60);
             if (r & 16)
                 snprintf(extra + x, sizeof extra - x, ",\"attempt\":%u", r % 4);
+            unsigned minute = fold_rand(&seed) % 60, runtime = 4 + fold_rand(&seed) % 2;
             ck_assert_int_ge(
                 asprintf(&per[t][i],
                          "{\"type\":\"multica.task.%s.v1\",\"time\":\"2000-01-01T00:%02u:00Z\","
@@ -396,8 +399,7 @@ static void fold_case_make(struct fold_case *fc, unsigned seed)
                          "\"00000000-0000-7000-8000-0000000000b3\",\"runtime_id\":"
                          "\"00000000-0000-7000-8000-0000000000b%u\",\"status\":\"%s\","
                          "\"version\":%u%s}}",
-                         k[0], fold_rand(&seed) % 60, task, 4 + fold_rand(&seed) % 2, k[1], version,
-                         extra),
+                         k[0], minute, task, runtime, k[1], version, extra),
                 0);
         }
     }

@@ -541,8 +541,18 @@ json_t *th_consume_all(const char *brokers, const char *topic)
     int64_t remaining = 0;
     for (int p = 0; p < nparts; p++) {
         int64_t lo = 0, hi = 0;
-        ck_assert_int_eq(rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000),
-                         RD_KAFKA_RESP_ERR_NO_ERROR);
+        /* A cluster just started, or just restarted by the case, may still be electing the
+         * partition's leader: "not the leader" is retried, as a client's next metadata does. */
+        rd_kafka_resp_err_t e;
+        int64_t retry_until = mc_now_mono_ms() + 30000;
+        while ((e = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000)) ==
+                   RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+               e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE) {
+            ck_assert_msg(mc_now_mono_ms() < retry_until, "partition %d: %s", p,
+                          rd_kafka_err2str(e));
+            usleep(200 * 1000);
+        }
+        ck_assert_msg(e == RD_KAFKA_RESP_ERR_NO_ERROR, "partition %d: %s", p, rd_kafka_err2str(e));
         high[p] = hi;
         remaining += hi - lo;
         rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
