@@ -270,8 +270,7 @@ static void deliver_messages(struct gw_ws_hub *hub, mc_db *db)
             if (!wants(c, &who))
                 continue;
             if (m == NULL)
-                m = mc_sprintf("{\"type\":\"task_message\",\"message\":%s}",
-                               PQgetvalue(r, i, 4));
+                m = mc_sprintf("{\"type\":\"task_message\",\"message\":%s}", PQgetvalue(r, i, 4));
             enqueue(c, m);
         }
         free(m);

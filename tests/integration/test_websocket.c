@@ -134,7 +134,6 @@ START_TEST(a_slow_client_is_dropped_and_blocks_nobody)
 }
 END_TEST
 
-
 /* Counts the task messages the watcher receives within ms, by seq (1..3), and fails on any
  * other seq. */
 static void count_messages(mc_wsclient *w, int ms, int seen[4])
@@ -145,7 +144,8 @@ static void count_messages(mc_wsclient *w, int ms, int seen[4])
         if (m == NULL)
             continue;
         if (strcmp(json_string_value(json_object_get(m, "type")), "task_message") == 0) {
-            json_int_t seq = json_integer_value(json_object_get(json_object_get(m, "message"), "seq"));
+            json_int_t seq =
+                json_integer_value(json_object_get(json_object_get(m, "message"), "seq"));
             ck_assert_msg(seq >= 1 && seq <= 3, "unexpected message seq %lld", (long long)seq);
             seen[seq]++;
         }
