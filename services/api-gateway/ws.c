@@ -321,8 +321,8 @@ static void *listen_loop(void *arg)
         /* Kicked by this replica's projection; the other replicas' events and every message
          * wait for the poll. No LISTEN: a NOTIFY's commit takes a global lock. */
         mc_worker_wait(&hub->listener, LOG_POLL_MS);
+        deliver_new(ctx, hub, db); /* first: it wakes the daemons of new dispatches */
         deliver_messages(hub, db);
-        deliver_new(ctx, hub, db);
         if (mc_now_mono_ms() >= next_sweep) {
             gw_daemon_ws_sweep(ctx, db);
             next_sweep = mc_now_mono_ms() + SWEEP_MS;
