@@ -5,10 +5,10 @@
  *
  * The daemon sends a batch every 500 ms while the agent runs. The caller's token and the task
  * are checked in the same SQL call (gateway.daemon_messages). Each message is kept once per
- * (task, seq) in gateway.task_messages and announced, in the same SQL call, to the WebSocket
- * hub of every gateway replica, which passes it on to the people watching the task, its issue
- * or its workspace ({"type":"task_message", ...}). People read them back with
- * GET /api/tasks/{task_id}/messages. */
+ * (task, seq) in gateway.task_messages; the WebSocket listener of every gateway replica reads
+ * the new ones by their transaction at its next round (no NOTIFY) and passes them on to the
+ * people watching the task, its issue or its workspace ({"type":"task_message", ...}). People
+ * read them back with GET /api/tasks/{task_id}/messages. */
 #include "gateway.h"
 
 #include <stdio.h>

@@ -8,10 +8,11 @@
  * listener reads the log in seq order when kicked and every LOG_POLL_MS (the other replicas'
  * events), and queues matching events on its own connections. A reconnecting client passes the last
  * seq it saw ("since") and gets what it missed from the log, possibly with duplicates it drops by
- * seq. Messages are announced on their own channel (gateway.record_task_messages) and read from
- * gateway.task_messages, so that they add no writer to the log: a second writer would commit
+ * seq. Messages are read from gateway.task_messages by the transactions that wrote them, those
+ * committed since the listener's previous snapshot (gateway.task_messages_ended), at the same
+ * kicks and polls: no NOTIFY, and no writer added to the log (a second writer would commit
  * seqs out of order, and a listener reading past the highest seq it saw would skip the late
- * ones. A client that missed messages reads them with GET /api/tasks/{id}/messages. The same
+ * ones). A client that missed messages reads them with GET /api/tasks/{id}/messages. The same
  * listener tells daemons (daemon_ws.c) when a runtime of theirs got a task: at each logged
  * dispatch, and every SWEEP_MS for tasks no claim holds.
  *
@@ -64,6 +65,7 @@ struct gw_ws_hub {
     struct client *clients;
     struct mc_worker listener; /* its stop request also tells connections to finish */
     int64_t last_seq;
+    char *msg_snapshot; /* the snapshot of the last read of task messages; NULL: none yet */
 };
 
 /* ---- queues ---- */
@@ -235,33 +237,47 @@ static void deliver_new(struct gw_ctx *ctx, struct gw_ws_hub *hub, mc_db *db)
     }
 }
 
-/* Passes the messages a NOTIFY announced ("task workspace issue|- lo hi") to their watchers. */
-static void deliver_messages(struct gw_ws_hub *hub, mc_db *db, const char *payload)
+/* Passes the messages committed since the last call to their watchers
+ * (gateway.task_messages_ended: by their transactions, against the snapshot of the last call).
+ * Without a snapshot yet (a new connection), it takes one: messages committed before it are
+ * not sent, as a NOTIFY sent before LISTEN was not; nor are those committed while no client
+ * was connected. A watcher that missed some reads them with GET /api/tasks/{id}/messages. */
+static void deliver_messages(struct gw_ws_hub *hub, mc_db *db)
 {
-    char task[MC_UUID_STRLEN], ws[MC_UUID_STRLEN], issue[MC_UUID_STRLEN], lo[12], hi[12];
-    if (sscanf(payload, "%36s %36s %36s %11s %11s", task, ws, issue, lo, hi) != 5)
-        return;
-    struct logrow who = {.workspace = ws, .issue = strcmp(issue, "-") ? issue : NULL, .task = task};
     pthread_mutex_lock(&hub->mu);
-    bool wanted = false;
-    for (struct client *c = hub->clients; c && !wanted; c = c->next)
-        wanted = wants(c, &who);
+    bool watched = hub->clients != NULL;
     pthread_mutex_unlock(&hub->mu);
-    if (!wanted)
-        return; /* nobody watches: spare the read */
-    const char *p[] = {task, lo, hi};
-    PGresult *r = NULL;
-    if (mc_db_exec(db, GW_TASK_MESSAGES_RANGE, 3, p, &r) == 0) {
-        pthread_mutex_lock(&hub->mu);
-        for (int i = 0; i < PQntuples(r); i++) {
-            char *m = mc_sprintf("{\"type\":\"task_message\",\"message\":%s}", PQgetvalue(r, i, 0));
-            for (struct client *c = hub->clients; c; c = c->next)
-                if (wants(c, &who))
-                    enqueue(c, m);
-            free(m);
-        }
-        pthread_mutex_unlock(&hub->mu);
+    if (!watched) { /* nobody to send to: spare the read, and start afresh with the next client */
+        free(hub->msg_snapshot);
+        hub->msg_snapshot = NULL;
+        return;
     }
+    const char *p[] = {hub->msg_snapshot};
+    PGresult *r = NULL;
+    if (mc_db_exec(db, GW_TASK_MESSAGES_ENDED, 1, p, &r) != 0 || PQntuples(r) == 0) {
+        PQclear(r);
+        return;
+    }
+    pthread_mutex_lock(&hub->mu);
+    for (int i = 0; i < PQntuples(r); i++) {
+        if (PQgetisnull(r, i, 1) || PQgetisnull(r, i, 2))
+            continue; /* no message (only the snapshot), or its task is gone */
+        struct logrow who = {.task = PQgetvalue(r, i, 1),
+                             .workspace = PQgetvalue(r, i, 2),
+                             .issue = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3)};
+        char *m = NULL;
+        for (struct client *c = hub->clients; c; c = c->next) {
+            if (!wants(c, &who))
+                continue;
+            if (m == NULL)
+                m = mc_sprintf("{\"type\":\"task_message\",\"message\":%s}", PQgetvalue(r, i, 4));
+            enqueue(c, m);
+        }
+        free(m);
+    }
+    pthread_mutex_unlock(&hub->mu);
+    free(hub->msg_snapshot);
+    hub->msg_snapshot = mc_strdup(PQgetvalue(r, 0, 0));
     PQclear(r);
 }
 
@@ -284,39 +300,29 @@ static void *listen_loop(void *arg)
     struct gw_ctx *ctx = arg;
     struct gw_ws_hub *hub = ctx->hub;
     mc_db *db = mc_db_new(ctx->svc->cfg.database_url, gw_stmts, GW_NSTMTS, "api-gateway-ws");
-    bool listening = false;
+    bool caught_up = false;
     int64_t next_sweep = 0, next_standing = 0;
     while (!mc_worker_stopping(&hub->listener)) {
-        if (!mc_db_connected(db) || !listening) {
-            listening = false;
-            if (mc_db_ensure(db, 0) != 0 ||
-                mc_db_exec_sql(db, "LISTEN multica_task_messages", NULL) != 0) {
+        if (!mc_db_connected(db) || !caught_up) {
+            if (mc_db_ensure(db, 0) != 0) {
                 mc_worker_wait(&hub->listener, 500);
                 continue;
             }
-            listening = true;
             if (hub->last_seq == 0) {
                 PGresult *r = NULL;
                 if (mc_db_exec(db, GW_LOG_MAX, 0, NULL, &r) == 0)
                     hub->last_seq = atoll(mc_db_value(r));
                 PQclear(r);
             }
-            deliver_new(ctx, hub, db); /* what was logged while we were not listening */
+            caught_up = true;
+            deliver_new(ctx, hub, db); /* what was logged while we were not connected */
+            deliver_messages(hub, db);
         }
-        /* Kicked by this replica's projection; the other replicas' events wait for the poll,
-         * and so do the messages announced (NOTIFY multica_task_messages). */
+        /* Kicked by this replica's projection; the other replicas' events and every message
+         * wait for the poll. No LISTEN: a NOTIFY's commit takes a global lock. */
         mc_worker_wait(&hub->listener, LOG_POLL_MS);
-        PGconn *conn = mc_db_conn(db);
-        if (PQconsumeInput(conn) == 0) {
-            listening = false; /* the connection broke; reconnect and catch up */
-            continue;
-        }
-        PGnotify *n;
-        while ((n = PQnotifies(conn)) != NULL) {
-            deliver_messages(hub, db, n->extra);
-            PQfreemem(n);
-        }
-        deliver_new(ctx, hub, db);
+        deliver_new(ctx, hub, db); /* first: it wakes the daemons of new dispatches */
+        deliver_messages(hub, db);
         if (mc_now_mono_ms() >= next_sweep) {
             gw_daemon_ws_sweep(ctx, db);
             next_sweep = mc_now_mono_ms() + SWEEP_MS;
@@ -359,6 +365,7 @@ void gw_ws_stop(struct gw_ctx *ctx)
         return;
     mc_worker_stop(&hub->listener);
     pthread_mutex_destroy(&hub->mu);
+    free(hub->msg_snapshot);
     free(hub);
     ctx->hub = NULL;
 }

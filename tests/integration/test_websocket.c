@@ -1,14 +1,16 @@
 /* test_websocket.c: the WebSocket hub under a client that stops reading: its queue overflows,
  * it is disconnected, and a healthy client on the same stream receives everything, although
  * the gateway projects the burst in one transaction and it reaches the hub at once (more than
- * the queue limit: the limit judges progress, not an instant). Revocation on open sockets is in
- * test_ws_revoke.c. */
+ * the queue limit: the limit judges progress, not an instant). And task messages, read by the
+ * transactions that wrote them (no NOTIFY): one that commits after a later one still reaches
+ * the watcher, each once. Revocation on open sockets is in test_ws_revoke.c. */
 #include "gateway_client.h"
 #include "mc_kafka.h"
 #include "mc_proto.h"
 #include "usage_gen.h"
 
 #include <arpa/inet.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +134,96 @@ START_TEST(a_slow_client_is_dropped_and_blocks_nobody)
 }
 END_TEST
 
+/* Counts the task messages the watcher receives within ms, by seq (1..3), and fails on any
+ * other seq. */
+static void count_messages(mc_wsclient *w, int ms, int seen[4])
+{
+    int64_t deadline = mc_now_mono_ms() + ms;
+    while (mc_now_mono_ms() < deadline) {
+        json_t *m = mc_wsclient_next(w, 100);
+        if (m == NULL)
+            continue;
+        if (strcmp(json_string_value(json_object_get(m, "type")), "task_message") == 0) {
+            json_int_t seq =
+                json_integer_value(json_object_get(json_object_get(m, "message"), "seq"));
+            ck_assert_msg(seq >= 1 && seq <= 3, "unexpected message seq %lld", (long long)seq);
+            seen[seq]++;
+        }
+        json_decref(m);
+    }
+}
+
+START_TEST(messages_committed_out_of_order_reach_the_watcher_once_each)
+{
+    const char *url_db = th_db_new();
+    const char *brokers = th_broker_start(3);
+    const char *base = tg_start(brokers, NULL, NULL);
+    char *alice = tg_login(base, "alice@example.com");
+    char ws[37], runtime[37], agent[37];
+    char *pat;
+    tg_setup_workspace(base, alice, "acme", ws, runtime, &pat, agent);
+    const char *task = "e0000000-0000-7000-8000-000000000001";
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO gateway.tasks (task_id, workspace_id, agent_id, runtime_id, status) "
+             "VALUES ('%s', '%s', '%s', '%s', 'running')",
+             task, ws, agent, runtime);
+    th_sql(sql);
+    char url[128];
+    snprintf(url, sizeof url, "%s/api/ws", base);
+    mc_wsclient *w = mc_wsclient_open(url, alice);
+    ck_assert_ptr_nonnull(w);
+    json_t *sub = json_pack("{ss ss}", "type", "subscribe", "workspace_id", ws);
+    ck_assert_int_eq(mc_wsclient_send(w, sub), 0);
+    json_decref(sub);
+    usleep(500 * 1000); /* the listener has a client and its first snapshot */
+    /* Transaction A writes message 1 and stays open: its transaction id is the lowest. */
+    PGconn *a = PQconnectdb(url_db);
+    ck_assert_int_eq(PQstatus(a), CONNECTION_OK);
+    PQclear(PQexec(a, "BEGIN"));
+    snprintf(sql, sizeof sql,
+             "SELECT gateway.record_task_messages('%s', "
+             "'[{\"seq\": 1, \"type\": \"text\", \"content\": \"first\"}]')",
+             task);
+    PGresult *r = PQexec(a, sql);
+    ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    /* Message 2 commits after it began, in a transaction of its own; message 3 the daemon's
+     * way, over HTTP. */
+    snprintf(sql, sizeof sql,
+             "SELECT gateway.record_task_messages('%s', "
+             "'[{\"seq\": 2, \"type\": \"text\", \"content\": \"second\"}]')",
+             task);
+    th_sql(sql);
+    char path[128];
+    snprintf(path, sizeof path, "/api/daemon/tasks/%s/messages", task);
+    ck_assert_int_eq(tg_call(base, "POST", path, pat,
+                             "{\"messages\": [{\"seq\": 3, \"type\": \"text\", "
+                             "\"content\": \"third\"}]}",
+                             NULL),
+                     200);
+    /* The committed ones arrive without waiting for A; A's is not visible yet. */
+    int seen[4] = {0};
+    count_messages(w, 1500, seen);
+    ck_assert_int_eq(seen[1], 0);
+    ck_assert_int_eq(seen[2], 1);
+    ck_assert_int_eq(seen[3], 1);
+    /* A commits: its message, below the others' transaction ids, still arrives, and nothing
+     * arrives twice. */
+    r = PQexec(a, "COMMIT");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    count_messages(w, 1500, seen);
+    ck_assert_int_eq(seen[1], 1);
+    ck_assert_int_eq(seen[2], 1);
+    ck_assert_int_eq(seen[3], 1);
+    PQfinish(a);
+    mc_wsclient_close(w);
+    free(alice);
+    free(pat);
+}
+END_TEST
+
 TCase *ws_case_revoke(void);
 
 Suite *suite_websocket(void)
@@ -140,6 +232,7 @@ Suite *suite_websocket(void)
     TCase *tc = tcase_create("hub");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, a_slow_client_is_dropped_and_blocks_nobody);
+    tcase_add_test(tc, messages_committed_out_of_order_reach_the_watcher_once_each);
     suite_add_tcase(s, tc);
     suite_add_tcase(s, ws_case_revoke());
     return s;

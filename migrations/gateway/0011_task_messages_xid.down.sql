@@ -1,0 +1,2 @@
+DROP INDEX gateway.task_messages_xid_idx;
+ALTER TABLE gateway.task_messages DROP COLUMN xid;
