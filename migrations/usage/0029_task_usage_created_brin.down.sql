@@ -1,3 +1,0 @@
--- task_usage takes its created_at btree back (migration 0004's).
-DROP INDEX IF EXISTS usage.task_usage_created_at_brin;
-CREATE INDEX IF NOT EXISTS task_usage_created_at_idx ON usage.task_usage (created_at);
