@@ -120,7 +120,8 @@ static const char *const recent_sql =
     "UPDATE usage.task_usage u SET output_tokens = u.output_tokens + 1, "
     "       reported_at = u.reported_at + interval '1 millisecond', updated_at = now() "
     "  FROM (SELECT task_id, provider, model FROM usage.task_usage "
-    "         ORDER BY created_at DESC LIMIT $1::int) c "
+    "         ORDER BY date_trunc('hour', created_at AT TIME ZONE 'UTC') DESC, created_at DESC "
+    "         LIMIT $1::int) c "
     " WHERE (u.task_id, u.provider, u.model) = (c.task_id, c.provider, c.model)";
 
 static const char *const scattered_sql =

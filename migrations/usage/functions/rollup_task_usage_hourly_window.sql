@@ -58,12 +58,15 @@ BEGIN
     ), hours AS (
         SELECT DISTINCT bucket_hour FROM dirty
     ), hour_rows AS MATERIALIZED (
-        -- Ground truth of every bucket in the dirty hours: one index range scan per hour.
+        -- Ground truth of every bucket in the dirty hours: one index probe per hour, by the
+        -- UTC hour of created_at (task_usage_created_hour_idx, migration 0029; bucket_hour is
+        -- that hour, as a timestamptz).
         SELECT u.task_id, u.provider, u.model, h.bucket_hour, u.created_at, u.input_tokens,
                u.output_tokens, u.cache_read_tokens, u.cache_write_tokens, u.cost_usd_ticks
           FROM hours h
           JOIN usage.task_usage u
-            ON u.created_at >= h.bucket_hour AND u.created_at < h.bucket_hour + interval '1 hour'
+            ON date_trunc('hour', u.created_at AT TIME ZONE 'UTC')
+             = h.bucket_hour AT TIME ZONE 'UTC'
     ), attributed AS MATERIALIZED (
         -- Attribution by one primary-key probe per row. The planner cannot see how few rows
         -- the dirty hours hold (it guesses about 1/9 of the table per hour), and as a plain

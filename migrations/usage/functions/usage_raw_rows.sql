@@ -24,18 +24,21 @@ LANGUAGE sql STABLE AS $$
            AND (p_runtime IS NULL OR a.runtime_id = p_runtime)
            AND (p_workspace IS NULL OR a.workspace_id = p_workspace)
            AND (p_project IS NULL OR ip.project_id = p_project)
-           AND u.created_at >= p_since - interval '1 hour'
-           AND date_trunc('hour', u.created_at, 'UTC') >= p_since
+           -- The UTC hour of created_at from p_since on, compared as
+           -- task_usage_created_hour_idx keys it (migration 0029).
+           AND date_trunc('hour', u.created_at AT TIME ZONE 'UTC') >= p_since AT TIME ZONE 'UTC'
         UNION ALL
-        -- The given hours' rows: every runtime's for a workspace; a runtime's own and those
-        -- whose runtime is not known yet (NULL), through task_usage_runtime_created_idx.
+        -- The given hours' rows (each hour a UTC hour's start): every runtime's for a
+        -- workspace, by the UTC hour of created_at (task_usage_created_hour_idx, migration
+        -- 0029); a runtime's own and those whose runtime is not known yet (NULL), through
+        -- task_usage_runtime_created_idx.
         SELECT a.workspace_id, a.runtime_id, a.agent_id, a.project_id, u.provider, u.model,
                u.created_at, u.h, u.input_tokens, u.output_tokens, u.cache_read_tokens,
                u.cache_write_tokens, u.cost_usd_ticks
           FROM (SELECT h.h, u.*
                   FROM unnest(p_hours) AS h(h)
                   JOIN usage.task_usage u
-                    ON u.created_at >= h.h AND u.created_at < h.h + interval '1 hour'
+                    ON date_trunc('hour', u.created_at AT TIME ZONE 'UTC') = h.h AT TIME ZONE 'UTC'
                  WHERE p_runtime IS NULL
                 UNION ALL
                 -- Per hour (LATERAL, OFFSET 0): one range of the index each, never all of the
