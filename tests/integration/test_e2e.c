@@ -54,11 +54,7 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     /* A second client watches the issue before anything happens. */
     char url[256];
     snprintf(url, sizeof url, "%s/api/ws", base);
-    mc_wsclient *watcher = mc_wsclient_open(url, alice);
-    ck_assert_ptr_nonnull(watcher);
-    json_t *sub = json_pack("{ss ss}", "type", "subscribe", "issue_id", issue);
-    ck_assert_int_eq(mc_wsclient_send(watcher, sub), 0);
-    json_decref(sub);
+    mc_wsclient *watcher = tg_ws_watch(base, alice, "issue_id", issue);
     usleep(200 * 1000);
     ck_assert_int_eq(tg_assign(base, alice, issue, agent, task), 200);
     ck_assert_uint_eq(strlen(task), 36);
@@ -114,7 +110,7 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     /* A client reconnecting with the last seq it saw gets what it missed, and only that. */
     watcher = mc_wsclient_open(url, alice);
     ck_assert_ptr_nonnull(watcher);
-    sub = json_pack("{ss ss sI}", "type", "subscribe", "issue_id", issue, "since",
+    json_t *sub = json_pack("{ss ss sI}", "type", "subscribe", "issue_id", issue, "since",
                     (json_int_t)(last_seq - 2));
     ck_assert_int_eq(mc_wsclient_send(watcher, sub), 0);
     json_decref(sub);

@@ -169,13 +169,7 @@ START_TEST(messages_committed_out_of_order_reach_the_watcher_once_each)
              "VALUES ('%s', '%s', '%s', '%s', 'running')",
              task, ws, agent, runtime);
     th_sql(sql);
-    char url[128];
-    snprintf(url, sizeof url, "%s/api/ws", base);
-    mc_wsclient *w = mc_wsclient_open(url, alice);
-    ck_assert_ptr_nonnull(w);
-    json_t *sub = json_pack("{ss ss}", "type", "subscribe", "workspace_id", ws);
-    ck_assert_int_eq(mc_wsclient_send(w, sub), 0);
-    json_decref(sub);
+    mc_wsclient *w = tg_ws_watch(base, alice, "workspace_id", ws);
     usleep(500 * 1000); /* the listener has a client and its first snapshot */
     /* Transaction A writes message 1 and stays open: its transaction id is the lowest. */
     PGconn *a = PQconnectdb(url_db);

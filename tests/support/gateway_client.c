@@ -83,6 +83,18 @@ json_t *tg_ws_next(mc_wsclient *ws, const char *type, int timeout_ms)
     return NULL;
 }
 
+mc_wsclient *tg_ws_watch(const char *base, const char *token, const char *scope, const char *id)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s/api/ws", base);
+    mc_wsclient *w = mc_wsclient_open(url, token);
+    ck_assert_ptr_nonnull(w);
+    json_t *sub = json_pack("{ss ss}", "type", "subscribe", scope, id);
+    ck_assert_int_eq(mc_wsclient_send(w, sub), 0);
+    json_decref(sub);
+    return w;
+}
+
 char *tg_login(const char *base, const char *email)
 {
     char body[300];

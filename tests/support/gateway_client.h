@@ -30,6 +30,10 @@ void tg_workspace(const char *base, const char *token, const char *name, char ws
  * none came. The caller decrefs. */
 json_t *tg_ws_next(mc_wsclient *ws, const char *type, int timeout_ms);
 
+/* Opens the gateway's WebSocket as token and subscribes to scope ("workspace_id", "issue_id")
+ * id; asserts both worked. */
+mc_wsclient *tg_ws_watch(const char *base, const char *token, const char *scope, const char *id);
+
 /* Request helpers returning the status; *out (may be NULL) gets the JSON body. */
 int tg_call(const char *base, const char *method, const char *path, const char *token,
             const char *body, json_t **out);
