@@ -111,7 +111,7 @@ START_TEST(a_task_from_assignment_to_the_usage_dashboard)
     watcher = mc_wsclient_open(url, alice);
     ck_assert_ptr_nonnull(watcher);
     json_t *sub = json_pack("{ss ss sI}", "type", "subscribe", "issue_id", issue, "since",
-                    (json_int_t)(last_seq - 2));
+                            (json_int_t)(last_seq - 2));
     ck_assert_int_eq(mc_wsclient_send(watcher, sub), 0);
     json_decref(sub);
     int replayed = 0;
