@@ -172,8 +172,14 @@ static void close_pg(void)
 
 static const char *db_create(const char *template)
 {
+    /* The pid alone is not unique over a run: a full run starts more processes than pid_max
+     * (32768 on Debian), so a later test can get the pid of one whose database is still there
+     * ("already exists", seen under ASan). The clock's nanoseconds make the name unique. */
     static int counter;
-    snprintf(g_db_name, sizeof g_db_name, "t_%d_%d", (int)getpid(), ++counter);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    snprintf(g_db_name, sizeof g_db_name, "t_%d_%d_%lx", (int)getpid(), ++counter,
+             (unsigned long)now.tv_sec * 1000000000UL + (unsigned long)now.tv_nsec);
     PGconn *c = admin_connect("postgres");
     char sql[256];
     snprintf(sql, sizeof sql, "CREATE DATABASE %s TEMPLATE %s", g_db_name, template);
