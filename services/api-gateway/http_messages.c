@@ -5,11 +5,11 @@
  *
  * The daemon sends a batch every 500 ms while the agent runs. The caller's token and the task
  * are checked in the same SQL call (gateway.daemon_messages), which the message writer
- * (message_writer.c) makes with the other batches that arrived meanwhile, in one commit. Each message is kept once per
- * (task, seq) in gateway.task_messages; the WebSocket listener of every gateway replica reads
- * the new ones by their transaction at its next round (no NOTIFY) and passes them on to the
- * people watching the task, its issue or its workspace ({"type":"task_message", ...}). People
- * read them back with GET /api/tasks/{task_id}/messages. */
+ * (message_writer.c) makes with the other batches that arrived meanwhile, in one commit. Each
+ * message is kept once per (task, seq) in gateway.task_messages; the WebSocket listener of every
+ * gateway replica reads the new ones by their transaction at its next round (no NOTIFY) and passes
+ * them on to the people watching the task, its issue or its workspace ({"type":"task_message",
+ * ...}). People read them back with GET /api/tasks/{task_id}/messages. */
 #include "gateway.h"
 
 #include <stdio.h>

@@ -95,8 +95,8 @@ int gw_messages_apply(struct gw_ctx *ctx, const char *const *p, char outcome[16]
 
 int gw_messages_start(struct gw_ctx *ctx)
 {
-    ctx->messages = gw_group_start(ctx->svc->cfg.database_url, "api-gateway-messages",
-                                   MESSAGES_MAX, NPARAMS, apply);
+    ctx->messages = gw_group_start(ctx->svc->cfg.database_url, "api-gateway-messages", MESSAGES_MAX,
+                                   NPARAMS, apply);
     return ctx->messages ? 0 : MC_ENOMEM;
 }
 
