@@ -109,6 +109,7 @@ enum {
     GW_DAEMON_REPORT,
     GW_DAEMON_REPORTS,
     GW_DAEMON_MESSAGES,
+    GW_DAEMON_MESSAGES_GROUPED,
     GW_LOG_PRUNE,
     GW_OUTBOX_LOCK,
     GW_SOCKET_STANDING,
@@ -156,7 +157,7 @@ struct gw_ctx {
     struct mc_outbox_def relay_def;
     mc_outbox *relay;
     /* the daemon's reports and the creations of issues in group commits (group_writer.c) */
-    struct gw_group *reports, *issues;
+    struct gw_group *reports, *issues, *messages;
     /* the task-event projection consumer */
     struct mc_worker projector;
     mc_consumer *consumer;
@@ -389,6 +390,15 @@ void gw_reports_stop(struct gw_ctx *ctx);
 int gw_report_apply(struct gw_ctx *ctx, struct gw_report *rep);
 /* The same report alone, on db (a read: the status poll). */
 int gw_report_one(mc_db *db, struct gw_report *rep);
+
+/* The message writer (message_writer.c): the daemons' message batches that arrive while it is
+ * busy, all tasks, stored in one call and one commit, the callers waiting for it.
+ * gw_messages_apply takes gateway.daemon_messages's four parameters and returns 0 with the
+ * outcome ('unauthorized', 'not_found' or 'ok') and how many were new, or the error
+ * (MC_EDBCONN: the database is unreachable), already logged. */
+int gw_messages_start(struct gw_ctx *ctx);
+void gw_messages_stop(struct gw_ctx *ctx);
+int gw_messages_apply(struct gw_ctx *ctx, const char *const *p, char outcome[16], int *stored);
 
 /* A group writer (group_writer.c): one thread on its own connection (application name app)
  * that takes every job queued while it was busy, up to max, and applies them with one call of

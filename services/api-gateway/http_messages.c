@@ -4,11 +4,12 @@
  *                                                          input?, output?}, ...]}
  *
  * The daemon sends a batch every 500 ms while the agent runs. The caller's token and the task
- * are checked in the same SQL call (gateway.daemon_messages). Each message is kept once per
- * (task, seq) in gateway.task_messages; the WebSocket listener of every gateway replica reads
- * the new ones by their transaction at its next round (no NOTIFY) and passes them on to the
- * people watching the task, its issue or its workspace ({"type":"task_message", ...}). People
- * read them back with GET /api/tasks/{task_id}/messages. */
+ * are checked in the same SQL call (gateway.daemon_messages), which the message writer
+ * (message_writer.c) makes with the other batches that arrived meanwhile, in one commit. Each
+ * message is kept once per (task, seq) in gateway.task_messages; the WebSocket listener of every
+ * gateway replica reads the new ones by their transaction at its next round (no NOTIFY) and passes
+ * them on to the people watching the task, its issue or its workspace ({"type":"task_message",
+ * ...}). People read them back with GET /api/tasks/{task_id}/messages. */
 #include "gateway.h"
 
 #include <stdio.h>
@@ -62,8 +63,6 @@ int gw_post_task_messages(const struct _u_request *req, struct _u_response *resp
         return gw_daemon_settle(ctx, resp);
     const json_t *list = json_object_get(body, "messages");
     json_t *kept = json_array();
-    mc_db *db = NULL;
-    PGresult *r = NULL;
     if (!json_is_array(list) || json_array_size(list) > MAX_MESSAGES) {
         mc_http_error(resp, 400, MC_HTTP_INVALID_FIELD, "messages",
                       "must be a list of at most %d messages", MAX_MESSAGES);
@@ -75,29 +74,27 @@ int gw_post_task_messages(const struct _u_request *req, struct _u_response *resp
             goto cleanup;
         json_array_append_new(kept, m);
     }
-    if ((db = gw_db(ctx, resp)) == NULL)
-        goto cleanup;
-    /* The caller's token, the task, and the messages in one call. */
+    /* The caller's token, the task, and the messages in one call, in the message writer's
+     * group commit. */
     char *text = json_dumps(kept, JSON_COMPACT);
     const char *hash, *user;
     gw_daemon_caller(resp, &hash, &user);
     const char *p[] = {hash, user, task, text};
-    int rc = mc_db_exec(db, GW_DAEMON_MESSAGES, 4, p, &r);
+    char outcome[16] = "";
+    int stored = 0;
+    int rc = gw_messages_apply(ctx, p, outcome, &stored);
     free(text);
-    const char *outcome = rc == 0 ? PQgetvalue(r, 0, 0) : "";
-    if (rc != 0)
-        gw_db_error(resp, db, rc);
+    if (rc == MC_EDBCONN)
+        mc_http_error(resp, 503, MC_HTTP_UNAVAILABLE, NULL, "database unavailable");
+    else if (rc != 0)
+        mc_http_error(resp, 500, MC_HTTP_INTERNAL, NULL, "internal error");
     else
         gw_daemon_checked(resp, strcmp(outcome, "unauthorized") != 0);
-    if (strcmp(outcome, "not_found") == 0)
+    if (rc == 0 && strcmp(outcome, "not_found") == 0)
         gw_task_not_found(resp);
-    else if (strcmp(outcome, "ok") == 0)
-        mc_http_json(resp, 200,
-                     json_pack("{ss si}", "status", "ok", "stored", atoi(PQgetvalue(r, 0, 1))));
+    else if (rc == 0 && strcmp(outcome, "ok") == 0)
+        mc_http_json(resp, 200, json_pack("{ss si}", "status", "ok", "stored", stored));
 cleanup:
-    PQclear(r);
-    if (db)
-        gw_db_release(ctx, db);
     json_decref(kept);
     json_decref(body);
     return gw_daemon_settle(ctx, resp);

@@ -191,7 +191,7 @@ int main(int argc, char **argv)
     }
     gw_outbox_new(&ctx);
     mc_service_watch_kafka(&svc, mc_producer_handle(ctx.producer));
-    if (gw_reports_start(&ctx) != 0 || gw_issues_start(&ctx) != 0 ||
+    if (gw_reports_start(&ctx) != 0 || gw_issues_start(&ctx) != 0 || gw_messages_start(&ctx) != 0 ||
         gw_register_routes(&ctx) != 0 || gw_daemon_ws_start(&ctx) != 0 || gw_ws_start(&ctx) != 0 ||
         mc_http_start(svc.http) != 0)
         goto cleanup;
@@ -213,6 +213,7 @@ cleanup:
     svc.http = NULL;
     gw_reports_stop(&ctx); /* once no handler waits for it */
     gw_issues_stop(&ctx);
+    gw_messages_stop(&ctx);
     gw_projection_stop(&ctx); /* before the hub it kicks */
     gw_ws_stop(&ctx);
     gw_daemon_ws_stop(&ctx);

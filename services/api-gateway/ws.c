@@ -9,12 +9,12 @@
  * events), and queues matching events on its own connections. A reconnecting client passes the last
  * seq it saw ("since") and gets what it missed from the log, possibly with duplicates it drops by
  * seq. Messages are read from gateway.task_messages by the transactions that wrote them, those
- * committed since the listener's previous snapshot (gateway.task_messages_ended), at the same
- * kicks and polls: no NOTIFY, and no writer added to the log (a second writer would commit
- * seqs out of order, and a listener reading past the highest seq it saw would skip the late
- * ones). A client that missed messages reads them with GET /api/tasks/{id}/messages. The same
- * listener tells daemons (daemon_ws.c) when a runtime of theirs got a task: at each logged
- * dispatch, and every SWEEP_MS for tasks no claim holds.
+ * committed since the listener's previous snapshot (gateway.task_messages_ended), at its
+ * rounds but at most once per LOG_POLL_MS: no NOTIFY, and no writer added to the log (a second
+ * writer would commit seqs out of order, and a listener reading past the highest seq it saw
+ * would skip the late ones). A client that missed messages reads them with
+ * GET /api/tasks/{id}/messages. The same listener tells daemons (daemon_ws.c) when a runtime of
+ * theirs got a task: at each logged dispatch, and every SWEEP_MS for tasks no claim holds.
  *
  * Each connection has a bounded queue drained by its own thread, and nobody else ever waits for
  * it. Events arrive in bursts (the projection commits what it has fetched in one transaction),
@@ -66,6 +66,7 @@ struct gw_ws_hub {
     struct mc_worker listener; /* its stop request also tells connections to finish */
     int64_t last_seq;
     char *msg_snapshot; /* the snapshot of the last read of task messages; NULL: none yet */
+    int64_t next_msgs;  /* monotonic ms before which the messages are not read again */
 };
 
 /* ---- queues ---- */
@@ -322,7 +323,12 @@ static void *listen_loop(void *arg)
          * wait for the poll. No LISTEN: a NOTIFY's commit takes a global lock. */
         mc_worker_wait(&hub->listener, LOG_POLL_MS);
         deliver_new(ctx, hub, db); /* first: it wakes the daemons of new dispatches */
-        deliver_messages(hub, db);
+        /* The messages at most once per LOG_POLL_MS: the projection's kicks (one a commit,
+         * 80-90 a second under load) say nothing about them, and each read is a statement. */
+        if (mc_now_mono_ms() >= hub->next_msgs) {
+            deliver_messages(hub, db);
+            hub->next_msgs = mc_now_mono_ms() + LOG_POLL_MS;
+        }
         if (mc_now_mono_ms() >= next_sweep) {
             gw_daemon_ws_sweep(ctx, db);
             next_sweep = mc_now_mono_ms() + SWEEP_MS;

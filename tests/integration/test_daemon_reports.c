@@ -3,8 +3,9 @@
  * complete, fail and cancel-ack answer 2xx when repeated (and send one command), a deleted
  * task's status poll says "task not found", the magic phrases appear nowhere else, an
  * agent run's task token works in its own workspace only and dies with its task, a refused
- * daemon token is refused first on the routes that check it in their own SQL call, and issues
- * created at once get their workspace's numbers in sequence. */
+ * daemon token is refused first on the routes that check it in their own SQL call, issues
+ * created at once get their workspace's numbers in sequence, and message batches stored in
+ * one group come to what each would alone. */
 #include "daemon_util.h"
 #include "mc_kafka.h"
 #include "mc_proto.h"
@@ -491,6 +492,72 @@ START_TEST(issues_created_at_once_get_consecutive_numbers_per_workspace)
 }
 END_TEST
 
+/* One message batch of a task, sent from its own thread (the message writer's groups). */
+struct batch {
+    struct dp *p;
+    const char *task;
+    int seq, status;
+};
+
+static void *send_batch(void *arg)
+{
+    struct batch *b = arg;
+    char body[128];
+    snprintf(body, sizeof body, "{\"messages\":[{\"seq\":%d,\"type\":\"text\",\"content\":\"m\"}]}",
+             b->seq);
+    b->status = dp_report(b->p, b->task, "messages", body, NULL);
+    return NULL;
+}
+
+/* The message writer stores the batches that arrive together in one call and one commit
+ * (gateway.daemon_messages_grouped): each batch comes to what it came to alone, in arrival
+ * order within a task (a seq already stored is kept once, by the earlier batch), an unknown
+ * token or task refuses only its own batch, and batches sent at once are each answered and
+ * stored once. */
+START_TEST(message_batches_stored_together_come_to_what_each_would_alone)
+{
+    struct dp p;
+    dp_setup(&p, NULL);
+    char task[37], sql[1536];
+    dp_task(&p, "streams", task, NULL);
+    claim_one(&p, task, NULL);
+    ck_assert_int_eq(dp_report(&p, task, "start", NULL, NULL), 200);
+    snprintf(sql, sizeof sql,
+             "SELECT string_agg(g.outcome || ':' || coalesce(g.stored::text, '-'), ',') FROM "
+             "(SELECT token_hash AS h, user_id AS u FROM gateway.personal_access_tokens LIMIT 1) k,"
+             " gateway.daemon_messages_grouped("
+             "ARRAY[k.h, 'ff', k.h, NULL, k.h],"
+             "ARRAY[NULL, NULL, NULL, k.u, NULL]::uuid[],"
+             "ARRAY['%s', '%s', gen_random_uuid(), '%s', '%s']::uuid[],"
+             "ARRAY['[{\"seq\":1,\"type\":\"text\"},{\"seq\":2,\"type\":\"text\"}]',"
+             "'[{\"seq\":9,\"type\":\"text\"}]', '[{\"seq\":8,\"type\":\"text\"}]',"
+             "'[{\"seq\":2,\"type\":\"text\"},{\"seq\":3,\"type\":\"text\"}]',"
+             "'[{\"seq\":1,\"type\":\"text\"}]']::jsonb[]) g",
+             task, task, task, task);
+    PGresult *r = PQexec(th_pg(), sql);
+    ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s", PQerrorMessage(th_pg()));
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "ok:2,unauthorized:-,not_found:-,ok:1,ok:0");
+    PQclear(r);
+    enum { N = 24 };
+    struct batch b[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = (struct batch){&p, task, 100 + i % (N / 2), 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, send_batch, &b[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(b[i].status, 200);
+    }
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) * 1000 + count(DISTINCT seq) FROM gateway.task_messages WHERE "
+             "task_id = '%s'",
+             task);
+    ck_assert_int_eq(th_sql_int(sql), (3 + N / 2) * 1001);
+    dp_free(&p);
+}
+END_TEST
+
 TCase *dp_case_reports(void)
 {
     TCase *tc = tcase_create("reports");
@@ -501,5 +568,6 @@ TCase *dp_case_reports(void)
     tcase_add_test(tc, only_a_deleted_task_or_runtime_is_not_found);
     tcase_add_test(tc, a_refused_token_is_refused_first_on_the_daemon_task_routes);
     tcase_add_test(tc, issues_created_at_once_get_consecutive_numbers_per_workspace);
+    tcase_add_test(tc, message_batches_stored_together_come_to_what_each_would_alone);
     return tc;
 }

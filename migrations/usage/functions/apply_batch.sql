@@ -13,8 +13,8 @@
 -- knows the arrays' lengths, so it looks cheaper), planned again at every call. Those batches
 -- are small (a few tasks' events, with their usage). A batch of usage reports alone (up to
 -- INGEST_BATCH_MAX of them) keeps the default: a plan made for its arrays' real lengths.
--- Kept plans read tables by their keys, except the usage_missing check's NOT EXISTS, whose
--- plan may hash task_usage while the table is small (docs/PERFORMANCE.md, branch attr10: left).
+-- Kept plans read tables by their keys: task_usage is probed by task (LATERAL ... LIMIT 1)
+-- where an EXISTS let the generic plan hash the whole table (branches attr10, flow17).
 -- Earlier signatures: before cost and projects, and with cost only.
 DROP FUNCTION IF EXISTS usage.apply_batch(text, text[], integer[], bigint[], bigint[], uuid[],
     uuid[], text[], text[], bigint[], bigint[], bigint[], bigint[], timestamptz[], uuid[], uuid[],
@@ -261,13 +261,18 @@ BEGIN
     -- an update leaves runtime_id, and the attribution's trigger waits for the row's lock.
     -- The lock is taken by a SELECT, and the UPDATE runs only when a row is wrong (rare): an
     -- UPDATE that changes nothing still fires task_usage's statement trigger.
+    -- Each task's usage rows are probed by key (LATERAL ... LIMIT 1): as an EXISTS, the kept
+    -- generic plan hashed the whole of task_usage at every batch (docs/PERFORMANCE.md,
+    -- branch flow17).
     IF new_tasks IS NOT NULL THEN
         SELECT array_agg(a.task_id) INTO q_tasks
           FROM (SELECT x.task_id, x.runtime_id FROM usage.task_attribution x
                  WHERE x.task_id = ANY (new_tasks) AND x.deleted_at IS NULL
                  FOR SHARE) a
-         WHERE EXISTS (SELECT 1 FROM usage.task_usage u
-                        WHERE u.task_id = a.task_id AND u.runtime_id IS DISTINCT FROM a.runtime_id);
+         CROSS JOIN LATERAL (SELECT 1 FROM usage.task_usage u
+                              WHERE u.task_id = a.task_id
+                                AND u.runtime_id IS DISTINCT FROM a.runtime_id
+                              LIMIT 1) w;
     END IF;
     IF new_tasks IS NOT NULL AND q_tasks IS NOT NULL THEN
         UPDATE usage.task_usage u
@@ -294,13 +299,17 @@ BEGIN
     -- this batch completed, deleted or reported usage for can change, and only those whose
     -- flag is wrong are written. They are found by a SELECT first: an UPDATE of no row still
     -- fires task_attribution's statement trigger (and that one task_usage's), and nearly
-    -- every batch has no flag to change. The UPDATE checks each row again.
+    -- every batch has no flag to change. The UPDATE checks each row again. Whether a task
+    -- has usage is one probe by key (LATERAL ... LIMIT 1): as a NOT EXISTS in the condition,
+    -- the kept generic plan made it a hashed subplan, a read of the whole of task_usage at
+    -- every batch (docs/PERFORMANCE.md, branch flow17).
     SELECT array_agg(a.task_id) INTO q_tasks
       FROM usage.task_attribution a
+      LEFT JOIN LATERAL (SELECT true AS used FROM usage.task_usage u
+                          WHERE u.task_id = a.task_id LIMIT 1) h ON true
      WHERE a.task_id = ANY (u_task_ids || attr_tasks)
        AND a.usage_missing IS DISTINCT FROM (a.completed_at IS NOT NULL AND a.deleted_at IS NULL
-                                             AND NOT EXISTS (SELECT 1 FROM usage.task_usage u
-                                                              WHERE u.task_id = a.task_id));
+                                             AND h.used IS NULL);
     IF q_tasks IS NOT NULL THEN
         UPDATE usage.task_attribution a
            SET usage_missing = NOT a.usage_missing

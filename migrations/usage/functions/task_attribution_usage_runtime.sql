@@ -18,8 +18,13 @@ BEGIN
     -- task_usage's statement trigger, and nearly every statement here (a new task without
     -- usage yet, a status change, the usage_missing flag) changes no runtime.
     IF TG_OP = 'INSERT' THEN
-        IF NOT EXISTS (SELECT 1 FROM mc_new n JOIN usage.task_usage u ON u.task_id = n.task_id
-                        WHERE u.runtime_id IS DISTINCT FROM n.runtime_id) THEN
+        -- Each new attribution's usage probed by key (LATERAL ... LIMIT 1): the join hashed
+        -- the whole of task_usage (a transition table's size is not known to the planner).
+        IF NOT EXISTS (SELECT 1 FROM mc_new n
+                        CROSS JOIN LATERAL (SELECT 1 FROM usage.task_usage u
+                                             WHERE u.task_id = n.task_id
+                                               AND u.runtime_id IS DISTINCT FROM n.runtime_id
+                                             LIMIT 1) w) THEN
             RETURN NULL;
         END IF;
         UPDATE usage.task_usage u
