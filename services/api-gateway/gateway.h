@@ -411,6 +411,11 @@ struct gw_group *gw_group_start(const char *database_url, const char *app, int m
                                 gw_group_apply apply);
 int gw_group_run(struct gw_group *g, void *arg);
 void gw_group_stop(struct gw_group *g);
+/* For an apply that passes its n jobs to one SQL call as arrays: fills scratch[0..nparams) with
+ * the jobs' parameters (array k holds parameter k of every job, in the jobs' order; params(arg)
+ * gives a job's nparams values) and sets p[k] to array k's text. */
+void gw_group_arrays(void *const *args, int n, const char *const *(*params)(void *arg),
+                     struct mc_pgarr *scratch, int nparams, const char **p);
 
 /* The issue writer (issue_writer.c): creations of issues that ask for no assignee and no
  * project, the ones that arrive while it is busy created in one call and one commit. */

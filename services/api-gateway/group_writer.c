@@ -124,3 +124,14 @@ void gw_group_stop(struct gw_group *g)
     free(g->database_url);
     free(g);
 }
+
+void gw_group_arrays(void *const *args, int n, const char *const *(*params)(void *arg),
+                     struct mc_pgarr *scratch, int nparams, const char **p)
+{
+    for (int k = 0; k < nparams; k++) {
+        mc_pgarr_reset(&scratch[k]);
+        for (int i = 0; i < n; i++)
+            mc_pgarr_add_text(&scratch[k], params(args[i])[k]);
+        p[k] = mc_pgarr_str(&scratch[k]);
+    }
+}

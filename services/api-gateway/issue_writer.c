@@ -24,16 +24,17 @@ struct issue_job {
     char *json;
 };
 
+/* A job's parameters, for gw_group_arrays. */
+static const char *const *job_params(void *arg)
+{
+    return ((struct issue_job *)arg)->p;
+}
+
 static void apply(mc_db *db, void *const *args, int n, struct mc_pgarr *arr)
 {
     struct issue_job *const *jobs = (struct issue_job *const *)args;
     const char *p[NPARAMS];
-    for (int k = 0; k < NPARAMS; k++) {
-        mc_pgarr_reset(&arr[k]);
-        for (int i = 0; i < n; i++)
-            mc_pgarr_add_text(&arr[k], jobs[i]->p[k]);
-        p[k] = mc_pgarr_str(&arr[k]);
-    }
+    gw_group_arrays(args, n, job_params, arr, NPARAMS, p);
     PGresult *r = NULL;
     int rc = mc_db_exec(db, GW_ISSUES_CREATE, NPARAMS, p, &r);
     if (rc == 0 && PQntuples(r) == n) {

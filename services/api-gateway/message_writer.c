@@ -52,6 +52,12 @@ static int store_one(mc_db *db, struct message_job *job)
     return rc;
 }
 
+/* A job's parameters, for gw_group_arrays. */
+static const char *const *job_params(void *arg)
+{
+    return ((struct message_job *)arg)->p;
+}
+
 /* Stores the jobs in one call and one commit, or each alone when that call fails. */
 static void apply(mc_db *db, void *const *args, int n, struct mc_pgarr *arr)
 {
@@ -61,12 +67,7 @@ static void apply(mc_db *db, void *const *args, int n, struct mc_pgarr *arr)
         return;
     }
     const char *p[NPARAMS];
-    for (int k = 0; k < NPARAMS; k++) {
-        mc_pgarr_reset(&arr[k]);
-        for (int i = 0; i < n; i++)
-            mc_pgarr_add_text(&arr[k], jobs[i]->p[k]);
-        p[k] = mc_pgarr_str(&arr[k]);
-    }
+    gw_group_arrays(args, n, job_params, arr, NPARAMS, p);
     PGresult *r = NULL;
     int rc = mc_db_exec(db, GW_DAEMON_MESSAGES_GROUPED, NPARAMS, p, &r);
     if (rc == 0 && PQntuples(r) == n) {

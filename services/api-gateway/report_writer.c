@@ -48,17 +48,18 @@ int gw_report_one(mc_db *db, struct gw_report *rep)
     return rc;
 }
 
+/* A job's parameters, for gw_group_arrays. */
+static const char *const *job_params(void *arg)
+{
+    return ((struct report_job *)arg)->rep->p;
+}
+
 /* Applies the jobs in one call and one commit, or each alone when that call fails. */
 static void apply(mc_db *db, void *const *args, int n, struct mc_pgarr *arr)
 {
     struct report_job *const *jobs = (struct report_job *const *)args;
     const char *p[NPARAMS];
-    for (int k = 0; k < NPARAMS; k++) {
-        mc_pgarr_reset(&arr[k]);
-        for (int i = 0; i < n; i++)
-            mc_pgarr_add_text(&arr[k], jobs[i]->rep->p[k]);
-        p[k] = mc_pgarr_str(&arr[k]);
-    }
+    gw_group_arrays(args, n, job_params, arr, NPARAMS, p);
     PGresult *r = NULL;
     int rc = n == 1 ? MC_EINVAL : mc_db_exec(db, GW_DAEMON_REPORTS, NPARAMS, p, &r);
     if (rc == 0 && PQntuples(r) == n) {
